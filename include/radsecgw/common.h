@@ -1,0 +1,33 @@
+/* Shared basics: error codes, invariant checks, small helpers used by every module.
+ * Knows nothing of RADIUS, TLS or sockets. */
+#ifndef RADSECGW_COMMON_H
+#define RADSECGW_COMMON_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <errno.h>
+
+/* Broken invariant (never input validation): abort with file:line. */
+#define RG_REQUIRE(cond)                                                                           \
+    do {                                                                                           \
+        if (!(cond))                                                                               \
+            rg_require_failed(#cond, __FILE__, __LINE__);                                          \
+    } while (0)
+
+void rg_require_failed(const char *expr, const char *file, int line) __attribute__((noreturn));
+
+#define RG_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Functions that can fail return 0 or a negative errno-style code (UV_E* pass through). */
+const char *rg_strerror(int err);
+
+/* Monotonic clock in milliseconds (CLOCK_MONOTONIC). */
+uint64_t rg_now_ms(void);
+
+/* Cryptographically strong random bytes (wolfCrypt RNG); aborts if the RNG fails. */
+void rg_random_bytes(uint8_t *out, size_t len);
+
+/* Constant-time comparison: 0 when equal. */
+int rg_memcmp_ct(const void *a, const void *b, size_t len);
+
+#endif

@@ -1,0 +1,194 @@
+/* Configuration: the libconfuse schema of docs (DESIGN.md), validation with file:line
+ * errors, and the immutable, reference-counted snapshot every other module reads.
+ * Knows nothing of sockets or TLS objects (tls.c builds those from the snapshot). */
+#ifndef RADSECGW_CONFIG_H
+#define RADSECGW_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+
+#define RG_CONFIG_DEFAULT_PATH "/etc/radsecgw/radsecgw.conf"
+
+/* An address prefix (allow lists, SAN:IP match). */
+struct rg_prefix {
+    int family; /* AF_INET or AF_INET6 */
+    uint8_t addr[16];
+    unsigned bits;
+};
+
+enum rg_match_kind {
+    RG_MATCH_CN,
+    RG_MATCH_SAN_DNS,
+    RG_MATCH_SAN_URI,
+    RG_MATCH_SAN_IP,
+};
+
+struct rg_match {
+    enum rg_match_kind kind;
+    char *pattern;          /* malloced, owned: the regex text or prefix text */
+    struct rg_prefix prefix; /* for RG_MATCH_SAN_IP */
+    /* compiled regex (regex_t) kept opaque here; owned, see config.c */
+    void *regex;
+};
+
+enum rg_policy {
+    RG_POLICY_FAILOVER,
+    RG_POLICY_ROUND_ROBIN,
+    RG_POLICY_LEAST_OUTSTANDING,
+};
+
+enum rg_when_dead {
+    RG_WHEN_DEAD_SILENT,
+    RG_WHEN_DEAD_REJECT,
+};
+
+struct rg_server {
+    char *name;    /* malloced, owned */
+    char *host;    /* malloced, owned: as written */
+    struct sockaddr_storage auth_addr; /* resolved host:auth-port */
+    struct sockaddr_storage acct_addr; /* resolved host:acct-port */
+    socklen_t addr_len;
+    uint16_t auth_port;
+    uint16_t acct_port;
+    char *secret; /* malloced, owned */
+    size_t secret_len;
+};
+
+struct rg_pool {
+    char *name; /* malloced, owned */
+    enum rg_policy policy;
+    unsigned timeout_s;  /* RFC 5080 IRT */
+    unsigned retries;    /* RFC 5080 MRC */
+    bool status_server;
+    bool require_message_authenticator;
+    unsigned max_outstanding; /* per server */
+    unsigned dead_time_s;     /* hold-down before retrying a dead server without probes */
+    enum rg_when_dead when_dead;
+    struct rg_server *servers; /* malloced array, owned */
+    size_t nservers;
+};
+
+struct rg_org {
+    char *name;       /* malloced, owned */
+    char **ca;        /* malloced array of malloced paths, owned */
+    size_t nca;
+    char **crl;       /* malloced array of malloced paths, owned */
+    size_t ncrl;
+    unsigned crl_refresh_s;
+    char *secret;     /* malloced, owned; RFC 6614 secret on the TLS side */
+    size_t secret_len;
+    struct rg_prefix *allow; /* malloced array, owned */
+    size_t nallow;
+    struct rg_match *match;  /* malloced array, owned */
+    size_t nmatch;
+    struct rg_pool *pool;    /* points into rg_config.pools */
+    bool coa;
+    /* line of the org block, for messages */
+    int line;
+};
+
+struct rg_realm {
+    char *name;           /* malloced, owned; "*" is the default */
+    struct rg_pool *pool; /* points into rg_config.pools */
+};
+
+struct rg_coa_client {
+    char *name;   /* malloced, owned */
+    char *host;   /* malloced, owned */
+    struct sockaddr_storage addr;
+    socklen_t addr_len;
+    char *secret; /* malloced, owned */
+    size_t secret_len;
+};
+
+struct rg_config {
+    int refcount; /* atomic; see rg_config_ref/unref */
+    char *path;   /* malloced, owned */
+
+    unsigned workers; /* resolved: 0 in the file becomes the CPU count */
+    char *user;       /* malloced, owned, NULL if unset */
+    char *pidfile;    /* malloced, owned, NULL if unset */
+
+    struct {
+        char **address; /* malloced array of malloced strings, owned */
+        size_t naddress;
+        uint16_t port;
+        unsigned max_connections;
+        unsigned max_connections_per_ip;
+        unsigned idle_timeout_s;
+        unsigned handshake_timeout_s;
+    } listen;
+
+    struct {
+        char *certificate; /* malloced, owned */
+        char *key;         /* malloced, owned */
+        int min_version;   /* 12 or 13 */
+        char *ciphers;     /* malloced, owned; "" means the built-in list */
+    } tls;
+
+    struct rg_org *orgs; /* malloced array, owned */
+    size_t norgs;
+    struct rg_pool *pools; /* malloced array, owned */
+    size_t npools;
+    struct rg_realm *realms; /* malloced array, owned */
+    size_t nrealms;
+
+    struct {
+        bool enabled; /* a coa section is present */
+        char *address; /* malloced, owned */
+        uint16_t port;
+        struct rg_coa_client *clients; /* malloced array, owned */
+        size_t nclients;
+    } coa;
+
+    struct {
+        int facility; /* LOG_DAEMON etc. */
+        int level;    /* LOG_ERR .. LOG_DEBUG */
+        bool requests;
+    } log;
+
+    struct {
+        unsigned interval_s;
+    } stats;
+};
+
+/* A diagnostic from loading: "file:line: reason" lines. */
+struct rg_config_diag {
+    char *text;   /* malloced, owned: all errors and warnings, one per line */
+    int nerrors;
+    int nwarnings;
+};
+
+/* Load and validate path. On success returns 0 and *out holds a snapshot with refcount 1.
+ * Errors and warnings (e.g. a backend secret of 12 octets or fewer, deprecating-radius
+ * §7.1) are appended to diag as "file:line: reason" lines. check_files: also verify that
+ * certificate/key/CA/CRL files exist and are readable. */
+int rg_config_load(const char *path, bool check_files, struct rg_config **out,
+                   struct rg_config_diag *diag);
+
+/* Same, from a buffer (tests); name is used in messages in place of a file name. */
+int rg_config_load_buf(const char *name, const char *buf, bool check_files,
+                       struct rg_config **out, struct rg_config_diag *diag);
+
+void rg_config_diag_free(struct rg_config_diag *diag);
+
+struct rg_config *rg_config_ref(struct rg_config *cfg);
+void rg_config_unref(struct rg_config *cfg);
+
+/* Pool for a User-Name: exact realm, then "*", otherwise the org's pool. */
+struct rg_pool *rg_config_route(const struct rg_config *cfg, const struct rg_org *org,
+                                const char *user_name);
+
+/* Print a summary of the snapshot (for -t). */
+void rg_config_print(const struct rg_config *cfg, FILE *out);
+
+/* Parse "10.0.0.0/8", "::/0", "192.0.2.1" (full length). 0 or -EINVAL. */
+int rg_prefix_parse(const char *text, struct rg_prefix *out);
+/* Does addr (sockaddr_in/in6; v4-mapped v6 is treated as v4) fall in prefix? */
+bool rg_prefix_contains(const struct rg_prefix *p, const struct sockaddr *addr);
+
+#endif

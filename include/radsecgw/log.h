@@ -1,0 +1,36 @@
+/* Logging: syslog with the configured facility and level, plus stderr in the foreground.
+ * Rate-limits repeated messages. Knows nothing of the protocol. */
+#ifndef RADSECGW_LOG_H
+#define RADSECGW_LOG_H
+
+#include <stdbool.h>
+#include <syslog.h>
+
+/* Open syslog as "radsecgw" with facility; level is the most verbose priority logged
+ * (LOG_ERR..LOG_DEBUG); to_stderr copies every line to stderr (-f). Safe to call again
+ * (on reload) to change facility/level. */
+void rg_log_open(int facility, int level, bool to_stderr);
+void rg_log_set_level(int level);
+int rg_log_get_level(void);
+void rg_log_close(void);
+
+void rg_log(int prio, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Like rg_log, but at most burst lines per key per second window (key: a static string
+ * naming the event, e.g. "backend-bad-auth"); drops are counted and reported once the
+ * window ends as "N similar messages suppressed". */
+void rg_log_limited(const char *key, int prio, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Parse names: "daemon", "local0".."local7", "auth", "user" / "err", "warning", "notice",
+ * "info", "debug". -1 if unknown. */
+int rg_log_facility_parse(const char *name);
+int rg_log_level_parse(const char *name);
+
+#define rg_err(...)     rg_log(LOG_ERR, __VA_ARGS__)
+#define rg_warn(...)    rg_log(LOG_WARNING, __VA_ARGS__)
+#define rg_notice(...)  rg_log(LOG_NOTICE, __VA_ARGS__)
+#define rg_info(...)    rg_log(LOG_INFO, __VA_ARGS__)
+#define rg_debug(...)   rg_log(LOG_DEBUG, __VA_ARGS__)
+
+#endif

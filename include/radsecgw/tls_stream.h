@@ -1,0 +1,61 @@
+/* wolfSSL over a byte stream: custom I/O callbacks read ciphertext from an input buffer
+ * and append ciphertext to an output buffer; wolfSSL never touches a socket. The owner
+ * (conn) moves bytes between these buffers and its libuv TCP handle.
+ * Knows nothing of RADIUS. Tested over memory without sockets. */
+#ifndef RADSECGW_TLS_STREAM_H
+#define RADSECGW_TLS_STREAM_H
+
+#include <wolfssl/options.h>
+#include <wolfssl/ssl.h>
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum rg_tls_stream_state {
+    RG_TLS_STREAM_HANDSHAKE,
+    RG_TLS_STREAM_OPEN,
+    RG_TLS_STREAM_CLOSED, /* close_notify received or sent and done */
+    RG_TLS_STREAM_FAILED, /* fatal error; see err / err_text */
+};
+
+struct rg_buf {
+    uint8_t *data; /* malloced, owned */
+    size_t len;
+    size_t cap;
+};
+
+int rg_buf_append(struct rg_buf *b, const void *data, size_t len);
+void rg_buf_consume(struct rg_buf *b, size_t n); /* drop n octets from the front */
+void rg_buf_free(struct rg_buf *b);
+
+struct rg_tls_stream {
+    WOLFSSL *ssl; /* owned; freed by rg_tls_stream_free */
+    enum rg_tls_stream_state state;
+    struct rg_buf in;    /* ciphertext received, not yet read by wolfSSL */
+    struct rg_buf out;   /* ciphertext wolfSSL produced, to be sent by the owner */
+    struct rg_buf plain; /* decrypted application data, consumed by the owner */
+    size_t plain_limit;  /* drive() stops reading when plain holds this much (backpressure) */
+    int err;             /* wolfSSL error code when FAILED */
+    char err_text[128];
+    bool handshake_done_event; /* set by drive() when the handshake just completed */
+};
+
+/* Takes ownership of ssl (server or client side already chosen by its CTX). */
+int rg_tls_stream_init(struct rg_tls_stream *s, WOLFSSL *ssl);
+void rg_tls_stream_free(struct rg_tls_stream *s);
+
+/* Ciphertext arrived from the network. */
+int rg_tls_stream_feed(struct rg_tls_stream *s, const uint8_t *data, size_t len);
+
+/* Advance: handshake, then read every available record into plain (up to plain_limit).
+ * Returns 0, or negative on a fatal error (state FAILED). Output to send is in s->out. */
+int rg_tls_stream_drive(struct rg_tls_stream *s);
+
+/* Encrypt application data (only when OPEN); ciphertext is appended to s->out. */
+int rg_tls_stream_write(struct rg_tls_stream *s, const uint8_t *data, size_t len);
+
+/* Send close_notify (output in s->out). */
+void rg_tls_stream_shutdown(struct rg_tls_stream *s);
+
+#endif

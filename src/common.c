@@ -1,0 +1,55 @@
+/* Shared basics: invariant failures, error text, clock, random bytes. */
+#include <wolfssl/options.h>
+#include <wolfssl/wolfcrypt/random.h>
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <uv.h>
+
+#include "radsecgw/common.h"
+
+void rg_require_failed(const char *expr, const char *file, int line)
+{
+    fprintf(stderr, "radsecgw: invariant broken at %s:%d: %s\n", file, line, expr);
+    abort();
+}
+
+const char *rg_strerror(int err)
+{
+    if (err >= 0)
+        return "success";
+    /* libuv's codes are negated errno values on Unix, so uv_strerror covers both. */
+    return uv_strerror(err);
+}
+
+uint64_t rg_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* One RNG per thread: WC_RNG is not thread safe and workers share nothing. */
+static __thread WC_RNG *thread_rng;
+
+void rg_random_bytes(uint8_t *out, size_t len)
+{
+    if (!thread_rng) {
+        thread_rng = calloc(1, sizeof(*thread_rng));
+        RG_REQUIRE(thread_rng != NULL);
+        RG_REQUIRE(wc_InitRng(thread_rng) == 0);
+    }
+    RG_REQUIRE(wc_RNG_GenerateBlock(thread_rng, out, (word32)len) == 0);
+}
+
+int rg_memcmp_ct(const void *a, const void *b, size_t len)
+{
+    const uint8_t *x = a, *y = b;
+    uint8_t diff = 0;
+    for (size_t i = 0; i < len; i++)
+        diff |= x[i] ^ y[i];
+    return diff;
+}

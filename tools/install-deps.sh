@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Install the Debian packages radsecgw needs to build and test, if any are missing.
+# Idempotent: does nothing (and needs no network) when everything is there.
+set -euo pipefail
+pkgs=(build-essential cmake pkg-config clang libclang-rt-14-dev
+      libwolfssl-dev libuv1-dev libconfuse-dev libcmocka-dev
+      openssl freeradius freeradius-utils radsecproxy eapoltest
+      iproute2 procps psmisc python3)
+missing=()
+for p in "${pkgs[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+    exit 0
+fi
+echo "install-deps: installing ${missing[*]}"
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO=sudo
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -q
+$SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+# Debian starts freeradius as a service on install; the tests run their own instances.
+if command -v systemctl >/dev/null 2>&1; then
+    $SUDO systemctl disable --now freeradius >/dev/null 2>&1 || true
+fi
+$SUDO pkill -x freeradius >/dev/null 2>&1 || true
+exit 0
