@@ -260,26 +260,22 @@ rg_bin() {
 rg_pki() {
     [ -n "$RG_TMP" ] || rg_tmpdir >/dev/null
     RG_PKI=$RG_TMP/pki
-    [ -x "$RG_MAKE_PKI" ] || [ -f "$RG_MAKE_PKI" ] || rg_die "no PKI script at $RG_MAKE_PKI"
+    [ -f "$RG_MAKE_PKI" ] || rg_die "no PKI script at $RG_MAKE_PKI"
     bash "$RG_MAKE_PKI" "$RG_PKI" >"$RG_TMP/make-pki.out" 2>&1 ||
         {
             cat "$RG_TMP/make-pki.out" >&2
             rg_die "make-pki failed"
         }
-    RG_PKI_SERVER_CA=$RG_PKI/ca-server.pem     # what clients trust for the gateway
+    RG_PKI_SERVER_CA=$RG_PKI/server-ca.pem     # what clients trust for the gateway
     RG_PKI_SERVER_CHAIN=$RG_PKI/server-chain.pem
     RG_PKI_SERVER_KEY=$RG_PKI/server.key
     RG_PKI_ACME_CA=$RG_PKI/acme-ca.pem         # organisation root the gateway trusts
-    RG_PKI_AP_CERT=$RG_PKI/ap-acme-rsa.pem     # a good access point of org acme
-    RG_PKI_AP_KEY=$RG_PKI/ap-acme-rsa.key
-    RG_PKI_ROGUE_CERT=$RG_PKI/rogue-ap.pem     # issued by a CA nobody configured
-    RG_PKI_ROGUE_KEY=$RG_PKI/rogue-ap.key
-    RG_PKI_USER_CERT=$RG_PKI/user-bob.pem      # EAP-TLS client (issued by the acme CA)
-    RG_PKI_USER_KEY=$RG_PKI/user-bob.key
-    [ -f "$RG_PKI_USER_CERT" ] || {
-        RG_PKI_USER_CERT=$RG_PKI_AP_CERT
-        RG_PKI_USER_KEY=$RG_PKI_AP_KEY
-    }
+    RG_PKI_AP_CERT=$RG_PKI/ap-rsa.pem          # a good access point of org acme
+    RG_PKI_AP_KEY=$RG_PKI/ap-rsa.key
+    RG_PKI_ROGUE_CERT=$RG_PKI/ap-rogue.pem     # issued by a CA nobody configured
+    RG_PKI_ROGUE_KEY=$RG_PKI/ap-rogue.key
+    RG_PKI_USER_CERT=$RG_PKI/ap-ecdsa.pem      # EAP-TLS client (issued by the acme CA)
+    RG_PKI_USER_KEY=$RG_PKI/ap-ecdsa.key
     local f
     for f in "$RG_PKI_SERVER_CA" "$RG_PKI_SERVER_CHAIN" "$RG_PKI_SERVER_KEY" "$RG_PKI_ACME_CA" \
         "$RG_PKI_AP_CERT" "$RG_PKI_AP_KEY" "$RG_PKI_ROGUE_CERT" "$RG_PKI_ROGUE_KEY"; do
