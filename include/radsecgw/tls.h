@@ -22,15 +22,29 @@ void rg_tls_global_cleanup(void);
 
 /* Build the server context: load tls.certificate (leaf + intermediates), tls.key, every
  * org's CAs and CRLs; TLS 1.2/1.3 per min-version; ECDHE+AEAD ciphers by default;
- * VERIFY_PEER | FAIL_IF_NO_PEER_CERT. On error returns negative and writes a reason naming
- * the file into err. */
+ * VERIFY_PEER | FAIL_IF_NO_PEER_CERT; no session cache and no tickets (wolfSSL 5.5 does not
+ * keep the client certificate across resumption). On error returns negative and writes a
+ * reason naming the file into err. cfg must outlive the context (it points into it).
+ * A CRL whose nextUpdate has passed is not loaded (a warning is logged) and that CA's
+ * clients are refused with "CRL missing or stale"; when an org lists CRLs, every CA of a
+ * client's chain must have a current one. A CRL issued by an intermediate CA (not a trust
+ * anchor) is applied when a client presents that intermediate. */
 int rg_tls_ctx_new(const struct rg_config *cfg, struct rg_tls_ctx **out, char *err,
                    size_t errlen);
 void rg_tls_ctx_free(struct rg_tls_ctx *ctx);
 WOLFSSL_CTX *rg_tls_ctx_wolfssl(struct rg_tls_ctx *ctx);
 
-/* A new server-side WOLFSSL for one connection (verification state attached). */
+/* A new server-side WOLFSSL for one connection (verification state attached). Free it with
+ * rg_tls_ssl_free (rg_tls_stream_free does). NULL on allocation failure. */
 WOLFSSL *rg_tls_ssl_new(struct rg_tls_ctx *ctx);
+/* Frees ssl and the verification state of rg_tls_ssl_new; fine for any WOLFSSL or NULL. */
+void rg_tls_ssl_free(WOLFSSL *ssl);
+
+/* Client side, for tools and tests: trust ca_file for the server, present cert_file (leaf
+ * first, then intermediates) with key_file when cert_file is not NULL. version: 0 for
+ * TLS 1.2 or newer, 12 or 13 for exactly that one. Same error convention as above. */
+int rg_tls_client_ctx_new(const char *ca_file, const char *cert_file, const char *key_file,
+                          int version, WOLFSSL_CTX **out, char *err, size_t errlen);
 
 #define RG_TLS_NAME_MAX 256
 
@@ -49,11 +63,15 @@ int rg_tls_handshake_failure(WOLFSSL *ssl, struct rg_tls_peer *peer);
 
 /* After a successful handshake: decide the org (the org whose CA verified the chain; among
  * several, allow prefixes and match rules decide). 0 with peer->org set, or -EACCES with
- * peer->reason set. */
+ * peer->reason set ("no match", "prefix not allowed", "ambiguous org", "revoked", ...).
+ * Intermediates the client sent are used when they chain to the org's CAs. The chosen org's
+ * allow prefixes and every match rule must pass; addr NULL skips the prefix check (tools).
+ * subject/issuer/cn are filled whenever the peer sent a certificate. */
 int rg_tls_peer_identify(struct rg_tls_ctx *ctx, WOLFSSL *ssl, const struct sockaddr *addr,
                          struct rg_tls_peer *peer);
 
-/* Is the source address allowed by at least one org (checked before the handshake)? */
+/* Is the source address allowed by at least one org (checked before the handshake)?
+ * An org with no allow prefixes accepts any source. */
 bool rg_tls_addr_allowed(const struct rg_config *cfg, const struct sockaddr *addr);
 
 #endif

@@ -25,9 +25,18 @@ struct rg_buf {
     size_t cap;
 };
 
+/* No buffer grows past this: a peer that outruns its reader is cut off, not buffered. */
+#define RG_BUF_MAX (4u << 20)
+
+/* 0, or -ENOBUFS when len would exceed RG_BUF_MAX, -ENOMEM. */
 int rg_buf_append(struct rg_buf *b, const void *data, size_t len);
+/* Make room for n more octets after len (data + len is then writable); same errors. */
+int rg_buf_reserve(struct rg_buf *b, size_t n);
 void rg_buf_consume(struct rg_buf *b, size_t n); /* drop n octets from the front */
 void rg_buf_free(struct rg_buf *b);
+
+/* plain_limit after rg_tls_stream_init (the owner may change it). */
+#define RG_TLS_STREAM_PLAIN_LIMIT 65536
 
 struct rg_tls_stream {
     WOLFSSL *ssl; /* owned; freed by rg_tls_stream_free */
@@ -39,9 +48,12 @@ struct rg_tls_stream {
     int err;             /* wolfSSL error code when FAILED */
     char err_text[128];
     bool handshake_done_event; /* set by drive() when the handshake just completed */
+    bool server;               /* ssl is the server end (wolfSSL_accept) */
+    bool close_received;       /* the peer's close_notify arrived */
 };
 
-/* Takes ownership of ssl (server or client side already chosen by its CTX). */
+/* Takes ownership of ssl (server or client side already chosen by its CTX; the same stream
+ * drives both, so tools and tests use it as a client). On error ssl is still freed. */
 int rg_tls_stream_init(struct rg_tls_stream *s, WOLFSSL *ssl);
 void rg_tls_stream_free(struct rg_tls_stream *s);
 
@@ -49,13 +61,19 @@ void rg_tls_stream_free(struct rg_tls_stream *s);
 int rg_tls_stream_feed(struct rg_tls_stream *s, const uint8_t *data, size_t len);
 
 /* Advance: handshake, then read every available record into plain (up to plain_limit).
- * Returns 0, or negative on a fatal error (state FAILED). Output to send is in s->out. */
+ * Returns 0, or negative on a fatal error (state FAILED). Output to send is in s->out (on
+ * failure it may hold an alert worth flushing before the close). handshake_done_event is
+ * cleared on entry and set when this call completed the handshake. Records that did not fit
+ * under plain_limit stay inside wolfSSL: call drive() again after consuming plain, even
+ * without new input. A close_notify from the peer makes the state CLOSED and queues ours. */
 int rg_tls_stream_drive(struct rg_tls_stream *s);
 
-/* Encrypt application data (only when OPEN); ciphertext is appended to s->out. */
+/* Encrypt application data (only when OPEN, else -ENOTCONN); ciphertext is appended to
+ * s->out. A failure other than -ENOTCONN leaves the stream FAILED. */
 int rg_tls_stream_write(struct rg_tls_stream *s, const uint8_t *data, size_t len);
 
-/* Send close_notify (output in s->out). */
+/* Send close_notify when OPEN (output in s->out); the stream is CLOSED afterwards (RFC 8446
+ * §6.1: no need to wait for the peer's close_notify before closing the connection). */
 void rg_tls_stream_shutdown(struct rg_tls_stream *s);
 
 #endif

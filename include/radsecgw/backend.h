@@ -1,0 +1,130 @@
+/* Backends: per worker, the UDP socket pools towards each RADIUS server (more source
+ * ports as the 256 IDs of a socket fill, up to max-outstanding), least-recently-used ID
+ * allocation (RFC 5080 §2.2.2), server health (Status-Server probes, RFC 5997, or
+ * hold-down) and the pool policies. Knows nothing of TLS. */
+#ifndef RADSECGW_BACKEND_H
+#define RADSECGW_BACKEND_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "radsecgw/config.h"
+
+struct rg_request;
+struct rg_worker;
+
+#define RG_BACKEND_IDS 256
+
+/* The ID space of one UDP socket: a FIFO of free IDs, so the ID reused next is the one
+ * released longest ago (RFC 5080 §2.2.2), and the request in flight per ID. Pure. */
+struct rg_idspace {
+    uint8_t free_ring[RG_BACKEND_IDS];
+    unsigned head;  /* index of the next ID to hand out */
+    unsigned nfree; /* IDs in the ring */
+    struct rg_request *inflight[RG_BACKEND_IDS]; /* not owned; NULL when free */
+};
+
+void rg_idspace_init(struct rg_idspace *ids);
+/* Take the least recently used free ID for req: 0..255, or -ENOSPC. */
+int rg_idspace_alloc(struct rg_idspace *ids, struct rg_request *req);
+void rg_idspace_release(struct rg_idspace *ids, uint8_t id);
+
+struct rg_backend_dest;
+
+/* One UDP socket (one source port) towards one destination. */
+struct rg_backend_sock {
+    uv_udp_t udp;                 /* embedded; this struct is freed in its close callback */
+    struct rg_backend_dest *dest; /* owner */
+    struct rg_idspace ids;
+    unsigned index; /* position in dest->socks */
+};
+
+enum rg_backend_kind {
+    RG_BACKEND_AUTH,
+    RG_BACKEND_ACCT,
+};
+
+/* One destination (server address and auth or acct port) in one worker. */
+struct rg_backend_dest {
+    struct rg_backend_server *server; /* owner */
+    enum rg_backend_kind kind;
+    const struct sockaddr_storage *addr; /* points into the config snapshot */
+    struct rg_backend_sock **socks; /* malloced array of socket pointers, owned; each socket is
+                                       freed by its close callback */
+    unsigned nsocks;
+    unsigned max_socks;
+    unsigned outstanding;
+};
+
+enum rg_backend_health {
+    RG_BACKEND_ALIVE,
+    RG_BACKEND_DEAD,
+};
+
+struct rg_backend_server {
+    const struct rg_server *cfg; /* points into the config snapshot */
+    struct rg_backend_pool *pool; /* owner */
+    unsigned index;               /* position in pool */
+    struct rg_backend_dest auth;
+    struct rg_backend_dest acct;
+    enum rg_backend_health health;
+    unsigned missed;        /* consecutive requests this server did not answer */
+    uint64_t dead_since_ms; /* when marked dead */
+    uint64_t retry_at_ms;   /* dead, no probes: when to try it again (hold-down) */
+    uint64_t last_probe_ms;
+    bool probe_inflight;
+    uint64_t sent;     /* requests sent (first tries), for balancing stats */
+};
+
+struct rg_backend_pool {
+    const struct rg_pool *cfg; /* points into the config snapshot */
+    struct rg_backend_set *set; /* owner */
+    struct rg_backend_server *servers; /* malloced array, owned */
+    unsigned nservers;
+    unsigned rr_next; /* round-robin cursor */
+};
+
+/* All pools of one config snapshot in one worker. After a reload the old set is retired:
+ * it keeps its sockets until its last request in flight completes, then closes. */
+struct rg_backend_set {
+    struct rg_worker *worker;     /* owner */
+    struct rg_config *cfg;        /* reference held */
+    struct rg_backend_pool *pools; /* malloced array, owned */
+    unsigned npools;
+    unsigned outstanding; /* requests in flight over every socket of the set */
+    unsigned open_handles; /* sockets not yet closed */
+    bool retired;
+};
+
+/* Picks a server from the pool by its policy among live servers not yet in tried (bit i for
+ * server i); dead servers whose hold-down has passed count as live again. NULL if none. */
+struct rg_backend_server *rg_backend_pick(struct rg_backend_pool *pool, uint64_t tried,
+                                          uint64_t now_ms);
+
+/* Health transitions (logged). */
+void rg_backend_mark_dead(struct rg_backend_server *srv, uint64_t now_ms, const char *why);
+void rg_backend_mark_alive(struct rg_backend_server *srv, const char *why);
+
+struct rg_backend_set *rg_backend_set_new(struct rg_worker *w, struct rg_config *cfg);
+/* Find the runtime pool of a config pool. */
+struct rg_backend_pool *rg_backend_set_pool(struct rg_backend_set *set, const struct rg_pool *p);
+/* Stop using the set: closes it now if idle, else once outstanding drops to 0. */
+void rg_backend_set_retire(struct rg_backend_set *set);
+/* Called when a request leaves the set; closes a retired set that became idle. */
+void rg_backend_set_release(struct rg_backend_set *set);
+
+/* Allocate an ID on dest for req, opening another socket when every open one is full
+ * and max-outstanding allows. 0 with *sock_out and *id_out set, or -ENOSPC / UV error. */
+int rg_backend_alloc_id(struct rg_backend_dest *dest, struct rg_request *req,
+                        struct rg_backend_sock **sock_out, uint8_t *id_out);
+void rg_backend_release_id(struct rg_backend_sock *sock, uint8_t id);
+
+/* Send a packet on sock to its destination (uv_udp_try_send, queued when the socket
+ * buffer is full). */
+int rg_backend_send(struct rg_backend_sock *sock, struct rg_request *req);
+
+/* Address text of a destination ("192.0.2.10:1812"). */
+const char *rg_backend_dest_str(const struct rg_backend_dest *d, char *buf, size_t len);
+
+#endif

@@ -1,0 +1,65 @@
+/* One AP connection: the accepted TCP handle, its TLS stream, RADIUS framing on the
+ * decrypted bytes (RFC 6613 §2.6.4), handshake and idle timers, the requests it has in
+ * flight (by AP ID) and the write path back to the AP. Knows nothing of backends. */
+#ifndef RADSECGW_CONN_H
+#define RADSECGW_CONN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <netinet/in.h>
+#include <uv.h>
+
+#include "radsecgw/tls.h"
+#include "radsecgw/tls_stream.h"
+
+struct rg_worker;
+struct rg_gen;
+struct rg_request;
+
+enum rg_conn_state {
+    RG_CONN_HANDSHAKE,
+    RG_CONN_OPEN,
+    RG_CONN_CLOSING, /* close_notify sent / flushing, no more reads */
+    RG_CONN_CLOSED,  /* handles closing; freed in the last close callback */
+};
+
+struct rg_conn {
+    uv_tcp_t tcp;     /* embedded; the struct is freed after tcp and timer are closed */
+    uv_timer_t timer; /* embedded; handshake timeout, then idle timeout */
+    unsigned open_handles;
+    struct rg_worker *worker; /* not owned */
+    struct rg_gen *gen;       /* reference held: the snapshot this connection was accepted under */
+    enum rg_conn_state state;
+    struct rg_tls_stream tls; /* owns the WOLFSSL */
+    struct rg_tls_peer peer;  /* org (points into gen's config), subject, CN */
+    struct sockaddr_storage addr;
+    char addr_text[64]; /* "[::1]:5555" / "127.0.0.1:5555" */
+    uint64_t id;        /* connection number, for logs */
+    uint64_t last_activity_ms;
+    struct rg_buf writing; /* ciphertext handed to uv_write, owned until its callback */
+    uv_write_t write_req;
+    bool write_busy;
+    bool paused;        /* reading stopped: a backend table is full (backpressure) */
+    bool reading;
+    struct rg_conn *next_paused; /* worker's list of paused connections */
+    struct rg_request *inflight[256]; /* not owned: requests in flight, by AP ID */
+    unsigned ninflight;
+    struct rg_conn *prev, *next; /* worker's list of connections */
+};
+
+/* Accept a pending connection on server (a listening handle of w). */
+void rg_conn_accept(struct rg_worker *w, uv_stream_t *server);
+
+/* Write a RADIUS packet to the AP (encrypted); false if the connection is gone. */
+bool rg_conn_send(struct rg_conn *c, const uint8_t *pkt, size_t len);
+
+/* Close (logging why); safe to call more than once. */
+void rg_conn_close(struct rg_conn *c, const char *why);
+
+/* Backpressure released: process buffered packets and read again. */
+void rg_conn_resume(struct rg_conn *c);
+
+/* The RadSec secret of the connection's org. */
+const char *rg_conn_secret(const struct rg_conn *c, size_t *len);
+
+#endif

@@ -1,0 +1,149 @@
+/* The per-worker state table: (backend socket, ID) <-> (AP connection, AP ID, AP
+ * authenticator), retransmission timers (RFC 5080 §2.2.1), failover, and the translation
+ * of every packet between the RadSec secret and the backend secret. Slots are
+ * preallocated in chunks and recycled; nothing is allocated per request. */
+#ifndef RADSECGW_PROXY_H
+#define RADSECGW_PROXY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "radsecgw/radius.h"
+#include "radsecgw/config.h"
+
+struct rg_conn;
+struct rg_worker;
+struct rg_backend_sock;
+struct rg_backend_server;
+struct rg_backend_pool;
+struct rg_backend_set;
+
+/* One request in flight (a slot of the state table). */
+struct rg_request {
+    struct rg_conn *conn; /* not owned; NULL once the AP's connection closed */
+    struct rg_backend_pool *pool;     /* not owned */
+    struct rg_backend_server *server; /* not owned; server currently tried */
+    struct rg_backend_sock *sock;     /* not owned; socket the request is in flight on */
+    uint8_t id;                       /* ID on sock */
+    uint8_t ap_id;
+    uint8_t code;
+    bool probe;      /* a Status-Server health probe of our own */
+    bool send_busy;  /* send_req is queued in libuv */
+    bool in_use;
+    bool put_after_send; /* finished while send_req was queued: free in the send callback */
+    uint8_t ap_auth[RG_RADIUS_AUTH_LEN];   /* the AP's Request Authenticator */
+    uint8_t sent_auth[RG_RADIUS_AUTH_LEN]; /* the authenticator sent to the backend */
+    uint8_t *pkt;  /* table-owned buffer of RG_RADIUS_MAX_LEN: the packet as sent */
+    uint16_t len;
+    unsigned tries;       /* transmissions to the current server */
+    uint64_t received_ms; /* when the AP's request arrived (latency) */
+    uint64_t first_ms;    /* first transmission to the current server (MRD) */
+    uint64_t rt_ms;       /* current retransmission interval (RT) */
+    uint64_t deadline_ms; /* next timer event */
+    uint64_t tried;       /* servers already tried (bit per pool index) */
+    size_t heap_idx;      /* position in the timer heap */
+    struct rg_request *next_free;
+    uv_udp_send_t send_req; /* used only when a send cannot complete at once */
+};
+
+/* RFC 5080 §2.2.1 parameters, in milliseconds. */
+struct rg_rt_params {
+    uint64_t irt; /* initial retransmission time (pool timeout) */
+    uint64_t mrt; /* maximum retransmission time */
+    uint64_t mrd; /* maximum retransmission duration */
+    unsigned mrc; /* maximum retransmission count (pool retries) */
+};
+
+void rg_rt_params_from_pool(const struct rg_pool *pool, struct rg_rt_params *rt);
+
+/* Next RT: the first is IRT + RAND*IRT, each next 2*RT + RAND*RT, capped at MRT + RAND*MRT,
+ * RAND uniform in [-0.1, +0.1]; rand_permille is RAND*1000 (the caller supplies it so
+ * tests are deterministic). prev_rt 0 means the first. */
+uint64_t rg_rt_next(const struct rg_rt_params *p, uint64_t prev_rt, int rand_permille);
+
+/* The table. */
+struct rg_proxy {
+    struct rg_worker *worker; /* owner */
+    struct rg_request **chunks; /* malloced array of malloced chunks of slots, owned */
+    unsigned nchunks;
+    unsigned max_chunks;
+    struct rg_request *free_list;
+    unsigned inuse;
+    struct rg_request **heap; /* malloced min-heap on deadline_ms, owned */
+    size_t heap_len;
+    size_t heap_cap;
+    uv_timer_t timer; /* embedded; closed with the worker */
+    bool timer_armed;
+    uint64_t timer_at;
+    unsigned salt_counter;
+    uint8_t scratch[RG_RADIUS_MAX_LEN]; /* re-translation on failover */
+};
+
+#define RG_PROXY_CHUNK 256
+
+/* Limit: max_requests slots (rounded up to a chunk). timer may be NULL loop for tests. */
+int rg_proxy_init(struct rg_proxy *px, struct rg_worker *w, uv_loop_t *loop,
+                  unsigned max_requests);
+void rg_proxy_close(struct rg_proxy *px); /* closes the timer; free with rg_proxy_free later */
+void rg_proxy_free(struct rg_proxy *px);
+
+struct rg_request *rg_proxy_slot_get(struct rg_proxy *px);
+void rg_proxy_slot_put(struct rg_proxy *px, struct rg_request *req);
+
+/* Timer heap (pure; tests drive it with their own clock). */
+void rg_proxy_heap_push(struct rg_proxy *px, struct rg_request *req);
+void rg_proxy_heap_remove(struct rg_proxy *px, struct rg_request *req);
+struct rg_request *rg_proxy_heap_peek(struct rg_proxy *px);
+
+/* A request from an AP on conn (validated packet). Answers locally, forwards, or drops.
+ * Returns 0, or -EAGAIN when the backend table is full (the caller keeps the packet and
+ * pauses reading until rg_proxy wakes it), or another negative code if dropped. */
+int rg_proxy_on_request(struct rg_proxy *px, struct rg_conn *conn, const uint8_t *pkt,
+                        size_t len);
+
+/* A datagram arrived on a backend socket from addr. */
+void rg_proxy_on_reply(struct rg_proxy *px, struct rg_backend_sock *sock, const uint8_t *pkt,
+                       size_t len, const struct sockaddr *addr);
+
+/* The AP's connection closed: stop retransmitting its requests; their IDs stay reserved
+ * until their deadlines pass, and late replies are discarded. */
+void rg_proxy_conn_closed(struct rg_proxy *px, struct rg_conn *conn);
+
+/* A queued send completed (backend.c). */
+void rg_proxy_on_sent(struct rg_proxy *px, struct rg_request *req);
+
+/* Send a Status-Server probe to srv (RFC 5997, with Message-Authenticator, never
+ * retransmitted). */
+int rg_proxy_probe(struct rg_proxy *px, struct rg_backend_server *srv);
+
+/* Stop: every request in the table is finished without an answer (IDs released). */
+void rg_proxy_abort_all(struct rg_proxy *px);
+
+/* Grow the slot limit (after a reload with larger pools). */
+int rg_proxy_set_limit(struct rg_proxy *px, unsigned max_requests);
+
+/* Translate a request from the AP's secret to the backend's (pure): out gets the packet to
+ * send with id and a fresh authenticator (Access-Request, Status-Server) or the computed
+ * one (Accounting-Request): User-Password re-hidden, CHAP-Challenge added when needed,
+ * Message-Authenticator first and signed. Returns the length or a negative code. */
+int rg_proxy_translate_request(const uint8_t *in, size_t in_len, const char *ap_secret,
+                               size_t ap_secret_len, uint8_t id, const char *be_secret,
+                               size_t be_secret_len, uint8_t *out, size_t out_cap,
+                               uint8_t sent_auth[RG_RADIUS_AUTH_LEN]);
+
+/* Translate a backend reply (already verified) to the AP (pure): hidden attributes
+ * re-encrypted, ID and authenticator restored, Message-Authenticator first and signed,
+ * Response Authenticator with the AP's secret. In place. 0 or negative. */
+int rg_proxy_translate_reply(uint8_t *pkt, size_t len, size_t cap, const uint8_t *sent_auth,
+                             const char *be_secret, size_t be_secret_len, uint8_t ap_id,
+                             const uint8_t *ap_auth, const char *ap_secret,
+                             size_t ap_secret_len, unsigned *salt_counter);
+
+/* Verify a backend reply against the request: Response Authenticator, and
+ * Message-Authenticator (required when require_ma). 0, or negative with *why set. */
+int rg_proxy_verify_reply(const uint8_t *pkt, size_t len, const uint8_t *sent_auth,
+                          const char *be_secret, size_t be_secret_len, bool require_ma,
+                          const char **why);
+
+#endif

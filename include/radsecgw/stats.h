@@ -1,0 +1,50 @@
+/* Per-worker counters. Each worker increments its own block (relaxed atomics so the
+ * main thread can read them without a lock); the main thread sums every block into one
+ * syslog line every stats.interval seconds. Knows nothing of the protocol. */
+#ifndef RADSECGW_STATS_H
+#define RADSECGW_STATS_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#define RG_STATS_FIELDS(X)                                                                         \
+    X(requests)             /* requests received from APs */                                      \
+    X(replies)              /* replies written back to APs */                                     \
+    X(forwarded)            /* packets sent to backends (first try) */                            \
+    X(retransmits)          /* retransmissions to backends */                                     \
+    X(failovers)            /* requests moved to another server */                                \
+    X(timeouts)             /* requests that no server answered */                                \
+    X(status_local)         /* Status-Server answered by the gateway */                           \
+    X(duplicates)           /* request ID already in flight on the connection */                  \
+    X(drop_malformed)       /* malformed packets from APs (connection closed) */                  \
+    X(drop_bad_request)     /* AP request with bad authenticator / Message-Authenticator */       \
+    X(drop_bad_reply)       /* backend reply failing Response Auth / Message-Authenticator */     \
+    X(drop_unknown_reply)   /* backend reply for an ID not in flight */                           \
+    X(drop_wrong_source)    /* backend reply from the wrong address or port */                    \
+    X(drop_late_reply)      /* reply after the AP's connection closed */                          \
+    X(drop_no_server)       /* every server of the pool dead, silent */                           \
+    X(reject_no_server)     /* every server of the pool dead, Access-Reject sent */               \
+    X(drop_unsupported)     /* codes the gateway does not proxy */                                \
+    X(backpressure)         /* times a connection was paused for a full table */                  \
+    X(conn_accepted)        /* TLS connections established */                                     \
+    X(conn_refused)         /* refused before or during the handshake */                          \
+    X(conn_closed)          /* connections closed */                                              \
+    X(conn_open)            /* gauge: open connections */                                         \
+    X(outstanding)          /* gauge: requests in flight to backends */
+
+struct rg_stats {
+#define RG_STATS_DECLARE(name) uint64_t name;
+    RG_STATS_FIELDS(RG_STATS_DECLARE)
+#undef RG_STATS_DECLARE
+};
+
+#define RG_STAT_INC(st, name)    __atomic_fetch_add(&(st)->name, 1, __ATOMIC_RELAXED)
+#define RG_STAT_DEC(st, name)    __atomic_fetch_sub(&(st)->name, 1, __ATOMIC_RELAXED)
+#define RG_STAT_ADD(st, name, n) __atomic_fetch_add(&(st)->name, (n), __ATOMIC_RELAXED)
+
+/* total += block, field by field. */
+void rg_stats_sum(struct rg_stats *total, const struct rg_stats *block);
+/* "requests=1 replies=1 ..." into buf. */
+void rg_stats_format(const struct rg_stats *st, char *buf, size_t len);
+
+#endif

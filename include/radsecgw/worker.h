@@ -1,0 +1,81 @@
+/* A worker: one libuv loop with its own listening sockets (SO_REUSEPORT), connections,
+ * backend sockets and state table. Workers share nothing on the request path; the main
+ * thread hands them new config generations through uv_async. */
+#ifndef RADSECGW_WORKER_H
+#define RADSECGW_WORKER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "radsecgw/config.h"
+#include "radsecgw/proxy.h"
+#include "radsecgw/stats.h"
+#include "radsecgw/tls.h"
+
+struct rg_conn;
+struct rg_backend_set;
+
+/* A config generation: the snapshot plus the TLS context built from it. Reference
+ * counted; connections keep the generation they were accepted under. */
+struct rg_gen {
+    int refcount;           /* atomic */
+    struct rg_config *cfg;  /* reference held */
+    struct rg_tls_ctx *tls; /* owned */
+    uint64_t number;
+};
+
+struct rg_gen *rg_gen_new(struct rg_config *cfg, char *err, size_t errlen);
+struct rg_gen *rg_gen_ref(struct rg_gen *g);
+void rg_gen_unref(struct rg_gen *g);
+
+struct rg_listener {
+    uv_tcp_t tcp;             /* embedded; freed in its close callback */
+    struct rg_worker *worker; /* not owned */
+    char addr_text[64];
+};
+
+struct rg_worker {
+    unsigned index;
+    uv_loop_t loop;
+    uv_thread_t thread;
+    uv_async_t wakeup; /* main -> worker: new generation or stop */
+    uv_mutex_t lock;   /* guards pending_gen and stop only */
+    struct rg_gen *pending_gen; /* reference held; handed over by the main thread */
+    bool stop;
+    bool stopping;
+    struct rg_gen *gen;              /* reference held: current generation */
+    struct rg_backend_set *backends; /* owned: current backend set */
+    struct rg_proxy proxy;
+    struct rg_listener **listeners; /* malloced array, owned; each freed in its close cb */
+    unsigned nlisteners;
+    struct rg_conn *conns; /* list of open connections (owned, freed in close callbacks) */
+    unsigned nconns;
+    struct rg_conn *paused; /* connections waiting for table room */
+    uint64_t next_conn_id;
+    uv_timer_t health_timer; /* probes and hold-down */
+    struct rg_stats stats;
+    uint8_t udp_buf[65536]; /* receive buffer for backend sockets */
+    uint8_t tcp_buf[65536]; /* receive buffer for AP connections */
+    bool udp_buf_busy;
+    bool tcp_buf_busy;
+    uv_timer_t drain_timer; /* graceful stop */
+    uint64_t stop_deadline_ms;
+};
+
+/* Create and bind (listening sockets with SO_REUSEPORT), then run in a thread. */
+int rg_worker_start(struct rg_worker *w, unsigned index, struct rg_gen *gen);
+/* Main thread: hand a new generation (the worker takes its own reference). */
+void rg_worker_reload(struct rg_worker *w, struct rg_gen *gen);
+/* Main thread: graceful stop (stop accepting, drain in-flight up to a few seconds). */
+void rg_worker_stop(struct rg_worker *w);
+void rg_worker_join(struct rg_worker *w);
+
+/* Wake connections paused by backpressure. */
+void rg_worker_resume_paused(struct rg_worker *w);
+
+/* Requests the worker's table may hold for cfg (every server's max-outstanding, auth
+ * and accounting). */
+unsigned rg_worker_table_limit(const struct rg_config *cfg);
+
+#endif

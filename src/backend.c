@@ -1,0 +1,367 @@
+/* UDP socket pools towards the RADIUS servers of one worker: ID allocation (least recently
+ * used first, RFC 5080 §2.2.2), sockets opened as IDs fill, health and pool policies.
+ * The state table (proxy.c) decides what to send; this file only moves datagrams. */
+#include <arpa/inet.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "radsecgw/backend.h"
+#include "radsecgw/common.h"
+#include "radsecgw/log.h"
+#include "radsecgw/proxy.h"
+#include "radsecgw/worker.h"
+
+/* ---- ID space ---- */
+
+void rg_idspace_init(struct rg_idspace *ids)
+{
+    memset(ids, 0, sizeof(*ids));
+    /* Start from a random point so restarts do not reuse the same IDs first. */
+    uint8_t start;
+    rg_random_bytes(&start, 1);
+    for (unsigned i = 0; i < RG_BACKEND_IDS; i++)
+        ids->free_ring[i] = (uint8_t)(start + i);
+    ids->nfree = RG_BACKEND_IDS;
+}
+
+int rg_idspace_alloc(struct rg_idspace *ids, struct rg_request *req)
+{
+    if (ids->nfree == 0)
+        return -ENOSPC;
+    uint8_t id = ids->free_ring[ids->head];
+    ids->head = (ids->head + 1) % RG_BACKEND_IDS;
+    ids->nfree--;
+    RG_REQUIRE(ids->inflight[id] == NULL);
+    ids->inflight[id] = req;
+    return id;
+}
+
+void rg_idspace_release(struct rg_idspace *ids, uint8_t id)
+{
+    RG_REQUIRE(ids->inflight[id] != NULL);
+    RG_REQUIRE(ids->nfree < RG_BACKEND_IDS);
+    ids->inflight[id] = NULL;
+    ids->free_ring[(ids->head + ids->nfree) % RG_BACKEND_IDS] = id;
+    ids->nfree++;
+}
+
+/* ---- health and policies ---- */
+
+static bool usable(const struct rg_backend_server *s, uint64_t now)
+{
+    if (s->health == RG_BACKEND_ALIVE)
+        return true;
+    /* Without Status-Server a dead server is tried again after its hold-down. */
+    return !s->pool->cfg->status_server && now >= s->retry_at_ms;
+}
+
+static unsigned server_outstanding(const struct rg_backend_server *s)
+{
+    return s->auth.outstanding + s->acct.outstanding;
+}
+
+struct rg_backend_server *rg_backend_pick(struct rg_backend_pool *pool, uint64_t tried,
+                                          uint64_t now)
+{
+    unsigned n = pool->nservers;
+    struct rg_backend_server *best = NULL;
+    switch (pool->cfg->policy) {
+    case RG_POLICY_FAILOVER:
+        for (unsigned i = 0; i < n; i++)
+            if (!(tried & (1ull << i)) && usable(&pool->servers[i], now))
+                return &pool->servers[i];
+        return NULL;
+    case RG_POLICY_ROUND_ROBIN:
+        for (unsigned k = 0; k < n; k++) {
+            unsigned i = (pool->rr_next + k) % n;
+            if (!(tried & (1ull << i)) && usable(&pool->servers[i], now)) {
+                pool->rr_next = (i + 1) % n;
+                return &pool->servers[i];
+            }
+        }
+        return NULL;
+    case RG_POLICY_LEAST_OUTSTANDING:
+        for (unsigned k = 0; k < n; k++) {
+            /* Ties go round-robin so equal servers share the load. */
+            unsigned i = (pool->rr_next + k) % n;
+            struct rg_backend_server *s = &pool->servers[i];
+            if ((tried & (1ull << i)) || !usable(s, now))
+                continue;
+            if (!best || server_outstanding(s) < server_outstanding(best))
+                best = s;
+        }
+        if (best)
+            pool->rr_next = (best->index + 1) % n;
+        return best;
+    }
+    return NULL;
+}
+
+void rg_backend_mark_dead(struct rg_backend_server *srv, uint64_t now_ms, const char *why)
+{
+    if (srv->health == RG_BACKEND_DEAD)
+        return;
+    srv->health = RG_BACKEND_DEAD;
+    srv->dead_since_ms = now_ms;
+    srv->retry_at_ms = now_ms + (uint64_t)srv->pool->cfg->dead_time_s * 1000u;
+    srv->last_probe_ms = now_ms;
+    rg_warn("backend %s (pool %s) marked dead: %s; %s", srv->cfg->name, srv->pool->cfg->name,
+            why,
+            srv->pool->cfg->status_server ? "probing with Status-Server"
+                                          : "retrying after hold-down");
+}
+
+void rg_backend_mark_alive(struct rg_backend_server *srv, const char *why)
+{
+    if (srv->health == RG_BACKEND_ALIVE)
+        return;
+    srv->health = RG_BACKEND_ALIVE;
+    srv->missed = 0;
+    rg_notice("backend %s (pool %s) alive again: %s", srv->cfg->name, srv->pool->cfg->name, why);
+}
+
+/* ---- sockets ---- */
+
+const char *rg_backend_dest_str(const struct rg_backend_dest *d, char *buf, size_t len)
+{
+    char host[INET6_ADDRSTRLEN] = "?";
+    unsigned port = 0;
+    if (d->addr->ss_family == AF_INET) {
+        const struct sockaddr_in *s = (const void *)d->addr;
+        inet_ntop(AF_INET, &s->sin_addr, host, sizeof(host));
+        port = ntohs(s->sin_port);
+        snprintf(buf, len, "%s:%u", host, port);
+    } else {
+        const struct sockaddr_in6 *s = (const void *)d->addr;
+        inet_ntop(AF_INET6, &s->sin6_addr, host, sizeof(host));
+        port = ntohs(s->sin6_port);
+        snprintf(buf, len, "[%s]:%u", host, port);
+    }
+    return buf;
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    struct rg_backend_sock *sock = h->data;
+    struct rg_worker *w = sock->dest->server->pool->set->worker;
+    (void)suggested;
+    /* One receive buffer per worker: libuv hands each datagram to on_recv before the next
+     * allocation, so the buffer is never shared by two datagrams at once. */
+    *buf = uv_buf_init((char *)w->udp_buf, sizeof(w->udp_buf));
+}
+
+static void on_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struct sockaddr *addr,
+                    unsigned flags)
+{
+    struct rg_backend_sock *sock = h->data;
+    struct rg_worker *w = sock->dest->server->pool->set->worker;
+    if (nread <= 0 || !addr)
+        return;
+    if (flags & UV_UDP_PARTIAL) {
+        RG_STAT_INC(&w->stats, drop_bad_reply);
+        return;
+    }
+    rg_proxy_on_reply(&w->proxy, sock, (const uint8_t *)buf->base, (size_t)nread, addr);
+}
+
+static int sock_open(struct rg_backend_dest *d, struct rg_backend_sock **out)
+{
+    struct rg_backend_set *set = d->server->pool->set;
+    struct rg_backend_sock *sock = calloc(1, sizeof(*sock));
+    if (!sock)
+        return -ENOMEM;
+    int rc = uv_udp_init(&set->worker->loop, &sock->udp);
+    if (rc < 0) {
+        free(sock);
+        return rc;
+    }
+    sock->udp.data = sock;
+    sock->dest = d;
+    rg_idspace_init(&sock->ids);
+    set->open_handles++;
+    struct sockaddr_storage any;
+    memset(&any, 0, sizeof(any));
+    any.ss_family = d->addr->ss_family;
+    rc = uv_udp_bind(&sock->udp, (const struct sockaddr *)&any, 0);
+    if (rc == 0)
+        rc = uv_udp_recv_start(&sock->udp, on_alloc, on_recv);
+    sock->index = d->nsocks;
+    d->socks[d->nsocks++] = sock;
+    if (rc < 0) {
+        char buf[80];
+        rg_err("backend %s (%s): cannot open a UDP socket: %s", d->server->cfg->name,
+               rg_backend_dest_str(d, buf, sizeof(buf)), rg_strerror(rc));
+        return rc;
+    }
+    *out = sock;
+    return 0;
+}
+
+int rg_backend_alloc_id(struct rg_backend_dest *d, struct rg_request *req,
+                        struct rg_backend_sock **sock_out, uint8_t *id_out)
+{
+    /* Fill the most recently opened socket first: older sockets drain and their IDs age. */
+    for (unsigned k = d->nsocks; k-- > 0;) {
+        struct rg_backend_sock *s = d->socks[k];
+        if (s->ids.nfree == 0)
+            continue;
+        *id_out = (uint8_t)rg_idspace_alloc(&s->ids, req);
+        *sock_out = s;
+        d->outstanding++;
+        d->server->pool->set->outstanding++;
+        return 0;
+    }
+    if (d->nsocks >= d->max_socks)
+        return -ENOSPC;
+    struct rg_backend_sock *s;
+    int rc = sock_open(d, &s);
+    if (rc < 0)
+        return rc;
+    *id_out = (uint8_t)rg_idspace_alloc(&s->ids, req);
+    *sock_out = s;
+    d->outstanding++;
+    d->server->pool->set->outstanding++;
+    return 0;
+}
+
+void rg_backend_release_id(struct rg_backend_sock *sock, uint8_t id)
+{
+    rg_idspace_release(&sock->ids, id);
+    sock->dest->outstanding--;
+    rg_backend_set_release(sock->dest->server->pool->set);
+}
+
+static void on_sent(uv_udp_send_t *sr, int status)
+{
+    struct rg_request *req = sr->data;
+    struct rg_worker *w = ((struct rg_backend_sock *)sr->handle->data)->dest->server->pool->set->worker;
+    (void)status;
+    rg_proxy_on_sent(&w->proxy, req);
+}
+
+int rg_backend_send(struct rg_backend_sock *sock, struct rg_request *req)
+{
+    uv_buf_t buf = uv_buf_init((char *)req->pkt, req->len);
+    const struct sockaddr *to = (const struct sockaddr *)sock->dest->addr;
+    int rc = uv_udp_try_send(&sock->udp, &buf, 1, to);
+    if (rc >= 0)
+        return 0;
+    if (rc != UV_EAGAIN)
+        return rc;
+    if (req->send_busy)
+        return 0; /* the previous copy is still queued: that is this retransmission */
+    req->send_req.data = req;
+    rc = uv_udp_send(&req->send_req, &sock->udp, &buf, 1, to, on_sent);
+    if (rc == 0)
+        req->send_busy = true;
+    return rc;
+}
+
+/* ---- sets ---- */
+
+static void dest_init(struct rg_backend_dest *d, struct rg_backend_server *srv,
+                      enum rg_backend_kind kind, const struct sockaddr_storage *addr,
+                      unsigned max_outstanding)
+{
+    d->server = srv;
+    d->kind = kind;
+    d->addr = addr;
+    d->max_socks = (max_outstanding + RG_BACKEND_IDS - 1) / RG_BACKEND_IDS;
+    if (d->max_socks == 0)
+        d->max_socks = 1;
+    d->socks = calloc(d->max_socks, sizeof(*d->socks));
+    RG_REQUIRE(d->socks != NULL);
+}
+
+struct rg_backend_set *rg_backend_set_new(struct rg_worker *w, struct rg_config *cfg)
+{
+    struct rg_backend_set *set = calloc(1, sizeof(*set));
+    RG_REQUIRE(set != NULL);
+    set->worker = w;
+    set->cfg = rg_config_ref(cfg);
+    set->npools = (unsigned)cfg->npools;
+    set->pools = calloc(set->npools ? set->npools : 1, sizeof(*set->pools));
+    RG_REQUIRE(set->pools != NULL);
+    for (unsigned p = 0; p < set->npools; p++) {
+        struct rg_backend_pool *pool = &set->pools[p];
+        pool->cfg = &cfg->pools[p];
+        pool->set = set;
+        pool->nservers = (unsigned)pool->cfg->nservers;
+        RG_REQUIRE(pool->nservers <= 64); /* tried-mask width; config enforces it */
+        pool->servers = calloc(pool->nservers ? pool->nservers : 1, sizeof(*pool->servers));
+        RG_REQUIRE(pool->servers != NULL);
+        for (unsigned i = 0; i < pool->nservers; i++) {
+            struct rg_backend_server *s = &pool->servers[i];
+            s->cfg = &pool->cfg->servers[i];
+            s->pool = pool;
+            s->index = i;
+            s->health = RG_BACKEND_ALIVE;
+            dest_init(&s->auth, s, RG_BACKEND_AUTH, &s->cfg->auth_addr,
+                      pool->cfg->max_outstanding);
+            dest_init(&s->acct, s, RG_BACKEND_ACCT, &s->cfg->acct_addr,
+                      pool->cfg->max_outstanding);
+        }
+    }
+    return set;
+}
+
+struct rg_backend_pool *rg_backend_set_pool(struct rg_backend_set *set, const struct rg_pool *p)
+{
+    /* The connection may hold an older snapshot than the set: match by name. */
+    for (unsigned i = 0; i < set->npools; i++)
+        if (set->pools[i].cfg == p || strcmp(set->pools[i].cfg->name, p->name) == 0)
+            return &set->pools[i];
+    return NULL;
+}
+
+static void set_free(struct rg_backend_set *set)
+{
+    for (unsigned p = 0; p < set->npools; p++) {
+        for (unsigned i = 0; i < set->pools[p].nservers; i++) {
+            free(set->pools[p].servers[i].auth.socks);
+            free(set->pools[p].servers[i].acct.socks);
+        }
+        free(set->pools[p].servers);
+    }
+    free(set->pools);
+    rg_config_unref(set->cfg);
+    free(set);
+}
+
+static void on_sock_closed(uv_handle_t *h)
+{
+    struct rg_backend_sock *sock = h->data;
+    struct rg_backend_set *set = sock->dest->server->pool->set;
+    free(sock);
+    if (--set->open_handles == 0)
+        set_free(set);
+}
+
+static void set_close(struct rg_backend_set *set)
+{
+    unsigned handles = set->open_handles;
+    for (unsigned p = 0; p < set->npools; p++)
+        for (unsigned i = 0; i < set->pools[p].nservers; i++) {
+            struct rg_backend_server *s = &set->pools[p].servers[i];
+            struct rg_backend_dest *dests[2] = {&s->auth, &s->acct};
+            for (unsigned d = 0; d < 2; d++)
+                for (unsigned k = 0; k < dests[d]->nsocks; k++)
+                    uv_close((uv_handle_t *)&dests[d]->socks[k]->udp, on_sock_closed);
+        }
+    if (handles == 0)
+        set_free(set);
+}
+
+void rg_backend_set_retire(struct rg_backend_set *set)
+{
+    set->retired = true;
+    if (set->outstanding == 0)
+        set_close(set);
+}
+
+void rg_backend_set_release(struct rg_backend_set *set)
+{
+    RG_REQUIRE(set->outstanding > 0);
+    if (--set->outstanding == 0 && set->retired)
+        set_close(set);
+}

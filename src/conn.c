@@ -1,0 +1,408 @@
+/* AP connections: accept, TLS stream driving, RADIUS framing on the decrypted bytes
+ * (RFC 6613 §2.6.4), timers, backpressure and the write path back to the AP. Requests are
+ * handed to the state table (proxy.c); nothing here knows about backends. */
+#include <arpa/inet.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "radsecgw/common.h"
+#include "radsecgw/conn.h"
+#include "radsecgw/listener.h"
+#include "radsecgw/log.h"
+#include "radsecgw/proxy.h"
+#include "radsecgw/radius.h"
+#include "radsecgw/worker.h"
+
+/* Decrypted bytes buffered per connection before the TLS layer stops reading: a few
+ * maximum-size packets (backpressure when the backend table is full). */
+#define RG_CONN_PLAIN_LIMIT (4 * RG_RADIUS_MAX_LEN)
+/* An AP that stops reading its replies is cut off past this much queued ciphertext. */
+#define RG_CONN_OUT_LIMIT (1024 * 1024)
+
+static void process(struct rg_conn *c);
+static void flush(struct rg_conn *c);
+
+static void addr_format(const struct sockaddr_storage *ss, char *buf, size_t len)
+{
+    char host[INET6_ADDRSTRLEN] = "?";
+    if (ss->ss_family == AF_INET) {
+        const struct sockaddr_in *s = (const void *)ss;
+        inet_ntop(AF_INET, &s->sin_addr, host, sizeof(host));
+        snprintf(buf, len, "%s:%u", host, ntohs(s->sin_port));
+    } else if (ss->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *s = (const void *)ss;
+        inet_ntop(AF_INET6, &s->sin6_addr, host, sizeof(host));
+        snprintf(buf, len, "[%s]:%u", host, ntohs(s->sin6_port));
+    } else {
+        snprintf(buf, len, "?");
+    }
+}
+
+const char *rg_conn_secret(const struct rg_conn *c, size_t *len)
+{
+    *len = c->peer.org->secret_len;
+    return c->peer.org->secret;
+}
+
+static void on_handle_closed(uv_handle_t *h)
+{
+    struct rg_conn *c = h->data;
+    if (--c->open_handles > 0)
+        return;
+    rg_tls_stream_free(&c->tls);
+    rg_buf_free(&c->writing);
+    rg_gen_unref(c->gen);
+    free(c);
+}
+
+static void unlink_conn(struct rg_conn *c)
+{
+    struct rg_worker *w = c->worker;
+    if (c->prev)
+        c->prev->next = c->next;
+    else if (w->conns == c)
+        w->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    c->prev = c->next = NULL;
+    w->nconns--;
+    if (c->paused) {
+        for (struct rg_conn **p = &w->paused; *p; p = &(*p)->next_paused)
+            if (*p == c) {
+                *p = c->next_paused;
+                break;
+            }
+        c->paused = false;
+    }
+}
+
+void rg_conn_close(struct rg_conn *c, const char *why)
+{
+    if (c->state == RG_CONN_CLOSED)
+        return;
+    struct rg_worker *w = c->worker;
+    if (c->state == RG_CONN_OPEN) {
+        rg_notice("connection %s closed: %s (org %s, CN \"%s\", %u requests in flight)",
+                  c->addr_text, why, c->peer.org ? c->peer.org->name : "-", c->peer.cn,
+                  c->ninflight);
+        RG_STAT_INC(&w->stats, conn_closed);
+        RG_STAT_DEC(&w->stats, conn_open);
+        /* Best effort close_notify; the handle is closed right after. */
+        rg_tls_stream_shutdown(&c->tls);
+        if (!c->write_busy && c->tls.out.len) {
+            uv_buf_t b = uv_buf_init((char *)c->tls.out.data, (unsigned)c->tls.out.len);
+            uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+        }
+    } else {
+        rg_debug("connection %s closed during handshake: %s", c->addr_text, why);
+    }
+    rg_proxy_conn_closed(&w->proxy, c);
+    c->state = RG_CONN_CLOSED;
+    unlink_conn(c);
+    rg_listener_release((const struct sockaddr *)&c->addr);
+    uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
+    uv_close((uv_handle_t *)&c->timer, on_handle_closed);
+}
+
+static void refuse(struct rg_conn *c, const char *reason)
+{
+    struct rg_worker *w = c->worker;
+    RG_STAT_INC(&w->stats, conn_refused);
+    rg_warn("TLS peer %s refused: %s%s%s%s%s%s%s%s%s", c->addr_text, reason,
+            c->peer.org ? " org=" : "", c->peer.org ? c->peer.org->name : "",
+            c->peer.subject[0] ? " subject=\"" : "", c->peer.subject,
+            c->peer.subject[0] ? "\"" : "", c->peer.issuer[0] ? " issuer=\"" : "",
+            c->peer.issuer, c->peer.issuer[0] ? "\"" : "");
+    flush(c); /* the alert, if wolfSSL produced one */
+    if (!c->write_busy && c->tls.out.len) {
+        uv_buf_t b = uv_buf_init((char *)c->tls.out.data, (unsigned)c->tls.out.len);
+        uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+    }
+    rg_conn_close(c, reason);
+}
+
+static void on_write(uv_write_t *wr, int status)
+{
+    struct rg_conn *c = wr->data;
+    c->write_busy = false;
+    c->writing.len = 0;
+    if (c->state == RG_CONN_CLOSED)
+        return;
+    if (status < 0) {
+        rg_conn_close(c, rg_strerror(status));
+        return;
+    }
+    flush(c);
+}
+
+static void flush(struct rg_conn *c)
+{
+    if (c->write_busy || c->tls.out.len == 0 || c->state == RG_CONN_CLOSED)
+        return;
+    /* Hand the whole output buffer to libuv and give the TLS layer the spare one. */
+    struct rg_buf t = c->writing;
+    c->writing = c->tls.out;
+    c->tls.out = t;
+    c->tls.out.len = 0;
+    uv_buf_t b = uv_buf_init((char *)c->writing.data, (unsigned)c->writing.len);
+    c->write_req.data = c;
+    int rc = uv_write(&c->write_req, (uv_stream_t *)&c->tcp, &b, 1, on_write);
+    if (rc < 0) {
+        c->writing.len = 0;
+        rg_conn_close(c, rg_strerror(rc));
+        return;
+    }
+    c->write_busy = true;
+}
+
+bool rg_conn_send(struct rg_conn *c, const uint8_t *pkt, size_t len)
+{
+    if (c->state != RG_CONN_OPEN)
+        return false;
+    if (rg_tls_stream_write(&c->tls, pkt, len) < 0) {
+        rg_conn_close(c, c->tls.err_text[0] ? c->tls.err_text : "TLS write failed");
+        return false;
+    }
+    if (c->tls.out.len + c->writing.len > RG_CONN_OUT_LIMIT) {
+        rg_conn_close(c, "peer does not read its replies (output limit reached)");
+        return false;
+    }
+    c->last_activity_ms = rg_now_ms();
+    flush(c);
+    return true;
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    struct rg_conn *c = h->data;
+    (void)suggested;
+    /* The worker's buffer: on_read copies it into the TLS input before the next read. */
+    *buf = uv_buf_init((char *)c->worker->tcp_buf, sizeof(c->worker->tcp_buf));
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    struct rg_conn *c = s->data;
+    if (nread == 0)
+        return;
+    if (nread < 0) {
+        if (c->state == RG_CONN_HANDSHAKE) {
+            refuse(c, nread == UV_EOF ? "closed by peer during the TLS handshake"
+                                      : rg_strerror((int)nread));
+            return;
+        }
+        rg_conn_close(c, nread == UV_EOF ? "closed by peer" : rg_strerror((int)nread));
+        return;
+    }
+    if (rg_tls_stream_feed(&c->tls, (const uint8_t *)buf->base, (size_t)nread) < 0) {
+        rg_conn_close(c, "out of memory");
+        return;
+    }
+    c->last_activity_ms = rg_now_ms();
+    process(c);
+}
+
+static void pause_reading(struct rg_conn *c)
+{
+    struct rg_worker *w = c->worker;
+    if (c->paused)
+        return;
+    c->paused = true;
+    if (c->reading) {
+        uv_read_stop((uv_stream_t *)&c->tcp);
+        c->reading = false;
+    }
+    c->next_paused = w->paused;
+    w->paused = c;
+    RG_STAT_INC(&w->stats, backpressure);
+    rg_log_limited("backpressure", LOG_NOTICE,
+                   "connection %s paused: backend table full, resuming as replies drain",
+                   c->addr_text);
+}
+
+void rg_conn_resume(struct rg_conn *c)
+{
+    if (c->state != RG_CONN_OPEN)
+        return;
+    c->paused = false;
+    if (!c->reading) {
+        if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) == 0)
+            c->reading = true;
+    }
+    process(c);
+}
+
+/* RADIUS framing on the decrypted stream: the Length field delimits packets; several per
+ * TLS record and one across records both happen. */
+static void frame(struct rg_conn *c)
+{
+    struct rg_worker *w = c->worker;
+    struct rg_buf *plain = &c->tls.plain;
+    size_t off = 0;
+    while (c->state == RG_CONN_OPEN && !c->paused) {
+        long need = rg_radius_frame_len(plain->data + off, plain->len - off);
+        if (need < 0) {
+            RG_STAT_INC(&w->stats, drop_malformed);
+            rg_warn("connection %s (%s): malformed packet: Length field %u outside 20..4096; "
+                    "closing (RFC 6613 §2.6.4)",
+                    c->addr_text, c->peer.cn,
+                    (unsigned)((plain->data[off + 2] << 8) | plain->data[off + 3]));
+            rg_conn_close(c, "malformed packet");
+            return;
+        }
+        if (need == 0 || (size_t)need > plain->len - off)
+            break;
+        const uint8_t *pkt = plain->data + off;
+        struct rg_radius_error err;
+        if (rg_radius_validate(pkt, (size_t)need, &err) < 0) {
+            char text[128];
+            RG_STAT_INC(&w->stats, drop_malformed);
+            rg_warn("connection %s (%s): malformed %s id=%u: %s; closing (RFC 6613 §2.6.4)",
+                    c->addr_text, c->peer.cn, rg_radius_code_name(pkt[0]), pkt[1],
+                    rg_radius_error_str(&err, text, sizeof(text)));
+            rg_conn_close(c, "malformed packet");
+            return;
+        }
+        int rc = rg_proxy_on_request(&w->proxy, c, pkt, (size_t)need);
+        if (rc == -EAGAIN) {
+            pause_reading(c);
+            break;
+        }
+        off += (size_t)need;
+    }
+    if (c->state != RG_CONN_CLOSED)
+        rg_buf_consume(plain, off);
+}
+
+static void on_timer(uv_timer_t *t)
+{
+    struct rg_conn *c = t->data;
+    if (c->state == RG_CONN_HANDSHAKE) {
+        refuse(c, "TLS handshake timeout");
+        return;
+    }
+    uint64_t idle = (uint64_t)c->gen->cfg->listen.idle_timeout_s * 1000u;
+    uint64_t now = rg_now_ms();
+    if (c->ninflight == 0 && now - c->last_activity_ms >= idle) {
+        rg_conn_close(c, "idle timeout");
+        return;
+    }
+    uint64_t left = c->last_activity_ms + idle > now ? c->last_activity_ms + idle - now : idle;
+    uv_timer_start(&c->timer, on_timer, left, 0);
+}
+
+static void handshake_done(struct rg_conn *c)
+{
+    struct rg_worker *w = c->worker;
+    if (rg_tls_peer_identify(c->gen->tls, c->tls.ssl, (const struct sockaddr *)&c->addr,
+                             &c->peer) < 0) {
+        const char *reason = c->peer.reason[0] ? c->peer.reason : "not identified";
+        c->peer.org = NULL;
+        refuse(c, reason);
+        return;
+    }
+    c->state = RG_CONN_OPEN;
+    RG_STAT_INC(&w->stats, conn_accepted);
+    RG_STAT_INC(&w->stats, conn_open);
+    rg_notice("connection %s open: org %s, CN \"%s\", %s, %s", c->addr_text, c->peer.org->name,
+              c->peer.cn, wolfSSL_get_version(c->tls.ssl), wolfSSL_get_cipher(c->tls.ssl));
+    uv_timer_start(&c->timer, on_timer, (uint64_t)c->gen->cfg->listen.idle_timeout_s * 1000u,
+                   0);
+}
+
+static void process(struct rg_conn *c)
+{
+    if (c->state == RG_CONN_CLOSED)
+        return;
+    int rc = rg_tls_stream_drive(&c->tls);
+    if (rc < 0 || c->tls.state == RG_TLS_STREAM_FAILED) {
+        if (c->state == RG_CONN_HANDSHAKE) {
+            if (!rg_tls_handshake_failure(c->tls.ssl, &c->peer))
+                snprintf(c->peer.reason, sizeof(c->peer.reason), "TLS handshake failed: %s",
+                         c->tls.err_text[0] ? c->tls.err_text : "protocol error");
+            refuse(c, c->peer.reason);
+        } else {
+            rg_conn_close(c, c->tls.err_text[0] ? c->tls.err_text : "TLS error");
+        }
+        return;
+    }
+    if (c->tls.handshake_done_event) {
+        c->tls.handshake_done_event = false;
+        handshake_done(c);
+        if (c->state != RG_CONN_OPEN)
+            return;
+        /* Application data may have arrived with the handshake's last flight. */
+        rg_tls_stream_drive(&c->tls);
+    }
+    if (c->state == RG_CONN_OPEN)
+        frame(c);
+    if (c->state == RG_CONN_CLOSED)
+        return;
+    if (c->tls.state == RG_TLS_STREAM_CLOSED) {
+        rg_conn_close(c, "close_notify from peer");
+        return;
+    }
+    flush(c);
+}
+
+void rg_conn_accept(struct rg_worker *w, uv_stream_t *server)
+{
+    struct rg_conn *c = calloc(1, sizeof(*c));
+    if (!c) {
+        rg_err("accept: out of memory");
+        return;
+    }
+    c->worker = w;
+    uv_tcp_init(&w->loop, &c->tcp);
+    c->tcp.data = c;
+    c->open_handles = 1;
+    c->gen = rg_gen_ref(w->gen);
+    int rc = uv_accept(server, (uv_stream_t *)&c->tcp);
+    int alen = sizeof(c->addr);
+    if (rc == 0)
+        rc = uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&c->addr, &alen);
+    if (rc < 0) {
+        c->state = RG_CONN_CLOSED;
+        uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
+        return;
+    }
+    addr_format(&c->addr, c->addr_text, sizeof(c->addr_text));
+    uv_timer_init(&w->loop, &c->timer);
+    c->timer.data = c;
+    c->open_handles = 2;
+    c->id = ++w->next_conn_id;
+    c->next = w->conns;
+    if (w->conns)
+        w->conns->prev = c;
+    w->conns = c;
+    w->nconns++;
+
+    const struct rg_config *cfg = c->gen->cfg;
+    /* Limits and source prefixes cost nothing but a lookup: checked before any TLS. */
+    const char *why = rg_listener_admit(cfg, (const struct sockaddr *)&c->addr);
+    if (why) {
+        RG_STAT_INC(&w->stats, conn_refused);
+        rg_warn("TLS peer %s refused: %s", c->addr_text, why);
+        c->state = RG_CONN_CLOSED;
+        unlink_conn(c);
+        uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
+        uv_close((uv_handle_t *)&c->timer, on_handle_closed);
+        return;
+    }
+    WOLFSSL *ssl = rg_tls_ssl_new(c->gen->tls);
+    if (!ssl || rg_tls_stream_init(&c->tls, ssl) < 0) {
+        rg_err("connection %s: cannot create a TLS session", c->addr_text);
+        c->state = RG_CONN_HANDSHAKE;
+        rg_conn_close(c, "TLS setup failed");
+        return;
+    }
+    c->tls.plain_limit = RG_CONN_PLAIN_LIMIT;
+    c->state = RG_CONN_HANDSHAKE;
+    c->last_activity_ms = rg_now_ms();
+    uv_tcp_nodelay(&c->tcp, 1);
+    uv_tcp_keepalive(&c->tcp, 1, 60);
+    uv_timer_start(&c->timer, on_timer, (uint64_t)cfg->listen.handshake_timeout_s * 1000u, 0);
+    if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) == 0)
+        c->reading = true;
+    rg_debug("connection %s accepted by worker %u", c->addr_text, w->index);
+}

@@ -1,0 +1,326 @@
+/* radsecgw: command line, daemon/foreground, signals, reload, stats line and exit codes.
+ * Knows nothing of RADIUS or TLS beyond starting the modules that do. */
+#include <wolfssl/options.h>
+#include <wolfssl/version.h>
+
+#include <confuse.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "radsecgw/common.h"
+#include "radsecgw/config.h"
+#include "radsecgw/listener.h"
+#include "radsecgw/log.h"
+#include "radsecgw/stats.h"
+#include "radsecgw/tls.h"
+#include "radsecgw/worker.h"
+
+struct main_state {
+    const char *config_path;
+    bool foreground;
+    bool debug;
+    struct rg_gen *gen; /* reference held: the generation in force */
+    struct rg_worker *workers; /* malloced array, owned */
+    unsigned nworkers;
+    uv_signal_t sig_hup, sig_term, sig_int;
+    uv_timer_t stats_timer;
+    bool stopping;
+};
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: radsecgw [-c FILE] [-f] [-d] [-t] [-p PIDFILE] [-V]\n"
+                 "  -c FILE   config file (default " RG_CONFIG_DEFAULT_PATH ")\n"
+                 "  -f        stay in the foreground, log to stderr as well as syslog\n"
+                 "  -d        debug logging\n"
+                 "  -t        check the config and every certificate, key, CA and CRL; exit\n"
+                 "  -p FILE   write the process ID to FILE\n"
+                 "  -V        print the version and library versions\n");
+}
+
+static void print_version(void)
+{
+    printf("radsecgw %s\n", RG_VERSION);
+    printf("wolfSSL %s (built against %s)\n", wolfSSL_lib_version(), LIBWOLFSSL_VERSION_STRING);
+    printf("libuv %s (built against %d.%d.%d)\n", uv_version_string(), UV_VERSION_MAJOR,
+           UV_VERSION_MINOR, UV_VERSION_PATCH);
+    printf("libconfuse %s\n", confuse_version);
+}
+
+static void print_diag(const struct rg_config_diag *d)
+{
+    if (d->text && d->text[0])
+        fputs(d->text, stderr);
+}
+
+static void log_diag(const struct rg_config_diag *d)
+{
+    if (!d->text)
+        return;
+    char *copy = strdup(d->text), *save = NULL;
+    for (char *line = strtok_r(copy, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+        rg_log(strstr(line, "warning") ? LOG_WARNING : LOG_ERR, "config: %s", line);
+    free(copy);
+}
+
+static void on_stats(uv_timer_t *t)
+{
+    struct main_state *m = t->data;
+    struct rg_stats total;
+    char line[1024];
+    memset(&total, 0, sizeof(total));
+    for (unsigned i = 0; i < m->nworkers; i++)
+        rg_stats_sum(&total, &m->workers[i].stats);
+    rg_stats_format(&total, line, sizeof(line));
+    rg_info("stats workers=%u %s", m->nworkers, line);
+}
+
+static void start_stats_timer(struct main_state *m)
+{
+    uint64_t ms = (uint64_t)m->gen->cfg->stats.interval_s * 1000u;
+    uv_timer_stop(&m->stats_timer);
+    if (ms)
+        uv_timer_start(&m->stats_timer, on_stats, ms, ms);
+}
+
+static void reload(struct main_state *m)
+{
+    struct rg_config *cfg = NULL;
+    struct rg_config_diag diag = {0};
+    char err[512];
+    rg_notice("reload: reading %s", m->config_path);
+    if (rg_config_load(m->config_path, true, &cfg, &diag) < 0) {
+        log_diag(&diag);
+        rg_err("reload failed: configuration unchanged");
+        rg_config_diag_free(&diag);
+        return;
+    }
+    log_diag(&diag);
+    rg_config_diag_free(&diag);
+    struct rg_gen *g = rg_gen_new(cfg, err, sizeof(err));
+    rg_config_unref(cfg);
+    if (!g) {
+        rg_err("reload failed: %s; configuration unchanged", err);
+        return;
+    }
+    rg_log_open(g->cfg->log.facility, m->debug ? LOG_DEBUG : g->cfg->log.level, m->foreground);
+    for (unsigned i = 0; i < m->nworkers; i++)
+        rg_worker_reload(&m->workers[i], g);
+    rg_gen_unref(m->gen);
+    m->gen = g;
+    start_stats_timer(m);
+    rg_notice("reload done: generation %llu", (unsigned long long)g->number);
+}
+
+static void on_signal(uv_signal_t *s, int signum)
+{
+    struct main_state *m = s->data;
+    if (signum == SIGHUP) {
+        reload(m);
+        return;
+    }
+    if (m->stopping)
+        return;
+    m->stopping = true;
+    rg_notice("stopping on signal %d: draining requests in flight", signum);
+    for (unsigned i = 0; i < m->nworkers; i++)
+        rg_worker_stop(&m->workers[i]);
+    uv_close((uv_handle_t *)&m->sig_hup, NULL);
+    uv_close((uv_handle_t *)&m->sig_term, NULL);
+    uv_close((uv_handle_t *)&m->sig_int, NULL);
+    uv_close((uv_handle_t *)&m->stats_timer, NULL);
+}
+
+static int daemonize(void)
+{
+    pid_t pid = fork();
+    if (pid < 0)
+        return -errno;
+    if (pid > 0)
+        _exit(0);
+    setsid();
+    pid = fork();
+    if (pid < 0)
+        return -errno;
+    if (pid > 0)
+        _exit(0);
+    if (chdir("/") < 0)
+        return -errno;
+    int fd = open("/dev/null", O_RDWR);
+    if (fd >= 0) {
+        dup2(fd, 0);
+        dup2(fd, 1);
+        dup2(fd, 2);
+        if (fd > 2)
+            close(fd);
+    }
+    return 0;
+}
+
+static int drop_privileges(const char *user)
+{
+    struct passwd *pw = getpwnam(user);
+    if (!pw) {
+        rg_err("user \"%s\" does not exist", user);
+        return -ENOENT;
+    }
+    if (setgroups(0, NULL) < 0 || setgid(pw->pw_gid) < 0 || setuid(pw->pw_uid) < 0) {
+        rg_err("cannot switch to user \"%s\": %s", user, strerror(errno));
+        return -errno;
+    }
+    rg_info("running as user %s", user);
+    return 0;
+}
+
+static int write_pidfile(const char *path)
+{
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        rg_err("pidfile %s: %s", path, strerror(errno));
+        return -errno;
+    }
+    fprintf(f, "%ld\n", (long)getpid());
+    fclose(f);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    struct main_state m = {.config_path = RG_CONFIG_DEFAULT_PATH};
+    bool check = false;
+    const char *pidfile = NULL;
+    int opt;
+    while ((opt = getopt(argc, argv, "c:fdtp:Vh")) != -1) {
+        switch (opt) {
+        case 'c':
+            m.config_path = optarg;
+            break;
+        case 'f':
+            m.foreground = true;
+            break;
+        case 'd':
+            m.debug = true;
+            break;
+        case 't':
+            check = true;
+            break;
+        case 'p':
+            pidfile = optarg;
+            break;
+        case 'V':
+            print_version();
+            return 0;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (optind != argc) {
+        usage(stderr);
+        return 2;
+    }
+
+    struct rg_config *cfg = NULL;
+    struct rg_config_diag diag = {0};
+    int rc = rg_config_load(m.config_path, true, &cfg, &diag);
+    print_diag(&diag);
+    rg_config_diag_free(&diag);
+    if (rc < 0) {
+        fprintf(stderr, "radsecgw: %s: configuration is not valid\n", m.config_path);
+        return 1;
+    }
+    rg_tls_global_init();
+    char err[512];
+    m.gen = rg_gen_new(cfg, err, sizeof(err));
+    rg_config_unref(cfg);
+    if (!m.gen) {
+        fprintf(stderr, "radsecgw: %s\n", err);
+        rg_tls_global_cleanup();
+        return 1;
+    }
+    if (check) {
+        rg_config_print(m.gen->cfg, stdout);
+        printf("%s: configuration OK\n", m.config_path);
+        rg_gen_unref(m.gen);
+        rg_tls_global_cleanup();
+        return 0;
+    }
+
+    cfg = m.gen->cfg;
+    rg_log_open(cfg->log.facility, m.debug ? LOG_DEBUG : cfg->log.level, m.foreground);
+    if (!m.foreground && daemonize() < 0) {
+        fprintf(stderr, "radsecgw: cannot daemonize: %s\n", strerror(errno));
+        return 1;
+    }
+    if (!pidfile)
+        pidfile = cfg->pidfile;
+    if (pidfile && write_pidfile(pidfile) < 0)
+        return 1;
+    signal(SIGPIPE, SIG_IGN);
+
+    m.nworkers = cfg->workers ? cfg->workers : 1;
+    m.workers = calloc(m.nworkers, sizeof(*m.workers));
+    RG_REQUIRE(m.workers != NULL);
+    unsigned started = 0;
+    for (; started < m.nworkers; started++) {
+        rc = rg_worker_start(&m.workers[started], started, m.gen);
+        if (rc < 0) {
+            rg_err("worker %u failed to start: %s", started, rg_strerror(rc));
+            break;
+        }
+    }
+    if (started < m.nworkers) {
+        for (unsigned i = 0; i < started; i++)
+            rg_worker_stop(&m.workers[i]);
+        for (unsigned i = 0; i < started; i++)
+            rg_worker_join(&m.workers[i]);
+        return 1;
+    }
+    if (cfg->user && drop_privileges(cfg->user) < 0) {
+        for (unsigned i = 0; i < m.nworkers; i++)
+            rg_worker_stop(&m.workers[i]);
+        for (unsigned i = 0; i < m.nworkers; i++)
+            rg_worker_join(&m.workers[i]);
+        return 1;
+    }
+    rg_notice("radsecgw %s started: %u worker(s), %zu org(s), %zu pool(s)", RG_VERSION,
+              m.nworkers, cfg->norgs, cfg->npools);
+
+    uv_loop_t *loop = uv_default_loop();
+    uv_signal_init(loop, &m.sig_hup);
+    uv_signal_init(loop, &m.sig_term);
+    uv_signal_init(loop, &m.sig_int);
+    m.sig_hup.data = m.sig_term.data = m.sig_int.data = &m;
+    uv_signal_start(&m.sig_hup, on_signal, SIGHUP);
+    uv_signal_start(&m.sig_term, on_signal, SIGTERM);
+    uv_signal_start(&m.sig_int, on_signal, SIGINT);
+    uv_timer_init(loop, &m.stats_timer);
+    m.stats_timer.data = &m;
+    start_stats_timer(&m);
+
+    uv_run(loop, UV_RUN_DEFAULT);
+
+    for (unsigned i = 0; i < m.nworkers; i++)
+        rg_worker_join(&m.workers[i]);
+    free(m.workers);
+    rg_gen_unref(m.gen);
+    uv_loop_close(loop);
+    if (pidfile)
+        unlink(pidfile);
+    rg_notice("radsecgw stopped");
+    rg_tls_global_cleanup();
+    rg_log_close();
+    return 0;
+}

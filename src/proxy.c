@@ -1,0 +1,833 @@
+/* The per-worker state table and the translation between secrets. Owns request slots,
+ * the retransmission heap and the decisions: answer locally, forward, retransmit, fail
+ * over, give up. Sockets belong to backend.c, TLS connections to conn.c. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "radsecgw/backend.h"
+#include "radsecgw/common.h"
+#include "radsecgw/conn.h"
+#include "radsecgw/log.h"
+#include "radsecgw/proxy.h"
+#include "radsecgw/radius.h"
+#include "radsecgw/radius_crypto.h"
+#include "radsecgw/worker.h"
+
+/* RFC 5080 §2.2.1: MRT and MRD are not configured per pool; these bound the schedule. */
+#define RG_RT_MRT_MS 16000
+#define RG_RT_MRD_MS 30000
+
+void rg_rt_params_from_pool(const struct rg_pool *pool, struct rg_rt_params *rt)
+{
+    rt->irt = (uint64_t)pool->timeout_s * 1000u;
+    rt->mrc = pool->retries;
+    rt->mrt = RG_RT_MRT_MS;
+    rt->mrd = RG_RT_MRD_MS;
+    if (rt->mrt < rt->irt)
+        rt->mrt = rt->irt;
+}
+
+uint64_t rg_rt_next(const struct rg_rt_params *p, uint64_t prev_rt, int rand_permille)
+{
+    int64_t rt;
+    if (prev_rt == 0)
+        rt = (int64_t)p->irt + (int64_t)p->irt * rand_permille / 1000;
+    else
+        rt = 2 * (int64_t)prev_rt + (int64_t)prev_rt * rand_permille / 1000;
+    if (p->mrt && rt > (int64_t)p->mrt)
+        rt = (int64_t)p->mrt + (int64_t)p->mrt * rand_permille / 1000;
+    return rt < 1 ? 1 : (uint64_t)rt;
+}
+
+static int rand_permille(void)
+{
+    uint16_t r;
+    rg_random_bytes((uint8_t *)&r, sizeof(r));
+    return (int)(r % 201) - 100; /* -100..+100: RAND in [-0.1, 0.1] */
+}
+
+/* ---- slots ---- */
+
+int rg_proxy_init(struct rg_proxy *px, struct rg_worker *w, uv_loop_t *loop,
+                  unsigned max_requests)
+{
+    memset(px, 0, sizeof(*px));
+    px->worker = w;
+    px->max_chunks = (max_requests + RG_PROXY_CHUNK - 1) / RG_PROXY_CHUNK;
+    if (px->max_chunks == 0)
+        px->max_chunks = 1;
+    px->chunks = calloc(px->max_chunks, sizeof(*px->chunks));
+    if (!px->chunks)
+        return -ENOMEM;
+    if (loop) {
+        int rc = uv_timer_init(loop, &px->timer);
+        if (rc < 0)
+            return rc;
+        px->timer.data = px;
+    }
+    return 0;
+}
+
+void rg_proxy_close(struct rg_proxy *px)
+{
+    if (px->timer.loop && !uv_is_closing((uv_handle_t *)&px->timer))
+        uv_close((uv_handle_t *)&px->timer, NULL);
+}
+
+void rg_proxy_free(struct rg_proxy *px)
+{
+    for (unsigned i = 0; i < px->nchunks; i++) {
+        struct rg_request *chunk = px->chunks[i];
+        free(chunk[0].pkt); /* one buffer per chunk, shared by its slots */
+        free(chunk);
+    }
+    free(px->chunks);
+    free(px->heap);
+    memset(px, 0, sizeof(*px));
+}
+
+/* Grow by one chunk of slots; their packet buffers are one allocation. */
+static int grow(struct rg_proxy *px)
+{
+    if (px->nchunks >= px->max_chunks)
+        return -ENOSPC;
+    struct rg_request *chunk = calloc(RG_PROXY_CHUNK, sizeof(*chunk));
+    uint8_t *bufs = malloc((size_t)RG_PROXY_CHUNK * RG_RADIUS_MAX_LEN);
+    if (!chunk || !bufs) {
+        free(chunk);
+        free(bufs);
+        return -ENOMEM;
+    }
+    for (unsigned i = 0; i < RG_PROXY_CHUNK; i++) {
+        chunk[i].pkt = bufs + (size_t)i * RG_RADIUS_MAX_LEN;
+        chunk[i].next_free = i + 1 < RG_PROXY_CHUNK ? &chunk[i + 1] : px->free_list;
+    }
+    px->free_list = &chunk[0];
+    px->chunks[px->nchunks++] = chunk;
+    return 0;
+}
+
+struct rg_request *rg_proxy_slot_get(struct rg_proxy *px)
+{
+    if (!px->free_list && grow(px) < 0)
+        return NULL;
+    struct rg_request *req = px->free_list;
+    px->free_list = req->next_free;
+    uint8_t *pkt = req->pkt;
+    memset(req, 0, offsetof(struct rg_request, send_req));
+    req->pkt = pkt;
+    req->in_use = true;
+    req->heap_idx = SIZE_MAX;
+    px->inuse++;
+    return req;
+}
+
+void rg_proxy_slot_put(struct rg_proxy *px, struct rg_request *req)
+{
+    RG_REQUIRE(req->in_use);
+    RG_REQUIRE(req->heap_idx == SIZE_MAX);
+    req->in_use = false;
+    req->next_free = px->free_list;
+    px->free_list = req;
+    px->inuse--;
+}
+
+/* ---- timer heap ---- */
+
+static void heap_swap(struct rg_proxy *px, size_t a, size_t b)
+{
+    struct rg_request *t = px->heap[a];
+    px->heap[a] = px->heap[b];
+    px->heap[b] = t;
+    px->heap[a]->heap_idx = a;
+    px->heap[b]->heap_idx = b;
+}
+
+static void heap_up(struct rg_proxy *px, size_t i)
+{
+    while (i > 0) {
+        size_t parent = (i - 1) / 2;
+        if (px->heap[parent]->deadline_ms <= px->heap[i]->deadline_ms)
+            break;
+        heap_swap(px, i, parent);
+        i = parent;
+    }
+}
+
+static void heap_down(struct rg_proxy *px, size_t i)
+{
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, m = i;
+        if (l < px->heap_len && px->heap[l]->deadline_ms < px->heap[m]->deadline_ms)
+            m = l;
+        if (r < px->heap_len && px->heap[r]->deadline_ms < px->heap[m]->deadline_ms)
+            m = r;
+        if (m == i)
+            return;
+        heap_swap(px, i, m);
+        i = m;
+    }
+}
+
+void rg_proxy_heap_push(struct rg_proxy *px, struct rg_request *req)
+{
+    RG_REQUIRE(req->heap_idx == SIZE_MAX);
+    if (px->heap_len == px->heap_cap) {
+        size_t cap = px->heap_cap ? px->heap_cap * 2 : RG_PROXY_CHUNK;
+        struct rg_request **h = realloc(px->heap, cap * sizeof(*h));
+        RG_REQUIRE(h != NULL);
+        px->heap = h;
+        px->heap_cap = cap;
+    }
+    req->heap_idx = px->heap_len;
+    px->heap[px->heap_len++] = req;
+    heap_up(px, req->heap_idx);
+}
+
+void rg_proxy_heap_remove(struct rg_proxy *px, struct rg_request *req)
+{
+    size_t i = req->heap_idx;
+    if (i == SIZE_MAX)
+        return;
+    RG_REQUIRE(i < px->heap_len && px->heap[i] == req);
+    px->heap_len--;
+    if (i != px->heap_len) {
+        px->heap[i] = px->heap[px->heap_len];
+        px->heap[i]->heap_idx = i;
+        heap_down(px, i);
+        heap_up(px, i);
+    }
+    req->heap_idx = SIZE_MAX;
+}
+
+struct rg_request *rg_proxy_heap_peek(struct rg_proxy *px)
+{
+    return px->heap_len ? px->heap[0] : NULL;
+}
+
+/* ---- translation (pure) ---- */
+
+int rg_proxy_translate_request(const uint8_t *in, size_t in_len, const char *ap_secret,
+                               size_t ap_secret_len, uint8_t id, const char *be_secret,
+                               size_t be_secret_len, uint8_t *out, size_t out_cap,
+                               uint8_t sent_auth[RG_RADIUS_AUTH_LEN])
+{
+    if (in_len > out_cap || in_len < RG_RADIUS_HDR_LEN)
+        return -EINVAL;
+    memcpy(out, in, in_len);
+    struct rg_radius_pkt p = {.data = out, .cap = out_cap};
+    uint8_t code = out[0];
+    const uint8_t *ap_auth = in + 4;
+    struct rg_radius_attr a;
+    int rc;
+
+    out[1] = id;
+    /* Message-Authenticator is recomputed for the backend secret and placed first. */
+    rg_radius_attr_remove_all(&p, RG_RADIUS_ATTR_MESSAGE_AUTHENTICATOR);
+
+    if (code == RG_RADIUS_ACCESS_REQUEST || code == RG_RADIUS_STATUS_SERVER) {
+        /* A fresh Request Authenticator per backend request (RFC 2865 §3: unpredictable). */
+        rg_random_bytes(out + 4, RG_RADIUS_AUTH_LEN);
+        /* RFC 2865 §5.3: without CHAP-Challenge the Request Authenticator is the challenge;
+         * keep the AP's so CHAP-Password still verifies at the backend. */
+        if (rg_radius_attr_find(out, RG_RADIUS_ATTR_CHAP_PASSWORD, NULL, &a) &&
+            !rg_radius_attr_find(out, RG_RADIUS_ATTR_CHAP_CHALLENGE, NULL, &a)) {
+            rc = rg_radius_attr_add(&p, RG_RADIUS_ATTR_CHAP_CHALLENGE, ap_auth,
+                                    RG_RADIUS_AUTH_LEN);
+            if (rc < 0)
+                return rc;
+        }
+        rc = rg_radius_request_recrypt(out, ap_auth, ap_secret, ap_secret_len, out + 4, be_secret,
+                                       be_secret_len);
+        if (rc < 0)
+            return rc;
+        rc = rg_radius_msgauth_add_first(&p);
+        if (rc < 0)
+            return rc;
+        rc = rg_radius_msgauth_sign(out, NULL, be_secret, be_secret_len);
+        if (rc < 0)
+            return rc;
+    } else if (code == RG_RADIUS_ACCOUNTING_REQUEST) {
+        /* RFC 2866 §3: computed; Message-Authenticator first (RFC 3579 §3.2 allows it on
+         * any packet) computed with the authenticator field zeroed, then the digest. */
+        memset(out + 4, 0, RG_RADIUS_AUTH_LEN);
+        rc = rg_radius_msgauth_add_first(&p);
+        if (rc < 0)
+            return rc;
+        rc = rg_radius_msgauth_sign(out, NULL, be_secret, be_secret_len);
+        if (rc < 0)
+            return rc;
+        rg_radius_auth_request_sign(out, be_secret, be_secret_len);
+    } else {
+        return -EPROTONOSUPPORT;
+    }
+    memcpy(sent_auth, out + 4, RG_RADIUS_AUTH_LEN);
+    return (int)rg_radius_len(out);
+}
+
+int rg_proxy_verify_reply(const uint8_t *pkt, size_t len, const uint8_t *sent_auth,
+                          const char *be_secret, size_t be_secret_len, bool require_ma,
+                          const char **why)
+{
+    struct rg_radius_error err;
+    if (rg_radius_validate(pkt, len, &err) < 0) {
+        *why = "malformed";
+        return -EBADMSG;
+    }
+    if (rg_radius_auth_response_verify(pkt, sent_auth, be_secret, be_secret_len) < 0) {
+        *why = "bad Response Authenticator";
+        return -EBADMSG;
+    }
+    int rc = rg_radius_msgauth_verify(pkt, sent_auth, be_secret, be_secret_len);
+    if (rc == -ENOENT) {
+        struct rg_radius_attr a;
+        /* RFC 3579 §3.2: EAP-Message needs Message-Authenticator; BlastRADIUS
+         * (deprecating-radius) makes it required on every reply when configured. */
+        if (require_ma || rg_radius_attr_find(pkt, RG_RADIUS_ATTR_EAP_MESSAGE, NULL, &a)) {
+            *why = "no Message-Authenticator";
+            return -EBADMSG;
+        }
+    } else if (rc < 0) {
+        *why = "bad Message-Authenticator";
+        return -EBADMSG;
+    }
+    return 0;
+}
+
+int rg_proxy_translate_reply(uint8_t *pkt, size_t len, size_t cap, const uint8_t *sent_auth,
+                             const char *be_secret, size_t be_secret_len, uint8_t ap_id,
+                             const uint8_t *ap_auth, const char *ap_secret,
+                             size_t ap_secret_len, unsigned *salt_counter)
+{
+    struct rg_radius_pkt p = {.data = pkt, .cap = cap};
+    int rc = rg_radius_reply_recrypt(pkt, sent_auth, be_secret, be_secret_len, ap_auth,
+                                     ap_secret, ap_secret_len, salt_counter);
+    if (rc < 0)
+        return rc;
+    (void)len;
+    pkt[1] = ap_id;
+    /* The Message-Authenticator of a reply is computed with the request's authenticator in
+     * the authenticator field (RFC 3579 §3.2), then the Response Authenticator. */
+    rc = rg_radius_msgauth_add_first(&p);
+    if (rc < 0)
+        return rc;
+    rc = rg_radius_msgauth_sign(pkt, ap_auth, ap_secret, ap_secret_len);
+    if (rc < 0)
+        return rc;
+    rg_radius_auth_response_sign(pkt, ap_auth, ap_secret, ap_secret_len);
+    return 0;
+}
+
+/* ---- the request path ---- */
+
+static void arm_timer(struct rg_proxy *px);
+
+static struct rg_backend_dest *dest_of(struct rg_backend_server *srv, uint8_t code)
+{
+    return code == RG_RADIUS_ACCOUNTING_REQUEST ? &srv->acct : &srv->auth;
+}
+
+static void log_request(struct rg_proxy *px, const struct rg_request *req, const char *result,
+                        const uint8_t *pkt)
+{
+    const struct rg_conn *c = req->conn;
+    if (!c || !c->gen->cfg->log.requests)
+        return;
+    char user[80], station[48];
+    rg_radius_attr_string(pkt, RG_RADIUS_ATTR_USER_NAME, user, sizeof(user));
+    rg_radius_attr_string(pkt, RG_RADIUS_ATTR_CALLING_STATION_ID, station, sizeof(station));
+    rg_info("request org=%s nas=\"%s\" src=%s code=%s user=\"%s\" station=\"%s\" result=%s "
+            "backend=%s latency=%llums",
+            c->peer.org ? c->peer.org->name : "-", c->peer.cn, c->addr_text,
+            rg_radius_code_name(req->code), user, station, result,
+            req->server ? req->server->cfg->name : "-",
+            (unsigned long long)(rg_now_ms() - req->received_ms));
+    (void)px;
+}
+
+/* Every way a request leaves the table goes through here. */
+static void finish(struct rg_proxy *px, struct rg_request *req)
+{
+    rg_proxy_heap_remove(px, req);
+    if (req->sock) {
+        rg_backend_release_id(req->sock, req->id);
+        req->sock = NULL;
+        RG_STAT_DEC(&px->worker->stats, outstanding);
+    }
+    if (req->conn) {
+        if (req->conn->inflight[req->ap_id] == req) {
+            req->conn->inflight[req->ap_id] = NULL;
+            req->conn->ninflight--;
+        }
+        req->conn = NULL;
+    }
+    if (req->probe && req->server)
+        req->server->probe_inflight = false;
+    if (req->send_busy) {
+        req->put_after_send = true;
+        return;
+    }
+    rg_proxy_slot_put(px, req);
+    if (px->worker && px->worker->paused)
+        rg_worker_resume_paused(px->worker);
+}
+
+void rg_proxy_on_sent(struct rg_proxy *px, struct rg_request *req)
+{
+    req->send_busy = false;
+    if (req->put_after_send) {
+        req->put_after_send = false;
+        rg_proxy_slot_put(px, req);
+        if (px->worker && px->worker->paused)
+            rg_worker_resume_paused(px->worker);
+    }
+}
+
+static void schedule(struct rg_proxy *px, struct rg_request *req, uint64_t at)
+{
+    rg_proxy_heap_remove(px, req);
+    req->deadline_ms = at;
+    rg_proxy_heap_push(px, req);
+    arm_timer(px);
+}
+
+/* Put req in flight on srv: a fresh ID on the right socket pool, translated for the
+ * server's secret from src (the AP's packet, or what was sent to the previous server). */
+static int start_on_server(struct rg_proxy *px, struct rg_request *req,
+                           struct rg_backend_server *srv, const uint8_t *src, size_t src_len,
+                           const char *src_secret, size_t src_secret_len)
+{
+    struct rg_backend_sock *sock;
+    uint8_t id;
+    int rc = rg_backend_alloc_id(dest_of(srv, req->code), req, &sock, &id);
+    if (rc < 0)
+        return rc;
+    rc = rg_proxy_translate_request(src, src_len, src_secret, src_secret_len, id,
+                                    srv->cfg->secret, srv->cfg->secret_len, req->pkt,
+                                    RG_RADIUS_MAX_LEN, req->sent_auth);
+    if (rc < 0) {
+        rg_backend_release_id(sock, id);
+        return rc;
+    }
+    RG_STAT_INC(&px->worker->stats, outstanding);
+    req->len = (uint16_t)rc;
+    req->sock = sock;
+    req->id = id;
+    req->server = srv;
+    req->tries = 1;
+    srv->sent++;
+    uint64_t now = rg_now_ms();
+    struct rg_rt_params rt;
+    rg_rt_params_from_pool(srv->pool->cfg, &rt);
+    req->first_ms = now;
+    req->rt_ms = rg_rt_next(&rt, 0, rand_permille());
+    schedule(px, req, now + req->rt_ms);
+    rc = rg_backend_send(sock, req);
+    if (rc < 0)
+        rg_log_limited("backend-send", LOG_WARNING, "backend %s: send failed: %s",
+                       srv->cfg->name, rg_strerror(rc));
+    return 0;
+}
+
+static void send_local_reply(struct rg_conn *c, uint8_t code, uint8_t id, const uint8_t *auth,
+                             const char *message)
+{
+    uint8_t buf[256];
+    struct rg_radius_pkt p = {.data = buf, .cap = sizeof(buf)};
+    size_t slen;
+    const char *secret = rg_conn_secret(c, &slen);
+    rg_radius_init(&p, code, id, NULL);
+    rg_radius_msgauth_add_first(&p);
+    if (message)
+        rg_radius_attr_add(&p, RG_RADIUS_ATTR_REPLY_MESSAGE, message, strlen(message));
+    rg_radius_msgauth_sign(buf, auth, secret, slen);
+    rg_radius_auth_response_sign(buf, auth, secret, slen);
+    rg_conn_send(c, buf, rg_radius_len(buf));
+}
+
+/* Verify what the AP sent with the RadSec secret before anything else uses it. */
+static const char *check_ap_request(const uint8_t *pkt, const char *secret, size_t slen)
+{
+    struct rg_radius_attr a;
+    int rc;
+    switch (pkt[0]) {
+    case RG_RADIUS_ACCESS_REQUEST:
+        rc = rg_radius_msgauth_verify(pkt, NULL, secret, slen);
+        if (rc == -ENOENT) {
+            /* RFC 3579 §3.1: EAP-Message without Message-Authenticator is discarded. */
+            if (rg_radius_attr_find(pkt, RG_RADIUS_ATTR_EAP_MESSAGE, NULL, &a))
+                return "EAP-Message without Message-Authenticator";
+            return NULL;
+        }
+        return rc < 0 ? "bad Message-Authenticator" : NULL;
+    case RG_RADIUS_ACCOUNTING_REQUEST:
+        if (rg_radius_auth_request_verify(pkt, secret, slen) < 0)
+            return "bad Accounting Request Authenticator";
+        rc = rg_radius_msgauth_verify(pkt, NULL, secret, slen);
+        return (rc < 0 && rc != -ENOENT) ? "bad Message-Authenticator" : NULL;
+    case RG_RADIUS_STATUS_SERVER:
+        /* RFC 5997 §3: Status-Server without a valid Message-Authenticator is discarded. */
+        return rg_radius_msgauth_verify(pkt, NULL, secret, slen) < 0
+                   ? "Status-Server without valid Message-Authenticator"
+                   : NULL;
+    default:
+        return NULL;
+    }
+}
+
+int rg_proxy_on_request(struct rg_proxy *px, struct rg_conn *conn, const uint8_t *pkt,
+                        size_t len)
+{
+    struct rg_worker *w = px->worker;
+    uint8_t code = pkt[0], ap_id = pkt[1];
+    size_t slen;
+    const char *secret = rg_conn_secret(conn, &slen);
+    const char *why;
+
+    if (code != RG_RADIUS_ACCESS_REQUEST && code != RG_RADIUS_ACCOUNTING_REQUEST &&
+        code != RG_RADIUS_STATUS_SERVER) {
+        RG_STAT_INC(&w->stats, drop_unsupported);
+        rg_log_limited("ap-unsupported", LOG_NOTICE,
+                       "conn %s (%s): dropped %s id=%u: not proxied", conn->addr_text,
+                       conn->peer.cn, rg_radius_code_name(code), ap_id);
+        return -EPROTONOSUPPORT;
+    }
+    RG_STAT_INC(&w->stats, requests);
+    if ((why = check_ap_request(pkt, secret, slen)) != NULL) {
+        RG_STAT_INC(&w->stats, drop_bad_request);
+        rg_log_limited("ap-bad-request", LOG_WARNING, "conn %s (%s): dropped %s id=%u: %s",
+                       conn->addr_text, conn->peer.cn, rg_radius_code_name(code), ap_id, why);
+        return -EBADMSG;
+    }
+    if (code == RG_RADIUS_STATUS_SERVER) {
+        /* RFC 5997 §3/§4: answered by the gateway itself, never proxied. */
+        RG_STAT_INC(&w->stats, status_local);
+        send_local_reply(conn, RG_RADIUS_ACCESS_ACCEPT, ap_id, pkt + 4, NULL);
+        return 0;
+    }
+    if (conn->inflight[ap_id]) {
+        /* RFC 6613 §2.6.5: the ID is still in flight on this connection. */
+        RG_STAT_INC(&w->stats, duplicates);
+        rg_log_limited("ap-duplicate", LOG_NOTICE,
+                       "conn %s (%s): %s id=%u already in flight: duplicate dropped",
+                       conn->addr_text, conn->peer.cn, rg_radius_code_name(code), ap_id);
+        return 0;
+    }
+
+    char user[256];
+    rg_radius_attr_string(pkt, RG_RADIUS_ATTR_USER_NAME, user, sizeof(user));
+    const struct rg_pool *cpool = rg_config_route(conn->gen->cfg, conn->peer.org, user);
+    struct rg_backend_pool *pool = cpool ? rg_backend_set_pool(w->backends, cpool) : NULL;
+    uint64_t now = rg_now_ms();
+    struct rg_backend_server *srv = pool ? rg_backend_pick(pool, 0, now) : NULL;
+    if (!srv) {
+        bool reject = pool && pool->cfg->when_dead == RG_WHEN_DEAD_REJECT &&
+                      code == RG_RADIUS_ACCESS_REQUEST;
+        rg_log_limited("pool-dead", LOG_WARNING, "conn %s (%s): %s id=%u user=\"%s\": %s",
+                       conn->addr_text, conn->peer.cn, rg_radius_code_name(code), ap_id, user,
+                       !pool ? "no pool for this request"
+                       : reject ? "every server of the pool is dead: Access-Reject sent"
+                                : "every server of the pool is dead: no answer");
+        if (reject) {
+            RG_STAT_INC(&w->stats, reject_no_server);
+            send_local_reply(conn, RG_RADIUS_ACCESS_REJECT, ap_id, pkt + 4,
+                             "No RADIUS server available");
+        } else {
+            RG_STAT_INC(&w->stats, drop_no_server);
+        }
+        return 0;
+    }
+
+    struct rg_request *req = rg_proxy_slot_get(px);
+    if (!req)
+        return -EAGAIN;
+    req->conn = conn;
+    req->ap_id = ap_id;
+    req->code = code;
+    req->pool = pool;
+    req->received_ms = now;
+    memcpy(req->ap_auth, pkt + 4, RG_RADIUS_AUTH_LEN);
+    int rc = start_on_server(px, req, srv, pkt, len, secret, slen);
+    if (rc < 0) {
+        req->conn = NULL;
+        finish(px, req);
+        if (rc == -ENOSPC)
+            return -EAGAIN;
+        rg_log_limited("ap-translate", LOG_WARNING, "conn %s (%s): dropped %s id=%u: %s",
+                       conn->addr_text, conn->peer.cn, rg_radius_code_name(code), ap_id,
+                       rc == -EINVAL ? "malformed hidden attribute" : rg_strerror(rc));
+        RG_STAT_INC(&w->stats, drop_bad_request);
+        return rc;
+    }
+    conn->inflight[ap_id] = req;
+    conn->ninflight++;
+    RG_STAT_INC(&w->stats, forwarded);
+    return 0;
+}
+
+static bool same_addr(const struct sockaddr *a, const struct sockaddr_storage *b)
+{
+    if (a->sa_family != b->ss_family)
+        return false;
+    if (a->sa_family == AF_INET) {
+        const struct sockaddr_in *x = (const void *)a, *y = (const void *)b;
+        return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
+    }
+    const struct sockaddr_in6 *x = (const void *)a, *y = (const void *)b;
+    return x->sin6_port == y->sin6_port &&
+           memcmp(&x->sin6_addr, &y->sin6_addr, sizeof(x->sin6_addr)) == 0;
+}
+
+static bool reply_matches(uint8_t req_code, uint8_t code)
+{
+    switch (req_code) {
+    case RG_RADIUS_ACCESS_REQUEST:
+        return code == RG_RADIUS_ACCESS_ACCEPT || code == RG_RADIUS_ACCESS_REJECT ||
+               code == RG_RADIUS_ACCESS_CHALLENGE;
+    case RG_RADIUS_ACCOUNTING_REQUEST:
+        return code == RG_RADIUS_ACCOUNTING_RESPONSE;
+    case RG_RADIUS_STATUS_SERVER:
+        return code == RG_RADIUS_ACCESS_ACCEPT || code == RG_RADIUS_ACCOUNTING_RESPONSE;
+    default:
+        return false;
+    }
+}
+
+void rg_proxy_on_reply(struct rg_proxy *px, struct rg_backend_sock *sock, const uint8_t *pkt_in,
+                       size_t len, const struct sockaddr *addr)
+{
+    struct rg_worker *w = px->worker;
+    struct rg_backend_server *srv = sock->dest->server;
+    char dest[80];
+    const char *why = NULL;
+
+    if (!same_addr(addr, sock->dest->addr)) {
+        RG_STAT_INC(&w->stats, drop_wrong_source);
+        rg_log_limited("backend-wrong-source", LOG_WARNING,
+                       "backend %s (%s): reply from another address or port dropped",
+                       srv->cfg->name, rg_backend_dest_str(sock->dest, dest, sizeof(dest)));
+        return;
+    }
+    if (len < RG_RADIUS_HDR_LEN || len > RG_RADIUS_MAX_LEN) {
+        RG_STAT_INC(&w->stats, drop_bad_reply);
+        rg_log_limited("backend-bad-reply", LOG_WARNING,
+                       "backend %s (%s): reply of %zu octets dropped", srv->cfg->name,
+                       rg_backend_dest_str(sock->dest, dest, sizeof(dest)), len);
+        return;
+    }
+    struct rg_request *req = sock->ids.inflight[pkt_in[1]];
+    if (!req) {
+        RG_STAT_INC(&w->stats, drop_unknown_reply);
+        rg_log_limited("backend-unknown-id", LOG_NOTICE,
+                       "backend %s (%s): reply id=%u not in flight dropped", srv->cfg->name,
+                       rg_backend_dest_str(sock->dest, dest, sizeof(dest)), pkt_in[1]);
+        return;
+    }
+    /* The receive buffer is the worker's; the reply is rewritten in place. */
+    uint8_t *pkt = (uint8_t *)pkt_in;
+    if (rg_proxy_verify_reply(pkt, len, req->sent_auth, srv->cfg->secret, srv->cfg->secret_len,
+                              srv->pool->cfg->require_message_authenticator, &why) < 0 ||
+        (!reply_matches(req->code, pkt[0]) && (why = "reply code does not match request"))) {
+        RG_STAT_INC(&w->stats, drop_bad_reply);
+        rg_log_limited("backend-bad-reply", LOG_WARNING,
+                       "backend %s (%s): %s id=%u dropped: %s", srv->cfg->name,
+                       rg_backend_dest_str(sock->dest, dest, sizeof(dest)),
+                       rg_radius_code_name(pkt[0]), pkt[1], why);
+        return;
+    }
+    len = rg_radius_len(pkt);
+    srv->missed = 0;
+    if (srv->health == RG_BACKEND_DEAD)
+        rg_backend_mark_alive(srv, req->probe ? "answered Status-Server" : "answered a request");
+    if (req->probe) {
+        finish(px, req);
+        return;
+    }
+    if (!req->conn) {
+        RG_STAT_INC(&w->stats, drop_late_reply);
+        finish(px, req);
+        return;
+    }
+    struct rg_conn *conn = req->conn;
+    size_t slen;
+    const char *secret = rg_conn_secret(conn, &slen);
+    if (rg_proxy_translate_reply(pkt, len, RG_RADIUS_MAX_LEN, req->sent_auth, srv->cfg->secret,
+                                 srv->cfg->secret_len, req->ap_id, req->ap_auth, secret, slen,
+                                 &px->salt_counter) < 0) {
+        RG_STAT_INC(&w->stats, drop_bad_reply);
+        rg_log_limited("backend-bad-reply", LOG_WARNING,
+                       "backend %s (%s): %s id=%u dropped: malformed hidden attribute",
+                       srv->cfg->name, rg_backend_dest_str(sock->dest, dest, sizeof(dest)),
+                       rg_radius_code_name(pkt[0]), pkt[1]);
+        return;
+    }
+    log_request(px, req, rg_radius_code_name(pkt[0]), req->pkt);
+    if (rg_conn_send(conn, pkt, rg_radius_len(pkt)))
+        RG_STAT_INC(&w->stats, replies);
+    finish(px, req);
+}
+
+void rg_proxy_conn_closed(struct rg_proxy *px, struct rg_conn *conn)
+{
+    (void)px;
+    /* radiusdtls-bis §6.2.2: nothing more is sent for a closed connection; the requests
+     * keep their IDs until their deadlines so late replies are recognised and dropped. */
+    for (unsigned i = 0; i < 256 && conn->ninflight; i++) {
+        struct rg_request *req = conn->inflight[i];
+        if (!req)
+            continue;
+        req->conn = NULL;
+        conn->inflight[i] = NULL;
+        conn->ninflight--;
+    }
+}
+
+int rg_proxy_probe(struct rg_proxy *px, struct rg_backend_server *srv)
+{
+    struct rg_request *req = rg_proxy_slot_get(px);
+    if (!req)
+        return -ENOSPC;
+    struct rg_backend_sock *sock;
+    uint8_t id;
+    int rc = rg_backend_alloc_id(&srv->auth, req, &sock, &id);
+    if (rc < 0) {
+        rg_proxy_slot_put(px, req);
+        return rc;
+    }
+    struct rg_radius_pkt p = {.data = req->pkt, .cap = RG_RADIUS_MAX_LEN};
+    rg_radius_init(&p, RG_RADIUS_STATUS_SERVER, id, NULL);
+    rg_radius_auth_random(req->pkt);
+    rg_radius_msgauth_add_first(&p);
+    rg_radius_msgauth_sign(req->pkt, NULL, srv->cfg->secret, srv->cfg->secret_len);
+    memcpy(req->sent_auth, req->pkt + 4, RG_RADIUS_AUTH_LEN);
+    req->len = rg_radius_len(req->pkt);
+    req->code = RG_RADIUS_STATUS_SERVER;
+    req->probe = true;
+    req->server = srv;
+    req->sock = sock;
+    req->id = id;
+    req->tries = 1;
+    RG_STAT_INC(&px->worker->stats, outstanding);
+    srv->probe_inflight = true;
+    srv->last_probe_ms = rg_now_ms();
+    /* RFC 5997 §6: a probe is never retransmitted; no answer within the timeout is a miss. */
+    schedule(px, req, srv->last_probe_ms + (uint64_t)srv->pool->cfg->timeout_s * 1000u);
+    return rg_backend_send(sock, req);
+}
+
+/* The current server did not answer in time: retransmit, fail over, or give up. */
+static void on_deadline(struct rg_proxy *px, struct rg_request *req, uint64_t now)
+{
+    struct rg_worker *w = px->worker;
+    struct rg_backend_server *srv = req->server;
+    if (req->probe || !req->conn) {
+        finish(px, req);
+        return;
+    }
+    struct rg_rt_params rt;
+    rg_rt_params_from_pool(srv->pool->cfg, &rt);
+    uint64_t next_rt = rg_rt_next(&rt, req->rt_ms, rand_permille());
+    /* RFC 5080 §2.2.1: stop after MRC retransmissions or once MRD has passed. */
+    if (req->tries <= rt.mrc && now - req->first_ms < rt.mrd) {
+        req->tries++;
+        req->rt_ms = next_rt;
+        RG_STAT_INC(&w->stats, retransmits);
+        schedule(px, req, now + next_rt);
+        rg_backend_send(req->sock, req);
+        return;
+    }
+    srv->missed++;
+    if (srv->health == RG_BACKEND_ALIVE)
+        rg_backend_mark_dead(srv, now, "no reply after retransmissions");
+    else
+        srv->retry_at_ms = now + (uint64_t)srv->pool->cfg->dead_time_s * 1000u;
+    req->tried |= 1ull << srv->index;
+
+    struct rg_backend_server *next = rg_backend_pick(req->pool, req->tried, now);
+    if (next) {
+        /* A fresh ID and authenticator on the next server, from the packet already sent. */
+        size_t len = req->len;
+        memcpy(px->scratch, req->pkt, len);
+        struct rg_backend_sock *old = req->sock;
+        uint8_t old_id = req->id;
+        rg_proxy_heap_remove(px, req);
+        int rc = start_on_server(px, req, next, px->scratch, len, srv->cfg->secret,
+                                 srv->cfg->secret_len);
+        if (rc == 0) {
+            rg_backend_release_id(old, old_id);
+            RG_STAT_DEC(&w->stats, outstanding);
+            RG_STAT_INC(&w->stats, failovers);
+            rg_log(LOG_NOTICE, "request %s id=%u from %s: server %s timed out, failing over to %s",
+                   rg_radius_code_name(req->code), req->ap_id, req->conn->addr_text,
+                   srv->cfg->name, next->cfg->name);
+            return;
+        }
+        req->sock = old;
+        req->id = old_id;
+    }
+    RG_STAT_INC(&w->stats, timeouts);
+    log_request(px, req, "timeout", req->pkt);
+    if (req->code == RG_RADIUS_ACCESS_REQUEST &&
+        req->pool->cfg->when_dead == RG_WHEN_DEAD_REJECT) {
+        RG_STAT_INC(&w->stats, reject_no_server);
+        send_local_reply(req->conn, RG_RADIUS_ACCESS_REJECT, req->ap_id, req->ap_auth,
+                         "No RADIUS server available");
+    }
+    finish(px, req);
+}
+
+static void on_timer(uv_timer_t *t)
+{
+    struct rg_proxy *px = t->data;
+    px->timer_armed = false;
+    uint64_t now = rg_now_ms();
+    struct rg_request *req;
+    while ((req = rg_proxy_heap_peek(px)) && req->deadline_ms <= now) {
+        rg_proxy_heap_remove(px, req);
+        on_deadline(px, req, now);
+    }
+    arm_timer(px);
+}
+
+static void arm_timer(struct rg_proxy *px)
+{
+    struct rg_request *top = rg_proxy_heap_peek(px);
+    if (!px->timer.loop)
+        return;
+    if (!top) {
+        if (px->timer_armed)
+            uv_timer_stop(&px->timer);
+        px->timer_armed = false;
+        return;
+    }
+    if (px->timer_armed && px->timer_at <= top->deadline_ms)
+        return;
+    uint64_t now = rg_now_ms();
+    uint64_t delay = top->deadline_ms > now ? top->deadline_ms - now : 0;
+    uv_timer_start(&px->timer, on_timer, delay, 0);
+    px->timer_armed = true;
+    px->timer_at = top->deadline_ms;
+}
+
+void rg_proxy_abort_all(struct rg_proxy *px)
+{
+    struct rg_request *req;
+    while ((req = rg_proxy_heap_peek(px)) != NULL) {
+        req->conn = NULL;
+        finish(px, req);
+    }
+    arm_timer(px);
+}
+
+int rg_proxy_set_limit(struct rg_proxy *px, unsigned max_requests)
+{
+    unsigned chunks = (max_requests + RG_PROXY_CHUNK - 1) / RG_PROXY_CHUNK;
+    if (chunks <= px->max_chunks)
+        return 0;
+    struct rg_request **c = realloc(px->chunks, chunks * sizeof(*c));
+    if (!c)
+        return -ENOMEM;
+    px->chunks = c;
+    px->max_chunks = chunks;
+    return 0;
+}

@@ -1,0 +1,230 @@
+/* Worker threads: each runs one libuv loop with its own listeners, connections, backend
+ * sockets and state table. The main thread talks to a worker only through its uv_async
+ * (new generation, stop). Also the config generations they share read-only. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "radsecgw/backend.h"
+#include "radsecgw/common.h"
+#include "radsecgw/conn.h"
+#include "radsecgw/listener.h"
+#include "radsecgw/log.h"
+#include "radsecgw/worker.h"
+
+/* Graceful stop: requests in flight get this long to be answered. */
+#define RG_WORKER_DRAIN_MS 5000
+
+/* ---- generations ---- */
+
+struct rg_gen *rg_gen_new(struct rg_config *cfg, char *err, size_t errlen)
+{
+    static uint64_t counter;
+    struct rg_gen *g = calloc(1, sizeof(*g));
+    if (!g) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    if (rg_tls_ctx_new(cfg, &g->tls, err, errlen) < 0) {
+        free(g);
+        return NULL;
+    }
+    g->cfg = rg_config_ref(cfg);
+    g->refcount = 1;
+    g->number = __atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED);
+    return g;
+}
+
+struct rg_gen *rg_gen_ref(struct rg_gen *g)
+{
+    __atomic_add_fetch(&g->refcount, 1, __ATOMIC_RELAXED);
+    return g;
+}
+
+void rg_gen_unref(struct rg_gen *g)
+{
+    if (!g || __atomic_sub_fetch(&g->refcount, 1, __ATOMIC_ACQ_REL) != 0)
+        return;
+    rg_tls_ctx_free(g->tls);
+    rg_config_unref(g->cfg);
+    free(g);
+}
+
+unsigned rg_worker_table_limit(const struct rg_config *cfg)
+{
+    uint64_t n = 1024; /* probes and slack */
+    for (size_t p = 0; p < cfg->npools; p++)
+        n += 2ull * cfg->pools[p].max_outstanding * cfg->pools[p].nservers;
+    return n > 4000000 ? 4000000 : (unsigned)n;
+}
+
+/* ---- health ---- */
+
+static void on_health(uv_timer_t *t)
+{
+    struct rg_worker *w = t->data;
+    struct rg_backend_set *set = w->backends;
+    uint64_t now = rg_now_ms();
+    for (unsigned p = 0; p < set->npools; p++) {
+        struct rg_backend_pool *pool = &set->pools[p];
+        if (!pool->cfg->status_server)
+            continue;
+        uint64_t interval = (uint64_t)pool->cfg->timeout_s * 1000u;
+        for (unsigned i = 0; i < pool->nservers; i++) {
+            struct rg_backend_server *s = &pool->servers[i];
+            if (s->health != RG_BACKEND_DEAD || s->probe_inflight ||
+                now - s->last_probe_ms < interval)
+                continue;
+            int rc = rg_proxy_probe(&w->proxy, s);
+            if (rc < 0)
+                rg_log_limited("probe", LOG_WARNING, "backend %s: Status-Server probe: %s",
+                               s->cfg->name, rg_strerror(rc));
+        }
+    }
+}
+
+/* ---- backpressure ---- */
+
+void rg_worker_resume_paused(struct rg_worker *w)
+{
+    /* Wake one connection per freed slot; it pauses again if the table is still full. */
+    struct rg_conn *c = w->paused;
+    if (!c)
+        return;
+    w->paused = c->next_paused;
+    c->next_paused = NULL;
+    rg_conn_resume(c);
+}
+
+/* ---- lifecycle ---- */
+
+static void close_cb_noop(uv_handle_t *h)
+{
+    (void)h;
+}
+
+static void finish_stop(struct rg_worker *w)
+{
+    while (w->conns)
+        rg_conn_close(w->conns, "gateway stopping");
+    rg_proxy_abort_all(&w->proxy);
+    rg_proxy_close(&w->proxy);
+    rg_backend_set_retire(w->backends);
+    w->backends = NULL;
+    uv_close((uv_handle_t *)&w->health_timer, close_cb_noop);
+    uv_close((uv_handle_t *)&w->drain_timer, close_cb_noop);
+    uv_close((uv_handle_t *)&w->wakeup, close_cb_noop);
+}
+
+static void on_drain(uv_timer_t *t)
+{
+    struct rg_worker *w = t->data;
+    if (w->proxy.inuse == 0 || rg_now_ms() >= w->stop_deadline_ms) {
+        uv_timer_stop(t);
+        finish_stop(w);
+    }
+}
+
+static void install_gen(struct rg_worker *w, struct rg_gen *g)
+{
+    const struct rg_config *old = w->gen->cfg, *cfg = g->cfg;
+    bool listen_changed = old->listen.port != cfg->listen.port ||
+                          old->listen.naddress != cfg->listen.naddress;
+    for (size_t i = 0; !listen_changed && i < cfg->listen.naddress; i++)
+        listen_changed = strcmp(old->listen.address[i], cfg->listen.address[i]) != 0;
+    if (listen_changed && w->index == 0)
+        rg_warn("reload: listen addresses or port changed; restart radsecgw to apply them");
+    rg_proxy_set_limit(&w->proxy, rg_worker_table_limit(cfg));
+    /* Requests in flight finish on the old backend set; new ones use the new one. */
+    rg_backend_set_retire(w->backends);
+    w->backends = rg_backend_set_new(w, g->cfg);
+    rg_gen_unref(w->gen);
+    w->gen = g;
+}
+
+static void on_wakeup(uv_async_t *a)
+{
+    struct rg_worker *w = a->data;
+    uv_mutex_lock(&w->lock);
+    struct rg_gen *g = w->pending_gen;
+    w->pending_gen = NULL;
+    bool stop = w->stop;
+    uv_mutex_unlock(&w->lock);
+    if (g && !w->stopping)
+        install_gen(w, g);
+    else if (g)
+        rg_gen_unref(g);
+    if (stop && !w->stopping) {
+        w->stopping = true;
+        rg_listener_close_all(w);
+        w->stop_deadline_ms = rg_now_ms() + RG_WORKER_DRAIN_MS;
+        uv_timer_start(&w->drain_timer, on_drain, 0, 100);
+    }
+}
+
+static void run(void *arg)
+{
+    struct rg_worker *w = arg;
+    uv_run(&w->loop, UV_RUN_DEFAULT);
+}
+
+int rg_worker_start(struct rg_worker *w, unsigned index, struct rg_gen *gen)
+{
+    memset(w, 0, sizeof(*w));
+    w->index = index;
+    int rc = uv_loop_init(&w->loop);
+    if (rc < 0)
+        return rc;
+    uv_mutex_init(&w->lock);
+    uv_async_init(&w->loop, &w->wakeup, on_wakeup);
+    w->wakeup.data = w;
+    uv_timer_init(&w->loop, &w->health_timer);
+    w->health_timer.data = w;
+    uv_timer_init(&w->loop, &w->drain_timer);
+    w->drain_timer.data = w;
+    w->gen = rg_gen_ref(gen);
+    w->backends = rg_backend_set_new(w, gen->cfg);
+    rc = rg_proxy_init(&w->proxy, w, &w->loop, rg_worker_table_limit(gen->cfg));
+    if (rc == 0)
+        rc = rg_listener_open(w, gen->cfg);
+    if (rc < 0) {
+        w->stop = true;
+        w->stopping = true;
+        rg_listener_close_all(w);
+        finish_stop(w);
+        uv_run(&w->loop, UV_RUN_DEFAULT);
+        return rc;
+    }
+    uv_timer_start(&w->health_timer, on_health, 1000, 1000);
+    return uv_thread_create(&w->thread, run, w);
+}
+
+void rg_worker_reload(struct rg_worker *w, struct rg_gen *gen)
+{
+    uv_mutex_lock(&w->lock);
+    if (w->pending_gen)
+        rg_gen_unref(w->pending_gen);
+    w->pending_gen = rg_gen_ref(gen);
+    uv_mutex_unlock(&w->lock);
+    uv_async_send(&w->wakeup);
+}
+
+void rg_worker_stop(struct rg_worker *w)
+{
+    uv_mutex_lock(&w->lock);
+    w->stop = true;
+    uv_mutex_unlock(&w->lock);
+    uv_async_send(&w->wakeup);
+}
+
+void rg_worker_join(struct rg_worker *w)
+{
+    uv_thread_join(&w->thread);
+    /* Retired backend sets close their sockets once idle; let those callbacks run. */
+    uv_run(&w->loop, UV_RUN_DEFAULT);
+    uv_loop_close(&w->loop);
+    rg_proxy_free(&w->proxy);
+    if (w->pending_gen)
+        rg_gen_unref(w->pending_gen);
+    rg_gen_unref(w->gen);
+    uv_mutex_destroy(&w->lock);
+}
