@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "radsecgw/common.h"
+#include "radsecgw/tls.h"
 #include "radsecgw/tls_stream.h"
 
 #define BUF_MIN_CAP 4096u
@@ -81,8 +82,10 @@ static int io_send(WOLFSSL *ssl, char *buf, int sz, void *ctx)
 {
     struct rg_tls_stream *s = ctx;
     (void)ssl;
-    if (rg_buf_append(&s->out, buf, (size_t)sz) < 0)
+    if (rg_buf_append(&s->out, buf, (size_t)sz) < 0) {
+        s->out_full = true;
         return WOLFSSL_CBIO_ERR_GENERAL;
+    }
     return sz;
 }
 
@@ -104,8 +107,7 @@ int rg_tls_stream_init(struct rg_tls_stream *s, WOLFSSL *ssl)
 
 void rg_tls_stream_free(struct rg_tls_stream *s)
 {
-    if (s->ssl)
-        wolfSSL_free(s->ssl);
+    rg_tls_ssl_free(s->ssl); /* also the verification state tls.c attached */
     s->ssl = NULL;
     rg_buf_free(&s->in);
     rg_buf_free(&s->out);
@@ -123,7 +125,7 @@ static int stream_fail(struct rg_tls_stream *s, int err)
     s->err = err;
     wolfSSL_ERR_error_string_n((unsigned long)(long)err, s->err_text, sizeof(s->err_text));
     /* Our own bound on s->out surfaces as a generic socket error; say what it was. */
-    if (s->out.len >= RG_BUF_MAX - RECORD_PLAIN_MAX)
+    if (s->out_full)
         snprintf(s->err_text, sizeof(s->err_text), "output buffer full");
     return -EPROTO;
 }

@@ -50,6 +50,7 @@ struct rg_tls_stream {
     bool handshake_done_event; /* set by drive() when the handshake just completed */
     bool server;               /* ssl is the server end (wolfSSL_accept) */
     bool close_received;       /* the peer's close_notify arrived */
+    bool out_full;             /* out hit RG_BUF_MAX: the cause of FAILED */
 };
 
 /* Takes ownership of ssl (server or client side already chosen by its CTX; the same stream
