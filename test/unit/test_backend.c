@@ -1,0 +1,237 @@
+/* Tests of src/backend.c without sockets: LRU ID allocation (RFC 5080 §2.2.2),
+ * wrap-around, pool policies, health and the RFC 5080 §2.2.1 retransmission schedule. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "radsecgw/backend.h"
+#include "radsecgw/proxy.h"
+
+static struct rg_request dummy[RG_BACKEND_IDS + 1];
+
+static void test_idspace_all_ids_then_full(void **state)
+{
+    (void)state;
+    struct rg_idspace ids;
+    rg_idspace_init(&ids);
+    uint8_t seen[RG_BACKEND_IDS] = {0};
+    for (unsigned i = 0; i < RG_BACKEND_IDS; i++) {
+        int id = rg_idspace_alloc(&ids, &dummy[i]);
+        assert_true(id >= 0 && id < 256);
+        assert_int_equal(seen[id], 0); /* never handed out twice while in flight */
+        seen[id] = 1;
+        assert_ptr_equal(ids.inflight[id], &dummy[i]);
+    }
+    assert_int_equal(rg_idspace_alloc(&ids, &dummy[256]), -ENOSPC);
+    rg_idspace_release(&ids, 42);
+    assert_int_equal(rg_idspace_alloc(&ids, &dummy[256]), 42);
+}
+
+static void test_idspace_lru_reuse(void **state)
+{
+    (void)state;
+    struct rg_idspace ids;
+    rg_idspace_init(&ids);
+    int first = rg_idspace_alloc(&ids, &dummy[0]);
+    /* Release right away: the ID must not come back before every other ID was used. */
+    rg_idspace_release(&ids, (uint8_t)first);
+    for (unsigned i = 1; i < RG_BACKEND_IDS; i++) {
+        int id = rg_idspace_alloc(&ids, &dummy[i]);
+        assert_int_not_equal(id, first);
+        rg_idspace_release(&ids, (uint8_t)id);
+    }
+    assert_int_equal(rg_idspace_alloc(&ids, &dummy[0]), first);
+}
+
+static void test_idspace_release_order_is_reuse_order(void **state)
+{
+    (void)state;
+    struct rg_idspace ids;
+    rg_idspace_init(&ids);
+    int a[RG_BACKEND_IDS];
+    for (unsigned i = 0; i < RG_BACKEND_IDS; i++)
+        a[i] = rg_idspace_alloc(&ids, &dummy[i]);
+    /* Release in a scrambled order; allocation returns them in exactly that order. */
+    unsigned order[RG_BACKEND_IDS];
+    for (unsigned i = 0; i < RG_BACKEND_IDS; i++)
+        order[i] = (i * 97) % RG_BACKEND_IDS;
+    for (unsigned i = 0; i < RG_BACKEND_IDS; i++)
+        rg_idspace_release(&ids, (uint8_t)a[order[i]]);
+    for (unsigned i = 0; i < RG_BACKEND_IDS; i++)
+        assert_int_equal(rg_idspace_alloc(&ids, &dummy[i]), a[order[i]]);
+}
+
+static void test_idspace_wraparound(void **state)
+{
+    (void)state;
+    struct rg_idspace ids;
+    rg_idspace_init(&ids);
+    /* 100 in flight all the time while 10,000 requests pass: ring indexes wrap many times. */
+    int live[100];
+    for (unsigned i = 0; i < 100; i++)
+        live[i] = rg_idspace_alloc(&ids, &dummy[i]);
+    for (unsigned n = 0; n < 10000; n++) {
+        unsigned k = n % 100;
+        rg_idspace_release(&ids, (uint8_t)live[k]);
+        live[k] = rg_idspace_alloc(&ids, &dummy[k]);
+        assert_true(live[k] >= 0);
+        assert_int_equal(ids.nfree, RG_BACKEND_IDS - 100);
+    }
+}
+
+/* A pool of n servers built by hand (no config file, no sockets). */
+static struct rg_config cfg;
+static struct rg_pool pool;
+static struct rg_server servers[4];
+
+static struct rg_backend_set *make_set(enum rg_policy policy, unsigned n, bool status_server)
+{
+    memset(&cfg, 0, sizeof(cfg));
+    memset(&pool, 0, sizeof(pool));
+    memset(servers, 0, sizeof(servers));
+    static char *names[] = {"rad0", "rad1", "rad2", "rad3"};
+    for (unsigned i = 0; i < n; i++) {
+        servers[i].name = names[i];
+        servers[i].secret = "s";
+        servers[i].secret_len = 1;
+    }
+    pool.name = "corp";
+    pool.policy = policy;
+    pool.timeout_s = 2;
+    pool.retries = 3;
+    pool.status_server = status_server;
+    pool.max_outstanding = 512;
+    pool.dead_time_s = 30;
+    pool.servers = servers;
+    pool.nservers = n;
+    cfg.pools = &pool;
+    cfg.npools = 1;
+    cfg.refcount = 1000; /* the set's reference never frees this static config */
+    return rg_backend_set_new(NULL, &cfg);
+}
+
+static void test_failover_order(void **state)
+{
+    (void)state;
+    struct rg_backend_set *set = make_set(RG_POLICY_FAILOVER, 3, true);
+    struct rg_backend_pool *p = &set->pools[0];
+    assert_ptr_equal(rg_backend_pick(p, 0, 1000), &p->servers[0]);
+    assert_ptr_equal(rg_backend_pick(p, 0, 1000), &p->servers[0]);
+    assert_ptr_equal(rg_backend_pick(p, 1, 1000), &p->servers[1]);
+    assert_ptr_equal(rg_backend_pick(p, 3, 1000), &p->servers[2]);
+    assert_null(rg_backend_pick(p, 7, 1000));
+    rg_backend_mark_dead(&p->servers[0], 1000, "test");
+    assert_ptr_equal(rg_backend_pick(p, 0, 1000), &p->servers[1]);
+    /* With Status-Server a dead server stays dead until it answers a probe. */
+    assert_ptr_equal(rg_backend_pick(p, 0, 1000000), &p->servers[1]);
+    rg_backend_mark_alive(&p->servers[0], "test");
+    assert_ptr_equal(rg_backend_pick(p, 0, 1000), &p->servers[0]);
+    rg_backend_mark_dead(&p->servers[0], 1000, "test");
+    rg_backend_mark_dead(&p->servers[1], 1000, "test");
+    rg_backend_mark_dead(&p->servers[2], 1000, "test");
+    assert_null(rg_backend_pick(p, 0, 2000));
+    rg_backend_set_retire(set);
+}
+
+static void test_holddown_without_status_server(void **state)
+{
+    (void)state;
+    struct rg_backend_set *set = make_set(RG_POLICY_FAILOVER, 2, false);
+    struct rg_backend_pool *p = &set->pools[0];
+    rg_backend_mark_dead(&p->servers[0], 10000, "test");
+    assert_ptr_equal(rg_backend_pick(p, 0, 10000 + 29999), &p->servers[1]);
+    /* dead-time (30 s) passed: tried again */
+    assert_ptr_equal(rg_backend_pick(p, 0, 10000 + 30000), &p->servers[0]);
+    rg_backend_set_retire(set);
+}
+
+static void test_round_robin_even(void **state)
+{
+    (void)state;
+    struct rg_backend_set *set = make_set(RG_POLICY_ROUND_ROBIN, 2, true);
+    struct rg_backend_pool *p = &set->pools[0];
+    unsigned count[2] = {0, 0};
+    for (unsigned i = 0; i < 1000; i++)
+        count[rg_backend_pick(p, 0, 0)->index]++;
+    assert_int_equal(count[0], 500);
+    assert_int_equal(count[1], 500);
+    /* A dead server is skipped; the other takes everything. */
+    rg_backend_mark_dead(&p->servers[1], 0, "test");
+    for (unsigned i = 0; i < 10; i++)
+        assert_int_equal(rg_backend_pick(p, 0, 0)->index, 0);
+    /* Failover from a tried server goes to the other one. */
+    rg_backend_mark_alive(&p->servers[1], "test");
+    assert_int_equal(rg_backend_pick(p, 1, 0)->index, 1);
+    assert_int_equal(rg_backend_pick(p, 2, 0)->index, 0);
+    rg_backend_set_retire(set);
+}
+
+static void test_least_outstanding(void **state)
+{
+    (void)state;
+    struct rg_backend_set *set = make_set(RG_POLICY_LEAST_OUTSTANDING, 3, true);
+    struct rg_backend_pool *p = &set->pools[0];
+    p->servers[0].auth.outstanding = 10;
+    p->servers[1].auth.outstanding = 3;
+    p->servers[1].acct.outstanding = 4;
+    p->servers[2].auth.outstanding = 5;
+    assert_int_equal(rg_backend_pick(p, 0, 0)->index, 2);
+    p->servers[2].auth.outstanding = 8;
+    assert_int_equal(rg_backend_pick(p, 0, 0)->index, 1);
+    assert_int_equal(rg_backend_pick(p, 2, 0)->index, 2);
+    /* Equal load: spread evenly, not always the first. */
+    p->servers[0].auth.outstanding = p->servers[1].auth.outstanding = 0;
+    p->servers[1].acct.outstanding = p->servers[2].auth.outstanding = 0;
+    unsigned count[3] = {0};
+    for (unsigned i = 0; i < 300; i++)
+        count[rg_backend_pick(p, 0, 0)->index]++;
+    assert_int_equal(count[0], 100);
+    assert_int_equal(count[1], 100);
+    assert_int_equal(count[2], 100);
+    rg_backend_set_retire(set);
+}
+
+static void test_rt_schedule(void **state)
+{
+    (void)state;
+    struct rg_rt_params rt = {.irt = 2000, .mrt = 16000, .mrd = 30000, .mrc = 3};
+    /* RFC 5080 §2.2.1 with RAND = 0: 2, 4, 8, 16, 16 s */
+    uint64_t t = rg_rt_next(&rt, 0, 0);
+    assert_int_equal(t, 2000);
+    t = rg_rt_next(&rt, t, 0);
+    assert_int_equal(t, 4000);
+    t = rg_rt_next(&rt, t, 0);
+    assert_int_equal(t, 8000);
+    t = rg_rt_next(&rt, t, 0);
+    assert_int_equal(t, 16000);
+    t = rg_rt_next(&rt, t, 0);
+    assert_int_equal(t, 16000);
+    /* RAND = +/-0.1 */
+    assert_int_equal(rg_rt_next(&rt, 0, 100), 2200);
+    assert_int_equal(rg_rt_next(&rt, 0, -100), 1800);
+    assert_int_equal(rg_rt_next(&rt, 4000, 100), 8400);
+    assert_int_equal(rg_rt_next(&rt, 16000, -100), 14400);
+    /* The cap holds at every RAND. */
+    for (int r = -100; r <= 100; r += 10)
+        assert_true(rg_rt_next(&rt, 16000, r) <= 17600);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_idspace_all_ids_then_full),
+        cmocka_unit_test(test_idspace_lru_reuse),
+        cmocka_unit_test(test_idspace_release_order_is_reuse_order),
+        cmocka_unit_test(test_idspace_wraparound),
+        cmocka_unit_test(test_failover_order),
+        cmocka_unit_test(test_holddown_without_status_server),
+        cmocka_unit_test(test_round_robin_even),
+        cmocka_unit_test(test_least_outstanding),
+        cmocka_unit_test(test_rt_schedule),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
