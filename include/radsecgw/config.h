@@ -179,9 +179,19 @@ void rg_config_diag_free(struct rg_config_diag *diag);
 struct rg_config *rg_config_ref(struct rg_config *cfg);
 void rg_config_unref(struct rg_config *cfg);
 
-/* Pool for a User-Name: exact realm, then "*", otherwise the org's pool. */
+/* Pool for a User-Name: the realm is what follows the last '@'; an exact realm block
+ * (case-insensitive), then realm "*" (which also takes names without a realm), otherwise
+ * the org's pool. user_name may be NULL. */
 struct rg_pool *rg_config_route(const struct rg_config *cfg, const struct rg_org *org,
                                 const char *user_name);
+
+/* Blocks by name (exact), NULL if none. */
+struct rg_pool *rg_config_find_pool(const struct rg_config *cfg, const char *name);
+struct rg_org *rg_config_find_org(const struct rg_config *cfg, const char *name);
+
+/* Does a CN / SAN:DNS / SAN:URI rule's regex match value? Always false for SAN:IP rules:
+ * test those with rg_prefix_contains(&m->prefix, addr). */
+bool rg_config_match_string(const struct rg_match *m, const char *value);
 
 /* Print a summary of the snapshot (for -t). */
 void rg_config_print(const struct rg_config *cfg, FILE *out);

@@ -4,12 +4,15 @@
 #define RADSECGW_LOG_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <syslog.h>
 
 /* Open syslog as "radsecgw" with facility; level is the most verbose priority logged
  * (LOG_ERR..LOG_DEBUG); to_stderr copies every line to stderr (-f). Safe to call again
  * (on reload) to change facility/level. */
 void rg_log_open(int facility, int level, bool to_stderr);
+/* facility < 0: no syslog at all, stderr only (tests, command-line tools). Until
+ * rg_log_open is called, lines go to stderr only, at level info. */
 void rg_log_set_level(int level);
 int rg_log_get_level(void);
 void rg_log_close(void);
@@ -21,6 +24,13 @@ void rg_log(int prio, const char *fmt, ...) __attribute__((format(printf, 2, 3))
  * window ends as "N similar messages suppressed". */
 void rg_log_limited(const char *key, int prio, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* Report the suppressed counts of windows that have ended with no later message to carry
+ * them (call from a periodic timer; rg_log_limited reports them itself otherwise). */
+void rg_log_limited_flush(void);
+
+/* Tests: replace the millisecond clock of the rate limiter (NULL restores rg_now_ms). */
+void rg_log_set_clock(uint64_t (*now_ms)(void));
 
 /* Parse names: "daemon", "local0".."local7", "auth", "user" / "err", "warning", "notice",
  * "info", "debug". -1 if unknown. */

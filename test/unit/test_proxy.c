@@ -9,6 +9,7 @@
 
 #include <cmocka.h>
 
+#include "radsecgw/common.h"
 #include "radsecgw/proxy.h"
 #include "radsecgw/radius.h"
 #include "radsecgw/radius_crypto.h"
