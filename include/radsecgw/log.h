@@ -19,6 +19,9 @@ void rg_log_close(void);
 
 void rg_log(int prio, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+#define RG_LOG_BURST 10 /* lines per key per window in rg_log_limited */
+#define RG_LOG_WINDOW_MS 1000
+
 /* Like rg_log, but at most burst lines per key per second window (key: a static string
  * naming the event, e.g. "backend-bad-auth"); drops are counted and reported once the
  * window ends as "N similar messages suppressed". */
