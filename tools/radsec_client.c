@@ -1,0 +1,1003 @@
+/* radsec_client: a RadSec (RFC 6614) test client. Sends PAP Access-Requests, Accounting-
+ * Requests, Status-Server or raw bytes over one TLS connection, verifies each reply with the
+ * shared secret and prints it one attribute per line. A test tool, not part of the daemon:
+ * wolfSSL on a blocking socket, the RADIUS codec from rg_core, nothing else. */
+#include <wolfssl/options.h>
+#include <wolfssl/ssl.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <netdb.h>
+#include <poll.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "radsecgw/common.h"
+#include "radsecgw/radius.h"
+#include "radsecgw/radius_crypto.h"
+
+/* Exit codes: the contract the integration tests rely on. */
+enum {
+    EXIT_GOOD = 0,   /* every reply an Accept / Accounting-Response / Status answer */
+    EXIT_REJECT = 1, /* a reply was Access-Reject (or Challenge) and nothing failed */
+    EXIT_FAIL = 2,   /* timeout, TLS error, bad authenticator, malformed reply */
+};
+
+#define MAX_COUNT  256 /* one RADIUS ID space: every request in flight needs its own ID */
+#define MAX_EXTRA  32
+#define READ_SLICE 100 /* ms: SO_RCVTIMEO, so reads come back to check the deadline */
+#define NAS_ID     "radsec-client"
+#define CALLING_ID "02-00-00-00-00-01"
+#define WIRELESS   19 /* NAS-Port-Type Wireless-802.11 (RFC 2865 §5.41, IANA) */
+
+enum attr_kind {
+    KIND_STRING,
+    KIND_INT,
+    KIND_IPV4,
+    KIND_OCTETS,
+    KIND_TAGGED_INT,
+    KIND_TAGGED_STRING,
+    KIND_USER_PASSWORD,
+    KIND_TUNNEL_PASSWORD,
+    KIND_MSGAUTH,
+};
+
+struct dict_entry {
+    const char *name;
+    uint8_t type;
+    enum attr_kind kind;
+};
+
+/* The attributes a test is likely to send or see; others print as Attr-N. */
+static const struct dict_entry dict[] = {
+    {"User-Name", 1, KIND_STRING},
+    {"User-Password", 2, KIND_USER_PASSWORD},
+    {"CHAP-Password", 3, KIND_OCTETS},
+    {"NAS-IP-Address", 4, KIND_IPV4},
+    {"NAS-Port", 5, KIND_INT},
+    {"Service-Type", 6, KIND_INT},
+    {"Framed-Protocol", 7, KIND_INT},
+    {"Framed-IP-Address", 8, KIND_IPV4},
+    {"Framed-IP-Netmask", 9, KIND_IPV4},
+    {"Filter-Id", 11, KIND_STRING},
+    {"Framed-MTU", 12, KIND_INT},
+    {"Reply-Message", 18, KIND_STRING},
+    {"State", 24, KIND_OCTETS},
+    {"Class", 25, KIND_OCTETS},
+    {"Session-Timeout", 27, KIND_INT},
+    {"Idle-Timeout", 28, KIND_INT},
+    {"Termination-Action", 29, KIND_INT},
+    {"Called-Station-Id", 30, KIND_STRING},
+    {"Calling-Station-Id", 31, KIND_STRING},
+    {"NAS-Identifier", 32, KIND_STRING},
+    {"Proxy-State", 33, KIND_OCTETS},
+    {"Acct-Status-Type", 40, KIND_INT},
+    {"Acct-Delay-Time", 41, KIND_INT},
+    {"Acct-Input-Octets", 42, KIND_INT},
+    {"Acct-Output-Octets", 43, KIND_INT},
+    {"Acct-Session-Id", 44, KIND_STRING},
+    {"Acct-Authentic", 45, KIND_INT},
+    {"Acct-Session-Time", 46, KIND_INT},
+    {"Acct-Terminate-Cause", 49, KIND_INT},
+    {"Event-Timestamp", 55, KIND_INT},
+    {"NAS-Port-Type", 61, KIND_INT},
+    {"Tunnel-Type", 64, KIND_TAGGED_INT},
+    {"Tunnel-Medium-Type", 65, KIND_TAGGED_INT},
+    {"Tunnel-Password", 69, KIND_TUNNEL_PASSWORD},
+    {"EAP-Message", 79, KIND_OCTETS},
+    {"Message-Authenticator", 80, KIND_MSGAUTH},
+    {"Tunnel-Private-Group-Id", 81, KIND_TAGGED_STRING},
+    {"Acct-Interim-Interval", 85, KIND_INT},
+    {"NAS-Port-Id", 87, KIND_STRING},
+    {"Chargeable-User-Identity", 89, KIND_OCTETS},
+    {"Error-Cause", 101, KIND_INT},
+    {"Operator-Name", 126, KIND_STRING},
+};
+
+struct extra_attr {
+    uint8_t type;
+    uint8_t len;
+    uint8_t value[253];
+};
+
+struct options {
+    const char *host;
+    const char *port;
+    const char *ca;
+    const char *cert;
+    const char *key;
+    const char *secret;
+    const char *tls;         /* "1.2", "1.3" or NULL: either */
+    const char *verify_name; /* check the server certificate names this host */
+    int count;
+    double timeout;
+    bool expect_close;
+    bool require_ma;
+    bool verbose;
+    struct extra_attr extra[MAX_EXTRA];
+    int n_extra;
+};
+
+struct request {
+    uint8_t id;
+    uint8_t auth[RG_RADIUS_AUTH_LEN];
+    uint8_t code;
+    bool answered;
+};
+
+struct tally {
+    int sent, replies, accept, reject, challenge, acct, status, timeout, bad;
+    bool closed;
+};
+
+static struct options opt = {
+    .host = "127.0.0.1",
+    .port = "2083",
+    .secret = "radsec",
+    .count = 1,
+    .timeout = 5.0,
+};
+
+static double now_s(void)
+{
+    return (double)rg_now_ms() / 1000.0;
+}
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: radsec_client [options] COMMAND\n"
+                 "commands:\n"
+                 "  auth USER PASSWORD      PAP Access-Request (with Message-Authenticator)\n"
+                 "  acct start|stop|interim USER [SESSION-ID]\n"
+                 "                          Accounting-Request\n"
+                 "  status                  Status-Server (RFC 5997)\n"
+                 "  raw HEX                 send these bytes as they are, report what follows\n"
+                 "options:\n"
+                 "  --host H --port P       server (127.0.0.1 2083)\n"
+                 "  --ca FILE               CA(s) for the server certificate (else: no check)\n"
+                 "  --cert FILE --key FILE  client certificate (chain) and key\n"
+                 "  --secret S              RadSec shared secret (radsec)\n"
+                 "  --tls 1.2|1.3           only this TLS version\n"
+                 "  --verify-name NAME      server certificate must be for NAME\n"
+                 "  --count N               N requests pipelined on one connection (1..256)\n"
+                 "  --timeout S             seconds to wait for replies after sending (5)\n"
+                 "  --attr NAME=VALUE       add an attribute (replaces a default of that type);\n"
+                 "                          NAME from the built-in list or Attr-N; VALUE 0xHEX\n"
+                 "                          for octets\n"
+                 "  --require-ma            a reply without Message-Authenticator is a failure\n"
+                 "  --expect-close          success means: the server closed the connection\n"
+                 "                          (or refused the handshake) without answering\n"
+                 "  -v, --verbose           TLS details on stderr\n"
+                 "exit: 0 accept/accounting-response/status answer, 1 reject, 2 failure\n");
+}
+
+static const struct dict_entry *dict_by_type(uint8_t type)
+{
+    for (size_t i = 0; i < RG_ARRAY_SIZE(dict); i++)
+        if (dict[i].type == type)
+            return &dict[i];
+    return NULL;
+}
+
+static const struct dict_entry *dict_by_name(const char *name, size_t len)
+{
+    for (size_t i = 0; i < RG_ARRAY_SIZE(dict); i++)
+        if (strlen(dict[i].name) == len && strncasecmp(dict[i].name, name, len) == 0)
+            return &dict[i];
+    return NULL;
+}
+
+/* "0x0a0b" or "0a0b" -> octets; returns the length or -1. */
+static int parse_hex(const char *s, uint8_t *out, size_t cap)
+{
+    if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X'))
+        s += 2;
+    size_t n = 0;
+    while (*s) {
+        if (*s == ' ' || *s == ':' || *s == '\n') {
+            s++;
+            continue;
+        }
+        unsigned v;
+        if (n >= cap || sscanf(s, "%2x", &v) != 1 || !s[1])
+            return -1;
+        out[n++] = (uint8_t)v;
+        s += 2;
+    }
+    return (int)n;
+}
+
+/* --attr NAME=VALUE */
+static int parse_attr(const char *arg, struct extra_attr *x)
+{
+    const char *eq = strchr(arg, '=');
+    if (!eq || eq == arg)
+        return -1;
+    const char *val = eq + 1;
+    size_t vlen = strlen(val);
+    enum attr_kind kind = KIND_OCTETS;
+    const struct dict_entry *d = dict_by_name(arg, (size_t)(eq - arg));
+    if (d) {
+        x->type = d->type;
+        kind = d->kind;
+    } else if (strncasecmp(arg, "Attr-", 5) == 0) {
+        long t = strtol(arg + 5, NULL, 10);
+        if (t < 1 || t > 255)
+            return -1;
+        x->type = (uint8_t)t;
+        kind = strncmp(val, "0x", 2) == 0 ? KIND_OCTETS : KIND_STRING;
+    } else {
+        return -1;
+    }
+    switch (kind) {
+    case KIND_STRING:
+    case KIND_TAGGED_STRING:
+        if (vlen == 0 || vlen > 253)
+            return -1;
+        memcpy(x->value, val, vlen);
+        x->len = (uint8_t)vlen;
+        return 0;
+    case KIND_INT:
+    case KIND_TAGGED_INT: {
+        char *end;
+        unsigned long v = strtoul(val, &end, 0);
+        if (*end || end == val)
+            return -1;
+        x->value[0] = (uint8_t)(kind == KIND_TAGGED_INT ? 0 : v >> 24);
+        x->value[1] = (uint8_t)(v >> 16);
+        x->value[2] = (uint8_t)(v >> 8);
+        x->value[3] = (uint8_t)v;
+        x->len = 4;
+        return 0;
+    }
+    case KIND_IPV4:
+        x->len = 4;
+        return inet_pton(AF_INET, val, x->value) == 1 ? 0 : -1;
+    case KIND_OCTETS: {
+        int n = parse_hex(val, x->value, sizeof(x->value));
+        if (n <= 0) {
+            if (vlen == 0 || vlen > 253)
+                return -1;
+            memcpy(x->value, val, vlen);
+            n = (int)vlen;
+        }
+        x->len = (uint8_t)n;
+        return 0;
+    }
+    default: /* hidden attributes are built by the commands, not by hand */
+        return -1;
+    }
+}
+
+static bool extra_has(uint8_t type)
+{
+    for (int i = 0; i < opt.n_extra; i++)
+        if (opt.extra[i].type == type)
+            return true;
+    return false;
+}
+
+static int add_default_string(struct rg_radius_pkt *p, uint8_t type, const char *s)
+{
+    if (extra_has(type))
+        return 0;
+    return rg_radius_attr_add(p, type, s, strlen(s));
+}
+
+static int add_default_int(struct rg_radius_pkt *p, uint8_t type, uint32_t v)
+{
+    if (extra_has(type))
+        return 0;
+    uint8_t b[4] = {(uint8_t)(v >> 24), (uint8_t)(v >> 16), (uint8_t)(v >> 8), (uint8_t)v};
+    return rg_radius_attr_add(p, type, b, sizeof(b));
+}
+
+static int add_extras(struct rg_radius_pkt *p)
+{
+    for (int i = 0; i < opt.n_extra; i++) {
+        int rc = rg_radius_attr_add(p, opt.extra[i].type, opt.extra[i].value, opt.extra[i].len);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+/* Build request number n of the command into buf; returns its length or a negative code. */
+static int build_request(int argc, char **argv, int n, uint8_t id, uint8_t *buf, size_t cap,
+                         struct request *req)
+{
+    struct rg_radius_pkt p = {.data = buf, .cap = cap};
+    const char *cmd = argv[0];
+    size_t slen = strlen(opt.secret);
+    int rc = 0;
+
+    if (strcmp(cmd, "auth") == 0) {
+        if (argc != 3)
+            return -EINVAL;
+        const char *user = argv[1], *pass = argv[2];
+        uint8_t hidden[RG_RADIUS_PASSWORD_MAX];
+        size_t hidden_len;
+        rc |= rg_radius_init(&p, RG_RADIUS_ACCESS_REQUEST, id, NULL);
+        rg_radius_auth_random(buf);
+        /* RFC 3579 §3.2 and the BlastRADIUS advice: Message-Authenticator first. */
+        rc |= rg_radius_msgauth_add_first(&p);
+        rc |= add_default_string(&p, RG_RADIUS_ATTR_USER_NAME, user);
+        if (rg_radius_password_hide((const uint8_t *)pass, strlen(pass), buf + 4, opt.secret, slen,
+                                    hidden, &hidden_len))
+            return -EINVAL;
+        rc |= rg_radius_attr_add(&p, RG_RADIUS_ATTR_USER_PASSWORD, hidden, hidden_len);
+        rc |= add_default_string(&p, RG_RADIUS_ATTR_NAS_IDENTIFIER, NAS_ID);
+        rc |= add_default_string(&p, RG_RADIUS_ATTR_CALLING_STATION_ID, CALLING_ID);
+        rc |= add_default_int(&p, RG_RADIUS_ATTR_NAS_PORT_TYPE, WIRELESS);
+        rc |= add_extras(&p);
+        if (rc)
+            return -ENOSPC;
+        rg_radius_msgauth_sign(buf, NULL, opt.secret, slen);
+    } else if (strcmp(cmd, "acct") == 0) {
+        if (argc != 3 && argc != 4)
+            return -EINVAL;
+        uint32_t status;
+        if (strcmp(argv[1], "start") == 0)
+            status = 1;
+        else if (strcmp(argv[1], "stop") == 0)
+            status = 2;
+        else if (strcmp(argv[1], "interim") == 0)
+            status = 3;
+        else
+            return -EINVAL;
+        char session[64];
+        if (argc == 4 && opt.count == 1)
+            snprintf(session, sizeof(session), "%s", argv[3]);
+        else if (argc == 4)
+            snprintf(session, sizeof(session), "%s-%d", argv[3], n);
+        else
+            snprintf(session, sizeof(session), "rc-%s-%d", argv[2], n);
+        rc |= rg_radius_init(&p, RG_RADIUS_ACCOUNTING_REQUEST, id, NULL);
+        rc |= add_default_int(&p, RG_RADIUS_ATTR_ACCT_STATUS_TYPE, status);
+        rc |= add_default_string(&p, RG_RADIUS_ATTR_USER_NAME, argv[2]);
+        rc |= add_default_string(&p, RG_RADIUS_ATTR_ACCT_SESSION_ID, session);
+        rc |= add_default_string(&p, RG_RADIUS_ATTR_NAS_IDENTIFIER, NAS_ID);
+        rc |= add_default_string(&p, RG_RADIUS_ATTR_CALLING_STATION_ID, CALLING_ID);
+        rc |= add_default_int(&p, RG_RADIUS_ATTR_NAS_PORT_TYPE, WIRELESS);
+        rc |= add_default_int(&p, RG_RADIUS_ATTR_EVENT_TIMESTAMP, (uint32_t)time(NULL));
+        if (status == 2)
+            rc |= add_default_int(&p, 46 /* Acct-Session-Time */, 60);
+        rc |= add_extras(&p);
+        if (rc)
+            return -ENOSPC;
+        /* RFC 2866 §3: the Request Authenticator is computed, not random. */
+        rg_radius_auth_request_sign(buf, opt.secret, slen);
+    } else if (strcmp(cmd, "status") == 0) {
+        if (argc != 1)
+            return -EINVAL;
+        rc |= rg_radius_init(&p, RG_RADIUS_STATUS_SERVER, id, NULL);
+        rg_radius_auth_random(buf);
+        /* RFC 5997 §3: Status-Server MUST carry Message-Authenticator. */
+        rc |= rg_radius_msgauth_add_first(&p);
+        rc |= add_extras(&p);
+        if (rc)
+            return -ENOSPC;
+        rg_radius_msgauth_sign(buf, NULL, opt.secret, slen);
+    } else {
+        return -EINVAL;
+    }
+    req->id = id;
+    req->code = buf[0];
+    memcpy(req->auth, buf + 4, RG_RADIUS_AUTH_LEN);
+    req->answered = false;
+    return rg_radius_len(buf);
+}
+
+static void print_string(const uint8_t *v, size_t len)
+{
+    putchar('"');
+    for (size_t i = 0; i < len; i++) {
+        if (v[i] == '"' || v[i] == '\\')
+            printf("\\%c", v[i]);
+        else if (v[i] >= 0x20 && v[i] < 0x7f)
+            putchar(v[i]);
+        else
+            printf("\\x%02x", v[i]);
+    }
+    putchar('"');
+}
+
+static void print_hex(const uint8_t *v, size_t len)
+{
+    printf("0x");
+    for (size_t i = 0; i < len; i++)
+        printf("%02x", v[i]);
+}
+
+static uint32_t get_u32(const uint8_t *v)
+{
+    return (uint32_t)v[0] << 24 | (uint32_t)v[1] << 16 | (uint32_t)v[2] << 8 | v[3];
+}
+
+/* Microsoft VSAs (RFC 2548): the MPPE keys are shown decrypted. */
+static void print_microsoft(const uint8_t *v, size_t len, const struct request *req)
+{
+    size_t slen = strlen(opt.secret);
+    size_t off = 0;
+    while (off + 2 <= len && v[off + 1] >= 2 && off + v[off + 1] <= len) {
+        uint8_t type = v[off], sublen = v[off + 1];
+        const uint8_t *val = v + off + 2;
+        size_t vlen = sublen - 2u;
+        uint8_t key[256];
+        size_t key_len = 0;
+        if (type == RG_RADIUS_MS_MPPE_SEND_KEY || type == RG_RADIUS_MS_MPPE_RECV_KEY) {
+            const char *name =
+                type == RG_RADIUS_MS_MPPE_SEND_KEY ? "MS-MPPE-Send-Key" : "MS-MPPE-Recv-Key";
+            if (rg_radius_salted_unhide(val, vlen, req->auth, opt.secret, slen, key, &key_len) ==
+                0) {
+                printf("  %s = ", name);
+                print_hex(key, key_len);
+                putchar('\n');
+            } else {
+                printf("  %s = <cannot decrypt, %zu octets>\n", name, vlen);
+            }
+        } else if (type == RG_RADIUS_MS_CHAP_MPPE_KEYS) {
+            if (rg_radius_mppe_keys_unhide(val, vlen, req->auth, opt.secret, slen, key, &key_len) ==
+                0) {
+                printf("  MS-CHAP-MPPE-Keys = ");
+                print_hex(key, key_len);
+                putchar('\n');
+            } else {
+                printf("  MS-CHAP-MPPE-Keys = <cannot decrypt, %zu octets>\n", vlen);
+            }
+        } else {
+            printf("  Vendor-311-Attr-%u = ", type);
+            print_hex(val, vlen);
+            putchar('\n');
+        }
+        off += sublen;
+    }
+}
+
+static void print_attrs(const uint8_t *pkt, const struct request *req, int ma_state)
+{
+    size_t pos = 0;
+    struct rg_radius_attr a;
+    size_t slen = strlen(opt.secret);
+
+    while (rg_radius_attr_next(pkt, &pos, &a)) {
+        const struct dict_entry *d = dict_by_type(a.type);
+        if (a.type == RG_RADIUS_ATTR_VENDOR_SPECIFIC && a.value_len >= 4) {
+            uint32_t vendor = get_u32(a.value);
+            if (vendor == RG_RADIUS_VENDOR_MICROSOFT) {
+                print_microsoft(a.value + 4, a.value_len - 4, req);
+            } else {
+                printf("  Vendor-Specific = vendor %u ", vendor);
+                print_hex(a.value + 4, a.value_len - 4);
+                putchar('\n');
+            }
+            continue;
+        }
+        if (!d) {
+            printf("  Attr-%u = ", a.type);
+            print_hex(a.value, a.value_len);
+            putchar('\n');
+            continue;
+        }
+        printf("  %s", d->name);
+        switch (d->kind) {
+        case KIND_STRING:
+            printf(" = ");
+            print_string(a.value, a.value_len);
+            break;
+        case KIND_INT:
+            if (a.value_len == 4)
+                printf(" = %u", get_u32(a.value));
+            else
+                printf(" = <bad integer> "), print_hex(a.value, a.value_len);
+            break;
+        case KIND_IPV4:
+            if (a.value_len == 4)
+                printf(" = %u.%u.%u.%u", a.value[0], a.value[1], a.value[2], a.value[3]);
+            else
+                printf(" = <bad address> "), print_hex(a.value, a.value_len);
+            break;
+        case KIND_TAGGED_INT:
+            if (a.value_len == 4)
+                printf(":%u = %u", a.value[0], get_u32(a.value) & 0xffffffu);
+            else
+                printf(" = <bad tagged integer> "), print_hex(a.value, a.value_len);
+            break;
+        case KIND_TAGGED_STRING:
+            if (a.value_len > 0 && a.value[0] <= 0x1f) {
+                printf(":%u = ", a.value[0]);
+                print_string(a.value + 1, a.value_len - 1);
+            } else {
+                printf(" = ");
+                print_string(a.value, a.value_len);
+            }
+            break;
+        case KIND_TUNNEL_PASSWORD: {
+            /* RFC 2868 §3.5: Tag, then Salt and the hidden string. */
+            uint8_t key[256];
+            size_t key_len;
+            if (a.value_len >= 1 && rg_radius_salted_unhide(a.value + 1, a.value_len - 1, req->auth,
+                                                            opt.secret, slen, key, &key_len) == 0) {
+                printf(":%u = ", a.value[0]);
+                print_string(key, key_len);
+            } else {
+                printf(" = <cannot decrypt> ");
+                print_hex(a.value, a.value_len);
+            }
+            break;
+        }
+        case KIND_MSGAUTH:
+            printf(" = %s", ma_state == 0 ? "ok" : "BAD");
+            break;
+        default:
+            printf(" = ");
+            print_hex(a.value, a.value_len);
+            break;
+        }
+        putchar('\n');
+    }
+}
+
+/* Verify and print one reply; updates the tally. */
+static void handle_reply(const uint8_t *pkt, size_t len, struct request *reqs, int nreq,
+                         struct tally *t)
+{
+    struct rg_radius_error err;
+    char why[128];
+
+    t->replies++;
+    if (rg_radius_validate(pkt, len, &err) != 0) {
+        printf("malformed reply: %s\n", rg_radius_error_str(&err, why, sizeof(why)));
+        t->bad++;
+        return;
+    }
+    uint8_t code = pkt[0], id = pkt[1];
+    struct request *req = NULL;
+    for (int i = 0; i < nreq; i++)
+        if (reqs[i].id == id)
+            req = &reqs[i];
+    if (!req) {
+        printf("%s id=%u: no request with this id\n", rg_radius_code_name(code), id);
+        t->bad++;
+        return;
+    }
+    if (req->answered) {
+        printf("%s id=%u: second reply to one request\n", rg_radius_code_name(code), id);
+        t->bad++;
+        return;
+    }
+    req->answered = true;
+    size_t slen = strlen(opt.secret);
+    if (rg_radius_auth_response_verify(pkt, req->auth, opt.secret, slen) != 0) {
+        printf("%s id=%u: bad Response Authenticator\n", rg_radius_code_name(code), id);
+        t->bad++;
+        return;
+    }
+    int ma = rg_radius_msgauth_verify(pkt, req->auth, opt.secret, slen);
+    if (ma != 0 && ma != -ENOENT) {
+        printf("%s id=%u: bad Message-Authenticator (%s)\n", rg_radius_code_name(code), id,
+               ma == -EINVAL ? "malformed or repeated" : "wrong");
+        t->bad++;
+        return;
+    }
+    printf("%s id=%u\n", rg_radius_code_name(code), id);
+    print_attrs(pkt, req, ma);
+    if (ma == -ENOENT && opt.require_ma && code != RG_RADIUS_ACCOUNTING_RESPONSE) {
+        printf("  (no Message-Authenticator)\n");
+        t->bad++;
+        return;
+    }
+    if (req->code == RG_RADIUS_STATUS_SERVER) {
+        t->status++;
+        return;
+    }
+    switch (code) {
+    case RG_RADIUS_ACCESS_ACCEPT:
+        t->accept += req->code == RG_RADIUS_ACCESS_REQUEST;
+        t->bad += req->code != RG_RADIUS_ACCESS_REQUEST;
+        break;
+    case RG_RADIUS_ACCESS_REJECT:
+        t->reject += req->code == RG_RADIUS_ACCESS_REQUEST;
+        t->bad += req->code != RG_RADIUS_ACCESS_REQUEST;
+        break;
+    case RG_RADIUS_ACCESS_CHALLENGE:
+        t->challenge += req->code == RG_RADIUS_ACCESS_REQUEST;
+        t->bad += req->code != RG_RADIUS_ACCESS_REQUEST;
+        break;
+    case RG_RADIUS_ACCOUNTING_RESPONSE:
+        t->acct += req->code == RG_RADIUS_ACCOUNTING_REQUEST;
+        t->bad += req->code != RG_RADIUS_ACCOUNTING_REQUEST;
+        break;
+    default:
+        printf("  (unexpected code %u for %s)\n", code, rg_radius_code_name(req->code));
+        t->bad++;
+    }
+}
+
+/* Connect with a deadline; returns the socket or -1. */
+static int tcp_connect(double deadline)
+{
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *res, *ai;
+    int rc = getaddrinfo(opt.host, opt.port, &hints, &res);
+    if (rc) {
+        fprintf(stderr, "radsec_client: %s:%s: %s\n", opt.host, opt.port, gai_strerror(rc));
+        return -1;
+    }
+    int fd = -1;
+    for (ai = res; ai; ai = ai->ai_next) {
+        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK, ai->ai_protocol);
+        if (fd < 0)
+            continue;
+        if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
+            break;
+        if (errno == EINPROGRESS) {
+            struct pollfd pfd = {.fd = fd, .events = POLLOUT};
+            int ms = (int)((deadline - now_s()) * 1000);
+            int soerr = 0;
+            socklen_t sl = sizeof(soerr);
+            if (ms > 0 && poll(&pfd, 1, ms) == 1 &&
+                getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) == 0 && soerr == 0)
+                break;
+            errno = soerr ? soerr : ETIMEDOUT;
+        }
+        fprintf(stderr, "radsec_client: connect %s:%s: %s\n", opt.host, opt.port, strerror(errno));
+        close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(res);
+    if (fd < 0)
+        return -1;
+    /* Back to blocking; reads return every READ_SLICE ms so deadlines hold. */
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+    struct timeval tv = {.tv_sec = 0, .tv_usec = READ_SLICE * 1000};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    return fd;
+}
+
+static WOLFSSL_CTX *make_ctx(void)
+{
+    WOLFSSL_METHOD *method;
+    if (!opt.tls)
+        method = wolfTLS_client_method();
+    else if (strcmp(opt.tls, "1.2") == 0)
+        method = wolfTLSv1_2_client_method();
+    else if (strcmp(opt.tls, "1.3") == 0)
+        method = wolfTLSv1_3_client_method();
+    else {
+        fprintf(stderr, "radsec_client: --tls must be 1.2 or 1.3\n");
+        return NULL;
+    }
+    WOLFSSL_CTX *ctx = wolfSSL_CTX_new(method);
+    if (!ctx)
+        return NULL;
+    if (!opt.tls && wolfSSL_CTX_SetMinVersion(ctx, WOLFSSL_TLSV1_2) != WOLFSSL_SUCCESS)
+        goto fail;
+    if (opt.ca) {
+        if (wolfSSL_CTX_load_verify_locations(ctx, opt.ca, NULL) != WOLFSSL_SUCCESS) {
+            fprintf(stderr, "radsec_client: cannot load CA %s\n", opt.ca);
+            goto fail;
+        }
+        wolfSSL_CTX_set_verify(ctx, WOLFSSL_VERIFY_PEER, NULL);
+    } else {
+        wolfSSL_CTX_set_verify(ctx, WOLFSSL_VERIFY_NONE, NULL);
+    }
+    if (opt.cert && wolfSSL_CTX_use_certificate_chain_file(ctx, opt.cert) != WOLFSSL_SUCCESS) {
+        fprintf(stderr, "radsec_client: cannot load certificate %s\n", opt.cert);
+        goto fail;
+    }
+    if (opt.key &&
+        wolfSSL_CTX_use_PrivateKey_file(ctx, opt.key, WOLFSSL_FILETYPE_PEM) != WOLFSSL_SUCCESS) {
+        fprintf(stderr, "radsec_client: cannot load key %s\n", opt.key);
+        goto fail;
+    }
+    return ctx;
+fail:
+    wolfSSL_CTX_free(ctx);
+    return NULL;
+}
+
+static const char *ssl_err(WOLFSSL *ssl, int ret, char *buf)
+{
+    int e = wolfSSL_get_error(ssl, ret);
+    wolfSSL_ERR_error_string_n((unsigned long)e, buf, WOLFSSL_MAX_ERROR_SZ);
+    return buf;
+}
+
+/* Handshake within the deadline: 0, or -1 when the server refused / it failed. */
+static int handshake(WOLFSSL *ssl, double deadline)
+{
+    char ebuf[WOLFSSL_MAX_ERROR_SZ];
+    for (;;) {
+        int ret = wolfSSL_connect(ssl);
+        if (ret == WOLFSSL_SUCCESS)
+            break;
+        int e = wolfSSL_get_error(ssl, ret);
+        if ((e == WOLFSSL_ERROR_WANT_READ || e == WOLFSSL_ERROR_WANT_WRITE) && now_s() < deadline)
+            continue;
+        printf("TLS handshake failed: %s\n",
+               e == WOLFSSL_ERROR_WANT_READ ? "timeout" : ssl_err(ssl, ret, ebuf));
+        return -1;
+    }
+    if (opt.verbose)
+        fprintf(stderr, "radsec_client: %s %s\n", wolfSSL_get_version(ssl),
+                wolfSSL_get_cipher(ssl));
+    return 0;
+}
+
+/* Read and handle replies until every request is answered, the server closes or the
+ * deadline passes. With want_close, keep reading until close or deadline. */
+static void read_replies(WOLFSSL *ssl, struct request *reqs, int nreq, double deadline,
+                         bool want_close, struct tally *t)
+{
+    static uint8_t buf[2 * RG_RADIUS_MAX_LEN];
+    size_t have = 0;
+    char ebuf[WOLFSSL_MAX_ERROR_SZ];
+
+    for (;;) {
+        int outstanding = 0;
+        for (int i = 0; i < nreq; i++)
+            outstanding += !reqs[i].answered;
+        if (!outstanding && !want_close)
+            return;
+        if (now_s() >= deadline)
+            return;
+        int n = wolfSSL_read(ssl, buf + have, (int)(sizeof(buf) - have));
+        if (n <= 0) {
+            int e = wolfSSL_get_error(ssl, n);
+            if (e == WOLFSSL_ERROR_WANT_READ || e == WOLFSSL_ERROR_WANT_WRITE)
+                continue;
+            t->closed = true;
+            if (e == WOLFSSL_ERROR_ZERO_RETURN)
+                printf("server closed the connection (close_notify)\n");
+            else
+                printf("server closed the connection (%s)\n", ssl_err(ssl, n, ebuf));
+            return;
+        }
+        have += (size_t)n;
+        for (;;) {
+            long flen = rg_radius_frame_len(buf, have);
+            if (flen < 0) {
+                printf("reply with a Length outside 20..4096: stream unusable\n");
+                t->bad++;
+                t->closed = true;
+                return;
+            }
+            if (flen == 0 || (size_t)flen > have)
+                break;
+            handle_reply(buf, (size_t)flen, reqs, nreq, t);
+            memmove(buf, buf + flen, have - (size_t)flen);
+            have -= (size_t)flen;
+        }
+    }
+}
+
+static int run(int argc, char **argv)
+{
+    static uint8_t pkts[MAX_COUNT][RG_RADIUS_MAX_LEN];
+    static struct request reqs[MAX_COUNT];
+    int lens[MAX_COUNT];
+    struct tally t = {0};
+    int nreq = 0;
+    bool raw = strcmp(argv[0], "raw") == 0;
+    static uint8_t rawbuf[65536];
+    int rawlen = 0;
+
+    if (raw) {
+        if (argc != 2 || (rawlen = parse_hex(argv[1], rawbuf, sizeof(rawbuf))) <= 0) {
+            fprintf(stderr, "radsec_client: raw needs a hex string\n");
+            return EXIT_FAIL;
+        }
+    } else {
+        uint8_t base;
+        rg_random_bytes(&base, 1);
+        for (int i = 0; i < opt.count; i++) {
+            lens[i] = build_request(argc, argv, i, (uint8_t)(base + i), pkts[i], sizeof(pkts[i]),
+                                    &reqs[i]);
+            if (lens[i] == -EINVAL) {
+                usage(stderr);
+                return EXIT_FAIL;
+            }
+            if (lens[i] < 0) {
+                fprintf(stderr, "radsec_client: request too large\n");
+                return EXIT_FAIL;
+            }
+        }
+        nreq = opt.count;
+    }
+
+    WOLFSSL_CTX *ctx = make_ctx();
+    if (!ctx)
+        return EXIT_FAIL;
+    double deadline = now_s() + opt.timeout;
+    int fd = tcp_connect(deadline);
+    if (fd < 0) {
+        wolfSSL_CTX_free(ctx);
+        return EXIT_FAIL;
+    }
+    WOLFSSL *ssl = wolfSSL_new(ctx);
+    RG_REQUIRE(ssl);
+    wolfSSL_set_fd(ssl, fd);
+    if (opt.verify_name)
+        wolfSSL_check_domain_name(ssl, opt.verify_name);
+
+    int result = EXIT_FAIL;
+    bool refused = handshake(ssl, deadline) != 0;
+    if (!refused) {
+        char ebuf[WOLFSSL_MAX_ERROR_SZ];
+        bool write_failed = false;
+        if (raw) {
+            if (wolfSSL_write(ssl, rawbuf, rawlen) != rawlen)
+                write_failed = true;
+            else
+                printf("sent %d raw octets\n", rawlen);
+        } else {
+            for (int i = 0; i < nreq && !write_failed; i++) {
+                int w = wolfSSL_write(ssl, pkts[i], lens[i]);
+                if (w != lens[i]) {
+                    printf("write failed: %s\n", ssl_err(ssl, w, ebuf));
+                    write_failed = true;
+                } else {
+                    t.sent++;
+                }
+            }
+        }
+        if (write_failed) {
+            t.closed = true;
+        } else {
+            deadline = now_s() + opt.timeout;
+            read_replies(ssl, reqs, nreq, deadline, raw || opt.expect_close, &t);
+        }
+    }
+    for (int i = 0; i < nreq; i++) {
+        if (!reqs[i].answered && !refused) {
+            printf("timeout id=%u\n", reqs[i].id);
+            t.timeout++;
+        }
+    }
+    if (!refused && !t.closed) {
+        wolfSSL_shutdown(ssl); /* send close_notify; do not wait for the server's */
+        if (raw || opt.expect_close)
+            printf("connection still open after %.1fs\n", opt.timeout);
+    }
+    printf("summary: sent=%d replies=%d accept=%d reject=%d challenge=%d acct=%d status=%d "
+           "timeout=%d bad=%d closed=%s\n",
+           t.sent, t.replies, t.accept, t.reject, t.challenge, t.acct, t.status, t.timeout, t.bad,
+           refused    ? "handshake"
+           : t.closed ? "yes"
+                      : "no");
+
+    if (opt.expect_close)
+        result = (refused || t.closed) && t.replies == 0 ? EXIT_GOOD : EXIT_FAIL;
+    else if (raw)
+        result = refused || t.closed || t.bad ? EXIT_FAIL : EXIT_GOOD;
+    else if (refused || t.timeout || t.bad || t.sent != nreq)
+        result = EXIT_FAIL;
+    else if (t.reject || t.challenge)
+        result = EXIT_REJECT;
+    else
+        result = EXIT_GOOD;
+
+    wolfSSL_free(ssl);
+    close(fd);
+    wolfSSL_CTX_free(ctx);
+    return result;
+}
+
+int main(int argc, char **argv)
+{
+    enum {
+        O_HOST = 256,
+        O_PORT,
+        O_CA,
+        O_CERT,
+        O_KEY,
+        O_SECRET,
+        O_TLS,
+        O_COUNT,
+        O_TIMEOUT,
+        O_ATTR,
+        O_EXPECT_CLOSE,
+        O_REQUIRE_MA,
+        O_VERIFY_NAME
+    };
+    static const struct option longopts[] = {
+        {"host", required_argument, NULL, O_HOST},
+        {"port", required_argument, NULL, O_PORT},
+        {"ca", required_argument, NULL, O_CA},
+        {"cert", required_argument, NULL, O_CERT},
+        {"key", required_argument, NULL, O_KEY},
+        {"secret", required_argument, NULL, O_SECRET},
+        {"tls", required_argument, NULL, O_TLS},
+        {"count", required_argument, NULL, O_COUNT},
+        {"timeout", required_argument, NULL, O_TIMEOUT},
+        {"attr", required_argument, NULL, O_ATTR},
+        {"expect-close", no_argument, NULL, O_EXPECT_CLOSE},
+        {"require-ma", no_argument, NULL, O_REQUIRE_MA},
+        {"verify-name", required_argument, NULL, O_VERIFY_NAME},
+        {"verbose", no_argument, NULL, 'v'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    int c;
+    while ((c = getopt_long(argc, argv, "+vh", longopts, NULL)) != -1) {
+        switch (c) {
+        case O_HOST:
+            opt.host = optarg;
+            break;
+        case O_PORT:
+            opt.port = optarg;
+            break;
+        case O_CA:
+            opt.ca = optarg;
+            break;
+        case O_CERT:
+            opt.cert = optarg;
+            break;
+        case O_KEY:
+            opt.key = optarg;
+            break;
+        case O_SECRET:
+            opt.secret = optarg;
+            break;
+        case O_TLS:
+            opt.tls = optarg;
+            break;
+        case O_COUNT:
+            opt.count = atoi(optarg);
+            if (opt.count < 1 || opt.count > MAX_COUNT) {
+                fprintf(stderr, "radsec_client: --count must be 1..%d\n", MAX_COUNT);
+                return EXIT_FAIL;
+            }
+            break;
+        case O_TIMEOUT:
+            opt.timeout = atof(optarg);
+            if (opt.timeout <= 0) {
+                fprintf(stderr, "radsec_client: --timeout must be positive\n");
+                return EXIT_FAIL;
+            }
+            break;
+        case O_ATTR:
+            if (opt.n_extra == MAX_EXTRA || parse_attr(optarg, &opt.extra[opt.n_extra]) != 0) {
+                fprintf(stderr, "radsec_client: bad --attr %s\n", optarg);
+                return EXIT_FAIL;
+            }
+            opt.n_extra++;
+            break;
+        case O_EXPECT_CLOSE:
+            opt.expect_close = true;
+            break;
+        case O_REQUIRE_MA:
+            opt.require_ma = true;
+            break;
+        case O_VERIFY_NAME:
+            opt.verify_name = optarg;
+            break;
+        case 'v':
+            opt.verbose = true;
+            break;
+        case 'h':
+            usage(stdout);
+            return EXIT_GOOD;
+        default:
+            usage(stderr);
+            return EXIT_FAIL;
+        }
+    }
+    if (optind >= argc) {
+        usage(stderr);
+        return EXIT_FAIL;
+    }
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    wolfSSL_Init();
+    int rc = run(argc - optind, argv + optind);
+    wolfSSL_Cleanup();
+    return rc;
+}
