@@ -318,7 +318,7 @@ static void process(struct rg_conn *c)
     if (rc < 0 || c->tls.state == RG_TLS_STREAM_FAILED) {
         if (c->state == RG_CONN_HANDSHAKE) {
             if (!rg_tls_handshake_failure(c->tls.ssl, &c->peer))
-                snprintf(c->peer.reason, sizeof(c->peer.reason), "TLS handshake failed: %s",
+                snprintf(c->peer.reason, sizeof(c->peer.reason), "TLS handshake failed: %.100s",
                          c->tls.err_text[0] ? c->tls.err_text : "protocol error");
             refuse(c, c->peer.reason);
         } else {
@@ -334,8 +334,21 @@ static void process(struct rg_conn *c)
         /* Application data may have arrived with the handshake's last flight. */
         rg_tls_stream_drive(&c->tls);
     }
-    if (c->state == RG_CONN_OPEN)
+    /* drive() stops decrypting when the plaintext buffer is full; once frame() has
+     * consumed packets, decrypt what is still buffered, until no progress is made. */
+    while (c->state == RG_CONN_OPEN) {
+        size_t in_before = c->tls.in.len, plain_before = c->tls.plain.len;
         frame(c);
+        if (c->state != RG_CONN_OPEN || c->paused || c->tls.in.len == 0 ||
+            c->tls.plain.len == plain_before)
+            break;
+        if (rg_tls_stream_drive(&c->tls) < 0 || c->tls.state == RG_TLS_STREAM_FAILED) {
+            rg_conn_close(c, c->tls.err_text[0] ? c->tls.err_text : "TLS error");
+            return;
+        }
+        if (c->tls.in.len == in_before && c->tls.plain.len == plain_before)
+            break;
+    }
     if (c->state == RG_CONN_CLOSED)
         return;
     if (c->tls.state == RG_TLS_STREAM_CLOSED) {

@@ -281,9 +281,14 @@ int rg_proxy_verify_reply(const uint8_t *pkt, size_t len, const uint8_t *sent_au
     int rc = rg_radius_msgauth_verify(pkt, sent_auth, be_secret, be_secret_len);
     if (rc == -ENOENT) {
         struct rg_radius_attr a;
-        /* RFC 3579 §3.2: EAP-Message needs Message-Authenticator; BlastRADIUS
-         * (deprecating-radius) makes it required on every reply when configured. */
-        if (require_ma || rg_radius_attr_find(pkt, RG_RADIUS_ATTR_EAP_MESSAGE, NULL, &a)) {
+        /* RFC 3579 §3.2: EAP-Message needs Message-Authenticator; against BlastRADIUS
+         * (deprecating-radius §5) it is required on every Access-* reply when configured.
+         * Accounting-Response carries no secrets and servers rarely sign it. */
+        bool access_reply = pkt[0] == RG_RADIUS_ACCESS_ACCEPT ||
+                            pkt[0] == RG_RADIUS_ACCESS_REJECT ||
+                            pkt[0] == RG_RADIUS_ACCESS_CHALLENGE;
+        if ((require_ma && access_reply) ||
+            rg_radius_attr_find(pkt, RG_RADIUS_ATTR_EAP_MESSAGE, NULL, &a)) {
             *why = "no Message-Authenticator";
             return -EBADMSG;
         }

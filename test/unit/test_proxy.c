@@ -257,7 +257,14 @@ static void test_verify_reply_rejects(void **state)
     assert_int_not_equal(rg_proxy_verify_reply(buf, 20, sent_auth, BE_SECRET, bl, true, &why), 0);
     assert_string_equal(why, "no Message-Authenticator");
 
+    /* Accounting-Response never needs one (require applies to Access-* replies) */
+    rg_radius_init(&p, RG_RADIUS_ACCOUNTING_RESPONSE, 1, NULL);
+    rg_radius_auth_response_sign(buf, sent_auth, BE_SECRET, bl);
+    assert_int_equal(rg_proxy_verify_reply(buf, 20, sent_auth, BE_SECRET, bl, true, &why), 0);
+
     /* Wrong secret: Response Authenticator fails */
+    rg_radius_init(&p, RG_RADIUS_ACCESS_ACCEPT, 1, NULL);
+    rg_radius_auth_response_sign(buf, sent_auth, BE_SECRET, bl);
     assert_int_not_equal(rg_proxy_verify_reply(buf, 20, sent_auth, "other", 5, false, &why), 0);
     assert_string_equal(why, "bad Response Authenticator");
 
