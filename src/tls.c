@@ -25,8 +25,8 @@
     "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"                                   \
     "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
 
-#define FILE_MAX (16u << 20) /* CA and CRL files larger than this are refused */
-#define CHAIN_MAX 10         /* certificates of a client chain we look at */
+#define FILE_MAX  (16u << 20) /* CA and CRL files larger than this are refused */
+#define CHAIN_MAX 10          /* certificates of a client chain we look at */
 
 /* A file's contents, kept so that per-connection certificate managers load from memory. */
 struct blob {
@@ -44,16 +44,16 @@ struct org_trust {
     size_t ncrl;
     struct blob *crl_deferred; /* malloced array, owned: CRLs of intermediate CAs */
     size_t ncrl_deferred;
-    bool crl_enabled;     /* the org lists CRLs: every CA in a chain needs a current one */
-    regex_t **re;         /* malloced array (nmatch): the config's regex or own_re[i] */
-    regex_t *own_re;      /* malloced array, owned: compiled here when config left it NULL */
-    bool *own_re_set;     /* malloced array: own_re[i] needs regfree */
+    bool crl_enabled; /* the org lists CRLs: every CA in a chain needs a current one */
+    regex_t **re;     /* malloced array (nmatch): the config's regex or own_re[i] */
+    regex_t *own_re;  /* malloced array, owned: compiled here when config left it NULL */
+    bool *own_re_set; /* malloced array: own_re[i] needs regfree */
 };
 
 struct rg_tls_ctx {
-    WOLFSSL_CTX *ctx;             /* owned */
-    const struct rg_config *cfg;  /* borrowed: the snapshot outlives the context */
-    struct org_trust *orgs;       /* malloced array, owned, one per cfg->orgs */
+    WOLFSSL_CTX *ctx;            /* owned */
+    const struct rg_config *cfg; /* borrowed: the snapshot outlives the context */
+    struct org_trust *orgs;      /* malloced array, owned, one per cfg->orgs */
     size_t norgs;
 };
 
@@ -215,12 +215,16 @@ static const char *reason_for(int err, WOLFSSL_X509 *cert)
     case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
     case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
     case X509_V_ERR_CERT_SIGNATURE_FAILURE:
+    case X509_V_ERR_UNABLE_TO_DECRYPT_CERT_SIGNATURE:
+    case X509_V_ERR_UNABLE_TO_DECODE_ISSUER_PUBLIC_KEY:
         return "unknown CA";
     case ASN_AFTER_DATE_E:
     case X509_V_ERR_CERT_HAS_EXPIRED:
+    case X509_V_ERR_ERROR_IN_CERT_NOT_AFTER_FIELD: /* what this build maps ASN_AFTER_DATE_E to */
         return cert && !cert_expired(cert) ? "CRL missing or stale" : "expired";
     case ASN_BEFORE_DATE_E:
     case X509_V_ERR_CERT_NOT_YET_VALID:
+    case X509_V_ERR_ERROR_IN_CERT_NOT_BEFORE_FIELD:
         return "not yet valid";
     case CRL_CERT_REVOKED:
     case X509_V_ERR_CERT_REVOKED:
@@ -233,11 +237,17 @@ static const char *reason_for(int err, WOLFSSL_X509 *cert)
     case X509_V_ERR_CRL_HAS_EXPIRED:
     case X509_V_ERR_CRL_NOT_YET_VALID:
     case X509_V_ERR_UNABLE_TO_GET_CRL_ISSUER:
+    case X509_V_ERR_CRL_SIGNATURE_FAILURE:
+    case X509_V_ERR_ERROR_IN_CRL_LAST_UPDATE_FIELD:
+    case X509_V_ERR_ERROR_IN_CRL_NEXT_UPDATE_FIELD:
         return "CRL missing or stale";
     case NO_PEER_CERT:
         return "no certificate";
     case ASN_PATHLEN_INV_E:
     case ASN_PATHLEN_SIZE_E:
+    case X509_V_ERR_INVALID_CA:
+    case X509_V_ERR_PATH_LENGTH_EXCEEDED:
+    case X509_V_ERR_CERT_CHAIN_TOO_LONG:
         return "invalid chain";
     default:
         return "certificate rejected";
@@ -248,8 +258,8 @@ static const char *reason_for(int err, WOLFSSL_X509 *cert)
  * specific one an operator can act on. */
 static int reason_rank(const char *r)
 {
-    static const char *const order[] = {"revoked", "CRL missing or stale", "expired",
-                                        "not yet valid", "invalid chain", "unknown CA"};
+    static const char *const order[] = {"revoked",       "CRL missing or stale", "expired",
+                                        "not yet valid", "invalid chain",        "unknown CA"};
     for (size_t i = 0; i < RG_ARRAY_SIZE(order); i++)
         if (strcmp(r, order[i]) == 0)
             return (int)i;
@@ -282,8 +292,8 @@ static int verify_cb(int preverify, WOLFSSL_X509_STORE_CTX *store)
     int err = wolfSSL_X509_STORE_CTX_get_error(store);
     if (err == CRL_MISSING || err == X509_V_ERR_UNABLE_TO_GET_CRL)
         return 1;
-    WOLFSSL *ssl = wolfSSL_X509_STORE_CTX_get_ex_data(store,
-                                                      wolfSSL_get_ex_data_X509_STORE_CTX_idx());
+    WOLFSSL *ssl =
+        wolfSSL_X509_STORE_CTX_get_ex_data(store, wolfSSL_get_ex_data_X509_STORE_CTX_idx());
     struct verify_state *vs = verify_state_of(ssl);
     if (vs && !vs->failed) {
         WOLFSSL_X509 *cert = wolfSSL_X509_STORE_CTX_get_current_cert(store);
@@ -395,8 +405,7 @@ static int org_regex_prepare(struct org_trust *ot, char *err, size_t errlen)
             ot->re[i] = m->regex;
             continue;
         }
-        int rc = regcomp(&ot->own_re[i], m->pattern ? m->pattern : "",
-                         REG_EXTENDED | REG_NOSUB);
+        int rc = regcomp(&ot->own_re[i], m->pattern ? m->pattern : "", REG_EXTENDED | REG_NOSUB);
         if (rc != 0) {
             char msg[128];
             regerror(rc, &ot->own_re[i], msg, sizeof(msg));
@@ -517,8 +526,7 @@ static int org_load_crls(struct rg_tls_ctx *tc, struct org_trust *ot, char *err,
     return 0;
 }
 
-int rg_tls_ctx_new(const struct rg_config *cfg, struct rg_tls_ctx **out, char *err,
-                   size_t errlen)
+int rg_tls_ctx_new(const struct rg_config *cfg, struct rg_tls_ctx **out, char *err, size_t errlen)
 {
     char text[96];
     int ret = -EINVAL;
@@ -645,8 +653,7 @@ int rg_tls_client_ctx_new(const char *ca_file, const char *cert_file, const char
     if (cert_file) {
         ret = wolfSSL_CTX_use_certificate_chain_file(ctx, cert_file);
         if (ret != WOLFSSL_SUCCESS) {
-            errf(err, errlen, "certificate %s: %s", cert_file,
-                 wolf_text(ret, text, sizeof(text)));
+            errf(err, errlen, "certificate %s: %s", cert_file, wolf_text(ret, text, sizeof(text)));
             goto fail;
         }
         ret = wolfSSL_CTX_use_PrivateKey_file(ctx, key_file, WOLFSSL_FILETYPE_PEM);
@@ -703,8 +710,7 @@ static int org_verify_via_intermediates(const struct org_trust *ot, const struct
     int ret = ASN_NO_SIGNER_E;
 
     for (size_t i = 0; i < ot->nca; i++)
-        wolfSSL_CertManagerLoadCABuffer(cm, ot->ca[i].data, (long)ot->ca[i].len,
-                                        ot->ca[i].format);
+        wolfSSL_CertManagerLoadCABuffer(cm, ot->ca[i].data, (long)ot->ca[i].len, ot->ca[i].format);
     if (ot->crl_enabled) {
         wolfSSL_CertManagerEnableCRL(cm, WOLFSSL_CRL_CHECKALL);
         cm_load_crls(cm, ot->crl, ot->ncrl, NULL);
@@ -714,8 +720,8 @@ static int org_verify_via_intermediates(const struct org_trust *ot, const struct
         for (int i = pc->n - 1; i >= 1; i--) {
             if (added[i])
                 continue;
-            int r = wolfSSL_CertManagerVerifyBuffer(cm, pc->der[i], pc->len[i],
-                                                    WOLFSSL_FILETYPE_ASN1);
+            int r =
+                wolfSSL_CertManagerVerifyBuffer(cm, pc->der[i], pc->len[i], WOLFSSL_FILETYPE_ASN1);
             if (r != WOLFSSL_SUCCESS) {
                 if (r != ASN_NO_SIGNER_E)
                     ret = r; /* chains to the org but refused: revoked, expired, ... */
@@ -742,8 +748,8 @@ static int org_verify_via_intermediates(const struct org_trust *ot, const struct
 /* WOLFSSL_SUCCESS when the chain leads to one of the org's CAs, else the wolfSSL error. */
 static int org_verify(const struct org_trust *ot, const struct peer_chain *pc)
 {
-    int ret = wolfSSL_CertManagerVerifyBuffer(ot->cm, pc->der[0], pc->len[0],
-                                              WOLFSSL_FILETYPE_ASN1);
+    int ret =
+        wolfSSL_CertManagerVerifyBuffer(ot->cm, pc->der[0], pc->len[0], WOLFSSL_FILETYPE_ASN1);
     if (ret == ASN_NO_SIGNER_E && pc->n > 1)
         ret = org_verify_via_intermediates(ot, pc);
     return ret;

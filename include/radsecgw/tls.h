@@ -29,8 +29,7 @@ void rg_tls_global_cleanup(void);
  * clients are refused with "CRL missing or stale"; when an org lists CRLs, every CA of a
  * client's chain must have a current one. A CRL issued by an intermediate CA (not a trust
  * anchor) is applied when a client presents that intermediate. */
-int rg_tls_ctx_new(const struct rg_config *cfg, struct rg_tls_ctx **out, char *err,
-                   size_t errlen);
+int rg_tls_ctx_new(const struct rg_config *cfg, struct rg_tls_ctx **out, char *err, size_t errlen);
 void rg_tls_ctx_free(struct rg_tls_ctx *ctx);
 WOLFSSL_CTX *rg_tls_ctx_wolfssl(struct rg_tls_ctx *ctx);
 
