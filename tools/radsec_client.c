@@ -417,6 +417,12 @@ static void print_hex(const uint8_t *v, size_t len)
         printf("%02x", v[i]);
 }
 
+static void print_bad(const char *what, const uint8_t *v, size_t len)
+{
+    printf(" = <bad %s> ", what);
+    print_hex(v, len);
+}
+
 static uint32_t get_u32(const uint8_t *v)
 {
     return (uint32_t)v[0] << 24 | (uint32_t)v[1] << 16 | (uint32_t)v[2] << 8 | v[3];
@@ -497,19 +503,19 @@ static void print_attrs(const uint8_t *pkt, const struct request *req, int ma_st
             if (a.value_len == 4)
                 printf(" = %u", get_u32(a.value));
             else
-                printf(" = <bad integer> "), print_hex(a.value, a.value_len);
+                print_bad("integer", a.value, a.value_len);
             break;
         case KIND_IPV4:
             if (a.value_len == 4)
                 printf(" = %u.%u.%u.%u", a.value[0], a.value[1], a.value[2], a.value[3]);
             else
-                printf(" = <bad address> "), print_hex(a.value, a.value_len);
+                print_bad("address", a.value, a.value_len);
             break;
         case KIND_TAGGED_INT:
             if (a.value_len == 4)
                 printf(":%u = %u", a.value[0], get_u32(a.value) & 0xffffffu);
             else
-                printf(" = <bad tagged integer> "), print_hex(a.value, a.value_len);
+                print_bad("tagged integer", a.value, a.value_len);
             break;
         case KIND_TAGGED_STRING:
             if (a.value_len > 0 && a.value[0] <= 0x1f) {
@@ -858,7 +864,10 @@ static int run(int argc, char **argv)
     }
     for (int i = 0; i < nreq; i++) {
         if (!reqs[i].answered && !refused) {
-            printf("timeout id=%u\n", reqs[i].id);
+            if (t.closed)
+                printf("unanswered id=%u (connection closed)\n", reqs[i].id);
+            else
+                printf("timeout id=%u\n", reqs[i].id);
             t.timeout++;
         }
     }
