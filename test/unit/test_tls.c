@@ -1,0 +1,493 @@
+/* Tests src/tls.c: the server context built from a config snapshot and the peer identity:
+ * which org a client certificate belongs to (CAs, rotation, intermediates, CRLs, allow
+ * prefixes, match rules) and the reason given when it belongs to none. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include "tls_test_env.h"
+
+/* Handshake name (presenting name.pem / name.key, or the given files) against a context
+ * built from cfg, then identify it from addr (NULL: no prefix check). Returns the identify
+ * result; a failed handshake fails the test unless want_handshake is false. */
+static int identify_files(struct rg_config *cfg, const char *cert, const char *key,
+                          const char *addr, struct rg_tls_peer *peer, bool want_handshake)
+{
+    char err[256];
+    struct rg_tls_ctx *tls;
+    struct sockaddr_storage ss;
+    if (rg_tls_ctx_new(cfg, &tls, err, sizeof(err)) != 0)
+        fail_msg("rg_tls_ctx_new: %s", err);
+    int ret = -1;
+    for (int version = 12; version <= 13; version++) {
+        struct pair p;
+        assert_int_equal(pair_open_files(&p, tls, cert, key, version), 0);
+        pair_pump(&p, 0);
+        memset(peer, 0, sizeof(*peer));
+        if (p.srv.state != RG_TLS_STREAM_OPEN) {
+            if (want_handshake)
+                fail_msg("handshake of %s failed: %s", cert, p.srv.err_text);
+            assert_int_equal(rg_tls_handshake_failure(p.srv.ssl, peer), 1);
+            ret = -EPROTO;
+        } else {
+            if (!want_handshake)
+                fail_msg("handshake of %s succeeded", cert);
+            int r = rg_tls_peer_identify(tls, p.srv.ssl, addr ? sa_of(addr, &ss) : NULL, peer);
+            /* the same answer with TLS 1.2 and 1.3 */
+            if (version == 13)
+                assert_int_equal(r, ret);
+            ret = r;
+        }
+        pair_close(&p);
+    }
+    rg_tls_ctx_free(tls);
+    return ret;
+}
+
+static int identify(struct rg_config *cfg, const char *name, const char *addr,
+                    struct rg_tls_peer *peer)
+{
+    char cert[64], key[64];
+    snprintf(cert, sizeof(cert), "%s.pem", name);
+    snprintf(key, sizeof(key), "%s.key", name);
+    return identify_files(cfg, cert, key, addr, peer, true);
+}
+
+static void assert_org(int ret, const struct rg_tls_peer *peer, const char *org)
+{
+    if (ret != 0)
+        fail_msg("refused (%s), expected org %s", peer->reason, org);
+    assert_non_null(peer->org);
+    assert_string_equal(peer->org->name, org);
+}
+
+static void assert_refused(int ret, const struct rg_tls_peer *peer, const char *reason)
+{
+    assert_int_equal(ret, -EACCES);
+    assert_null(peer->org);
+    assert_string_equal(peer->reason, reason);
+}
+
+static void test_identity_names(void **state)
+{
+    (void)state;
+    struct rg_config *cfg = cfg_acme_globex();
+    struct rg_tls_peer peer;
+    assert_org(identify(cfg, "ap-rsa", "192.0.2.1", &peer), &peer, "acme");
+    assert_string_equal(peer.cn, "Q2AA-BBBB-CCCC");
+    assert_string_equal(peer.subject, "/O=Acme/CN=Q2AA-BBBB-CCCC");
+    assert_string_equal(peer.issuer, "/O=Acme/CN=Acme AP Root CA");
+    cfg_free(cfg);
+}
+
+/* Each tenant's APs land in that tenant, whichever CA the other one trusts. */
+static void test_org_selection_by_ca(void **state)
+{
+    (void)state;
+    struct rg_config *cfg = cfg_acme_globex();
+    struct rg_tls_peer peer;
+    assert_org(identify(cfg, "ap-rsa", "192.0.2.1", &peer), &peer, "acme");
+    assert_org(identify(cfg, "ap-ecdsa", "192.0.2.1", &peer), &peer, "acme");
+    assert_org(identify(cfg, "ap-globex", "192.0.2.1", &peer), &peer, "globex");
+    assert_string_equal(peer.cn, "Q2GX-GLOB-0001");
+    cfg_free(cfg);
+}
+
+/* CA rotation: an AP with a certificate from the second CA of the org is accepted. */
+static void test_rotated_ca(void **state)
+{
+    (void)state;
+    struct rg_config *cfg = cfg_acme_globex();
+    struct rg_tls_peer peer;
+    assert_org(identify(cfg, "ap-next", NULL, &peer), &peer, "acme");
+    cfg_free(cfg);
+}
+
+/* A leaf issued by an intermediate, which the AP sends along: accepted for the org whose root
+ * signed the intermediate, with the intermediate's CRL applied. */
+static void test_intermediate_chain(void **state)
+{
+    (void)state;
+    struct rg_config *cfg = cfg_acme_globex();
+    struct rg_tls_peer peer;
+    int ret = identify_files(cfg, "ap-int-chain.pem", "ap-int.key", NULL, &peer, true);
+    assert_org(ret, &peer, "acme");
+    assert_string_equal(peer.cn, "Q2IN-TERM-0001");
+    assert_string_equal(peer.issuer, "/O=Acme/CN=Acme AP Issuing CA 1");
+    cfg_free(cfg);
+
+    /* acme lists CRLs but not the intermediate's: it cannot be checked, so it is refused */
+    cfg = cfg_new();
+    struct rg_org *acme = cfg_org(cfg, "acme");
+    org_ca(acme, "acme-ca.pem");
+    org_crl(acme, "acme.crl");
+    ret = identify_files(cfg, "ap-int-chain.pem", "ap-int.key", NULL, &peer, true);
+    assert_refused(ret, &peer, "CRL missing or stale");
+    cfg_free(cfg);
+
+    /* without CRLs configured, the chain alone decides */
+    cfg = cfg_new();
+    acme = cfg_org(cfg, "acme");
+    org_ca(acme, "acme-ca.pem");
+    ret = identify_files(cfg, "ap-int-chain.pem", "ap-int.key", NULL, &peer, true);
+    assert_org(ret, &peer, "acme");
+    cfg_free(cfg);
+}
+
+/* An intermediate only proves membership of the org whose CA signed it: an org trusting a
+ * different CA does not get the AP just because the intermediate came along. */
+static void test_intermediate_not_other_org(void **state)
+{
+    (void)state;
+    struct rg_config *cfg = cfg_new();
+    struct rg_org *globex = cfg_org(cfg, "globex");
+    org_ca(globex, "globex-ca.pem");
+    struct rg_org *acme = cfg_org(cfg, "acme");
+    org_ca(acme, "acme-ca.pem");
+    struct rg_tls_peer peer;
+    int ret = identify_files(cfg, "ap-int-chain.pem", "ap-int.key", NULL, &peer, true);
+    assert_org(ret, &peer, "acme");
+    cfg_free(cfg);
+}
+
+static void test_match_rule_mismatch(void **state)
+{
+    (void)state;
+    struct rg_config *cfg = cfg_acme_globex();
+    struct rg_tls_peer peer;
+    assert_refused(identify(cfg, "ap-nomatch", NULL, &peer), &peer, "no match");
+    assert_string_equal(peer.cn, "printer-17"); /* the log line still names it */
+    cfg_free(cfg);
+}
+
+/* SAN rules: each type matches against the names of that type; every rule must hold. */
+static void test_match_rules_san(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *rule;
+        bool match;
+    } cases[] = {
+        {"SAN:DNS:\\.ap\\.acme\\.test$", true},
+        {"SAN:DNS:\\.globex\\.test$", false},
+        {"SAN:URI:^urn:acme:ap:Q2", true},
+        {"SAN:URI:^https:", false},
+        {"SAN:IP:192.0.2.0/24", true},
+        {"SAN:IP:192.0.2.55", true},
+        {"SAN:IP:10.0.0.0/8", false},
+        {"SAN:IP:2001:db8::/32", false},
+        {"CN:^Q2AA-", true},
+        {"CN:^q2aa-", false},                /* regexes are case sensitive */
+        {"SAN:DNS:^Q2AA-BBBB-CCCC$", false}, /* the CN is not a DNS name */
+    };
+    struct rg_tls_peer peer;
+    for (size_t i = 0; i < RG_ARRAY_SIZE(cases); i++) {
+        struct rg_config *cfg = cfg_new();
+        struct rg_org *acme = cfg_org(cfg, "acme");
+        org_ca(acme, "acme-ca.pem");
+        org_match(acme, cases[i].rule);
+        int ret = identify(cfg, "ap-rsa", NULL, &peer);
+        if (cases[i].match)
+            assert_org(ret, &peer, "acme");
+        else
+            assert_refused(ret, &peer, "no match");
+        cfg_free(cfg);
+    }
+    /* all rules together must hold; one failing refuses */
+    struct rg_config *cfg = cfg_new();
+    struct rg_org *acme = cfg_org(cfg, "acme");
+    org_ca(acme, "acme-ca.pem");
+    org_match(acme, "CN:^Q2");
+    org_match(acme, "SAN:IP:192.0.2.0/24");
+    assert_org(identify(cfg, "ap-rsa", NULL, &peer), &peer, "acme");
+    org_match(acme, "SAN:URI:^nope");
+    assert_refused(identify(cfg, "ap-rsa", NULL, &peer), &peer, "no match");
+    /* a certificate without SANs cannot satisfy a SAN rule */
+    cfg_free(cfg);
+    cfg = cfg_new();
+    acme = cfg_org(cfg, "acme");
+    org_ca(acme, "acme-ca.pem");
+    org_match(acme, "SAN:DNS:.*");
+    assert_refused(identify(cfg, "ap-ecdsa", NULL, &peer), &peer, "no match");
+    cfg_free(cfg);
+}
+
+/* Two orgs trusting the same CA: the allow prefixes and match rules must leave one. */
+static void test_shared_ca_disambiguation(void **state)
+{
+    (void)state;
+    struct rg_tls_peer peer;
+    struct rg_config *cfg = cfg_new();
+    struct rg_org *a = cfg_org(cfg, "acme-east");
+    org_ca(a, "acme-ca.pem");
+    struct rg_org *b = cfg_org(cfg, "acme-west");
+    org_ca(b, "acme-ca.pem");
+    assert_refused(identify(cfg, "ap-rsa", "192.0.2.1", &peer), &peer, "ambiguous org");
+
+    org_allow(a, "192.0.2.0/24");
+    org_allow(b, "198.51.100.0/24");
+    org_allow(b, "2001:db8::/32");
+    assert_org(identify(cfg, "ap-rsa", "192.0.2.1", &peer), &peer, "acme-east");
+    assert_org(identify(cfg, "ap-rsa", "198.51.100.9", &peer), &peer, "acme-west");
+    assert_org(identify(cfg, "ap-rsa", "2001:db8::5", &peer), &peer, "acme-west");
+    assert_org(identify(cfg, "ap-rsa", "::ffff:192.0.2.1", &peer), &peer, "acme-east");
+    assert_refused(identify(cfg, "ap-rsa", "203.0.113.1", &peer), &peer, "prefix not allowed");
+
+    /* overlapping prefixes, a match rule decides */
+    org_allow(a, "0.0.0.0/0");
+    org_allow(b, "0.0.0.0/0");
+    assert_refused(identify(cfg, "ap-rsa", "203.0.113.1", &peer), &peer, "ambiguous org");
+    org_match(a, "CN:^Q2AA-");
+    org_match(b, "CN:^Q2EC-");
+    assert_org(identify(cfg, "ap-rsa", "203.0.113.1", &peer), &peer, "acme-east");
+    assert_org(identify(cfg, "ap-ecdsa", "203.0.113.1", &peer), &peer, "acme-west");
+    assert_refused(identify(cfg, "ap-nomatch", "203.0.113.1", &peer), &peer, "no match");
+    cfg_free(cfg);
+}
+
+/* With a single org its allow list still applies. */
+static void test_prefix_not_allowed(void **state)
+{
+    (void)state;
+    struct rg_tls_peer peer;
+    struct rg_config *cfg = cfg_acme_globex();
+    org_allow(&cfg->orgs[0], "10.0.0.0/8");
+    assert_org(identify(cfg, "ap-rsa", "10.1.2.3", &peer), &peer, "acme");
+    assert_refused(identify(cfg, "ap-rsa", "192.0.2.1", &peer), &peer, "prefix not allowed");
+    cfg_free(cfg);
+}
+
+static void test_addr_allowed(void **state)
+{
+    (void)state;
+    struct sockaddr_storage ss;
+    struct rg_config *cfg = cfg_acme_globex();
+    assert_true(rg_tls_addr_allowed(cfg, sa_of("203.0.113.1", &ss))); /* no allow: any */
+    org_allow(&cfg->orgs[0], "10.0.0.0/8");
+    org_allow(&cfg->orgs[1], "2001:db8::/32");
+    assert_true(rg_tls_addr_allowed(cfg, sa_of("10.9.9.9", &ss)));
+    assert_true(rg_tls_addr_allowed(cfg, sa_of("2001:db8:1::1", &ss)));
+    assert_true(rg_tls_addr_allowed(cfg, sa_of("::ffff:10.0.0.1", &ss)));
+    assert_false(rg_tls_addr_allowed(cfg, sa_of("192.0.2.1", &ss)));
+    assert_false(rg_tls_addr_allowed(cfg, sa_of("2001:db9::1", &ss)));
+    cfg_free(cfg);
+}
+
+/* An org with a CRL for one CA but not the other: clients of the uncovered CA are refused,
+ * globex (no CRLs at all) is unaffected. */
+static void test_crl_missing(void **state)
+{
+    (void)state;
+    struct rg_tls_peer peer;
+    struct rg_config *cfg = cfg_new();
+    struct rg_org *acme = cfg_org(cfg, "acme");
+    org_ca(acme, "acme-ca.pem");
+    org_ca(acme, "acme-ca-next.pem");
+    org_crl(acme, "acme.crl");
+    struct rg_org *globex = cfg_org(cfg, "globex");
+    org_ca(globex, "globex-ca.pem");
+    assert_org(identify(cfg, "ap-rsa", NULL, &peer), &peer, "acme");
+    assert_refused(identify(cfg, "ap-next", NULL, &peer), &peer, "CRL missing or stale");
+    assert_org(identify(cfg, "ap-globex", NULL, &peer), &peer, "globex");
+    cfg_free(cfg);
+}
+
+/* A CRL past its nextUpdate is not trusted: the context still builds (other orgs keep
+ * working) and that CA's clients are refused until it is renewed. */
+static void test_crl_stale(void **state)
+{
+    (void)state;
+    struct rg_tls_peer peer;
+    struct rg_config *cfg = cfg_new();
+    struct rg_org *acme = cfg_org(cfg, "acme");
+    org_ca(acme, "acme-ca.pem");
+    org_crl(acme, "acme-stale.crl");
+    struct rg_org *globex = cfg_org(cfg, "globex");
+    org_ca(globex, "globex-ca.pem");
+    org_crl(globex, "globex.crl");
+    assert_refused(identify(cfg, "ap-rsa", NULL, &peer), &peer, "CRL missing or stale");
+    assert_org(identify(cfg, "ap-globex", NULL, &peer), &peer, "globex");
+    cfg_free(cfg);
+}
+
+/* The revoked AP is refused at the handshake, also when its org is not the only one. */
+static void test_revoked(void **state)
+{
+    (void)state;
+    struct rg_tls_peer peer;
+    struct rg_config *cfg = cfg_acme_globex();
+    int ret = identify_files(cfg, "ap-revoked.pem", "ap-revoked.key", NULL, &peer, false);
+    assert_int_equal(ret, -EPROTO);
+    assert_string_equal(peer.reason, "revoked");
+    assert_non_null(strstr(peer.subject, "Q2RV-OKED-0001"));
+    assert_non_null(strstr(peer.issuer, "Acme AP Root CA"));
+    cfg_free(cfg);
+}
+
+/* The rogue CA has the same name as acme's root: name alone must not be enough. */
+static void test_rogue_same_name(void **state)
+{
+    (void)state;
+    struct rg_tls_peer peer;
+    struct rg_config *cfg = cfg_acme_globex();
+    int ret = identify_files(cfg, "ap-rogue.pem", "ap-rogue.key", NULL, &peer, false);
+    assert_int_equal(ret, -EPROTO);
+    assert_string_equal(peer.reason, "unknown CA");
+    cfg_free(cfg);
+}
+
+static void ctx_error(struct rg_config *cfg, const char *want_in_err)
+{
+    char err[256] = "";
+    struct rg_tls_ctx *tls = NULL;
+    assert_true(rg_tls_ctx_new(cfg, &tls, err, sizeof(err)) < 0);
+    assert_null(tls);
+    if (!strstr(err, want_in_err))
+        fail_msg("error \"%s\" does not mention \"%s\"", err, want_in_err);
+}
+
+static void test_ctx_errors_name_the_file(void **state)
+{
+    (void)state;
+    struct rg_config *cfg = cfg_acme_globex();
+    free(cfg->tls.certificate);
+    cfg->tls.certificate = pki_path("missing-chain.pem");
+    ctx_error(cfg, "missing-chain.pem");
+    cfg_free(cfg);
+
+    cfg = cfg_acme_globex();
+    free(cfg->tls.key);
+    cfg->tls.key = pki_path("acme-ca.key"); /* a key, but not the certificate's */
+    ctx_error(cfg, "acme-ca.key");
+    cfg_free(cfg);
+
+    cfg = cfg_acme_globex();
+    org_ca(&cfg->orgs[1], "no-such-ca.pem");
+    ctx_error(cfg, "no-such-ca.pem");
+    cfg_free(cfg);
+
+    cfg = cfg_acme_globex();
+    org_ca(&cfg->orgs[1], "ap-globex.key"); /* not a certificate */
+    ctx_error(cfg, "ap-globex.key");
+    cfg_free(cfg);
+
+    cfg = cfg_acme_globex();
+    org_crl(&cfg->orgs[1], "server-ca.pem"); /* not a CRL */
+    ctx_error(cfg, "server-ca.pem");
+    cfg_free(cfg);
+
+    cfg = cfg_acme_globex();
+    free(cfg->tls.ciphers);
+    cfg->tls.ciphers = strdup("NO-SUCH-CIPHER");
+    ctx_error(cfg, "NO-SUCH-CIPHER");
+    cfg_free(cfg);
+}
+
+/* min-version 1.3 refuses a TLS 1.2 client; a cipher override is what gets negotiated. */
+static void test_versions_and_ciphers(void **state)
+{
+    (void)state;
+    char err[256];
+    struct rg_tls_ctx *tls;
+    struct rg_config *cfg = cfg_acme_globex();
+    cfg->tls.min_version = 13;
+    assert_int_equal(rg_tls_ctx_new(cfg, &tls, err, sizeof(err)), 0);
+    struct pair p;
+    assert_int_equal(pair_open(&p, tls, "ap-rsa", 12), 0);
+    pair_pump(&p, 0);
+    assert_int_equal(p.srv.state, RG_TLS_STREAM_FAILED);
+    pair_close(&p);
+    assert_int_equal(pair_open(&p, tls, "ap-rsa", 13), 0);
+    pair_pump(&p, 0);
+    assert_int_equal(p.srv.state, RG_TLS_STREAM_OPEN);
+    pair_close(&p);
+    rg_tls_ctx_free(tls);
+
+    cfg->tls.min_version = 12;
+    free(cfg->tls.ciphers);
+    cfg->tls.ciphers = strdup("ECDHE-ECDSA-CHACHA20-POLY1305");
+    assert_int_equal(rg_tls_ctx_new(cfg, &tls, err, sizeof(err)), 0);
+    assert_int_equal(pair_open(&p, tls, "ap-rsa", 12), 0);
+    pair_pump(&p, 0);
+    assert_int_equal(p.srv.state, RG_TLS_STREAM_OPEN);
+    assert_string_equal(wolfSSL_get_cipher_name(p.srv.ssl), "ECDHE-ECDSA-CHACHA20-POLY1305");
+    pair_close(&p);
+    rg_tls_ctx_free(tls);
+
+    /* the default list: TLS 1.2 gets an ECDHE AEAD suite */
+    free(cfg->tls.ciphers);
+    cfg->tls.ciphers = strdup("");
+    assert_int_equal(rg_tls_ctx_new(cfg, &tls, err, sizeof(err)), 0);
+    assert_int_equal(pair_open(&p, tls, "ap-rsa", 12), 0);
+    pair_pump(&p, 0);
+    assert_int_equal(p.srv.state, RG_TLS_STREAM_OPEN);
+    const char *name = wolfSSL_get_cipher_name(p.srv.ssl);
+    assert_true(strncmp(name, "ECDHE-", 6) == 0);
+    assert_true(strstr(name, "GCM") || strstr(name, "CHACHA20"));
+    pair_close(&p);
+    rg_tls_ctx_free(tls);
+    cfg_free(cfg);
+}
+
+/* No resumption: a second connection presenting the first one's session does a full
+ * handshake, so the client certificate is seen (and identified) every time. */
+static void test_no_resumption(void **state)
+{
+    (void)state;
+    char err[256];
+    struct rg_tls_ctx *tls;
+    struct rg_config *cfg = cfg_acme_globex();
+    assert_int_equal(rg_tls_ctx_new(cfg, &tls, err, sizeof(err)), 0);
+    for (int version = 12; version <= 13; version++) {
+        struct pair p;
+        assert_int_equal(pair_open(&p, tls, "ap-rsa", version), 0);
+        pair_pump(&p, 0);
+        assert_int_equal(p.srv.state, RG_TLS_STREAM_OPEN);
+        WOLFSSL_SESSION *sess = wolfSSL_get1_session(p.cli.ssl);
+        rg_tls_stream_shutdown(&p.cli);
+        pair_pump(&p, 0);
+        rg_tls_stream_free(&p.srv);
+        rg_tls_stream_free(&p.cli);
+
+        WOLFSSL *c = wolfSSL_new(p.cctx);
+        if (sess)
+            wolfSSL_set_session(c, sess);
+        assert_int_equal(rg_tls_stream_init(&p.cli, c), 0);
+        assert_int_equal(rg_tls_stream_init(&p.srv, rg_tls_ssl_new(tls)), 0);
+        pair_pump(&p, 0);
+        assert_int_equal(p.srv.state, RG_TLS_STREAM_OPEN);
+        assert_false(wolfSSL_session_reused(p.srv.ssl));
+        struct rg_tls_peer peer;
+        assert_int_equal(rg_tls_peer_identify(tls, p.srv.ssl, NULL, &peer), 0);
+        assert_string_equal(peer.cn, "Q2AA-BBBB-CCCC");
+        wolfSSL_SESSION_free(sess);
+        pair_close(&p);
+    }
+    rg_tls_ctx_free(tls);
+    cfg_free(cfg);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_identity_names),
+        cmocka_unit_test(test_org_selection_by_ca),
+        cmocka_unit_test(test_rotated_ca),
+        cmocka_unit_test(test_intermediate_chain),
+        cmocka_unit_test(test_intermediate_not_other_org),
+        cmocka_unit_test(test_match_rule_mismatch),
+        cmocka_unit_test(test_match_rules_san),
+        cmocka_unit_test(test_shared_ca_disambiguation),
+        cmocka_unit_test(test_prefix_not_allowed),
+        cmocka_unit_test(test_addr_allowed),
+        cmocka_unit_test(test_crl_missing),
+        cmocka_unit_test(test_crl_stale),
+        cmocka_unit_test(test_revoked),
+        cmocka_unit_test(test_rogue_same_name),
+        cmocka_unit_test(test_ctx_errors_name_the_file),
+        cmocka_unit_test(test_versions_and_ciphers),
+        cmocka_unit_test(test_no_resumption),
+    };
+    return cmocka_run_group_tests(tests, env_pki_setup, env_pki_teardown);
+}
