@@ -218,13 +218,20 @@ static char *strip_comments(struct load *ld, const char *in, size_t len)
         return NULL;
     enum { CODE, DQUOTE, SQUOTE, LINE_COMMENT, BLOCK_COMMENT } state = CODE;
     int line = 1, start_line = 0;
+    /* libconfuse 3.3 also accepts a block left open at the end of the file */
+    int first_open_line = 0;
+    size_t depth = 0;
 
     for (size_t i = 0; i < len; i++) {
         char c = in[i], next = i + 1 < len ? in[i + 1] : '\0';
         out[i] = c;
         switch (state) {
         case CODE:
-            if (c == '"' || c == '\'') {
+            if (c == '{' && depth++ == 0) {
+                first_open_line = line;
+            } else if (c == '}' && depth > 0) {
+                depth--;
+            } else if (c == '"' || c == '\'') {
                 state = c == '"' ? DQUOTE : SQUOTE;
                 start_line = line;
             } else if (c == '#' || (c == '/' && next == '/')) {
@@ -270,6 +277,11 @@ static char *strip_comments(struct load *ld, const char *in, size_t len)
     if (state == BLOCK_COMMENT || state == DQUOTE || state == SQUOTE) {
         error_at(ld, start_line, "%s starting here is not closed",
                  state == BLOCK_COMMENT ? "comment" : "quoted string");
+        free(out);
+        return NULL;
+    }
+    if (depth > 0) {
+        error_at(ld, first_open_line, "'{' opened here is not closed");
         free(out);
         return NULL;
     }
@@ -399,7 +411,7 @@ static int match_parse(const char *text, struct rg_match *m, char *why, size_t w
 
     if (m->kind == RG_MATCH_SAN_IP) {
         if (rg_prefix_parse(pattern, &m->prefix) != 0) {
-            snprintf(why, whylen, "'%s' is not an address prefix", pattern);
+            snprintf(why, whylen, "does not end in an address prefix (like 192.0.2.0/24)");
             match_free(m);
             return -EINVAL;
         }
