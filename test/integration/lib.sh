@@ -501,7 +501,6 @@ rg_radsecproxy_start() {
     cat >"$conf" <<EOF
 ListenUDP 127.0.0.1:$RSP_PORT
 LogLevel 5
-LogDestination file://$RG_TMP/radsecproxy-file.log
 PidFile $RG_TMP/radsecproxy.pid
 
 tls gateway {
@@ -546,7 +545,6 @@ rg_radsecproxy_server_start() {
     cat >"$conf" <<EOF
 ListenTLS 127.0.0.1:$RSPS_PORT
 LogLevel 5
-LogDestination file://$RG_TMP/radsecproxy-server-file.log
 PidFile $RG_TMP/radsecproxy-server.pid
 
 tls serverside {
