@@ -443,7 +443,6 @@ static int org_load(struct rg_tls_ctx *tc, struct org_trust *ot, char *err, size
 {
     const struct rg_org *org = ot->org;
     char text[96];
-    int ret;
 
     ot->cm = wolfSSL_CertManagerNew();
     if (!ot->cm)
@@ -454,7 +453,8 @@ static int org_load(struct rg_tls_ctx *tc, struct org_trust *ot, char *err, size
     }
     for (size_t i = 0; i < org->nca; i++) {
         struct blob b;
-        if ((ret = blob_read(org->ca[i], &b, err, errlen)) < 0)
+        int ret = blob_read(org->ca[i], &b, err, errlen);
+        if (ret < 0)
             return ret;
         if ((ret = blobs_push(&ot->ca, &ot->nca, &b)) < 0) {
             free(b.data);
@@ -477,7 +477,6 @@ static int org_load_crls(struct rg_tls_ctx *tc, struct org_trust *ot, char *err,
 {
     const struct rg_org *org = ot->org;
     char text[96];
-    int ret;
 
     if (org->ncrl == 0)
         return 0;
@@ -486,7 +485,8 @@ static int org_load_crls(struct rg_tls_ctx *tc, struct org_trust *ot, char *err,
         return -ENOMEM;
     for (size_t i = 0; i < org->ncrl; i++) {
         struct blob b;
-        if ((ret = blob_read(org->crl[i], &b, err, errlen)) < 0)
+        int ret = blob_read(org->crl[i], &b, err, errlen);
+        if (ret < 0)
             return ret;
         int stale = crl_stale(&b);
         if (stale < 0) {

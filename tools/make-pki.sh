@@ -36,7 +36,15 @@ cd "$dir"
 if [ "$(cat .pki-complete 2>/dev/null)" = "$version" ]; then
     exit 0
 fi
-rm -rf ca ./*.pem ./*.key ./*.crl ./*.csr .pki-complete
+# Start over, removing only what this script makes (DIR may hold other files).
+names="server-ca server acme-ca acme-ca-next acme-int globex-ca rogue-ca ap-rsa ap-ecdsa ap-int
+ap-next ap-globex ap-rogue ap-expired ap-notyet ap-revoked ap-nomatch"
+for n in $names; do
+    rm -f "$n.pem" "$n.key" "$n.csr"
+done
+rm -f server-chain.pem ap-int-chain.pem acme.crl acme-stale.crl acme-next.crl acme-int.crl \
+    globex.crl .pki-complete
+rm -rf ca
 umask 077
 
 newkey() { # name rsa|ec

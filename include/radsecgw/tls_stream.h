@@ -44,7 +44,8 @@ struct rg_tls_stream {
     struct rg_buf in;    /* ciphertext received, not yet read by wolfSSL */
     struct rg_buf out;   /* ciphertext wolfSSL produced, to be sent by the owner */
     struct rg_buf plain; /* decrypted application data, consumed by the owner */
-    size_t plain_limit;  /* drive() stops reading when plain holds this much (backpressure) */
+    size_t plain_limit;  /* drive() stops reading when plain holds this much (backpressure);
+                          * 0 pauses reading */
     int err;             /* wolfSSL error code when FAILED */
     char err_text[128];
     bool handshake_done_event; /* set by drive() when the handshake just completed */
@@ -54,7 +55,9 @@ struct rg_tls_stream {
 };
 
 /* Takes ownership of ssl (server or client side already chosen by its CTX; the same stream
- * drives both, so tools and tests use it as a client). On error ssl is still freed. */
+ * drives both, so tools and tests use it as a client). -EINVAL when ssl is NULL (its
+ * allocation failed), so rg_tls_stream_init(s, rg_tls_ssl_new(ctx)) needs one check. s is
+ * always safe to rg_tls_stream_free afterwards. */
 int rg_tls_stream_init(struct rg_tls_stream *s, WOLFSSL *ssl);
 void rg_tls_stream_free(struct rg_tls_stream *s);
 

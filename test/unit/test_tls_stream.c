@@ -8,7 +8,7 @@
 
 #include "tls_test_env.h"
 
-static struct rg_config *cfg;
+static struct rg_config *srv_cfg;
 static struct rg_tls_ctx *tls;
 
 static int group_setup(void **state)
@@ -16,8 +16,8 @@ static int group_setup(void **state)
     if (env_pki_setup(state) != 0)
         return -1;
     char err[256];
-    cfg = cfg_acme_globex();
-    if (rg_tls_ctx_new(cfg, &tls, err, sizeof(err)) != 0) {
+    srv_cfg = cfg_acme_globex();
+    if (rg_tls_ctx_new(srv_cfg, &tls, err, sizeof(err)) != 0) {
         fprintf(stderr, "rg_tls_ctx_new: %s\n", err);
         return -1;
     }
@@ -27,7 +27,7 @@ static int group_setup(void **state)
 static int group_teardown(void **state)
 {
     rg_tls_ctx_free(tls);
-    cfg_free(cfg);
+    cfg_free(srv_cfg);
     return env_pki_teardown(state);
 }
 
