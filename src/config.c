@@ -1340,6 +1340,12 @@ static const char *level_name(int level)
 void rg_config_print(const struct rg_config *cfg, FILE *out)
 {
     static const char *const policies[] = {"failover", "round-robin", "least-outstanding"};
+    static const char *const match_kinds[] = {
+        [RG_MATCH_CN] = "CN:",
+        [RG_MATCH_SAN_DNS] = "SAN:DNS:",
+        [RG_MATCH_SAN_URI] = "SAN:URI:",
+        [RG_MATCH_SAN_IP] = "SAN:IP:",
+    };
     char a[INET6_ADDRSTRLEN];
 
     fprintf(out, "config %s\n", cfg->path ? cfg->path : "(buffer)");
@@ -1371,8 +1377,12 @@ void rg_config_print(const struct rg_config *cfg, FILE *out)
             fprintf(out, "  ca %s\n", o->ca[j]);
         for (size_t j = 0; j < o->ncrl; j++)
             fprintf(out, "  crl %s\n", o->crl[j]);
+        for (size_t j = 0; j < o->nallow; j++)
+            fprintf(out, "  allow %s/%u\n",
+                    inet_ntop(o->allow[j].family, o->allow[j].addr, a, sizeof(a)) ? a : "?",
+                    o->allow[j].bits);
         for (size_t j = 0; j < o->nmatch; j++)
-            fprintf(out, "  match %s\n", o->match[j].pattern);
+            fprintf(out, "  match %s%s\n", match_kinds[o->match[j].kind], o->match[j].pattern);
     }
     for (size_t i = 0; i < cfg->npools; i++) {
         const struct rg_pool *p = &cfg->pools[i];

@@ -252,6 +252,8 @@ static void test_good_file(void **state)
     fclose(out);
     assert_non_null(strstr(text, "listen 127.0.0.1, ::1 port 12083"));
     assert_non_null(strstr(text, "org \"acme\": 2 CA, 1 CRL"));
+    assert_non_null(strstr(text, "  allow 2001:db8::/32\n"));
+    assert_non_null(strstr(text, "  match SAN:DNS:\\.ap\\.example\\.com$\n"));
     assert_non_null(strstr(text, "pool \"corp\": round-robin"));
     assert_non_null(
         strstr(text, "  server \"rad2\" 2001:db8::11 (2001:db8::11) auth 1812 acct 1813"));
@@ -327,6 +329,23 @@ static void test_check_files(void **state)
         strstr(diag.text, "bad.conf:5: cannot read CRL file '" CONFIG_DIR "/gone.crl'"));
     rg_config_diag_free(&diag);
     assert_null(cfg);
+}
+
+/* The shipped example (etc/radsecgw.conf) must stay a valid config. */
+static void test_example_config(void **state)
+{
+    struct rg_config *cfg = NULL;
+    struct rg_config_diag diag = {0};
+    int rc = rg_config_load(RG_TEST_DIR "/../etc/radsecgw.conf", false, &cfg, &diag);
+    if (rc != 0)
+        fail_msg("%d: %s", rc, diag.text);
+    assert_int_equal(diag.nwarnings, 0);
+    assert_int_equal(cfg->listen.port, 2083);
+    assert_int_equal(cfg->norgs, 1);
+    assert_int_equal(cfg->orgs[0].nca, 2);
+    assert_int_equal(cfg->pools[0].nservers, 2);
+    assert_true(cfg->coa.enabled);
+    rg_config_unref(cfg);
 }
 
 static void test_missing_file(void **state)
@@ -737,6 +756,7 @@ int main(void)
         cmocka_unit_test(test_good_file),
         cmocka_unit_test(test_check_files_missing_ca),
         cmocka_unit_test(test_check_files),
+        cmocka_unit_test(test_example_config),
         cmocka_unit_test(test_missing_file),
         cmocka_unit_test(test_syntax_errors),
         cmocka_unit_test(test_line_numbers_after_comments),
