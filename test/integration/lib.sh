@@ -707,19 +707,19 @@ $extra
 EOF
 }
 
-# rg_gateway_start CONF: radsecgw -f -d -c CONF, log in $RG_TMP/radsecgw.log (GW_LOG);
-# waits for GW_PORT (from rg_gateway_conf) to listen.
+# rg_gateway_start CONF [NAME]: radsecgw -f -d -c CONF as process NAME (default radsecgw),
+# log in $RG_TMP/NAME.log (GW_LOG); waits for GW_PORT (from rg_gateway_conf) to listen.
 rg_gateway_start() {
-    local conf=${1:?conf}
+    local conf=${1:?conf} name=${2:-radsecgw}
     local gw
     gw=$(rg_bin radsecgw)
-    if ! "$gw" -t -c "$conf" >"$RG_TMP/radsecgw-check.log" 2>&1; then
-        cat "$RG_TMP/radsecgw-check.log" >&2
+    if ! "$gw" -t -c "$conf" >"$RG_TMP/$name-check.log" 2>&1; then
+        cat "$RG_TMP/$name-check.log" >&2
         rg_die "radsecgw -t rejects the generated config $conf"
     fi
-    rg_start radsecgw "$gw" -f -d -c "$conf"
-    GW_LOG=$RG_TMP/radsecgw.log
-    rg_wait_port "$GW_PORT" tcp 10 radsecgw || rg_die "radsecgw does not listen on $GW_PORT"
+    rg_start "$name" "$gw" -f -d -c "$conf"
+    GW_LOG=$RG_TMP/$name.log
+    rg_wait_port "$GW_PORT" tcp 10 "$name" || rg_die "radsecgw does not listen on $GW_PORT"
 }
 
 # rg_client ARGS...: tools/radsec_client against the gateway with the acme AP certificate.
