@@ -531,7 +531,10 @@ int rg_tls_ctx_new(const struct rg_config *cfg, struct rg_tls_ctx **out, char *e
     char text[96];
     int ret = -EINVAL;
     *out = NULL;
-    RG_REQUIRE(verify_ex_idx >= 0); /* rg_tls_global_init first */
+    if (verify_ex_idx < 0 && rg_tls_global_init() < 0) { /* a caller that skipped it */
+        errf(err, errlen, "wolfSSL initialisation failed");
+        return -EIO;
+    }
 
     struct rg_tls_ctx *tc = calloc(1, sizeof(*tc));
     if (!tc)

@@ -197,6 +197,13 @@ int rg_tls_stream_drive(struct rg_tls_stream *s)
     return 0;
 }
 
+bool rg_tls_stream_pending(const struct rg_tls_stream *s)
+{
+    if (s->state != RG_TLS_STREAM_OPEN && s->state != RG_TLS_STREAM_HANDSHAKE)
+        return false;
+    return s->in.len > 0 || (s->ssl && wolfSSL_pending(s->ssl) > 0);
+}
+
 int rg_tls_stream_write(struct rg_tls_stream *s, const uint8_t *data, size_t len)
 {
     if (s->state != RG_TLS_STREAM_OPEN)

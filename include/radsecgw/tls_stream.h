@@ -72,6 +72,11 @@ int rg_tls_stream_feed(struct rg_tls_stream *s, const uint8_t *data, size_t len)
  * without new input. A close_notify from the peer makes the state CLOSED and queues ours. */
 int rg_tls_stream_drive(struct rg_tls_stream *s);
 
+/* Could drive() yield more plaintext without new input? True while ciphertext waits in s->in
+ * or decrypted data waits inside wolfSSL (a record larger than the room under plain_limit).
+ * The owner checks it after consuming plain, instead of s->in.len alone. */
+bool rg_tls_stream_pending(const struct rg_tls_stream *s);
+
 /* Encrypt application data (only when OPEN, else -ENOTCONN); ciphertext is appended to
  * s->out. A failure other than -ENOTCONN leaves the stream FAILED. */
 int rg_tls_stream_write(struct rg_tls_stream *s, const uint8_t *data, size_t len);

@@ -148,6 +148,7 @@ static void test_plain_limit_backpressure(void **state)
     size_t have = 0;
     for (int i = 0; i < 1000 && have < TOTAL; i++) {
         assert_true(p.srv.plain.len <= LIMIT);
+        assert_true(rg_tls_stream_pending(&p.srv) || have + p.srv.plain.len == TOTAL);
         memcpy(got + have, p.srv.plain.data, p.srv.plain.len);
         have += p.srv.plain.len;
         rg_buf_consume(&p.srv.plain, p.srv.plain.len);
@@ -155,6 +156,7 @@ static void test_plain_limit_backpressure(void **state)
     }
     assert_int_equal(have, TOTAL);
     assert_memory_equal(got, big, TOTAL);
+    assert_false(rg_tls_stream_pending(&p.srv));
     free(big);
     free(got);
     pair_close(&p);
