@@ -99,7 +99,8 @@ long rg_radius_frame_len(const uint8_t *buf, size_t avail);
 
 /* Validate a whole packet: 20 <= Length <= 4096, Length <= len (octets past Length are
  * ignored per RFC 2865 §3 but the stream framer never passes them), attributes exactly fill
- * it, no attribute of length 0 or 1. Does not check the code (callers do). */
+ * it, no attribute of length 0 or 1. Does not check the code (callers do). Returns 0 or
+ * -EBADMSG with err (may be NULL) saying why and where. */
 int rg_radius_validate(const uint8_t *pkt, size_t len, struct rg_radius_error *err);
 
 static inline uint16_t rg_radius_len(const uint8_t *pkt)
@@ -131,18 +132,26 @@ struct rg_radius_attr {
  * there is one, 0 at the end. */
 int rg_radius_attr_next(const uint8_t *pkt, size_t *pos, struct rg_radius_attr *a);
 
-/* First attribute of type at or after *pos (pos may be NULL: from the start). Returns 1/0. */
+/* First attribute of type at or after *pos (pos may be NULL: from the start). Returns 1/0.
+ * On a hit *pos moves past it, so repeated calls return repeated attributes in order. */
 int rg_radius_attr_find(const uint8_t *pkt, uint8_t type, size_t *pos, struct rg_radius_attr *a);
 
 /* Vendor-Specific sub-attribute (RFC 2865 §5.26 format: vendor id, then type/len/value).
- * Iterates every VSA of vendor_id with sub-type vtype; *pos starts at 0. On a hit a->offset
- * is the sub-attribute's offset in the packet, a->value its value. Returns 1/0. */
+ * Iterates every VSA of vendor_id with sub-type vtype; *pos starts at 0 (pos may be NULL:
+ * the first one). On a hit a->offset is the sub-attribute's offset in the packet, a->value
+ * its value. A sub-attribute overrunning its VSA ends the walk of that VSA. Returns 1/0. */
 int rg_radius_vsa_find(const uint8_t *pkt, uint32_t vendor_id, uint8_t vtype, size_t *pos,
                        struct rg_radius_attr *a);
 
-/* RFC 6929 extended attribute (241..244): type and extended type. Returns 1/0. */
+/* RFC 6929 extended attribute: type and extended type. 241..244 (§2.1): a->value follows
+ * the Extended-Type octet; 245..246 (§2.2): a->value follows the flags octet (fragments are
+ * not joined; the M bit is at a->offset + 3). Returns 1/0. */
 int rg_radius_ext_find(const uint8_t *pkt, uint8_t type, uint8_t ext_type, size_t *pos,
                        struct rg_radius_attr *a);
+
+/* Builders below return 0, -ENOSPC if the packet would outgrow min(cap, 4096) (nothing
+ * changes then), or -EINVAL for a value over 253 octets or a Length field that does not
+ * fit the buffer. */
 
 /* Append an attribute at the end; updates Length. */
 int rg_radius_attr_add(struct rg_radius_pkt *p, uint8_t type, const void *value, size_t len);
@@ -155,15 +164,17 @@ int rg_radius_attr_insert_first(struct rg_radius_pkt *p, uint8_t type, const voi
 int rg_radius_vsa_add(struct rg_radius_pkt *p, uint32_t vendor_id, uint8_t vtype,
                       const void *value, size_t len);
 
-/* Remove the attribute at offset (as given by the walker); updates Length. */
+/* Remove the attribute at offset (as given by the walker); updates Length. -EINVAL if no
+ * top-level attribute starts there. */
 int rg_radius_attr_remove(struct rg_radius_pkt *p, size_t offset);
 
-/* Remove every attribute of type; returns how many were removed. */
+/* Remove every attribute of type; returns how many were removed (or -EINVAL). */
 int rg_radius_attr_remove_all(struct rg_radius_pkt *p, uint8_t type);
 
 /* Replace the value of the attribute at offset (top-level attribute, or a VSA
  * sub-attribute offset from rg_radius_vsa_find, in which case the enclosing VSA length is
- * adjusted too); keeps the attribute's position. */
+ * adjusted too); keeps the attribute's position. value may point into the packet.
+ * -EINVAL if nothing starts at offset or an attribute would exceed 255 octets. */
 int rg_radius_attr_replace(struct rg_radius_pkt *p, size_t offset, const void *value,
                            size_t len);
 

@@ -31,9 +31,12 @@ int rg_radius_auth_response_verify(const uint8_t *reply, const uint8_t *request_
                                    const char *secret, size_t secret_len);
 
 /* Message-Authenticator (RFC 3579 §3.2): HMAC-MD5 over the packet with the attribute's
- * value zeroed, and the authenticator field holding: the Request Authenticator for
- * requests; the request's authenticator for replies (request_auth non-NULL).
+ * value zeroed, and the authenticator field holding: for replies, the request's
+ * authenticator (pass it as request_auth); with request_auth NULL, 16 zero octets for
+ * Accounting-Request, Disconnect-Request and CoA-Request (RFC 5176 §3) and the packet's
+ * own field otherwise (Access-Request, Status-Server).
  * Computed before the Response / accounting Request Authenticator is filled in.
+ * Both return -EINVAL if the attribute's length is not 18 or it appears more than once.
  * rg_radius_msgauth_sign fills in an existing Message-Authenticator attribute; returns
  * -ENOENT if there is none. */
 int rg_radius_msgauth_sign(uint8_t *pkt, const uint8_t *request_auth, const char *secret,
@@ -60,8 +63,11 @@ int rg_radius_password_unhide(const uint8_t *hidden, size_t hidden_len, const ui
 /* Tunnel-Password (RFC 2868 §3.5) and MS-MPPE-Send/Recv-Key (RFC 2548 §2.4.2/2.4.3) share
  * one salted scheme: value = [tag] salt(2, top bit set) + hidden(len octet + key + pad).
  * These work on the salt+hidden part (no tag). auth is the Request Authenticator of the
- * request the reply answers. hide takes the salt the caller chose (see rg_radius_salt_new);
- * unhide returns the key without the length octet or padding. Max key 253 octets. */
+ * request the reply answers. hide takes the salt the caller chose (see rg_radius_salt_new;
+ * -EINVAL without the top bit) and writes 2 + roundup16(1 + key_len) octets (<= 258).
+ * unhide returns the key without the length octet or padding into key (room for in_len - 3
+ * octets); -EINVAL unless in_len is 2 + a non-zero multiple of 16 (<= 258), -EBADMSG if the
+ * hidden length octet exceeds the data after it. Max key 253 octets. */
 int rg_radius_salted_hide(const uint8_t *key, size_t key_len, const uint8_t salt[2],
                           const uint8_t *auth, const char *secret, size_t secret_len,
                           uint8_t *out, size_t *out_len);
@@ -70,11 +76,13 @@ int rg_radius_salted_unhide(const uint8_t *in, size_t in_len, const uint8_t *aut
                             size_t *key_len);
 
 /* A salt unique per packet: top bit set (RFC 2868 §3.5); *counter advances each call
- * so two salts in one packet differ. */
+ * so two salts in one packet differ (32768 in a row). A zero counter is first seeded at
+ * random, so a per-worker counter also varies salts between packets. */
 void rg_radius_salt_new(uint8_t salt[2], unsigned *counter);
 
 /* MS-CHAP-MPPE-Keys (RFC 2548 §2.4.1): 32 octets hidden like User-Password (keyed with
- * the request's authenticator), no salt. in/out are 32 octets. */
+ * the request's authenticator), no salt. hide takes 1..32 octets (LM-Key + NT-Key, zero
+ * padded to 32); unhide takes exactly 32 and returns all 32 (nothing stripped). */
 int rg_radius_mppe_keys_hide(const uint8_t *plain, size_t len, const uint8_t *auth,
                              const char *secret, size_t secret_len, uint8_t *out, size_t *out_len);
 int rg_radius_mppe_keys_unhide(const uint8_t *hidden, size_t len, const uint8_t *auth,
@@ -83,14 +91,17 @@ int rg_radius_mppe_keys_unhide(const uint8_t *hidden, size_t len, const uint8_t 
 
 /* Re-encrypt every hidden attribute of a reply from one secret/authenticator to another:
  * Tunnel-Password (tag kept, fresh salt), MS-MPPE-Send-Key, MS-MPPE-Recv-Key,
- * MS-CHAP-MPPE-Keys. In place (lengths do not change). 0 or negative on a malformed value
- * (the caller drops the reply). */
+ * MS-CHAP-MPPE-Keys. In place (lengths do not change): the same plaintext blocks (length
+ * octet, key and padding) under the new salt, authenticator and secret. 0, or -EBADMSG on
+ * a malformed value or a Microsoft VSA whose sub-attributes do not exactly fill it; the
+ * reply may then be partly rewritten (the caller drops it). Packet must be validated. */
 int rg_radius_reply_recrypt(uint8_t *reply, const uint8_t *from_auth, const char *from_secret,
                             size_t from_len, const uint8_t *to_auth, const char *to_secret,
                             size_t to_len, unsigned *salt_counter);
 
 /* Re-hide User-Password of a request from one secret/authenticator to another, in place
- * (same length). 0 if done or absent, negative if malformed. */
+ * (same length). 0 if done or absent, -EBADMSG (packet untouched) if it appears more than
+ * once (RFC 2865 §5.44) or is not 16..128 octets in whole blocks. */
 int rg_radius_request_recrypt(uint8_t *pkt, const uint8_t *from_auth, const char *from_secret,
                               size_t from_len, const uint8_t *to_auth, const char *to_secret,
                               size_t to_len);
