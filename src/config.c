@@ -826,8 +826,16 @@ static char *get_secret(struct load *ld, cfg_t *sec, const char *what, size_t *l
     return dup_str(ld, s);
 }
 
+/* Names appear in log lines and in references: an empty one is a typo. */
+static void check_name(struct load *ld, cfg_t *sec)
+{
+    if (!cfg_title(sec) || !*cfg_title(sec))
+        error_at(ld, sec_line(ld, sec), "%s name is empty", cfg_name(sec));
+}
+
 static void build_server(struct load *ld, cfg_t *sec, struct rg_server *s)
 {
+    check_name(ld, sec);
     char why[256];
     s->name = dup_str(ld, cfg_title(sec));
     s->host = dup_str(ld, cfg_getstr(sec, "host"));
@@ -874,6 +882,7 @@ static void build_pools(struct load *ld, cfg_t *root, struct rg_config *cfg)
     for (size_t i = 0; i < cfg->npools; i++) {
         cfg_t *sec = cfg_getnsec(root, "pool", (unsigned)i);
         struct rg_pool *p = &cfg->pools[i];
+        check_name(ld, sec);
         p->name = dup_str(ld, cfg_title(sec));
         p->policy = policy_of(cfg_getstr(sec, "policy"));
         p->timeout_s = (unsigned)cfg_getint(sec, "timeout");
@@ -920,6 +929,7 @@ static struct rg_pool *pool_ref(struct load *ld, struct rg_config *cfg, cfg_t *s
 static void build_org(struct load *ld, cfg_t *sec, struct rg_config *cfg, struct rg_org *o)
 {
     char why[256];
+    check_name(ld, sec);
     o->name = dup_str(ld, cfg_title(sec));
     o->line = sec_line(ld, sec);
     o->ca = dup_list(ld, sec, "ca", &o->nca);
@@ -970,9 +980,8 @@ static void build_realms(struct load *ld, cfg_t *root, struct rg_config *cfg)
     for (size_t i = 0; i < n; i++) {
         cfg_t *sec = cfg_getnsec(root, "realm", (unsigned)i);
         struct rg_realm *r = &cfg->realms[i];
+        check_name(ld, sec);
         r->name = dup_str(ld, cfg_title(sec));
-        if (r->name && !*r->name)
-            error_at(ld, sec_line(ld, sec), "realm name is empty");
         /* Realms match case-insensitively (RFC 4282 §2.1), so names differing in case only
          * would shadow each other. */
         for (size_t j = 0; j < i && r->name; j++)
@@ -998,6 +1007,7 @@ static void build_coa(struct load *ld, cfg_t *sec, struct rg_config *cfg)
     for (size_t i = 0; i < n; i++) {
         cfg_t *csec = cfg_getnsec(sec, "client", (unsigned)i);
         struct rg_coa_client *c = &cfg->coa.clients[i];
+        check_name(ld, csec);
         c->name = dup_str(ld, cfg_title(csec));
         c->host = dup_str(ld, cfg_getstr(csec, "host"));
         /* A CoA client speaks RADIUS/UDP like a backend: the same short-secret warning. */

@@ -136,6 +136,27 @@ static void test_defaults(void **state)
     rg_config_unref(cfg);
 }
 
+static void test_host_name(void **state)
+{
+    /* a name, not an address: looked up when the config is loaded (here from /etc/hosts) */
+    struct rg_config *cfg =
+        load_ok(BASE "pool \"p\" { server \"s\" { host = \"localhost\" auth-port = 18120 secret = "
+                     "\"0123456789abcdef\" } }\n");
+    const struct rg_server *s = &rg_config_find_pool(cfg, "p")->servers[0];
+    assert_string_equal(s->host, "localhost");
+    if (s->auth_addr.ss_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)&s->auth_addr;
+        assert_int_equal(ntohl(in->sin_addr.s_addr) >> 24, 127);
+        assert_int_equal(ntohs(in->sin_port), 18120);
+    } else {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)&s->auth_addr;
+        assert_int_equal(in6->sin6_family, AF_INET6);
+        assert_true(IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr));
+        assert_int_equal(ntohs(in6->sin6_port), 18120);
+    }
+    rg_config_unref(cfg);
+}
+
 static void test_coa_defaults(void **state)
 {
     struct rg_config *cfg = load_ok(
@@ -539,6 +560,11 @@ static void test_realm_errors(void **state)
 {
     expect_error(BASE "realm \"example.com\" {\n  pool = \"nope\"\n}\n",
                  "bad.conf:5: realm \"example.com\": pool \"nope\" is not defined\n");
+    expect_error(BASE "realm \"\" { pool = \"corp\" }\n", "bad.conf:4: realm name is empty\n");
+    expect_error(BASE "org \"\" { ca = \"ca.pem\" }\n", "bad.conf:4: org name is empty\n");
+    expect_error(BASE
+                 "pool \"p\" {\n server \"\" { host = \"::1\" secret = \"0123456789abcdef\" } }\n",
+                 "bad.conf:5: server name is empty\n");
     expect_error(BASE "realm \"example.com\" { }\n",
                  "bad.conf:4: realm \"example.com\": pool is not set\n");
     expect_error(
@@ -752,6 +778,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_host_name),
         cmocka_unit_test(test_coa_defaults),
         cmocka_unit_test(test_good_file),
         cmocka_unit_test(test_check_files_missing_ca),
