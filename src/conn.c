@@ -339,8 +339,8 @@ static void process(struct rg_conn *c)
     while (c->state == RG_CONN_OPEN) {
         size_t in_before = c->tls.in.len, plain_before = c->tls.plain.len;
         frame(c);
-        if (c->state != RG_CONN_OPEN || c->paused || c->tls.in.len == 0 ||
-            c->tls.plain.len == plain_before)
+        if (c->state != RG_CONN_OPEN || c->paused || c->tls.plain.len == plain_before ||
+            (c->tls.in.len == 0 && !rg_tls_stream_pending(&c->tls)))
             break;
         if (rg_tls_stream_drive(&c->tls) < 0 || c->tls.state == RG_TLS_STREAM_FAILED) {
             rg_conn_close(c, c->tls.err_text[0] ? c->tls.err_text : "TLS error");

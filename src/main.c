@@ -68,7 +68,7 @@ static void log_diag(const struct rg_config_diag *d)
         return;
     char *copy = strdup(d->text), *save = NULL;
     for (char *line = strtok_r(copy, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
-        rg_log(strstr(line, "warning") ? LOG_WARNING : LOG_ERR, "config: %s", line);
+        rg_log(strstr(line, ": warning: ") ? LOG_WARNING : LOG_ERR, "config: %s", line);
     free(copy);
 }
 
