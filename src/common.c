@@ -1,5 +1,6 @@
 /* Shared basics: invariant failures, error text, clock, random bytes. */
 #include <wolfssl/options.h>
+#include <wolfssl/wolfcrypt/ecc.h>
 #include <wolfssl/wolfcrypt/random.h>
 
 #include <pthread.h>
@@ -52,4 +53,16 @@ int rg_memcmp_ct(const void *a, const void *b, size_t len)
     for (size_t i = 0; i < len; i++)
         diff |= x[i] ^ y[i];
     return diff;
+}
+
+void rg_thread_cleanup(void)
+{
+    if (thread_rng) {
+        wc_FreeRng(thread_rng);
+        free(thread_rng);
+        thread_rng = NULL;
+    }
+    /* FP_ECC (Debian's build) keeps a fixed-point cache per thread; only this thread can
+     * free its own. */
+    wc_ecc_fp_free();
 }

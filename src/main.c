@@ -320,6 +320,7 @@ int main(int argc, char **argv)
     if (pidfile)
         unlink(pidfile);
     rg_notice("radsecgw stopped");
+    rg_thread_cleanup();
     rg_tls_global_cleanup();
     rg_log_close();
     return 0;

@@ -165,6 +165,7 @@ static void run(void *arg)
 {
     struct rg_worker *w = arg;
     uv_run(&w->loop, UV_RUN_DEFAULT);
+    rg_thread_cleanup();
 }
 
 int rg_worker_start(struct rg_worker *w, unsigned index, struct rg_gen *gen)

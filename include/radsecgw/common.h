@@ -27,6 +27,10 @@ uint64_t rg_now_ms(void);
 /* Cryptographically strong random bytes (wolfCrypt RNG); aborts if the RNG fails. */
 void rg_random_bytes(uint8_t *out, size_t len);
 
+/* Free what a thread accumulated in thread-local storage (RNG, wolfSSL ECC cache); call
+ * as the last thing a worker thread does, and in main before exit. */
+void rg_thread_cleanup(void);
+
 /* Constant-time comparison: 0 when equal. */
 int rg_memcmp_ct(const void *a, const void *b, size_t len);
 
