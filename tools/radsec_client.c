@@ -119,6 +119,8 @@ struct options {
     const char *verify_name; /* check the server certificate names this host */
     int count;
     double timeout;
+    double hold;       /* --hold: seconds to keep the connection open after the replies */
+    double hold_every; /* --hold-every: resend the command this often while holding */
     bool expect_close;
     bool require_ma;
     bool verbose;
@@ -175,6 +177,12 @@ static void usage(FILE *out)
                  "  --require-ma            a reply without Message-Authenticator is a failure\n"
                  "  --expect-close          success means: the server closed the connection\n"
                  "                          (or refused the handshake) without answering\n"
+                 "  --hold S                after the replies keep the connection open S seconds,\n"
+                 "                          reading; prints \"holding\" when it starts and\n"
+                 "                          \"closed by server after Xs\" if the server closes it\n"
+                 "                          (exit 2 then), else \"held open for Xs\"\n"
+                 "  --hold-every S          while holding, send the command again every S\n"
+                 "                          seconds; each must be answered within --timeout\n"
                  "  -v, --verbose           TLS details on stderr\n"
                  "exit: 0 accept/accounting-response/status answer, 1 reject, 2 failure\n");
 }
@@ -785,6 +793,45 @@ static void read_replies(WOLFSSL *ssl, struct request *reqs, int nreq, double de
     }
 }
 
+/* --hold: keep the connection open after the replies, reading (and resending the command
+ * every --hold-every seconds), so tests can hold connections against limits or watch the
+ * gateway close one (a reload that revokes it). true when the server closed it. */
+static bool hold(WOLFSSL *ssl, int argc, char **argv, uint8_t *pkt, struct request *req,
+                 uint8_t next_id, struct tally *t)
+{
+    char ebuf[WOLFSSL_MAX_ERROR_SZ];
+    double start = now_s(), end = start + opt.hold;
+    double next_send = opt.hold_every > 0 ? start + opt.hold_every : end;
+    printf("holding the connection open for %.1fs\n", opt.hold);
+    while (!t->closed && now_s() < end) {
+        double until = next_send < end ? next_send : end;
+        read_replies(ssl, NULL, 0, until, true, t);
+        if (t->closed || now_s() >= end)
+            break;
+        int len = build_request(argc, argv, 0, next_id++, pkt, RG_RADIUS_MAX_LEN, req);
+        if (len < 0 || wolfSSL_write(ssl, pkt, len) != len) {
+            printf("hold: write failed: %s\n", len < 0 ? "request" : ssl_err(ssl, len, ebuf));
+            t->closed = true;
+            break;
+        }
+        t->sent++;
+        read_replies(ssl, req, 1, now_s() + opt.timeout, false, t);
+        if (!req->answered && !t->closed) {
+            printf("hold: timeout id=%u\n", req->id);
+            t->timeout++;
+        } else if (req->answered) {
+            printf("hold: answered id=%u after %.1fs\n", req->id, now_s() - start);
+        }
+        next_send += opt.hold_every;
+    }
+    if (t->closed) {
+        printf("closed by server after %.1fs\n", now_s() - start);
+        return true;
+    }
+    printf("held open for %.1fs\n", now_s() - start);
+    return false;
+}
+
 static int run(int argc, char **argv)
 {
     static uint8_t pkts[MAX_COUNT][RG_RADIUS_MAX_LEN];
@@ -835,6 +882,7 @@ static int run(int argc, char **argv)
         wolfSSL_check_domain_name(ssl, opt.verify_name);
 
     int result = EXIT_FAIL;
+    bool held_closed = false;
     bool refused = handshake(ssl, deadline) != 0;
     if (!refused) {
         char ebuf[WOLFSSL_MAX_ERROR_SZ];
@@ -861,6 +909,9 @@ static int run(int argc, char **argv)
             deadline = now_s() + opt.timeout;
             read_replies(ssl, reqs, nreq, deadline, raw || opt.expect_close, &t);
         }
+        if (opt.hold > 0 && !t.closed && !raw)
+            held_closed =
+                hold(ssl, argc, argv, pkts[0], &reqs[0], (uint8_t)(reqs[0].id + nreq), &t);
     }
     for (int i = 0; i < nreq; i++) {
         if (!reqs[i].answered && !refused) {
@@ -887,7 +938,7 @@ static int run(int argc, char **argv)
         result = (refused || t.closed) && t.replies == 0 ? EXIT_GOOD : EXIT_FAIL;
     else if (raw)
         result = refused || t.closed || t.bad ? EXIT_FAIL : EXIT_GOOD;
-    else if (refused || t.timeout || t.bad || t.sent != nreq)
+    else if (refused || held_closed || t.timeout || t.bad || t.sent != nreq)
         result = EXIT_FAIL;
     else if (t.reject || t.challenge)
         result = EXIT_REJECT;
@@ -915,7 +966,9 @@ int main(int argc, char **argv)
         O_ATTR,
         O_EXPECT_CLOSE,
         O_REQUIRE_MA,
-        O_VERIFY_NAME
+        O_VERIFY_NAME,
+        O_HOLD,
+        O_HOLD_EVERY
     };
     static const struct option longopts[] = {
         {"host", required_argument, NULL, O_HOST},
@@ -931,6 +984,8 @@ int main(int argc, char **argv)
         {"expect-close", no_argument, NULL, O_EXPECT_CLOSE},
         {"require-ma", no_argument, NULL, O_REQUIRE_MA},
         {"verify-name", required_argument, NULL, O_VERIFY_NAME},
+        {"hold", required_argument, NULL, O_HOLD},
+        {"hold-every", required_argument, NULL, O_HOLD_EVERY},
         {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -988,6 +1043,15 @@ int main(int argc, char **argv)
             break;
         case O_VERIFY_NAME:
             opt.verify_name = optarg;
+            break;
+        case O_HOLD:
+        case O_HOLD_EVERY:
+            if (atof(optarg) <= 0) {
+                fprintf(stderr, "radsec_client: --%s must be positive\n",
+                        c == O_HOLD ? "hold" : "hold-every");
+                return EXIT_FAIL;
+            }
+            *(c == O_HOLD ? &opt.hold : &opt.hold_every) = atof(optarg);
             break;
         case 'v':
             opt.verbose = true;
