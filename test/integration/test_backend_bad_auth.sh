@@ -47,7 +47,7 @@ client() {
 count_lines() { grep -Ec -- "$2" <<<"$1"; }
 
 # --- every reply has a wrong Response Authenticator
-start_case badauth bad-auth
+start_case badauth bad-auth --extra 'stats { interval = 1 }'
 client out --count 3 --timeout 5 auth alice pw
 st=$?
 [ $st = 2 ] && rg_pass "bad-auth: radsec_client reports failure" ||
@@ -61,6 +61,9 @@ n=$(rg_report_value "$report" bad_replies)
     rg_fail "bad-auth: backend sent $n bad replies, expected >= 3"
 rg_assert_log "$GW_LOG" "($DROP_RE).*[Aa]uthenticator|[Aa]uthenticator.*($DROP_RE)" \
     "bad-auth: gateway logs the dropped reply and why"
+rg_wait_log "$GW_LOG" 'stats workers=.* drop_bad_reply=[3-9]' 5 badauth-gw &&
+    rg_pass "bad-auth: the stats line counts the dropped replies" ||
+    rg_fail "bad-auth: no stats line with drop_bad_reply >= 3"
 # The gateway keeps serving APs after the bad replies (Status-Server is answered by the
 # gateway itself, whatever the backend's state).
 client out --count 2 --timeout 3 status
