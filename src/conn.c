@@ -268,6 +268,12 @@ static void frame(struct rg_conn *c)
             pause_reading(c);
             break;
         }
+        if (rc == -EBADMSG) {
+            /* RFC 6613 §2.6.4: a failed Request Authenticator or Message-Authenticator
+             * closes the connection (proxy.c logged why). */
+            rg_conn_close(c, "request failed authentication (RFC 6613 §2.6.4)");
+            return;
+        }
         off += (size_t)need;
     }
     if (c->state != RG_CONN_CLOSED)
@@ -294,6 +300,11 @@ static void on_timer(uv_timer_t *t)
 static void handshake_done(struct rg_conn *c)
 {
     struct rg_worker *w = c->worker;
+    if (c->gen != w->gen) {
+        /* A reload arrived during the handshake: decide under the generation in force. */
+        rg_gen_unref(c->gen);
+        c->gen = rg_gen_ref(w->gen);
+    }
     if (rg_tls_peer_identify(c->gen->tls, c->tls.ssl, (const struct sockaddr *)&c->addr,
                              &c->peer) < 0) {
         const char *reason = c->peer.reason[0] ? c->peer.reason : "not identified";
@@ -308,6 +319,29 @@ static void handshake_done(struct rg_conn *c)
               c->peer.cn, wolfSSL_get_version(c->tls.ssl), wolfSSL_get_cipher(c->tls.ssl));
     uv_timer_start(&c->timer, on_timer, (uint64_t)c->gen->cfg->listen.idle_timeout_s * 1000u,
                    0);
+}
+
+void rg_conn_recheck(struct rg_conn *c, struct rg_gen *g)
+{
+    if (c->state != RG_CONN_OPEN || c->gen == g)
+        return;
+    struct rg_tls_peer now;
+    const struct sockaddr *addr = (const struct sockaddr *)&c->addr;
+    if (rg_tls_peer_recheck(g->tls, c->tls.ssl, addr, &c->peer, &now) < 0) {
+        char why[192];
+        snprintf(why, sizeof(why), "no longer verifies after reload: %s", now.reason);
+        rg_conn_close(c, why);
+        return;
+    }
+    /* Still the same org: adopt the new snapshot (its secret, pool, limits) so old ones are
+     * not kept alive by long-lived connections. Safe here, on the worker's loop: requests in
+     * flight reach the org only through c (c->peer.org, c->gen->cfg), and the WOLFSSL keeps
+     * its own reference to the WOLFSSL_CTX it was created from. */
+    c->peer = now;
+    rg_gen_unref(c->gen);
+    c->gen = rg_gen_ref(g);
+    rg_debug("connection %s still verifies under generation %llu (org %s)", c->addr_text,
+             (unsigned long long)g->number, c->peer.org->name);
 }
 
 static void process(struct rg_conn *c)

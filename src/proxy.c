@@ -500,8 +500,9 @@ int rg_proxy_on_request(struct rg_proxy *px, struct rg_conn *conn, const uint8_t
     RG_STAT_INC(&w->stats, requests);
     if ((why = check_ap_request(pkt, secret, slen)) != NULL) {
         RG_STAT_INC(&w->stats, drop_bad_request);
-        rg_log_limited("ap-bad-request", LOG_WARNING, "conn %s (%s): dropped %s id=%u: %s",
-                       conn->addr_text, conn->peer.cn, rg_radius_code_name(code), ap_id, why);
+        rg_log_limited("ap-bad-request", LOG_WARNING,
+                       "connection %s (%s): %s id=%u discarded: %s; closing", conn->addr_text,
+                       conn->peer.cn, rg_radius_code_name(code), ap_id, why);
         return -EBADMSG;
     }
     if (code == RG_RADIUS_STATUS_SERVER) {

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Issue #3 / RFC 6613 §2.6.4: what the gateway does with bad input from an AP on the TLS
+# side. A malformed packet or one failing authentication closes that connection (and only
+# that one) with a log line naming the reason; a packet with an unknown code is discarded
+# and the connection stays open; Status-Server is answered by the gateway itself.
+set -uo pipefail
+source "$(dirname "$0")/lib.sh"
+rg_tmpdir >/dev/null
+rg_pki
+FB_SEC=backend-secret-$RANDOM$RANDOM
+rg_fake_backend_start fb "$FB_SEC" accept --password pw
+rg_gateway_conf "$RG_TMP/gw.conf" --backend "127.0.0.1:$FB_PORT_fb:$FB_PORT_fb:$FB_SEC"
+rg_gateway_start "$RG_TMP/gw.conf" gw
+
+# Message-Authenticator computed with the wrong RadSec secret: closed.
+out=$(rg_client --secret not-radsec --timeout 3 auth alice pw 2>&1)
+rg_assert_output "$out" 'closed=yes' "wrong Message-Authenticator: connection closed"
+rg_assert_log "$GW_LOG" 'Access-Request id=[0-9]+ discarded: bad Message-Authenticator; closing' \
+    "wrong Message-Authenticator: logged with the reason"
+
+# Accounting Request Authenticator with the wrong secret: closed.
+out=$(rg_client --secret not-radsec --timeout 3 acct start alice 2>&1)
+rg_assert_output "$out" 'closed=yes' "wrong Accounting Request Authenticator: connection closed"
+rg_assert_log "$GW_LOG" 'discarded: bad Accounting Request Authenticator; closing' \
+    "wrong Accounting Request Authenticator: logged"
+
+# Length field 10 (< 20): closed, with the reason.
+out=$(rg_client --timeout 3 raw 0101000a00000000000000000000000000000000 2>&1)
+rg_assert_output "$out" 'closed=yes' "Length field below 20: connection closed"
+rg_assert_log "$GW_LOG" 'malformed packet: Length field 10 outside 20..4096' \
+    "Length field below 20: logged"
+
+# Attribute of length 1 at offset 20: closed, reason names the offset and type.
+out=$(rg_client --timeout 3 raw 01020016000000000000000000000000000000000101 2>&1)
+rg_assert_output "$out" 'closed=yes' "attribute length 1: connection closed"
+rg_assert_log "$GW_LOG" 'malformed Access-Request id=2: .*offset 20' \
+    "attribute length 1: logged with offset"
+
+# Unknown code 99 (well formed): discarded, connection stays open and still answers.
+out=$(rg_client --timeout 2 raw 63030014000000000000000000000000000000ff 2>&1)
+rg_assert_output "$out" 'closed=no' "unknown code: connection stays open"
+rg_assert_log "$GW_LOG" 'dropped Code-99 id=3: not proxied|dropped .*99.* id=3' "unknown code: logged"
+
+# Status-Server: the gateway answers, the backend never sees it.
+out=$(rg_client --timeout 3 status 2>&1)
+rg_assert_output "$out" '^Access-Accept' "Status-Server answered"
+report=$(rg_fake_backend_report fb)
+n=$(rg_report_value "$report" code_12)
+[ "$n" = 0 ] && rg_pass "Status-Server not proxied" || rg_fail "backend saw $n Status-Server"
+
+# And a normal request still works after all of that.
+out=$(rg_client --timeout 5 auth alice pw 2>&1)
+rg_assert_output "$out" '^Access-Accept' "good request after the bad ones: accepted"
+rg_alive gw && rg_pass "gateway still running" || rg_fail "gateway died"
+rg_stop gw && rg_pass "gateway exits 0 on SIGTERM" || rg_fail "gateway exit status non-zero"
+rg_finish
