@@ -2,6 +2,7 @@
  * used first, RFC 5080 §2.2.2), sockets opened as IDs fill, health and pool policies.
  * The state table (proxy.c) decides what to send; this file only moves datagrams. */
 #include <arpa/inet.h>
+#include <sys/socket.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -164,6 +165,24 @@ static void on_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struc
     rg_proxy_on_reply(&w->proxy, sock, (const uint8_t *)buf->base, (size_t)nread, addr);
 }
 
+/* A socket has at most RG_BACKEND_IDS requests in flight, so it never has more than that many
+ * legitimate replies queued: size the receive buffer to hold them all (the kernel counts
+ * about 1 KiB of overhead per small datagram). The default (rmem_default, often 208 KiB)
+ * overflows when a server answers a full ID space in a burst, and every lost reply then
+ * costs a retransmission timeout. SO_RCVBUFFORCE needs CAP_NET_ADMIN; without it the
+ * kernel caps SO_RCVBUF at net.core.rmem_max. */
+#define RG_BACKEND_RCVBUF (RG_BACKEND_IDS * 2048)
+
+static void sock_buffers(struct rg_backend_sock *sock)
+{
+    uv_os_fd_t fd;
+    int size = RG_BACKEND_RCVBUF;
+    if (uv_fileno((uv_handle_t *)&sock->udp, &fd) != 0)
+        return;
+    if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof(size)) != 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
+}
+
 static int sock_open(struct rg_backend_dest *d, struct rg_backend_sock **out)
 {
     struct rg_backend_set *set = d->server->pool->set;
@@ -183,6 +202,8 @@ static int sock_open(struct rg_backend_dest *d, struct rg_backend_sock **out)
     memset(&any, 0, sizeof(any));
     any.ss_family = d->addr->ss_family;
     rc = uv_udp_bind(&sock->udp, (const struct sockaddr *)&any, 0);
+    if (rc == 0)
+        sock_buffers(sock);
     if (rc == 0)
         rc = uv_udp_recv_start(&sock->udp, on_alloc, on_recv);
     sock->index = d->nsocks;
