@@ -909,6 +909,25 @@ int rg_tls_peer_identify(struct rg_tls_ctx *ctx, WOLFSSL *ssl, const struct sock
     return 0;
 }
 
+int rg_tls_peer_recheck(struct rg_tls_ctx *ctx, WOLFSSL *ssl, const struct sockaddr *addr,
+                        const struct rg_tls_peer *old, struct rg_tls_peer *now)
+{
+    /* radiusdtls-bis §3.3: "reassess the continued validity of the certificate path of all
+     * connected peers" from the certificate kept for the connection's lifetime (the session's
+     * peer chain), with the same decision as at the handshake. */
+    int ret = rg_tls_peer_identify(ctx, ssl, addr, now);
+    if (ret < 0)
+        return ret;
+    if (old && old->org && strcmp(old->org->name, now->org->name) != 0) {
+        /* Another tenant's secret and pool: not a connection to carry over silently. */
+        snprintf(now->reason, sizeof(now->reason), "now matches org %s, not %s", now->org->name,
+                 old->org->name);
+        now->org = NULL;
+        return -EACCES;
+    }
+    return 0;
+}
+
 bool rg_tls_addr_allowed(const struct rg_config *cfg, const struct sockaddr *addr)
 {
     for (size_t i = 0; i < cfg->norgs; i++)

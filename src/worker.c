@@ -139,6 +139,16 @@ static void install_gen(struct rg_worker *w, struct rg_gen *g)
     w->backends = rg_backend_set_new(w, g->cfg);
     rg_gen_unref(w->gen);
     w->gen = g;
+    /* radiusdtls-bis §3.3: trusted CAs or revocation data may have changed; every connected
+     * peer is re-assessed (rg_conn_recheck may close and unlink c: take next first). */
+    unsigned before = w->nconns;
+    for (struct rg_conn *c = w->conns, *next; c; c = next) {
+        next = c->next;
+        rg_conn_recheck(c, g);
+    }
+    if (before != w->nconns)
+        rg_notice("generation %llu: %u connection(s) closed on worker %u by the re-check",
+                  (unsigned long long)g->number, before - w->nconns, w->index);
 }
 
 static void on_wakeup(uv_async_t *a)

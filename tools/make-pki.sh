@@ -26,10 +26,12 @@
 #   ap-nomatch.pem              acme-ca, CN=printer-17 (fails a "CN:^Q2" match rule)
 #   acme.crl                    fresh CRL of acme-ca (30 days), revokes ap-revoked
 #   acme-stale.crl              CRL of acme-ca with nextUpdate 2020-02-01 (stale)
+#   acme-ecdsa-revoked.crl      fresh CRL of acme-ca revoking ap-revoked and ap-ecdsa (a CRL
+#                               update that revokes a connected AP; since version 2)
 #   acme-next.crl, acme-int.crl, globex.crl   fresh, empty CRLs of those CAs
 set -euo pipefail
 
-version=1
+version=2
 dir=${1:?usage: make-pki.sh DIR}
 mkdir -p "$dir"
 cd "$dir"
@@ -43,7 +45,7 @@ for n in $names; do
     rm -f "$n.pem" "$n.key" "$n.csr"
 done
 rm -f server-chain.pem ap-int-chain.pem acme.crl acme-stale.crl acme-next.crl acme-int.crl \
-    globex.crl .pki-complete
+    globex.crl acme-ecdsa-revoked.crl .pki-complete
 rm -rf ca
 umask 077
 
@@ -175,6 +177,9 @@ gencrl acme-ca acme-stale.crl -crl_lastupdate 20200101000000Z -crl_nextupdate 20
 gencrl acme-ca-next acme-next.crl
 gencrl acme-int acme-int.crl
 gencrl globex-ca globex.crl
+# After the CRLs above, so they keep revoking ap-revoked only.
+openssl ca -config ca/acme-ca/ca.cnf -revoke ap-ecdsa.pem -crl_reason keyCompromise 2>/dev/null
+gencrl acme-ca acme-ecdsa-revoked.crl
 
 chmod 644 ./*.pem ./*.crl
 echo "$version" >.pki-complete

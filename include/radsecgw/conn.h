@@ -59,6 +59,13 @@ void rg_conn_close(struct rg_conn *c, const char *why);
 /* Backpressure released: process buffered packets and read again. */
 void rg_conn_resume(struct rg_conn *c);
 
+/* A new generation was installed (reload, CRL refresh): re-verify the peer under g
+ * (radiusdtls-bis §3.3). Closes the connection, logging "no longer verifies after reload:
+ * REASON", when it no longer verifies or now belongs to another org; otherwise the
+ * connection adopts g. Only OPEN connections are checked (a handshake in progress is decided
+ * under the worker's generation when it completes). */
+void rg_conn_recheck(struct rg_conn *c, struct rg_gen *g);
+
 /* The RadSec secret of the connection's org. */
 const char *rg_conn_secret(const struct rg_conn *c, size_t *len);
 

@@ -69,6 +69,15 @@ int rg_tls_handshake_failure(WOLFSSL *ssl, struct rg_tls_peer *peer);
 int rg_tls_peer_identify(struct rg_tls_ctx *ctx, WOLFSSL *ssl, const struct sockaddr *addr,
                          struct rg_tls_peer *peer);
 
+/* Re-check an open connection against another context (a reload or a CRL refresh built a new
+ * one; radiusdtls-bis §3.3): the peer chain kept by the session goes through the same decision
+ * as rg_tls_peer_identify, from addr. 0 with now->org set (an org of ctx's snapshot with the
+ * same name as old->org), or -EACCES with now->reason: the handshake reasons ("revoked",
+ * "unknown CA" when the CA was removed or the org is gone, "no match", "prefix not allowed",
+ * "expired", "CRL missing or stale", ...) or "now matches org X, not Y". old may be NULL. */
+int rg_tls_peer_recheck(struct rg_tls_ctx *ctx, WOLFSSL *ssl, const struct sockaddr *addr,
+                        const struct rg_tls_peer *old, struct rg_tls_peer *now);
+
 /* Is the source address allowed by at least one org (checked before the handshake)?
  * An org with no allow prefixes accepts any source. */
 bool rg_tls_addr_allowed(const struct rg_config *cfg, const struct sockaddr *addr);

@@ -468,6 +468,107 @@ static void test_no_resumption(void **state)
     cfg_free(cfg);
 }
 
+/* radiusdtls-bis §3.3: an open connection re-checked against a newer context (reload, CRL
+ * refresh) from the chain its session kept. It survives while it still verifies for the same
+ * org, and gets the reason otherwise. Also after the context it was accepted under is gone. */
+static struct rg_tls_ctx *ctx_of(struct rg_config *cfg)
+{
+    char err[256];
+    struct rg_tls_ctx *tls;
+    if (rg_tls_ctx_new(cfg, &tls, err, sizeof(err)) != 0)
+        fail_msg("rg_tls_ctx_new: %s", err);
+    return tls;
+}
+
+static struct rg_config *cfg_acme_crl(const char *crl, const char *match)
+{
+    struct rg_config *cfg = cfg_new();
+    struct rg_org *acme = cfg_org(cfg, "acme");
+    org_ca(acme, "acme-ca.pem");
+    org_crl(acme, crl);
+    if (match)
+        org_match(acme, match);
+    org_ca(cfg_org(cfg, "globex"), "globex-ca.pem");
+    return cfg;
+}
+
+static void test_recheck(void **state)
+{
+    (void)state;
+    struct rg_config *c_first = cfg_acme_crl("acme.crl", NULL);
+    struct rg_config *c_same = cfg_acme_crl("acme.crl", NULL);
+    struct rg_config *c_revoked = cfg_acme_crl("acme-ecdsa-revoked.crl", NULL);
+    struct rg_config *c_nomatch = cfg_acme_crl("acme.crl", "CN:^Q2AA");
+    struct rg_config *c_gone = cfg_new(); /* acme removed, its CA trusted by nobody */
+    org_ca(cfg_org(c_gone, "globex"), "globex-ca.pem");
+    struct rg_config *c_moved = cfg_new(); /* acme's CA now belongs to another org */
+    org_ca(cfg_org(c_moved, "initech"), "acme-ca.pem");
+    struct rg_config *c_prefix = cfg_acme_crl("acme.crl", NULL);
+    org_allow(&c_prefix->orgs[0], "198.51.100.0/24");
+
+    struct rg_tls_ctx *first = ctx_of(c_first);
+    struct rg_tls_ctx *same = ctx_of(c_same), *revoked = ctx_of(c_revoked);
+    struct rg_tls_ctx *nomatch = ctx_of(c_nomatch), *gone = ctx_of(c_gone);
+    struct rg_tls_ctx *moved = ctx_of(c_moved), *prefix = ctx_of(c_prefix);
+    struct sockaddr_storage ss;
+    const struct sockaddr *addr = sa_of("192.0.2.1", &ss);
+
+    for (int version = 12; version <= 13; version++) {
+        struct pair ec, rsa;
+        struct rg_tls_peer peer, rsa_peer, now;
+        assert_int_equal(pair_open(&ec, first, "ap-ecdsa", version), 0);
+        assert_int_equal(pair_open(&rsa, first, "ap-rsa", version), 0);
+        pair_pump(&ec, 0);
+        pair_pump(&rsa, 0);
+        assert_int_equal(ec.srv.state, RG_TLS_STREAM_OPEN);
+        assert_int_equal(rsa.srv.state, RG_TLS_STREAM_OPEN);
+        assert_int_equal(rg_tls_peer_identify(first, ec.srv.ssl, addr, &peer), 0);
+        assert_int_equal(rg_tls_peer_identify(first, rsa.srv.ssl, addr, &rsa_peer), 0);
+
+        /* Same trust: still acme, and now->org points into the new snapshot. */
+        assert_int_equal(rg_tls_peer_recheck(same, ec.srv.ssl, addr, &peer, &now), 0);
+        assert_ptr_equal(now.org, &c_same->orgs[0]);
+        assert_string_equal(now.cn, "Q2EC-DSA0-0001");
+        /* The new CRL revokes ap-ecdsa only. */
+        assert_refused(rg_tls_peer_recheck(revoked, ec.srv.ssl, addr, &peer, &now), &now,
+                       "revoked");
+        assert_int_equal(rg_tls_peer_recheck(revoked, rsa.srv.ssl, addr, &rsa_peer, &now), 0);
+        assert_refused(rg_tls_peer_recheck(nomatch, ec.srv.ssl, addr, &peer, &now), &now,
+                       "no match");
+        assert_int_equal(rg_tls_peer_recheck(nomatch, rsa.srv.ssl, addr, &rsa_peer, &now), 0);
+        assert_refused(rg_tls_peer_recheck(gone, ec.srv.ssl, addr, &peer, &now), &now,
+                       "unknown CA");
+        assert_refused(rg_tls_peer_recheck(moved, ec.srv.ssl, addr, &peer, &now), &now,
+                       "now matches org initech, not acme");
+        assert_refused(rg_tls_peer_recheck(prefix, ec.srv.ssl, addr, &peer, &now), &now,
+                       "prefix not allowed");
+        /* The connection's data path does not depend on the context it was accepted under. */
+        if (version == 13) {
+            rg_tls_ctx_free(first);
+            first = NULL;
+            assert_int_equal(rg_tls_stream_write(&rsa.cli, (const uint8_t *)"ping", 4), 0);
+            pair_pump(&rsa, 0);
+            assert_int_equal(rsa.srv.plain.len, 4);
+            assert_int_equal(rg_tls_peer_recheck(same, rsa.srv.ssl, addr, &rsa_peer, &now), 0);
+        }
+        pair_close(&ec);
+        pair_close(&rsa);
+    }
+    rg_tls_ctx_free(same);
+    rg_tls_ctx_free(revoked);
+    rg_tls_ctx_free(nomatch);
+    rg_tls_ctx_free(gone);
+    rg_tls_ctx_free(moved);
+    rg_tls_ctx_free(prefix);
+    cfg_free(c_first);
+    cfg_free(c_same);
+    cfg_free(c_revoked);
+    cfg_free(c_nomatch);
+    cfg_free(c_gone);
+    cfg_free(c_moved);
+    cfg_free(c_prefix);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -488,6 +589,7 @@ int main(void)
         cmocka_unit_test(test_ctx_errors_name_the_file),
         cmocka_unit_test(test_versions_and_ciphers),
         cmocka_unit_test(test_no_resumption),
+        cmocka_unit_test(test_recheck),
     };
     return cmocka_run_group_tests(tests, env_pki_setup, env_pki_teardown);
 }
