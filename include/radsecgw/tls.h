@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include "radsecgw/config.h"
 
@@ -81,5 +82,40 @@ int rg_tls_peer_recheck(struct rg_tls_ctx *ctx, WOLFSSL *ssl, const struct socka
 /* Is the source address allowed by at least one org (checked before the handshake)?
  * An org with no allow prefixes accepts any source. */
 bool rg_tls_addr_allowed(const struct rg_config *cfg, const struct sockaddr *addr);
+
+/* ---- expiry watch (main thread: at start and every day) ---- */
+
+#define RG_TLS_EXPIRY_WARN_DAYS 30
+
+/* One file the watch has something to say about. */
+struct rg_tls_expiry {
+    const char *path;           /* the file, as configured */
+    const char *kind;           /* "certificate" or "CRL" */
+    char name[RG_TLS_NAME_MAX]; /* "CN=..." (subject; a CRL's issuer) or the read error */
+    time_t when;                /* notAfter, or the CRL's nextUpdate */
+    long days;                  /* whole days until when, or since when once expired */
+    bool expired;               /* when has passed */
+    bool unreadable;            /* the file could not be read or parsed (name says why) */
+};
+
+typedef void (*rg_tls_expiry_cb)(const struct rg_tls_expiry *e, void *arg);
+
+/* Check every certificate of tls.certificate (the whole chain file), every org CA and every
+ * CRL against now: cb for each one expired, or expiring within RG_TLS_EXPIRY_WARN_DAYS (a CRL:
+ * within half its validity period when that is shorter, so a weekly CRL renewed daily never
+ * warns). Returns how many cb calls were made. */
+int rg_tls_expiry_check(const struct rg_config *cfg, time_t now, rg_tls_expiry_cb cb, void *arg);
+
+/* "certificate /path (CN=...) expires in N days on DATE", "... expired N days ago on DATE",
+ * "CRL /path (CN=issuer) needs renewal: nextUpdate in N days on DATE", "... is stale: ...". */
+void rg_tls_expiry_format(const struct rg_tls_expiry *e, char *buf, size_t len);
+
+/* rg_tls_expiry_check with each finding logged: LOG_WARNING ahead of time, LOG_ERR once
+ * expired or unreadable. Returns the number of lines. */
+int rg_tls_expiry_log(const struct rg_config *cfg, time_t now);
+
+/* The warning rg_tls_ctx_new logs for each stale CRL it skips, for a CRL refresh that found
+ * no file changed (and so built no context). */
+void rg_tls_crl_stale_log(const struct rg_config *cfg);
 
 #endif

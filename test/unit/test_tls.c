@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <setjmp.h>
 #include <cmocka.h>
+#include <time.h>
 
 #include "tls_test_env.h"
 
@@ -569,6 +570,130 @@ static void test_recheck(void **state)
     cfg_free(c_prefix);
 }
 
+/* ---- expiry watch ---- */
+
+struct findings {
+    struct rg_tls_expiry e[16];
+    char line[16][768];
+    int n;
+};
+
+static void collect(const struct rg_tls_expiry *e, void *arg)
+{
+    struct findings *f = arg;
+    if (f->n == 16)
+        fail_msg("too many findings");
+    f->e[f->n] = *e;
+    rg_tls_expiry_format(e, f->line[f->n], sizeof(f->line[f->n]));
+    f->n++;
+}
+
+static const struct rg_tls_expiry *finding(struct findings *f, const char *path_end, int *idx)
+{
+    for (int i = 0; i < f->n; i++) {
+        size_t pl = strlen(f->e[i].path), el = strlen(path_end);
+        if (pl >= el && strcmp(f->e[i].path + pl - el, path_end) == 0) {
+            *idx = i;
+            return &f->e[i];
+        }
+    }
+    fail_msg("no finding for %s", path_end);
+    return NULL;
+}
+
+static time_t utc(int y, int mo, int d)
+{
+    struct tm tm = {.tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d};
+    return timegm(&tm);
+}
+
+/* Today: a 10-day server certificate warns, the expired one in the same chain file and the
+ * stale CRL are errors; the 20-year CA and a fresh 30-day CRL say nothing. */
+static void test_expiry_now(void **state)
+{
+    (void)state;
+    char cmd[1024];
+    char *key = pki_path("short-lived.key"), *pem = pki_path("short-lived.pem");
+    char *chain = pki_path("short-lived-chain.pem"), *expired = pki_path("ap-expired.pem");
+    snprintf(cmd, sizeof(cmd),
+             "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 10 "
+             "-subj /CN=short-lived.test -keyout '%s' -out '%s' 2>/dev/null && "
+             "cat '%s' '%s' > '%s'",
+             key, pem, pem, expired, chain);
+    assert_int_equal(system(cmd), 0);
+    struct rg_config *cfg = cfg_new();
+    free(cfg->tls.certificate);
+    cfg->tls.certificate = chain;
+    struct rg_org *acme = cfg_org(cfg, "acme");
+    org_ca(acme, "acme-ca.pem");
+    org_crl(acme, "acme.crl");
+    org_crl(acme, "acme-stale.crl");
+
+    struct findings f = {.n = 0};
+    assert_int_equal(rg_tls_expiry_check(cfg, time(NULL), collect, &f), 3);
+    int i;
+    const struct rg_tls_expiry *e = finding(&f, "short-lived-chain.pem", &i);
+    assert_false(e->expired);
+    assert_string_equal(e->name, "CN=short-lived.test");
+    assert_true(e->days == 9 || e->days == 10);
+    assert_non_null(strstr(f.line[i], "short-lived-chain.pem (CN=short-lived.test) expires in "));
+    /* the second certificate of the chain file */
+    for (i = 0; i < f.n && strcmp(f.e[i].name, "CN=Q2EX-PIRE-0001") != 0; i++)
+        ;
+    assert_true(i < f.n);
+    assert_true(f.e[i].expired);
+    assert_non_null(strstr(f.line[i], "(CN=Q2EX-PIRE-0001) expired "));
+    assert_non_null(strstr(f.line[i], " days ago on 2021-01-01 00:00 UTC"));
+    e = finding(&f, "acme-stale.crl", &i);
+    assert_true(e->expired);
+    assert_string_equal(e->kind, "CRL");
+    assert_non_null(strstr(f.line[i], "(CN=Acme AP Root CA) is stale: nextUpdate passed "));
+
+    free(key);
+    free(pem);
+    free(expired);
+    cfg_free(cfg);
+}
+
+/* A fixed "now" shows the windows exactly: 30 days for certificates; a CRL warns once less
+ * than half its validity is left (acme-stale.crl: 2020-01-01..2020-02-01). A file that cannot
+ * be read is an error too. */
+static void test_expiry_windows(void **state)
+{
+    (void)state;
+    struct rg_config *cfg = cfg_new();
+    free(cfg->tls.certificate);
+    cfg->tls.certificate = pki_path("ap-expired.pem"); /* notAfter 2021-01-01 */
+    struct rg_org *acme = cfg_org(cfg, "acme");
+    org_ca(acme, "acme-ca.pem");
+
+    struct findings f = {.n = 0};
+    assert_int_equal(rg_tls_expiry_check(cfg, utc(2020, 12, 1), collect, &f), 0);
+    assert_int_equal(rg_tls_expiry_check(cfg, utc(2020, 12, 22), collect, &f), 1);
+    assert_false(f.e[0].expired);
+    assert_int_equal(f.e[0].days, 10);
+    char want[512];
+    snprintf(want, sizeof(want),
+             "certificate %s (CN=Q2EX-PIRE-0001) expires in 10 days on 2021-01-01 00:00 UTC",
+             cfg->tls.certificate);
+    assert_string_equal(f.line[0], want);
+
+    org_crl(acme, "acme-stale.crl");
+    f.n = 0;
+    assert_int_equal(rg_tls_expiry_check(cfg, utc(2020, 1, 10), collect, &f), 0);
+    assert_int_equal(rg_tls_expiry_check(cfg, utc(2020, 1, 20), collect, &f), 1);
+    assert_string_equal(f.e[0].kind, "CRL");
+    assert_int_equal(f.e[0].days, 12);
+    assert_non_null(strstr(f.line[0], "needs renewal: nextUpdate in 12 days on 2020-02-01"));
+
+    org_ca(acme, "no-such-ca.pem");
+    f.n = 0;
+    assert_int_equal(rg_tls_expiry_check(cfg, utc(2020, 1, 10), collect, &f), 1);
+    assert_true(f.e[0].unreadable);
+    assert_non_null(strstr(f.line[0], "no-such-ca.pem: cannot check its expiry"));
+    cfg_free(cfg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -590,6 +715,8 @@ int main(void)
         cmocka_unit_test(test_versions_and_ciphers),
         cmocka_unit_test(test_no_resumption),
         cmocka_unit_test(test_recheck),
+        cmocka_unit_test(test_expiry_now),
+        cmocka_unit_test(test_expiry_windows),
     };
     return cmocka_run_group_tests(tests, env_pki_setup, env_pki_teardown);
 }
