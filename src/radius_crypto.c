@@ -181,7 +181,7 @@ static void msgauth_compute(uint8_t out[BLOCK], const uint8_t *pkt, const struct
 int rg_radius_msgauth_sign(uint8_t *pkt, const uint8_t *request_auth, const char *secret,
                            size_t secret_len)
 {
-    struct rg_radius_attr a;
+    struct rg_radius_attr a = {0}; /* gcc -O3 cannot see msgauth_locate sets it */
     int rc = msgauth_locate(pkt, &a);
     if (rc)
         return rc;
@@ -194,7 +194,7 @@ int rg_radius_msgauth_sign(uint8_t *pkt, const uint8_t *request_auth, const char
 int rg_radius_msgauth_verify(const uint8_t *pkt, const uint8_t *request_auth, const char *secret,
                              size_t secret_len)
 {
-    struct rg_radius_attr a;
+    struct rg_radius_attr a = {0};
     int rc = msgauth_locate(pkt, &a);
     if (rc)
         return rc;
