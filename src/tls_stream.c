@@ -52,6 +52,8 @@ int rg_buf_append(struct rg_buf *b, const void *data, size_t len)
 void rg_buf_consume(struct rg_buf *b, size_t n)
 {
     RG_REQUIRE(n <= b->len);
+    if (n == 0)
+        return; /* data may still be NULL: memmove(NULL, ...) is undefined even for 0 octets */
     memmove(b->data, b->data + n, b->len - n);
     b->len -= n;
 }

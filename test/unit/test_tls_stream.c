@@ -279,6 +279,23 @@ static void test_failure_without_verify_reason(void **state)
     pair_close(&p);
 }
 
+/* Framing consumes 0 octets when nothing complete arrived, also before the first
+ * allocation: that must not hand NULL to memmove (UBSan stops the ASan build there). */
+static void test_buf_consume_nothing_from_empty(void **state)
+{
+    (void)state;
+    struct rg_buf b = {0};
+    rg_buf_consume(&b, 0);
+    assert_null(b.data);
+    assert_int_equal(b.len, 0);
+    assert_int_equal(rg_buf_append(&b, "ab", 2), 0);
+    rg_buf_consume(&b, 0);
+    rg_buf_consume(&b, 1);
+    assert_int_equal(b.len, 1);
+    assert_int_equal(b.data[0], 'b');
+    rg_buf_free(&b);
+}
+
 static void test_buf_bounded(void **state)
 {
     (void)state;
@@ -318,6 +335,7 @@ int main(void)
         cmocka_unit_test(test_refused_revoked),
         cmocka_unit_test(test_failure_without_verify_reason),
         cmocka_unit_test(test_buf_bounded),
+        cmocka_unit_test(test_buf_consume_nothing_from_empty),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
