@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -28,13 +29,29 @@ struct main_state {
     const char *config_path;
     bool foreground;
     bool debug;
-    struct rg_gen *gen; /* reference held: the generation in force */
+    struct rg_gen *gen;        /* reference held: the generation in force */
     struct rg_worker *workers; /* malloced array, owned */
     unsigned nworkers;
     uv_signal_t sig_hup, sig_term, sig_int;
     uv_timer_t stats_timer;
+    uv_timer_t expiry_timer; /* certificate / CRL expiry watch: at start, then daily */
+    uv_timer_t crl_timer;    /* CRL refresh: every smallest crl-refresh of the orgs with CRLs */
+    struct trust_sig *trust; /* malloced array, owned: what the CA and CRL files of gen were */
+    size_t ntrust;
     bool stopping;
 };
+
+/* A CA or CRL file as the generation in force read it: a refresh rebuilds only when one
+ * of them changed (mtime, size or inode: a file replaced by rename has a new inode). */
+struct trust_sig {
+    dev_t dev;
+    ino_t ino;
+    off_t size;
+    struct timespec mtime;
+    int err; /* errno of stat, 0 when it exists */
+};
+
+#define RG_EXPIRY_INTERVAL_MS (24ull * 3600 * 1000)
 
 static void usage(FILE *out)
 {
@@ -92,6 +109,120 @@ static void start_stats_timer(struct main_state *m)
         uv_timer_start(&m->stats_timer, on_stats, ms, ms);
 }
 
+/* ---- trust files: CRL refresh and expiry watch ---- */
+
+static size_t trust_count(const struct rg_config *cfg)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < cfg->norgs; i++)
+        n += cfg->orgs[i].nca + cfg->orgs[i].ncrl;
+    return n;
+}
+
+static void trust_stat(const char *path, struct trust_sig *t)
+{
+    struct stat st;
+    memset(t, 0, sizeof(*t));
+    if (stat(path, &st) < 0) {
+        t->err = errno;
+        return;
+    }
+    t->dev = st.st_dev;
+    t->ino = st.st_ino;
+    t->size = st.st_size;
+    t->mtime = st.st_mtim;
+}
+
+/* The signature of cfg's CA and CRL files; NULL (and *n 0) when there are none. */
+static struct trust_sig *trust_sign(const struct rg_config *cfg, size_t *n)
+{
+    *n = trust_count(cfg);
+    struct trust_sig *sig = *n ? calloc(*n, sizeof(*sig)) : NULL;
+    RG_REQUIRE(*n == 0 || sig != NULL);
+    size_t k = 0;
+    for (size_t i = 0; i < cfg->norgs; i++) {
+        const struct rg_org *org = &cfg->orgs[i];
+        for (size_t j = 0; j < org->nca; j++)
+            trust_stat(org->ca[j], &sig[k++]);
+        for (size_t j = 0; j < org->ncrl; j++)
+            trust_stat(org->crl[j], &sig[k++]);
+    }
+    return sig;
+}
+
+static bool trust_same(const struct trust_sig *a, const struct trust_sig *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (a[i].err != b[i].err || a[i].dev != b[i].dev || a[i].ino != b[i].ino ||
+            a[i].size != b[i].size || a[i].mtime.tv_sec != b[i].mtime.tv_sec ||
+            a[i].mtime.tv_nsec != b[i].mtime.tv_nsec)
+            return false;
+    return true;
+}
+
+static void trust_remember(struct main_state *m, struct trust_sig *sig, size_t n)
+{
+    free(m->trust);
+    m->trust = sig;
+    m->ntrust = n;
+}
+
+/* Hand g to every worker and make it the generation in force (reference taken over). */
+static void install(struct main_state *m, struct rg_gen *g)
+{
+    for (unsigned i = 0; i < m->nworkers; i++)
+        rg_worker_reload(&m->workers[i], g);
+    rg_gen_unref(m->gen);
+    m->gen = g;
+}
+
+/* DESIGN.md: CRLs are re-read every crl-refresh seconds. Nothing changed: only say again that
+ * a CRL is stale (the context build said so when it skipped it). Something changed: a new
+ * generation from the same config snapshot, handed over like a reload; the workers re-check
+ * their connections under it (radiusdtls-bis §3.3). */
+static void on_crl_refresh(uv_timer_t *t)
+{
+    struct main_state *m = t->data;
+    size_t n;
+    struct trust_sig *sig = trust_sign(m->gen->cfg, &n);
+    if (n == m->ntrust && trust_same(sig, m->trust, n)) {
+        free(sig);
+        rg_tls_crl_stale_log(m->gen->cfg);
+        return;
+    }
+    char err[512];
+    struct rg_gen *g = rg_gen_new(m->gen->cfg, err, sizeof(err));
+    if (!g) {
+        /* Keep the old signature: the next tick tries again (the file may be half written). */
+        free(sig);
+        rg_err("CRL refresh failed: %s; keeping the CAs and CRLs in force", err);
+        return;
+    }
+    trust_remember(m, sig, n);
+    install(m, g);
+    rg_notice("CRL refresh: CA or CRL files changed, generation %llu re-checks open connections",
+              (unsigned long long)g->number);
+}
+
+static void start_crl_timer(struct main_state *m)
+{
+    unsigned s = 0;
+    for (size_t i = 0; i < m->gen->cfg->norgs; i++) {
+        const struct rg_org *org = &m->gen->cfg->orgs[i];
+        if (org->ncrl && (s == 0 || org->crl_refresh_s < s))
+            s = org->crl_refresh_s;
+    }
+    uv_timer_stop(&m->crl_timer);
+    if (s)
+        uv_timer_start(&m->crl_timer, on_crl_refresh, (uint64_t)s * 1000u, (uint64_t)s * 1000u);
+}
+
+static void on_expiry(uv_timer_t *t)
+{
+    struct main_state *m = t->data;
+    rg_tls_expiry_log(m->gen->cfg, time(NULL));
+}
+
 static void reload(struct main_state *m)
 {
     struct rg_config *cfg = NULL;
@@ -106,18 +237,21 @@ static void reload(struct main_state *m)
     }
     log_diag(&diag);
     rg_config_diag_free(&diag);
+    size_t n;
+    struct trust_sig *sig = trust_sign(cfg, &n); /* before the files are read */
     struct rg_gen *g = rg_gen_new(cfg, err, sizeof(err));
     rg_config_unref(cfg);
     if (!g) {
+        free(sig);
         rg_err("reload failed: %s; configuration unchanged", err);
         return;
     }
     rg_log_open(g->cfg->log.facility, m->debug ? LOG_DEBUG : g->cfg->log.level, m->foreground);
-    for (unsigned i = 0; i < m->nworkers; i++)
-        rg_worker_reload(&m->workers[i], g);
-    rg_gen_unref(m->gen);
-    m->gen = g;
+    trust_remember(m, sig, n);
+    install(m, g);
     start_stats_timer(m);
+    start_crl_timer(m);
+    rg_tls_expiry_log(g->cfg, time(NULL)); /* new certificates or CAs: checked now */
     rg_notice("reload done: generation %llu", (unsigned long long)g->number);
 }
 
@@ -138,6 +272,8 @@ static void on_signal(uv_signal_t *s, int signum)
     uv_close((uv_handle_t *)&m->sig_term, NULL);
     uv_close((uv_handle_t *)&m->sig_int, NULL);
     uv_close((uv_handle_t *)&m->stats_timer, NULL);
+    uv_close((uv_handle_t *)&m->expiry_timer, NULL);
+    uv_close((uv_handle_t *)&m->crl_timer, NULL);
 }
 
 static int daemonize(void)
@@ -243,10 +379,12 @@ int main(int argc, char **argv)
     }
     rg_tls_global_init();
     char err[512];
+    m.trust = trust_sign(cfg, &m.ntrust);
     m.gen = rg_gen_new(cfg, err, sizeof(err));
     rg_config_unref(cfg);
     if (!m.gen) {
         fprintf(stderr, "radsecgw: %s\n", err);
+        free(m.trust);
         rg_tls_global_cleanup();
         return 1;
     }
@@ -254,6 +392,7 @@ int main(int argc, char **argv)
         rg_config_print(m.gen->cfg, stdout);
         printf("%s: configuration OK\n", m.config_path);
         rg_gen_unref(m.gen);
+        free(m.trust);
         rg_tls_global_cleanup();
         return 0;
     }
@@ -295,8 +434,8 @@ int main(int argc, char **argv)
             rg_worker_join(&m.workers[i]);
         return 1;
     }
-    rg_notice("radsecgw %s started: %u worker(s), %zu org(s), %zu pool(s)", RG_VERSION,
-              m.nworkers, cfg->norgs, cfg->npools);
+    rg_notice("radsecgw %s started: %u worker(s), %zu org(s), %zu pool(s)", RG_VERSION, m.nworkers,
+              cfg->norgs, cfg->npools);
 
     uv_loop_t *loop = uv_default_loop();
     uv_signal_init(loop, &m.sig_hup);
@@ -309,12 +448,19 @@ int main(int argc, char **argv)
     uv_timer_init(loop, &m.stats_timer);
     m.stats_timer.data = &m;
     start_stats_timer(&m);
+    uv_timer_init(loop, &m.expiry_timer);
+    m.expiry_timer.data = &m;
+    uv_timer_start(&m.expiry_timer, on_expiry, 0, RG_EXPIRY_INTERVAL_MS);
+    uv_timer_init(loop, &m.crl_timer);
+    m.crl_timer.data = &m;
+    start_crl_timer(&m);
 
     uv_run(loop, UV_RUN_DEFAULT);
 
     for (unsigned i = 0; i < m.nworkers; i++)
         rg_worker_join(&m.workers[i]);
     free(m.workers);
+    free(m.trust);
     rg_gen_unref(m.gen);
     uv_loop_close(loop);
     if (pidfile)
