@@ -17,7 +17,8 @@ struct rg_conn;
 struct rg_backend_set;
 
 /* A config generation: the snapshot plus the TLS context built from it. Reference
- * counted; connections keep the generation they were accepted under. */
+ * counted; a connection holds the generation it was last verified under (accepted, or
+ * re-checked when a newer one was installed: rg_conn_recheck). */
 struct rg_gen {
     int refcount;           /* atomic */
     struct rg_config *cfg;  /* reference held */

@@ -182,6 +182,10 @@ wait "$h1" "$h2" 2>/dev/null
 gw_conf "$RG_TMP/gw2.conf" "\"$P/acme-stale.crl\"" "127.0.0.2/32"
 rg_gateway_start "$RG_TMP/gw2.conf" gw2
 rg_assert_log "$GW_LOG" 'crl .*acme-stale\.crl is stale' "gw2: stale CRL warned about at start"
+rg_assert_log "$GW_LOG" 'ERR.*CRL .*acme-stale\.crl \(CN=Acme AP Root CA\) is stale: nextUpdate passed [0-9]+ days ago on 2020-02-01' \
+    "gw2: expiry watch reports the stale CRL as an error at start"
+rg_assert_no_log "$RG_TMP/gw1.log" 'expires in|is stale|needs renewal|expired .* ago' \
+    "gw1: nothing of the fresh PKI reported by the expiry watch"
 refused ap-rsa "CRL missing or stale" "acme-ca CRL stale"
 refused ap-globex "prefix not allowed" "globex certificate from 127.0.0.1 (allow 127.0.0.2/32)"
 
