@@ -140,12 +140,22 @@ static void install_gen(struct rg_worker *w, struct rg_gen *g)
     rg_gen_unref(w->gen);
     w->gen = g;
     /* radiusdtls-bis §3.3: trusted CAs or revocation data may have changed; every connected
-     * peer is re-assessed (rg_conn_recheck may close and unlink c: take next first). */
-    unsigned before = w->nconns;
-    for (struct rg_conn *c = w->conns, *next; c; c = next) {
-        next = c->next;
-        rg_conn_recheck(c, g);
+     * peer is re-assessed. A close can resume paused connections, which may close (unlink)
+     * others: walk a snapshot of the list. Closed ones stay allocated until their close
+     * callbacks, which run after this one, and rg_conn_recheck skips them. */
+    unsigned before = w->nconns, n = 0;
+    struct rg_conn **all = before ? malloc(before * sizeof(*all)) : NULL;
+    for (struct rg_conn *c = w->conns; c && all; c = c->next)
+        all[n++] = c;
+    for (unsigned i = 0; i < n; i++)
+        rg_conn_recheck(all[i], g);
+    if (!all) { /* out of memory for the snapshot: the plain walk */
+        for (struct rg_conn *c = w->conns, *next; c; c = next) {
+            next = c->next;
+            rg_conn_recheck(c, g);
+        }
     }
+    free(all);
     if (before != w->nconns)
         rg_notice("generation %llu: %u connection(s) closed on worker %u by the re-check",
                   (unsigned long long)g->number, before - w->nconns, w->index);
