@@ -123,6 +123,12 @@ void rg_backend_mark_alive(struct rg_backend_server *srv, const char *why)
 
 /* ---- sockets ---- */
 
+static struct rg_worker *sock_worker(const struct rg_backend_sock *sock)
+{
+    return sock->dest->server->pool->set->worker;
+}
+
+
 const char *rg_backend_dest_str(const struct rg_backend_dest *d, char *buf, size_t len)
 {
     char host[INET6_ADDRSTRLEN] = "?";
@@ -143,8 +149,7 @@ const char *rg_backend_dest_str(const struct rg_backend_dest *d, char *buf, size
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
-    struct rg_backend_sock *sock = h->data;
-    struct rg_worker *w = sock->dest->server->pool->set->worker;
+    struct rg_worker *w = sock_worker(h->data);
     (void)suggested;
     /* One receive buffer per worker: libuv hands each datagram to on_recv before the next
      * allocation, so the buffer is never shared by two datagrams at once. */
@@ -254,10 +259,12 @@ void rg_backend_release_id(struct rg_backend_sock *sock, uint8_t id)
 
 static void on_sent(uv_udp_send_t *sr, int status)
 {
-    struct rg_request *req = sr->data;
-    struct rg_worker *w = ((struct rg_backend_sock *)sr->handle->data)->dest->server->pool->set->worker;
-    (void)status;
-    rg_proxy_on_sent(&w->proxy, req);
+    struct rg_send_ctx *ctx = sr->data;
+    struct rg_request *req = ctx->owner;
+    struct rg_proxy *px = &sock_worker(sr->handle->data)->proxy;
+    (void)status; /* a lost datagram is what retransmission is for */
+    rg_proxy_send_ctx_put(px, ctx);
+    rg_proxy_on_sent(px, req);
 }
 
 int rg_backend_send(struct rg_backend_sock *sock, struct rg_request *req)
@@ -271,11 +278,19 @@ int rg_backend_send(struct rg_backend_sock *sock, struct rg_request *req)
         return rc;
     if (req->send_busy)
         return 0; /* the previous copy is still queued: that is this retransmission */
-    req->send_req.data = req;
-    rc = uv_udp_send(&req->send_req, &sock->udp, &buf, 1, to, on_sent);
-    if (rc == 0)
-        req->send_busy = true;
-    return rc;
+    struct rg_proxy *px = &sock_worker(sock)->proxy;
+    struct rg_send_ctx *ctx = rg_proxy_send_ctx_get(px);
+    if (!ctx)
+        return -ENOMEM;
+    ctx->owner = req;
+    ctx->req.data = ctx;
+    rc = uv_udp_send(&ctx->req, &sock->udp, &buf, 1, to, on_sent);
+    if (rc < 0) {
+        rg_proxy_send_ctx_put(px, ctx);
+        return rc;
+    }
+    req->send_busy = true;
+    return 0;
 }
 
 /* ---- sets ---- */

@@ -51,6 +51,7 @@ static int rand_permille(void)
 int rg_proxy_init(struct rg_proxy *px, struct rg_worker *w, uv_loop_t *loop,
                   unsigned max_requests)
 {
+    static const size_t class_size[RG_PROXY_BUF_CLASSES] = {512, 1280, RG_RADIUS_MAX_LEN};
     memset(px, 0, sizeof(*px));
     px->worker = w;
     px->max_chunks = (max_requests + RG_PROXY_CHUNK - 1) / RG_PROXY_CHUNK;
@@ -59,6 +60,8 @@ int rg_proxy_init(struct rg_proxy *px, struct rg_worker *w, uv_loop_t *loop,
     px->chunks = calloc(px->max_chunks, sizeof(*px->chunks));
     if (!px->chunks)
         return -ENOMEM;
+    for (unsigned i = 0; i < RG_PROXY_BUF_CLASSES; i++)
+        px->bufs[i].size = class_size[i];
     if (loop) {
         int rc = uv_timer_init(loop, &px->timer);
         if (rc < 0)
@@ -76,32 +79,36 @@ void rg_proxy_close(struct rg_proxy *px)
 
 void rg_proxy_free(struct rg_proxy *px)
 {
-    for (unsigned i = 0; i < px->nchunks; i++) {
-        struct rg_request *chunk = px->chunks[i];
-        free(chunk[0].pkt); /* one buffer per chunk, shared by its slots */
-        free(chunk);
-    }
+    for (unsigned i = 0; i < px->nchunks; i++)
+        free(px->chunks[i]);
     free(px->chunks);
     free(px->heap);
+    for (unsigned c = 0; c < RG_PROXY_BUF_CLASSES; c++) {
+        void *chunk = px->bufs[c].chunks;
+        while (chunk) {
+            void *next = *(void **)chunk;
+            free(chunk);
+            chunk = next;
+        }
+    }
+    while (px->send_all) {
+        struct rg_send_ctx *next = px->send_all->next_all;
+        free(px->send_all);
+        px->send_all = next;
+    }
     memset(px, 0, sizeof(*px));
 }
 
-/* Grow by one chunk of slots; their packet buffers are one allocation. */
+/* Grow by one chunk of slots (their packet buffers come from the size classes). */
 static int grow(struct rg_proxy *px)
 {
     if (px->nchunks >= px->max_chunks)
         return -ENOSPC;
     struct rg_request *chunk = calloc(RG_PROXY_CHUNK, sizeof(*chunk));
-    uint8_t *bufs = malloc((size_t)RG_PROXY_CHUNK * RG_RADIUS_MAX_LEN);
-    if (!chunk || !bufs) {
-        free(chunk);
-        free(bufs);
+    if (!chunk)
         return -ENOMEM;
-    }
-    for (unsigned i = 0; i < RG_PROXY_CHUNK; i++) {
-        chunk[i].pkt = bufs + (size_t)i * RG_RADIUS_MAX_LEN;
+    for (unsigned i = 0; i < RG_PROXY_CHUNK; i++)
         chunk[i].next_free = i + 1 < RG_PROXY_CHUNK ? &chunk[i + 1] : px->free_list;
-    }
     px->free_list = &chunk[0];
     px->chunks[px->nchunks++] = chunk;
     return 0;
@@ -113,23 +120,97 @@ struct rg_request *rg_proxy_slot_get(struct rg_proxy *px)
         return NULL;
     struct rg_request *req = px->free_list;
     px->free_list = req->next_free;
-    uint8_t *pkt = req->pkt;
-    memset(req, 0, offsetof(struct rg_request, send_req));
-    req->pkt = pkt;
+    memset(req, 0, offsetof(struct rg_request, pkt));
     req->in_use = true;
     req->heap_idx = SIZE_MAX;
     px->inuse++;
     return req;
 }
 
+static struct rg_bufclass *class_of(struct rg_proxy *px, size_t cap)
+{
+    for (unsigned i = 0; i < RG_PROXY_BUF_CLASSES; i++)
+        if (px->bufs[i].size == cap)
+            return &px->bufs[i];
+    RG_REQUIRE(!"packet buffer of no class");
+    return NULL;
+}
+
+static void pkt_release(struct rg_proxy *px, struct rg_request *req)
+{
+    if (!req->pkt)
+        return;
+    struct rg_bufclass *bc = class_of(px, req->pkt_cap);
+    *(uint8_t **)(void *)req->pkt = bc->free_list;
+    bc->free_list = req->pkt;
+    bc->inuse--;
+    req->pkt = NULL;
+    req->pkt_cap = 0;
+}
+
+int rg_proxy_pkt_reserve(struct rg_proxy *px, struct rg_request *req, size_t need)
+{
+    if (req->pkt && req->pkt_cap >= need)
+        return 0;
+    struct rg_bufclass *bc = NULL;
+    for (unsigned i = 0; i < RG_PROXY_BUF_CLASSES && !bc; i++)
+        if (px->bufs[i].size >= need)
+            bc = &px->bufs[i];
+    if (!bc)
+        return -EMSGSIZE;
+    if (!bc->free_list) {
+        /* 64 KiB of buffers at a time, kept for reuse. */
+        size_t n = 65536 / bc->size;
+        uint8_t *chunk = malloc(sizeof(void *) + n * bc->size);
+        if (!chunk)
+            return -ENOMEM;
+        *(void **)(void *)chunk = bc->chunks;
+        bc->chunks = chunk;
+        for (size_t i = 0; i < n; i++) {
+            uint8_t *b = chunk + sizeof(void *) + i * bc->size;
+            *(uint8_t **)(void *)b = bc->free_list;
+            bc->free_list = b;
+        }
+    }
+    pkt_release(px, req);
+    req->pkt = bc->free_list;
+    bc->free_list = *(uint8_t **)(void *)req->pkt;
+    req->pkt_cap = (uint16_t)bc->size;
+    bc->inuse++;
+    return 0;
+}
+
 void rg_proxy_slot_put(struct rg_proxy *px, struct rg_request *req)
 {
     RG_REQUIRE(req->in_use);
     RG_REQUIRE(req->heap_idx == SIZE_MAX);
+    pkt_release(px, req);
     req->in_use = false;
     req->next_free = px->free_list;
     px->free_list = req;
     px->inuse--;
+}
+
+struct rg_send_ctx *rg_proxy_send_ctx_get(struct rg_proxy *px)
+{
+    struct rg_send_ctx *ctx = px->send_free;
+    if (ctx) {
+        px->send_free = ctx->next_free;
+        return ctx;
+    }
+    ctx = calloc(1, sizeof(*ctx));
+    if (!ctx)
+        return NULL;
+    ctx->next_all = px->send_all;
+    px->send_all = ctx;
+    return ctx;
+}
+
+void rg_proxy_send_ctx_put(struct rg_proxy *px, struct rg_send_ctx *ctx)
+{
+    ctx->owner = NULL;
+    ctx->next_free = px->send_free;
+    px->send_free = ctx;
 }
 
 /* ---- timer heap ---- */
@@ -407,9 +488,13 @@ static int start_on_server(struct rg_proxy *px, struct rg_request *req,
     int rc = rg_backend_alloc_id(dest_of(srv, req->code), req, &sock, &id);
     if (rc < 0)
         return rc;
-    rc = rg_proxy_translate_request(src, src_len, src_secret, src_secret_len, id,
-                                    srv->cfg->secret, srv->cfg->secret_len, req->pkt,
-                                    RG_RADIUS_MAX_LEN, req->sent_auth);
+    /* Translation adds at most Message-Authenticator and CHAP-Challenge (2 x 18). */
+    rc = rg_proxy_pkt_reserve(px, req, src_len + 64 > RG_RADIUS_MAX_LEN ? RG_RADIUS_MAX_LEN
+                                                                         : src_len + 64);
+    if (rc == 0)
+        rc = rg_proxy_translate_request(src, src_len, src_secret, src_secret_len, id,
+                                        srv->cfg->secret, srv->cfg->secret_len, req->pkt,
+                                        req->pkt_cap, req->sent_auth);
     if (rc < 0) {
         rg_backend_release_id(sock, id);
         return rc;
@@ -700,7 +785,12 @@ int rg_proxy_probe(struct rg_proxy *px, struct rg_backend_server *srv)
         rg_proxy_slot_put(px, req);
         return rc;
     }
-    struct rg_radius_pkt p = {.data = req->pkt, .cap = RG_RADIUS_MAX_LEN};
+    if (rg_proxy_pkt_reserve(px, req, 64) < 0) {
+        rg_backend_release_id(sock, id);
+        rg_proxy_slot_put(px, req);
+        return -ENOMEM;
+    }
+    struct rg_radius_pkt p = {.data = req->pkt, .cap = req->pkt_cap};
     rg_radius_init(&p, RG_RADIUS_STATUS_SERVER, id, NULL);
     rg_radius_auth_random(req->pkt);
     rg_radius_msgauth_add_first(&p);

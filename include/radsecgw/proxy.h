@@ -29,13 +29,12 @@ struct rg_request {
     uint8_t ap_id;
     uint8_t code;
     bool probe;      /* a Status-Server health probe of our own */
-    bool send_busy;  /* send_req is queued in libuv */
+    bool send_busy;  /* a send of pkt is queued in libuv (struct rg_send_ctx) */
     bool in_use;
-    bool put_after_send; /* finished while send_req was queued: free in the send callback */
+    bool put_after_send; /* finished while a send was queued: put back when it completes */
     uint8_t ap_auth[RG_RADIUS_AUTH_LEN];   /* the AP's Request Authenticator */
     uint8_t sent_auth[RG_RADIUS_AUTH_LEN]; /* the authenticator sent to the backend */
-    uint8_t *pkt;  /* table-owned buffer of RG_RADIUS_MAX_LEN: the packet as sent */
-    uint16_t len;
+    uint16_t len;  /* of the packet as sent, in pkt */
     unsigned tries;       /* transmissions to the current server */
     uint64_t received_ms; /* when the AP's request arrived (latency) */
     uint64_t first_ms;    /* first transmission to the current server (MRD) */
@@ -44,7 +43,29 @@ struct rg_request {
     uint64_t tried;       /* servers already tried (bit per pool index) */
     size_t heap_idx;      /* position in the timer heap */
     struct rg_request *next_free;
-    uv_udp_send_t send_req; /* used only when a send cannot complete at once */
+    /* Last, kept across slot reuse: the packet as sent (for retransmission), a buffer of
+     * pkt_cap octets from the table's size classes (owned by the table, NULL until used). */
+    uint8_t *pkt;
+    uint16_t pkt_cap;
+};
+
+/* A queued UDP send, used only when the socket buffer is full (uv_udp_try_send said
+ * EAGAIN); pooled by the table so that path allocates nothing once warm either. */
+struct rg_send_ctx {
+    uv_udp_send_t req;
+    struct rg_request *owner; /* not owned */
+    struct rg_send_ctx *next_free;
+    struct rg_send_ctx *next_all; /* every context ever made, for rg_proxy_free */
+};
+
+/* Packet buffer size classes: most RADIUS packets are a few hundred octets, EAP ones about
+ * a kilobyte; only a few approach the RFC 2865 maximum. */
+#define RG_PROXY_BUF_CLASSES 3
+struct rg_bufclass {
+    size_t size;
+    uint8_t *free_list; /* free buffers, linked through their first octets */
+    void *chunks;       /* malloced chunks, linked through their first word; owned */
+    unsigned inuse;
 };
 
 /* RFC 5080 §2.2.1 parameters, in milliseconds. */
@@ -77,6 +98,9 @@ struct rg_proxy {
     bool timer_armed;
     uint64_t timer_at;
     unsigned salt_counter;
+    struct rg_bufclass bufs[RG_PROXY_BUF_CLASSES];
+    struct rg_send_ctx *send_free; /* free send contexts */
+    struct rg_send_ctx *send_all;  /* every send context, owned */
     uint8_t scratch[RG_RADIUS_MAX_LEN]; /* re-translation on failover */
 };
 
@@ -89,7 +113,15 @@ void rg_proxy_close(struct rg_proxy *px); /* closes the timer; free with rg_prox
 void rg_proxy_free(struct rg_proxy *px);
 
 struct rg_request *rg_proxy_slot_get(struct rg_proxy *px);
+/* Returns the slot and its packet buffer to the table. */
 void rg_proxy_slot_put(struct rg_proxy *px, struct rg_request *req);
+
+/* Make req->pkt hold at least need octets (smallest class that fits; keeps the current
+ * buffer when it is big enough). 0 or -ENOMEM. */
+int rg_proxy_pkt_reserve(struct rg_proxy *px, struct rg_request *req, size_t need);
+
+struct rg_send_ctx *rg_proxy_send_ctx_get(struct rg_proxy *px);
+void rg_proxy_send_ctx_put(struct rg_proxy *px, struct rg_send_ctx *ctx);
 
 /* Timer heap (pure; tests drive it with their own clock). */
 void rg_proxy_heap_push(struct rg_proxy *px, struct rg_request *req);

@@ -26,7 +26,7 @@ static void test_slots_bounded_and_recycled(void **state)
     for (unsigned i = 0; i < 2 * RG_PROXY_CHUNK; i++) {
         got[i] = rg_proxy_slot_get(&px);
         assert_non_null(got[i]);
-        assert_non_null(got[i]->pkt);
+        assert_null(got[i]->pkt); /* a packet buffer only once something is sent */
     }
     assert_null(rg_proxy_slot_get(&px)); /* the limit holds */
     assert_int_equal(px.nchunks, 2);
@@ -37,6 +37,43 @@ static void test_slots_bounded_and_recycled(void **state)
     for (unsigned i = 0; i < 2 * RG_PROXY_CHUNK; i++)
         rg_proxy_slot_put(&px, got[i]);
     assert_int_equal(px.inuse, 0);
+    rg_proxy_free(&px);
+}
+
+static void test_packet_buffers_sized_and_recycled(void **state)
+{
+    (void)state;
+    struct rg_proxy px;
+    assert_int_equal(rg_proxy_init(&px, NULL, NULL, RG_PROXY_CHUNK), 0);
+    struct rg_request *a = rg_proxy_slot_get(&px), *b = rg_proxy_slot_get(&px);
+    /* A small packet takes a small buffer; a large one the RFC 2865 maximum. */
+    assert_int_equal(rg_proxy_pkt_reserve(&px, a, 300), 0);
+    assert_true(a->pkt_cap >= 300 && a->pkt_cap < 1024);
+    assert_int_equal(rg_proxy_pkt_reserve(&px, b, 3000), 0);
+    assert_int_equal(b->pkt_cap, RG_RADIUS_MAX_LEN);
+    assert_int_equal(rg_proxy_pkt_reserve(&px, b, RG_RADIUS_MAX_LEN + 1), -EMSGSIZE);
+    /* Growing keeps the slot usable: the small buffer is swapped for a bigger one. */
+    uint8_t *small = a->pkt;
+    memset(a->pkt, 0xab, a->pkt_cap);
+    assert_int_equal(rg_proxy_pkt_reserve(&px, a, 1000), 0);
+    assert_true(a->pkt_cap >= 1000);
+    memset(a->pkt, 0xcd, a->pkt_cap);
+    /* Released buffers are reused (no allocation once warm). */
+    uint8_t *big = b->pkt;
+    rg_proxy_slot_put(&px, b);
+    b = rg_proxy_slot_get(&px);
+    assert_int_equal(rg_proxy_pkt_reserve(&px, b, 2000), 0);
+    assert_ptr_equal(b->pkt, big);
+    struct rg_request *c = rg_proxy_slot_get(&px);
+    assert_int_equal(rg_proxy_pkt_reserve(&px, c, 100), 0);
+    assert_ptr_equal(c->pkt, small);
+    for (unsigned i = 0; i < RG_PROXY_BUF_CLASSES; i++)
+        assert_true(px.bufs[i].inuse <= 1);
+    rg_proxy_slot_put(&px, a);
+    rg_proxy_slot_put(&px, b);
+    rg_proxy_slot_put(&px, c);
+    for (unsigned i = 0; i < RG_PROXY_BUF_CLASSES; i++)
+        assert_int_equal(px.bufs[i].inuse, 0);
     rg_proxy_free(&px);
 }
 
@@ -291,6 +328,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_slots_bounded_and_recycled),
+        cmocka_unit_test(test_packet_buffers_sized_and_recycled),
         cmocka_unit_test(test_heap_orders_deadlines),
         cmocka_unit_test(test_translate_access_request),
         cmocka_unit_test(test_translate_chap_adds_challenge),
