@@ -12,6 +12,7 @@
 #include <netdb.h>
 #include <poll.h>
 #include <stdbool.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -970,6 +971,8 @@ int main(int argc, char **argv)
         O_HOLD,
         O_HOLD_EVERY
     };
+    /* A server that closes on us must show up as a result, not kill the client. */
+    signal(SIGPIPE, SIG_IGN);
     static const struct option longopts[] = {
         {"host", required_argument, NULL, O_HOST},
         {"port", required_argument, NULL, O_PORT},
