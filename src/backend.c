@@ -106,8 +106,7 @@ void rg_backend_mark_dead(struct rg_backend_server *srv, uint64_t now_ms, const 
     srv->dead_since_ms = now_ms;
     srv->retry_at_ms = now_ms + (uint64_t)srv->pool->cfg->dead_time_s * 1000u;
     srv->last_probe_ms = now_ms;
-    rg_warn("backend %s (pool %s) marked dead: %s; %s", srv->cfg->name, srv->pool->cfg->name,
-            why,
+    rg_warn("backend %s (pool %s) marked dead: %s; %s", srv->cfg->name, srv->pool->cfg->name, why,
             srv->pool->cfg->status_server ? "probing with Status-Server"
                                           : "retrying after hold-down");
 }
@@ -127,7 +126,6 @@ static struct rg_worker *sock_worker(const struct rg_backend_sock *sock)
 {
     return sock->dest->server->pool->set->worker;
 }
-
 
 const char *rg_backend_dest_str(const struct rg_backend_dest *d, char *buf, size_t len)
 {
@@ -332,10 +330,8 @@ struct rg_backend_set *rg_backend_set_new(struct rg_worker *w, struct rg_config 
             s->pool = pool;
             s->index = i;
             s->health = RG_BACKEND_ALIVE;
-            dest_init(&s->auth, s, RG_BACKEND_AUTH, &s->cfg->auth_addr,
-                      pool->cfg->max_outstanding);
-            dest_init(&s->acct, s, RG_BACKEND_ACCT, &s->cfg->acct_addr,
-                      pool->cfg->max_outstanding);
+            dest_init(&s->auth, s, RG_BACKEND_AUTH, &s->cfg->auth_addr, pool->cfg->max_outstanding);
+            dest_init(&s->acct, s, RG_BACKEND_ACCT, &s->cfg->acct_addr, pool->cfg->max_outstanding);
         }
     }
     return set;

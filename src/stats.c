@@ -18,7 +18,7 @@ void rg_stats_format(const struct rg_stats *st, char *buf, size_t len)
     buf[0] = '\0';
 #define RG_STATS_PRINT_FIELD(name)                                                                 \
     if (off < len)                                                                                 \
-        off += (size_t)snprintf(buf + off, len - off, "%s%s=%llu", off ? " " : "", #name,         \
+        off += (size_t)snprintf(buf + off, len - off, "%s%s=%llu", off ? " " : "", #name,          \
                                 (unsigned long long)st->name);
     RG_STATS_FIELDS(RG_STATS_PRINT_FIELD)
 #undef RG_STATS_PRINT_FIELD

@@ -20,8 +20,8 @@ struct rg_worker;
  * released longest ago (RFC 5080 §2.2.2), and the request in flight per ID. Pure. */
 struct rg_idspace {
     uint8_t free_ring[RG_BACKEND_IDS];
-    unsigned head;  /* index of the next ID to hand out */
-    unsigned nfree; /* IDs in the ring */
+    unsigned head;                               /* index of the next ID to hand out */
+    unsigned nfree;                              /* IDs in the ring */
     struct rg_request *inflight[RG_BACKEND_IDS]; /* not owned; NULL when free */
 };
 
@@ -50,8 +50,8 @@ struct rg_backend_dest {
     struct rg_backend_server *server; /* owner */
     enum rg_backend_kind kind;
     const struct sockaddr_storage *addr; /* points into the config snapshot */
-    struct rg_backend_sock **socks; /* malloced array of socket pointers, owned; each socket is
-                                       freed by its close callback */
+    struct rg_backend_sock **socks;      /* malloced array of socket pointers, owned; each socket is
+                                            freed by its close callback */
     unsigned nsocks;
     unsigned max_socks;
     unsigned outstanding;
@@ -63,7 +63,7 @@ enum rg_backend_health {
 };
 
 struct rg_backend_server {
-    const struct rg_server *cfg; /* points into the config snapshot */
+    const struct rg_server *cfg;  /* points into the config snapshot */
     struct rg_backend_pool *pool; /* owner */
     unsigned index;               /* position in pool */
     struct rg_backend_dest auth;
@@ -74,12 +74,12 @@ struct rg_backend_server {
     uint64_t retry_at_ms;   /* dead, no probes: when to try it again (hold-down) */
     uint64_t last_probe_ms;
     bool probe_inflight;
-    uint64_t sent;     /* requests sent (first tries), for balancing stats */
+    uint64_t sent; /* requests sent (first tries), for balancing stats */
 };
 
 struct rg_backend_pool {
-    const struct rg_pool *cfg; /* points into the config snapshot */
-    struct rg_backend_set *set; /* owner */
+    const struct rg_pool *cfg;         /* points into the config snapshot */
+    struct rg_backend_set *set;        /* owner */
     struct rg_backend_server *servers; /* malloced array, owned */
     unsigned nservers;
     unsigned rr_next; /* round-robin cursor */
@@ -88,11 +88,11 @@ struct rg_backend_pool {
 /* All pools of one config snapshot in one worker. After a reload the old set is retired:
  * it keeps its sockets until its last request in flight completes, then closes. */
 struct rg_backend_set {
-    struct rg_worker *worker;     /* owner */
-    struct rg_config *cfg;        /* reference held */
+    struct rg_worker *worker;      /* owner */
+    struct rg_config *cfg;         /* reference held */
     struct rg_backend_pool *pools; /* malloced array, owned */
     unsigned npools;
-    unsigned outstanding; /* requests in flight over every socket of the set */
+    unsigned outstanding;  /* requests in flight over every socket of the set */
     unsigned open_handles; /* sockets not yet closed */
     bool retired;
 };

@@ -29,7 +29,7 @@ enum rg_match_kind {
 
 struct rg_match {
     enum rg_match_kind kind;
-    char *pattern;          /* malloced, owned: the regex text or prefix text */
+    char *pattern;           /* malloced, owned: the regex text or prefix text */
     struct rg_prefix prefix; /* for RG_MATCH_SAN_IP */
     /* compiled regex (regex_t) kept opaque here; owned, see config.c */
     void *regex;
@@ -47,8 +47,8 @@ enum rg_when_dead {
 };
 
 struct rg_server {
-    char *name;    /* malloced, owned */
-    char *host;    /* malloced, owned: as written */
+    char *name;                        /* malloced, owned */
+    char *host;                        /* malloced, owned: as written */
     struct sockaddr_storage auth_addr; /* resolved host:auth-port */
     struct sockaddr_storage acct_addr; /* resolved host:acct-port */
     socklen_t addr_len;
@@ -61,8 +61,8 @@ struct rg_server {
 struct rg_pool {
     char *name; /* malloced, owned */
     enum rg_policy policy;
-    unsigned timeout_s;  /* RFC 5080 IRT */
-    unsigned retries;    /* RFC 5080 MRC */
+    unsigned timeout_s; /* RFC 5080 IRT */
+    unsigned retries;   /* RFC 5080 MRC */
     bool status_server;
     bool require_message_authenticator;
     unsigned max_outstanding; /* per server */
@@ -73,19 +73,19 @@ struct rg_pool {
 };
 
 struct rg_org {
-    char *name;       /* malloced, owned */
-    char **ca;        /* malloced array of malloced paths, owned */
+    char *name; /* malloced, owned */
+    char **ca;  /* malloced array of malloced paths, owned */
     size_t nca;
-    char **crl;       /* malloced array of malloced paths, owned */
+    char **crl; /* malloced array of malloced paths, owned */
     size_t ncrl;
     unsigned crl_refresh_s;
-    char *secret;     /* malloced, owned; RFC 6614 secret on the TLS side */
+    char *secret; /* malloced, owned; RFC 6614 secret on the TLS side */
     size_t secret_len;
     struct rg_prefix *allow; /* malloced array, owned */
     size_t nallow;
-    struct rg_match *match;  /* malloced array, owned */
+    struct rg_match *match; /* malloced array, owned */
     size_t nmatch;
-    struct rg_pool *pool;    /* points into rg_config.pools */
+    struct rg_pool *pool; /* points into rg_config.pools */
     bool coa;
     /* line of the org block, for messages */
     int line;
@@ -97,8 +97,8 @@ struct rg_realm {
 };
 
 struct rg_coa_client {
-    char *name;   /* malloced, owned */
-    char *host;   /* malloced, owned */
+    char *name; /* malloced, owned */
+    char *host; /* malloced, owned */
     struct sockaddr_storage addr;
     socklen_t addr_len;
     char *secret; /* malloced, owned */
@@ -138,7 +138,7 @@ struct rg_config {
     size_t nrealms;
 
     struct {
-        bool enabled; /* a coa section is present */
+        bool enabled;  /* a coa section is present */
         char *address; /* malloced, owned */
         uint16_t port;
         struct rg_coa_client *clients; /* malloced array, owned */
@@ -158,7 +158,7 @@ struct rg_config {
 
 /* A diagnostic from loading: "file:line: reason" lines. */
 struct rg_config_diag {
-    char *text;   /* malloced, owned: all errors and warnings, one per line */
+    char *text; /* malloced, owned: all errors and warnings, one per line */
     int nerrors;
     int nwarnings;
 };
@@ -171,8 +171,8 @@ int rg_config_load(const char *path, bool check_files, struct rg_config **out,
                    struct rg_config_diag *diag);
 
 /* Same, from a buffer (tests); name is used in messages in place of a file name. */
-int rg_config_load_buf(const char *name, const char *buf, bool check_files,
-                       struct rg_config **out, struct rg_config_diag *diag);
+int rg_config_load_buf(const char *name, const char *buf, bool check_files, struct rg_config **out,
+                       struct rg_config_diag *diag);
 
 void rg_config_diag_free(struct rg_config_diag *diag);
 

@@ -19,7 +19,7 @@ void rg_log_close(void);
 
 void rg_log(int prio, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-#define RG_LOG_BURST 10 /* lines per key per window in rg_log_limited */
+#define RG_LOG_BURST     10 /* lines per key per window in rg_log_limited */
 #define RG_LOG_WINDOW_MS 1000
 
 /* Like rg_log, but at most burst lines per key per second window (key: a static string
@@ -40,10 +40,10 @@ void rg_log_set_clock(uint64_t (*now_ms)(void));
 int rg_log_facility_parse(const char *name);
 int rg_log_level_parse(const char *name);
 
-#define rg_err(...)     rg_log(LOG_ERR, __VA_ARGS__)
-#define rg_warn(...)    rg_log(LOG_WARNING, __VA_ARGS__)
-#define rg_notice(...)  rg_log(LOG_NOTICE, __VA_ARGS__)
-#define rg_info(...)    rg_log(LOG_INFO, __VA_ARGS__)
-#define rg_debug(...)   rg_log(LOG_DEBUG, __VA_ARGS__)
+#define rg_err(...)    rg_log(LOG_ERR, __VA_ARGS__)
+#define rg_warn(...)   rg_log(LOG_WARNING, __VA_ARGS__)
+#define rg_notice(...) rg_log(LOG_NOTICE, __VA_ARGS__)
+#define rg_info(...)   rg_log(LOG_INFO, __VA_ARGS__)
+#define rg_debug(...)  rg_log(LOG_DEBUG, __VA_ARGS__)
 
 #endif

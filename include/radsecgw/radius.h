@@ -63,24 +63,24 @@ enum rg_radius_attr_type {
     RG_RADIUS_ATTR_LONG_EXTENDED_2 = 246,
 };
 
-#define RG_RADIUS_VENDOR_MICROSOFT         311
-#define RG_RADIUS_MS_CHAP_MPPE_KEYS        12 /* RFC 2548 §2.4.1 */
-#define RG_RADIUS_MS_MPPE_SEND_KEY         16 /* RFC 2548 §2.4.2 */
-#define RG_RADIUS_MS_MPPE_RECV_KEY         17 /* RFC 2548 §2.4.3 */
+#define RG_RADIUS_VENDOR_MICROSOFT  311
+#define RG_RADIUS_MS_CHAP_MPPE_KEYS 12 /* RFC 2548 §2.4.1 */
+#define RG_RADIUS_MS_MPPE_SEND_KEY  16 /* RFC 2548 §2.4.2 */
+#define RG_RADIUS_MS_MPPE_RECV_KEY  17 /* RFC 2548 §2.4.3 */
 
 /* Why a packet was rejected; with offset and attribute type for the log line. */
 enum rg_radius_reason {
     RG_RADIUS_OK = 0,
-    RG_RADIUS_ERR_SHORT,          /* fewer than 20 octets available */
-    RG_RADIUS_ERR_LENGTH_FIELD,   /* Length field below 20 or above 4096 */
-    RG_RADIUS_ERR_TRUNCATED,      /* fewer octets than the Length field says */
-    RG_RADIUS_ERR_ATTR_HEADER,    /* attribute header overruns the packet */
-    RG_RADIUS_ERR_ATTR_LENGTH,    /* attribute length 0 or 1 */
-    RG_RADIUS_ERR_ATTR_OVERRUN,   /* attribute runs past the end of the packet */
-    RG_RADIUS_ERR_UNKNOWN_CODE,   /* code the gateway does not handle */
-    RG_RADIUS_ERR_NO_SPACE,       /* building: the packet would exceed its buffer or 4096 */
-    RG_RADIUS_ERR_NOT_FOUND,      /* attribute lookup found nothing */
-    RG_RADIUS_ERR_BAD_VALUE,      /* attribute value malformed for its type */
+    RG_RADIUS_ERR_SHORT,        /* fewer than 20 octets available */
+    RG_RADIUS_ERR_LENGTH_FIELD, /* Length field below 20 or above 4096 */
+    RG_RADIUS_ERR_TRUNCATED,    /* fewer octets than the Length field says */
+    RG_RADIUS_ERR_ATTR_HEADER,  /* attribute header overruns the packet */
+    RG_RADIUS_ERR_ATTR_LENGTH,  /* attribute length 0 or 1 */
+    RG_RADIUS_ERR_ATTR_OVERRUN, /* attribute runs past the end of the packet */
+    RG_RADIUS_ERR_UNKNOWN_CODE, /* code the gateway does not handle */
+    RG_RADIUS_ERR_NO_SPACE,     /* building: the packet would exceed its buffer or 4096 */
+    RG_RADIUS_ERR_NOT_FOUND,    /* attribute lookup found nothing */
+    RG_RADIUS_ERR_BAD_VALUE,    /* attribute value malformed for its type */
 };
 
 struct rg_radius_error {
@@ -161,8 +161,8 @@ int rg_radius_attr_insert_first(struct rg_radius_pkt *p, uint8_t type, const voi
                                 size_t len);
 
 /* Append a Vendor-Specific attribute holding one sub-attribute. */
-int rg_radius_vsa_add(struct rg_radius_pkt *p, uint32_t vendor_id, uint8_t vtype,
-                      const void *value, size_t len);
+int rg_radius_vsa_add(struct rg_radius_pkt *p, uint32_t vendor_id, uint8_t vtype, const void *value,
+                      size_t len);
 
 /* Remove the attribute at offset (as given by the walker); updates Length. -EINVAL if no
  * top-level attribute starts there. */
@@ -175,8 +175,7 @@ int rg_radius_attr_remove_all(struct rg_radius_pkt *p, uint8_t type);
  * sub-attribute offset from rg_radius_vsa_find, in which case the enclosing VSA length is
  * adjusted too); keeps the attribute's position. value may point into the packet.
  * -EINVAL if nothing starts at offset or an attribute would exceed 255 octets. */
-int rg_radius_attr_replace(struct rg_radius_pkt *p, size_t offset, const void *value,
-                           size_t len);
+int rg_radius_attr_replace(struct rg_radius_pkt *p, size_t offset, const void *value, size_t len);
 
 /* Start a packet: code, id, authenticator (may be NULL: zeros), Length 20. */
 int rg_radius_init(struct rg_radius_pkt *p, uint8_t code, uint8_t id, const uint8_t *auth);

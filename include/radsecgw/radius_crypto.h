@@ -23,8 +23,8 @@ int rg_radius_auth_request_verify(const uint8_t *pkt, const char *secret, size_t
 
 /* Response Authenticator (RFC 2865 §3): MD5(Code+ID+Length+RequestAuth+Attributes+Secret),
  * written into the reply's authenticator field. */
-void rg_radius_auth_response_sign(uint8_t *reply, const uint8_t *request_auth,
-                                  const char *secret, size_t secret_len);
+void rg_radius_auth_response_sign(uint8_t *reply, const uint8_t *request_auth, const char *secret,
+                                  size_t secret_len);
 
 /* Verify the Response Authenticator of reply against the request's authenticator. */
 int rg_radius_auth_response_verify(const uint8_t *reply, const uint8_t *request_auth,
@@ -57,8 +57,7 @@ int rg_radius_msgauth_add_first(struct rg_radius_pkt *p);
 int rg_radius_password_hide(const uint8_t *plain, size_t plain_len, const uint8_t *auth,
                             const char *secret, size_t secret_len, uint8_t *out, size_t *out_len);
 int rg_radius_password_unhide(const uint8_t *hidden, size_t hidden_len, const uint8_t *auth,
-                              const char *secret, size_t secret_len, uint8_t *out,
-                              size_t *out_len);
+                              const char *secret, size_t secret_len, uint8_t *out, size_t *out_len);
 
 /* Tunnel-Password (RFC 2868 §3.5) and MS-MPPE-Send/Recv-Key (RFC 2548 §2.4.2/2.4.3) share
  * one salted scheme: value = [tag] salt(2, top bit set) + hidden(len octet + key + pad).
@@ -69,11 +68,10 @@ int rg_radius_password_unhide(const uint8_t *hidden, size_t hidden_len, const ui
  * octets); -EINVAL unless in_len is 2 + a non-zero multiple of 16 (<= 258), -EBADMSG if the
  * hidden length octet exceeds the data after it. Max key 253 octets. */
 int rg_radius_salted_hide(const uint8_t *key, size_t key_len, const uint8_t salt[2],
-                          const uint8_t *auth, const char *secret, size_t secret_len,
-                          uint8_t *out, size_t *out_len);
+                          const uint8_t *auth, const char *secret, size_t secret_len, uint8_t *out,
+                          size_t *out_len);
 int rg_radius_salted_unhide(const uint8_t *in, size_t in_len, const uint8_t *auth,
-                            const char *secret, size_t secret_len, uint8_t *key,
-                            size_t *key_len);
+                            const char *secret, size_t secret_len, uint8_t *key, size_t *key_len);
 
 /* A salt unique per packet: top bit set (RFC 2868 §3.5); *counter advances each call
  * so two salts in one packet differ (32768 in a row). A zero counter is first seeded at

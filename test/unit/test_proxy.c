@@ -139,8 +139,8 @@ static void test_translate_access_request(void **state)
     uint8_t in[RG_RADIUS_MAX_LEN], out[RG_RADIUS_MAX_LEN], sent_auth[16];
     const char *pw = "correct horse battery staple";
     size_t len = make_ap_access_request(in, pw, false);
-    int n = rg_proxy_translate_request(in, len, AP_SECRET, 6, 77, BE_SECRET, strlen(BE_SECRET),
-                                       out, sizeof(out), sent_auth);
+    int n = rg_proxy_translate_request(in, len, AP_SECRET, 6, 77, BE_SECRET, strlen(BE_SECRET), out,
+                                       sizeof(out), sent_auth);
     assert_true(n > 0);
     struct rg_radius_error err;
     assert_int_equal(rg_radius_validate(out, (size_t)n, &err), 0);
@@ -172,10 +172,10 @@ static void test_translate_access_request(void **state)
     assert_int_equal(rg_radius_attr_find(out, RG_RADIUS_ATTR_PROXY_STATE, &pos, &a), 1);
     assert_memory_equal(a.value, "two", 3);
     /* Only one Message-Authenticator. */
-    assert_int_equal(rg_radius_attr_remove_all(&(struct rg_radius_pkt){.data = out,
-                                                                      .cap = sizeof(out)},
-                                               RG_RADIUS_ATTR_MESSAGE_AUTHENTICATOR),
-                     1);
+    assert_int_equal(
+        rg_radius_attr_remove_all(&(struct rg_radius_pkt){.data = out, .cap = sizeof(out)},
+                                  RG_RADIUS_ATTR_MESSAGE_AUTHENTICATOR),
+        1);
 }
 
 static void test_translate_chap_adds_challenge(void **state)
@@ -183,8 +183,8 @@ static void test_translate_chap_adds_challenge(void **state)
     (void)state;
     uint8_t in[RG_RADIUS_MAX_LEN], out[RG_RADIUS_MAX_LEN], sent_auth[16];
     size_t len = make_ap_access_request(in, NULL, true);
-    int n = rg_proxy_translate_request(in, len, AP_SECRET, 6, 1, BE_SECRET, strlen(BE_SECRET),
-                                       out, sizeof(out), sent_auth);
+    int n = rg_proxy_translate_request(in, len, AP_SECRET, 6, 1, BE_SECRET, strlen(BE_SECRET), out,
+                                       sizeof(out), sent_auth);
     assert_true(n > 0);
     struct rg_radius_attr a;
     /* RFC 2865 §5.3: the AP's authenticator was the CHAP challenge; it travels on. */
@@ -231,9 +231,9 @@ static void test_translate_reply_reencrypts(void **state)
     for (int i = 0; i < 32; i++)
         key[i] = (uint8_t)(i * 7 + 1);
     rg_radius_salt_new(salt, &ctr);
-    assert_int_equal(rg_radius_salted_hide(key, 32, salt, sent_auth, BE_SECRET,
-                                           strlen(BE_SECRET), hidden, &hl),
-                     0);
+    assert_int_equal(
+        rg_radius_salted_hide(key, 32, salt, sent_auth, BE_SECRET, strlen(BE_SECRET), hidden, &hl),
+        0);
     rg_radius_vsa_add(&p, RG_RADIUS_VENDOR_MICROSOFT, RG_RADIUS_MS_MPPE_RECV_KEY, hidden, hl);
     rg_radius_salt_new(salt, &ctr);
     rg_radius_salted_hide(key, 16, salt, sent_auth, BE_SECRET, strlen(BE_SECRET), hidden, &hl);
@@ -246,9 +246,8 @@ static void test_translate_reply_reencrypts(void **state)
 
     const char *why = NULL;
     size_t len = rg_radius_len(buf);
-    assert_int_equal(rg_proxy_verify_reply(buf, len, sent_auth, BE_SECRET, strlen(BE_SECRET),
-                                           true, &why),
-                     0);
+    assert_int_equal(
+        rg_proxy_verify_reply(buf, len, sent_auth, BE_SECRET, strlen(BE_SECRET), true, &why), 0);
     assert_int_equal(rg_proxy_translate_reply(buf, len, sizeof(buf), sent_auth, BE_SECRET,
                                               strlen(BE_SECRET), 9, ap_auth, AP_SECRET, 6, &ctr),
                      0);
@@ -263,17 +262,15 @@ static void test_translate_reply_reencrypts(void **state)
     assert_int_equal(
         rg_radius_vsa_find(buf, RG_RADIUS_VENDOR_MICROSOFT, RG_RADIUS_MS_MPPE_RECV_KEY, &pos, &a),
         1);
-    assert_int_equal(rg_radius_salted_unhide(a.value, a.value_len, ap_auth, AP_SECRET, 6, out,
-                                             &ol),
+    assert_int_equal(rg_radius_salted_unhide(a.value, a.value_len, ap_auth, AP_SECRET, 6, out, &ol),
                      0);
     assert_int_equal(ol, 32);
     assert_memory_equal(out, key, 32);
     assert_int_equal(rg_radius_attr_find(buf, RG_RADIUS_ATTR_TUNNEL_PASSWORD, NULL, &a), 1);
     assert_int_equal(a.value[0], 1); /* tag kept */
     assert_true(a.value[1] & 0x80);  /* RFC 2868 §3.5: salt top bit set */
-    assert_int_equal(rg_radius_salted_unhide(a.value + 1, a.value_len - 1, ap_auth, AP_SECRET, 6,
-                                             out, &ol),
-                     0);
+    assert_int_equal(
+        rg_radius_salted_unhide(a.value + 1, a.value_len - 1, ap_auth, AP_SECRET, 6, out, &ol), 0);
     assert_int_equal(ol, 16);
     assert_memory_equal(out, key, 16);
 }
@@ -320,8 +317,7 @@ static void test_verify_reply_rejects(void **state)
     rg_radius_attr_add(&p, RG_RADIUS_ATTR_EAP_MESSAGE, "\x01\x02\x00\x04", 4);
     rg_radius_auth_response_sign(buf, sent_auth, BE_SECRET, bl);
     assert_int_not_equal(
-        rg_proxy_verify_reply(buf, rg_radius_len(buf), sent_auth, BE_SECRET, bl, false, &why),
-        0);
+        rg_proxy_verify_reply(buf, rg_radius_len(buf), sent_auth, BE_SECRET, bl, false, &why), 0);
 }
 
 int main(void)

@@ -2,6 +2,7 @@
  * RADIUS hiding and signing schemes). Do not edit: rerun the script. */
 #ifndef RG_TEST_VECTORS_H
 #define RG_TEST_VECTORS_H
+/* clang-format off */
 
 #include <stdint.h>
 
@@ -262,4 +263,5 @@ static const uint8_t vec_disconnect_request_a[49] __attribute__((unused)) = {
     0x76,
 };
 
+/* clang-format on */
 #endif
