@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "radsecgw/common.h"
 #include "radsecgw/conn.h"
@@ -20,6 +21,7 @@
 #define RG_CONN_OUT_LIMIT (1024 * 1024)
 
 static void process(struct rg_conn *c);
+static void on_timer(uv_timer_t *t);
 static void flush(struct rg_conn *c);
 
 static void addr_format(const struct sockaddr_storage *ss, char *buf, size_t len)
@@ -280,11 +282,32 @@ static void frame(struct rg_conn *c)
         rg_buf_consume(plain, off);
 }
 
+/* The idle deadline, or the moment the peer's certificate chain expires if that is sooner. */
+static void arm_open_timer(struct rg_conn *c, uint64_t delay_ms)
+{
+    time_t not_after = c->peer.not_after;
+    if (not_after) {
+        time_t now = time(NULL);
+        uint64_t until = not_after > now ? (uint64_t)(not_after - now) * 1000u + 1000u : 0;
+        if (until < delay_ms)
+            delay_ms = until;
+    }
+    uv_timer_start(&c->timer, on_timer, delay_ms, 0);
+}
+
 static void on_timer(uv_timer_t *t)
 {
     struct rg_conn *c = t->data;
     if (c->state == RG_CONN_HANDSHAKE) {
         refuse(c, "TLS handshake timeout");
+        return;
+    }
+    if (c->peer.not_after && time(NULL) > c->peer.not_after) {
+        /* radiusdtls-bis §3.3: a connection does not outlive the certificates it was
+         * authenticated with. */
+        rg_warn("connection %s (%s): client certificate chain expired", c->addr_text,
+                c->peer.cn);
+        rg_conn_close(c, "client certificate expired");
         return;
     }
     uint64_t idle = (uint64_t)c->gen->cfg->listen.idle_timeout_s * 1000u;
@@ -294,7 +317,7 @@ static void on_timer(uv_timer_t *t)
         return;
     }
     uint64_t left = c->last_activity_ms + idle > now ? c->last_activity_ms + idle - now : idle;
-    uv_timer_start(&c->timer, on_timer, left, 0);
+    arm_open_timer(c, left);
 }
 
 static void handshake_done(struct rg_conn *c)
@@ -317,8 +340,7 @@ static void handshake_done(struct rg_conn *c)
     RG_STAT_INC(&w->stats, conn_open);
     rg_notice("connection %s open: org %s, CN \"%s\", %s, %s", c->addr_text, c->peer.org->name,
               c->peer.cn, wolfSSL_get_version(c->tls.ssl), wolfSSL_get_cipher(c->tls.ssl));
-    uv_timer_start(&c->timer, on_timer, (uint64_t)c->gen->cfg->listen.idle_timeout_s * 1000u,
-                   0);
+    arm_open_timer(c, (uint64_t)c->gen->cfg->listen.idle_timeout_s * 1000u);
 }
 
 void rg_conn_recheck(struct rg_conn *c, struct rg_gen *g)

@@ -192,6 +192,8 @@ static int blobs_push(struct blob **arr, size_t *n, const struct blob *b)
 
 /* ---- operator-readable reasons ---------------------------------------------------------- */
 
+static bool asn1_time_t(const WOLFSSL_ASN1_TIME *t, time_t *out);
+
 static bool cert_expired(WOLFSSL_X509 *cert)
 {
     WOLFSSL_ASN1_TIME *t = cert ? wolfSSL_X509_get_notAfter(cert) : NULL;
@@ -875,6 +877,16 @@ int rg_tls_peer_identify(struct rg_tls_ctx *ctx, WOLFSSL *ssl, const struct sock
     WOLFSSL_X509 *leaf = wolfSSL_X509_d2i(NULL, pc.der[0], pc.len[0]);
     if (!leaf)
         return refuse(peer, "unreadable certificate");
+    /* radiusdtls-bis §3.3: the connection must not outlive the peer's certificates. */
+    for (int i = 0; i < pc.n; i++) {
+        WOLFSSL_X509 *x = i == 0 ? leaf : wolfSSL_X509_d2i(NULL, pc.der[i], pc.len[i]);
+        time_t t;
+        if (x && asn1_time_t(wolfSSL_X509_get_notAfter(x), &t) &&
+            (peer->not_after == 0 || t < peer->not_after))
+            peer->not_after = t;
+        if (x && x != leaf)
+            wolfSSL_X509_free(x);
+    }
     name_text(wolfSSL_X509_get_subject_name(leaf), peer->subject, sizeof(peer->subject));
     name_text(wolfSSL_X509_get_issuer_name(leaf), peer->issuer, sizeof(peer->issuer));
     if (wolfSSL_X509_NAME_get_text_by_NID(wolfSSL_X509_get_subject_name(leaf), NID_commonName,

@@ -55,6 +55,7 @@ struct rg_tls_peer {
     char issuer[RG_TLS_NAME_MAX];
     char cn[RG_TLS_NAME_MAX];
     char reason[128]; /* why refused: "unknown CA", "expired", "no match", ... */
+    time_t not_after; /* earliest notAfter in the chain the peer sent; 0 if unknown */
 };
 
 /* Why the handshake failed, when it was certificate verification (from the verify
