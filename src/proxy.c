@@ -39,6 +39,26 @@ uint64_t rg_rt_next(const struct rg_rt_params *p, uint64_t prev_rt, int rand_per
     return rt < 1 ? 1 : (uint64_t)rt;
 }
 
+bool rg_rt_may_retransmit(const struct rg_rt_params *p, unsigned transmissions, uint64_t first_ms,
+                          uint64_t now)
+{
+    /* RFC 5080 §2.2.1: the exchange fails after MRC retransmissions or once MRD seconds
+     * have elapsed since the first transmission, whichever comes first. The RFC lets MRC 0
+     * mean "bounded by MRD only"; here MRC is the pool's `retries`, and retries = 0 means
+     * what an operator writes: no retransmission. */
+    if (p->mrd && now - first_ms >= p->mrd)
+        return false;
+    return transmissions <= p->mrc;
+}
+
+uint64_t rg_rt_deadline(const struct rg_rt_params *p, uint64_t first_ms, uint64_t now, uint64_t rt)
+{
+    uint64_t at = now + rt;
+    if (p->mrd && at > first_ms + p->mrd)
+        at = first_ms + p->mrd;
+    return at;
+}
+
 static int rand_permille(void)
 {
     uint16_t r;
@@ -511,7 +531,7 @@ static int start_on_server(struct rg_proxy *px, struct rg_request *req,
     rg_rt_params_from_pool(srv->pool->cfg, &rt);
     req->first_ms = now;
     req->rt_ms = rg_rt_next(&rt, 0, rand_permille());
-    schedule(px, req, now + req->rt_ms);
+    schedule(px, req, rg_rt_deadline(&rt, now, now, req->rt_ms));
     rc = rg_backend_send(sock, req);
     if (rc < 0)
         rg_log_limited("backend-send", LOG_WARNING, "backend %s: send failed: %s",
@@ -822,13 +842,13 @@ static void on_deadline(struct rg_proxy *px, struct rg_request *req, uint64_t no
     }
     struct rg_rt_params rt;
     rg_rt_params_from_pool(srv->pool->cfg, &rt);
-    uint64_t next_rt = rg_rt_next(&rt, req->rt_ms, rand_permille());
-    /* RFC 5080 §2.2.1: stop after MRC retransmissions or once MRD has passed. */
-    if (req->tries <= rt.mrc && now - req->first_ms < rt.mrd) {
+    if (rg_rt_may_retransmit(&rt, req->tries, req->first_ms, now)) {
+        /* RFC 5080 §2.2.1: same ID, authenticator and source port; RT doubles with jitter. */
+        uint64_t next_rt = rg_rt_next(&rt, req->rt_ms, rand_permille());
         req->tries++;
         req->rt_ms = next_rt;
         RG_STAT_INC(&w->stats, retransmits);
-        schedule(px, req, now + next_rt);
+        schedule(px, req, rg_rt_deadline(&rt, req->first_ms, now, next_rt));
         rg_backend_send(req->sock, req);
         return;
     }

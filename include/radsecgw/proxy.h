@@ -83,6 +83,16 @@ void rg_rt_params_from_pool(const struct rg_pool *pool, struct rg_rt_params *rt)
  * tests are deterministic). prev_rt 0 means the first. */
 uint64_t rg_rt_next(const struct rg_rt_params *p, uint64_t prev_rt, int rand_permille);
 
+/* At an RT expiry, after `transmissions` sends since first_ms: may the request be sent
+ * again? Not once MRC retransmissions were made (MRC = pool retries, counted as
+ * retransmissions after the first transmission; 0 = none) or MRD has elapsed. */
+bool rg_rt_may_retransmit(const struct rg_rt_params *p, unsigned transmissions, uint64_t first_ms,
+                          uint64_t now);
+
+/* When to look again after a transmission at now with interval rt: now + rt, but never past
+ * first_ms + MRD, where the exchange with this server fails. */
+uint64_t rg_rt_deadline(const struct rg_rt_params *p, uint64_t first_ms, uint64_t now, uint64_t rt);
+
 /* The table. */
 struct rg_proxy {
     struct rg_worker *worker; /* owner */

@@ -220,6 +220,58 @@ static void test_rt_schedule(void **state)
         assert_true(rg_rt_next(&rt, 16000, r) <= 17600);
 }
 
+/* Replays the retransmission timeline of one request against a server that never answers,
+ * with a fake clock: returns the number of transmissions and the time the exchange failed. */
+static unsigned replay(const struct rg_rt_params *rt, int rand_permille, uint64_t *sends,
+                       uint64_t *failed_at)
+{
+    uint64_t now = 1000000, first = now, rtv = rg_rt_next(rt, 0, rand_permille);
+    unsigned n = 1;
+    sends[0] = 0;
+    uint64_t deadline = rg_rt_deadline(rt, first, now, rtv);
+    for (;;) {
+        now = deadline; /* the timer fires */
+        if (!rg_rt_may_retransmit(rt, n, first, now))
+            break;
+        rtv = rg_rt_next(rt, rtv, rand_permille);
+        sends[n++] = now - first;
+        deadline = rg_rt_deadline(rt, first, now, rtv);
+    }
+    *failed_at = now - first;
+    return n;
+}
+
+static void test_retransmit_timeline(void **state)
+{
+    (void)state;
+    uint64_t sends[64], failed;
+    /* timeout 2, retries 3 (RFC 5080 defaults for IRT/MRT/MRD): sent at 0, 2, 6, 14 s; the
+     * exchange fails when the RT after the 3rd retransmission expires, capped by MRD. */
+    struct rg_rt_params rt = {.irt = 2000, .mrt = 16000, .mrd = 30000, .mrc = 3};
+    assert_int_equal(replay(&rt, 0, sends, &failed), 4);
+    assert_int_equal(sends[1], 2000);
+    assert_int_equal(sends[2], 6000);
+    assert_int_equal(sends[3], 14000);
+    assert_int_equal(failed, 30000);
+    /* With +10% jitter the last RT would end at 14 + 17.6 s: MRD (30 s) cuts it. */
+    assert_int_equal(replay(&rt, 100, sends, &failed), 4);
+    assert_int_equal(sends[1], 2200);
+    assert_int_equal(failed, 30000);
+    /* Many retries: MRD stops the retransmissions (0, 2, 6, 14, 30 -> fail at 30). */
+    rt.mrc = 10;
+    assert_int_equal(replay(&rt, 0, sends, &failed), 4);
+    assert_int_equal(failed, 30000);
+    /* timeout 1, retries 1 (what the failover tests use): 0, 1 s, fail at 3 s. */
+    struct rg_rt_params quick = {.irt = 1000, .mrt = 16000, .mrd = 30000, .mrc = 1};
+    assert_int_equal(replay(&quick, 0, sends, &failed), 2);
+    assert_int_equal(sends[1], 1000);
+    assert_int_equal(failed, 3000);
+    /* retries 0: one transmission, the exchange fails when the first RT expires. */
+    quick.mrc = 0;
+    assert_int_equal(replay(&quick, 0, sends, &failed), 1);
+    assert_int_equal(failed, 1000);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -232,6 +284,7 @@ int main(void)
         cmocka_unit_test(test_round_robin_even),
         cmocka_unit_test(test_least_outstanding),
         cmocka_unit_test(test_rt_schedule),
+        cmocka_unit_test(test_retransmit_timeline),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
