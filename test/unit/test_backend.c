@@ -10,6 +10,9 @@
 
 #include "radsecgw/backend.h"
 #include "radsecgw/proxy.h"
+#include "radsecgw/worker.h"
+
+#include <arpa/inet.h>
 
 static struct rg_request dummy[RG_BACKEND_IDS + 1];
 
@@ -220,6 +223,50 @@ static void test_rt_schedule(void **state)
         assert_true(rg_rt_next(&rt, 16000, r) <= 17600);
 }
 
+static struct rg_worker worker; /* only its loop is used: the sockets are opened, not used */
+
+static void test_ids_spread_over_sockets(void **state)
+{
+    (void)state;
+    struct rg_backend_set *set = make_set(RG_POLICY_FAILOVER, 1, true);
+    assert_int_equal(uv_loop_init(&worker.loop), 0);
+    set->worker = &worker;
+    struct sockaddr_in *sin = (struct sockaddr_in *)&servers[0].auth_addr;
+    sin->sin_family = AF_INET;
+    sin->sin_port = htons(9);
+    inet_pton(AF_INET, "127.0.0.1", &sin->sin_addr);
+    struct rg_backend_dest *d = &set->pools[0].servers[0].auth;
+    assert_int_equal(d->max_socks, 2); /* max-outstanding 512 = two sockets of 256 IDs */
+
+    static struct rg_request reqs[512];
+    struct rg_backend_sock *socks[512];
+    uint8_t ids[512];
+    for (unsigned i = 0; i < 512; i++)
+        assert_int_equal(rg_backend_alloc_id(d, &reqs[i], &socks[i], &ids[i]), 0);
+    assert_int_equal(d->nsocks, 2);
+    assert_int_equal(d->outstanding, 512);
+    assert_int_equal(set->outstanding, 512);
+    /* (socket, ID) pairs are unique: 256 IDs on each of two source ports */
+    assert_ptr_not_equal(socks[0], socks[511]);
+    for (unsigned i = 0; i < 512; i++)
+        assert_ptr_equal(socks[i]->ids.inflight[ids[i]], &reqs[i]);
+    /* max-outstanding reached: no third socket */
+    struct rg_backend_sock *s;
+    uint8_t id;
+    assert_int_equal(rg_backend_alloc_id(d, &reqs[0], &s, &id), -ENOSPC);
+    /* a released ID on the first socket makes room again, on that socket */
+    rg_backend_release_id(socks[3], ids[3]);
+    assert_int_equal(rg_backend_alloc_id(d, &reqs[3], &s, &id), 0);
+    assert_ptr_equal(s, socks[3]);
+    for (unsigned i = 0; i < 512; i++)
+        rg_backend_release_id(i == 3 ? s : socks[i], i == 3 ? id : ids[i]);
+    assert_int_equal(d->outstanding, 0);
+    /* Retiring an idle set closes its sockets; the loop ends once they are closed. */
+    rg_backend_set_retire(set);
+    assert_int_equal(uv_run(&worker.loop, UV_RUN_DEFAULT), 0);
+    assert_int_equal(uv_loop_close(&worker.loop), 0);
+}
+
 /* Replays the retransmission timeline of one request against a server that never answers,
  * with a fake clock: returns the number of transmissions and the time the exchange failed. */
 static unsigned replay(const struct rg_rt_params *rt, int rand_permille, uint64_t *sends,
@@ -279,6 +326,7 @@ int main(void)
         cmocka_unit_test(test_idspace_lru_reuse),
         cmocka_unit_test(test_idspace_release_order_is_reuse_order),
         cmocka_unit_test(test_idspace_wraparound),
+        cmocka_unit_test(test_ids_spread_over_sockets),
         cmocka_unit_test(test_failover_order),
         cmocka_unit_test(test_holddown_without_status_server),
         cmocka_unit_test(test_round_robin_even),
