@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "radsecgw/coa.h"
 #include "radsecgw/common.h"
 #include "radsecgw/conn.h"
 #include "radsecgw/listener.h"
@@ -99,6 +100,7 @@ void rg_conn_close(struct rg_conn *c, const char *why)
         rg_debug("connection %s closed during handshake: %s", c->addr_text, why);
     }
     rg_proxy_conn_closed(&w->proxy, c);
+    rg_coa_conn_closed(c);
     c->state = RG_CONN_CLOSED;
     unlink_conn(c);
     rg_listener_release((const struct sockaddr *)&c->addr);
@@ -265,7 +267,9 @@ static void frame(struct rg_conn *c)
             rg_conn_close(c, "malformed packet");
             return;
         }
-        int rc = rg_proxy_on_request(&w->proxy, c, pkt, (size_t)need);
+        /* ACK/NAK codes answer CoA the gateway sent down this connection (reverse CoA). */
+        int rc = rg_coa_is_reply(pkt[0]) ? rg_coa_on_reply(c, pkt, (size_t)need)
+                                         : rg_proxy_on_request(&w->proxy, c, pkt, (size_t)need);
         if (rc == -EAGAIN) {
             pause_reading(c);
             break;
@@ -338,6 +342,7 @@ static void handshake_done(struct rg_conn *c)
     c->state = RG_CONN_OPEN;
     RG_STAT_INC(&w->stats, conn_accepted);
     RG_STAT_INC(&w->stats, conn_open);
+    rg_coa_conn_open(c);
     rg_notice("connection %s open: org %s, CN \"%s\", %s, %s", c->addr_text, c->peer.org->name,
               c->peer.cn, wolfSSL_get_version(c->tls.ssl), wolfSSL_get_cipher(c->tls.ssl));
     arm_open_timer(c, (uint64_t)c->gen->cfg->listen.idle_timeout_s * 1000u);

@@ -17,6 +17,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "radsecgw/coa.h"
 #include "radsecgw/common.h"
 #include "radsecgw/config.h"
 #include "radsecgw/listener.h"
@@ -93,10 +94,11 @@ static void on_stats(uv_timer_t *t)
 {
     struct main_state *m = t->data;
     struct rg_stats total;
-    char line[1024];
+    char line[2048];
     memset(&total, 0, sizeof(total));
     for (unsigned i = 0; i < m->nworkers; i++)
         rg_stats_sum(&total, &m->workers[i].stats);
+    rg_stats_sum(&total, rg_coa_stats());
     rg_stats_format(&total, line, sizeof(line));
     rg_info("stats workers=%u %s", m->nworkers, line);
 }
@@ -249,6 +251,8 @@ static void reload(struct main_state *m)
     rg_log_open(g->cfg->log.facility, m->debug ? LOG_DEBUG : g->cfg->log.level, m->foreground);
     trust_remember(m, sig, n);
     install(m, g);
+    if (rg_coa_reload(g->cfg) < 0)
+        rg_err("reload: coa listener not available");
     start_stats_timer(m);
     start_crl_timer(m);
     rg_tls_expiry_log(g->cfg, time(NULL)); /* new certificates or CAs: checked now */
@@ -268,6 +272,7 @@ static void on_signal(uv_signal_t *s, int signum)
     rg_notice("stopping on signal %d: draining requests in flight", signum);
     for (unsigned i = 0; i < m->nworkers; i++)
         rg_worker_stop(&m->workers[i]);
+    rg_coa_stop();
     uv_close((uv_handle_t *)&m->sig_hup, NULL);
     uv_close((uv_handle_t *)&m->sig_term, NULL);
     uv_close((uv_handle_t *)&m->sig_int, NULL);
@@ -438,6 +443,13 @@ int main(int argc, char **argv)
               cfg->norgs, cfg->npools);
 
     uv_loop_t *loop = uv_default_loop();
+    if (rg_coa_start(loop, cfg, m.workers, m.nworkers) < 0) {
+        for (unsigned i = 0; i < m.nworkers; i++)
+            rg_worker_stop(&m.workers[i]);
+        for (unsigned i = 0; i < m.nworkers; i++)
+            rg_worker_join(&m.workers[i]);
+        return 1;
+    }
     uv_signal_init(loop, &m.sig_hup);
     uv_signal_init(loop, &m.sig_term);
     uv_signal_init(loop, &m.sig_int);
@@ -459,6 +471,7 @@ int main(int argc, char **argv)
 
     for (unsigned i = 0; i < m.nworkers; i++)
         rg_worker_join(&m.workers[i]);
+    rg_coa_shutdown();
     free(m.workers);
     free(m.trust);
     rg_gen_unref(m.gen);

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "radsecgw/backend.h"
+#include "radsecgw/coa.h"
 #include "radsecgw/common.h"
 #include "radsecgw/conn.h"
 #include "radsecgw/log.h"
@@ -610,6 +611,8 @@ int rg_proxy_on_request(struct rg_proxy *px, struct rg_conn *conn, const uint8_t
                        conn->peer.cn, rg_radius_code_name(code), ap_id, why);
         return -EBADMSG;
     }
+    /* Reverse CoA: the NAS identities it claims, once each per connection. */
+    rg_coa_learn(conn, pkt);
     if (code == RG_RADIUS_STATUS_SERVER) {
         /* RFC 5997 §3/§4: answered by the gateway itself, never proxied. */
         RG_STAT_INC(&w->stats, status_local);

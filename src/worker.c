@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "radsecgw/backend.h"
+#include "radsecgw/coa.h"
 #include "radsecgw/common.h"
 #include "radsecgw/conn.h"
 #include "radsecgw/listener.h"
@@ -106,6 +107,7 @@ static void finish_stop(struct rg_worker *w)
 {
     while (w->conns)
         rg_conn_close(w->conns, "gateway stopping");
+    rg_coa_worker_close(w);
     rg_proxy_abort_all(&w->proxy);
     rg_proxy_close(&w->proxy);
     rg_backend_set_retire(w->backends);
@@ -198,6 +200,7 @@ int rg_worker_start(struct rg_worker *w, unsigned index, struct rg_gen *gen)
     uv_mutex_init(&w->lock);
     uv_async_init(&w->loop, &w->wakeup, on_wakeup);
     w->wakeup.data = w;
+    rg_coa_worker_init(w);
     uv_timer_init(&w->loop, &w->health_timer);
     w->health_timer.data = w;
     uv_timer_init(&w->loop, &w->drain_timer);
@@ -244,6 +247,7 @@ void rg_worker_join(struct rg_worker *w)
     uv_run(&w->loop, UV_RUN_DEFAULT);
     uv_loop_close(&w->loop);
     rg_proxy_free(&w->proxy);
+    rg_coa_worker_free(w);
     if (w->pending_gen)
         rg_gen_unref(w->pending_gen);
     rg_gen_unref(w->gen);

@@ -125,6 +125,7 @@ struct options {
     bool expect_close;
     bool require_ma;
     bool verbose;
+    const char *answer_coa; /* --answer-coa ack|nak: answer CoA/Disconnect while holding */
     struct extra_attr extra[MAX_EXTRA];
     int n_extra;
 };
@@ -184,6 +185,10 @@ static void usage(FILE *out)
                  "                          (exit 2 then), else \"held open for Xs\"\n"
                  "  --hold-every S          while holding, send the command again every S\n"
                  "                          seconds; each must be answered within --timeout\n"
+                 "  --answer-coa ack|nak    answer CoA/Disconnect-Requests the server sends on\n"
+                 "                          the connection (reverse CoA): the request's\n"
+                 "                          authenticator is checked with the secret, the\n"
+                 "                          answer is an ACK, or a NAK with Error-Cause 503\n"
                  "  -v, --verbose           TLS details on stderr\n"
                  "exit: 0 accept/accounting-response/status answer, 1 reject, 2 failure\n");
 }
@@ -747,6 +752,62 @@ static int handshake(WOLFSSL *ssl, double deadline)
     return 0;
 }
 
+/* --answer-coa: a CoA-Request or Disconnect-Request from the server (draft-ietf-radext-
+ * reverse-coa). RFC 5176 §2.3: its Request Authenticator is computed with the secret; the
+ * answer is signed with the request's authenticator (Message-Authenticator first). */
+static void answer_coa(WOLFSSL *ssl, const uint8_t *pkt, size_t len, struct tally *t)
+{
+    struct rg_radius_error err;
+    char why[128];
+    size_t slen = strlen(opt.secret);
+    if (rg_radius_validate(pkt, len, &err) != 0) {
+        printf("malformed server request: %s\n", rg_radius_error_str(&err, why, sizeof(why)));
+        t->bad++;
+        return;
+    }
+    const char *name = rg_radius_code_name(pkt[0]);
+    int ma = rg_radius_msgauth_verify(pkt, NULL, opt.secret, slen);
+    if (rg_radius_auth_request_verify(pkt, opt.secret, slen) != 0 || (ma != 0 && ma != -ENOENT)) {
+        printf("%s id=%u from server: bad %s: not answered\n", name, pkt[1],
+               ma != 0 && ma != -ENOENT ? "Message-Authenticator" : "Request Authenticator");
+        t->bad++;
+        return;
+    }
+    printf("%s id=%u from server\n", name, pkt[1]);
+    struct request req = {.id = pkt[1], .code = pkt[0]};
+    memcpy(req.auth, pkt + 4, RG_RADIUS_AUTH_LEN);
+    print_attrs(pkt, &req, ma);
+    bool ack = strcmp(opt.answer_coa, "ack") == 0;
+    uint8_t code = pkt[0] == RG_RADIUS_DISCONNECT_REQUEST
+                       ? (ack ? RG_RADIUS_DISCONNECT_ACK : RG_RADIUS_DISCONNECT_NAK)
+                       : (ack ? RG_RADIUS_COA_ACK : RG_RADIUS_COA_NAK);
+    uint8_t out[RG_RADIUS_MAX_LEN];
+    struct rg_radius_pkt p = {.data = out, .cap = sizeof(out)};
+    int rc = rg_radius_init(&p, code, pkt[1], pkt + 4);
+    rc |= rg_radius_msgauth_add_first(&p);
+    if (!ack) {
+        uint8_t ec[4] = {0, 0, 503 >> 8, 503 & 0xff}; /* Session Context Not Found */
+        rc |= rg_radius_attr_add(&p, 101 /* Error-Cause */, ec, sizeof(ec));
+    }
+    size_t pos = 0;
+    struct rg_radius_attr a;
+    while (rc == 0 && rg_radius_attr_find(pkt, RG_RADIUS_ATTR_PROXY_STATE, &pos, &a))
+        rc |= rg_radius_attr_add(&p, RG_RADIUS_ATTR_PROXY_STATE, a.value, a.value_len);
+    if (rc) {
+        t->bad++;
+        return;
+    }
+    rg_radius_msgauth_sign(out, pkt + 4, opt.secret, slen);
+    rg_radius_auth_response_sign(out, pkt + 4, opt.secret, slen);
+    int n = rg_radius_len(out);
+    if (wolfSSL_write(ssl, out, n) != n) {
+        printf("answering %s id=%u: write failed\n", name, pkt[1]);
+        t->closed = true;
+        return;
+    }
+    printf("answered %s id=%u with %s\n", name, pkt[1], rg_radius_code_name(code));
+}
+
 /* Read and handle replies until every request is answered, the server closes or the
  * deadline passes. With want_close, keep reading until close or deadline. */
 static void read_replies(WOLFSSL *ssl, struct request *reqs, int nreq, double deadline,
@@ -787,7 +848,11 @@ static void read_replies(WOLFSSL *ssl, struct request *reqs, int nreq, double de
             }
             if (flen == 0 || (size_t)flen > have)
                 break;
-            handle_reply(buf, (size_t)flen, reqs, nreq, t);
+            if (opt.answer_coa &&
+                (buf[0] == RG_RADIUS_DISCONNECT_REQUEST || buf[0] == RG_RADIUS_COA_REQUEST))
+                answer_coa(ssl, buf, (size_t)flen, t);
+            else
+                handle_reply(buf, (size_t)flen, reqs, nreq, t);
             memmove(buf, buf + flen, have - (size_t)flen);
             have -= (size_t)flen;
         }
@@ -969,7 +1034,8 @@ int main(int argc, char **argv)
         O_REQUIRE_MA,
         O_VERIFY_NAME,
         O_HOLD,
-        O_HOLD_EVERY
+        O_HOLD_EVERY,
+        O_ANSWER_COA
     };
     /* A server that closes on us must show up as a result, not kill the client. */
     signal(SIGPIPE, SIG_IGN);
@@ -989,6 +1055,7 @@ int main(int argc, char **argv)
         {"verify-name", required_argument, NULL, O_VERIFY_NAME},
         {"hold", required_argument, NULL, O_HOLD},
         {"hold-every", required_argument, NULL, O_HOLD_EVERY},
+        {"answer-coa", required_argument, NULL, O_ANSWER_COA},
         {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -1055,6 +1122,13 @@ int main(int argc, char **argv)
                 return EXIT_FAIL;
             }
             *(c == O_HOLD ? &opt.hold : &opt.hold_every) = atof(optarg);
+            break;
+        case O_ANSWER_COA:
+            if (strcmp(optarg, "ack") != 0 && strcmp(optarg, "nak") != 0) {
+                fprintf(stderr, "radsec_client: --answer-coa must be ack or nak\n");
+                return EXIT_FAIL;
+            }
+            opt.answer_coa = optarg;
             break;
         case 'v':
             opt.verbose = true;

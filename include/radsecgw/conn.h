@@ -15,6 +15,7 @@
 struct rg_worker;
 struct rg_gen;
 struct rg_request;
+struct rg_coa_conn;
 
 enum rg_conn_state {
     RG_CONN_HANDSHAKE,
@@ -44,6 +45,7 @@ struct rg_conn {
     struct rg_conn *next_paused; /* worker's list of paused connections */
     struct rg_request *inflight[256]; /* not owned: requests in flight, by AP ID */
     unsigned ninflight;
+    struct rg_coa_conn *coa; /* owned (coa.c): learned NAS identities, CoA in flight */
     struct rg_conn *prev, *next; /* worker's list of connections */
 };
 

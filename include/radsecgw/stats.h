@@ -30,7 +30,16 @@
     X(conn_refused)         /* refused before or during the handshake */                          \
     X(conn_closed)          /* connections closed */                                              \
     X(conn_open)            /* gauge: open connections */                                         \
-    X(outstanding)          /* gauge: requests in flight to backends */
+    X(outstanding)          /* gauge: requests in flight to backends */                           \
+    X(coa_requests)         /* CoA/Disconnect-Requests accepted from coa clients */               \
+    X(coa_forwarded)        /* sent down a NAS's TLS connection */                                \
+    X(coa_replies)          /* NAS ACK/NAK relayed to the coa client */                           \
+    X(coa_nak_unroutable)   /* NAK 502: no connected NAS with coa = true */                       \
+    X(coa_nak_local)        /* other NAKs of the gateway's own (401, 506) */                      \
+    X(coa_timeouts)         /* NAS did not answer in time: forgotten */                           \
+    X(coa_duplicates)       /* retransmission of a CoA in flight, not sent twice */               \
+    X(coa_drop_bad)         /* unknown client, malformed, bad authenticator (either side) */      \
+    X(coa_drop_reply)       /* NAS ACK/NAK matching no CoA in flight */
 
 struct rg_stats {
 #define RG_STATS_DECLARE(name) uint64_t name;

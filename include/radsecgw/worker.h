@@ -15,6 +15,7 @@
 
 struct rg_conn;
 struct rg_backend_set;
+struct rg_coa_worker;
 
 /* A config generation: the snapshot plus the TLS context built from it. Reference
  * counted; a connection holds the generation it was last verified under (accepted, or
@@ -56,6 +57,7 @@ struct rg_worker {
     uint64_t next_conn_id;
     uv_timer_t health_timer; /* probes and hold-down */
     struct rg_stats stats;
+    struct rg_coa_worker *coa; /* owned by coa.c: CoA queue from the main thread, timeouts */
     uint8_t udp_buf[65536]; /* receive buffer for backend sockets */
     uint8_t tcp_buf[65536]; /* receive buffer for AP connections */
     bool udp_buf_busy;

@@ -1,0 +1,157 @@
+/* Reverse CoA (RFC 5176, draft-ietf-radext-reverse-coa): the UDP listener for Dynamic
+ * Authorization Clients (main thread), the NAS registry (the one structure shared between
+ * threads) and the relay of CoA/Disconnect down the NAS's own TLS connection (its worker).
+ * Knows nothing of TLS internals or backends: a connection is written with rg_conn_send. */
+#ifndef RADSECGW_COA_H
+#define RADSECGW_COA_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <uv.h>
+
+#include "radsecgw/config.h"
+#include "radsecgw/radius.h"
+#include "radsecgw/stats.h"
+
+struct rg_conn;
+struct rg_worker;
+struct rg_coa_req;
+struct rg_coa_key;
+
+#define RG_COA_TIMEOUT_MS  10000 /* no ACK/NAK from the NAS: forget it (the DAC retransmits) */
+#define RG_COA_MAX_PENDING 4096  /* requests accepted and not yet answered, all workers */
+#define RG_COA_CONN_KEYS   16    /* identities learned per connection (CN included) */
+
+/* Error-Cause values (RFC 5176 §3.5) the gateway sends itself. */
+#define RG_COA_ERR_UNSUPPORTED_ATTRIBUTE 401
+#define RG_COA_ERR_NOT_ROUTABLE          502 /* reverse-coa §"Errors and Fail Over": MUST */
+#define RG_COA_ERR_RESOURCES             506
+
+/* What a registry key names (RFC 5176 §3: NAS identification attributes, plus the
+ * certificate CN, which a CoA names through NAS-Identifier). */
+enum rg_coa_key_kind {
+    RG_COA_KEY_CERT_NAME = 1,
+    RG_COA_KEY_NAS_ID,
+    RG_COA_KEY_NAS_IP,
+    RG_COA_KEY_NAS_IPV6,
+    RG_COA_KEY_OPERATOR_NAS_ID,
+};
+
+/* Per-connection CoA state; malloced by rg_coa_conn_open, owned by the connection (c->coa),
+ * freed by rg_coa_conn_closed. Touched only on the owning worker's thread, except worker,
+ * conn_id and org, which registry readers copy under the registry lock. */
+struct rg_coa_conn {
+    unsigned worker;
+    uint64_t conn_id;
+    char org[64];                              /* the org's name (coa = true is checked by name) */
+    uint64_t key_hash[RG_COA_CONN_KEYS];       /* hot path: compare, lock only for a new one */
+    struct rg_coa_key *keys[RG_COA_CONN_KEYS]; /* registry entries, owned by the registry */
+    unsigned nkeys;
+    bool full_logged;
+    struct rg_coa_req *inflight[256]; /* owned: server-initiated requests, by our ID */
+    unsigned ninflight;
+    uint8_t next_id;
+};
+
+/* Where a registry key points: copied out under the lock. */
+struct rg_coa_target {
+    unsigned worker;
+    uint64_t conn_id;
+    char org[64];
+};
+
+/* The NAS registry: a chained hash table on (kind, value) -> connection, newest first. */
+struct rg_coa_registry {
+    uv_mutex_t lock;
+    struct rg_coa_key **buckets; /* malloced, owned */
+    size_t nbuckets;             /* power of two */
+    size_t nkeys;
+};
+
+int rg_coa_registry_init(struct rg_coa_registry *r);
+void rg_coa_registry_free(struct rg_coa_registry *r);
+/* Register (kind, value) for cc unless cc already holds a key with that hash or is full.
+ * 1 if added, 0 if already known, -ENOSPC (cc full), -EINVAL, -ENOMEM. Takes the lock. */
+int rg_coa_registry_add(struct rg_coa_registry *r, struct rg_coa_conn *cc,
+                        enum rg_coa_key_kind kind, const void *value, size_t len);
+/* Remove every key of cc. Takes the lock. */
+void rg_coa_registry_remove_conn(struct rg_coa_registry *r, struct rg_coa_conn *cc);
+/* Connections registered under (kind, value), newest first; returns how many were written
+ * (up to max). Takes the lock. */
+size_t rg_coa_registry_find(struct rg_coa_registry *r, enum rg_coa_key_kind kind, const void *value,
+                            size_t len, struct rg_coa_target *out, size_t max);
+/* The key hash the per-connection cache compares (FNV-1a over kind and value). */
+uint64_t rg_coa_key_hash(enum rg_coa_key_kind kind, const void *value, size_t len);
+
+/* ---- translation (pure) ---- */
+
+/* A request from a DAC: code 40/43, computed Request Authenticator (RFC 5176 §2.3) and
+ * Message-Authenticator if present. NULL if good, else the reason. Packet validated. */
+const char *rg_coa_check_request(const uint8_t *pkt, const char *secret, size_t secret_len);
+
+/* The first attribute hidden with the shared secret (RFC 5176 §3.6 allows Tunnel-Password
+ * and VSAs in CoA-Request), by name, or NULL. Such a request is not forwarded: RFC 5176
+ * defines no key for hiding in a CoA-Request (its authenticator is computed over the hidden
+ * value), so the gateway cannot re-encrypt it for the NAS correctly. */
+const char *rg_coa_hidden_attr(const uint8_t *pkt);
+
+/* The request as the NAS gets it: id, Message-Authenticator re-signed if present, Request
+ * Authenticator computed with the RadSec secret (RFC 5176 §2.3). Length or negative. */
+int rg_coa_translate_request(const uint8_t *in, size_t len, uint8_t id, const char *secret,
+                             size_t secret_len, uint8_t *out, size_t cap,
+                             uint8_t sent_auth[RG_RADIUS_AUTH_LEN]);
+
+/* The NAS's ACK/NAK (already verified) as the DAC gets it, in place: its ID, Message-
+ * Authenticator if present and Response Authenticator with the DAC's secret. */
+void rg_coa_translate_reply(uint8_t *pkt, uint8_t client_id, const uint8_t *client_auth,
+                            const char *secret, size_t secret_len);
+
+/* A NAK of the gateway's own for req (Disconnect-NAK or CoA-NAK): Message-Authenticator,
+ * Error-Cause, the request's Proxy-State attributes in order (RFC 5176 §3.1), signed with
+ * the DAC's secret. Length or negative. */
+int rg_coa_build_nak(const uint8_t *req, uint32_t error_cause, const char *secret,
+                     size_t secret_len, uint8_t *out, size_t cap);
+
+/* Does code answer req_code (41/42 for 40, 44/45 for 43)? */
+bool rg_coa_reply_matches(uint8_t req_code, uint8_t code);
+
+static inline bool rg_coa_is_reply(uint8_t code)
+{
+    return code == RG_RADIUS_DISCONNECT_ACK || code == RG_RADIUS_DISCONNECT_NAK ||
+           code == RG_RADIUS_COA_ACK || code == RG_RADIUS_COA_NAK;
+}
+
+/* ---- main thread ---- */
+
+/* Listen when cfg->coa.enabled; workers (nworkers) receive the requests. 0 or negative. */
+int rg_coa_start(uv_loop_t *loop, struct rg_config *cfg, struct rg_worker *workers,
+                 unsigned nworkers);
+/* New config: the socket is recreated only if the address or port changed. */
+int rg_coa_reload(struct rg_config *cfg);
+/* Stop listening (graceful stop). */
+void rg_coa_stop(void);
+/* After the workers are joined: free the registry and the config reference. */
+void rg_coa_shutdown(void);
+/* CoA counters (all threads add to one block). */
+const struct rg_stats *rg_coa_stats(void);
+
+/* ---- worker thread ---- */
+
+int rg_coa_worker_init(struct rg_worker *w);
+/* Stop taking requests (queued ones are dropped) and close the handles. */
+void rg_coa_worker_close(struct rg_worker *w);
+/* After the worker's loop finished. */
+void rg_coa_worker_free(struct rg_worker *w);
+
+/* Hooks from conn.c / proxy.c. */
+void rg_coa_conn_open(struct rg_conn *c);
+void rg_coa_conn_closed(struct rg_conn *c);
+/* An authenticated Access/Accounting-Request from the NAS: learn its identities. */
+void rg_coa_learn(struct rg_conn *c, const uint8_t *pkt);
+/* An ACK/NAK from the NAS: 0 (relayed or discarded), -EBADMSG (failed authentication:
+ * close the connection, RFC 6613 §2.6.4). */
+int rg_coa_on_reply(struct rg_conn *c, const uint8_t *pkt, size_t len);
+
+#endif

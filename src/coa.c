@@ -1,0 +1,1108 @@
+/* Reverse CoA: the UDP listener for Dynamic Authorization Clients (RFC 5176) on the main
+ * loop, the NAS registry, and the relay of CoA/Disconnect-Requests down the NAS's own TLS
+ * connection (draft-ietf-radext-reverse-coa) on the worker that owns it, with the answer sent
+ * back over UDP. Does not touch TLS internals or backends. */
+#include <arpa/inet.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "radsecgw/coa.h"
+#include "radsecgw/common.h"
+#include "radsecgw/conn.h"
+#include "radsecgw/log.h"
+#include "radsecgw/proxy.h"
+#include "radsecgw/radius_crypto.h"
+#include "radsecgw/worker.h"
+
+struct rg_coa_key {
+    struct rg_coa_key *next;   /* bucket chain */
+    struct rg_coa_conn *owner; /* not owned */
+    uint64_t hash;
+    uint8_t kind;
+    uint8_t len;
+    uint8_t value[];
+};
+
+/* The socket replies leave from: a dup of the listener's descriptor, shared by every request
+ * in flight (sendto is thread-safe), closed when the last one lets go. */
+struct coa_out {
+    int fd;
+    int refs; /* atomic */
+};
+
+/* One request from a DAC, from acceptance to its answer. malloced with its packet. */
+struct rg_coa_req {
+    struct sockaddr_storage client_addr;
+    socklen_t client_addr_len;
+    uint8_t client_id;
+    uint8_t client_auth[RG_RADIUS_AUTH_LEN];
+    char *client_secret; /* malloced, owned */
+    size_t client_secret_len;
+    struct coa_out *out; /* reference held */
+    char desc[512];      /* "client rad1 (addr) CoA-Request id=3 NAS-Identifier "x"" */
+    unsigned worker;
+    uint64_t conn_id;
+    /* worker side, once sent on the connection */
+    struct rg_coa_conn *cc; /* not owned */
+    uint8_t id;
+    uint8_t sent_auth[RG_RADIUS_AUTH_LEN];
+    uint64_t deadline_ms;
+    struct rg_coa_req *next, *prev;           /* worker queue, then worker's active list */
+    struct rg_coa_req *pend_next, *pend_prev; /* global pending list (duplicates) */
+    uint16_t len;
+    uint8_t pkt[]; /* the DAC's request, then as sent to the NAS */
+};
+
+struct rg_coa_worker {
+    uv_async_t async; /* main -> worker: requests queued */
+    uv_timer_t timer; /* timeouts of requests in flight */
+    struct rg_worker *w;
+    struct rg_coa_req *queue;                     /* guarded by coa.lock */
+    bool closed;                                  /* guarded by coa.lock */
+    struct rg_coa_req *active_head, *active_tail; /* worker only: by deadline */
+};
+
+static struct {
+    uv_mutex_t lock; /* guards pending, npending and the worker queues */
+    bool lock_init;
+    struct rg_coa_registry registry;
+    bool registry_init;
+    struct rg_coa_req *pending; /* every accepted request not yet finished */
+    unsigned npending;
+    struct rg_stats stats;
+    /* main thread only */
+    uv_loop_t *loop;
+    struct rg_config *cfg; /* reference held */
+    struct rg_worker *workers;
+    unsigned nworkers;
+    uv_udp_t *udp; /* malloced, freed in its close callback */
+    struct coa_out *out;
+    char bound_addr[64];
+    uint16_t bound_port;
+    uint8_t rbuf[65536];
+} coa;
+
+/* ---- registry ---- */
+
+uint64_t rg_coa_key_hash(enum rg_coa_key_kind kind, const void *value, size_t len)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    const uint8_t *p = value;
+    h = (h ^ (uint8_t)kind) * 0x100000001b3ull;
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ p[i]) * 0x100000001b3ull;
+    return h;
+}
+
+int rg_coa_registry_init(struct rg_coa_registry *r)
+{
+    memset(r, 0, sizeof(*r));
+    r->nbuckets = 1024;
+    r->buckets = calloc(r->nbuckets, sizeof(*r->buckets));
+    if (!r->buckets)
+        return -ENOMEM;
+    uv_mutex_init(&r->lock);
+    return 0;
+}
+
+void rg_coa_registry_free(struct rg_coa_registry *r)
+{
+    if (!r->buckets)
+        return;
+    for (size_t i = 0; i < r->nbuckets; i++)
+        for (struct rg_coa_key *k = r->buckets[i], *next; k; k = next) {
+            next = k->next;
+            free(k);
+        }
+    free(r->buckets);
+    uv_mutex_destroy(&r->lock);
+    memset(r, 0, sizeof(*r));
+}
+
+/* Double the table at a load of 1 (never shrinks; bounded by connections x keys). */
+static void registry_grow(struct rg_coa_registry *r)
+{
+    size_t n = r->nbuckets * 2;
+    struct rg_coa_key **b = calloc(n, sizeof(*b));
+    if (!b)
+        return; /* keep the longer chains */
+    for (size_t i = 0; i < r->nbuckets; i++) {
+        /* Walk each chain in reverse so newest-first order survives the move. */
+        struct rg_coa_key *rev = NULL;
+        for (struct rg_coa_key *k = r->buckets[i], *next; k; k = next) {
+            next = k->next;
+            k->next = rev;
+            rev = k;
+        }
+        for (struct rg_coa_key *k = rev, *next; k; k = next) {
+            next = k->next;
+            size_t j = k->hash & (n - 1);
+            k->next = b[j];
+            b[j] = k;
+        }
+    }
+    free(r->buckets);
+    r->buckets = b;
+    r->nbuckets = n;
+}
+
+int rg_coa_registry_add(struct rg_coa_registry *r, struct rg_coa_conn *cc,
+                        enum rg_coa_key_kind kind, const void *value, size_t len)
+{
+    if (len == 0 || len > 253)
+        return -EINVAL;
+    uint64_t h = rg_coa_key_hash(kind, value, len);
+    for (unsigned i = 0; i < cc->nkeys; i++)
+        if (cc->key_hash[i] == h)
+            return 0;
+    if (cc->nkeys >= RG_COA_CONN_KEYS)
+        return -ENOSPC;
+    struct rg_coa_key *k = malloc(sizeof(*k) + len);
+    if (!k)
+        return -ENOMEM;
+    k->owner = cc;
+    k->hash = h;
+    k->kind = (uint8_t)kind;
+    k->len = (uint8_t)len;
+    memcpy(k->value, value, len);
+    uv_mutex_lock(&r->lock);
+    if (r->nkeys >= r->nbuckets)
+        registry_grow(r);
+    size_t j = h & (r->nbuckets - 1);
+    k->next = r->buckets[j]; /* newest first */
+    r->buckets[j] = k;
+    r->nkeys++;
+    uv_mutex_unlock(&r->lock);
+    cc->key_hash[cc->nkeys] = h;
+    cc->keys[cc->nkeys++] = k;
+    return 1;
+}
+
+void rg_coa_registry_remove_conn(struct rg_coa_registry *r, struct rg_coa_conn *cc)
+{
+    if (!cc->nkeys)
+        return;
+    uv_mutex_lock(&r->lock);
+    for (unsigned i = 0; i < cc->nkeys; i++) {
+        struct rg_coa_key *k = cc->keys[i];
+        for (struct rg_coa_key **p = &r->buckets[k->hash & (r->nbuckets - 1)]; *p; p = &(*p)->next)
+            if (*p == k) {
+                *p = k->next;
+                r->nkeys--;
+                break;
+            }
+        free(k);
+        cc->keys[i] = NULL;
+    }
+    uv_mutex_unlock(&r->lock);
+    cc->nkeys = 0;
+}
+
+size_t rg_coa_registry_find(struct rg_coa_registry *r, enum rg_coa_key_kind kind, const void *value,
+                            size_t len, struct rg_coa_target *out, size_t max)
+{
+    size_t n = 0;
+    uint64_t h = rg_coa_key_hash(kind, value, len);
+    uv_mutex_lock(&r->lock);
+    for (struct rg_coa_key *k = r->buckets[h & (r->nbuckets - 1)]; k && n < max; k = k->next) {
+        if (k->hash != h || k->kind != kind || k->len != len || memcmp(k->value, value, len))
+            continue;
+        out[n].worker = k->owner->worker;
+        out[n].conn_id = k->owner->conn_id;
+        memcpy(out[n].org, k->owner->org, sizeof(out[n].org));
+        n++;
+    }
+    uv_mutex_unlock(&r->lock);
+    return n;
+}
+
+/* ---- translation ---- */
+
+bool rg_coa_reply_matches(uint8_t req_code, uint8_t code)
+{
+    if (req_code == RG_RADIUS_DISCONNECT_REQUEST)
+        return code == RG_RADIUS_DISCONNECT_ACK || code == RG_RADIUS_DISCONNECT_NAK;
+    if (req_code == RG_RADIUS_COA_REQUEST)
+        return code == RG_RADIUS_COA_ACK || code == RG_RADIUS_COA_NAK;
+    return false;
+}
+
+const char *rg_coa_check_request(const uint8_t *pkt, const char *secret, size_t secret_len)
+{
+    if (pkt[0] != RG_RADIUS_DISCONNECT_REQUEST && pkt[0] != RG_RADIUS_COA_REQUEST)
+        return "not a CoA-Request or Disconnect-Request";
+    /* RFC 5176 §2.3: computed like an Accounting-Request's (RFC 2866 §3). */
+    if (rg_radius_auth_request_verify(pkt, secret, secret_len) < 0)
+        return "bad Request Authenticator";
+    int rc = rg_radius_msgauth_verify(pkt, NULL, secret, secret_len);
+    if (rc == -EBADMSG)
+        return "bad Message-Authenticator";
+    if (rc == -EINVAL)
+        return "malformed or repeated Message-Authenticator";
+    return NULL;
+}
+
+const char *rg_coa_hidden_attr(const uint8_t *pkt)
+{
+    struct rg_radius_attr a;
+    if (rg_radius_attr_find(pkt, RG_RADIUS_ATTR_USER_PASSWORD, NULL, &a))
+        return "User-Password";
+    if (rg_radius_attr_find(pkt, RG_RADIUS_ATTR_TUNNEL_PASSWORD, NULL, &a))
+        return "Tunnel-Password";
+    if (rg_radius_vsa_find(pkt, RG_RADIUS_VENDOR_MICROSOFT, RG_RADIUS_MS_MPPE_SEND_KEY, NULL, &a))
+        return "MS-MPPE-Send-Key";
+    if (rg_radius_vsa_find(pkt, RG_RADIUS_VENDOR_MICROSOFT, RG_RADIUS_MS_MPPE_RECV_KEY, NULL, &a))
+        return "MS-MPPE-Recv-Key";
+    if (rg_radius_vsa_find(pkt, RG_RADIUS_VENDOR_MICROSOFT, RG_RADIUS_MS_CHAP_MPPE_KEYS, NULL, &a))
+        return "MS-CHAP-MPPE-Keys";
+    return NULL;
+}
+
+int rg_coa_translate_request(const uint8_t *in, size_t len, uint8_t id, const char *secret,
+                             size_t secret_len, uint8_t *out, size_t cap,
+                             uint8_t sent_auth[RG_RADIUS_AUTH_LEN])
+{
+    if (len < RG_RADIUS_HDR_LEN || len > cap || rg_radius_len(in) != len)
+        return -EINVAL;
+    memmove(out, in, len);
+    out[1] = id;
+    memset(out + 4, 0, RG_RADIUS_AUTH_LEN);
+    /* RFC 5176 §3 / RFC 3579 §3.2: Message-Authenticator over the packet with a zero
+     * authenticator, before the Request Authenticator is computed (RFC 5176 §2.3). */
+    int rc = rg_radius_msgauth_sign(out, NULL, secret, secret_len);
+    if (rc < 0 && rc != -ENOENT)
+        return rc;
+    rg_radius_auth_request_sign(out, secret, secret_len);
+    memcpy(sent_auth, out + 4, RG_RADIUS_AUTH_LEN);
+    return (int)len;
+}
+
+void rg_coa_translate_reply(uint8_t *pkt, uint8_t client_id, const uint8_t *client_auth,
+                            const char *secret, size_t secret_len)
+{
+    pkt[1] = client_id;
+    /* RFC 3579 §3.2: a reply's Message-Authenticator uses the request's authenticator; then
+     * the Response Authenticator (RFC 2865 §3) over the signed packet. */
+    rg_radius_msgauth_sign(pkt, client_auth, secret, secret_len);
+    rg_radius_auth_response_sign(pkt, client_auth, secret, secret_len);
+}
+
+int rg_coa_build_nak(const uint8_t *req, uint32_t error_cause, const char *secret,
+                     size_t secret_len, uint8_t *out, size_t cap)
+{
+    struct rg_radius_pkt p = {.data = out, .cap = cap};
+    uint8_t code =
+        req[0] == RG_RADIUS_DISCONNECT_REQUEST ? RG_RADIUS_DISCONNECT_NAK : RG_RADIUS_COA_NAK;
+    uint8_t ec[4] = {(uint8_t)(error_cause >> 24), (uint8_t)(error_cause >> 16),
+                     (uint8_t)(error_cause >> 8), (uint8_t)error_cause};
+    int rc = rg_radius_init(&p, code, req[1], req + 4);
+    if (rc == 0)
+        rc = rg_radius_msgauth_add_first(&p);
+    if (rc == 0)
+        rc = rg_radius_attr_add(&p, RG_RADIUS_ATTR_ERROR_CAUSE, ec, sizeof(ec));
+    /* RFC 5176 §3.1: Proxy-State attributes of the request go back, in order. */
+    size_t pos = 0;
+    struct rg_radius_attr a;
+    while (rc == 0 && rg_radius_attr_find(req, RG_RADIUS_ATTR_PROXY_STATE, &pos, &a))
+        rc = rg_radius_attr_add(&p, RG_RADIUS_ATTR_PROXY_STATE, a.value, a.value_len);
+    if (rc < 0)
+        return rc;
+    rg_radius_msgauth_sign(out, req + 4, secret, secret_len);
+    rg_radius_auth_response_sign(out, req + 4, secret, secret_len);
+    return rg_radius_len(out);
+}
+
+/* ---- shared helpers ---- */
+
+static void addr_text(const struct sockaddr *sa, char *buf, size_t len)
+{
+    char host[INET6_ADDRSTRLEN] = "?";
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *s = (const void *)sa;
+        inet_ntop(AF_INET, &s->sin_addr, host, sizeof(host));
+        snprintf(buf, len, "%s:%u", host, ntohs(s->sin_port));
+    } else if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *s = (const void *)sa;
+        inet_ntop(AF_INET6, &s->sin6_addr, host, sizeof(host));
+        snprintf(buf, len, "[%s]:%u", host, ntohs(s->sin6_port));
+    } else {
+        snprintf(buf, len, "?");
+    }
+}
+
+static struct coa_out *out_ref(struct coa_out *o)
+{
+    __atomic_add_fetch(&o->refs, 1, __ATOMIC_RELAXED);
+    return o;
+}
+
+static void out_unref(struct coa_out *o)
+{
+    if (!o || __atomic_sub_fetch(&o->refs, 1, __ATOMIC_ACQ_REL) != 0)
+        return;
+    close(o->fd);
+    free(o);
+}
+
+static void send_to_client(struct rg_coa_req *req, const uint8_t *pkt, size_t len)
+{
+    /* Non-blocking: a full socket buffer drops the answer; the DAC retransmits. */
+    if (sendto(req->out->fd, pkt, len, 0, (const struct sockaddr *)&req->client_addr,
+               req->client_addr_len) < 0)
+        rg_log_limited("coa-send", LOG_WARNING, "coa: %s: sending the answer: %s", req->desc,
+                       strerror(errno));
+}
+
+static void send_nak(struct rg_coa_req *req, uint32_t cause)
+{
+    uint8_t nak[RG_RADIUS_MAX_LEN];
+    /* The DAC's request as it arrived: the NAK answers its ID and authenticator. */
+    uint8_t orig[RG_RADIUS_HDR_LEN];
+    memcpy(orig, req->pkt, RG_RADIUS_HDR_LEN);
+    orig[1] = req->client_id;
+    memcpy(orig + 4, req->client_auth, RG_RADIUS_AUTH_LEN);
+    uint8_t *copy = malloc(req->len);
+    if (!copy)
+        return;
+    memcpy(copy, req->pkt, req->len);
+    memcpy(copy, orig, RG_RADIUS_HDR_LEN);
+    int n =
+        rg_coa_build_nak(copy, cause, req->client_secret, req->client_secret_len, nak, sizeof(nak));
+    free(copy);
+    if (n > 0)
+        send_to_client(req, nak, (size_t)n);
+}
+
+/* Remove from the pending list and free. */
+static void req_finish(struct rg_coa_req *req)
+{
+    uv_mutex_lock(&coa.lock);
+    if (req->pend_prev)
+        req->pend_prev->pend_next = req->pend_next;
+    else if (coa.pending == req)
+        coa.pending = req->pend_next;
+    if (req->pend_next)
+        req->pend_next->pend_prev = req->pend_prev;
+    coa.npending--;
+    uv_mutex_unlock(&coa.lock);
+    out_unref(req->out);
+    free(req->client_secret);
+    free(req);
+}
+
+static uint32_t error_cause_of(const uint8_t *pkt)
+{
+    struct rg_radius_attr a;
+    if (rg_radius_attr_find(pkt, RG_RADIUS_ATTR_ERROR_CAUSE, NULL, &a) && a.value_len == 4)
+        return (uint32_t)a.value[0] << 24 | (uint32_t)a.value[1] << 16 | (uint32_t)a.value[2] << 8 |
+               a.value[3];
+    return 0;
+}
+
+/* ---- main thread: the listener ---- */
+
+static const struct rg_coa_client *find_client(const struct sockaddr *sa)
+{
+    /* Clients are known by source address only; the port is the DAC's choice. */
+    for (size_t i = 0; coa.cfg && i < coa.cfg->coa.nclients; i++) {
+        const struct rg_coa_client *c = &coa.cfg->coa.clients[i];
+        if (c->addr.ss_family != sa->sa_family)
+            continue;
+        if (sa->sa_family == AF_INET &&
+            ((const struct sockaddr_in *)(const void *)&c->addr)->sin_addr.s_addr ==
+                ((const struct sockaddr_in *)(const void *)sa)->sin_addr.s_addr)
+            return c;
+        if (sa->sa_family == AF_INET6 &&
+            memcmp(&((const struct sockaddr_in6 *)(const void *)&c->addr)->sin6_addr,
+                   &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr,
+                   sizeof(struct in6_addr)) == 0)
+            return c;
+    }
+    return NULL;
+}
+
+static bool same_source(const struct sockaddr_storage *a, const struct sockaddr *b)
+{
+    if (a->ss_family != b->sa_family)
+        return false;
+    if (b->sa_family == AF_INET) {
+        const struct sockaddr_in *x = (const void *)a, *y = (const void *)b;
+        return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
+    }
+    const struct sockaddr_in6 *x = (const void *)a, *y = (const void *)b;
+    return x->sin6_port == y->sin6_port &&
+           memcmp(&x->sin6_addr, &y->sin6_addr, sizeof(x->sin6_addr)) == 0;
+}
+
+/* RFC 5176 §3 identification: the first NAS attribute the registry knows, on a connection
+ * whose org allows CoA (reverse-coa §"Capability Configuration"). 1 routed, 0 known but
+ * CoA off for its org, -1 unknown. */
+static int route(const uint8_t *pkt, struct rg_coa_target *t, char *nas, size_t naslen)
+{
+    static const struct {
+        uint8_t attr;
+        enum rg_coa_key_kind kind;
+        const char *name;
+    } ids[] = {
+        {RG_RADIUS_ATTR_NAS_IDENTIFIER, RG_COA_KEY_NAS_ID, "NAS-Identifier"},
+        {RG_RADIUS_ATTR_NAS_IDENTIFIER, RG_COA_KEY_CERT_NAME, "NAS-Identifier (certificate)"},
+        {RG_RADIUS_ATTR_OPERATOR_NAS_IDENTIFIER, RG_COA_KEY_OPERATOR_NAS_ID,
+         "Operator-NAS-Identifier"},
+        {RG_RADIUS_ATTR_NAS_IP_ADDRESS, RG_COA_KEY_NAS_IP, "NAS-IP-Address"},
+        {RG_RADIUS_ATTR_NAS_IPV6_ADDRESS, RG_COA_KEY_NAS_IPV6, "NAS-IPv6-Address"},
+    };
+    int result = -1;
+    bool described = false; /* nas names the first identification attribute */
+    snprintf(nas, naslen, "no NAS identification attribute");
+    for (size_t i = 0; i < RG_ARRAY_SIZE(ids); i++) {
+        struct rg_radius_attr a;
+        if (!rg_radius_attr_find(pkt, ids[i].attr, NULL, &a))
+            continue;
+        char val[96] = "";
+        if (ids[i].attr == RG_RADIUS_ATTR_NAS_IP_ADDRESS && a.value_len == 4)
+            inet_ntop(AF_INET, a.value, val, sizeof(val));
+        else if (ids[i].attr == RG_RADIUS_ATTR_NAS_IPV6_ADDRESS && a.value_len == 16)
+            inet_ntop(AF_INET6, a.value, val, sizeof(val));
+        else
+            rg_radius_attr_string(pkt, ids[i].attr, val, sizeof(val));
+        if (!described) {
+            snprintf(nas, naslen, "%s \"%s\"", ids[i].name, val);
+            described = true;
+        }
+        struct rg_coa_target cand[8];
+        size_t n = rg_coa_registry_find(&coa.registry, ids[i].kind, a.value, a.value_len, cand,
+                                        RG_ARRAY_SIZE(cand));
+        for (size_t k = 0; k < n; k++) {
+            const struct rg_org *org = rg_config_find_org(coa.cfg, cand[k].org);
+            if (org && org->coa) {
+                *t = cand[k];
+                snprintf(nas, naslen, "%s \"%s\"", ids[i].name, val);
+                return 1;
+            }
+            if (result < 0) {
+                snprintf(nas, naslen, "%s \"%s\" (org %s has coa = false)", ids[i].name, val,
+                         cand[k].org);
+                result = 0;
+            }
+        }
+    }
+    return result;
+}
+
+static void nak_local(const uint8_t *pkt, size_t len, const struct sockaddr *addr,
+                      const struct rg_coa_client *cl, uint32_t cause)
+{
+    uint8_t nak[RG_RADIUS_MAX_LEN];
+    (void)len;
+    int n = rg_coa_build_nak(pkt, cause, cl->secret, cl->secret_len, nak, sizeof(nak));
+    if (n > 0 && coa.out &&
+        sendto(coa.out->fd, nak, (size_t)n, 0, addr,
+               addr->sa_family == AF_INET ? sizeof(struct sockaddr_in)
+                                          : sizeof(struct sockaddr_in6)) < 0)
+        rg_log_limited("coa-send", LOG_WARNING, "coa: client %s: sending a NAK: %s", cl->name,
+                       strerror(errno));
+}
+
+static bool push_to_worker(struct rg_coa_req *req)
+{
+    bool ok = false;
+    uv_mutex_lock(&coa.lock);
+    struct rg_coa_worker *cw = req->worker < coa.nworkers ? coa.workers[req->worker].coa : NULL;
+    if (cw && !cw->closed) {
+        req->next = cw->queue; /* LIFO; the worker reverses it */
+        cw->queue = req;
+        /* Under the lock: the worker closes the handle only after marking itself closed. */
+        uv_async_send(&cw->async);
+        ok = true;
+    }
+    uv_mutex_unlock(&coa.lock);
+    return ok;
+}
+
+static void on_udp_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    (void)h;
+    (void)suggested;
+    *buf = uv_buf_init((char *)coa.rbuf, sizeof(coa.rbuf));
+}
+
+static void on_udp_recv(uv_udp_t *u, ssize_t nread, const uv_buf_t *buf, const struct sockaddr *sa,
+                        unsigned flags)
+{
+    (void)u;
+    (void)flags;
+    if (nread <= 0 || !sa)
+        return;
+    const uint8_t *pkt = (const uint8_t *)buf->base;
+    char from[80];
+    addr_text(sa, from, sizeof(from));
+    const struct rg_coa_client *cl = find_client(sa);
+    if (!cl) {
+        RG_STAT_INC(&coa.stats, coa_drop_bad);
+        rg_log_limited("coa-unknown-client", LOG_WARNING,
+                       "coa: datagram from %s discarded: not a configured coa client", from);
+        return;
+    }
+    struct rg_radius_error err;
+    char why[128];
+    if (rg_radius_validate(pkt, (size_t)nread, &err) < 0) {
+        RG_STAT_INC(&coa.stats, coa_drop_bad);
+        rg_log_limited("coa-bad", LOG_WARNING, "coa: client %s (%s): malformed packet: %s",
+                       cl->name, from, rg_radius_error_str(&err, why, sizeof(why)));
+        return;
+    }
+    size_t len = rg_radius_len(pkt); /* RFC 2865 §3: octets past Length are padding */
+    const char *bad = rg_coa_check_request(pkt, cl->secret, cl->secret_len);
+    if (bad) {
+        /* RFC 5176 §3: silently discarded (no NAK: the sender is not authenticated). */
+        RG_STAT_INC(&coa.stats, coa_drop_bad);
+        rg_log_limited("coa-bad", LOG_WARNING, "coa: client %s (%s): %s id=%u discarded: %s",
+                       cl->name, from, rg_radius_code_name(pkt[0]), pkt[1], bad);
+        return;
+    }
+    RG_STAT_INC(&coa.stats, coa_requests);
+
+    /* RFC 5176 §2.3: a retransmission (same source, ID and authenticator) in flight is not
+     * sent to the NAS twice. */
+    uv_mutex_lock(&coa.lock);
+    bool dup = false;
+    for (struct rg_coa_req *r = coa.pending; r && !dup; r = r->pend_next)
+        dup = r->client_id == pkt[1] && same_source(&r->client_addr, sa) &&
+              memcmp(r->client_auth, pkt + 4, RG_RADIUS_AUTH_LEN) == 0;
+    bool full = coa.npending >= RG_COA_MAX_PENDING;
+    uv_mutex_unlock(&coa.lock);
+    char head[200];
+    snprintf(head, sizeof(head), "client %s (%s) %s id=%u", cl->name, from,
+             rg_radius_code_name(pkt[0]), pkt[1]);
+    if (dup) {
+        RG_STAT_INC(&coa.stats, coa_duplicates);
+        rg_log_limited("coa-dup", LOG_INFO,
+                       "coa: %s: retransmission of a request in flight "
+                       "dropped",
+                       head);
+        return;
+    }
+    const char *hidden = rg_coa_hidden_attr(pkt);
+    if (hidden) {
+        /* RFC 5176 §3.6 lets CoA-Request carry Tunnel-Password (and MPPE VSAs), but defines
+         * no Request Authenticator to hide them with; re-encrypting for the NAS would be a
+         * guess. Refuse rather than forward garbage (RFC 5176 §3.5: 401). */
+        RG_STAT_INC(&coa.stats, coa_nak_local);
+        rg_notice("coa: %s: NAK Error-Cause %u (Unsupported Attribute): %s cannot be "
+                  "re-encrypted for the NAS",
+                  head, RG_COA_ERR_UNSUPPORTED_ATTRIBUTE, hidden);
+        nak_local(pkt, len, sa, cl, RG_COA_ERR_UNSUPPORTED_ATTRIBUTE);
+        return;
+    }
+    if (full) {
+        RG_STAT_INC(&coa.stats, coa_nak_local);
+        rg_log_limited("coa-full", LOG_WARNING,
+                       "coa: %s: NAK Error-Cause %u (Resources Unavailable): %u requests pending",
+                       head, RG_COA_ERR_RESOURCES, RG_COA_MAX_PENDING);
+        nak_local(pkt, len, sa, cl, RG_COA_ERR_RESOURCES);
+        return;
+    }
+    struct rg_coa_target t;
+    char nas[160];
+    int routed = route(pkt, &t, nas, sizeof(nas));
+    if (routed <= 0) {
+        /* reverse-coa §"Errors and Fail Over": MUST NAK with 502 (Request Not Routable). */
+        RG_STAT_INC(&coa.stats, coa_nak_unroutable);
+        rg_notice("coa: %s %s: no connected NAS that accepts CoA: NAK Error-Cause %u (Request "
+                  "Not Routable)",
+                  head, nas, RG_COA_ERR_NOT_ROUTABLE);
+        nak_local(pkt, len, sa, cl, RG_COA_ERR_NOT_ROUTABLE);
+        return;
+    }
+    struct rg_coa_req *req = calloc(1, sizeof(*req) + len);
+    char *secret = malloc(cl->secret_len + 1);
+    if (!req || !secret || !coa.out) {
+        free(req);
+        free(secret);
+        RG_STAT_INC(&coa.stats, coa_nak_local);
+        nak_local(pkt, len, sa, cl, RG_COA_ERR_RESOURCES);
+        return;
+    }
+    memcpy(secret, cl->secret, cl->secret_len + 1);
+    memcpy(&req->client_addr, sa,
+           sa->sa_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6));
+    req->client_addr_len =
+        sa->sa_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
+    req->client_id = pkt[1];
+    memcpy(req->client_auth, pkt + 4, RG_RADIUS_AUTH_LEN);
+    req->client_secret = secret;
+    req->client_secret_len = cl->secret_len;
+    req->out = out_ref(coa.out);
+    snprintf(req->desc, sizeof(req->desc), "%s %s", head, nas);
+    req->worker = t.worker;
+    req->conn_id = t.conn_id;
+    req->len = (uint16_t)len;
+    memcpy(req->pkt, pkt, len);
+    uv_mutex_lock(&coa.lock);
+    req->pend_next = coa.pending;
+    if (coa.pending)
+        coa.pending->pend_prev = req;
+    coa.pending = req;
+    coa.npending++;
+    uv_mutex_unlock(&coa.lock);
+    if (!push_to_worker(req)) {
+        RG_STAT_INC(&coa.stats, coa_nak_unroutable);
+        rg_notice("coa: %s: worker %u is stopping: NAK Error-Cause %u", req->desc, t.worker,
+                  RG_COA_ERR_NOT_ROUTABLE);
+        send_nak(req, RG_COA_ERR_NOT_ROUTABLE);
+        req_finish(req);
+    }
+}
+
+static void on_udp_closed(uv_handle_t *h)
+{
+    free(h);
+}
+
+static void close_socket(void)
+{
+    if (coa.udp) {
+        uv_close((uv_handle_t *)coa.udp, on_udp_closed);
+        coa.udp = NULL;
+    }
+    out_unref(coa.out);
+    coa.out = NULL;
+    coa.bound_addr[0] = '\0';
+    coa.bound_port = 0;
+}
+
+static int open_socket(const struct rg_config *cfg)
+{
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof(ss));
+    if (uv_ip4_addr(cfg->coa.address, cfg->coa.port, (struct sockaddr_in *)&ss) != 0 &&
+        uv_ip6_addr(cfg->coa.address, cfg->coa.port, (struct sockaddr_in6 *)&ss) != 0) {
+        rg_err("coa: bad address %s", cfg->coa.address);
+        return -EINVAL;
+    }
+    uv_udp_t *u = calloc(1, sizeof(*u));
+    struct coa_out *o = calloc(1, sizeof(*o));
+    if (!u || !o) {
+        free(u);
+        free(o);
+        return -ENOMEM;
+    }
+    uv_udp_init(coa.loop, u);
+    int rc = uv_udp_bind(u, (const struct sockaddr *)&ss, 0);
+    uv_os_fd_t fd = -1;
+    if (rc == 0)
+        rc = uv_fileno((uv_handle_t *)u, &fd);
+    if (rc == 0 && (o->fd = dup(fd)) < 0)
+        rc = -errno;
+    if (rc == 0)
+        rc = uv_udp_recv_start(u, on_udp_alloc, on_udp_recv);
+    if (rc < 0) {
+        rg_err("coa: cannot listen on %s port %u: %s", cfg->coa.address, cfg->coa.port,
+               rg_strerror(rc));
+        if (o->fd > 0)
+            close(o->fd);
+        free(o);
+        uv_close((uv_handle_t *)u, on_udp_closed);
+        return rc;
+    }
+    o->refs = 1;
+    coa.udp = u;
+    coa.out = o;
+    snprintf(coa.bound_addr, sizeof(coa.bound_addr), "%s", cfg->coa.address);
+    coa.bound_port = cfg->coa.port;
+    rg_notice("coa: listening on %s port %u (%zu client(s))", cfg->coa.address, cfg->coa.port,
+              cfg->coa.nclients);
+    return 0;
+}
+
+/* Main thread, before any worker runs: the lock and the registry. */
+static int ensure_init(void)
+{
+    if (!coa.lock_init) {
+        uv_mutex_init(&coa.lock);
+        coa.lock_init = true;
+    }
+    if (!coa.registry_init) {
+        int rc = rg_coa_registry_init(&coa.registry);
+        if (rc < 0)
+            return rc;
+        coa.registry_init = true;
+    }
+    return 0;
+}
+
+int rg_coa_start(uv_loop_t *loop, struct rg_config *cfg, struct rg_worker *workers,
+                 unsigned nworkers)
+{
+    int rc = ensure_init();
+    if (rc < 0)
+        return rc;
+    coa.loop = loop;
+    uv_mutex_lock(&coa.lock);
+    coa.workers = workers;
+    coa.nworkers = nworkers;
+    uv_mutex_unlock(&coa.lock);
+    coa.cfg = rg_config_ref(cfg);
+    return cfg->coa.enabled ? open_socket(cfg) : 0;
+}
+
+int rg_coa_reload(struct rg_config *cfg)
+{
+    struct rg_config *old = coa.cfg;
+    coa.cfg = rg_config_ref(cfg);
+    if (old)
+        rg_config_unref(old);
+    bool same = cfg->coa.enabled && coa.udp && cfg->coa.port == coa.bound_port &&
+                strcmp(cfg->coa.address, coa.bound_addr) == 0;
+    if (same)
+        return 0;
+    close_socket();
+    return cfg->coa.enabled ? open_socket(cfg) : 0;
+}
+
+void rg_coa_stop(void)
+{
+    close_socket();
+}
+
+void rg_coa_shutdown(void)
+{
+    close_socket();
+    if (coa.registry_init) {
+        rg_coa_registry_free(&coa.registry);
+        coa.registry_init = false;
+    }
+    if (coa.cfg)
+        rg_config_unref(coa.cfg);
+    coa.cfg = NULL;
+    uv_mutex_lock(&coa.lock);
+    coa.workers = NULL;
+    coa.nworkers = 0;
+    uv_mutex_unlock(&coa.lock);
+}
+
+const struct rg_stats *rg_coa_stats(void)
+{
+    return &coa.stats;
+}
+
+/* ---- worker thread ---- */
+
+static void active_unlink(struct rg_coa_worker *cw, struct rg_coa_req *req)
+{
+    if (req->prev)
+        req->prev->next = req->next;
+    else
+        cw->active_head = req->next;
+    if (req->next)
+        req->next->prev = req->prev;
+    else
+        cw->active_tail = req->prev;
+    req->next = req->prev = NULL;
+}
+
+/* Out of the connection's ID space and the active list, then freed. */
+static void inflight_finish(struct rg_coa_worker *cw, struct rg_coa_req *req)
+{
+    struct rg_coa_conn *cc = req->cc;
+    if (cc && cc->inflight[req->id] == req) {
+        cc->inflight[req->id] = NULL;
+        cc->ninflight--;
+    }
+    active_unlink(cw, req);
+    req_finish(req);
+}
+
+static void on_timeout(uv_timer_t *t)
+{
+    struct rg_coa_worker *cw = t->data;
+    uint64_t now = rg_now_ms();
+    while (cw->active_head && cw->active_head->deadline_ms <= now) {
+        struct rg_coa_req *req = cw->active_head;
+        RG_STAT_INC(&coa.stats, coa_timeouts);
+        rg_notice("coa: %s: no answer from the NAS within %u s: forgotten", req->desc,
+                  RG_COA_TIMEOUT_MS / 1000);
+        inflight_finish(cw, req);
+    }
+    if (!cw->active_head)
+        uv_timer_stop(&cw->timer);
+}
+
+static struct rg_conn *find_conn(struct rg_worker *w, uint64_t id)
+{
+    /* O(connections) per CoA: low volume, no index kept on the hot path. */
+    for (struct rg_conn *c = w->conns; c; c = c->next)
+        if (c->id == id)
+            return c;
+    return NULL;
+}
+
+static void dispatch(struct rg_coa_worker *cw, struct rg_coa_req *req)
+{
+    struct rg_conn *c = find_conn(cw->w, req->conn_id);
+    if (!c || c->state != RG_CONN_OPEN || !c->coa || !c->peer.org || !c->peer.org->coa) {
+        RG_STAT_INC(&coa.stats, coa_nak_unroutable);
+        rg_notice("coa: %s: connection gone or CoA off for its org: NAK Error-Cause %u "
+                  "(Request Not Routable)",
+                  req->desc, RG_COA_ERR_NOT_ROUTABLE);
+        send_nak(req, RG_COA_ERR_NOT_ROUTABLE);
+        req_finish(req);
+        return;
+    }
+    struct rg_coa_conn *cc = c->coa;
+    /* Our own ID space on this connection (reverse-coa: the server's requests are matched to
+     * its own IDs, apart from the NAS's requests). */
+    int id = -1;
+    for (unsigned i = 0; i < 256 && id < 0; i++) {
+        uint8_t cand = cc->next_id++;
+        if (!cc->inflight[cand])
+            id = cand;
+    }
+    if (id < 0) {
+        RG_STAT_INC(&coa.stats, coa_nak_local);
+        rg_log_limited("coa-ids", LOG_WARNING,
+                       "coa: %s: 256 requests in flight to this NAS: NAK Error-Cause %u", req->desc,
+                       RG_COA_ERR_RESOURCES);
+        send_nak(req, RG_COA_ERR_RESOURCES);
+        req_finish(req);
+        return;
+    }
+    size_t slen;
+    const char *secret = rg_conn_secret(c, &slen);
+    int n = rg_coa_translate_request(req->pkt, req->len, (uint8_t)id, secret, slen, req->pkt,
+                                     req->len, req->sent_auth);
+    if (n < 0 || !rg_conn_send(c, req->pkt, (size_t)n)) {
+        /* The packet was rewritten: answer from the saved ID and authenticator. */
+        RG_STAT_INC(&coa.stats, coa_nak_unroutable);
+        rg_notice("coa: %s: cannot write to the NAS: NAK Error-Cause %u", req->desc,
+                  RG_COA_ERR_NOT_ROUTABLE);
+        send_nak(req, RG_COA_ERR_NOT_ROUTABLE);
+        req_finish(req);
+        return;
+    }
+    req->cc = cc;
+    req->id = (uint8_t)id;
+    cc->inflight[id] = req;
+    cc->ninflight++;
+    req->deadline_ms = rg_now_ms() + RG_COA_TIMEOUT_MS;
+    req->next = NULL;
+    req->prev = cw->active_tail;
+    if (cw->active_tail)
+        cw->active_tail->next = req;
+    else
+        cw->active_head = req;
+    cw->active_tail = req;
+    if (!uv_is_active((uv_handle_t *)&cw->timer))
+        uv_timer_start(&cw->timer, on_timeout, 1000, 1000);
+    RG_STAT_INC(&coa.stats, coa_forwarded);
+    size_t dl = strlen(req->desc);
+    if (dl < sizeof(req->desc))
+        snprintf(req->desc + dl, sizeof(req->desc) - dl,
+                 " -> conn %s (CN \"%.100s\", org %.60s) id=%d", c->addr_text, c->peer.cn,
+                 c->peer.org->name, id);
+    rg_debug("coa: %s: sent", req->desc);
+}
+
+static void on_async(uv_async_t *a)
+{
+    struct rg_coa_worker *cw = a->data;
+    uv_mutex_lock(&coa.lock);
+    struct rg_coa_req *q = cw->queue;
+    cw->queue = NULL;
+    uv_mutex_unlock(&coa.lock);
+    struct rg_coa_req *fifo = NULL;
+    while (q) { /* back to arrival order */
+        struct rg_coa_req *next = q->next;
+        q->next = fifo;
+        fifo = q;
+        q = next;
+    }
+    while (fifo) {
+        struct rg_coa_req *next = fifo->next;
+        fifo->next = NULL;
+        dispatch(cw, fifo);
+        fifo = next;
+    }
+}
+
+int rg_coa_worker_init(struct rg_worker *w)
+{
+    struct rg_coa_worker *cw = calloc(1, sizeof(*cw));
+    if (!cw)
+        return -ENOMEM;
+    if (ensure_init() < 0) {
+        free(cw);
+        return -ENOMEM;
+    }
+    cw->w = w;
+    uv_async_init(&w->loop, &cw->async, on_async);
+    cw->async.data = cw;
+    uv_timer_init(&w->loop, &cw->timer);
+    cw->timer.data = cw;
+    /* Workers start before rg_coa_start (ensure_init above, on the main thread), so the
+     * connections they accept register at once. */
+    uv_mutex_lock(&coa.lock);
+    w->coa = cw;
+    uv_mutex_unlock(&coa.lock);
+    return 0;
+}
+
+void rg_coa_worker_close(struct rg_worker *w)
+{
+    struct rg_coa_worker *cw = w->coa;
+    if (!cw || cw->closed)
+        return;
+    uv_mutex_lock(&coa.lock);
+    cw->closed = true;
+    struct rg_coa_req *q = cw->queue;
+    cw->queue = NULL;
+    uv_mutex_unlock(&coa.lock);
+    while (q) {
+        struct rg_coa_req *next = q->next;
+        req_finish(q);
+        q = next;
+    }
+    while (cw->active_head) /* connections closed first; anything left is freed here */
+        inflight_finish(cw, cw->active_head);
+    uv_close((uv_handle_t *)&cw->async, NULL);
+    uv_close((uv_handle_t *)&cw->timer, NULL);
+}
+
+void rg_coa_worker_free(struct rg_worker *w)
+{
+    uv_mutex_lock(&coa.lock);
+    struct rg_coa_worker *cw = w->coa;
+    w->coa = NULL;
+    uv_mutex_unlock(&coa.lock);
+    free(cw);
+}
+
+void rg_coa_conn_open(struct rg_conn *c)
+{
+    struct rg_coa_conn *cc = calloc(1, sizeof(*cc));
+    if (!cc || !coa.registry_init) {
+        free(cc);
+        return;
+    }
+    cc->worker = c->worker->index;
+    cc->conn_id = c->id;
+    snprintf(cc->org, sizeof(cc->org), "%s", c->peer.org->name);
+    rg_random_bytes(&cc->next_id, 1);
+    c->coa = cc;
+    if (c->peer.cn[0])
+        rg_coa_registry_add(&coa.registry, cc, RG_COA_KEY_CERT_NAME, c->peer.cn,
+                            strlen(c->peer.cn));
+}
+
+void rg_coa_conn_closed(struct rg_conn *c)
+{
+    struct rg_coa_conn *cc = c->coa;
+    if (!cc)
+        return;
+    c->coa = NULL;
+    rg_coa_registry_remove_conn(&coa.registry, cc);
+    struct rg_coa_worker *cw = c->worker->coa;
+    for (unsigned i = 0; i < 256 && cc->ninflight; i++) {
+        struct rg_coa_req *req = cc->inflight[i];
+        if (!req)
+            continue;
+        rg_notice("coa: %s: connection closed before the NAS answered: dropped", req->desc);
+        inflight_finish(cw, req);
+    }
+    free(cc);
+}
+
+void rg_coa_learn(struct rg_conn *c, const uint8_t *pkt)
+{
+    struct rg_coa_conn *cc = c->coa;
+    if (!cc || (pkt[0] != RG_RADIUS_ACCESS_REQUEST && pkt[0] != RG_RADIUS_ACCOUNTING_REQUEST))
+        return;
+    size_t pos = 0;
+    struct rg_radius_attr a;
+    while (rg_radius_attr_next(pkt, &pos, &a)) {
+        enum rg_coa_key_kind kind;
+        switch (a.type) {
+        case RG_RADIUS_ATTR_NAS_IDENTIFIER:
+            kind = RG_COA_KEY_NAS_ID;
+            break;
+        case RG_RADIUS_ATTR_NAS_IP_ADDRESS:
+            kind = RG_COA_KEY_NAS_IP;
+            break;
+        case RG_RADIUS_ATTR_NAS_IPV6_ADDRESS:
+            kind = RG_COA_KEY_NAS_IPV6;
+            break;
+        case RG_RADIUS_ATTR_OPERATOR_NAS_IDENTIFIER:
+            kind = RG_COA_KEY_OPERATOR_NAS_ID;
+            break;
+        default:
+            continue;
+        }
+        /* Hot path: a hash compare against what this connection already registered. */
+        uint64_t h = rg_coa_key_hash(kind, a.value, a.value_len);
+        bool known = false;
+        for (unsigned i = 0; i < cc->nkeys && !known; i++)
+            known = cc->key_hash[i] == h;
+        if (known)
+            continue;
+        int rc = rg_coa_registry_add(&coa.registry, cc, kind, a.value, a.value_len);
+        if (rc == -ENOSPC && !cc->full_logged) {
+            cc->full_logged = true;
+            rg_notice("coa: connection %s (%s): more than %u NAS identities; no more learned",
+                      c->addr_text, c->peer.cn, RG_COA_CONN_KEYS);
+        } else if (rc == 1) {
+            char val[96] = "";
+            if (kind == RG_COA_KEY_NAS_IP && a.value_len == 4)
+                inet_ntop(AF_INET, a.value, val, sizeof(val));
+            else if (kind == RG_COA_KEY_NAS_IPV6 && a.value_len == 16)
+                inet_ntop(AF_INET6, a.value, val, sizeof(val));
+            else
+                rg_radius_attr_string(pkt, a.type, val, sizeof(val));
+            rg_debug("coa: connection %s (%s) registered as %s \"%s\"", c->addr_text, c->peer.cn,
+                     kind == RG_COA_KEY_NAS_ID     ? "NAS-Identifier"
+                     : kind == RG_COA_KEY_NAS_IP   ? "NAS-IP-Address"
+                     : kind == RG_COA_KEY_NAS_IPV6 ? "NAS-IPv6-Address"
+                                                   : "Operator-NAS-Identifier",
+                     val);
+        }
+    }
+}
+
+int rg_coa_on_reply(struct rg_conn *c, const uint8_t *pkt, size_t len)
+{
+    struct rg_coa_conn *cc = c->coa;
+    struct rg_coa_req *req = cc ? cc->inflight[pkt[1]] : NULL;
+    if (!req || !rg_coa_reply_matches(req->pkt[0], pkt[0])) {
+        /* reverse-coa §"Errors and Fail Over": an unexpected reply is silently discarded. */
+        RG_STAT_INC(&coa.stats, coa_drop_reply);
+        rg_log_limited("coa-unmatched", LOG_NOTICE,
+                       "coa: connection %s (%s): %s id=%u matches no request in flight: "
+                       "discarded",
+                       c->addr_text, c->peer.cn, rg_radius_code_name(pkt[0]), pkt[1]);
+        return 0;
+    }
+    size_t slen;
+    const char *secret = rg_conn_secret(c, &slen);
+    const char *why = NULL;
+    if (rg_proxy_verify_reply(pkt, len, req->sent_auth, secret, slen, false, &why) < 0) {
+        /* RFC 6613 §2.6.4: failed authentication closes the connection (the caller does;
+         * the request is dropped with it). */
+        RG_STAT_INC(&coa.stats, coa_drop_bad);
+        rg_warn("coa: %s: %s from the NAS: %s; closing", req->desc, rg_radius_code_name(pkt[0]),
+                why);
+        return -EBADMSG;
+    }
+    uint8_t out[RG_RADIUS_MAX_LEN];
+    memcpy(out, pkt, len);
+    rg_coa_translate_reply(out, req->client_id, req->client_auth, req->client_secret,
+                           req->client_secret_len);
+    send_to_client(req, out, len);
+    RG_STAT_INC(&coa.stats, coa_replies);
+    uint32_t cause = error_cause_of(pkt);
+    char ec[32] = "";
+    if (cause)
+        snprintf(ec, sizeof(ec), " Error-Cause %u", cause);
+    rg_notice("coa: %s: %s%s", req->desc, rg_radius_code_name(pkt[0]), ec);
+    inflight_finish(c->worker->coa, req);
+    return 0;
+}

@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# Reverse CoA (RFC 5176, draft-ietf-radext-reverse-coa): radclient, as the RADIUS server's
+# Dynamic Authorization Client, sends Disconnect/CoA-Requests over UDP to the gateway's coa
+# port; the gateway finds the NAS by the NAS-Identifier it learned from the AP's own
+# Access-Request, sends the request down the AP's TLS connection re-signed with the RadSec
+# secret, and relays the AP's ACK/NAK back re-signed with the client's secret. Unroutable
+# requests get a NAK with Error-Cause 502; a bad client secret gets no answer at all.
+set -uo pipefail
+source "$(dirname "$0")/lib.sh"
+rg_need radclient
+rg_tmpdir >/dev/null
+rg_pki
+FB_SEC=backend-secret-$RANDOM$RANDOM
+COA_SEC=coa-client-secret-$RANDOM$RANDOM
+rg_fake_backend_start fb "$FB_SEC" accept --password pw
+rg_gateway_conf "$RG_TMP/gw.conf" --backend "127.0.0.1:$FB_PORT_fb:$FB_PORT_fb:$FB_SEC" \
+    --org-coa true --coa-client "dac:$COA_SEC" --stats-interval 1
+rg_gateway_start "$RG_TMP/gw.conf" gw
+rg_wait_port "$COA_PORT" udp 10 gw || rg_die "no coa listener on $COA_PORT"
+
+# Two APs held open: ap-1 acknowledges, ap-2 refuses (NAK with Error-Cause 503).
+rg_start ap1 "$(rg_bin radsec_client)" --host 127.0.0.1 --port "$GW_PORT" --ca "$RG_PKI_SERVER_CA" \
+    --cert "$RG_PKI_AP_CERT" --key "$RG_PKI_AP_KEY" --hold 120 --answer-coa ack \
+    --attr NAS-Identifier=ap-1 auth alice pw
+rg_start ap2 "$(rg_bin radsec_client)" --host 127.0.0.1 --port "$GW_PORT" --ca "$RG_PKI_SERVER_CA" \
+    --cert "$RG_PKI_AP_CERT" --key "$RG_PKI_AP_KEY" --hold 120 --answer-coa nak \
+    --attr NAS-Identifier=ap-2 --attr NAS-IP-Address=192.0.2.77 auth alice pw
+rg_wait_log "$RG_TMP/ap1.log" '^holding' 10 ap1 || rg_die "ap1 did not connect"
+rg_wait_log "$RG_TMP/ap2.log" '^holding' 10 ap2 || rg_die "ap2 did not connect"
+rg_assert_log "$GW_LOG" 'registered as NAS-Identifier "ap-1"' "registry learned ap-1"
+
+# radclient: -x prints the reply and its attributes; short timeout, one try.
+dac() { # CODE SECRET ATTRS
+    echo "$3" | timeout 20 radclient -x -t 2 -r 1 "127.0.0.1:$COA_PORT" "$1" "$2" 2>&1
+}
+
+out=$(dac disconnect "$COA_SEC" 'NAS-Identifier = "ap-1", User-Name = "alice"')
+rg_assert_output "$out" 'Received Disconnect-ACK' "Disconnect-Request to ap-1: Disconnect-ACK"
+rg_assert_log "$RG_TMP/ap1.log" 'answered Disconnect-Request id=[0-9]+ with Disconnect-ACK' \
+    "ap-1 got the Disconnect-Request over TLS, authenticator good with the RadSec secret"
+rg_assert_log "$GW_LOG" 'coa: client dac .*Disconnect-Request id=[0-9]+ NAS-Identifier "ap-1" -> conn .*: Disconnect-ACK' \
+    "one log line: client, NAS, code, result"
+
+# Message-Authenticator in the request: checked with the client's secret, re-signed for the AP.
+out=$(dac coa "$COA_SEC" 'NAS-Identifier = "ap-1", User-Name = "alice", Message-Authenticator = 0x00, Session-Timeout = 60')
+rg_assert_output "$out" 'Received CoA-ACK' "CoA-Request with Message-Authenticator to ap-1: CoA-ACK"
+rg_assert_log "$RG_TMP/ap1.log" 'Message-Authenticator = ok' "ap-1 saw a good Message-Authenticator"
+
+# nak mode AP: its CoA-NAK and Error-Cause are relayed; found by NAS-IP-Address too.
+out=$(dac coa "$COA_SEC" 'NAS-Identifier = "ap-2", User-Name = "alice", Session-Timeout = 60')
+rg_assert_output "$out" 'Received CoA-NAK' "CoA-Request to ap-2: CoA-NAK"
+rg_assert_output "$out" 'Error-Cause = Session-Context-Not-Found' "AP's Error-Cause 503 relayed"
+out=$(dac disconnect "$COA_SEC" 'NAS-IP-Address = 192.0.2.77, User-Name = "alice"')
+rg_assert_output "$out" 'Received Disconnect-NAK' "Disconnect by NAS-IP-Address to ap-2: NAK"
+rg_assert_output "$out" 'Session-Context-Not-Found' "by NAS-IP-Address: the AP answered"
+
+# Unknown NAS: the gateway itself NAKs with 502 (reverse-coa "Errors and Fail Over").
+out=$(dac disconnect "$COA_SEC" 'NAS-Identifier = "ap-nowhere", User-Name = "alice"')
+rg_assert_output "$out" 'Received Disconnect-NAK' "unknown NAS-Identifier: Disconnect-NAK"
+rg_assert_output "$out" 'Error-Cause = Proxy-Request-Not-Routable' "unknown NAS: Error-Cause 502"
+rg_assert_log "$GW_LOG" 'NAS-Identifier "ap-nowhere": no connected NAS' "unknown NAS logged"
+
+# Hidden attribute: refused with 401 rather than forwarded with garbage.
+out=$(dac coa "$COA_SEC" 'NAS-Identifier = "ap-1", Tunnel-Password = "secret"')
+rg_assert_output "$out" 'Error-Cause = Unsupported-Attribute' "Tunnel-Password in CoA: NAK 401"
+
+# Wrong client secret: silently discarded (radclient gets nothing).
+out=$(dac disconnect "wrong-secret-$RANDOM" 'NAS-Identifier = "ap-1", User-Name = "alice"')
+rg_assert_output "$out" 'No reply from server' "bad client secret: no answer"
+rg_assert_log "$GW_LOG" 'coa: client dac .*discarded: bad Request Authenticator' \
+    "bad client secret: logged"
+
+# The AP must not have been sent the discarded request: ap-1 answered exactly two.
+n=$(grep -c '^answered ' "$RG_TMP/ap1.log")
+[ "$n" = 2 ] && rg_pass "ap-1 answered 2 requests" || rg_fail "ap-1 answered $n requests, want 2"
+
+# Org switched to coa = false by a reload: the NAS is known but may not get CoA -> 502. The
+# coa socket is kept (same address and port).
+rg_gateway_conf "$RG_TMP/gw.conf" --port "$GW_PORT" \
+    --backend "127.0.0.1:$FB_PORT_fb:$FB_PORT_fb:$FB_SEC" --org-coa false \
+    --coa-client "dac:$COA_SEC" --stats-interval 1
+rg_signal gw HUP
+rg_wait_log "$GW_LOG" 'reload done' 10 gw || rg_fail "reload did not finish"
+out=$(dac disconnect "$COA_SEC" 'NAS-Identifier = "ap-1", User-Name = "alice"')
+rg_assert_output "$out" 'Received Disconnect-NAK' "org coa = false: Disconnect-NAK"
+rg_assert_output "$out" 'Proxy-Request-Not-Routable' "org coa = false: Error-Cause 502"
+rg_assert_log "$GW_LOG" 'org acme has coa = false' "org coa = false: logged"
+n=$(grep -c 'coa: listening on' "$GW_LOG")
+[ "$n" = 1 ] && rg_pass "coa socket kept across the reload" || rg_fail "coa socket opened $n times"
+
+sleep 1.5
+rg_assert_log "$GW_LOG" 'stats workers=.* coa_requests=[1-9].* coa_replies=4 coa_nak_unroutable=2 coa_nak_local=1' \
+    "stats: coa counters"
+
+# The AP closes: its identities leave the registry.
+rg_stop ap1
+rg_wait_log "$GW_LOG" 'connection .* closed: closed by peer|connection .* closed: close_notify' 10 gw
+rg_gateway_conf "$RG_TMP/gw.conf" --port "$GW_PORT" \
+    --backend "127.0.0.1:$FB_PORT_fb:$FB_PORT_fb:$FB_SEC" --org-coa true \
+    --coa-client "dac:$COA_SEC" --stats-interval 1
+rg_signal gw HUP
+sleep 1
+out=$(dac disconnect "$COA_SEC" 'NAS-Identifier = "ap-1", User-Name = "alice"')
+rg_assert_output "$out" 'Proxy-Request-Not-Routable' "after ap-1 closed: 502"
+out=$(dac disconnect "$COA_SEC" 'NAS-Identifier = "ap-2", User-Name = "alice"')
+rg_assert_output "$out" 'Received Disconnect-NAK' "ap-2 still routed after the reload"
+
+rg_alive gw && rg_pass "gateway still running" || rg_fail "gateway died"
+rg_stop ap2
+rg_stop gw && rg_pass "gateway exits 0 on SIGTERM" || rg_fail "gateway exit status non-zero"
+rg_finish
