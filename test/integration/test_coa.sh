@@ -74,6 +74,23 @@ rg_assert_log "$GW_LOG" 'coa: client dac .*discarded: bad Request Authenticator'
 n=$(grep -c '^answered ' "$RG_TMP/ap1.log")
 [ "$n" = 2 ] && rg_pass "ap-1 answered 2 requests" || rg_fail "ap-1 answered $n requests, want 2"
 
+# A NAS that never answers: radclient retransmits (same ID and authenticator) while the
+# request is in flight; the gateway does not send it twice, and forgets it after 10 s.
+rg_start ap3 "$(rg_bin radsec_client)" --host 127.0.0.1 --port "$GW_PORT" --ca "$RG_PKI_SERVER_CA" \
+    --cert "$RG_PKI_AP_CERT" --key "$RG_PKI_AP_KEY" --hold 120 \
+    --attr NAS-Identifier=ap-3 auth alice pw
+rg_wait_log "$RG_TMP/ap3.log" '^holding' 10 ap3 || rg_die "ap3 did not connect"
+out=$(echo 'NAS-Identifier = "ap-3", User-Name = "alice"' |
+    timeout 20 radclient -x -t 2 -r 3 "127.0.0.1:$COA_PORT" disconnect "$COA_SEC" 2>&1)
+rg_assert_output "$out" 'No reply from server' "silent NAS: no answer to the DAC"
+rg_assert_log "$GW_LOG" 'Disconnect-Request id=[0-9]+: retransmission of a request in flight dropped' \
+    "retransmission in flight: dropped"
+n=$(grep -c '^Disconnect-Request id=[0-9]*: no request with this id' "$RG_TMP/ap3.log")
+[ "$n" = 1 ] && rg_pass "silent NAS got the request once" || rg_fail "silent NAS got it $n times"
+rg_wait_log "$GW_LOG" 'NAS-Identifier "ap-3" -> conn .*: no answer from the NAS within 10 s' 12 gw &&
+    rg_pass "silent NAS: forgotten after the timeout" || rg_fail "no timeout line"
+rg_stop ap3
+
 # Org switched to coa = false by a reload: the NAS is known but may not get CoA -> 502. The
 # coa socket is kept (same address and port).
 rg_gateway_conf "$RG_TMP/gw.conf" --port "$GW_PORT" \
@@ -89,7 +106,7 @@ n=$(grep -c 'coa: listening on' "$GW_LOG")
 [ "$n" = 1 ] && rg_pass "coa socket kept across the reload" || rg_fail "coa socket opened $n times"
 
 sleep 1.5
-rg_assert_log "$GW_LOG" 'stats workers=.* coa_requests=[1-9].* coa_replies=4 coa_nak_unroutable=2 coa_nak_local=1' \
+rg_assert_log "$GW_LOG" 'stats workers=.* coa_requests=[1-9].* coa_replies=4 coa_nak_unroutable=2 coa_nak_local=1 coa_timeouts=1 coa_duplicates=[1-9]' \
     "stats: coa counters"
 
 # The AP closes: its identities leave the registry.
