@@ -25,12 +25,6 @@
     X(drop_no_server)       /* every server of the pool dead, silent */                           \
     X(reject_no_server)     /* every server of the pool dead, Access-Reject sent */               \
     X(drop_unsupported)     /* codes the gateway does not proxy */                                \
-    X(backpressure)         /* times a connection was paused for a full table */                  \
-    X(conn_accepted)        /* TLS connections established */                                     \
-    X(conn_refused)         /* refused before or during the handshake */                          \
-    X(conn_closed)          /* connections closed */                                              \
-    X(conn_open)            /* gauge: open connections */                                         \
-    X(outstanding)          /* gauge: requests in flight to backends */                           \
     X(coa_requests)         /* CoA/Disconnect-Requests accepted from coa clients */               \
     X(coa_forwarded)        /* sent down a NAS's TLS connection */                                \
     X(coa_replies)          /* NAS ACK/NAK relayed to the coa client */                           \
@@ -39,7 +33,13 @@
     X(coa_timeouts)         /* NAS did not answer in time: forgotten */                           \
     X(coa_duplicates)       /* retransmission of a CoA in flight, not sent twice */               \
     X(coa_drop_bad)         /* unknown client, malformed, bad authenticator (either side) */      \
-    X(coa_drop_reply)       /* NAS ACK/NAK matching no CoA in flight */
+    X(coa_drop_reply)       /* NAS ACK/NAK matching no CoA in flight */                           \
+    X(backpressure)         /* times a connection was paused for a full table */                  \
+    X(conn_accepted)        /* TLS connections established */                                     \
+    X(conn_refused)         /* refused before or during the handshake */                          \
+    X(conn_closed)          /* connections closed */                                              \
+    X(conn_open)            /* gauge: open connections */                                         \
+    X(outstanding)          /* gauge: requests in flight to backends */
 
 struct rg_stats {
 #define RG_STATS_DECLARE(name) uint64_t name;
