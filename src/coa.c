@@ -603,7 +603,7 @@ static void on_udp_recv(uv_udp_t *u, ssize_t nread, const uv_buf_t *buf, const s
         nak_local(pkt, len, sa, cl, RG_COA_ERR_RESOURCES);
         return;
     }
-    struct rg_coa_target t;
+    struct rg_coa_target t = {0};
     char nas[160];
     int routed = route(pkt, &t, nas, sizeof(nas));
     if (routed <= 0) {
