@@ -126,6 +126,8 @@ struct options {
     bool require_ma;
     bool verbose;
     const char *answer_coa; /* --answer-coa ack|nak: answer CoA/Disconnect while holding */
+    bool coalesce;          /* --records one: every pipelined packet in one TLS write */
+    int split;              /* --records split:N: each packet written N octets at a time */
     struct extra_attr extra[MAX_EXTRA];
     int n_extra;
 };
@@ -183,6 +185,9 @@ static void usage(FILE *out)
                  "                          reading; prints \"holding\" when it starts and\n"
                  "                          \"closed by server after Xs\" if the server closes it\n"
                  "                          (exit 2 then), else \"held open for Xs\"\n"
+                 "  --records one|split:N   TLS records for the requests: \"one\" puts every\n"
+                 "                          pipelined packet in one write, \"split:N\" writes\n"
+                 "                          each packet N octets at a time (one record each)\n"
                  "  --hold-every S          while holding, send the command again every S\n"
                  "                          seconds; each must be answered within --timeout\n"
                  "  --answer-coa ack|nak    answer CoA/Disconnect-Requests the server sends on\n"
@@ -959,13 +964,35 @@ static int run(int argc, char **argv)
             else
                 printf("sent %d raw octets\n", rawlen);
         } else {
+            /* RFC 6613 framing is by the Length field, not by records: --records puts
+             * several packets in one record or one packet across several. */
+            static uint8_t all[256 * 4096];
+            int alllen = 0;
             for (int i = 0; i < nreq && !write_failed; i++) {
-                int w = wolfSSL_write(ssl, pkts[i], lens[i]);
-                if (w != lens[i]) {
+                if (opt.coalesce) {
+                    memcpy(all + alllen, pkts[i], (size_t)lens[i]);
+                    alllen += lens[i];
+                    continue;
+                }
+                int step = opt.split > 0 ? opt.split : lens[i];
+                for (int off = 0; off < lens[i] && !write_failed; off += step) {
+                    int n = lens[i] - off < step ? lens[i] - off : step;
+                    int w = wolfSSL_write(ssl, pkts[i] + off, n);
+                    if (w != n) {
+                        printf("write failed: %s\n", ssl_err(ssl, w, ebuf));
+                        write_failed = true;
+                    }
+                }
+                if (!write_failed)
+                    t.sent++;
+            }
+            if (opt.coalesce && !write_failed) {
+                int w = wolfSSL_write(ssl, all, alllen);
+                if (w != alllen) {
                     printf("write failed: %s\n", ssl_err(ssl, w, ebuf));
                     write_failed = true;
                 } else {
-                    t.sent++;
+                    t.sent += nreq;
                 }
             }
         }
@@ -1035,7 +1062,8 @@ int main(int argc, char **argv)
         O_VERIFY_NAME,
         O_HOLD,
         O_HOLD_EVERY,
-        O_ANSWER_COA
+        O_ANSWER_COA,
+        O_RECORDS
     };
     /* A server that closes on us must show up as a result, not kill the client. */
     signal(SIGPIPE, SIG_IGN);
@@ -1056,6 +1084,7 @@ int main(int argc, char **argv)
         {"hold", required_argument, NULL, O_HOLD},
         {"hold-every", required_argument, NULL, O_HOLD_EVERY},
         {"answer-coa", required_argument, NULL, O_ANSWER_COA},
+        {"records", required_argument, NULL, O_RECORDS},
         {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -1113,6 +1142,16 @@ int main(int argc, char **argv)
             break;
         case O_VERIFY_NAME:
             opt.verify_name = optarg;
+            break;
+        case O_RECORDS:
+            if (strcmp(optarg, "one") == 0) {
+                opt.coalesce = true;
+            } else if (strncmp(optarg, "split:", 6) == 0 && atoi(optarg + 6) > 0) {
+                opt.split = atoi(optarg + 6);
+            } else {
+                fprintf(stderr, "radsec_client: --records one|split:N\n");
+                return EXIT_FAIL;
+            }
             break;
         case O_HOLD:
         case O_HOLD_EVERY:

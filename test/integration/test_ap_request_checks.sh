@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Issue #3 / RFC 6613 §2.6.4: what the gateway does with bad input from an AP on the TLS
 # side. A malformed packet or one failing authentication closes that connection (and only
-# that one) with a log line naming the reason; a packet with an unknown code is discarded
+# that one) with a log line naming the reason; framing does not depend on TLS records; a packet with an unknown code is discarded
 # and the connection stays open; Status-Server is answered by the gateway itself.
 set -uo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -11,6 +11,15 @@ FB_SEC=backend-secret-$RANDOM$RANDOM
 rg_fake_backend_start fb "$FB_SEC" accept --password pw
 rg_gateway_conf "$RG_TMP/gw.conf" --backend "127.0.0.1:$FB_PORT_fb:$FB_PORT_fb:$FB_SEC"
 rg_gateway_start "$RG_TMP/gw.conf" gw
+
+# RFC 6613 framing by the Length field: 50 packets in one TLS record, and packets cut into
+# 7-octet and 1-octet records, all answered.
+out=$(rg_client --timeout 5 --count 50 --records one auth alice pw 2>&1)
+rg_assert_output "$out" 'accept=50 .*closed=no' "50 packets in one TLS record: all answered"
+out=$(rg_client --timeout 5 --count 5 --records split:7 auth alice pw 2>&1)
+rg_assert_output "$out" 'accept=5 .*closed=no' "packets across 7-octet records: all answered"
+out=$(rg_client --timeout 5 --count 3 --records split:1 acct start alice 2>&1)
+rg_assert_output "$out" 'acct=3 .*closed=no' "packets across 1-octet records: all answered"
 
 # Message-Authenticator computed with the wrong RadSec secret: closed.
 out=$(rg_client --secret not-radsec --timeout 3 auth alice pw 2>&1)
