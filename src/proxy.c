@@ -343,26 +343,22 @@ int rg_proxy_translate_request(const uint8_t *in, size_t in_len, const char *ap_
                                        be_secret_len);
         if (rc < 0)
             return rc;
-        rc = rg_radius_msgauth_add_first(&p);
-        if (rc < 0)
-            return rc;
-        rc = rg_radius_msgauth_sign(out, NULL, be_secret, be_secret_len);
-        if (rc < 0)
-            return rc;
     } else if (code == RG_RADIUS_ACCOUNTING_REQUEST) {
-        /* RFC 2866 §3: computed; Message-Authenticator first (RFC 3579 §3.2 allows it on
-         * any packet) computed with the authenticator field zeroed, then the digest. */
+        /* RFC 2866 §3: the digest is computed over a zeroed authenticator field, after the
+         * Message-Authenticator (RFC 3579 §3.2 allows it on any packet), which is computed
+         * over the same zeroed field. */
         memset(out + 4, 0, RG_RADIUS_AUTH_LEN);
-        rc = rg_radius_msgauth_add_first(&p);
-        if (rc < 0)
-            return rc;
-        rc = rg_radius_msgauth_sign(out, NULL, be_secret, be_secret_len);
-        if (rc < 0)
-            return rc;
-        rg_radius_auth_request_sign(out, be_secret, be_secret_len);
     } else {
         return -EPROTONOSUPPORT;
     }
+    rc = rg_radius_msgauth_add_first(&p);
+    if (rc < 0)
+        return rc;
+    rc = rg_radius_msgauth_sign(out, NULL, be_secret, be_secret_len);
+    if (rc < 0)
+        return rc;
+    if (code == RG_RADIUS_ACCOUNTING_REQUEST)
+        rg_radius_auth_request_sign(out, be_secret, be_secret_len);
     memcpy(sent_auth, out + 4, RG_RADIUS_AUTH_LEN);
     return (int)rg_radius_len(out);
 }
