@@ -115,8 +115,8 @@ static void refuse(struct rg_conn *c, const char *reason)
     rg_warn("TLS peer %s refused: %s%s%s%s%s%s%s%s%s", c->addr_text, reason,
             c->peer.org ? " org=" : "", c->peer.org ? c->peer.org->name : "",
             c->peer.subject[0] ? " subject=\"" : "", c->peer.subject,
-            c->peer.subject[0] ? "\"" : "", c->peer.issuer[0] ? " issuer=\"" : "",
-            c->peer.issuer, c->peer.issuer[0] ? "\"" : "");
+            c->peer.subject[0] ? "\"" : "", c->peer.issuer[0] ? " issuer=\"" : "", c->peer.issuer,
+            c->peer.issuer[0] ? "\"" : "");
     flush(c); /* the alert, if wolfSSL produced one */
     if (!c->write_busy && c->tls.out.len) {
         uv_buf_t b = uv_buf_init((char *)c->tls.out.data, (unsigned)c->tls.out.len);
@@ -309,8 +309,7 @@ static void on_timer(uv_timer_t *t)
     if (c->peer.not_after && time(NULL) > c->peer.not_after) {
         /* radiusdtls-bis §3.3: a connection does not outlive the certificates it was
          * authenticated with. */
-        rg_warn("connection %s (%s): client certificate chain expired", c->addr_text,
-                c->peer.cn);
+        rg_warn("connection %s (%s): client certificate chain expired", c->addr_text, c->peer.cn);
         rg_conn_close(c, "client certificate expired");
         return;
     }
@@ -332,8 +331,8 @@ static void handshake_done(struct rg_conn *c)
         rg_gen_unref(c->gen);
         c->gen = rg_gen_ref(w->gen);
     }
-    if (rg_tls_peer_identify(c->gen->tls, c->tls.ssl, (const struct sockaddr *)&c->addr,
-                             &c->peer) < 0) {
+    if (rg_tls_peer_identify(c->gen->tls, c->tls.ssl, (const struct sockaddr *)&c->addr, &c->peer) <
+        0) {
         const char *reason = c->peer.reason[0] ? c->peer.reason : "not identified";
         c->peer.org = NULL;
         refuse(c, reason);

@@ -69,8 +69,7 @@ static int rand_permille(void)
 
 /* ---- slots ---- */
 
-int rg_proxy_init(struct rg_proxy *px, struct rg_worker *w, uv_loop_t *loop,
-                  unsigned max_requests)
+int rg_proxy_init(struct rg_proxy *px, struct rg_worker *w, uv_loop_t *loop, unsigned max_requests)
 {
     static const size_t class_size[RG_PROXY_BUF_CLASSES] = {512, 1280, RG_RADIUS_MAX_LEN};
     memset(px, 0, sizeof(*px));
@@ -334,8 +333,7 @@ int rg_proxy_translate_request(const uint8_t *in, size_t in_len, const char *ap_
          * keep the AP's so CHAP-Password still verifies at the backend. */
         if (rg_radius_attr_find(out, RG_RADIUS_ATTR_CHAP_PASSWORD, NULL, &a) &&
             !rg_radius_attr_find(out, RG_RADIUS_ATTR_CHAP_CHALLENGE, NULL, &a)) {
-            rc = rg_radius_attr_add(&p, RG_RADIUS_ATTR_CHAP_CHALLENGE, ap_auth,
-                                    RG_RADIUS_AUTH_LEN);
+            rc = rg_radius_attr_add(&p, RG_RADIUS_ATTR_CHAP_CHALLENGE, ap_auth, RG_RADIUS_AUTH_LEN);
             if (rc < 0)
                 return rc;
         }
@@ -399,12 +397,12 @@ int rg_proxy_verify_reply(const uint8_t *pkt, size_t len, const uint8_t *sent_au
 
 int rg_proxy_translate_reply(uint8_t *pkt, size_t len, size_t cap, const uint8_t *sent_auth,
                              const char *be_secret, size_t be_secret_len, uint8_t ap_id,
-                             const uint8_t *ap_auth, const char *ap_secret,
-                             size_t ap_secret_len, unsigned *salt_counter)
+                             const uint8_t *ap_auth, const char *ap_secret, size_t ap_secret_len,
+                             unsigned *salt_counter)
 {
     struct rg_radius_pkt p = {.data = pkt, .cap = cap};
-    int rc = rg_radius_reply_recrypt(pkt, sent_auth, be_secret, be_secret_len, ap_auth,
-                                     ap_secret, ap_secret_len, salt_counter);
+    int rc = rg_radius_reply_recrypt(pkt, sent_auth, be_secret, be_secret_len, ap_auth, ap_secret,
+                                     ap_secret_len, salt_counter);
     if (rc < 0)
         return rc;
     (void)len;
@@ -506,8 +504,8 @@ static int start_on_server(struct rg_proxy *px, struct rg_request *req,
     if (rc < 0)
         return rc;
     /* Translation adds at most Message-Authenticator and CHAP-Challenge (2 x 18). */
-    rc = rg_proxy_pkt_reserve(px, req, src_len + 64 > RG_RADIUS_MAX_LEN ? RG_RADIUS_MAX_LEN
-                                                                         : src_len + 64);
+    rc = rg_proxy_pkt_reserve(px, req,
+                              src_len + 64 > RG_RADIUS_MAX_LEN ? RG_RADIUS_MAX_LEN : src_len + 64);
     if (rc == 0)
         rc = rg_proxy_translate_request(src, src_len, src_secret, src_secret_len, id,
                                         srv->cfg->secret, srv->cfg->secret_len, req->pkt,
@@ -531,8 +529,8 @@ static int start_on_server(struct rg_proxy *px, struct rg_request *req,
     schedule(px, req, rg_rt_deadline(&rt, now, now, req->rt_ms));
     rc = rg_backend_send(sock, req);
     if (rc < 0)
-        rg_log_limited("backend-send", LOG_WARNING, "backend %s: send failed: %s",
-                       srv->cfg->name, rg_strerror(rc));
+        rg_log_limited("backend-send", LOG_WARNING, "backend %s: send failed: %s", srv->cfg->name,
+                       rg_strerror(rc));
     return 0;
 }
 
@@ -582,8 +580,7 @@ static const char *check_ap_request(const uint8_t *pkt, const char *secret, size
     }
 }
 
-int rg_proxy_on_request(struct rg_proxy *px, struct rg_conn *conn, const uint8_t *pkt,
-                        size_t len)
+int rg_proxy_on_request(struct rg_proxy *px, struct rg_conn *conn, const uint8_t *pkt, size_t len)
 {
     struct rg_worker *w = px->worker;
     uint8_t code = pkt[0], ap_id = pkt[1];
@@ -594,9 +591,8 @@ int rg_proxy_on_request(struct rg_proxy *px, struct rg_conn *conn, const uint8_t
     if (code != RG_RADIUS_ACCESS_REQUEST && code != RG_RADIUS_ACCOUNTING_REQUEST &&
         code != RG_RADIUS_STATUS_SERVER) {
         RG_STAT_INC(&w->stats, drop_unsupported);
-        rg_log_limited("ap-unsupported", LOG_NOTICE,
-                       "conn %s (%s): dropped %s id=%u: not proxied", conn->addr_text,
-                       conn->peer.cn, rg_radius_code_name(code), ap_id);
+        rg_log_limited("ap-unsupported", LOG_NOTICE, "conn %s (%s): dropped %s id=%u: not proxied",
+                       conn->addr_text, conn->peer.cn, rg_radius_code_name(code), ap_id);
         return -EPROTONOSUPPORT;
     }
     RG_STAT_INC(&w->stats, requests);
@@ -631,11 +627,11 @@ int rg_proxy_on_request(struct rg_proxy *px, struct rg_conn *conn, const uint8_t
     uint64_t now = rg_now_ms();
     struct rg_backend_server *srv = pool ? rg_backend_pick(pool, 0, now) : NULL;
     if (!srv) {
-        bool reject = pool && pool->cfg->when_dead == RG_WHEN_DEAD_REJECT &&
-                      code == RG_RADIUS_ACCESS_REQUEST;
+        bool reject =
+            pool && pool->cfg->when_dead == RG_WHEN_DEAD_REJECT && code == RG_RADIUS_ACCESS_REQUEST;
         rg_log_limited("pool-dead", LOG_WARNING, "conn %s (%s): %s id=%u user=\"%s\": %s",
                        conn->addr_text, conn->peer.cn, rg_radius_code_name(code), ap_id, user,
-                       !pool ? "no pool for this request"
+                       !pool    ? "no pool for this request"
                        : reject ? "every server of the pool is dead: Access-Reject sent"
                                 : "every server of the pool is dead: no answer");
         if (reject) {
@@ -739,9 +735,8 @@ void rg_proxy_on_reply(struct rg_proxy *px, struct rg_backend_sock *sock, const 
                               srv->pool->cfg->require_message_authenticator, &why) < 0 ||
         (!reply_matches(req->code, pkt[0]) && (why = "reply code does not match request"))) {
         RG_STAT_INC(&w->stats, drop_bad_reply);
-        rg_log_limited("backend-bad-reply", LOG_WARNING,
-                       "backend %s (%s): %s id=%u dropped: %s", srv->cfg->name,
-                       rg_backend_dest_str(sock->dest, dest, sizeof(dest)),
+        rg_log_limited("backend-bad-reply", LOG_WARNING, "backend %s (%s): %s id=%u dropped: %s",
+                       srv->cfg->name, rg_backend_dest_str(sock->dest, dest, sizeof(dest)),
                        rg_radius_code_name(pkt[0]), pkt[1], why);
         return;
     }
@@ -873,8 +868,8 @@ static void on_deadline(struct rg_proxy *px, struct rg_request *req, uint64_t no
             RG_STAT_DEC(&w->stats, outstanding);
             RG_STAT_INC(&w->stats, failovers);
             rg_log(LOG_NOTICE, "request %s id=%u from %s: server %s timed out, failing over to %s",
-                   rg_radius_code_name(req->code), req->ap_id, req->conn->addr_text,
-                   srv->cfg->name, next->cfg->name);
+                   rg_radius_code_name(req->code), req->ap_id, req->conn->addr_text, srv->cfg->name,
+                   next->cfg->name);
             return;
         }
         req->sock = old;
@@ -882,8 +877,7 @@ static void on_deadline(struct rg_proxy *px, struct rg_request *req, uint64_t no
     }
     RG_STAT_INC(&w->stats, timeouts);
     log_request(px, req, "timeout", req->pkt);
-    if (req->code == RG_RADIUS_ACCESS_REQUEST &&
-        req->pool->cfg->when_dead == RG_WHEN_DEAD_REJECT) {
+    if (req->code == RG_RADIUS_ACCESS_REQUEST && req->pool->cfg->when_dead == RG_WHEN_DEAD_REJECT) {
         RG_STAT_INC(&w->stats, reject_no_server);
         send_local_reply(req->conn, RG_RADIUS_ACCESS_REJECT, req->ap_id, req->ap_auth,
                          "No RADIUS server available");

@@ -129,8 +129,8 @@ static void on_drain(uv_timer_t *t)
 static void install_gen(struct rg_worker *w, struct rg_gen *g)
 {
     const struct rg_config *old = w->gen->cfg, *cfg = g->cfg;
-    bool listen_changed = old->listen.port != cfg->listen.port ||
-                          old->listen.naddress != cfg->listen.naddress;
+    bool listen_changed =
+        old->listen.port != cfg->listen.port || old->listen.naddress != cfg->listen.naddress;
     for (size_t i = 0; !listen_changed && i < cfg->listen.naddress; i++)
         listen_changed = strcmp(old->listen.address[i], cfg->listen.address[i]) != 0;
     if (listen_changed && w->index == 0)

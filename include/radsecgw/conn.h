@@ -40,12 +40,12 @@ struct rg_conn {
     struct rg_buf writing; /* ciphertext handed to uv_write, owned until its callback */
     uv_write_t write_req;
     bool write_busy;
-    bool paused;        /* reading stopped: a backend table is full (backpressure) */
+    bool paused; /* reading stopped: a backend table is full (backpressure) */
     bool reading;
-    struct rg_conn *next_paused; /* worker's list of paused connections */
+    struct rg_conn *next_paused;      /* worker's list of paused connections */
     struct rg_request *inflight[256]; /* not owned: requests in flight, by AP ID */
     unsigned ninflight;
-    struct rg_coa_conn *coa; /* owned (coa.c): learned NAS identities, CoA in flight */
+    struct rg_coa_conn *coa;     /* owned (coa.c): learned NAS identities, CoA in flight */
     struct rg_conn *prev, *next; /* worker's list of connections */
 };
 

@@ -21,27 +21,27 @@ struct rg_backend_set;
 
 /* One request in flight (a slot of the state table). */
 struct rg_request {
-    struct rg_conn *conn; /* not owned; NULL once the AP's connection closed */
+    struct rg_conn *conn;             /* not owned; NULL once the AP's connection closed */
     struct rg_backend_pool *pool;     /* not owned */
     struct rg_backend_server *server; /* not owned; server currently tried */
     struct rg_backend_sock *sock;     /* not owned; socket the request is in flight on */
     uint8_t id;                       /* ID on sock */
     uint8_t ap_id;
     uint8_t code;
-    bool probe;      /* a Status-Server health probe of our own */
-    bool send_busy;  /* a send of pkt is queued in libuv (struct rg_send_ctx) */
+    bool probe;     /* a Status-Server health probe of our own */
+    bool send_busy; /* a send of pkt is queued in libuv (struct rg_send_ctx) */
     bool in_use;
     bool put_after_send; /* finished while a send was queued: put back when it completes */
     uint8_t ap_auth[RG_RADIUS_AUTH_LEN];   /* the AP's Request Authenticator */
     uint8_t sent_auth[RG_RADIUS_AUTH_LEN]; /* the authenticator sent to the backend */
-    uint16_t len;  /* of the packet as sent, in pkt */
-    unsigned tries;       /* transmissions to the current server */
-    uint64_t received_ms; /* when the AP's request arrived (latency) */
-    uint64_t first_ms;    /* first transmission to the current server (MRD) */
-    uint64_t rt_ms;       /* current retransmission interval (RT) */
-    uint64_t deadline_ms; /* next timer event */
-    uint64_t tried;       /* servers already tried (bit per pool index) */
-    size_t heap_idx;      /* position in the timer heap */
+    uint16_t len;                          /* of the packet as sent, in pkt */
+    unsigned tries;                        /* transmissions to the current server */
+    uint64_t received_ms;                  /* when the AP's request arrived (latency) */
+    uint64_t first_ms;                     /* first transmission to the current server (MRD) */
+    uint64_t rt_ms;                        /* current retransmission interval (RT) */
+    uint64_t deadline_ms;                  /* next timer event */
+    uint64_t tried;                        /* servers already tried (bit per pool index) */
+    size_t heap_idx;                       /* position in the timer heap */
     struct rg_request *next_free;
     /* Last, kept across slot reuse: the packet as sent (for retransmission), a buffer of
      * pkt_cap octets from the table's size classes (owned by the table, NULL until used). */
@@ -95,7 +95,7 @@ uint64_t rg_rt_deadline(const struct rg_rt_params *p, uint64_t first_ms, uint64_
 
 /* The table. */
 struct rg_proxy {
-    struct rg_worker *worker; /* owner */
+    struct rg_worker *worker;   /* owner */
     struct rg_request **chunks; /* malloced array of malloced chunks of slots, owned */
     unsigned nchunks;
     unsigned max_chunks;
@@ -109,16 +109,15 @@ struct rg_proxy {
     uint64_t timer_at;
     unsigned salt_counter;
     struct rg_bufclass bufs[RG_PROXY_BUF_CLASSES];
-    struct rg_send_ctx *send_free; /* free send contexts */
-    struct rg_send_ctx *send_all;  /* every send context, owned */
+    struct rg_send_ctx *send_free;      /* free send contexts */
+    struct rg_send_ctx *send_all;       /* every send context, owned */
     uint8_t scratch[RG_RADIUS_MAX_LEN]; /* re-translation on failover */
 };
 
 #define RG_PROXY_CHUNK 256
 
 /* Limit: max_requests slots (rounded up to a chunk). timer may be NULL loop for tests. */
-int rg_proxy_init(struct rg_proxy *px, struct rg_worker *w, uv_loop_t *loop,
-                  unsigned max_requests);
+int rg_proxy_init(struct rg_proxy *px, struct rg_worker *w, uv_loop_t *loop, unsigned max_requests);
 void rg_proxy_close(struct rg_proxy *px); /* closes the timer; free with rg_proxy_free later */
 void rg_proxy_free(struct rg_proxy *px);
 
@@ -141,8 +140,7 @@ struct rg_request *rg_proxy_heap_peek(struct rg_proxy *px);
 /* A request from an AP on conn (validated packet). Answers locally, forwards, or drops.
  * Returns 0, or -EAGAIN when the backend table is full (the caller keeps the packet and
  * pauses reading until rg_proxy wakes it), or another negative code if dropped. */
-int rg_proxy_on_request(struct rg_proxy *px, struct rg_conn *conn, const uint8_t *pkt,
-                        size_t len);
+int rg_proxy_on_request(struct rg_proxy *px, struct rg_conn *conn, const uint8_t *pkt, size_t len);
 
 /* A datagram arrived on a backend socket from addr. */
 void rg_proxy_on_reply(struct rg_proxy *px, struct rg_backend_sock *sock, const uint8_t *pkt,
@@ -179,8 +177,8 @@ int rg_proxy_translate_request(const uint8_t *in, size_t in_len, const char *ap_
  * Response Authenticator with the AP's secret. In place. 0 or negative. */
 int rg_proxy_translate_reply(uint8_t *pkt, size_t len, size_t cap, const uint8_t *sent_auth,
                              const char *be_secret, size_t be_secret_len, uint8_t ap_id,
-                             const uint8_t *ap_auth, const char *ap_secret,
-                             size_t ap_secret_len, unsigned *salt_counter);
+                             const uint8_t *ap_auth, const char *ap_secret, size_t ap_secret_len,
+                             unsigned *salt_counter);
 
 /* Verify a backend reply against the request: Response Authenticator, and
  * Message-Authenticator (required when require_ma). 0, or negative with *why set. */

@@ -8,38 +8,38 @@
 #include <stdio.h>
 
 #define RG_STATS_FIELDS(X)                                                                         \
-    X(requests)             /* requests received from APs */                                      \
-    X(replies)              /* replies written back to APs */                                     \
-    X(forwarded)            /* packets sent to backends (first try) */                            \
-    X(retransmits)          /* retransmissions to backends */                                     \
-    X(failovers)            /* requests moved to another server */                                \
-    X(timeouts)             /* requests that no server answered */                                \
-    X(status_local)         /* Status-Server answered by the gateway */                           \
-    X(duplicates)           /* request ID already in flight on the connection */                  \
-    X(drop_malformed)       /* malformed packets from APs (connection closed) */                  \
-    X(drop_bad_request)     /* AP request with bad authenticator / Message-Authenticator */       \
-    X(drop_bad_reply)       /* backend reply failing Response Auth / Message-Authenticator */     \
-    X(drop_unknown_reply)   /* backend reply for an ID not in flight */                           \
-    X(drop_wrong_source)    /* backend reply from the wrong address or port */                    \
-    X(drop_late_reply)      /* reply after the AP's connection closed */                          \
-    X(drop_no_server)       /* every server of the pool dead, silent */                           \
-    X(reject_no_server)     /* every server of the pool dead, Access-Reject sent */               \
-    X(drop_unsupported)     /* codes the gateway does not proxy */                                \
-    X(coa_requests)         /* CoA/Disconnect-Requests accepted from coa clients */               \
-    X(coa_forwarded)        /* sent down a NAS's TLS connection */                                \
-    X(coa_replies)          /* NAS ACK/NAK relayed to the coa client */                           \
-    X(coa_nak_unroutable)   /* NAK 502: no connected NAS with coa = true */                       \
-    X(coa_nak_local)        /* other NAKs of the gateway's own (401, 506) */                      \
-    X(coa_timeouts)         /* NAS did not answer in time: forgotten */                           \
-    X(coa_duplicates)       /* retransmission of a CoA in flight, not sent twice */               \
-    X(coa_drop_bad)         /* unknown client, malformed, bad authenticator (either side) */      \
-    X(coa_drop_reply)       /* NAS ACK/NAK matching no CoA in flight */                           \
-    X(backpressure)         /* times a connection was paused for a full table */                  \
-    X(conn_accepted)        /* TLS connections established */                                     \
-    X(conn_refused)         /* refused before or during the handshake */                          \
-    X(conn_closed)          /* connections closed */                                              \
-    X(conn_open)            /* gauge: open connections */                                         \
-    X(outstanding)          /* gauge: requests in flight to backends */
+    X(requests)           /* requests received from APs */                                         \
+    X(replies)            /* replies written back to APs */                                        \
+    X(forwarded)          /* packets sent to backends (first try) */                               \
+    X(retransmits)        /* retransmissions to backends */                                        \
+    X(failovers)          /* requests moved to another server */                                   \
+    X(timeouts)           /* requests that no server answered */                                   \
+    X(status_local)       /* Status-Server answered by the gateway */                              \
+    X(duplicates)         /* request ID already in flight on the connection */                     \
+    X(drop_malformed)     /* malformed packets from APs (connection closed) */                     \
+    X(drop_bad_request)   /* AP request with bad authenticator / Message-Authenticator */          \
+    X(drop_bad_reply)     /* backend reply failing Response Auth / Message-Authenticator */        \
+    X(drop_unknown_reply) /* backend reply for an ID not in flight */                              \
+    X(drop_wrong_source)  /* backend reply from the wrong address or port */                       \
+    X(drop_late_reply)    /* reply after the AP's connection closed */                             \
+    X(drop_no_server)     /* every server of the pool dead, silent */                              \
+    X(reject_no_server)   /* every server of the pool dead, Access-Reject sent */                  \
+    X(drop_unsupported)   /* codes the gateway does not proxy */                                   \
+    X(coa_requests)       /* CoA/Disconnect-Requests accepted from coa clients */                  \
+    X(coa_forwarded)      /* sent down a NAS's TLS connection */                                   \
+    X(coa_replies)        /* NAS ACK/NAK relayed to the coa client */                              \
+    X(coa_nak_unroutable) /* NAK 502: no connected NAS with coa = true */                          \
+    X(coa_nak_local)      /* other NAKs of the gateway's own (401, 506) */                         \
+    X(coa_timeouts)       /* NAS did not answer in time: forgotten */                              \
+    X(coa_duplicates)     /* retransmission of a CoA in flight, not sent twice */                  \
+    X(coa_drop_bad)       /* unknown client, malformed, bad authenticator (either side) */         \
+    X(coa_drop_reply)     /* NAS ACK/NAK matching no CoA in flight */                              \
+    X(backpressure)       /* times a connection was paused for a full table */                     \
+    X(conn_accepted)      /* TLS connections established */                                        \
+    X(conn_refused)       /* refused before or during the handshake */                             \
+    X(conn_closed)        /* connections closed */                                                 \
+    X(conn_open)          /* gauge: open connections */                                            \
+    X(outstanding)        /* gauge: requests in flight to backends */
 
 struct rg_stats {
 #define RG_STATS_DECLARE(name) uint64_t name;

@@ -41,8 +41,8 @@ struct rg_worker {
     unsigned index;
     uv_loop_t loop;
     uv_thread_t thread;
-    uv_async_t wakeup; /* main -> worker: new generation or stop */
-    uv_mutex_t lock;   /* guards pending_gen and stop only */
+    uv_async_t wakeup;          /* main -> worker: new generation or stop */
+    uv_mutex_t lock;            /* guards pending_gen and stop only */
     struct rg_gen *pending_gen; /* reference held; handed over by the main thread */
     bool stop;
     bool stopping;
@@ -58,8 +58,8 @@ struct rg_worker {
     uv_timer_t health_timer; /* probes and hold-down */
     struct rg_stats stats;
     struct rg_coa_worker *coa; /* owned by coa.c: CoA queue from the main thread, timeouts */
-    uint8_t udp_buf[65536]; /* receive buffer for backend sockets */
-    uint8_t tcp_buf[65536]; /* receive buffer for AP connections */
+    uint8_t udp_buf[65536];    /* receive buffer for backend sockets */
+    uint8_t tcp_buf[65536];    /* receive buffer for AP connections */
     bool udp_buf_busy;
     bool tcp_buf_busy;
     uv_timer_t drain_timer; /* graceful stop */
