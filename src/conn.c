@@ -70,9 +70,12 @@ static void unlink_conn(struct rg_conn *c)
     c->prev = c->next = NULL;
     w->nconns--;
     if (c->paused) {
-        for (struct rg_conn **p = &w->paused; *p; p = &(*p)->next_paused)
+        struct rg_conn *prev = NULL;
+        for (struct rg_conn **p = &w->paused; *p; prev = *p, p = &(*p)->next_paused)
             if (*p == c) {
                 *p = c->next_paused;
+                if (w->paused_tail == c)
+                    w->paused_tail = prev;
                 break;
             }
         c->paused = false;
@@ -216,8 +219,13 @@ static void pause_reading(struct rg_conn *c)
         uv_read_stop((uv_stream_t *)&c->tcp);
         c->reading = false;
     }
-    c->next_paused = w->paused;
-    w->paused = c;
+    /* FIFO: the connection that waited longest gets the next free slot. */
+    c->next_paused = NULL;
+    if (w->paused_tail)
+        w->paused_tail->next_paused = c;
+    else
+        w->paused = c;
+    w->paused_tail = c;
     RG_STAT_INC(&w->stats, backpressure);
     rg_log_limited("backpressure", LOG_NOTICE,
                    "connection %s paused: backend table full, resuming as replies drain",

@@ -92,6 +92,8 @@ void rg_worker_resume_paused(struct rg_worker *w)
     if (!c)
         return;
     w->paused = c->next_paused;
+    if (!w->paused)
+        w->paused_tail = NULL;
     c->next_paused = NULL;
     rg_conn_resume(c);
 }

@@ -53,7 +53,8 @@ struct rg_worker {
     unsigned nlisteners;
     struct rg_conn *conns; /* list of open connections (owned, freed in close callbacks) */
     unsigned nconns;
-    struct rg_conn *paused; /* connections waiting for table room */
+    struct rg_conn *paused;      /* connections waiting for table room, oldest first */
+    struct rg_conn *paused_tail; /* last of that list: paused connections resume in order */
     uint64_t next_conn_id;
     uv_timer_t health_timer; /* probes and hold-down */
     struct rg_stats stats;
