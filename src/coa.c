@@ -473,18 +473,32 @@ static int route(const uint8_t *pkt, struct rg_coa_target *t, char *nas, size_t 
         struct rg_coa_target cand[8];
         size_t n = rg_coa_registry_find(&coa.registry, ids[i].kind, a.value, a.value_len, cand,
                                         RG_ARRAY_SIZE(cand));
+        const struct rg_coa_target *chosen = NULL;
         for (size_t k = 0; k < n; k++) {
             const struct rg_org *org = rg_config_find_org(coa.cfg, cand[k].org);
-            if (org && org->coa) {
-                *t = cand[k];
-                snprintf(nas, naslen, "%s \"%s\"", ids[i].name, val);
-                return 1;
+            if (org && org->coa && !chosen) {
+                chosen = &cand[k]; /* newest claim of this identity */
+                continue;
             }
-            if (result < 0) {
+            if (org && org->coa && strcmp(cand[k].org, chosen->org) != 0) {
+                /* The identity is claimed by APs of two tenants: sending one tenant's CoA to
+                 * the other's NAS is worse than not routing it. */
+                rg_warn("coa: %s \"%s\" is claimed by NASes of orgs %s and %s: not routed",
+                        ids[i].name, val, chosen->org, cand[k].org);
+                snprintf(nas, naslen, "%s \"%s\" (ambiguous: orgs %s and %s)", ids[i].name, val,
+                         chosen->org, cand[k].org);
+                return 0;
+            }
+            if (!(org && org->coa) && result < 0) {
                 snprintf(nas, naslen, "%s \"%s\" (org %s has coa = false)", ids[i].name, val,
                          cand[k].org);
                 result = 0;
             }
+        }
+        if (chosen) {
+            *t = *chosen;
+            snprintf(nas, naslen, "%s \"%s\"", ids[i].name, val);
+            return 1;
         }
     }
     return result;
