@@ -337,6 +337,43 @@ struct rg_backend_set *rg_backend_set_new(struct rg_worker *w, struct rg_config 
     return set;
 }
 
+static bool same_sockaddr(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+    if (a->ss_family != b->ss_family)
+        return false;
+    size_t len = a->ss_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
+    return memcmp(a, b, len) == 0;
+}
+
+void rg_backend_set_inherit(struct rg_backend_set *set, const struct rg_backend_set *old)
+{
+    for (unsigned p = 0; p < set->npools; p++) {
+        struct rg_backend_pool *np = &set->pools[p];
+        const struct rg_backend_pool *op = NULL;
+        for (unsigned q = 0; q < old->npools && !op; q++)
+            if (strcmp(old->pools[q].cfg->name, np->cfg->name) == 0)
+                op = &old->pools[q];
+        if (!op)
+            continue;
+        np->rr_next = op->nservers ? op->rr_next % (np->nservers ? np->nservers : 1) : 0;
+        for (unsigned i = 0; i < np->nservers; i++) {
+            struct rg_backend_server *ns = &np->servers[i];
+            for (unsigned k = 0; k < op->nservers; k++) {
+                const struct rg_backend_server *os = &op->servers[k];
+                if (strcmp(os->cfg->name, ns->cfg->name) != 0 ||
+                    !same_sockaddr(&os->cfg->auth_addr, &ns->cfg->auth_addr))
+                    continue;
+                ns->health = os->health;
+                ns->missed = os->missed;
+                ns->dead_since_ms = os->dead_since_ms;
+                ns->retry_at_ms = os->retry_at_ms;
+                ns->last_probe_ms = os->last_probe_ms;
+                break;
+            }
+        }
+    }
+}
+
 struct rg_backend_pool *rg_backend_set_pool(struct rg_backend_set *set, const struct rg_pool *p)
 {
     /* The connection may hold an older snapshot than the set: match by name. */

@@ -973,7 +973,10 @@ void rg_coa_worker_close(struct rg_worker *w)
     cw->queue = NULL;
     uv_mutex_unlock(&coa.lock);
     while (q) {
+        /* Never handed to a NAS: tell the DAC now rather than let it retransmit into a
+         * stopping gateway. */
         struct rg_coa_req *next = q->next;
+        send_nak(q, RG_COA_ERR_NOT_ROUTABLE);
         req_finish(q);
         q = next;
     }

@@ -400,7 +400,10 @@ static void process(struct rg_conn *c)
         if (c->state != RG_CONN_OPEN)
             return;
         /* Application data may have arrived with the handshake's last flight. */
-        rg_tls_stream_drive(&c->tls);
+        if (rg_tls_stream_drive(&c->tls) < 0 || c->tls.state == RG_TLS_STREAM_FAILED) {
+            rg_conn_close(c, c->tls.err_text[0] ? c->tls.err_text : "TLS error");
+            return;
+        }
     }
     /* drive() stops decrypting when the plaintext buffer is full; once frame() has
      * consumed packets, decrypt what is still buffered, until no progress is made. */

@@ -446,8 +446,9 @@ static void log_request(struct rg_proxy *px, const struct rg_request *req, const
     (void)px;
 }
 
-/* Every way a request leaves the table goes through here. */
-static void finish(struct rg_proxy *px, struct rg_request *req)
+/* Every way a request leaves the table goes through here. wake: the slot and ID it frees
+ * may let a connection paused by backpressure go on. */
+static void finish_ex(struct rg_proxy *px, struct rg_request *req, bool wake)
 {
     rg_proxy_heap_remove(px, req);
     if (req->sock) {
@@ -469,8 +470,13 @@ static void finish(struct rg_proxy *px, struct rg_request *req)
         return;
     }
     rg_proxy_slot_put(px, req);
-    if (px->worker && px->worker->paused)
+    if (wake && px->worker && px->worker->paused)
         rg_worker_resume_paused(px->worker);
+}
+
+static void finish(struct rg_proxy *px, struct rg_request *req)
+{
+    finish_ex(px, req, true);
 }
 
 void rg_proxy_on_sent(struct rg_proxy *px, struct rg_request *req)
@@ -655,8 +661,10 @@ int rg_proxy_on_request(struct rg_proxy *px, struct rg_conn *conn, const uint8_t
     memcpy(req->ap_auth, pkt + 4, RG_RADIUS_AUTH_LEN);
     int rc = start_on_server(px, req, srv, pkt, len, secret, slen);
     if (rc < 0) {
+        /* Nothing was in flight: waking another paused connection here would only find the
+         * same full ID space, once per paused connection. */
         req->conn = NULL;
-        finish(px, req);
+        finish_ex(px, req, false);
         if (rc == -ENOSPC)
             return -EAGAIN;
         rg_log_limited("ap-translate", LOG_WARNING, "conn %s (%s): dropped %s id=%u: %s",
@@ -844,6 +852,12 @@ static void on_deadline(struct rg_proxy *px, struct rg_request *req, uint64_t no
         RG_STAT_INC(&w->stats, retransmits);
         schedule(px, req, rg_rt_deadline(&rt, req->first_ms, now, next_rt));
         rg_backend_send(req->sock, req);
+        return;
+    }
+    if (req->send_busy) {
+        /* The last copy still sits in libuv's queue (socket buffer full) and points at
+         * req->pkt: the packet cannot be rewritten for another server until it is sent. */
+        schedule(px, req, now + 100);
         return;
     }
     srv->missed++;

@@ -87,15 +87,26 @@ static void on_health(uv_timer_t *t)
 
 void rg_worker_resume_paused(struct rg_worker *w)
 {
-    /* Wake one connection per freed slot; it pauses again if the table is still full. */
-    struct rg_conn *c = w->paused;
-    if (!c)
+    /* Wake one connection per freed slot, oldest first; it pauses again if the table is
+     * still full. A resumed connection can free slots itself (a reply, a drop): count those
+     * and go on in this loop instead of recursing once per paused connection. */
+    if (w->resuming) {
+        w->resume_more++;
         return;
-    w->paused = c->next_paused;
-    if (!w->paused)
-        w->paused_tail = NULL;
-    c->next_paused = NULL;
-    rg_conn_resume(c);
+    }
+    w->resuming = true;
+    w->resume_more = 1;
+    while (w->resume_more > 0 && w->paused) {
+        w->resume_more--;
+        struct rg_conn *c = w->paused;
+        w->paused = c->next_paused;
+        if (!w->paused)
+            w->paused_tail = NULL;
+        c->next_paused = NULL;
+        rg_conn_resume(c);
+    }
+    w->resume_more = 0;
+    w->resuming = false;
 }
 
 /* ---- lifecycle ---- */
@@ -139,8 +150,10 @@ static void install_gen(struct rg_worker *w, struct rg_gen *g)
         rg_warn("reload: listen addresses or port changed; restart radsecgw to apply them");
     rg_proxy_set_limit(&w->proxy, rg_worker_table_limit(cfg));
     /* Requests in flight finish on the old backend set; new ones use the new one. */
-    rg_backend_set_retire(w->backends);
+    struct rg_backend_set *old_set = w->backends;
     w->backends = rg_backend_set_new(w, g->cfg);
+    rg_backend_set_inherit(w->backends, old_set);
+    rg_backend_set_retire(old_set);
     rg_gen_unref(w->gen);
     w->gen = g;
     /* radiusdtls-bis §3.3: trusted CAs or revocation data may have changed; every connected

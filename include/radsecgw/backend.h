@@ -107,6 +107,11 @@ void rg_backend_mark_dead(struct rg_backend_server *srv, uint64_t now_ms, const 
 void rg_backend_mark_alive(struct rg_backend_server *srv, const char *why);
 
 struct rg_backend_set *rg_backend_set_new(struct rg_worker *w, struct rg_config *cfg);
+/* Carry server health (dead/alive, hold-down, probe times) from the set being retired to a
+ * new one, for servers with the same pool name, server name and address: a reload or CRL
+ * refresh must not bring a dead server back without it answering. */
+void rg_backend_set_inherit(struct rg_backend_set *set, const struct rg_backend_set *old);
+
 /* Find the runtime pool of a config pool. */
 struct rg_backend_pool *rg_backend_set_pool(struct rg_backend_set *set, const struct rg_pool *p);
 /* Stop using the set: closes it now if idle, else once outstanding drops to 0. */

@@ -55,6 +55,8 @@ struct rg_worker {
     unsigned nconns;
     struct rg_conn *paused;      /* connections waiting for table room, oldest first */
     struct rg_conn *paused_tail; /* last of that list: paused connections resume in order */
+    bool resuming;               /* rg_worker_resume_paused is running (not re-entered) */
+    unsigned resume_more;        /* slots freed meanwhile: connections still to wake */
     uint64_t next_conn_id;
     uv_timer_t health_timer; /* probes and hold-down */
     struct rg_stats stats;

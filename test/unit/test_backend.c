@@ -140,6 +140,23 @@ static void test_failover_order(void **state)
     rg_backend_set_retire(set);
 }
 
+static void test_reload_keeps_health(void **state)
+{
+    (void)state;
+    struct rg_backend_set *old = make_set(RG_POLICY_FAILOVER, 2, true);
+    rg_backend_mark_dead(&old->pools[0].servers[0], 5000, "test");
+    /* A reload (or CRL refresh) builds a new set from the same servers: rad0 stays dead until
+     * it answers a probe, so requests keep going to rad1 without a timeout first. */
+    struct rg_backend_set *set = rg_backend_set_new(NULL, &cfg);
+    rg_backend_set_inherit(set, old);
+    assert_int_equal(set->pools[0].servers[0].health, RG_BACKEND_DEAD);
+    assert_int_equal(set->pools[0].servers[0].dead_since_ms, 5000);
+    assert_int_equal(set->pools[0].servers[1].health, RG_BACKEND_ALIVE);
+    assert_ptr_equal(rg_backend_pick(&set->pools[0], 0, 6000), &set->pools[0].servers[1]);
+    rg_backend_set_retire(old);
+    rg_backend_set_retire(set);
+}
+
 static void test_holddown_without_status_server(void **state)
 {
     (void)state;
@@ -328,6 +345,7 @@ int main(void)
         cmocka_unit_test(test_idspace_wraparound),
         cmocka_unit_test(test_ids_spread_over_sockets),
         cmocka_unit_test(test_failover_order),
+        cmocka_unit_test(test_reload_keeps_health),
         cmocka_unit_test(test_holddown_without_status_server),
         cmocka_unit_test(test_round_robin_even),
         cmocka_unit_test(test_least_outstanding),
