@@ -11,6 +11,7 @@
 #define ATTR_MAX_LEN 255 /* RFC 2865 §5: the Length octet covers type, length and value */
 #define VSA_HDR_LEN  4   /* RFC 2865 §5.26: Vendor-Id */
 #define VSA_SUB_HDR  2   /* Vendor-Type, Vendor-Length */
+_Static_assert(VSA_SUB_HDR == ATTR_HDR_LEN, "tlv_at reads both with one header length");
 #define EXT_HDR_LEN  1   /* RFC 6929 §2.1: Extended-Type */
 #define LONG_HDR_LEN 2   /* RFC 6929 §2.2: Extended-Type, flags */
 
@@ -125,22 +126,28 @@ int rg_radius_validate(const uint8_t *pkt, size_t len, struct rg_radius_error *e
     return 0;
 }
 
+/* A type/length/value item at off if it lies fully inside [off, end): attributes and
+ * VSA sub-attributes share this layout (2-octet header). */
+static int tlv_at(const uint8_t *pkt, size_t off, size_t end, struct rg_radius_attr *a)
+{
+    if (off >= end || end - off < ATTR_HDR_LEN)
+        return 0;
+    uint8_t len = pkt[off + 1];
+    if (len < ATTR_HDR_LEN || len > end - off)
+        return 0;
+    a->type = pkt[off];
+    a->len = len;
+    a->offset = off;
+    a->value = pkt + off + ATTR_HDR_LEN;
+    a->value_len = len - ATTR_HDR_LEN;
+    return 1;
+}
+
 /* Attribute at off if it lies fully inside the packet's Length; the walkers below stay
  * in bounds even on a packet that was never validated. */
 static int attr_at(const uint8_t *pkt, size_t off, struct rg_radius_attr *a)
 {
-    size_t plen = rg_radius_len(pkt);
-    if (off < RG_RADIUS_HDR_LEN || off >= plen || plen - off < ATTR_HDR_LEN)
-        return 0;
-    uint8_t alen = pkt[off + 1];
-    if (alen < ATTR_HDR_LEN || alen > plen - off)
-        return 0;
-    a->type = pkt[off];
-    a->len = alen;
-    a->offset = off;
-    a->value = pkt + off + ATTR_HDR_LEN;
-    a->value_len = alen - ATTR_HDR_LEN;
-    return 1;
+    return off >= RG_RADIUS_HDR_LEN && tlv_at(pkt, off, rg_radius_len(pkt), a);
 }
 
 int rg_radius_attr_next(const uint8_t *pkt, size_t *pos, struct rg_radius_attr *a)
@@ -172,19 +179,10 @@ int rg_radius_attr_find(const uint8_t *pkt, uint8_t type, size_t *pos, struct rg
 static int vsa_sub_next(const uint8_t *pkt, const struct rg_radius_attr *vsa, size_t *sub,
                         struct rg_radius_attr *a)
 {
-    size_t end = vsa->offset + vsa->len;
-    size_t off = *sub;
-    if (off >= end || end - off < VSA_SUB_HDR)
+    /* RFC 2865 §5.26: Vendor-Type and Vendor-Length, the same layout as an attribute. */
+    if (!tlv_at(pkt, *sub, vsa->offset + vsa->len, a))
         return 0;
-    uint8_t slen = pkt[off + 1];
-    if (slen < VSA_SUB_HDR || slen > end - off)
-        return 0;
-    a->type = pkt[off];
-    a->len = slen;
-    a->offset = off;
-    a->value = pkt + off + VSA_SUB_HDR;
-    a->value_len = slen - VSA_SUB_HDR;
-    *sub = off + slen;
+    *sub += a->len;
     return 1;
 }
 
