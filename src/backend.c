@@ -337,14 +337,6 @@ struct rg_backend_set *rg_backend_set_new(struct rg_worker *w, struct rg_config 
     return set;
 }
 
-static bool same_sockaddr(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
-{
-    if (a->ss_family != b->ss_family)
-        return false;
-    size_t len = a->ss_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
-    return memcmp(a, b, len) == 0;
-}
-
 void rg_backend_set_inherit(struct rg_backend_set *set, const struct rg_backend_set *old)
 {
     for (unsigned p = 0; p < set->npools; p++) {
@@ -361,7 +353,8 @@ void rg_backend_set_inherit(struct rg_backend_set *set, const struct rg_backend_
             for (unsigned k = 0; k < op->nservers; k++) {
                 const struct rg_backend_server *os = &op->servers[k];
                 if (strcmp(os->cfg->name, ns->cfg->name) != 0 ||
-                    !same_sockaddr(&os->cfg->auth_addr, &ns->cfg->auth_addr))
+                    !rg_sockaddr_equal((const struct sockaddr *)&os->cfg->auth_addr,
+                                       (const struct sockaddr *)&ns->cfg->auth_addr))
                     continue;
                 ns->health = os->health;
                 ns->missed = os->missed;

@@ -422,19 +422,6 @@ static const struct rg_coa_client *find_client(const struct sockaddr *sa)
     return NULL;
 }
 
-static bool same_source(const struct sockaddr_storage *a, const struct sockaddr *b)
-{
-    if (a->ss_family != b->sa_family)
-        return false;
-    if (b->sa_family == AF_INET) {
-        const struct sockaddr_in *x = (const void *)a, *y = (const void *)b;
-        return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
-    }
-    const struct sockaddr_in6 *x = (const void *)a, *y = (const void *)b;
-    return x->sin6_port == y->sin6_port &&
-           memcmp(&x->sin6_addr, &y->sin6_addr, sizeof(x->sin6_addr)) == 0;
-}
-
 /* RFC 5176 §3 identification: the first NAS attribute the registry knows, on a connection
  * whose org allows CoA (reverse-coa §"Capability Configuration"). 1 routed, 0 known but
  * CoA off for its org, -1 unknown. */
@@ -582,7 +569,8 @@ static void on_udp_recv(uv_udp_t *u, ssize_t nread, const uv_buf_t *buf, const s
     uv_mutex_lock(&coa.lock);
     bool dup = false;
     for (struct rg_coa_req *r = coa.pending; r && !dup; r = r->pend_next)
-        dup = r->client_id == pkt[1] && same_source(&r->client_addr, sa) &&
+        dup = r->client_id == pkt[1] &&
+              rg_sockaddr_equal((const struct sockaddr *)&r->client_addr, sa) &&
               memcmp(r->client_auth, pkt + 4, RG_RADIUS_AUTH_LEN) == 0;
     bool full = coa.npending >= RG_COA_MAX_PENDING;
     uv_mutex_unlock(&coa.lock);

@@ -679,19 +679,6 @@ int rg_proxy_on_request(struct rg_proxy *px, struct rg_conn *conn, const uint8_t
     return 0;
 }
 
-static bool same_addr(const struct sockaddr *a, const struct sockaddr_storage *b)
-{
-    if (a->sa_family != b->ss_family)
-        return false;
-    if (a->sa_family == AF_INET) {
-        const struct sockaddr_in *x = (const void *)a, *y = (const void *)b;
-        return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
-    }
-    const struct sockaddr_in6 *x = (const void *)a, *y = (const void *)b;
-    return x->sin6_port == y->sin6_port &&
-           memcmp(&x->sin6_addr, &y->sin6_addr, sizeof(x->sin6_addr)) == 0;
-}
-
 static bool reply_matches(uint8_t req_code, uint8_t code)
 {
     switch (req_code) {
@@ -715,7 +702,7 @@ void rg_proxy_on_reply(struct rg_proxy *px, struct rg_backend_sock *sock, const 
     char dest[80];
     const char *why = NULL;
 
-    if (!same_addr(addr, sock->dest->addr)) {
+    if (!rg_sockaddr_equal(addr, (const struct sockaddr *)sock->dest->addr)) {
         RG_STAT_INC(&w->stats, drop_wrong_source);
         rg_log_limited("backend-wrong-source", LOG_WARNING,
                        "backend %s (%s): reply from another address or port dropped",

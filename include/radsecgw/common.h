@@ -3,6 +3,7 @@
 #ifndef RADSECGW_COMMON_H
 #define RADSECGW_COMMON_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <errno.h>
@@ -30,6 +31,10 @@ void rg_random_bytes(uint8_t *out, size_t len);
 /* Free what a thread accumulated in thread-local storage (RNG, wolfSSL ECC cache); call
  * as the last thing a worker thread does, and in main before exit. */
 void rg_thread_cleanup(void);
+
+struct sockaddr;
+/* Same family, address and port (IPv4 or IPv6); other fields are ignored. */
+bool rg_sockaddr_equal(const struct sockaddr *a, const struct sockaddr *b);
 
 /* Constant-time comparison: 0 when equal. */
 int rg_memcmp_ct(const void *a, const void *b, size_t len);

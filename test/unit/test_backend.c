@@ -101,6 +101,10 @@ static struct rg_backend_set *make_set(enum rg_policy policy, unsigned n, bool s
         servers[i].name = names[i];
         servers[i].secret = "s";
         servers[i].secret_len = 1;
+        struct sockaddr_in *sin = (struct sockaddr_in *)&servers[i].auth_addr;
+        sin->sin_family = AF_INET;
+        sin->sin_port = htons((uint16_t)(1812 + 10 * i));
+        inet_pton(AF_INET, "127.0.0.1", &sin->sin_addr);
     }
     pool.name = "corp";
     pool.policy = policy;
