@@ -108,6 +108,46 @@ unsigned rg_listener_total(void)
 
 /* ---- listening sockets ---- */
 
+static void free_listener(struct rg_listener *l)
+{
+    if (--l->open_handles == 0)
+        free(l);
+}
+
+static void on_spare_closed(uv_handle_t *h)
+{
+    struct rg_listener *l = h->data;
+    bool closed = l->closed;
+    l->spare_busy = false;
+    free_listener(l);
+    if (closed)
+        return;
+    /* libuv kept the next pending connection for us and stopped accepting meanwhile: offer
+     * it again, as if it had just arrived. */
+    if (l->spare_wanted) {
+        l->spare_wanted = false;
+        l->tcp.connection_cb((uv_stream_t *)&l->tcp, 0);
+    }
+}
+
+void rg_listener_drop(uv_stream_t *server)
+{
+    struct rg_listener *l = server->data;
+    if (l->spare_busy) {
+        l->spare_wanted = true;
+        return;
+    }
+    uv_tcp_init(server->loop, &l->spare);
+    l->spare.data = l;
+    int rc = uv_accept(server, (uv_stream_t *)&l->spare);
+    rg_log_limited("accept-drop", LOG_ERR,
+                   "event=connection-dropped listener=%s reason=\"out of memory\"%s",
+                   l->addr_text, rc < 0 ? " accept=failed" : "");
+    l->spare_busy = true;
+    l->open_handles++;
+    uv_close((uv_handle_t *)&l->spare, on_spare_closed);
+}
+
 static void on_connection(uv_stream_t *server, int status)
 {
     struct rg_listener *l = server->data;
@@ -158,6 +198,7 @@ static int open_one(struct rg_worker *w, const char *host, uint16_t port)
         return -ENOMEM;
     }
     l->worker = w;
+    l->open_handles = 1;
     snprintf(l->addr_text, sizeof(l->addr_text), strchr(host, ':') ? "[%s]:%u" : "%s:%u", host,
              port);
     uv_tcp_init(&w->loop, &l->tcp);
@@ -189,7 +230,9 @@ int rg_listener_open(struct rg_worker *w, const struct rg_config *cfg)
 
 static void on_listener_closed(uv_handle_t *h)
 {
-    free(h->data);
+    struct rg_listener *l = h->data;
+    l->closed = true;
+    free_listener(l);
 }
 
 void rg_listener_close_all(struct rg_worker *w)

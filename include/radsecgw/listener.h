@@ -6,6 +6,7 @@
 #define RADSECGW_LISTENER_H
 
 #include <sys/socket.h>
+#include <uv.h>
 
 #include "radsecgw/config.h"
 
@@ -14,6 +15,10 @@ struct rg_worker;
 /* Open every listen.address:port of cfg for worker w (bound, listening, SO_REUSEPORT). */
 int rg_listener_open(struct rg_worker *w, const struct rg_config *cfg);
 void rg_listener_close_all(struct rg_worker *w);
+
+/* The connection pending on server (a listener's handle) cannot be served (no memory for
+ * it): accept and close it anyway, or libuv stops accepting on that socket. */
+void rg_listener_drop(uv_stream_t *server);
 
 /* Admission before the handshake: NULL and counted if allowed, else the refusal reason. */
 const char *rg_listener_admit(const struct rg_config *cfg, const struct sockaddr *addr);
