@@ -628,7 +628,7 @@ int rg_proxy_on_request(struct rg_proxy *px, struct rg_conn *conn, const uint8_t
 
     char user[256];
     rg_radius_attr_string(pkt, RG_RADIUS_ATTR_USER_NAME, user, sizeof(user));
-    const struct rg_pool *cpool = rg_config_route(conn->gen->cfg, conn->peer.org, user);
+    const struct rg_pool *cpool = rg_config_route(conn->peer.org, user);
     struct rg_backend_pool *pool = cpool ? rg_backend_set_pool(w->backends, cpool) : NULL;
     uint64_t now = rg_now_ms();
     struct rg_backend_server *srv = pool ? rg_backend_pick(pool, 0, now) : NULL;
