@@ -439,7 +439,7 @@ static void log_request(struct rg_proxy *px, const struct rg_request *req, const
     rg_radius_attr_string(pkt, RG_RADIUS_ATTR_CALLING_STATION_ID, station, sizeof(station));
     rg_info("request org=%s nas=\"%s\" src=%s code=%s user=\"%s\" station=\"%s\" result=%s "
             "backend=%s latency=%llums",
-            c->peer.org ? c->peer.org->name : "-", c->peer.cn, c->addr_text,
+            c->peer.org ? c->peer.org->name : "-", RG_LOG_ESC(c->peer.cn), c->addr_text,
             rg_radius_code_name(req->code), user, station, result,
             req->server ? req->server->cfg->name : "-",
             (unsigned long long)(rg_now_ms() - req->received_ms));
@@ -598,7 +598,7 @@ int rg_proxy_on_request(struct rg_proxy *px, struct rg_conn *conn, const uint8_t
         code != RG_RADIUS_STATUS_SERVER) {
         RG_STAT_INC(&w->stats, drop_unsupported);
         rg_log_limited("ap-unsupported", LOG_NOTICE, "conn %s (%s): dropped %s id=%u: not proxied",
-                       conn->addr_text, conn->peer.cn, rg_radius_code_name(code), ap_id);
+                       conn->addr_text, RG_LOG_ESC(conn->peer.cn), rg_radius_code_name(code), ap_id);
         return -EPROTONOSUPPORT;
     }
     RG_STAT_INC(&w->stats, requests);
@@ -606,7 +606,7 @@ int rg_proxy_on_request(struct rg_proxy *px, struct rg_conn *conn, const uint8_t
         RG_STAT_INC(&w->stats, drop_bad_request);
         rg_log_limited("ap-bad-request", LOG_WARNING,
                        "connection %s (%s): %s id=%u discarded: %s; closing", conn->addr_text,
-                       conn->peer.cn, rg_radius_code_name(code), ap_id, why);
+                       RG_LOG_ESC(conn->peer.cn), rg_radius_code_name(code), ap_id, why);
         return -EBADMSG;
     }
     /* Reverse CoA: the NAS identities it claims, once each per connection. */
@@ -622,7 +622,7 @@ int rg_proxy_on_request(struct rg_proxy *px, struct rg_conn *conn, const uint8_t
         RG_STAT_INC(&w->stats, duplicates);
         rg_log_limited("ap-duplicate", LOG_NOTICE,
                        "conn %s (%s): %s id=%u already in flight: duplicate dropped",
-                       conn->addr_text, conn->peer.cn, rg_radius_code_name(code), ap_id);
+                       conn->addr_text, RG_LOG_ESC(conn->peer.cn), rg_radius_code_name(code), ap_id);
         return 0;
     }
 
@@ -636,7 +636,7 @@ int rg_proxy_on_request(struct rg_proxy *px, struct rg_conn *conn, const uint8_t
         bool reject =
             pool && pool->cfg->when_dead == RG_WHEN_DEAD_REJECT && code == RG_RADIUS_ACCESS_REQUEST;
         rg_log_limited("pool-dead", LOG_WARNING, "conn %s (%s): %s id=%u user=\"%s\": %s",
-                       conn->addr_text, conn->peer.cn, rg_radius_code_name(code), ap_id, user,
+                       conn->addr_text, RG_LOG_ESC(conn->peer.cn), rg_radius_code_name(code), ap_id, user,
                        !pool    ? "no pool for this request"
                        : reject ? "every server of the pool is dead: Access-Reject sent"
                                 : "every server of the pool is dead: no answer");
@@ -668,7 +668,7 @@ int rg_proxy_on_request(struct rg_proxy *px, struct rg_conn *conn, const uint8_t
         if (rc == -ENOSPC)
             return -EAGAIN;
         rg_log_limited("ap-translate", LOG_WARNING, "conn %s (%s): dropped %s id=%u: %s",
-                       conn->addr_text, conn->peer.cn, rg_radius_code_name(code), ap_id,
+                       conn->addr_text, RG_LOG_ESC(conn->peer.cn), rg_radius_code_name(code), ap_id,
                        rc == -EINVAL ? "malformed hidden attribute" : rg_strerror(rc));
         RG_STAT_INC(&w->stats, drop_bad_request);
         return rc;
