@@ -377,7 +377,10 @@ static void test_example_config(void **state)
     assert_int_equal(cfg->norgs, 1);
     assert_int_equal(cfg->orgs[0].nca, 2);
     assert_int_equal(cfg->pools[0].nservers, 2);
+    assert_int_equal(cfg->orgs[0].nrealms, 1);
     assert_true(cfg->coa.enabled);
+    assert_int_equal(cfg->coa.clients[0].norgs, 1);
+    assert_ptr_equal(cfg->coa.clients[0].orgs[0], &cfg->orgs[0]);
     rg_config_unref(cfg);
 }
 
