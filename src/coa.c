@@ -85,8 +85,7 @@ static struct {
 
 /* ---- registry ---- */
 
-uint64_t rg_coa_key_hash(const char *org, enum rg_coa_key_kind kind, const void *value,
-                         size_t len)
+uint64_t rg_coa_key_hash(const char *org, enum rg_coa_key_kind kind, const void *value, size_t len)
 {
     uint64_t h = 0xcbf29ce484222325ull;
     const uint8_t *p = value;
@@ -216,16 +215,15 @@ static bool conn_has(const struct rg_coa_conn *cc, const struct rg_coa_ident *id
     for (unsigned i = 0; i < cc->nkeys; i++) {
         const struct rg_coa_key *k = cc->keys[i];
         if (key_is(k, id->kind, id->value, id->len) ||
-            (id->kind == RG_COA_KEY_NAS_ID &&
-             key_is(k, RG_COA_KEY_CERT_NAME, id->value, id->len)))
+            (id->kind == RG_COA_KEY_NAS_ID && key_is(k, RG_COA_KEY_CERT_NAME, id->value, id->len)))
             return true;
     }
     return false;
 }
 
 size_t rg_coa_registry_match(struct rg_coa_registry *r, const char *org,
-                             const struct rg_coa_ident *ids, size_t nids,
-                             struct rg_coa_target *out, size_t max)
+                             const struct rg_coa_ident *ids, size_t nids, struct rg_coa_target *out,
+                             size_t max)
 {
     if (nids == 0 || max == 0)
         return 0;
@@ -240,8 +238,7 @@ size_t rg_coa_registry_match(struct rg_coa_registry *r, const char *org,
     uv_mutex_lock(&r->lock);
     for (size_t kk = 0; kk < nkinds && n < max; kk++) {
         uint64_t h = rg_coa_key_hash(org, kinds[kk], ids[0].value, ids[0].len);
-        for (struct rg_coa_key *k = r->buckets[h & (r->nbuckets - 1)]; k && n < max;
-             k = k->next) {
+        for (struct rg_coa_key *k = r->buckets[h & (r->nbuckets - 1)]; k && n < max; k = k->next) {
             const struct rg_coa_conn *cc = k->owner;
             if (k->hash != h || !key_is(k, kinds[kk], ids[0].value, ids[0].len) ||
                 strcmp(cc->org, org) != 0)
@@ -515,8 +512,8 @@ static int idents_of(const uint8_t *pkt, struct rg_coa_ident *ids, size_t *nids,
         else
             rg_log_escape(a.value, a.value_len, val, 100);
         if (used < desclen) {
-            int w = snprintf(desc + used, desclen - used, "%s%s \"%s\"", used ? " " : "", name,
-                             val);
+            int w =
+                snprintf(desc + used, desclen - used, "%s%s \"%s\"", used ? " " : "", name, val);
             used += w > 0 ? (size_t)w : 0;
         }
     }
@@ -711,8 +708,8 @@ static void on_udp_recv(uv_udp_t *u, ssize_t nread, const uv_buf_t *buf, const s
         /* reverse-coa §"Errors and Fail Over": MUST NAK with 502 (Request Not Routable). */
         RG_STAT_INC(&coa.stats, coa_nak_unroutable);
         rg_log_limited("coa-unroutable", LOG_NOTICE,
-                       "coa: %s %s: %s: NAK Error-Cause %u (Request Not Routable)", head, nas, unrouted,
-                       RG_COA_ERR_NOT_ROUTABLE);
+                       "coa: %s %s: %s: NAK Error-Cause %u (Request Not Routable)", head, nas,
+                       unrouted, RG_COA_ERR_NOT_ROUTABLE);
         nak_local(pkt, len, sa, cl, RG_COA_ERR_NOT_ROUTABLE);
         return;
     }
@@ -999,9 +996,8 @@ static void dispatch(struct rg_coa_worker *cw, struct rg_coa_req *req)
     RG_STAT_INC(&coa.stats, coa_forwarded);
     size_t dl = strlen(req->desc);
     if (dl < sizeof(req->desc))
-        snprintf(req->desc + dl, sizeof(req->desc) - dl,
-                 " -> conn %s (CN \"%s\", org %s) id=%d", c->addr_text, RG_LOG_ESC(c->peer.cn),
-                 c->peer.org->name, id);
+        snprintf(req->desc + dl, sizeof(req->desc) - dl, " -> conn %s (CN \"%s\", org %s) id=%d",
+                 c->addr_text, RG_LOG_ESC(c->peer.cn), c->peer.org->name, id);
     rg_debug("coa: %s: sent", req->desc);
 }
 
@@ -1169,8 +1165,8 @@ void rg_coa_learn(struct rg_conn *c, const uint8_t *pkt)
                 inet_ntop(AF_INET6, a.value, val, sizeof(val));
             else
                 rg_radius_attr_string(pkt, a.type, val, sizeof(val));
-            rg_debug("coa: connection %s (CN \"%s\", org %s) registered as %s \"%s\"",
-                     c->addr_text, RG_LOG_ESC(c->peer.cn), cc->org,
+            rg_debug("coa: connection %s (CN \"%s\", org %s) registered as %s \"%s\"", c->addr_text,
+                     RG_LOG_ESC(c->peer.cn), cc->org,
                      kind == RG_COA_KEY_NAS_ID     ? "NAS-Identifier"
                      : kind == RG_COA_KEY_NAS_IP   ? "NAS-IP-Address"
                      : kind == RG_COA_KEY_NAS_IPV6 ? "NAS-IPv6-Address"

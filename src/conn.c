@@ -352,7 +352,8 @@ static void handshake_done(struct rg_conn *c)
     RG_STAT_INC(&w->stats, conn_open);
     rg_coa_conn_open(c);
     rg_notice("connection %s open: org %s, CN \"%s\", %s, %s", c->addr_text, c->peer.org->name,
-              RG_LOG_ESC(c->peer.cn), wolfSSL_get_version(c->tls.ssl), wolfSSL_get_cipher(c->tls.ssl));
+              RG_LOG_ESC(c->peer.cn), wolfSSL_get_version(c->tls.ssl),
+              wolfSSL_get_cipher(c->tls.ssl));
     arm_open_timer(c, (uint64_t)c->gen->cfg->listen.idle_timeout_s * 1000u);
 }
 

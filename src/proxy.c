@@ -598,7 +598,8 @@ int rg_proxy_on_request(struct rg_proxy *px, struct rg_conn *conn, const uint8_t
         code != RG_RADIUS_STATUS_SERVER) {
         RG_STAT_INC(&w->stats, drop_unsupported);
         rg_log_limited("ap-unsupported", LOG_NOTICE, "conn %s (%s): dropped %s id=%u: not proxied",
-                       conn->addr_text, RG_LOG_ESC(conn->peer.cn), rg_radius_code_name(code), ap_id);
+                       conn->addr_text, RG_LOG_ESC(conn->peer.cn), rg_radius_code_name(code),
+                       ap_id);
         return -EPROTONOSUPPORT;
     }
     RG_STAT_INC(&w->stats, requests);
@@ -622,7 +623,8 @@ int rg_proxy_on_request(struct rg_proxy *px, struct rg_conn *conn, const uint8_t
         RG_STAT_INC(&w->stats, duplicates);
         rg_log_limited("ap-duplicate", LOG_NOTICE,
                        "conn %s (%s): %s id=%u already in flight: duplicate dropped",
-                       conn->addr_text, RG_LOG_ESC(conn->peer.cn), rg_radius_code_name(code), ap_id);
+                       conn->addr_text, RG_LOG_ESC(conn->peer.cn), rg_radius_code_name(code),
+                       ap_id);
         return 0;
     }
 
@@ -636,7 +638,8 @@ int rg_proxy_on_request(struct rg_proxy *px, struct rg_conn *conn, const uint8_t
         bool reject =
             pool && pool->cfg->when_dead == RG_WHEN_DEAD_REJECT && code == RG_RADIUS_ACCESS_REQUEST;
         rg_log_limited("pool-dead", LOG_WARNING, "conn %s (%s): %s id=%u user=\"%s\": %s",
-                       conn->addr_text, RG_LOG_ESC(conn->peer.cn), rg_radius_code_name(code), ap_id, user,
+                       conn->addr_text, RG_LOG_ESC(conn->peer.cn), rg_radius_code_name(code), ap_id,
+                       user,
                        !pool    ? "no pool for this request"
                        : reject ? "every server of the pool is dead: Access-Reject sent"
                                 : "every server of the pool is dead: no answer");

@@ -29,8 +29,8 @@ struct rg_coa_key;
 #define RG_COA_ERR_NOT_ROUTABLE          502 /* reverse-coa §"Errors and Fail Over": MUST */
 #define RG_COA_ERR_RESOURCES             506
 
-#define RG_COA_MAX_IDENTS  8    /* NAS identification attributes a CoA may carry */
-#define RG_COA_MAX_MATCHES 8    /* connections reported for one CoA (2 already is ambiguous) */
+#define RG_COA_MAX_IDENTS  8 /* NAS identification attributes a CoA may carry */
+#define RG_COA_MAX_MATCHES 8 /* connections reported for one CoA (2 already is ambiguous) */
 
 /* What a registry key names (RFC 5176 §3: NAS identification attributes, plus the
  * certificate CN, which a CoA names through NAS-Identifier). */
@@ -49,9 +49,9 @@ enum rg_coa_key_kind {
 struct rg_coa_conn {
     unsigned worker;
     uint64_t conn_id;
-    char *org;                                 /* malloced, owned: the org's name, part of every key */
-    char addr[64];                             /* the connection's address, for log lines */
-    uint64_t key_hash[RG_COA_CONN_KEYS];       /* hot path: compare, lock only for a new one */
+    char *org;                           /* malloced, owned: the org's name, part of every key */
+    char addr[64];                       /* the connection's address, for log lines */
+    uint64_t key_hash[RG_COA_CONN_KEYS]; /* hot path: compare, lock only for a new one */
     struct rg_coa_key *keys[RG_COA_CONN_KEYS]; /* registry entries, owned by the registry */
     unsigned nkeys;
     bool full_logged;
@@ -96,8 +96,8 @@ void rg_coa_registry_remove_conn(struct rg_coa_registry *r, struct rg_coa_conn *
  * is identified by all the identification attributes the request carries), each once.
  * Returns how many were written (up to max); 0 when nids is 0. Takes the lock. */
 size_t rg_coa_registry_match(struct rg_coa_registry *r, const char *org,
-                             const struct rg_coa_ident *ids, size_t nids,
-                             struct rg_coa_target *out, size_t max);
+                             const struct rg_coa_ident *ids, size_t nids, struct rg_coa_target *out,
+                             size_t max);
 /* Which connection a CoA/Disconnect-Request (pkt, validated) from client cl goes to: the one
  * connection, among the orgs of cfg that cl may reach and that have coa = true, carrying
  * every NAS identification attribute of the request. 1 routed (*t filled), 0 not. nas
@@ -110,8 +110,7 @@ int rg_coa_route(struct rg_coa_registry *r, const struct rg_config *cfg,
                  const struct rg_coa_client *cl, const uint8_t *pkt, struct rg_coa_target *t,
                  char *nas, size_t naslen, char *why, size_t whylen);
 /* The key hash the per-connection cache compares (FNV-1a over org, kind and value). */
-uint64_t rg_coa_key_hash(const char *org, enum rg_coa_key_kind kind, const void *value,
-                         size_t len);
+uint64_t rg_coa_key_hash(const char *org, enum rg_coa_key_kind kind, const void *value, size_t len);
 
 /* ---- translation (pure) ---- */
 

@@ -213,7 +213,8 @@ static const char route_conf[] =
     "org \"initech\" { ca = \"i.pem\" coa = false }\n"
     "coa {\n"
     "  client \"dac-a\" { host = \"127.0.0.1\" secret = \"0123456789abcdef\" orgs = {\"acme\"} }\n"
-    "  client \"dac-g\" { host = \"127.0.0.2\" secret = \"0123456789abcdef\" orgs = {\"globex\"} }\n"
+    "  client \"dac-g\" { host = \"127.0.0.2\" secret = \"0123456789abcdef\" orgs = {\"globex\"} "
+    "}\n"
     "  client \"dac-2\" { host = \"127.0.0.3\" secret = \"0123456789abcdef\"\n"
     "                   orgs = {\"acme\", \"globex\", \"initech\"} }\n"
     "}\n";
@@ -247,8 +248,8 @@ static struct route_result route(struct rg_coa_registry *r, const struct rg_conf
             cl = &cfg->coa.clients[i];
     assert_non_null(cl);
     struct route_result res = {0};
-    res.routed = rg_coa_route(r, cfg, cl, pkt, &res.t, res.nas, sizeof(res.nas), res.why,
-                              sizeof(res.why));
+    res.routed =
+        rg_coa_route(r, cfg, cl, pkt, &res.t, res.nas, sizeof(res.nas), res.why, sizeof(res.why));
     return res;
 }
 

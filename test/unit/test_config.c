@@ -665,17 +665,20 @@ static void test_coa_client_orgs(void **state)
                       "\"0123456789abcdef\" orgs = {\"nope\"} } }\n",
                  "bad.conf:4: client \"dac\": org \"nope\" is not defined\n");
     /* one source address, two clients: the second would never be matched */
-    expect_error(BASE "coa {\n client \"a\" { host = \"192.0.2.1\" secret = \"0123456789abcdef\" }\n"
-                      " client \"b\" { host = \"192.0.2.1\" secret = \"0123456789abcdef\" }\n}\n",
+    expect_error(BASE
+                 "coa {\n client \"a\" { host = \"192.0.2.1\" secret = \"0123456789abcdef\" }\n"
+                 " client \"b\" { host = \"192.0.2.1\" secret = \"0123456789abcdef\" }\n}\n",
                  "bad.conf:6: client \"b\": host '192.0.2.1' is also client \"a\"");
 
     /* Two clients, each bound to one org; a third for both. */
-    struct rg_config *cfg = load_ok(
-        BASE2 "coa {\n"
-              " client \"dac-a\" { host = \"127.0.0.1\" secret = \"0123456789abcdef\" orgs = {\"acme\"} }\n"
-              " client \"dac-g\" { host = \"127.0.0.2\" secret = \"0123456789abcdef\" orgs = {\"globex\"} }\n"
-              " client \"dac-2\" { host = \"127.0.0.3\" secret = \"0123456789abcdef\"\n"
-              "   orgs = {\"globex\", \"acme\", \"globex\"} }\n}\n");
+    struct rg_config *cfg =
+        load_ok(BASE2 "coa {\n"
+                      " client \"dac-a\" { host = \"127.0.0.1\" secret = \"0123456789abcdef\" orgs "
+                      "= {\"acme\"} }\n"
+                      " client \"dac-g\" { host = \"127.0.0.2\" secret = \"0123456789abcdef\" orgs "
+                      "= {\"globex\"} }\n"
+                      " client \"dac-2\" { host = \"127.0.0.3\" secret = \"0123456789abcdef\"\n"
+                      "   orgs = {\"globex\", \"acme\", \"globex\"} }\n}\n");
     const struct rg_org *acme = rg_config_find_org(cfg, "acme");
     const struct rg_org *globex = rg_config_find_org(cfg, "globex");
     const struct rg_coa_client *cl = cfg->coa.clients;
@@ -691,20 +694,20 @@ static void test_coa_client_orgs(void **state)
 
     /* Only one org accepts CoA: orgs may be left out (the client reaches every org, and the
      * coa = false one gets no CoA anyway). */
-    cfg = load_ok(BASE "org \"globex\" { ca = {\"ca.pem\"} coa = false }\n"
-                       "coa { client \"dac\" { host = \"192.0.2.1\" secret = \"0123456789abcdef\" } }\n");
+    cfg = load_ok(
+        BASE "org \"globex\" { ca = {\"ca.pem\"} coa = false }\n"
+             "coa { client \"dac\" { host = \"192.0.2.1\" secret = \"0123456789abcdef\" } }\n");
     assert_true(rg_config_coa_client_reaches(&cfg->coa.clients[0], &cfg->orgs[0]));
     rg_config_unref(cfg);
 
     /* Naming an org with coa = false is allowed but warned about. */
     struct rg_config_diag diag = {0};
-    assert_int_equal(
-        rg_config_load_buf("warn.conf",
-                           BASE "org \"globex\" { ca = {\"ca.pem\"} coa = false }\n"
-                                "coa { client \"dac\" { host = \"192.0.2.1\" secret = "
-                                "\"0123456789abcdef\" orgs = {\"globex\"} } }\n",
-                           false, &cfg, &diag),
-        0);
+    assert_int_equal(rg_config_load_buf("warn.conf",
+                                        BASE "org \"globex\" { ca = {\"ca.pem\"} coa = false }\n"
+                                             "coa { client \"dac\" { host = \"192.0.2.1\" secret = "
+                                             "\"0123456789abcdef\" orgs = {\"globex\"} } }\n",
+                                        false, &cfg, &diag),
+                     0);
     assert_int_equal(diag.nwarnings, 1);
     assert_non_null(strstr(diag.text, "warn.conf:5: warning: client \"dac\": org \"globex\" has "
                                       "coa = false: its NASes will not be sent CoA\n"));

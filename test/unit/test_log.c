@@ -326,16 +326,24 @@ static void test_escape_utf8(void **state)
     assert_string_equal(ESC("j\xc3\xbcrgen@m\xc3\xbcnchen.de"), "j\xc3\xbcrgen@m\xc3\xbcnchen.de");
     assert_string_equal(ESC("\xe2\x82\xac \xf0\x9f\x93\xb6"), "\xe2\x82\xac \xf0\x9f\x93\xb6");
     /* a stray octet, a sequence cut short, overlong forms, surrogates, > U+10FFFF */
-    assert_string_equal(ESC("a\xff" "b"), "a\\xffb");
+    assert_string_equal(ESC("a\xff"
+                            "b"),
+                        "a\\xffb");
     assert_string_equal(ESC("a\xc3"), "a\\xc3");
-    assert_string_equal(ESC("\xe2\x82" "x"), "\\xe2\\x82x");
+    assert_string_equal(ESC("\xe2\x82"
+                            "x"),
+                        "\\xe2\\x82x");
     assert_string_equal(ESC("\xc0\x8a"), "\\xc0\\x8a");
     assert_string_equal(ESC("\xe0\x80\x8a"), "\\xe0\\x80\\x8a");
     assert_string_equal(ESC("\xed\xa0\x80"), "\\xed\\xa0\\x80");
     assert_string_equal(ESC("\xf4\x90\x80\x80"), "\\xf4\\x90\\x80\\x80");
     /* C1 controls (NEL) and the Unicode line/paragraph separators */
-    assert_string_equal(ESC("a\xc2\x85" "b"), "a\\xc2\\x85b");
-    assert_string_equal(ESC("a\xe2\x80\xa8" "b\xe2\x80\xa9"), "a\\xe2\\x80\\xa8b\\xe2\\x80\\xa9");
+    assert_string_equal(ESC("a\xc2\x85"
+                            "b"),
+                        "a\\xc2\\x85b");
+    assert_string_equal(ESC("a\xe2\x80\xa8"
+                            "b\xe2\x80\xa9"),
+                        "a\\xe2\\x80\\xa8b\\xe2\\x80\\xa9");
     assert_string_equal(ESC("\xc2\xa0"), "\xc2\xa0"); /* NBSP is printable */
 }
 
