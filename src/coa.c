@@ -474,6 +474,7 @@ static int idents_of(const uint8_t *pkt, struct rg_coa_ident *ids, size_t *nids,
                      size_t desclen)
 {
     size_t pos = 0, used = 0;
+    bool cut = false;
     struct rg_radius_attr a;
     *nids = 0;
     desc[0] = '\0';
@@ -511,10 +512,16 @@ static int idents_of(const uint8_t *pkt, struct rg_coa_ident *ids, size_t *nids,
             inet_ntop(AF_INET6, a.value, val, sizeof(val));
         else
             rg_log_escape(a.value, a.value_len, val, 100);
-        if (used < desclen) {
-            int w =
-                snprintf(desc + used, desclen - used, "%s%s \"%s\"", used ? " " : "", name, val);
-            used += w > 0 ? (size_t)w : 0;
+        /* Whole items only, so an escape or a quote is never cut in half. */
+        char item[RG_LOG_ESC_BUF + 40];
+        int w = snprintf(item, sizeof(item), "%s%s \"%s\"", used ? " " : "", name, val);
+        if (!cut && w > 0 && used + (size_t)w + 4 < desclen) {
+            memcpy(desc + used, item, (size_t)w + 1);
+            used += (size_t)w;
+        } else if (!cut && used + 4 < desclen) {
+            memcpy(desc + used, " ...", 5);
+            used += 4;
+            cut = true;
         }
     }
     if (*nids == 0)
@@ -1164,7 +1171,7 @@ void rg_coa_learn(struct rg_conn *c, const uint8_t *pkt)
             else if (kind == RG_COA_KEY_NAS_IPV6 && a.value_len == 16)
                 inet_ntop(AF_INET6, a.value, val, sizeof(val));
             else
-                rg_radius_attr_string(pkt, a.type, val, sizeof(val));
+                rg_log_escape(a.value, a.value_len, val, sizeof(val));
             rg_debug("coa: connection %s (CN \"%s\", org %s) registered as %s \"%s\"", c->addr_text,
                      RG_LOG_ESC(c->peer.cn), cc->org,
                      kind == RG_COA_KEY_NAS_ID     ? "NAS-Identifier"

@@ -353,6 +353,22 @@ static void test_route_tenants_apart(void **state)
     assert_int_equal(res.routed, 0);
     assert_string_equal(res.nas, "no NAS identification attribute");
 
+    /* Five long NAS-Identifiers: the description keeps whole items, then "...". */
+    {
+        struct rg_radius_pkt p = {.data = pkt, .cap = RG_RADIUS_MAX_LEN};
+        char longid[90];
+        memset(longid, '\n', sizeof(longid)); /* 4 characters each once escaped */
+        assert_int_equal(rg_radius_init(&p, RG_RADIUS_DISCONNECT_REQUEST, 9, NULL), 0);
+        for (int k = 0; k < 5; k++)
+            assert_int_equal(
+                rg_radius_attr_add(&p, RG_RADIUS_ATTR_NAS_IDENTIFIER, longid, sizeof(longid)), 0);
+        res = route(&r, cfg, "dac-a", pkt);
+        assert_int_equal(res.routed, 0);
+        size_t l = strlen(res.nas);
+        assert_true(l < sizeof(res.nas));
+        assert_string_equal(res.nas + l - 5, "\" ...");
+        assert_string_equal(res.why, "no connected NAS");
+    }
     /* A NAS-Identifier with a newline and a quote is escaped in the description. */
     build_disconnect(pkt, "x\"\ny", NULL);
     res = route(&r, cfg, "dac-a", pkt);
