@@ -40,7 +40,7 @@ struct rg_coa_req {
     char *client_secret; /* malloced, owned */
     size_t client_secret_len;
     struct coa_out *out; /* reference held */
-    char desc[512];      /* "client rad1 (addr) CoA-Request id=3 NAS-Identifier "x"" */
+    char desc[768];      /* "client rad1 (addr) CoA-Request id=3 NAS-Identifier "x"" */
     unsigned worker;
     uint64_t conn_id;
     /* worker side, once sent on the connection */
@@ -85,10 +85,13 @@ static struct {
 
 /* ---- registry ---- */
 
-uint64_t rg_coa_key_hash(enum rg_coa_key_kind kind, const void *value, size_t len)
+uint64_t rg_coa_key_hash(const char *org, enum rg_coa_key_kind kind, const void *value, size_t len)
 {
     uint64_t h = 0xcbf29ce484222325ull;
     const uint8_t *p = value;
+    for (const char *o = org; *o; o++)
+        h = (h ^ (uint8_t)*o) * 0x100000001b3ull;
+    h = (h ^ 0xff) * 0x100000001b3ull; /* not an octet of a name: ends it */
     h = (h ^ (uint8_t)kind) * 0x100000001b3ull;
     for (size_t i = 0; i < len; i++)
         h = (h ^ p[i]) * 0x100000001b3ull;
@@ -150,9 +153,9 @@ static void registry_grow(struct rg_coa_registry *r)
 int rg_coa_registry_add(struct rg_coa_registry *r, struct rg_coa_conn *cc,
                         enum rg_coa_key_kind kind, const void *value, size_t len)
 {
-    if (len == 0 || len > 253)
+    if (len == 0 || len > 253 || !cc->org)
         return -EINVAL;
-    uint64_t h = rg_coa_key_hash(kind, value, len);
+    uint64_t h = rg_coa_key_hash(cc->org, kind, value, len);
     for (unsigned i = 0; i < cc->nkeys; i++)
         if (cc->key_hash[i] == h)
             return 0;
@@ -170,12 +173,13 @@ int rg_coa_registry_add(struct rg_coa_registry *r, struct rg_coa_conn *cc,
     if (r->nkeys >= r->nbuckets)
         registry_grow(r);
     size_t j = h & (r->nbuckets - 1);
-    k->next = r->buckets[j]; /* newest first */
+    k->next = r->buckets[j];
     r->buckets[j] = k;
     r->nkeys++;
-    uv_mutex_unlock(&r->lock);
+    /* Under the lock: rg_coa_registry_match reads the keys of other connections. */
     cc->key_hash[cc->nkeys] = h;
     cc->keys[cc->nkeys++] = k;
+    uv_mutex_unlock(&r->lock);
     return 1;
 }
 
@@ -195,23 +199,64 @@ void rg_coa_registry_remove_conn(struct rg_coa_registry *r, struct rg_coa_conn *
         free(k);
         cc->keys[i] = NULL;
     }
-    uv_mutex_unlock(&r->lock);
     cc->nkeys = 0;
+    uv_mutex_unlock(&r->lock);
 }
 
-size_t rg_coa_registry_find(struct rg_coa_registry *r, enum rg_coa_key_kind kind, const void *value,
-                            size_t len, struct rg_coa_target *out, size_t max)
+static bool key_is(const struct rg_coa_key *k, enum rg_coa_key_kind kind, const uint8_t *value,
+                   size_t len)
 {
+    return k->kind == kind && k->len == len && memcmp(k->value, value, len) == 0;
+}
+
+/* Does a key of cc carry id? (Under the lock.) */
+static bool conn_has(const struct rg_coa_conn *cc, const struct rg_coa_ident *id)
+{
+    for (unsigned i = 0; i < cc->nkeys; i++) {
+        const struct rg_coa_key *k = cc->keys[i];
+        if (key_is(k, id->kind, id->value, id->len) ||
+            (id->kind == RG_COA_KEY_NAS_ID && key_is(k, RG_COA_KEY_CERT_NAME, id->value, id->len)))
+            return true;
+    }
+    return false;
+}
+
+size_t rg_coa_registry_match(struct rg_coa_registry *r, const char *org,
+                             const struct rg_coa_ident *ids, size_t nids, struct rg_coa_target *out,
+                             size_t max)
+{
+    if (nids == 0 || max == 0)
+        return 0;
+    /* The chains of the first identity give the candidates; each must carry the rest. A
+     * NAS-Identifier is looked for among learned NAS-Identifiers and certificate names. */
+    enum rg_coa_key_kind kinds[2] = {ids[0].kind, RG_COA_KEY_CERT_NAME};
+    size_t nkinds = ids[0].kind == RG_COA_KEY_NAS_ID ? 2 : 1;
+    const struct rg_coa_conn *seen[RG_COA_MAX_MATCHES];
     size_t n = 0;
-    uint64_t h = rg_coa_key_hash(kind, value, len);
+    if (max > RG_COA_MAX_MATCHES)
+        max = RG_COA_MAX_MATCHES;
     uv_mutex_lock(&r->lock);
-    for (struct rg_coa_key *k = r->buckets[h & (r->nbuckets - 1)]; k && n < max; k = k->next) {
-        if (k->hash != h || k->kind != kind || k->len != len || memcmp(k->value, value, len))
-            continue;
-        out[n].worker = k->owner->worker;
-        out[n].conn_id = k->owner->conn_id;
-        memcpy(out[n].org, k->owner->org, sizeof(out[n].org));
-        n++;
+    for (size_t kk = 0; kk < nkinds && n < max; kk++) {
+        uint64_t h = rg_coa_key_hash(org, kinds[kk], ids[0].value, ids[0].len);
+        for (struct rg_coa_key *k = r->buckets[h & (r->nbuckets - 1)]; k && n < max; k = k->next) {
+            const struct rg_coa_conn *cc = k->owner;
+            if (k->hash != h || !key_is(k, kinds[kk], ids[0].value, ids[0].len) ||
+                strcmp(cc->org, org) != 0)
+                continue;
+            bool dup = false;
+            for (size_t i = 0; i < n && !dup; i++)
+                dup = seen[i] == cc;
+            bool all = !dup;
+            for (size_t i = 1; i < nids && all; i++)
+                all = conn_has(cc, &ids[i]);
+            if (!all)
+                continue;
+            seen[n] = cc;
+            out[n].worker = cc->worker;
+            out[n].conn_id = cc->conn_id;
+            memcpy(out[n].addr, cc->addr, sizeof(out[n].addr));
+            n++;
+        }
     }
     uv_mutex_unlock(&r->lock);
     return n;
@@ -422,73 +467,131 @@ static const struct rg_coa_client *find_client(const struct sockaddr *sa)
     return NULL;
 }
 
-/* RFC 5176 §3 identification: the first NAS attribute the registry knows, on a connection
- * whose org allows CoA (reverse-coa §"Capability Configuration"). 1 routed, 0 known but
- * CoA off for its org, -1 unknown. */
-static int route(const uint8_t *pkt, struct rg_coa_target *t, char *nas, size_t naslen)
+/* RFC 5176 §3 identification: every NAS-Identifier, NAS-IP-Address, NAS-IPv6-Address and
+ * Operator-NAS-Identifier (RFC 8559) of the request, described for the log. -E2BIG when
+ * there are more than RG_COA_MAX_IDENTS. */
+static int idents_of(const uint8_t *pkt, struct rg_coa_ident *ids, size_t *nids, char *desc,
+                     size_t desclen)
 {
-    static const struct {
-        uint8_t attr;
+    size_t pos = 0, used = 0;
+    bool cut = false;
+    struct rg_radius_attr a;
+    *nids = 0;
+    desc[0] = '\0';
+    while (rg_radius_attr_next(pkt, &pos, &a)) {
         enum rg_coa_key_kind kind;
         const char *name;
-    } ids[] = {
-        {RG_RADIUS_ATTR_NAS_IDENTIFIER, RG_COA_KEY_NAS_ID, "NAS-Identifier"},
-        {RG_RADIUS_ATTR_NAS_IDENTIFIER, RG_COA_KEY_CERT_NAME, "NAS-Identifier (certificate)"},
-        {RG_RADIUS_ATTR_OPERATOR_NAS_IDENTIFIER, RG_COA_KEY_OPERATOR_NAS_ID,
-         "Operator-NAS-Identifier"},
-        {RG_RADIUS_ATTR_NAS_IP_ADDRESS, RG_COA_KEY_NAS_IP, "NAS-IP-Address"},
-        {RG_RADIUS_ATTR_NAS_IPV6_ADDRESS, RG_COA_KEY_NAS_IPV6, "NAS-IPv6-Address"},
-    };
-    int result = -1;
-    bool described = false; /* nas names the first identification attribute */
-    snprintf(nas, naslen, "no NAS identification attribute");
-    for (size_t i = 0; i < RG_ARRAY_SIZE(ids); i++) {
-        struct rg_radius_attr a;
-        if (!rg_radius_attr_find(pkt, ids[i].attr, NULL, &a))
+        switch (a.type) {
+        case RG_RADIUS_ATTR_NAS_IDENTIFIER:
+            kind = RG_COA_KEY_NAS_ID;
+            name = "NAS-Identifier";
+            break;
+        case RG_RADIUS_ATTR_NAS_IP_ADDRESS:
+            kind = RG_COA_KEY_NAS_IP;
+            name = "NAS-IP-Address";
+            break;
+        case RG_RADIUS_ATTR_NAS_IPV6_ADDRESS:
+            kind = RG_COA_KEY_NAS_IPV6;
+            name = "NAS-IPv6-Address";
+            break;
+        case RG_RADIUS_ATTR_OPERATOR_NAS_IDENTIFIER:
+            kind = RG_COA_KEY_OPERATOR_NAS_ID;
+            name = "Operator-NAS-Identifier";
+            break;
+        default:
             continue;
-        char val[96] = "";
-        if (ids[i].attr == RG_RADIUS_ATTR_NAS_IP_ADDRESS && a.value_len == 4)
+        }
+        if (*nids == RG_COA_MAX_IDENTS)
+            return -E2BIG;
+        ids[*nids] = (struct rg_coa_ident){.kind = kind, .value = a.value, .len = a.value_len};
+        (*nids)++;
+        char val[RG_LOG_ESC_BUF];
+        if (kind == RG_COA_KEY_NAS_IP && a.value_len == 4)
             inet_ntop(AF_INET, a.value, val, sizeof(val));
-        else if (ids[i].attr == RG_RADIUS_ATTR_NAS_IPV6_ADDRESS && a.value_len == 16)
+        else if (kind == RG_COA_KEY_NAS_IPV6 && a.value_len == 16)
             inet_ntop(AF_INET6, a.value, val, sizeof(val));
         else
-            rg_radius_attr_string(pkt, ids[i].attr, val, sizeof(val));
-        if (!described) {
-            snprintf(nas, naslen, "%s \"%s\"", ids[i].name, val);
-            described = true;
-        }
-        struct rg_coa_target cand[8];
-        size_t n = rg_coa_registry_find(&coa.registry, ids[i].kind, a.value, a.value_len, cand,
-                                        RG_ARRAY_SIZE(cand));
-        const struct rg_coa_target *chosen = NULL;
-        for (size_t k = 0; k < n; k++) {
-            const struct rg_org *org = rg_config_find_org(coa.cfg, cand[k].org);
-            if (org && org->coa && !chosen) {
-                chosen = &cand[k]; /* newest claim of this identity */
-                continue;
-            }
-            if (org && org->coa && strcmp(cand[k].org, chosen->org) != 0) {
-                /* The identity is claimed by APs of two tenants: sending one tenant's CoA to
-                 * the other's NAS is worse than not routing it. */
-                rg_warn("coa: %s \"%s\" is claimed by NASes of orgs %s and %s: not routed",
-                        ids[i].name, val, chosen->org, cand[k].org);
-                snprintf(nas, naslen, "%s \"%s\" (ambiguous: orgs %s and %s)", ids[i].name, val,
-                         chosen->org, cand[k].org);
-                return 0;
-            }
-            if (!(org && org->coa) && result < 0) {
-                snprintf(nas, naslen, "%s \"%s\" (org %s has coa = false)", ids[i].name, val,
-                         cand[k].org);
-                result = 0;
-            }
-        }
-        if (chosen) {
-            *t = *chosen;
-            snprintf(nas, naslen, "%s \"%s\"", ids[i].name, val);
-            return 1;
+            rg_log_escape(a.value, a.value_len, val, 100);
+        /* Whole items only, so an escape or a quote is never cut in half. */
+        char item[RG_LOG_ESC_BUF + 40];
+        int w = snprintf(item, sizeof(item), "%s%s \"%s\"", used ? " " : "", name, val);
+        if (!cut && w > 0 && used + (size_t)w + 4 < desclen) {
+            memcpy(desc + used, item, (size_t)w + 1);
+            used += (size_t)w;
+        } else if (!cut && used + 4 < desclen) {
+            memcpy(desc + used, " ...", 5);
+            used += 4;
+            cut = true;
         }
     }
-    return result;
+    if (*nids == 0)
+        snprintf(desc, desclen, "no NAS identification attribute");
+    return 0;
+}
+
+int rg_coa_route(struct rg_coa_registry *r, const struct rg_config *cfg,
+                 const struct rg_coa_client *cl, const uint8_t *pkt, struct rg_coa_target *t,
+                 char *nas, size_t naslen, char *why, size_t whylen)
+{
+    struct rg_coa_ident ids[RG_COA_MAX_IDENTS];
+    size_t nids;
+    if (idents_of(pkt, ids, &nids, nas, naslen) < 0) {
+        snprintf(why, whylen, "more than %d NAS identification attributes", RG_COA_MAX_IDENTS);
+        return 0;
+    }
+    if (nids == 0) {
+        snprintf(why, whylen, "nothing to find the NAS by");
+        return 0;
+    }
+    struct rg_coa_target found[RG_COA_MAX_MATCHES];
+    const struct rg_org *found_org[RG_COA_MAX_MATCHES];
+    size_t nfound = 0;
+    for (size_t i = 0; i < cl->norgs && nfound < RG_COA_MAX_MATCHES; i++) {
+        const struct rg_org *o = cl->orgs[i];
+        if (!o->coa)
+            continue;
+        size_t n = rg_coa_registry_match(r, o->name, ids, nids, found + nfound,
+                                         RG_COA_MAX_MATCHES - nfound);
+        for (size_t k = 0; k < n; k++)
+            found_org[nfound++] = o;
+    }
+    if (nfound == 1) {
+        *t = found[0];
+        return 1;
+    }
+    if (nfound > 1) {
+        /* Meraki APs may share one certificate and NATed sites reuse private NAS-IP-
+         * Addresses: several connections matching is not a reason to pick one. */
+        size_t used = (size_t)snprintf(why, whylen, "ambiguous: %s%zu connections match (",
+                                       nfound == RG_COA_MAX_MATCHES ? "at least " : "", nfound);
+        for (size_t k = 0; k < nfound && used < whylen; k++)
+            used += (size_t)snprintf(why + used, whylen - used, "%s%s org %s", k ? ", " : "",
+                                     found[k].addr, found_org[k]->name);
+        if (used < whylen)
+            snprintf(why + used, whylen - used, ")");
+        return 0;
+    }
+    /* For the operator only: is the NAS connected under an org this client may not reach,
+     * or one with coa = false? */
+    for (size_t i = 0; i < cfg->norgs; i++) {
+        const struct rg_org *o = &cfg->orgs[i];
+        bool reachable = rg_config_coa_client_reaches(cl, o);
+        if (reachable && o->coa)
+            continue;
+        struct rg_coa_target other;
+        if (rg_coa_registry_match(r, o->name, ids, nids, &other, 1) == 0)
+            continue;
+        if (!reachable)
+            snprintf(why, whylen,
+                     "no connected NAS in the orgs client %s may reach (a NAS of org %s "
+                     "matches)",
+                     cl->name, o->name);
+        else
+            snprintf(why, whylen, "org %s has coa = false", o->name);
+        return 0;
+    }
+    snprintf(why, whylen, "no connected NAS");
+    return 0;
 }
 
 static void nak_local(const uint8_t *pkt, size_t len, const struct sockaddr *addr,
@@ -606,14 +709,14 @@ static void on_udp_recv(uv_udp_t *u, ssize_t nread, const uv_buf_t *buf, const s
         return;
     }
     struct rg_coa_target t = {0};
-    char nas[160];
-    int routed = route(pkt, &t, nas, sizeof(nas));
-    if (routed <= 0) {
+    char nas[280], unrouted[400];
+    if (!rg_coa_route(&coa.registry, coa.cfg, cl, pkt, &t, nas, sizeof(nas), unrouted,
+                      sizeof(unrouted))) {
         /* reverse-coa §"Errors and Fail Over": MUST NAK with 502 (Request Not Routable). */
         RG_STAT_INC(&coa.stats, coa_nak_unroutable);
-        rg_notice("coa: %s %s: no connected NAS that accepts CoA: NAK Error-Cause %u (Request "
-                  "Not Routable)",
-                  head, nas, RG_COA_ERR_NOT_ROUTABLE);
+        rg_log_limited("coa-unroutable", LOG_NOTICE,
+                       "coa: %s %s: %s: NAK Error-Cause %u (Request Not Routable)", head, nas,
+                       unrouted, RG_COA_ERR_NOT_ROUTABLE);
         nak_local(pkt, len, sa, cl, RG_COA_ERR_NOT_ROUTABLE);
         return;
     }
@@ -900,9 +1003,8 @@ static void dispatch(struct rg_coa_worker *cw, struct rg_coa_req *req)
     RG_STAT_INC(&coa.stats, coa_forwarded);
     size_t dl = strlen(req->desc);
     if (dl < sizeof(req->desc))
-        snprintf(req->desc + dl, sizeof(req->desc) - dl,
-                 " -> conn %s (CN \"%.100s\", org %.60s) id=%d", c->addr_text, c->peer.cn,
-                 c->peer.org->name, id);
+        snprintf(req->desc + dl, sizeof(req->desc) - dl, " -> conn %s (CN \"%s\", org %s) id=%d",
+                 c->addr_text, RG_LOG_ESC(c->peer.cn), c->peer.org->name, id);
     rg_debug("coa: %s: sent", req->desc);
 }
 
@@ -992,7 +1094,12 @@ void rg_coa_conn_open(struct rg_conn *c)
     }
     cc->worker = c->worker->index;
     cc->conn_id = c->id;
-    snprintf(cc->org, sizeof(cc->org), "%s", c->peer.org->name);
+    cc->org = strdup(c->peer.org->name);
+    if (!cc->org) {
+        free(cc);
+        return;
+    }
+    snprintf(cc->addr, sizeof(cc->addr), "%s", c->addr_text);
     rg_random_bytes(&cc->next_id, 1);
     c->coa = cc;
     if (c->peer.cn[0])
@@ -1015,6 +1122,7 @@ void rg_coa_conn_closed(struct rg_conn *c)
         rg_notice("coa: %s: connection closed before the NAS answered: dropped", req->desc);
         inflight_finish(cw, req);
     }
+    free(cc->org);
     free(cc);
 }
 
@@ -1044,7 +1152,7 @@ void rg_coa_learn(struct rg_conn *c, const uint8_t *pkt)
             continue;
         }
         /* Hot path: a hash compare against what this connection already registered. */
-        uint64_t h = rg_coa_key_hash(kind, a.value, a.value_len);
+        uint64_t h = rg_coa_key_hash(cc->org, kind, a.value, a.value_len);
         bool known = false;
         for (unsigned i = 0; i < cc->nkeys && !known; i++)
             known = cc->key_hash[i] == h;
@@ -1053,8 +1161,9 @@ void rg_coa_learn(struct rg_conn *c, const uint8_t *pkt)
         int rc = rg_coa_registry_add(&coa.registry, cc, kind, a.value, a.value_len);
         if (rc == -ENOSPC && !cc->full_logged) {
             cc->full_logged = true;
-            rg_notice("coa: connection %s (%s): more than %u NAS identities; no more learned",
-                      c->addr_text, c->peer.cn, RG_COA_CONN_KEYS);
+            rg_notice("coa: connection %s (CN \"%s\", org %s): more than %u NAS identities; no "
+                      "more learned",
+                      c->addr_text, RG_LOG_ESC(c->peer.cn), cc->org, RG_COA_CONN_KEYS);
         } else if (rc == 1) {
             char val[96] = "";
             if (kind == RG_COA_KEY_NAS_IP && a.value_len == 4)
@@ -1062,8 +1171,9 @@ void rg_coa_learn(struct rg_conn *c, const uint8_t *pkt)
             else if (kind == RG_COA_KEY_NAS_IPV6 && a.value_len == 16)
                 inet_ntop(AF_INET6, a.value, val, sizeof(val));
             else
-                rg_radius_attr_string(pkt, a.type, val, sizeof(val));
-            rg_debug("coa: connection %s (%s) registered as %s \"%s\"", c->addr_text, c->peer.cn,
+                rg_log_escape(a.value, a.value_len, val, sizeof(val));
+            rg_debug("coa: connection %s (CN \"%s\", org %s) registered as %s \"%s\"", c->addr_text,
+                     RG_LOG_ESC(c->peer.cn), cc->org,
                      kind == RG_COA_KEY_NAS_ID     ? "NAS-Identifier"
                      : kind == RG_COA_KEY_NAS_IP   ? "NAS-IP-Address"
                      : kind == RG_COA_KEY_NAS_IPV6 ? "NAS-IPv6-Address"
@@ -1081,9 +1191,9 @@ int rg_coa_on_reply(struct rg_conn *c, const uint8_t *pkt, size_t len)
         /* reverse-coa §"Errors and Fail Over": an unexpected reply is silently discarded. */
         RG_STAT_INC(&coa.stats, coa_drop_reply);
         rg_log_limited("coa-unmatched", LOG_NOTICE,
-                       "coa: connection %s (%s): %s id=%u matches no request in flight: "
+                       "coa: connection %s (CN \"%s\"): %s id=%u matches no request in flight: "
                        "discarded",
-                       c->addr_text, c->peer.cn, rg_radius_code_name(pkt[0]), pkt[1]);
+                       c->addr_text, RG_LOG_ESC(c->peer.cn), rg_radius_code_name(pkt[0]), pkt[1]);
         return 0;
     }
     size_t slen;

@@ -611,6 +611,11 @@ static cfg_opt_t tls_opts[] = {
     CFG_END(),
 };
 
+static cfg_opt_t realm_opts[] = {
+    OPT_STR("pool", "\"\""),
+    CFG_END(),
+};
+
 static cfg_opt_t org_opts[] = {
     OPT_STR_LIST("ca", NULL),
     OPT_STR_LIST("crl", NULL),
@@ -621,6 +626,7 @@ static cfg_opt_t org_opts[] = {
     OPT_STR_LIST("match", NULL),
     OPT_STR("pool", "\"\""),
     OPT_BOOL("coa", "true"),
+    OPT_SEC("realm", realm_opts, NAMED),
     CFG_END(),
 };
 
@@ -645,14 +651,10 @@ static cfg_opt_t pool_opts[] = {
     CFG_END(),
 };
 
-static cfg_opt_t realm_opts[] = {
-    OPT_STR("pool", "\"\""),
-    CFG_END(),
-};
-
 static cfg_opt_t coa_client_opts[] = {
     OPT_STR("host", "\"\""),
     OPT_STR("secret", "\"\""),
+    OPT_STR_LIST("orgs", NULL),
     CFG_END(),
 };
 
@@ -685,7 +687,7 @@ static cfg_opt_t root_opts[] = {
     OPT_SEC("tls", tls_opts, 0),
     OPT_SEC("org", org_opts, NAMED),
     OPT_SEC("pool", pool_opts, NAMED),
-    OPT_SEC("realm", realm_opts, NAMED),
+    OPT_SEC("realm", realm_opts, NAMED), /* accepted only with a single org */
     OPT_SEC("coa", coa_opts, 0),
     OPT_SEC("log", log_opts, 0),
     OPT_SEC("stats", stats_opts, 0),
@@ -720,6 +722,9 @@ static void config_free(struct rg_config *cfg)
         for (size_t j = 0; j < o->nmatch; j++)
             match_free(&o->match[j]);
         free(o->match);
+        for (size_t j = 0; j < o->nrealms; j++)
+            free(o->realms[j].name);
+        free(o->realms);
     }
     free(cfg->orgs);
     for (size_t i = 0; i < cfg->npools; i++) {
@@ -733,14 +738,12 @@ static void config_free(struct rg_config *cfg)
         free(p->servers);
     }
     free(cfg->pools);
-    for (size_t i = 0; i < cfg->nrealms; i++)
-        free(cfg->realms[i].name);
-    free(cfg->realms);
     free(cfg->coa.address);
     for (size_t i = 0; i < cfg->coa.nclients; i++) {
         free(cfg->coa.clients[i].name);
         free(cfg->coa.clients[i].host);
         free(cfg->coa.clients[i].secret);
+        free(cfg->coa.clients[i].orgs);
     }
     free(cfg->coa.clients);
     free(cfg);
@@ -937,6 +940,36 @@ static struct rg_pool *pool_ref(struct load *ld, struct rg_config *cfg, cfg_t *s
     return p;
 }
 
+/* The realm blocks of sec (an org block, or the root when there is a single org) appended
+ * to org's table. Realms match case-insensitively (RFC 4282 §2.1), so names differing in
+ * case only would shadow each other within one org; two orgs may use the same name. */
+static void add_realms(struct load *ld, cfg_t *sec, struct rg_config *cfg, struct rg_org *o)
+{
+    size_t n = cfg_size(sec, "realm");
+    if (n == 0)
+        return;
+    struct rg_realm *r = realloc(o->realms, (o->nrealms + n) * sizeof(*r));
+    if (!r) {
+        ld->nomem = true;
+        return;
+    }
+    o->realms = r;
+    for (size_t i = 0; i < n; i++) {
+        cfg_t *rsec = cfg_getnsec(sec, "realm", (unsigned)i);
+        struct rg_realm *realm = &o->realms[o->nrealms];
+        check_name(ld, rsec);
+        realm->name = dup_str(ld, cfg_title(rsec));
+        realm->pool = NULL;
+        o->nrealms++;
+        for (size_t j = 0; j + 1 < o->nrealms && realm->name; j++)
+            if (o->realms[j].name && strcasecmp(o->realms[j].name, realm->name) == 0)
+                error_at(ld, sec_line(ld, rsec), "duplicate realm \"%s\"%s%s%s", realm->name,
+                         cfg->norgs > 1 ? " in org \"" : "", cfg->norgs > 1 ? o->name : "",
+                         cfg->norgs > 1 ? "\"" : "");
+        realm->pool = pool_ref(ld, cfg, rsec, "realm", false);
+    }
+}
+
 static void build_org(struct load *ld, cfg_t *sec, struct rg_config *cfg, struct rg_org *o)
 {
     char why[256];
@@ -979,26 +1012,83 @@ static void build_org(struct load *ld, cfg_t *sec, struct rg_config *cfg, struct
         }
     }
     o->pool = pool_ref(ld, cfg, sec, "org", true);
+    add_realms(ld, sec, cfg, o);
 }
 
-static void build_realms(struct load *ld, cfg_t *root, struct rg_config *cfg)
+/* A top-level realm routes every org's APs: with several tenants that would let one org's
+ * AP reach another's servers, so it is accepted only when there is one org. */
+static void build_top_realms(struct load *ld, cfg_t *root, struct rg_config *cfg)
 {
     size_t n = cfg_size(root, "realm");
-    cfg->realms = alloc_array(ld, n, sizeof(*cfg->realms));
-    if (!cfg->realms)
+    if (n == 0)
         return;
-    cfg->nrealms = n;
+    if (cfg->norgs == 1) {
+        add_realms(ld, root, cfg, &cfg->orgs[0]);
+        return;
+    }
+    for (size_t i = 0; i < n && cfg->norgs > 1; i++) {
+        cfg_t *rsec = cfg_getnsec(root, "realm", (unsigned)i);
+        error_at(ld, sec_line(ld, rsec),
+                 "realm \"%s\" is outside any org block: with %zu orgs, each realm must be "
+                 "inside the org whose access points it routes",
+                 cfg_title(rsec), cfg->norgs);
+    }
+}
+
+/* A client's orgs: each must exist; left out, it reaches every org, which is a choice
+ * only while at most one org accepts CoA (otherwise one tenant's RADIUS server could
+ * disconnect another tenant's users). */
+static void coa_client_orgs(struct load *ld, cfg_t *csec, struct rg_config *cfg,
+                            struct rg_coa_client *c)
+{
+    size_t n = cfg_size(csec, "orgs");
+    if (n == 0) {
+        size_t ncoa = 0;
+        char names[256] = "";
+        for (size_t i = 0; i < cfg->norgs; i++) {
+            if (!cfg->orgs[i].coa)
+                continue;
+            size_t l = strlen(names);
+            if (l + 4 < sizeof(names))
+                snprintf(names + l, sizeof(names) - l, "%s\"%s\"", ncoa ? ", " : "",
+                         cfg->orgs[i].name);
+            ncoa++;
+        }
+        if (ncoa > 1) {
+            error_at(ld, sec_line(ld, csec),
+                     "client \"%s\": orgs is not set: %zu orgs have coa = true (%s), so each "
+                     "coa client must name the orgs whose NASes it may reach, e.g. orgs = "
+                     "{\"%s\"}",
+                     c->name, ncoa, names, cfg->orgs[0].name);
+            return;
+        }
+        n = cfg->norgs;
+        c->orgs = alloc_array(ld, n, sizeof(*c->orgs));
+        if (!c->orgs)
+            return;
+        for (size_t i = 0; i < n; i++)
+            c->orgs[c->norgs++] = &cfg->orgs[i];
+        return;
+    }
+    c->orgs = alloc_array(ld, n, sizeof(*c->orgs));
+    if (!c->orgs)
+        return;
     for (size_t i = 0; i < n; i++) {
-        cfg_t *sec = cfg_getnsec(root, "realm", (unsigned)i);
-        struct rg_realm *r = &cfg->realms[i];
-        check_name(ld, sec);
-        r->name = dup_str(ld, cfg_title(sec));
-        /* Realms match case-insensitively (RFC 4282 §2.1), so names differing in case only
-         * would shadow each other. */
-        for (size_t j = 0; j < i && r->name; j++)
-            if (cfg->realms[j].name && strcasecmp(cfg->realms[j].name, r->name) == 0)
-                error_at(ld, sec_line(ld, sec), "duplicate realm \"%s\"", r->name);
-        r->pool = pool_ref(ld, cfg, sec, "realm", false);
+        const char *name = cfg_getnstr(csec, "orgs", (unsigned)i);
+        int line = opt_line_idx(ld, csec, "orgs", (unsigned)i);
+        const struct rg_org *o = rg_config_find_org(cfg, name);
+        if (!o) {
+            error_at(ld, line, "client \"%s\": org \"%s\" is not defined", c->name, name);
+            continue;
+        }
+        if (rg_config_coa_client_reaches(c, o))
+            continue; /* listed twice */
+        if (!o->coa)
+            warn_at(ld, line,
+                    "client \"%s\": org \"%s\" has coa = false: its NASes will not be sent "
+                    "CoA",
+                    c->name, name);
+        c->orgs[c->norgs++] = o;
     }
 }
 
@@ -1027,10 +1117,24 @@ static void build_coa(struct load *ld, cfg_t *sec, struct rg_config *cfg)
             error_at(ld, sec_line(ld, csec), "client \"%s\": host is not set", c->name);
             continue;
         }
-        if (resolve(c->host, 0, &c->addr, &c->addr_len, why, sizeof(why)) != 0)
+        if (resolve(c->host, 0, &c->addr, &c->addr_len, why, sizeof(why)) != 0) {
             error_at(ld, opt_line(ld, csec, "host"), "client \"%s\": cannot resolve host '%s': %s",
                      c->name, c->host, why);
+            continue;
+        }
+        /* Clients are told apart by source address: a second one there would never be
+         * matched, and its orgs would silently not apply. */
+        for (size_t j = 0; j < i; j++)
+            if (cfg->coa.clients[j].addr_len &&
+                rg_sockaddr_equal((const struct sockaddr *)&cfg->coa.clients[j].addr,
+                                  (const struct sockaddr *)&c->addr))
+                error_at(ld, opt_line(ld, csec, "host"),
+                         "client \"%s\": host '%s' is also client \"%s\" (clients are told "
+                         "apart by source address)",
+                         c->name, c->host, cfg->coa.clients[j].name);
     }
+    for (size_t i = 0; i < n; i++)
+        coa_client_orgs(ld, cfg_getnsec(sec, "client", (unsigned)i), cfg, &cfg->coa.clients[i]);
 }
 
 /* An unnamed block: at most one; when absent, one with the defaults is added. */
@@ -1105,7 +1209,7 @@ static void build(struct load *ld, cfg_t *root, struct rg_config *cfg)
     for (size_t i = 0; i < cfg->norgs; i++)
         build_org(ld, cfg_getnsec(root, "org", (unsigned)i), cfg, &cfg->orgs[i]);
 
-    build_realms(ld, root, cfg);
+    build_top_realms(ld, root, cfg);
 
     sec = single_section(ld, root, "coa", &cfg->coa.enabled);
     if (!sec)
@@ -1300,19 +1404,28 @@ struct rg_org *rg_config_find_org(const struct rg_config *cfg, const char *name)
     return NULL;
 }
 
-struct rg_pool *rg_config_route(const struct rg_config *cfg, const struct rg_org *org,
-                                const char *user_name)
+struct rg_pool *rg_config_route(const struct rg_org *org, const char *user_name)
 {
+    if (!org)
+        return NULL;
     const char *at = user_name ? strrchr(user_name, '@') : NULL;
     if (at && at[1]) {
-        for (size_t i = 0; i < cfg->nrealms; i++)
-            if (strcasecmp(cfg->realms[i].name, at + 1) == 0)
-                return cfg->realms[i].pool;
+        for (size_t i = 0; i < org->nrealms; i++)
+            if (strcasecmp(org->realms[i].name, at + 1) == 0)
+                return org->realms[i].pool;
     }
-    for (size_t i = 0; i < cfg->nrealms; i++)
-        if (strcmp(cfg->realms[i].name, "*") == 0)
-            return cfg->realms[i].pool;
-    return org ? org->pool : NULL;
+    for (size_t i = 0; i < org->nrealms; i++)
+        if (strcmp(org->realms[i].name, "*") == 0)
+            return org->realms[i].pool;
+    return org->pool;
+}
+
+bool rg_config_coa_client_reaches(const struct rg_coa_client *cl, const struct rg_org *org)
+{
+    for (size_t i = 0; org && i < cl->norgs; i++)
+        if (cl->orgs[i] == org)
+            return true;
+    return false;
 }
 
 bool rg_config_match_string(const struct rg_match *m, const char *value)
@@ -1404,6 +1517,9 @@ void rg_config_print(const struct rg_config *cfg, FILE *out)
                     o->allow[j].bits);
         for (size_t j = 0; j < o->nmatch; j++)
             fprintf(out, "  match %s%s\n", match_kinds[o->match[j].kind], o->match[j].pattern);
+        for (size_t j = 0; j < o->nrealms; j++)
+            fprintf(out, "  realm \"%s\" -> pool \"%s\"\n", o->realms[j].name,
+                    o->realms[j].pool ? o->realms[j].pool->name : "?");
     }
     for (size_t i = 0; i < cfg->npools; i++) {
         const struct rg_pool *p = &cfg->pools[i];
@@ -1423,15 +1539,17 @@ void rg_config_print(const struct rg_config *cfg, FILE *out)
                     addr_text(&s->auth_addr, a, sizeof(a)), s->auth_port, s->acct_port);
         }
     }
-    for (size_t i = 0; i < cfg->nrealms; i++)
-        fprintf(out, "realm \"%s\" -> pool \"%s\"\n", cfg->realms[i].name,
-                cfg->realms[i].pool ? cfg->realms[i].pool->name : "?");
     if (cfg->coa.enabled) {
         fprintf(out, "coa %s port %u, %zu clients\n", cfg->coa.address, cfg->coa.port,
                 cfg->coa.nclients);
-        for (size_t i = 0; i < cfg->coa.nclients; i++)
-            fprintf(out, "  client \"%s\" %s (%s)\n", cfg->coa.clients[i].name,
-                    cfg->coa.clients[i].host, addr_text(&cfg->coa.clients[i].addr, a, sizeof(a)));
+        for (size_t i = 0; i < cfg->coa.nclients; i++) {
+            const struct rg_coa_client *c = &cfg->coa.clients[i];
+            fprintf(out, "  client \"%s\" %s (%s), orgs", c->name, c->host,
+                    addr_text(&c->addr, a, sizeof(a)));
+            for (size_t j = 0; j < c->norgs; j++)
+                fprintf(out, "%s \"%s\"", j ? "," : "", c->orgs[j]->name);
+            fprintf(out, "%s\n", c->norgs ? "" : " (none)");
+        }
     } else {
         fprintf(out, "coa off\n");
     }

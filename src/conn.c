@@ -89,7 +89,7 @@ void rg_conn_close(struct rg_conn *c, const char *why)
     struct rg_worker *w = c->worker;
     if (c->state == RG_CONN_OPEN) {
         rg_notice("connection %s closed: %s (org %s, CN \"%s\", %u requests in flight)",
-                  c->addr_text, why, c->peer.org ? c->peer.org->name : "-", c->peer.cn,
+                  c->addr_text, why, c->peer.org ? c->peer.org->name : "-", RG_LOG_ESC(c->peer.cn),
                   c->ninflight);
         RG_STAT_INC(&w->stats, conn_closed);
         RG_STAT_DEC(&w->stats, conn_open);
@@ -117,9 +117,9 @@ static void refuse(struct rg_conn *c, const char *reason)
     RG_STAT_INC(&w->stats, conn_refused);
     rg_warn("TLS peer %s refused: %s%s%s%s%s%s%s%s%s", c->addr_text, reason,
             c->peer.org ? " org=" : "", c->peer.org ? c->peer.org->name : "",
-            c->peer.subject[0] ? " subject=\"" : "", c->peer.subject,
-            c->peer.subject[0] ? "\"" : "", c->peer.issuer[0] ? " issuer=\"" : "", c->peer.issuer,
-            c->peer.issuer[0] ? "\"" : "");
+            c->peer.subject[0] ? " subject=\"" : "", RG_LOG_ESC(c->peer.subject),
+            c->peer.subject[0] ? "\"" : "", c->peer.issuer[0] ? " issuer=\"" : "",
+            RG_LOG_ESC(c->peer.issuer), c->peer.issuer[0] ? "\"" : "");
     flush(c); /* the alert, if wolfSSL produced one */
     if (!c->write_busy && c->tls.out.len) {
         uv_buf_t b = uv_buf_init((char *)c->tls.out.data, (unsigned)c->tls.out.len);
@@ -257,7 +257,7 @@ static void frame(struct rg_conn *c)
             RG_STAT_INC(&w->stats, drop_malformed);
             rg_warn("connection %s (%s): malformed packet: Length field %u outside 20..4096; "
                     "closing (RFC 6613 §2.6.4)",
-                    c->addr_text, c->peer.cn,
+                    c->addr_text, RG_LOG_ESC(c->peer.cn),
                     (unsigned)((plain->data[off + 2] << 8) | plain->data[off + 3]));
             rg_conn_close(c, "malformed packet");
             return;
@@ -270,7 +270,7 @@ static void frame(struct rg_conn *c)
             char text[128];
             RG_STAT_INC(&w->stats, drop_malformed);
             rg_warn("connection %s (%s): malformed %s id=%u: %s; closing (RFC 6613 §2.6.4)",
-                    c->addr_text, c->peer.cn, rg_radius_code_name(pkt[0]), pkt[1],
+                    c->addr_text, RG_LOG_ESC(c->peer.cn), rg_radius_code_name(pkt[0]), pkt[1],
                     rg_radius_error_str(&err, text, sizeof(text)));
             rg_conn_close(c, "malformed packet");
             return;
@@ -317,7 +317,8 @@ static void on_timer(uv_timer_t *t)
     if (c->peer.not_after && time(NULL) > c->peer.not_after) {
         /* radiusdtls-bis §3.3: a connection does not outlive the certificates it was
          * authenticated with. */
-        rg_warn("connection %s (%s): client certificate chain expired", c->addr_text, c->peer.cn);
+        rg_warn("connection %s (%s): client certificate chain expired", c->addr_text,
+                RG_LOG_ESC(c->peer.cn));
         rg_conn_close(c, "client certificate expired");
         return;
     }
@@ -351,7 +352,8 @@ static void handshake_done(struct rg_conn *c)
     RG_STAT_INC(&w->stats, conn_open);
     rg_coa_conn_open(c);
     rg_notice("connection %s open: org %s, CN \"%s\", %s, %s", c->addr_text, c->peer.org->name,
-              c->peer.cn, wolfSSL_get_version(c->tls.ssl), wolfSSL_get_cipher(c->tls.ssl));
+              RG_LOG_ESC(c->peer.cn), wolfSSL_get_version(c->tls.ssl),
+              wolfSSL_get_cipher(c->tls.ssl));
     arm_open_timer(c, (uint64_t)c->gen->cfg->listen.idle_timeout_s * 1000u);
 }
 

@@ -210,6 +210,100 @@ void rg_log_set_clock(uint64_t (*now_ms)(void))
     pthread_mutex_unlock(&limit_lock);
 }
 
+/* ---- escaping peer strings ---- */
+
+/* Length of the well-formed UTF-8 sequence at p (RFC 3629 §4: no overlong forms, no
+ * surrogates, nothing above U+10FFFF), 0 if there is none. */
+static size_t utf8_len(const uint8_t *p, size_t left)
+{
+    uint8_t c = p[0];
+    size_t n;
+    uint8_t lo = 0x80, hi = 0xbf; /* the range of the second octet */
+    if (c >= 0xc2 && c <= 0xdf) {
+        n = 2;
+    } else if (c >= 0xe0 && c <= 0xef) {
+        n = 3;
+        if (c == 0xe0)
+            lo = 0xa0;
+        else if (c == 0xed)
+            hi = 0x9f;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        n = 4;
+        if (c == 0xf0)
+            lo = 0x90;
+        else if (c == 0xf4)
+            hi = 0x8f;
+    } else {
+        return 0;
+    }
+    if (left < n || p[1] < lo || p[1] > hi)
+        return 0;
+    for (size_t i = 2; i < n; i++)
+        if ((p[i] & 0xc0) != 0x80)
+            return 0;
+    return n;
+}
+
+/* U+0080..U+009F and U+2028/U+2029: line breaks or controls to some terminals and viewers. */
+static bool utf8_is_control(const uint8_t *p, size_t n)
+{
+    return (n == 2 && p[0] == 0xc2 && p[1] <= 0x9f) ||
+           (n == 3 && p[0] == 0xe2 && p[1] == 0x80 && (p[2] == 0xa8 || p[2] == 0xa9));
+}
+
+const char *rg_log_escape(const void *in, size_t len, char *out, size_t outlen)
+{
+    static const char hex[] = "0123456789abcdef";
+    const uint8_t *p = in;
+    size_t pos = 0;
+    /* Where "..." still fits after the characters written so far, when outlen allows one. */
+    size_t cut = 0;
+    if (outlen == 0)
+        return out;
+    for (size_t i = 0; i < len;) {
+        char unit[16];
+        size_t ulen = 0, take = 1;
+        size_t n = p[i] >= 0x80 ? utf8_len(p + i, len - i) : 0;
+        if (p[i] >= 0x20 && p[i] < 0x7f && p[i] != '\\' && p[i] != '"') {
+            unit[ulen++] = (char)p[i];
+        } else if (p[i] == '"') {
+            unit[ulen++] = '\\';
+            unit[ulen++] = '"';
+        } else if (n && !utf8_is_control(p + i, n)) {
+            memcpy(unit, p + i, n);
+            ulen = take = n;
+        } else {
+            take = n ? n : 1; /* a control character in UTF-8: each of its octets */
+            for (size_t k = 0; k < take; k++) {
+                unit[ulen++] = '\\';
+                unit[ulen++] = 'x';
+                unit[ulen++] = hex[p[i + k] >> 4];
+                unit[ulen++] = hex[p[i + k] & 15];
+            }
+        }
+        if (pos + ulen > outlen - 1) {
+            /* Does not fit: end at the last boundary that leaves room for the marker. */
+            if (outlen > 3) {
+                memcpy(out + cut, "...", 3);
+                pos = cut + 3;
+            }
+            break;
+        }
+        memcpy(out + pos, unit, ulen);
+        pos += ulen;
+        if (pos + 3 <= outlen - 1)
+            cut = pos;
+        i += take;
+    }
+    out[pos] = '\0';
+    return out;
+}
+
+const char *rg_log_escape_str(const char *in, char *out, size_t outlen)
+{
+    return rg_log_escape(in ? in : "", in ? strlen(in) : 0, out, outlen);
+}
+
 int rg_log_facility_parse(const char *name)
 {
     static const struct {

@@ -550,7 +550,7 @@ static void log_request(struct rg_proxy *px, const struct rg_request *req, const
     rg_radius_attr_string(pkt, RG_RADIUS_ATTR_CALLING_STATION_ID, station, sizeof(station));
     rg_info("request org=%s nas=\"%s\" src=%s code=%s user=\"%s\" station=\"%s\" result=%s "
             "backend=%s latency=%llums",
-            c->peer.org ? c->peer.org->name : "-", c->peer.cn, c->addr_text,
+            c->peer.org ? c->peer.org->name : "-", RG_LOG_ESC(c->peer.cn), c->addr_text,
             rg_radius_code_name(req->code), user, station, result,
             req->server ? req->server->cfg->name : "-",
             (unsigned long long)(rg_now_ms() - req->received_ms));
@@ -663,7 +663,7 @@ static void send_local_reply(struct rg_conn *c, uint8_t code, uint8_t id, const 
         rg_log_limited("local-reply", LOG_WARNING,
                        "event=local-reply-dropped conn=%s cn=\"%s\" code=%s id=%u "
                        "reason=\"Proxy-State of the request leaves no room for the reply\"",
-                       c->addr_text, c->peer.cn, rg_radius_code_name(code), id);
+                       c->addr_text, RG_LOG_ESC(c->peer.cn), rg_radius_code_name(code), id);
         return;
     }
     rg_conn_send(c, buf, (size_t)n);
@@ -711,7 +711,8 @@ int rg_proxy_on_request(struct rg_proxy *px, struct rg_conn *conn, const uint8_t
         code != RG_RADIUS_STATUS_SERVER) {
         RG_STAT_INC(&w->stats, drop_unsupported);
         rg_log_limited("ap-unsupported", LOG_NOTICE, "conn %s (%s): dropped %s id=%u: not proxied",
-                       conn->addr_text, conn->peer.cn, rg_radius_code_name(code), ap_id);
+                       conn->addr_text, RG_LOG_ESC(conn->peer.cn), rg_radius_code_name(code),
+                       ap_id);
         return -EPROTONOSUPPORT;
     }
     RG_STAT_INC(&w->stats, requests);
@@ -719,7 +720,7 @@ int rg_proxy_on_request(struct rg_proxy *px, struct rg_conn *conn, const uint8_t
         RG_STAT_INC(&w->stats, drop_bad_request);
         rg_log_limited("ap-bad-request", LOG_WARNING,
                        "connection %s (%s): %s id=%u discarded: %s; closing", conn->addr_text,
-                       conn->peer.cn, rg_radius_code_name(code), ap_id, why);
+                       RG_LOG_ESC(conn->peer.cn), rg_radius_code_name(code), ap_id, why);
         return -EBADMSG;
     }
     if ((why = rg_proxy_request_invalid(pkt)) != NULL) {
@@ -729,7 +730,7 @@ int rg_proxy_on_request(struct rg_proxy *px, struct rg_conn *conn, const uint8_t
         rg_log_limited("ap-invalid-request", LOG_WARNING,
                        "event=request-discarded conn=%s cn=\"%s\" code=%s id=%u reason=\"%s\" "
                        "connection=kept",
-                       conn->addr_text, conn->peer.cn, rg_radius_code_name(code), ap_id, why);
+                       conn->addr_text, RG_LOG_ESC(conn->peer.cn), rg_radius_code_name(code), ap_id, why);
         return -EINVAL;
     }
     /* Reverse CoA: the NAS identities it claims, once each per connection. */
@@ -746,7 +747,8 @@ int rg_proxy_on_request(struct rg_proxy *px, struct rg_conn *conn, const uint8_t
         RG_STAT_INC(&w->stats, duplicates);
         rg_log_limited("ap-duplicate", LOG_NOTICE,
                        "conn %s (%s): %s id=%u already in flight: duplicate dropped",
-                       conn->addr_text, conn->peer.cn, rg_radius_code_name(code), ap_id);
+                       conn->addr_text, RG_LOG_ESC(conn->peer.cn), rg_radius_code_name(code),
+                       ap_id);
         return 0;
     }
     if (old) {
@@ -757,7 +759,7 @@ int rg_proxy_on_request(struct rg_proxy *px, struct rg_conn *conn, const uint8_t
         rg_log_limited("ap-abandoned", LOG_INFO,
                        "event=request-abandoned conn=%s cn=\"%s\" code=%s id=%u "
                        "reason=\"ID reused with a new Request Authenticator (RFC 5080 §2.2.2)\"",
-                       conn->addr_text, conn->peer.cn, rg_radius_code_name(old->code), ap_id);
+                       conn->addr_text, RG_LOG_ESC(conn->peer.cn), rg_radius_code_name(old->code), ap_id);
         old->conn = NULL;
         conn->inflight[ap_id] = NULL;
         conn->ninflight--;
@@ -765,7 +767,7 @@ int rg_proxy_on_request(struct rg_proxy *px, struct rg_conn *conn, const uint8_t
 
     char user[256];
     rg_radius_attr_string(pkt, RG_RADIUS_ATTR_USER_NAME, user, sizeof(user));
-    const struct rg_pool *cpool = rg_config_route(conn->gen->cfg, conn->peer.org, user);
+    const struct rg_pool *cpool = rg_config_route(conn->peer.org, user);
     struct rg_backend_pool *pool = cpool ? rg_backend_set_pool(w->backends, cpool) : NULL;
     uint64_t now = rg_now_ms();
     struct rg_backend_server *srv = pool ? rg_backend_pick(pool, 0, now) : NULL;
@@ -773,7 +775,8 @@ int rg_proxy_on_request(struct rg_proxy *px, struct rg_conn *conn, const uint8_t
         bool reject =
             pool && pool->cfg->when_dead == RG_WHEN_DEAD_REJECT && code == RG_RADIUS_ACCESS_REQUEST;
         rg_log_limited("pool-dead", LOG_WARNING, "conn %s (%s): %s id=%u user=\"%s\": %s",
-                       conn->addr_text, conn->peer.cn, rg_radius_code_name(code), ap_id, user,
+                       conn->addr_text, RG_LOG_ESC(conn->peer.cn), rg_radius_code_name(code), ap_id,
+                       user,
                        !pool    ? "no pool for this request"
                        : reject ? "every server of the pool is dead: Access-Reject sent"
                                 : "every server of the pool is dead: no answer");
@@ -812,7 +815,7 @@ int rg_proxy_on_request(struct rg_proxy *px, struct rg_conn *conn, const uint8_t
         rg_log_limited("ap-translate", LOG_WARNING,
                        "event=request-discarded conn=%s cn=\"%s\" code=%s id=%u length=%zu "
                        "reason=\"%s\" connection=kept",
-                       conn->addr_text, conn->peer.cn, rg_radius_code_name(code), ap_id, len,
+                       conn->addr_text, RG_LOG_ESC(conn->peer.cn), rg_radius_code_name(code), ap_id, len,
                        rc == -EMSGSIZE ? "no room for Message-Authenticator / CHAP-Challenge "
                                          "within 4096 octets"
                        : rc == -EINVAL || rc == -EBADMSG ? "malformed hidden attribute"

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "radsecgw/log.h"
 #include "radsecgw/radius.h"
 
 #define ATTR_HDR_LEN 2
@@ -489,13 +490,6 @@ int rg_radius_attr_string(const uint8_t *pkt, uint8_t type, char *out, size_t ou
     int found = rg_radius_attr_find(pkt, type, NULL, &a);
     if (!out || outlen == 0)
         return found;
-    size_t n = 0;
-    if (found) {
-        for (; n < a.value_len && n + 1 < outlen; n++) {
-            uint8_t c = a.value[n];
-            out[n] = (c >= 0x20 && c < 0x7f) ? (char)c : '?';
-        }
-    }
-    out[n] = '\0';
+    rg_log_escape(found ? a.value : NULL, found ? a.value_len : 0, out, outlen);
     return found;
 }

@@ -972,13 +972,16 @@ static bool asn1_time_t(const WOLFSSL_ASN1_TIME *t, time_t *out)
     return *out != (time_t)-1;
 }
 
+/* For the expiry lines: an org's CA comes from the tenant, so its name is escaped like any
+ * other peer string. */
 static void cn_or_name(WOLFSSL_X509_NAME *name, char *out, size_t outlen)
 {
-    char cn[RG_TLS_NAME_MAX - 3];
+    char cn[RG_TLS_NAME_MAX - 3], raw[RG_TLS_NAME_MAX];
     if (name && wolfSSL_X509_NAME_get_text_by_NID(name, NID_commonName, cn, (int)sizeof(cn)) > 0)
-        snprintf(out, outlen, "CN=%s", cn);
+        snprintf(raw, sizeof(raw), "CN=%s", cn);
     else
-        name_text(name, out, outlen);
+        name_text(name, raw, sizeof(raw));
+    rg_log_escape_str(raw, out, outlen);
 }
 
 /* Report e when it is past or within its warning window; counts what it reported. */

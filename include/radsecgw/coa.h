@@ -29,6 +29,9 @@ struct rg_coa_key;
 #define RG_COA_ERR_NOT_ROUTABLE          502 /* reverse-coa §"Errors and Fail Over": MUST */
 #define RG_COA_ERR_RESOURCES             506
 
+#define RG_COA_MAX_IDENTS  8 /* NAS identification attributes a CoA may carry */
+#define RG_COA_MAX_MATCHES 8 /* connections reported for one CoA (2 already is ambiguous) */
+
 /* What a registry key names (RFC 5176 §3: NAS identification attributes, plus the
  * certificate CN, which a CoA names through NAS-Identifier). */
 enum rg_coa_key_kind {
@@ -40,13 +43,15 @@ enum rg_coa_key_kind {
 };
 
 /* Per-connection CoA state; malloced by rg_coa_conn_open, owned by the connection (c->coa),
- * freed by rg_coa_conn_closed. Touched only on the owning worker's thread, except worker,
- * conn_id and org, which registry readers copy under the registry lock. */
+ * freed by rg_coa_conn_closed. Touched only on the owning worker's thread, except that
+ * registry readers read worker, conn_id, org, addr and keys under the registry lock (keys
+ * and nkeys are written only under it). */
 struct rg_coa_conn {
     unsigned worker;
     uint64_t conn_id;
-    char org[64];                              /* the org's name (coa = true is checked by name) */
-    uint64_t key_hash[RG_COA_CONN_KEYS];       /* hot path: compare, lock only for a new one */
+    char *org;                           /* malloced, owned: the org's name, part of every key */
+    char addr[64];                       /* the connection's address, for log lines */
+    uint64_t key_hash[RG_COA_CONN_KEYS]; /* hot path: compare, lock only for a new one */
     struct rg_coa_key *keys[RG_COA_CONN_KEYS]; /* registry entries, owned by the registry */
     unsigned nkeys;
     bool full_logged;
@@ -55,14 +60,23 @@ struct rg_coa_conn {
     uint8_t next_id;
 };
 
-/* Where a registry key points: copied out under the lock. */
+/* A connection a CoA matched: copied out under the lock. */
 struct rg_coa_target {
     unsigned worker;
     uint64_t conn_id;
-    char org[64];
+    char addr[64];
 };
 
-/* The NAS registry: a chained hash table on (kind, value) -> connection, newest first. */
+/* One NAS identification attribute of a CoA-Request. RG_COA_KEY_NAS_ID also matches a
+ * connection's certificate name (RG_COA_KEY_CERT_NAME): a DAC knows an AP by either. */
+struct rg_coa_ident {
+    enum rg_coa_key_kind kind;
+    const uint8_t *value; /* not owned: points into the request */
+    size_t len;
+};
+
+/* The NAS registry: a chained hash table on (org, kind, value) -> connection. Identities
+ * are registered per org, so an AP can never claim another org's NAS. */
 struct rg_coa_registry {
     uv_mutex_t lock;
     struct rg_coa_key **buckets; /* malloced, owned */
@@ -72,18 +86,31 @@ struct rg_coa_registry {
 
 int rg_coa_registry_init(struct rg_coa_registry *r);
 void rg_coa_registry_free(struct rg_coa_registry *r);
-/* Register (kind, value) for cc unless cc already holds a key with that hash or is full.
- * 1 if added, 0 if already known, -ENOSPC (cc full), -EINVAL, -ENOMEM. Takes the lock. */
+/* Register (cc->org, kind, value) for cc unless cc already holds a key with that hash or is
+ * full. 1 if added, 0 if already known, -ENOSPC (cc full), -EINVAL, -ENOMEM. Takes the lock. */
 int rg_coa_registry_add(struct rg_coa_registry *r, struct rg_coa_conn *cc,
                         enum rg_coa_key_kind kind, const void *value, size_t len);
 /* Remove every key of cc. Takes the lock. */
 void rg_coa_registry_remove_conn(struct rg_coa_registry *r, struct rg_coa_conn *cc);
-/* Connections registered under (kind, value), newest first; returns how many were written
- * (up to max). Takes the lock. */
-size_t rg_coa_registry_find(struct rg_coa_registry *r, enum rg_coa_key_kind kind, const void *value,
-                            size_t len, struct rg_coa_target *out, size_t max);
-/* The key hash the per-connection cache compares (FNV-1a over kind and value). */
-uint64_t rg_coa_key_hash(enum rg_coa_key_kind kind, const void *value, size_t len);
+/* The connections of org that registered every one of ids[0..nids) (RFC 5176 §3: the NAS
+ * is identified by all the identification attributes the request carries), each once.
+ * Returns how many were written (up to max); 0 when nids is 0. Takes the lock. */
+size_t rg_coa_registry_match(struct rg_coa_registry *r, const char *org,
+                             const struct rg_coa_ident *ids, size_t nids, struct rg_coa_target *out,
+                             size_t max);
+/* Which connection a CoA/Disconnect-Request (pkt, validated) from client cl goes to: the one
+ * connection, among the orgs of cfg that cl may reach and that have coa = true, carrying
+ * every NAS identification attribute of the request. 1 routed (*t filled), 0 not. nas
+ * describes the request's identification attributes (escaped), why says why it was not
+ * routed: no identification attribute, no connected NAS, ambiguous (several connections
+ * match: their addresses and orgs), or, for the operator only, that a NAS of an org cl may
+ * not reach (or with coa = false) matches. The DAC gets the same NAK 502 whatever the reason,
+ * so it learns nothing of other tenants' NASes. */
+int rg_coa_route(struct rg_coa_registry *r, const struct rg_config *cfg,
+                 const struct rg_coa_client *cl, const uint8_t *pkt, struct rg_coa_target *t,
+                 char *nas, size_t naslen, char *why, size_t whylen);
+/* The key hash the per-connection cache compares (FNV-1a over org, kind and value). */
+uint64_t rg_coa_key_hash(const char *org, enum rg_coa_key_kind kind, const void *value, size_t len);
 
 /* ---- translation (pure) ---- */
 

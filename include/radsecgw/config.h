@@ -81,6 +81,11 @@ struct rg_pool {
     size_t nservers;
 };
 
+struct rg_realm {
+    char *name;           /* malloced, owned; "*" is the default */
+    struct rg_pool *pool; /* points into rg_config.pools */
+};
+
 struct rg_org {
     char *name; /* malloced, owned */
     char **ca;  /* malloced array of malloced paths, owned */
@@ -95,14 +100,13 @@ struct rg_org {
     struct rg_match *match; /* malloced array, owned */
     size_t nmatch;
     struct rg_pool *pool; /* points into rg_config.pools */
+    /* Routing by User-Name realm for this org's APs only: its own realm blocks (and, with a
+     * single org, the top-level ones). Tenants never share a realm table. */
+    struct rg_realm *realms; /* malloced array, owned */
+    size_t nrealms;
     bool coa;
     /* line of the org block, for messages */
     int line;
-};
-
-struct rg_realm {
-    char *name;           /* malloced, owned; "*" is the default */
-    struct rg_pool *pool; /* points into rg_config.pools */
 };
 
 struct rg_coa_client {
@@ -112,6 +116,10 @@ struct rg_coa_client {
     socklen_t addr_len;
     char *secret; /* malloced, owned */
     size_t secret_len;
+    /* The orgs whose NASes this client may reach (its `orgs` list; every org when the list
+     * is left out, which only one org with coa = true allows). */
+    const struct rg_org **orgs; /* malloced array of pointers into rg_config.orgs, owned */
+    size_t norgs;
 };
 
 struct rg_config {
@@ -143,8 +151,6 @@ struct rg_config {
     size_t norgs;
     struct rg_pool *pools; /* malloced array, owned */
     size_t npools;
-    struct rg_realm *realms; /* malloced array, owned */
-    size_t nrealms;
 
     struct {
         bool enabled;  /* a coa section is present */
@@ -188,11 +194,14 @@ void rg_config_diag_free(struct rg_config_diag *diag);
 struct rg_config *rg_config_ref(struct rg_config *cfg);
 void rg_config_unref(struct rg_config *cfg);
 
-/* Pool for a User-Name: the realm is what follows the last '@'; an exact realm block
- * (case-insensitive), then realm "*" (which also takes names without a realm), otherwise
- * the org's pool. user_name may be NULL. */
-struct rg_pool *rg_config_route(const struct rg_config *cfg, const struct rg_org *org,
-                                const char *user_name);
+/* Pool for a User-Name from one of org's APs: the realm is what follows the last '@'; an
+ * exact realm block of the org (case-insensitive), then its realm "*" (which also takes
+ * names without a realm), otherwise the org's pool. Another org's realms are never
+ * consulted. user_name may be NULL; NULL when org is. */
+struct rg_pool *rg_config_route(const struct rg_org *org, const char *user_name);
+
+/* May CoA client cl reach the NASes of org? */
+bool rg_config_coa_client_reaches(const struct rg_coa_client *cl, const struct rg_org *org);
 
 /* Blocks by name (exact), NULL if none. */
 struct rg_pool *rg_config_find_pool(const struct rg_config *cfg, const char *name);

@@ -4,6 +4,7 @@
 #define RADSECGW_LOG_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <syslog.h>
 
@@ -39,6 +40,23 @@ void rg_log_set_clock(uint64_t (*now_ms)(void));
  * "info", "debug". -1 if unknown. */
 int rg_log_facility_parse(const char *name);
 int rg_log_level_parse(const char *name);
+
+/* Strings that came from a peer (User-Name, certificate subject, issuer and CN, NAS
+ * attributes) pass through rg_log_escape before they reach a log line, so a peer cannot
+ * forge a line or a key=value pair. */
+#define RG_LOG_ESC_BUF 256 /* the longest escaped value a line carries, NUL included */
+
+/* in[0..len) as text for a quoted log value: backslash, control characters (C0, DEL, the
+ * C1 range and U+2028/U+2029, which some viewers break lines at) and octets that are not
+ * well-formed UTF-8 become \xNN, '"' becomes \", valid UTF-8 is kept. At most outlen - 1
+ * characters: a longer value is cut between characters (never inside an escape) and ends in
+ * "...". Returns out (outlen >= 1). */
+const char *rg_log_escape(const void *in, size_t len, char *out, size_t outlen);
+/* The same for a NUL-terminated string (NULL gives ""). */
+const char *rg_log_escape_str(const char *in, char *out, size_t outlen);
+/* In the arguments of a log call: s escaped into a buffer that lives until the end of the
+ * enclosing block. */
+#define RG_LOG_ESC(s) rg_log_escape_str((s), (char[RG_LOG_ESC_BUF]){0}, RG_LOG_ESC_BUF)
 
 #define rg_err(...)    rg_log(LOG_ERR, __VA_ARGS__)
 #define rg_warn(...)   rg_log(LOG_WARNING, __VA_ARGS__)

@@ -183,7 +183,8 @@ int rg_radius_init(struct rg_radius_pkt *p, uint8_t code, uint8_t id, const uint
 /* Name of a code for logs ("Access-Request"), "Code-N" style for unknown ones (static). */
 const char *rg_radius_code_name(unsigned code);
 
-/* Copy a string attribute as printable text (non-printables as '?'), NUL-terminated.
+/* A string attribute as text for a log line (rg_log_escape: control characters, backslash
+ * and invalid UTF-8 as \xNN, quotes escaped, cut with "..." to outlen), NUL-terminated.
  * Returns 1 when found, 0 when absent (out = ""). */
 int rg_radius_attr_string(const uint8_t *pkt, uint8_t type, char *out, size_t outlen);
 

@@ -633,8 +633,10 @@ rg_report_value() {
 #   --stats-interval S           stats line every S seconds (default: the gateway's, 300)
 #   --log-level L --log-requests true|false   (defaults debug and true)
 #   --org-coa true|false         org acme's coa flag (default false)
-#   --coa-client NAME:SECRET     a coa block on 127.0.0.1:$COA_PORT (a free port unless
-#                                COA_PORT is set) with this client at 127.0.0.1 (repeatable)
+#   --coa-client NAME:SECRET[:HOST[:ORG,ORG...]]   a coa block on 127.0.0.1:$COA_PORT (a
+#                                free port unless COA_PORT is set) with this client at HOST
+#                                (default 127.0.0.1), reaching the orgs listed (default: no
+#                                orgs key) (repeatable)
 #   --extra TEXT                 appended verbatim
 rg_gateway_conf() {
     local file=$1
@@ -642,7 +644,7 @@ rg_gateway_conf() {
     local port="" org_secret=radsec ca=${RG_PKI_ACME_CA:-} timeout=1 retries=2 ss=false ma=""
     local match="" extra="" servers="" n=0 host auth acct secret workers=2 policy=failover
     local pool_extra="" listen_extra="" stats_block="" log_level=debug log_requests=true
-    local org_coa=false coa_clients="" cname csecret
+    local org_coa=false coa_clients="" cname csecret chost corgs corgs_line
     while [ $# -gt 0 ]; do
         case $1 in
         --port) port=$2 ;;
@@ -667,8 +669,10 @@ rg_gateway_conf() {
         --log-requests) log_requests=$2 ;;
         --org-coa) org_coa=$2 ;;
         --coa-client)
-            IFS=: read -r cname csecret <<<"$2"
-            coa_clients+="    client \"$cname\" { host = \"127.0.0.1\" secret = \"$csecret\" }"$'\n'
+            IFS=: read -r cname csecret chost corgs <<<"$2"
+            corgs_line=""
+            [ -z "$corgs" ] || corgs_line=" orgs = {\"${corgs//,/\", \"}\"}"
+            coa_clients+="    client \"$cname\" { host = \"${chost:-127.0.0.1}\" secret = \"$csecret\"$corgs_line }"$'\n'
             ;;
         --extra) extra=$2 ;;
         *) rg_die "rg_gateway_conf: unknown option $1" ;;
@@ -746,6 +750,37 @@ rg_gateway_start() {
     rg_start "$name" "$gw" -f -d -c "$conf"
     GW_LOG=$RG_TMP/$name.log
     rg_wait_port "$GW_PORT" tcp 10 "$name" || rg_die "radsecgw does not listen on $GW_PORT"
+}
+
+# rg_udp_relay NAME SOURCE_ADDR PORT: forward UDP datagrams received on 127.0.0.1:
+# $RELAY_PORT_<NAME> (a free port) to 127.0.0.1:PORT from SOURCE_ADDR (another 127.0.0.0/8
+# address), and the answers back to the last sender. Lets an unmodified radclient, which
+# cannot choose its source address, appear as a DAC at SOURCE_ADDR.
+rg_udp_relay() {
+    local name=$1 src=$2 dst=$3 port
+    port=$(rg_free_port)
+    cat >"$RG_TMP/$name.py" <<'EOF'
+import select, socket, sys
+listen_port, src, dst = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+front = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+front.bind(("127.0.0.1", listen_port))
+back = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+back.bind((src, 0))
+peer = None
+print("ready", back.getsockname(), flush=True)
+while True:
+    ready, _, _ = select.select([front, back], [], [])
+    if front in ready:
+        data, peer = front.recvfrom(65535)
+        back.sendto(data, ("127.0.0.1", dst))
+    if back in ready:
+        data, _ = back.recvfrom(65535)
+        if peer:
+            front.sendto(data, peer)
+EOF
+    rg_start "$name" python3 "$RG_TMP/$name.py" "$port" "$src" "$dst"
+    rg_wait_log "$RG_TMP/$name.log" '^ready' 10 "$name" || rg_die "relay $name did not start"
+    printf -v "RELAY_PORT_${name//[^A-Za-z0-9_]/_}" '%s' "$port"
 }
 
 # rg_client ARGS...: tools/radsec_client against the gateway with the acme AP certificate.

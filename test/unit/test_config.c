@@ -126,7 +126,7 @@ static void test_defaults(void **state)
     assert_int_equal(ntohl(auth->sin_addr.s_addr), 0xc000020a);
     assert_int_equal(acct->sin_addr.s_addr, auth->sin_addr.s_addr);
 
-    assert_int_equal(cfg->nrealms, 0);
+    assert_int_equal(cfg->orgs[0].nrealms, 0);
     assert_false(cfg->coa.enabled);
     assert_int_equal(cfg->coa.nclients, 0);
     assert_int_equal(cfg->log.facility, LOG_DAEMON);
@@ -254,11 +254,22 @@ static void test_good_file(void **state)
     assert_int_equal(ntohs(((const struct sockaddr_in6 *)&corp->servers[1].acct_addr)->sin6_port),
                      1813);
 
-    assert_int_equal(cfg->nrealms, 2);
+    /* realms inside org blocks: the same name routes each org's APs to its own pool */
+    const struct rg_pool *guest = rg_config_find_pool(cfg, "guest");
+    assert_int_equal(acme->nrealms, 2);
+    assert_int_equal(globex->nrealms, 1);
+    assert_ptr_equal(rg_config_route(acme, "bob@example.com"), guest);
+    assert_ptr_equal(rg_config_route(globex, "bob@example.com"), corp);
+    assert_ptr_equal(rg_config_route(acme, "bob@other.org"), corp);    /* acme's "*" */
+    assert_ptr_equal(rg_config_route(globex, "bob@other.org"), guest); /* not acme's "*" */
     assert_true(cfg->coa.enabled);
     assert_string_equal(cfg->coa.address, "::1");
     assert_int_equal(cfg->coa.port, 13799);
     assert_int_equal(cfg->coa.nclients, 1);
+    assert_int_equal(cfg->coa.clients[0].norgs, 1);
+    assert_ptr_equal(cfg->coa.clients[0].orgs[0], globex);
+    assert_true(rg_config_coa_client_reaches(&cfg->coa.clients[0], globex));
+    assert_false(rg_config_coa_client_reaches(&cfg->coa.clients[0], acme));
     assert_int_equal(cfg->log.facility, LOG_LOCAL3);
     assert_int_equal(cfg->log.level, LOG_DEBUG);
     assert_false(cfg->log.requests);
@@ -278,8 +289,9 @@ static void test_good_file(void **state)
     assert_non_null(strstr(text, "pool \"corp\": round-robin"));
     assert_non_null(
         strstr(text, "  server \"rad2\" 2001:db8::11 (2001:db8::11) auth 1812 acct 1813"));
-    assert_non_null(strstr(text, "realm \"example.com\" -> pool \"guest\""));
+    assert_non_null(strstr(text, "  realm \"example.com\" -> pool \"guest\"\n  realm \"*\""));
     assert_non_null(strstr(text, "coa ::1 port 13799, 1 clients"));
+    assert_non_null(strstr(text, "  client \"rad1\" 192.0.2.10 (192.0.2.10), orgs \"globex\"\n"));
     assert_non_null(strstr(text, "log facility local3, level debug"));
     assert_null(strstr(text, "a-long-backend-secret"));
     assert_null(strstr(text, "coa-client-secret"));
@@ -365,7 +377,10 @@ static void test_example_config(void **state)
     assert_int_equal(cfg->norgs, 1);
     assert_int_equal(cfg->orgs[0].nca, 2);
     assert_int_equal(cfg->pools[0].nservers, 2);
+    assert_int_equal(cfg->orgs[0].nrealms, 1);
     assert_true(cfg->coa.enabled);
+    assert_int_equal(cfg->coa.clients[0].norgs, 1);
+    assert_ptr_equal(cfg->coa.clients[0].orgs[0], &cfg->orgs[0]);
     rg_config_unref(cfg);
 }
 
@@ -605,6 +620,133 @@ static void test_realm_errors(void **state)
         "bad.conf:5: duplicate realm \"Example.COM\"\n");
 }
 
+/* Two orgs: the base one and "globex" (line 4); errors append from line 5 on. */
+#define BASE2 BASE "org \"globex\" { ca = {\"ca.pem\"} pool = \"corp\" }\n"
+
+static void test_realm_scoped_by_org(void **state)
+{
+    /* A top-level realm with several orgs would route every tenant's APs: refused. */
+    expect_error(BASE2 "realm \"example.com\" { pool = \"corp\" }\n",
+                 "bad.conf:5: realm \"example.com\" is outside any org block: with 2 orgs, each "
+                 "realm must be inside the org whose access points it routes\n");
+    expect_error(BASE2 "\nrealm \"*\" {\n pool = \"corp\"\n}\n",
+                 "bad.conf:6: realm \"*\" is outside any org block");
+    /* Inside an org: its pool must exist, names are unique per org (case-insensitively) */
+    expect_error(BASE "org \"b\" {\n ca = \"ca.pem\"\n realm \"x\" {\n  pool = \"nope\"\n }\n}\n",
+                 "bad.conf:7: realm \"x\": pool \"nope\" is not defined\n");
+    expect_error(BASE "org \"b\" {\n ca = \"ca.pem\"\n realm \"x\" { pool = \"corp\" }\n"
+                      " realm \"X\" { pool = \"corp\" }\n}\n",
+                 "bad.conf:7: duplicate realm \"X\" in org \"b\"\n");
+    /* one org: a top-level realm joins its table, and may not repeat one of its blocks */
+    expect_error("tls { certificate = \"c.pem\" key = \"k.pem\" }\n"
+                 "pool \"corp\" { server \"r\" { host = \"192.0.2.10\" secret = "
+                 "\"0123456789abcdef\" } }\n"
+                 "org \"acme\" { ca = {\"ca.pem\"} realm \"x\" { pool = \"corp\" } }\n"
+                 "realm \"x\" { pool = \"corp\" }\n",
+                 "bad.conf:4: duplicate realm \"x\"\n");
+
+    /* Two orgs each with realm "example.com" and "*": every name routes within its org. */
+    struct rg_config *cfg = load_ok(
+        "tls { certificate = \"c.pem\" key = \"k.pem\" }\n"
+        "pool \"a\" { server \"a\" { host = \"192.0.2.1\" secret = \"0123456789abcdef\" } }\n"
+        "pool \"a-guest\" { server \"g\" { host = \"192.0.2.2\" secret = \"0123456789abcdef\" } }\n"
+        "pool \"b\" { server \"b\" { host = \"192.0.2.3\" secret = \"0123456789abcdef\" } }\n"
+        "pool \"b-edu\" { server \"e\" { host = \"192.0.2.4\" secret = \"0123456789abcdef\" } }\n"
+        "org \"orga\" { ca = \"ca.pem\" pool = \"a\"\n"
+        "  realm \"example.com\" { pool = \"a-guest\" }\n"
+        "  realm \"*\" { pool = \"a\" }\n}\n"
+        "org \"orgb\" { ca = \"ca.pem\" pool = \"b\"\n"
+        "  realm \"example.com\" { pool = \"b-edu\" }\n"
+        "  realm \"orgb.example\" { pool = \"b\" }\n"
+        "  realm \"*\" { pool = \"b-edu\" }\n}\n"
+        "org \"orgc\" { ca = \"ca.pem\" pool = \"a\" }\n");
+    const struct rg_org *a = rg_config_find_org(cfg, "orga");
+    const struct rg_org *b = rg_config_find_org(cfg, "orgb");
+    const struct rg_org *c = rg_config_find_org(cfg, "orgc");
+    const struct rg_pool *pa = rg_config_find_pool(cfg, "a");
+    const struct rg_pool *pag = rg_config_find_pool(cfg, "a-guest");
+    const struct rg_pool *pb = rg_config_find_pool(cfg, "b");
+    const struct rg_pool *pbe = rg_config_find_pool(cfg, "b-edu");
+    assert_ptr_equal(rg_config_route(a, "u@example.com"), pag);
+    assert_ptr_equal(rg_config_route(b, "u@example.com"), pbe);
+    /* org A's AP naming org B's realm stays in org A */
+    assert_ptr_equal(rg_config_route(a, "bob@orgb.example"), pa);
+    assert_ptr_equal(rg_config_route(b, "bob@orgb.example"), pb);
+    assert_ptr_equal(rg_config_route(a, "u"), pa);
+    assert_ptr_equal(rg_config_route(b, "u"), pbe);
+    /* an org without realms: its own pool, never another org's "*" */
+    assert_ptr_equal(rg_config_route(c, "u@example.com"), pa);
+    assert_ptr_equal(rg_config_route(c, "u@orgb.example"), pa);
+    assert_null(rg_config_route(NULL, "u@example.com"));
+    rg_config_unref(cfg);
+}
+
+static void test_coa_client_orgs(void **state)
+{
+    /* Several orgs accept CoA: each client must say whose NASes it may reach. */
+    expect_error(BASE2 "coa {\n  client \"dac\" {\n    host = \"192.0.2.1\"\n"
+                       "    secret = \"0123456789abcdef\"\n  }\n}\n",
+                 "bad.conf:6: client \"dac\": orgs is not set: 2 orgs have coa = true "
+                 "(\"acme\", \"globex\"), so each coa client must name the orgs whose NASes it "
+                 "may reach, e.g. orgs = {\"acme\"}\n");
+    expect_error(BASE2 "coa {\n  client \"dac\" {\n    host = \"192.0.2.1\"\n"
+                       "    secret = \"0123456789abcdef\"\n    orgs = {\"acme\",\n"
+                       "            \"initech\"}\n  }\n}\n",
+                 "bad.conf:10: client \"dac\": org \"initech\" is not defined\n");
+    expect_error(BASE "coa { client \"dac\" { host = \"192.0.2.1\" secret = "
+                      "\"0123456789abcdef\" orgs = {\"nope\"} } }\n",
+                 "bad.conf:4: client \"dac\": org \"nope\" is not defined\n");
+    /* one source address, two clients: the second would never be matched */
+    expect_error(BASE
+                 "coa {\n client \"a\" { host = \"192.0.2.1\" secret = \"0123456789abcdef\" }\n"
+                 " client \"b\" { host = \"192.0.2.1\" secret = \"0123456789abcdef\" }\n}\n",
+                 "bad.conf:6: client \"b\": host '192.0.2.1' is also client \"a\"");
+
+    /* Two clients, each bound to one org; a third for both. */
+    struct rg_config *cfg =
+        load_ok(BASE2 "coa {\n"
+                      " client \"dac-a\" { host = \"127.0.0.1\" secret = \"0123456789abcdef\" orgs "
+                      "= {\"acme\"} }\n"
+                      " client \"dac-g\" { host = \"127.0.0.2\" secret = \"0123456789abcdef\" orgs "
+                      "= {\"globex\"} }\n"
+                      " client \"dac-2\" { host = \"127.0.0.3\" secret = \"0123456789abcdef\"\n"
+                      "   orgs = {\"globex\", \"acme\", \"globex\"} }\n}\n");
+    const struct rg_org *acme = rg_config_find_org(cfg, "acme");
+    const struct rg_org *globex = rg_config_find_org(cfg, "globex");
+    const struct rg_coa_client *cl = cfg->coa.clients;
+    assert_int_equal(cfg->coa.nclients, 3);
+    assert_true(rg_config_coa_client_reaches(&cl[0], acme));
+    assert_false(rg_config_coa_client_reaches(&cl[0], globex));
+    assert_false(rg_config_coa_client_reaches(&cl[1], acme));
+    assert_true(rg_config_coa_client_reaches(&cl[1], globex));
+    assert_int_equal(cl[2].norgs, 2); /* listed twice counts once */
+    assert_true(rg_config_coa_client_reaches(&cl[2], acme));
+    assert_true(rg_config_coa_client_reaches(&cl[2], globex));
+    rg_config_unref(cfg);
+
+    /* Only one org accepts CoA: orgs may be left out (the client reaches every org, and the
+     * coa = false one gets no CoA anyway). */
+    cfg = load_ok(
+        BASE "org \"globex\" { ca = {\"ca.pem\"} coa = false }\n"
+             "coa { client \"dac\" { host = \"192.0.2.1\" secret = \"0123456789abcdef\" } }\n");
+    assert_true(rg_config_coa_client_reaches(&cfg->coa.clients[0], &cfg->orgs[0]));
+    rg_config_unref(cfg);
+
+    /* Naming an org with coa = false is allowed but warned about. */
+    struct rg_config_diag diag = {0};
+    assert_int_equal(rg_config_load_buf("warn.conf",
+                                        BASE "org \"globex\" { ca = {\"ca.pem\"} coa = false }\n"
+                                             "coa { client \"dac\" { host = \"192.0.2.1\" secret = "
+                                             "\"0123456789abcdef\" orgs = {\"globex\"} } }\n",
+                                        false, &cfg, &diag),
+                     0);
+    assert_int_equal(diag.nwarnings, 1);
+    assert_non_null(strstr(diag.text, "warn.conf:5: warning: client \"dac\": org \"globex\" has "
+                                      "coa = false: its NASes will not be sent CoA\n"));
+    rg_config_diag_free(&diag);
+    rg_config_unref(cfg);
+}
+
 static void test_section_errors(void **state)
 {
     expect_error(BASE "tls {\n  min-version = \"1.3\"\n}\n",
@@ -677,15 +819,15 @@ static void test_route(void **state)
     struct rg_pool *guest = rg_config_find_pool(cfg, "guest");
     const struct rg_org *org = &cfg->orgs[0];
 
-    assert_ptr_equal(rg_config_route(cfg, org, "alice@example.com"), guest);
-    assert_ptr_equal(rg_config_route(cfg, org, "alice@EXAMPLE.Com"), guest);
+    assert_ptr_equal(rg_config_route(org, "alice@example.com"), guest);
+    assert_ptr_equal(rg_config_route(org, "alice@EXAMPLE.Com"), guest);
     /* the realm is after the last '@' */
-    assert_ptr_equal(rg_config_route(cfg, org, "alice@example.com@other.org"), corp);
-    assert_ptr_equal(rg_config_route(cfg, org, "odd@name@example.com"), guest);
-    assert_ptr_equal(rg_config_route(cfg, org, "alice@sub.example.com"), corp);
-    assert_ptr_equal(rg_config_route(cfg, org, "alice"), corp);
-    assert_ptr_equal(rg_config_route(cfg, org, "alice@"), corp);
-    assert_ptr_equal(rg_config_route(cfg, org, NULL), corp);
+    assert_ptr_equal(rg_config_route(org, "alice@example.com@other.org"), corp);
+    assert_ptr_equal(rg_config_route(org, "odd@name@example.com"), guest);
+    assert_ptr_equal(rg_config_route(org, "alice@sub.example.com"), corp);
+    assert_ptr_equal(rg_config_route(org, "alice"), corp);
+    assert_ptr_equal(rg_config_route(org, "alice@"), corp);
+    assert_ptr_equal(rg_config_route(org, NULL), corp);
     rg_config_unref(cfg);
 
     /* "*" takes everything no exact realm takes, before the org's pool */
@@ -698,9 +840,9 @@ static void test_route(void **state)
     guest = rg_config_find_pool(cfg, "guest");
     struct rg_pool *edu = rg_config_find_pool(cfg, "edu");
     org = &cfg->orgs[0];
-    assert_ptr_equal(rg_config_route(cfg, org, "bob@example.com"), guest);
-    assert_ptr_equal(rg_config_route(cfg, org, "bob@example.net"), edu);
-    assert_ptr_equal(rg_config_route(cfg, org, "bob"), edu);
+    assert_ptr_equal(rg_config_route(org, "bob@example.com"), guest);
+    assert_ptr_equal(rg_config_route(org, "bob@example.net"), edu);
+    assert_ptr_equal(rg_config_route(org, "bob"), edu);
     rg_config_unref(cfg);
 }
 
@@ -825,6 +967,8 @@ int main(void)
         cmocka_unit_test(test_pool_errors),
         cmocka_unit_test(test_require_message_authenticator),
         cmocka_unit_test(test_realm_errors),
+        cmocka_unit_test(test_realm_scoped_by_org),
+        cmocka_unit_test(test_coa_client_orgs),
         cmocka_unit_test(test_section_errors),
         cmocka_unit_test(test_all_errors_reported),
         cmocka_unit_test(test_short_secret_warning),

@@ -291,6 +291,114 @@ static void test_parse_names(void **state)
     assert_int_equal(rg_log_level_parse(NULL), -1);
 }
 
+/* ---- escaping of peer strings ---- */
+
+static const char *esc(const char *in, size_t len)
+{
+    static char out[RG_LOG_ESC_BUF];
+    return rg_log_escape(in, len, out, sizeof(out));
+}
+
+#define ESC(lit) esc(lit, sizeof(lit) - 1)
+
+static void test_escape_controls_and_quotes(void **state)
+{
+    (void)state;
+    assert_string_equal(ESC("Q2AA-BBBB-CCCC"), "Q2AA-BBBB-CCCC");
+    assert_string_equal(ESC("bob@example.com"), "bob@example.com");
+    /* a newline would start a forged line; CR, TAB, ESC (terminal sequences) likewise */
+    assert_string_equal(ESC("ap\nradsecgw[1]: ERR: x"), "ap\\x0aradsecgw[1]: ERR: x");
+    assert_string_equal(ESC("a\rb\tc\x1b[31m"), "a\\x0db\\x09c\\x1b[31m");
+    /* a quote would end the value and let the peer add key=value pairs of its own */
+    assert_string_equal(ESC("x\" result=accept"), "x\\\" result=accept");
+    /* backslash is escaped, so every backslash in the output starts an escape */
+    assert_string_equal(ESC("DOM\\user"), "DOM\\x5cuser");
+    assert_string_equal(ESC("\\x41"), "\\x5cx41");
+    /* NUL inside the value, and DEL */
+    assert_string_equal(ESC("a\0b\x7f"), "a\\x00b\\x7f");
+    assert_string_equal(esc("", 0), "");
+}
+
+static void test_escape_utf8(void **state)
+{
+    (void)state;
+    /* well-formed UTF-8 (RFC 2865 §5.1: User-Name is UTF-8) is kept */
+    assert_string_equal(ESC("j\xc3\xbcrgen@m\xc3\xbcnchen.de"), "j\xc3\xbcrgen@m\xc3\xbcnchen.de");
+    assert_string_equal(ESC("\xe2\x82\xac \xf0\x9f\x93\xb6"), "\xe2\x82\xac \xf0\x9f\x93\xb6");
+    /* a stray octet, a sequence cut short, overlong forms, surrogates, > U+10FFFF */
+    assert_string_equal(ESC("a\xff"
+                            "b"),
+                        "a\\xffb");
+    assert_string_equal(ESC("a\xc3"), "a\\xc3");
+    assert_string_equal(ESC("\xe2\x82"
+                            "x"),
+                        "\\xe2\\x82x");
+    assert_string_equal(ESC("\xc0\x8a"), "\\xc0\\x8a");
+    assert_string_equal(ESC("\xe0\x80\x8a"), "\\xe0\\x80\\x8a");
+    assert_string_equal(ESC("\xed\xa0\x80"), "\\xed\\xa0\\x80");
+    assert_string_equal(ESC("\xf4\x90\x80\x80"), "\\xf4\\x90\\x80\\x80");
+    /* C1 controls (NEL) and the Unicode line/paragraph separators */
+    assert_string_equal(ESC("a\xc2\x85"
+                            "b"),
+                        "a\\xc2\\x85b");
+    assert_string_equal(ESC("a\xe2\x80\xa8"
+                            "b\xe2\x80\xa9"),
+                        "a\\xe2\\x80\\xa8b\\xe2\\x80\\xa9");
+    assert_string_equal(ESC("\xc2\xa0"), "\xc2\xa0"); /* NBSP is printable */
+}
+
+static void test_escape_bounded(void **state)
+{
+    (void)state;
+    char in[1000], out[RG_LOG_ESC_BUF];
+    memset(in, 'a', sizeof(in));
+    rg_log_escape(in, sizeof(in), out, sizeof(out));
+    assert_int_equal(strlen(out), sizeof(out) - 1);
+    assert_string_equal(out + sizeof(out) - 4, "...");
+
+    /* every octet escaped: the cut falls between escapes, never inside one */
+    memset(in, '\n', sizeof(in));
+    rg_log_escape(in, sizeof(in), out, sizeof(out));
+    size_t n = strlen(out);
+    assert_true(n < sizeof(out));
+    assert_string_equal(out + n - 3, "...");
+    assert_int_equal((n - 3) % 4, 0);
+    for (size_t i = 0; i < n - 3; i += 4)
+        assert_memory_equal(out + i, "\\x0a", 4);
+
+    /* nor inside a UTF-8 character */
+    for (size_t i = 0; i + 1 < sizeof(in); i += 2)
+        memcpy(in + i, "\xc3\xa9", 2);
+    rg_log_escape(in, sizeof(in), out, 10);
+    assert_string_equal(out, "\xc3\xa9\xc3\xa9\xc3\xa9...");
+
+    /* exactly full: no marker */
+    rg_log_escape("abcdefghi", 9, out, 10);
+    assert_string_equal(out, "abcdefghi");
+    rg_log_escape("abcdefghij", 10, out, 10);
+    assert_string_equal(out, "abcdef...");
+    /* tiny buffers stay terminated */
+    rg_log_escape("abc", 3, out, 1);
+    assert_string_equal(out, "");
+    rg_log_escape("abc", 3, out, 3);
+    assert_string_equal(out, "ab");
+}
+
+/* The whole point: a certificate CN with a newline gives one line, not two. */
+static void test_escape_in_a_line(void **state)
+{
+    const char *cn = "Q2AA\nradsecgw[1]: NOTICE: connection 10.0.0.1:1 open: org \"other\"";
+    capture_begin();
+    rg_notice("connection %s open: org %s, CN \"%s\"", "127.0.0.1:5555", "acme", RG_LOG_ESC(cn));
+    rg_notice("%s %s", RG_LOG_ESC(NULL), RG_LOG_ESC("two\"buffers"));
+    char *out = capture_end();
+    assert_int_equal(count(out, "\n"), 2);
+    assert_non_null(strstr(out, "CN \"Q2AA\\x0aradsecgw[1]: NOTICE: connection 10.0.0.1:1 open: "
+                                "org \\\"other\\\"\"\n"));
+    assert_non_null(strstr(out, ": NOTICE:  two\\\"buffers\n"));
+    free(out);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -303,6 +411,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_flush, setup, teardown),
         cmocka_unit_test_setup_teardown(test_threads, setup, teardown),
         cmocka_unit_test(test_parse_names),
+        cmocka_unit_test(test_escape_controls_and_quotes),
+        cmocka_unit_test(test_escape_utf8),
+        cmocka_unit_test(test_escape_bounded),
+        cmocka_unit_test_setup_teardown(test_escape_in_a_line, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
