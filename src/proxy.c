@@ -767,7 +767,15 @@ int rg_proxy_on_request(struct rg_proxy *px, struct rg_conn *conn, const uint8_t
 
     char user[256];
     rg_radius_attr_string(pkt, RG_RADIUS_ATTR_USER_NAME, user, sizeof(user));
-    const struct rg_pool *cpool = rg_config_route(conn->peer.org, user);
+    /* Routing reads the realm from the raw User-Name: the escaped copy is for log lines and
+     * may be cut short or differ from what the AP sent. */
+    char raw_user[256] = "";
+    struct rg_radius_attr ua;
+    if (rg_radius_attr_find(pkt, RG_RADIUS_ATTR_USER_NAME, NULL, &ua)) {
+        memcpy(raw_user, ua.value, ua.value_len);
+        raw_user[ua.value_len] = '\0';
+    }
+    const struct rg_pool *cpool = rg_config_route(conn->peer.org, raw_user);
     struct rg_backend_pool *pool = cpool ? rg_backend_set_pool(w->backends, cpool) : NULL;
     uint64_t now = rg_now_ms();
     struct rg_backend_server *srv = pool ? rg_backend_pick(pool, 0, now) : NULL;
