@@ -376,9 +376,10 @@ static void handle_request(const uint8_t *pkt, size_t len, const struct sockaddr
     struct rg_radius_pkt r = {.data = buf, .cap = sizeof(buf)};
     static const uint8_t zeros[RG_RADIUS_AUTH_LEN];
     bool acct = reply_code == RG_RADIUS_ACCOUNTING_RESPONSE;
-    bool with_ma = acct ? opt.acct_ma != 0
-                        : opt.mode != MODE_NO_MA &&
-                              (opt.no_ma_after < 0 || count.access_replies < (uint64_t)opt.no_ma_after);
+    bool with_ma =
+        acct ? opt.acct_ma != 0
+             : opt.mode != MODE_NO_MA &&
+                   (opt.no_ma_after < 0 || count.access_replies < (uint64_t)opt.no_ma_after);
     if (!acct && code == RG_RADIUS_ACCESS_REQUEST)
         count.access_replies++;
     int rc = rg_radius_init(&r, reply_code, id, req_auth);
@@ -481,17 +482,18 @@ static int bind_udp(uv_udp_t *h, int port)
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: fake_backend --port P --secret S [--addr 127.0.0.1] [--mode MODE]\n"
-                 "                    [--delay-ms N] [--report FILE] [--password PLAIN]\n"
-                 "                    [--no-ma-after N] [--acct-ma request|zero]\n"
-                 "--no-ma-after N: Access-* replies to Access-Requests carry Message-Authenticator\n"
-                 "       only for the first N (a server that stops signing, or forged replies)\n"
-                 "--acct-ma: sign Accounting-Response, over the request authenticator or a\n"
-                 "       zeroed field (FreeRADIUS 3.2.1-3.2.8)\n"
-                 "modes: accept (default), reject, drop, bad-auth, bad-auth-first:N, wrong-port,\n"
-                 "       no-ma\n"
-                 "Prints \"ready\" once bound; writes counters to --report on SIGUSR1 and at exit\n"
-                 "(SIGTERM/SIGINT).\n");
+    fprintf(out,
+            "usage: fake_backend --port P --secret S [--addr 127.0.0.1] [--mode MODE]\n"
+            "                    [--delay-ms N] [--report FILE] [--password PLAIN]\n"
+            "                    [--no-ma-after N] [--acct-ma request|zero]\n"
+            "--no-ma-after N: Access-* replies to Access-Requests carry Message-Authenticator\n"
+            "       only for the first N (a server that stops signing, or forged replies)\n"
+            "--acct-ma: sign Accounting-Response, over the request authenticator or a\n"
+            "       zeroed field (FreeRADIUS 3.2.1-3.2.8)\n"
+            "modes: accept (default), reject, drop, bad-auth, bad-auth-first:N, wrong-port,\n"
+            "       no-ma\n"
+            "Prints \"ready\" once bound; writes counters to --report on SIGUSR1 and at exit\n"
+            "(SIGTERM/SIGINT).\n");
 }
 
 static int parse_mode(const char *s)

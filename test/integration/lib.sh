@@ -629,6 +629,7 @@ rg_report_value() {
 #   --workers N                  worker threads (default 2)
 #   --policy P                   failover | round-robin | least-outstanding (default failover)
 #   --max-outstanding N          per server and worker (default: the gateway's, 16384)
+#   --when-dead silent|reject    pool when-dead (default: the gateway's, silent)
 #   --max-conn-per-ip N          listen max-connections-per-ip (default: the gateway's, 64)
 #   --stats-interval S           stats line every S seconds (default: the gateway's, 300)
 #   --log-level L --log-requests true|false   (defaults debug and true)
@@ -663,6 +664,7 @@ rg_gateway_conf() {
         --workers) workers=$2 ;;
         --policy) policy=$2 ;;
         --max-outstanding) pool_extra+="    max-outstanding = $2"$'\n' ;;
+        --when-dead) pool_extra+="    when-dead = \"$2\""$'\n' ;;
         --max-conn-per-ip) listen_extra+="    max-connections-per-ip = $2"$'\n' ;;
         --stats-interval) stats_block="stats { interval = $2 }" ;;
         --log-level) log_level=$2 ;;

@@ -175,6 +175,13 @@ st=$?
     rg_fail "learn: exit $st, expected 2"
 rg_assert_log "$GW_LOG" 'result=discarded reason="no Message-Authenticator, though this server signed' \
     "learn: the discard says why"
+# What was learnt survives a reload (same server address and secret).
+rg_signal learn-gw HUP
+rg_wait_log "$GW_LOG" 'reload done' 10 learn-gw && rg_pass "learn: reloaded" || rg_fail "learn: no reload"
+client out --timeout 4 auth alice pw
+st=$?
+[ $st = 2 ] && rg_pass "learn: after a reload unsigned replies are still dropped" ||
+    rg_fail "learn: after reload exit $st, expected 2"
 stop_case learn
 
 # --- a signed Accounting-Response, both conventions: verified, forwarded without it
