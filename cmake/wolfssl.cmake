@@ -34,6 +34,7 @@ if(RG_WOLFSSL STREQUAL "system")
     set(rg_wolfssl_deb "unknown")
   endif()
   set(rg_wolfssl_source "system libwolfssl (shared), built against Debian package ${rg_wolfssl_deb}")
+  set(RG_WOLFSSL_VERSION "") # the package depends on libwolfssl35 instead
   set(rg_wolfssl_options "Debian's (--enable-distro --enable-pkcs11)")
   message(STATUS "wolfSSL: system library ${WOLFSSL_VERSION} (Debian ${rg_wolfssl_deb})")
 elseif(RG_WOLFSSL STREQUAL "tailored")
@@ -58,6 +59,8 @@ elseif(RG_WOLFSSL STREQUAL "tailored")
     INTERFACE_LINK_LIBRARIES "m;Threads::Threads")
   set(rg_wolfssl_source
       "wolfssl ${rg_wolfssl_version} (Debian source package, .dsc sha256 ${rg_wolfssl_dsc_sha256}), static")
+  # For packaging: a radsecgw package's version should name the wolfSSL revision it carries.
+  set(RG_WOLFSSL_VERSION "${rg_wolfssl_version}")
   message(STATUS "wolfSSL: tailored ${rg_wolfssl_version} in ${rg_wolfssl_prefix}")
 else()
   message(FATAL_ERROR "RG_WOLFSSL must be tailored or system, not \"${RG_WOLFSSL}\"")
