@@ -8,6 +8,7 @@
 #   -DRG_WOLFSSL_CACHE=DIR where the tailored build keeps the source and its installs, keyed
 #                          by version, .dsc SHA-256 and options (default: BUILD/wolfssl);
 #                          several build trees can share one
+#   -DRG_WOLFSSL_EXTRA=... extra configure options, for measurements (docs/benchmarks.md)
 #
 # The tailored build runs when CMake configures; re-run cmake to pick up a newer Debian
 # revision (it checks the archive each time and rebuilds only when the source changed).
@@ -16,6 +17,8 @@ set(RG_WOLFSSL "tailored" CACHE STRING "wolfSSL: tailored (from Debian's source,
 set_property(CACHE RG_WOLFSSL PROPERTY STRINGS tailored system)
 set(RG_WOLFSSL_CACHE "${CMAKE_BINARY_DIR}/wolfssl" CACHE PATH
     "Cache of Debian wolfssl sources and tailored builds (may be shared by build trees)")
+set(RG_WOLFSSL_EXTRA "" CACHE STRING
+    "Extra wolfSSL configure options, for measurements only (e.g. --enable-sessioncerts)")
 
 # A C string literal of s (for the generated header).
 function(rg_c_string out s)
@@ -38,7 +41,8 @@ if(RG_WOLFSSL STREQUAL "system")
   set(rg_wolfssl_options "Debian's (--enable-distro --enable-pkcs11)")
   message(STATUS "wolfSSL: system library ${WOLFSSL_VERSION} (Debian ${rg_wolfssl_deb})")
 elseif(RG_WOLFSSL STREQUAL "tailored")
-  execute_process(COMMAND bash ${CMAKE_SOURCE_DIR}/tools/wolfssl-build.sh ${RG_WOLFSSL_CACHE}
+  execute_process(COMMAND ${CMAKE_COMMAND} -E env "RG_WOLFSSL_EXTRA=${RG_WOLFSSL_EXTRA}"
+                          bash ${CMAKE_SOURCE_DIR}/tools/wolfssl-build.sh ${RG_WOLFSSL_CACHE}
                   OUTPUT_VARIABLE rg_wolfssl_out RESULT_VARIABLE rc)
   string(STRIP "${rg_wolfssl_out}" rg_wolfssl_out)
   string(REGEX REPLACE ".*\n" "" rg_wolfssl_prefix "${rg_wolfssl_out}")

@@ -24,6 +24,8 @@ cache=${1:?usage: $0 CACHE_DIR}
 mkdir -p "$cache"
 cache=$(cd "$cache" && pwd)
 say() { echo "wolfssl: $*" >&2; }
+exec 9>"$cache/.lock"
+flock 9 # one at a time per cache (build trees configured at once may share it)
 
 # What radsecgw needs (docs/architecture.md, "wolfSSL build"):
 #  TLS 1.2 + 1.3 server and client (the test tools), no SSLv3/TLS 1.0/1.1, no DTLS;
@@ -52,7 +54,8 @@ options=(
     --disable-crl-monitor --disable-sys-ca-certs
 )
 cppflags="-DHAVE_EX_DATA -DWOLFSSL_ALT_NAMES -DWOLFSSL_ALWAYS_VERIFY_CB -DWOLFSSL_VERIFY_CB_ALL_CERTS -DWOLFSSL_FPKI"
-# An extra option for measurements only (e.g. --enable-sessioncerts): RG_WOLFSSL_EXTRA.
+# Extra options for measurements only (e.g. --enable-sessioncerts): RG_WOLFSSL_EXTRA
+# (cmake -DRG_WOLFSSL_EXTRA=...).
 if [ -n "${RG_WOLFSSL_EXTRA:-}" ]; then
     read -r -a extra <<<"$RG_WOLFSSL_EXTRA"
     options+=("${extra[@]}")
@@ -134,8 +137,6 @@ say "source wolfssl $ver, .dsc SHA-256 $sha"
 # ---- 2./3. unpack, configure, build, install (once per source and options) -----------------
 opts_hash=$(printf '%s\n' "$opts_text" | sha256sum | cut -c1-12)
 prefix="$cache/${ver//[:~+]/_}-${sha:0:16}-$opts_hash"
-exec 9>"$cache/.lock"
-flock 9 # one build per cache at a time (release, asan and fuzz trees share it)
 if [ -e "$prefix/radsecgw-wolfssl.txt" ]; then
     say "using the cached build $prefix"
     echo "$prefix"
@@ -169,5 +170,10 @@ options=$opts_text
 EOF
 cd "$cache"
 rm -rf "$work"
+# Builds of older revisions with the same options are not used again (the newest source
+# wins, online or offline): keep the cache from growing with every security update.
+for old in "$cache"/*-"$opts_hash"; do
+    [ "$old" = "$prefix" ] || [ ! -e "$old/radsecgw-wolfssl.txt" ] || rm -rf "$old"
+done
 say "installed $prefix"
 echo "$prefix"

@@ -750,6 +750,7 @@ static void test_session_heap(void **state)
     struct rg_config *cfg = cfg_acme_globex();
     assert_int_equal(rg_tls_ctx_new(cfg, &tls, err, sizeof(err)), 0);
     uint8_t req[120] = {1, 7, 0, 120}, rep[60] = {2, 7, 0, 60};
+    size_t kept[2] = {0, 0};
     for (int version = 12; version <= 13; version++) {
         struct pair p;
         assert_int_equal(pair_open(&p, tls, "ap-rsa", version), 0);
@@ -779,11 +780,15 @@ static void test_session_heap(void **state)
                       "copy %d\n",
                       version - 10, session, chain);
         assert_true(session > 1000); /* the allocator really sees wolfSSL's allocations */
-#ifndef FP_ECC /* the tailored build (Debian's has FP_ECC and SESSION_CERTS) */
-        assert_true(session + (size_t)chain < 16 * 1024);
-#endif
+        kept[version - 12] = session + (size_t)chain;
         pair_close(&p);
     }
+#ifndef FP_ECC /* the tailored build (Debian's has FP_ECC and SESSION_CERTS) */
+    assert_true(kept[0] < 16 * 1024);
+    assert_true(kept[1] < 16 * 1024);
+#else
+    (void)kept;
+#endif
     rg_tls_ctx_free(tls);
     cfg_free(cfg);
 }
