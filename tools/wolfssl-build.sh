@@ -27,9 +27,10 @@ say() { echo "wolfssl: $*" >&2; }
 exec 9>"$cache/.lock"
 flock 9 # one at a time per cache (build trees configured at once may share it)
 
-# What radsecgw needs (docs/architecture.md, "wolfSSL build"):
+# What radsecgw needs (docs/architecture.md, "wolfSSL"):
 #  TLS 1.2 + 1.3 server and client (the test tools), no SSLv3/TLS 1.0/1.1, no DTLS;
-#  ECDHE with X25519, P-256, P-384; RSA up to 4096 and ECDSA certificates;
+#  ECDHE with X25519, P-256, P-384 (P-521 comes with --enable-sp on x86_64);
+#  RSA up to 4096 and ECDSA certificates;
 #  AES-GCM with AES-NI picked at run time (CPUID; the C code runs on CPUs without it),
 #  ChaCha20-Poly1305 (AVX/AVX2 picked at run time); SP math with x86_64 assembly
 #  (BMI2/ADX picked at run time), sp-math-all for any other size;
@@ -66,9 +67,12 @@ opts_text="${options[*]} CPPFLAGS=\"$cppflags\""
 apt_dir="$cache/apt"
 mkdir -p "$apt_dir/sources.list.d" "$apt_dir/state/lists/partial" \
     "$apt_dir/cache/archives/partial" "$cache/dl"
-cat >"$apt_dir/sources.list" <<'EOF'
-deb-src http://deb.debian.org/debian bookworm main
-deb-src http://deb.debian.org/debian-security bookworm-security main
+# Signed by Debian's archive key (debian-archive-keyring): apt-get source checks the files
+# against the signed Sources index.
+keyring=/usr/share/keyrings/debian-archive-keyring.gpg
+cat >"$apt_dir/sources.list" <<EOF
+deb-src [signed-by=$keyring] http://deb.debian.org/debian bookworm main
+deb-src [signed-by=$keyring] http://deb.debian.org/debian-security bookworm-security main
 EOF
 apt_opts=(-o "Dir::Etc::SourceList=$apt_dir/sources.list"
     -o "Dir::Etc::SourceParts=$apt_dir/sources.list.d"
