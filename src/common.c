@@ -63,9 +63,11 @@ void rg_thread_cleanup(void)
         free(thread_rng);
         thread_rng = NULL;
     }
+#ifdef FP_ECC
     /* FP_ECC (Debian's build) keeps a fixed-point cache per thread; only this thread can
-     * free its own. */
+     * free its own. The tailored build has no such cache (SP math). */
     wc_ecc_fp_free();
+#endif
 }
 
 bool rg_sockaddr_equal(const struct sockaddr *a, const struct sockaddr *b)

@@ -58,14 +58,25 @@ struct rg_tls_ctx {
     size_t norgs;
 };
 
-/* Why the handshake refused a certificate: written by the verify callback, read by
- * rg_tls_handshake_failure. Attached to each server WOLFSSL as ex_data. */
+#ifndef WOLFSSL_ALWAYS_VERIFY_CB
+#error "radsecgw keeps the peer chain from the verify callback: wolfSSL needs WOLFSSL_ALWAYS_VERIFY_CB"
+#endif
+
+/* What the verify callback leaves for after the handshake, attached to each server WOLFSSL
+ * as ex_data: why a certificate was refused (read by rg_tls_handshake_failure), and the
+ * chain the peer sent as DER, from which rg_tls_peer_identify decides the org after the
+ * handshake and rg_tls_peer_recheck again at every reload and CRL refresh (radiusdtls-bis
+ * §3.3). Keeping that exact-size copy ourselves lets wolfSSL be built without its session
+ * certificate copies (SESSION_CERTS: 9 fixed 2 KB buffers in every session). */
 struct verify_state {
     bool failed;
     int error;
     char reason[64];
     char subject[RG_TLS_NAME_MAX];
     char issuer[RG_TLS_NAME_MAX];
+    uint8_t *chain; /* malloced, owned: the peer's certificates, back to back, leaf first */
+    int chain_len[CHAIN_MAX];
+    int nchain;
 };
 
 static int verify_ex_idx = -1;
@@ -285,19 +296,49 @@ static struct verify_state *verify_state_of(const WOLFSSL *ssl)
     return wolfSSL_get_ex_data(ssl, verify_ex_idx);
 }
 
-/* Called for every certificate of the chain (WOLFSSL_ALWAYS_VERIFY_CB, VERIFY_CB_ALL_CERTS).
- * Records the first failure; never closes anything. A CRL that is merely absent is let
- * through here: whether the org requires one is decided per org in rg_tls_peer_identify. */
+/* Copy the certificates the peer sent (wolfSSL passes them to the verify callback as
+ * store->certs, leaf first; there is no accessor) into one exact-size buffer. */
+static void chain_keep(struct verify_state *vs, const WOLFSSL_X509_STORE_CTX *store)
+{
+    int n = store->totalCerts < CHAIN_MAX ? store->totalCerts : CHAIN_MAX;
+    size_t total = 0;
+    for (int i = 0; i < n; i++) {
+        if (!store->certs || !store->certs[i].buffer || store->certs[i].length == 0) {
+            n = i;
+            break;
+        }
+        total += store->certs[i].length;
+    }
+    free(vs->chain);
+    vs->chain = NULL;
+    vs->nchain = 0;
+    if (n <= 0 || !(vs->chain = malloc(total)))
+        return; /* rg_tls_peer_identify then refuses: "no certificate" */
+    uint8_t *p = vs->chain;
+    for (int i = 0; i < n; i++) {
+        memcpy(p, store->certs[i].buffer, store->certs[i].length);
+        vs->chain_len[i] = (int)store->certs[i].length;
+        p += store->certs[i].length;
+    }
+    vs->nchain = n;
+}
+
+/* Called for every certificate of the chain (WOLFSSL_ALWAYS_VERIFY_CB, VERIFY_CB_ALL_CERTS),
+ * the leaf last. Keeps the chain at the leaf; records the first failure; never closes
+ * anything. A CRL that is merely absent is let through here: whether the org requires one
+ * is decided per org in rg_tls_peer_identify. */
 static int verify_cb(int preverify, WOLFSSL_X509_STORE_CTX *store)
 {
+    WOLFSSL *ssl =
+        wolfSSL_X509_STORE_CTX_get_ex_data(store, wolfSSL_get_ex_data_X509_STORE_CTX_idx());
+    struct verify_state *vs = verify_state_of(ssl);
+    if (vs && wolfSSL_X509_STORE_CTX_get_error_depth(store) == 0)
+        chain_keep(vs, store);
     if (preverify)
         return 1;
     int err = wolfSSL_X509_STORE_CTX_get_error(store);
     if (err == CRL_MISSING || err == X509_V_ERR_UNABLE_TO_GET_CRL)
         return 1;
-    WOLFSSL *ssl =
-        wolfSSL_X509_STORE_CTX_get_ex_data(store, wolfSSL_get_ex_data_X509_STORE_CTX_idx());
-    struct verify_state *vs = verify_state_of(ssl);
     if (vs && !vs->failed) {
         WOLFSSL_X509 *cert = wolfSSL_X509_STORE_CTX_get_current_cert(store);
         vs->failed = true;
@@ -330,7 +371,10 @@ void rg_tls_ssl_free(WOLFSSL *ssl)
 {
     if (!ssl)
         return;
-    free(verify_state_of(ssl));
+    struct verify_state *vs = verify_state_of(ssl);
+    if (vs)
+        free(vs->chain);
+    free(vs);
     wolfSSL_free(ssl);
 }
 
@@ -689,7 +733,7 @@ fail:
 /* ---- peer identity ------------------------------------------------------------------------ */
 
 struct peer_chain {
-    const uint8_t *der[CHAIN_MAX]; /* borrowed from the session's peer chain */
+    const uint8_t *der[CHAIN_MAX]; /* borrowed from the verify state's copy */
     int len[CHAIN_MAX];
     int n;
 };
@@ -862,17 +906,15 @@ int rg_tls_peer_identify(struct rg_tls_ctx *ctx, WOLFSSL *ssl, const struct sock
                          struct rg_tls_peer *peer)
 {
     memset(peer, 0, sizeof(*peer));
-    WOLFSSL_X509_CHAIN *chain = wolfSSL_get_peer_chain(ssl);
-    struct peer_chain pc = {.n = chain ? wolfSSL_get_chain_count(chain) : 0};
+    const struct verify_state *vs = verify_state_of(ssl);
+    struct peer_chain pc = {.n = vs ? vs->nchain : 0};
     if (pc.n <= 0)
         return refuse(peer, "no certificate");
-    if (pc.n > CHAIN_MAX)
-        pc.n = CHAIN_MAX;
+    const uint8_t *der = vs->chain;
     for (int i = 0; i < pc.n; i++) {
-        pc.der[i] = wolfSSL_get_chain_cert(chain, i);
-        pc.len[i] = wolfSSL_get_chain_length(chain, i);
-        if (!pc.der[i] || pc.len[i] <= 0)
-            return refuse(peer, "no certificate");
+        pc.der[i] = der;
+        pc.len[i] = vs->chain_len[i];
+        der += vs->chain_len[i];
     }
     WOLFSSL_X509 *leaf = wolfSSL_X509_d2i(NULL, pc.der[0], pc.len[0]);
     if (!leaf)
@@ -937,8 +979,8 @@ int rg_tls_peer_recheck(struct rg_tls_ctx *ctx, WOLFSSL *ssl, const struct socka
                         const struct rg_tls_peer *old, struct rg_tls_peer *now)
 {
     /* radiusdtls-bis §3.3: "reassess the continued validity of the certificate path of all
-     * connected peers" from the certificate kept for the connection's lifetime (the session's
-     * peer chain), with the same decision as at the handshake. */
+     * connected peers" from the certificate kept for the connection's lifetime (the chain
+     * the verify callback copied), with the same decision as at the handshake. */
     int ret = rg_tls_peer_identify(ctx, ssl, addr, now);
     if (ret < 0)
         return ret;

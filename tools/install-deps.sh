@@ -3,6 +3,7 @@
 # Idempotent: does nothing (and needs no network) when everything is there.
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config clang libclang-rt-14-dev
+      dpkg-dev autoconf automake libtool qemu-user
       libwolfssl-dev libuv1-dev libconfuse-dev libcmocka-dev
       openssl freeradius freeradius-utils radsecproxy eapoltest
       iproute2 procps psmisc python3)

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # The whole test suite from a fresh Debian 12 machine: install what is missing, build with
 # -Wall -Wextra -Werror, run every test through ctest; then the same suite under
-# ASan+UBSan; then the libFuzzer drivers for RG_FUZZ_SECONDS (default 60) each.
+# ASan+UBSan; then the unit tests against Debian's shared libwolfssl (-DRG_WOLFSSL=system);
+# then the libFuzzer drivers for RG_FUZZ_SECONDS (default 60) each.
+# The tailored wolfSSL (cmake/wolfssl.cmake) is built once into build-wolfssl/ and shared
+# by the release, asan and fuzz trees.
 # Usage: tools/test.sh [--quick]   (--quick: the plain build only)
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -9,6 +12,7 @@ cd "$top"
 "$top/tools/install-deps.sh"
 jobs=$(nproc)
 status=0
+wolfssl_cache=(-DRG_WOLFSSL_CACHE="$top/build-wolfssl")
 
 run_suite() { # name, cmake args...
     local dir="$top/build-$1"; shift
@@ -18,14 +22,16 @@ run_suite() { # name, cmake args...
 }
 
 echo "=== build: release"
-run_suite release
+run_suite release "${wolfssl_cache[@]}"
 if [ "${1:-}" != "--quick" ]; then
     echo "=== build: asan+ubsan"
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-        run_suite asan -DRG_SANITIZE=ON
+        run_suite asan -DRG_SANITIZE=ON "${wolfssl_cache[@]}"
+    echo "=== build: system libwolfssl (unit tests)"
+    run_suite system -DRG_WOLFSSL=system -DRG_INTEGRATION=OFF
     echo "=== fuzz: ${RG_FUZZ_SECONDS:-60}s per driver"
     dir="$top/build-fuzz"
-    CC=clang cmake -S "$top" -B "$dir" -DRG_FUZZ=ON -DRG_INTEGRATION=OFF >/dev/null
+    CC=clang cmake -S "$top" -B "$dir" -DRG_FUZZ=ON -DRG_INTEGRATION=OFF "${wolfssl_cache[@]}" >/dev/null
     cmake --build "$dir" -j "$jobs"
     for f in "$dir"/test/fuzz_*; do
         [ -x "$f" ] || continue

@@ -72,7 +72,8 @@ int rg_tls_peer_identify(struct rg_tls_ctx *ctx, WOLFSSL *ssl, const struct sock
                          struct rg_tls_peer *peer);
 
 /* Re-check an open connection against another context (a reload or a CRL refresh built a new
- * one; radiusdtls-bis §3.3): the peer chain kept by the session goes through the same decision
+ * one; radiusdtls-bis §3.3): the peer chain kept for the connection (copied as DER by the
+ * verify callback, so wolfSSL needs no session certificate copies) goes through the same decision
  * as rg_tls_peer_identify, from addr. 0 with now->org set (an org of ctx's snapshot with the
  * same name as old->org), or -EACCES with now->reason: the handshake reasons ("revoked",
  * "unknown CA" when the CA was removed or the org is gone, "no match", "prefix not allowed",

@@ -16,6 +16,18 @@ rg_assert_output "$out" '^radsecgw [0-9]+\.[0-9]+\.[0-9]+' "-V: radsecgw version
 rg_assert_output "$out" '^wolfSSL 5\.' "-V: wolfSSL version"
 rg_assert_output "$out" '^libuv 1\.' "-V: libuv version"
 rg_assert_output "$out" '^libconfuse 3\.' "-V: libconfuse version"
+# Issue #12: which wolfSSL the binary carries: the Debian source revision and the .dsc
+# SHA-256 of the tailored build, with its configure options; or the system library.
+if grep -q '^wolfSSL source: system libwolfssl' <<<"$out"; then
+    rg_assert_output "$out" '^wolfSSL source: system libwolfssl \(shared\), built against Debian package [0-9]' \
+        "-V: system wolfSSL package"
+else
+    rg_assert_output "$out" \
+        '^wolfSSL source: wolfssl [0-9.]+-[0-9a-z.+~]+ \(Debian source package, \.dsc sha256 [0-9a-f]{64}\), static$' \
+        "-V: wolfSSL Debian source revision and .dsc SHA-256"
+    rg_assert_output "$out" '^wolfSSL configure: .*--disable-oldtls .*--disable-dtls .*--disable-sessioncerts' \
+        "-V: wolfSSL configure options"
+fi
 
 rg_gateway_conf "$RG_TMP/good.conf" --backend "127.0.0.1:1812:1813:a-long-backend-secret"
 out=$("$gw" -t -c "$RG_TMP/good.conf" 2>&1)

@@ -694,8 +694,109 @@ static void test_expiry_windows(void **state)
     cfg_free(cfg);
 }
 
+/* ---- what one connection keeps ------------------------------------------------------------ */
+
+/* Live octets wolfSSL has allocated (wolfSSL_SetAllocators, installed before wolfSSL_Init). */
+static size_t heap_live;
+
+struct heap_hdr {
+    size_t size;
+    max_align_t align;
+};
+
+static void *heap_malloc(size_t n)
+{
+    struct heap_hdr *h = malloc(sizeof(*h) + n);
+    if (!h)
+        return NULL;
+    h->size = n;
+    heap_live += n;
+    return h + 1;
+}
+
+static void heap_free(void *p)
+{
+    if (!p)
+        return;
+    struct heap_hdr *h = (struct heap_hdr *)p - 1;
+    heap_live -= h->size;
+    free(h);
+}
+
+static void *heap_realloc(void *p, size_t n)
+{
+    if (!p)
+        return heap_malloc(n);
+    struct heap_hdr *h = (struct heap_hdr *)p - 1;
+    size_t old = h->size;
+    struct heap_hdr *nh = realloc(h, sizeof(*nh) + n);
+    if (!nh)
+        return NULL;
+    heap_live = heap_live - old + n;
+    nh->size = n;
+    return nh + 1;
+}
+
+/* An idle server connection (TLS 1.2 and 1.3, RSA-2048, after the handshake and one
+ * RADIUS-sized record each way) keeps less than 16 KB in wolfSSL, the memory budget per
+ * connection, with the peer chain the re-check needs counted in (it is copied by the verify
+ * callback, outside wolfSSL). Debian's libwolfssl (-DRG_WOLFSSL=system) keeps several times
+ * that: the number is printed there, not checked. */
+static void test_session_heap(void **state)
+{
+    (void)state;
+    char err[256];
+    struct rg_tls_ctx *tls;
+    struct rg_config *cfg = cfg_acme_globex();
+    assert_int_equal(rg_tls_ctx_new(cfg, &tls, err, sizeof(err)), 0);
+    uint8_t req[120] = {1, 7, 0, 120}, rep[60] = {2, 7, 0, 60};
+    size_t kept[2] = {0, 0};
+    for (int version = 12; version <= 13; version++) {
+        struct pair p;
+        assert_int_equal(pair_open(&p, tls, "ap-rsa", version), 0);
+        pair_pump(&p, 0);
+        assert_int_equal(p.srv.state, RG_TLS_STREAM_OPEN);
+        assert_int_equal(rg_tls_stream_write(&p.cli, req, sizeof(req)), 0);
+        pair_pump(&p, 0);
+        assert_int_equal(p.srv.plain.len, sizeof(req));
+        assert_int_equal(rg_tls_stream_write(&p.srv, rep, sizeof(rep)), 0);
+        pair_pump(&p, 0);
+        assert_int_equal(p.cli.plain.len, sizeof(rep));
+        struct rg_tls_peer peer;
+        assert_int_equal(rg_tls_peer_identify(tls, p.srv.ssl, NULL, &peer), 0);
+
+        char *path = pki_path("ap-rsa.pem");
+        WOLFSSL_X509 *x = wolfSSL_X509_load_certificate_file(path, WOLFSSL_FILETYPE_PEM);
+        free(path);
+        int chain = 0;
+        assert_non_null(x);
+        assert_non_null(wolfSSL_X509_get_der(x, &chain));
+        wolfSSL_X509_free(x);
+
+        size_t before = heap_live;
+        rg_tls_stream_free(&p.srv);
+        size_t session = before - heap_live;
+        print_message("TLS 1.%d: wolfSSL heap per idle server session %zu octets, peer chain "
+                      "copy %d\n",
+                      version - 10, session, chain);
+        assert_true(session > 1000); /* the allocator really sees wolfSSL's allocations */
+        kept[version - 12] = session + (size_t)chain;
+        pair_close(&p);
+    }
+#ifndef FP_ECC /* the tailored build (Debian's has FP_ECC and SESSION_CERTS) */
+    assert_true(kept[0] < 16 * 1024);
+    assert_true(kept[1] < 16 * 1024);
+#else
+    (void)kept;
+#endif
+    rg_tls_ctx_free(tls);
+    cfg_free(cfg);
+}
+
 int main(void)
 {
+    /* Before wolfSSL allocates anything: every block it frees must come from here. */
+    wolfSSL_SetAllocators(heap_malloc, heap_free, heap_realloc);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_identity_names),
         cmocka_unit_test(test_org_selection_by_ca),
@@ -717,6 +818,7 @@ int main(void)
         cmocka_unit_test(test_recheck),
         cmocka_unit_test(test_expiry_now),
         cmocka_unit_test(test_expiry_windows),
+        cmocka_unit_test(test_session_heap),
     };
     return cmocka_run_group_tests(tests, env_pki_setup, env_pki_teardown);
 }
