@@ -637,7 +637,10 @@ rg_report_value() {
 #   --workers N                  worker threads (default 2)
 #   --policy P                   failover | round-robin | least-outstanding (default failover)
 #   --max-outstanding N          per server and worker (default: the gateway's, 16384)
-#   --max-conn-per-ip N          listen max-connections-per-ip (default: the gateway's, 64)
+#   --max-conn-per-ip N          listen max-connections-per-ip (default: the gateway's, 0)
+#   --max-handshakes N           listen max-handshakes (default: the gateway's, 4096)
+#   --max-handshakes-per-ip N    listen max-handshakes-per-ip (default: the gateway's, 64)
+#   --handshake-timeout S        listen handshake-timeout (default 5)
 #   --stats-interval S           stats line every S seconds (default: the gateway's, 300)
 #   --log-level L --log-requests true|false   (defaults debug and true)
 #   --org-coa true|false         org acme's coa flag (default false)
@@ -650,7 +653,7 @@ rg_gateway_conf() {
     local port="" org_secret=radsec ca=${RG_PKI_ACME_CA:-} timeout=1 retries=2 ss=false ma=true
     local match="" extra="" servers="" n=0 host auth acct secret workers=2 policy=failover
     local pool_extra="" listen_extra="" stats_block="" log_level=debug log_requests=true
-    local org_coa=false coa_clients="" cname csecret
+    local org_coa=false coa_clients="" cname csecret hs_timeout=5
     while [ $# -gt 0 ]; do
         case $1 in
         --port) port=$2 ;;
@@ -670,6 +673,9 @@ rg_gateway_conf() {
         --policy) policy=$2 ;;
         --max-outstanding) pool_extra+="    max-outstanding = $2"$'\n' ;;
         --max-conn-per-ip) listen_extra+="    max-connections-per-ip = $2"$'\n' ;;
+        --max-handshakes) listen_extra+="    max-handshakes = $2"$'\n' ;;
+        --max-handshakes-per-ip) listen_extra+="    max-handshakes-per-ip = $2"$'\n' ;;
+        --handshake-timeout) hs_timeout=$2 ;;
         --stats-interval) stats_block="stats { interval = $2 }" ;;
         --log-level) log_level=$2 ;;
         --log-requests) log_requests=$2 ;;
@@ -702,7 +708,7 @@ listen {
     address = {"127.0.0.1"}
     port = $port
     idle-timeout = 60
-    handshake-timeout = 5
+    handshake-timeout = $hs_timeout
 $listen_extra}
 
 tls {
