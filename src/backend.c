@@ -2,6 +2,7 @@
  * used first, RFC 5080 §2.2.2), sockets opened as IDs fill, health and pool policies.
  * The state table (proxy.c) decides what to send; this file only moves datagrams. */
 #include <arpa/inet.h>
+#include <pthread.h>
 #include <sys/socket.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +45,109 @@ void rg_idspace_release(struct rg_idspace *ids, uint8_t id)
     ids->inflight[id] = NULL;
     ids->free_ring[(ids->head + ids->nfree) % RG_BACKEND_IDS] = id;
     ids->nfree++;
+}
+
+/* ---- process-wide state per server ---- */
+
+static pthread_mutex_t shared_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct rg_backend_shared *shared_list; /* guarded by shared_lock; entries owned */
+
+bool rg_backend_signs(const struct rg_backend_shared *sh)
+{
+    return __atomic_load_n(&sh->signs, __ATOMIC_RELAXED);
+}
+
+bool rg_backend_learn_signs(struct rg_backend_shared *sh)
+{
+    if (__atomic_load_n(&sh->signs, __ATOMIC_RELAXED))
+        return false;
+    return !__atomic_exchange_n(&sh->signs, true, __ATOMIC_RELAXED);
+}
+
+bool rg_backend_warn_due(struct rg_backend_shared *sh, enum rg_backend_warning kind,
+                         uint64_t now_ms, uint64_t interval_ms)
+{
+    uint64_t last = __atomic_load_n(&sh->warned_ms[kind], __ATOMIC_RELAXED);
+    if (last && now_ms - last < interval_ms)
+        return false;
+    /* Two workers at the same moment: only the one whose exchange succeeds logs. */
+    return __atomic_compare_exchange_n(&sh->warned_ms[kind], &last, now_ms ? now_ms : 1, false,
+                                       __ATOMIC_RELAXED, __ATOMIC_RELAXED);
+}
+
+/* pool NUL name NUL address octets secret: a changed secret or address is another server as
+ * far as what it signs is concerned. */
+static size_t shared_key(const struct rg_pool *pool, const struct rg_server *srv, char *buf,
+                         size_t cap)
+{
+    size_t pl = strlen(pool->name) + 1, nl = strlen(srv->name) + 1;
+    size_t al = sizeof(srv->auth_addr), len = pl + nl + al + srv->secret_len;
+    if (len > cap)
+        return len;
+    struct sockaddr_storage a;
+    memset(&a, 0, sizeof(a));
+    a.ss_family = srv->auth_addr.ss_family;
+    if (a.ss_family == AF_INET) {
+        const struct sockaddr_in *s4 = (const void *)&srv->auth_addr;
+        struct sockaddr_in *d4 = (void *)&a;
+        d4->sin_port = s4->sin_port;
+        d4->sin_addr = s4->sin_addr;
+    } else if (a.ss_family == AF_INET6) {
+        const struct sockaddr_in6 *s6 = (const void *)&srv->auth_addr;
+        struct sockaddr_in6 *d6 = (void *)&a;
+        d6->sin6_port = s6->sin6_port;
+        d6->sin6_addr = s6->sin6_addr;
+        d6->sin6_scope_id = s6->sin6_scope_id;
+    }
+    memcpy(buf, pool->name, pl);
+    memcpy(buf + pl, srv->name, nl);
+    memcpy(buf + pl + nl, &a, al);
+    memcpy(buf + pl + nl + al, srv->secret, srv->secret_len);
+    return len;
+}
+
+struct rg_backend_shared *rg_backend_shared_get(const struct rg_pool *pool,
+                                               const struct rg_server *srv)
+{
+    size_t len = shared_key(pool, srv, NULL, 0);
+    char *key = malloc(len);
+    RG_REQUIRE(key != NULL);
+    shared_key(pool, srv, key, len);
+    pthread_mutex_lock(&shared_lock);
+    struct rg_backend_shared *sh = shared_list;
+    while (sh && (sh->key_len != len || memcmp(sh->key, key, len) != 0))
+        sh = sh->next;
+    if (sh) {
+        free(key);
+    } else {
+        sh = calloc(1, sizeof(*sh));
+        RG_REQUIRE(sh != NULL);
+        sh->key = key;
+        sh->key_len = len;
+        sh->next = shared_list;
+        shared_list = sh;
+    }
+    sh->refs++;
+    pthread_mutex_unlock(&shared_lock);
+    return sh;
+}
+
+void rg_backend_shared_put(struct rg_backend_shared *sh)
+{
+    if (!sh)
+        return;
+    pthread_mutex_lock(&shared_lock);
+    RG_REQUIRE(sh->refs > 0);
+    if (--sh->refs == 0) {
+        for (struct rg_backend_shared **p = &shared_list; *p; p = &(*p)->next)
+            if (*p == sh) {
+                *p = sh->next;
+                break;
+            }
+        free(sh->key);
+        free(sh);
+    }
+    pthread_mutex_unlock(&shared_lock);
 }
 
 /* ---- health and policies ---- */
@@ -186,6 +290,8 @@ static void sock_buffers(struct rg_backend_sock *sock)
         setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
 }
 
+static void on_sock_closed(uv_handle_t *h);
+
 static int sock_open(struct rg_backend_dest *d, struct rg_backend_sock **out)
 {
     struct rg_backend_set *set = d->server->pool->set;
@@ -209,14 +315,18 @@ static int sock_open(struct rg_backend_dest *d, struct rg_backend_sock **out)
         sock_buffers(sock);
     if (rc == 0)
         rc = uv_udp_recv_start(&sock->udp, on_alloc, on_recv);
-    sock->index = d->nsocks;
-    d->socks[d->nsocks++] = sock;
     if (rc < 0) {
+        /* EMFILE and the like: a socket that cannot receive never joins the pool (its IDs
+         * would only collect timeouts); the next request tries again. */
         char buf[80];
-        rg_err("backend %s (%s): cannot open a UDP socket: %s", d->server->cfg->name,
-               rg_backend_dest_str(d, buf, sizeof(buf)), rg_strerror(rc));
+        rg_log_limited("backend-socket", LOG_ERR,
+                       "backend %s (%s): cannot open a UDP socket: %s", d->server->cfg->name,
+                       rg_backend_dest_str(d, buf, sizeof(buf)), rg_strerror(rc));
+        uv_close((uv_handle_t *)&sock->udp, on_sock_closed);
         return rc;
     }
+    sock->index = d->nsocks;
+    d->socks[d->nsocks++] = sock;
     *out = sock;
     return 0;
 }
@@ -330,6 +440,7 @@ struct rg_backend_set *rg_backend_set_new(struct rg_worker *w, struct rg_config 
             s->pool = pool;
             s->index = i;
             s->health = RG_BACKEND_ALIVE;
+            s->shared = rg_backend_shared_get(pool->cfg, s->cfg);
             dest_init(&s->auth, s, RG_BACKEND_AUTH, &s->cfg->auth_addr, pool->cfg->max_outstanding);
             dest_init(&s->acct, s, RG_BACKEND_ACCT, &s->cfg->acct_addr, pool->cfg->max_outstanding);
         }
@@ -380,6 +491,7 @@ static void set_free(struct rg_backend_set *set)
 {
     for (unsigned p = 0; p < set->npools; p++) {
         for (unsigned i = 0; i < set->pools[p].nservers; i++) {
+            rg_backend_shared_put(set->pools[p].servers[i].shared);
             free(set->pools[p].servers[i].auth.socks);
             free(set->pools[p].servers[i].acct.socks);
         }
@@ -395,13 +507,14 @@ static void on_sock_closed(uv_handle_t *h)
     struct rg_backend_sock *sock = h->data;
     struct rg_backend_set *set = sock->dest->server->pool->set;
     free(sock);
-    if (--set->open_handles == 0)
+    if (--set->open_handles == 0 && set->closing)
         set_free(set);
 }
 
 static void set_close(struct rg_backend_set *set)
 {
     unsigned handles = set->open_handles;
+    set->closing = true;
     for (unsigned p = 0; p < set->npools; p++)
         for (unsigned i = 0; i < set->pools[p].nservers; i++) {
             struct rg_backend_server *s = &set->pools[p].servers[i];

@@ -1089,7 +1089,7 @@ int rg_coa_on_reply(struct rg_conn *c, const uint8_t *pkt, size_t len)
     size_t slen;
     const char *secret = rg_conn_secret(c, &slen);
     const char *why = NULL;
-    if (rg_proxy_verify_reply(pkt, len, req->sent_auth, secret, slen, false, &why) < 0) {
+    if (rg_proxy_verify_reply(pkt, len, req->sent_auth, secret, slen, &why) < 0) {
         /* RFC 6613 §2.6.4: failed authentication closes the connection (the caller does;
          * the request is dropped with it). */
         RG_STAT_INC(&coa.stats, coa_drop_bad);

@@ -447,6 +447,9 @@ static bool in_list(const char *value, const char *const *names)
 
 static const char *const policy_names[] = {"failover", "round-robin", "least-outstanding", NULL};
 static const char *const when_dead_names[] = {"silent", "reject", NULL};
+/* A string, not a bool, so "auto" fits; the boolean spellings libconfuse took before stay valid. */
+static const char *const require_ma_true[] = {"true", "yes", "on", NULL};
+static const char *const require_ma_false[] = {"false", "no", "off", NULL};
 
 /* Syntax of one string value; the section (cfg->name) tells which key it is. */
 static int check_str(cfg_t *cfg, const char *key, const char *value)
@@ -469,6 +472,11 @@ static int check_str(cfg_t *cfg, const char *key, const char *value)
     }
     if (strcmp(key, "when-dead") == 0 && !in_list(value, when_dead_names)) {
         cfg_error(cfg, "when-dead '%s' is not silent or reject", value);
+        return -1;
+    }
+    if (strcmp(key, "require-message-authenticator") == 0 && strcmp(value, "auto") != 0 &&
+        !in_list(value, require_ma_true) && !in_list(value, require_ma_false)) {
+        cfg_error(cfg, "require-message-authenticator '%s' is not true, false or auto", value);
         return -1;
     }
     if (strcmp(key, "facility") == 0 && rg_log_facility_parse(value) < 0) {
@@ -633,7 +641,7 @@ static cfg_opt_t pool_opts[] = {
     OPT_INT("timeout", "2"),
     OPT_INT("retries", "3"),
     OPT_BOOL("status-server", "true"),
-    OPT_BOOL("require-message-authenticator", "true"),
+    OPT_STR("require-message-authenticator", "\"auto\""),
     OPT_INT("max-outstanding", "16384"),
     OPT_STR("when-dead", "\"silent\""),
     OPT_INT("dead-time", "30"),
@@ -892,7 +900,10 @@ static void build_pools(struct load *ld, cfg_t *root, struct rg_config *cfg)
         p->timeout_s = (unsigned)cfg_getint(sec, "timeout");
         p->retries = (unsigned)cfg_getint(sec, "retries");
         p->status_server = cfg_getbool(sec, "status-server");
-        p->require_message_authenticator = cfg_getbool(sec, "require-message-authenticator");
+        const char *ma = cfg_getstr(sec, "require-message-authenticator");
+        p->require_message_authenticator = in_list(ma, require_ma_true)    ? RG_REQUIRE_MA_TRUE
+                                           : in_list(ma, require_ma_false) ? RG_REQUIRE_MA_FALSE
+                                                                           : RG_REQUIRE_MA_AUTO;
         p->max_outstanding = (unsigned)cfg_getint(sec, "max-outstanding");
         p->dead_time_s = (unsigned)cfg_getint(sec, "dead-time");
         p->when_dead = strcmp(cfg_getstr(sec, "when-dead"), "reject") == 0 ? RG_WHEN_DEAD_REJECT
@@ -1413,7 +1424,10 @@ void rg_config_print(const struct rg_config *cfg, FILE *out)
                 "Message-Authenticator %s, max %u outstanding, dead-time %u s, when dead %s\n",
                 p->name, policies[p->policy], p->timeout_s, p->retries,
                 p->status_server ? "on" : "off",
-                p->require_message_authenticator ? "required" : "optional", p->max_outstanding,
+                p->require_message_authenticator == RG_REQUIRE_MA_TRUE    ? "required"
+                : p->require_message_authenticator == RG_REQUIRE_MA_FALSE ? "optional"
+                                                                          : "auto",
+                p->max_outstanding,
                 p->dead_time_s, p->when_dead == RG_WHEN_DEAD_REJECT ? "reject" : "silent");
         for (size_t j = 0; j < p->nservers; j++) {
             const struct rg_server *s = &p->servers[j];

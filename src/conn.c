@@ -611,7 +611,7 @@ void rg_conn_accept(struct rg_worker *w, uv_stream_t *server)
 {
     struct rg_conn *c = calloc(1, sizeof(*c));
     if (!c) {
-        rg_err("accept: out of memory");
+        rg_listener_drop(server); /* still taken off the queue, or the listener stalls */
         return;
     }
     c->worker = w;

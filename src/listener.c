@@ -227,7 +227,7 @@ void rg_listener_report(const struct rg_config *cfg)
         return;
     __atomic_store_n(&limits_seen.last_ms, now, __ATOMIC_RELAXED);
     rg_log(ev || rf || to ? LOG_WARNING : LOG_NOTICE,
-           "listen limits: waited_max_handshakes=%llu waited_max_handshakes_per_ip=%llu "
+           "event=listen-limits waited_max_handshakes=%llu waited_max_handshakes_per_ip=%llu "
            "evicted_silent=%llu refused_max_connections=%llu wait_timeouts=%llu "
            "waiting=%u handshakes=%u max-handshakes=%u max-handshakes-per-ip=%u "
            "max-connections=%u",
@@ -239,6 +239,46 @@ void rg_listener_report(const struct rg_config *cfg)
 }
 
 /* ---- listening sockets ---- */
+
+static void free_listener(struct rg_listener *l)
+{
+    if (--l->open_handles == 0)
+        free(l);
+}
+
+static void on_spare_closed(uv_handle_t *h)
+{
+    struct rg_listener *l = h->data;
+    bool closed = l->closed;
+    l->spare_busy = false;
+    free_listener(l);
+    if (closed)
+        return;
+    /* libuv kept the next pending connection for us and stopped accepting meanwhile: offer
+     * it again, as if it had just arrived. */
+    if (l->spare_wanted) {
+        l->spare_wanted = false;
+        l->tcp.connection_cb((uv_stream_t *)&l->tcp, 0);
+    }
+}
+
+void rg_listener_drop(uv_stream_t *server)
+{
+    struct rg_listener *l = server->data;
+    if (l->spare_busy) {
+        l->spare_wanted = true;
+        return;
+    }
+    uv_tcp_init(server->loop, &l->spare);
+    l->spare.data = l;
+    int rc = uv_accept(server, (uv_stream_t *)&l->spare);
+    rg_log_limited("accept-drop", LOG_ERR,
+                   "event=connection-dropped listener=%s reason=\"out of memory\"%s",
+                   l->addr_text, rc < 0 ? " accept=failed" : "");
+    l->spare_busy = true;
+    l->open_handles++;
+    uv_close((uv_handle_t *)&l->spare, on_spare_closed);
+}
 
 static void on_connection(uv_stream_t *server, int status)
 {
@@ -290,6 +330,7 @@ static int open_one(struct rg_worker *w, const char *host, uint16_t port)
         return -ENOMEM;
     }
     l->worker = w;
+    l->open_handles = 1;
     snprintf(l->addr_text, sizeof(l->addr_text), strchr(host, ':') ? "[%s]:%u" : "%s:%u", host,
              port);
     uv_tcp_init(&w->loop, &l->tcp);
@@ -321,7 +362,9 @@ int rg_listener_open(struct rg_worker *w, const struct rg_config *cfg)
 
 static void on_listener_closed(uv_handle_t *h)
 {
-    free(h->data);
+    struct rg_listener *l = h->data;
+    l->closed = true;
+    free_listener(l);
 }
 
 void rg_listener_close_all(struct rg_worker *w)

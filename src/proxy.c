@@ -14,6 +14,10 @@
 #include "radsecgw/radius_crypto.h"
 #include "radsecgw/worker.h"
 
+/* How often each operator warning about one server's replies may repeat. */
+#define RG_PROXY_WARN_HOURLY_MS (3600u * 1000u)
+#define RG_PROXY_WARN_MINUTE_MS (60u * 1000u)
+
 /* RFC 5080 §2.2.1: MRT and MRD are not configured per pool; these bound the schedule. */
 #define RG_RT_MRT_MS 16000
 #define RG_RT_MRD_MS 30000
@@ -323,7 +327,8 @@ int rg_proxy_translate_request(const uint8_t *in, size_t in_len, const char *ap_
     int rc;
 
     out[1] = id;
-    /* Message-Authenticator is recomputed for the backend secret and placed first. */
+    /* The AP's Message-Authenticator was verified with its secret; it is recomputed for the
+     * backend secret (Access-Request, Status-Server) or dropped (Accounting-Request). */
     rg_radius_attr_remove_all(&p, RG_RADIUS_ATTR_MESSAGE_AUTHENTICATOR);
 
     if (code == RG_RADIUS_ACCESS_REQUEST || code == RG_RADIUS_STATUS_SERVER) {
@@ -335,36 +340,50 @@ int rg_proxy_translate_request(const uint8_t *in, size_t in_len, const char *ap_
             !rg_radius_attr_find(out, RG_RADIUS_ATTR_CHAP_CHALLENGE, NULL, &a)) {
             rc = rg_radius_attr_add(&p, RG_RADIUS_ATTR_CHAP_CHALLENGE, ap_auth, RG_RADIUS_AUTH_LEN);
             if (rc < 0)
-                return rc;
+                return rc == -ENOSPC ? -EMSGSIZE : rc;
         }
         rc = rg_radius_request_recrypt(out, ap_auth, ap_secret, ap_secret_len, out + 4, be_secret,
                                        be_secret_len);
         if (rc < 0)
             return rc;
+        /* deprecating-radius §5.2 (BlastRADIUS): first, so no forged prefix precedes it. */
+        rc = rg_radius_msgauth_add_first(&p);
+        if (rc < 0)
+            return rc == -ENOSPC ? -EMSGSIZE : rc;
+        rc = rg_radius_msgauth_sign(out, NULL, be_secret, be_secret_len);
+        if (rc < 0)
+            return rc;
     } else if (code == RG_RADIUS_ACCOUNTING_REQUEST) {
-        /* RFC 2866 §3: the digest is computed over a zeroed authenticator field, after the
-         * Message-Authenticator (RFC 3579 §3.2 allows it on any packet), which is computed
-         * over the same zeroed field. */
+        /* RFC 3579 §3.3: Message-Authenticator MUST NOT be in an Accounting-Request. RFC 2866
+         * §3: the digest is computed over a zeroed authenticator field. */
         memset(out + 4, 0, RG_RADIUS_AUTH_LEN);
+        rg_radius_auth_request_sign(out, be_secret, be_secret_len);
     } else {
         return -EPROTONOSUPPORT;
     }
-    rc = rg_radius_msgauth_add_first(&p);
-    if (rc < 0)
-        return rc;
-    rc = rg_radius_msgauth_sign(out, NULL, be_secret, be_secret_len);
-    if (rc < 0)
-        return rc;
-    if (code == RG_RADIUS_ACCOUNTING_REQUEST)
-        rg_radius_auth_request_sign(out, be_secret, be_secret_len);
     memcpy(sent_auth, out + 4, RG_RADIUS_AUTH_LEN);
     return (int)rg_radius_len(out);
 }
 
-int rg_proxy_verify_reply(const uint8_t *pkt, size_t len, const uint8_t *sent_auth,
-                          const char *be_secret, size_t be_secret_len, bool require_ma,
-                          const char **why)
+static bool reply_matches(uint8_t req_code, uint8_t code)
 {
+    switch (req_code) {
+    case RG_RADIUS_ACCESS_REQUEST:
+        return code == RG_RADIUS_ACCESS_ACCEPT || code == RG_RADIUS_ACCESS_REJECT ||
+               code == RG_RADIUS_ACCESS_CHALLENGE;
+    case RG_RADIUS_ACCOUNTING_REQUEST:
+        return code == RG_RADIUS_ACCOUNTING_RESPONSE;
+    case RG_RADIUS_STATUS_SERVER:
+        return code == RG_RADIUS_ACCESS_ACCEPT || code == RG_RADIUS_ACCOUNTING_RESPONSE;
+    default:
+        return false;
+    }
+}
+
+int rg_proxy_verify_reply(const uint8_t *pkt, size_t len, const uint8_t *sent_auth,
+                          const char *be_secret, size_t be_secret_len, const char **why)
+{
+    static const uint8_t zeros[RG_RADIUS_AUTH_LEN];
     struct rg_radius_error err;
     if (rg_radius_validate(pkt, len, &err) < 0) {
         *why = "malformed";
@@ -374,25 +393,70 @@ int rg_proxy_verify_reply(const uint8_t *pkt, size_t len, const uint8_t *sent_au
         *why = "bad Response Authenticator";
         return -EBADMSG;
     }
-    int rc = rg_radius_msgauth_verify(pkt, sent_auth, be_secret, be_secret_len);
-    if (rc == -ENOENT) {
-        struct rg_radius_attr a;
-        /* RFC 3579 §3.2: EAP-Message needs Message-Authenticator; against BlastRADIUS
-         * (deprecating-radius §5) it is required on every Access-* reply when configured.
-         * Accounting-Response carries no secrets and servers rarely sign it. */
-        bool access_reply = pkt[0] == RG_RADIUS_ACCESS_ACCEPT ||
-                            pkt[0] == RG_RADIUS_ACCESS_REJECT ||
-                            pkt[0] == RG_RADIUS_ACCESS_CHALLENGE;
-        if ((require_ma && access_reply) ||
-            rg_radius_attr_find(pkt, RG_RADIUS_ATTR_EAP_MESSAGE, NULL, &a)) {
-            *why = "no Message-Authenticator";
-            return -EBADMSG;
-        }
-    } else if (rc < 0) {
+    int ma = rg_radius_msgauth_verify(pkt, sent_auth, be_secret, be_secret_len);
+    /* RFC 2866 defines no Message-Authenticator on Accounting-Response: FreeRADIUS 3.2.1-3.2.8
+     * compute it over a zeroed authenticator field, 3.2.9+, radsecproxy and hostapd over the
+     * request's. Either proves the secret; it is removed before the AP sees the reply. */
+    if (ma == -EBADMSG && pkt[0] == RG_RADIUS_ACCOUNTING_RESPONSE)
+        ma = rg_radius_msgauth_verify(pkt, zeros, be_secret, be_secret_len);
+    if (ma < 0 && ma != -ENOENT) {
         *why = "bad Message-Authenticator";
         return -EBADMSG;
     }
-    return 0;
+    return ma == 0 ? 1 : 0;
+}
+
+enum rg_reply_verdict rg_proxy_check_reply(const uint8_t *pkt, size_t len, uint8_t req_code,
+                                           bool req_eap, const uint8_t *sent_auth,
+                                           const char *be_secret, size_t be_secret_len,
+                                           enum rg_require_ma mode, bool server_signs,
+                                           struct rg_reply_check *out)
+{
+    struct rg_radius_attr a;
+    memset(out, 0, sizeof(*out));
+    int ma = rg_proxy_verify_reply(pkt, len, sent_auth, be_secret, be_secret_len, &out->why);
+    if (ma < 0)
+        return RG_REPLY_UNVERIFIED;
+    uint8_t code = pkt[0];
+    /* Verified from here on: whatever follows, the server answered. */
+    if (!reply_matches(req_code, code)) {
+        out->why = req_code == RG_RADIUS_ACCOUNTING_REQUEST
+                       ? "reply code does not answer an Accounting-Request"
+                       : "reply code does not answer an Access-Request";
+        out->warn = RG_BACKEND_WARN_UNUSABLE;
+        return RG_REPLY_DISCARD;
+    }
+    if (req_code != RG_RADIUS_ACCESS_REQUEST)
+        return RG_REPLY_FORWARD; /* Accounting-Response, or a Status-Server answer */
+    if (ma == 1) {
+        /* Every server signs EAP replies: only a signed reply to a request without
+         * EAP-Message shows that this server signs all of them. */
+        out->learned = !req_eap;
+        return RG_REPLY_FORWARD;
+    }
+    if (rg_radius_attr_find(pkt, RG_RADIUS_ATTR_EAP_MESSAGE, NULL, &a)) {
+        out->why = "EAP-Message without Message-Authenticator (RFC 3579 §3.2)";
+        out->warn = RG_BACKEND_WARN_EAP_UNSIGNED;
+        return RG_REPLY_DISCARD;
+    }
+    switch (mode) {
+    case RG_REQUIRE_MA_FALSE:
+        break;
+    case RG_REQUIRE_MA_TRUE:
+        out->why = "no Message-Authenticator (require-message-authenticator = true)";
+        out->warn = RG_BACKEND_WARN_UNSIGNED_DROPPED;
+        return RG_REPLY_DISCARD;
+    case RG_REQUIRE_MA_AUTO:
+        if (server_signs) {
+            out->why = "no Message-Authenticator, though this server signed such replies before "
+                       "(require-message-authenticator = auto)";
+            out->warn = RG_BACKEND_WARN_UNSIGNED_DROPPED;
+            return RG_REPLY_DISCARD;
+        }
+        break;
+    }
+    out->unsigned_passed = true;
+    return RG_REPLY_FORWARD;
 }
 
 int rg_proxy_translate_reply(uint8_t *pkt, size_t len, size_t cap, const uint8_t *sent_auth,
@@ -404,19 +468,66 @@ int rg_proxy_translate_reply(uint8_t *pkt, size_t len, size_t cap, const uint8_t
     int rc = rg_radius_reply_recrypt(pkt, sent_auth, be_secret, be_secret_len, ap_auth, ap_secret,
                                      ap_secret_len, salt_counter);
     if (rc < 0)
-        return rc;
+        return -EBADMSG;
     (void)len;
     pkt[1] = ap_id;
-    /* The Message-Authenticator of a reply is computed with the request's authenticator in
-     * the authenticator field (RFC 3579 §3.2), then the Response Authenticator. */
-    rc = rg_radius_msgauth_add_first(&p);
-    if (rc < 0)
-        return rc;
-    rc = rg_radius_msgauth_sign(pkt, ap_auth, ap_secret, ap_secret_len);
-    if (rc < 0)
-        return rc;
+    if (pkt[0] == RG_RADIUS_ACCOUNTING_RESPONSE) {
+        /* No single Message-Authenticator on an Accounting-Response satisfies every RadSec
+         * client (see rg_proxy_check_reply); over TLS it adds nothing. */
+        rg_radius_attr_remove_all(&p, RG_RADIUS_ATTR_MESSAGE_AUTHENTICATOR);
+    } else {
+        /* The Message-Authenticator of a reply is computed with the request's authenticator
+         * in the authenticator field (RFC 3579 §3.2), then the Response Authenticator. */
+        rc = rg_radius_msgauth_add_first(&p);
+        if (rc < 0)
+            return rc == -ENOSPC ? -EMSGSIZE : rc;
+        rc = rg_radius_msgauth_sign(pkt, ap_auth, ap_secret, ap_secret_len);
+        if (rc < 0)
+            return rc;
+    }
     rg_radius_auth_response_sign(pkt, ap_auth, ap_secret, ap_secret_len);
     return 0;
+}
+
+int rg_proxy_local_reply(uint8_t *buf, size_t cap, uint8_t code, uint8_t id, const uint8_t *auth,
+                         const uint8_t *request, const char *message, const char *secret,
+                         size_t secret_len)
+{
+    struct rg_radius_pkt p = {.data = buf, .cap = cap};
+    struct rg_radius_attr a;
+    size_t pos = 0;
+    int rc = rg_radius_init(&p, code, id, NULL);
+    if (rc == 0)
+        rc = rg_radius_msgauth_add_first(&p);
+    if (rc == 0 && message)
+        rc = rg_radius_attr_add(&p, RG_RADIUS_ATTR_REPLY_MESSAGE, message, strlen(message));
+    /* RFC 2865 §5.33: Proxy-State is copied unmodified and in order into the reply. */
+    while (rc == 0 && rg_radius_attr_find(request, RG_RADIUS_ATTR_PROXY_STATE, &pos, &a))
+        rc = rg_radius_attr_add(&p, RG_RADIUS_ATTR_PROXY_STATE, a.value, a.value_len);
+    if (rc < 0)
+        return rc;
+    rg_radius_msgauth_sign(buf, auth, secret, secret_len);
+    rg_radius_auth_response_sign(buf, auth, secret, secret_len);
+    return (int)rg_radius_len(buf);
+}
+
+const char *rg_proxy_request_invalid(const uint8_t *pkt)
+{
+    struct rg_radius_attr a;
+    size_t pos = 0;
+    if (!rg_radius_attr_find(pkt, RG_RADIUS_ATTR_USER_PASSWORD, &pos, &a))
+        return NULL;
+    /* RFC 2865 §5.44: zero or one; §5.2: 16 to 128 octets, a multiple of 16. */
+    if (a.value_len == 0)
+        return "empty User-Password";
+    if (a.value_len > RG_RADIUS_PASSWORD_MAX)
+        return "User-Password over 128 octets (RFC 2865 §5.2)";
+    if (a.value_len % 16 != 0)
+        return "User-Password not a multiple of 16 octets (RFC 2865 §5.2)";
+    struct rg_radius_attr again;
+    if (rg_radius_attr_find(pkt, RG_RADIUS_ATTR_USER_PASSWORD, &pos, &again))
+        return "User-Password more than once (RFC 2865 §5.44)";
+    return NULL;
 }
 
 /* ---- the request path ---- */
@@ -540,20 +651,22 @@ static int start_on_server(struct rg_proxy *px, struct rg_request *req,
     return 0;
 }
 
+/* request: the AP's packet or its translation, whose Proxy-State the reply echoes. */
 static void send_local_reply(struct rg_conn *c, uint8_t code, uint8_t id, const uint8_t *auth,
-                             const char *message)
+                             const uint8_t *request, const char *message)
 {
-    uint8_t buf[256];
-    struct rg_radius_pkt p = {.data = buf, .cap = sizeof(buf)};
+    uint8_t buf[RG_RADIUS_MAX_LEN];
     size_t slen;
     const char *secret = rg_conn_secret(c, &slen);
-    rg_radius_init(&p, code, id, NULL);
-    rg_radius_msgauth_add_first(&p);
-    if (message)
-        rg_radius_attr_add(&p, RG_RADIUS_ATTR_REPLY_MESSAGE, message, strlen(message));
-    rg_radius_msgauth_sign(buf, auth, secret, slen);
-    rg_radius_auth_response_sign(buf, auth, secret, slen);
-    rg_conn_send(c, buf, rg_radius_len(buf));
+    int n = rg_proxy_local_reply(buf, sizeof(buf), code, id, auth, request, message, secret, slen);
+    if (n < 0) {
+        rg_log_limited("local-reply", LOG_WARNING,
+                       "event=local-reply-dropped conn=%s cn=\"%s\" code=%s id=%u "
+                       "reason=\"Proxy-State of the request leaves no room for the reply\"",
+                       c->addr_text, c->peer.cn, rg_radius_code_name(code), id);
+        return;
+    }
+    rg_conn_send(c, buf, (size_t)n);
 }
 
 /* Verify what the AP sent with the RadSec secret before anything else uses it. */
@@ -609,21 +722,45 @@ int rg_proxy_on_request(struct rg_proxy *px, struct rg_conn *conn, const uint8_t
                        conn->peer.cn, rg_radius_code_name(code), ap_id, why);
         return -EBADMSG;
     }
+    if ((why = rg_proxy_request_invalid(pkt)) != NULL) {
+        /* Authentic but unusable: this request is lost, the connection and the requests in
+         * flight on it are not. */
+        RG_STAT_INC(&w->stats, drop_invalid_request);
+        rg_log_limited("ap-invalid-request", LOG_WARNING,
+                       "event=request-discarded conn=%s cn=\"%s\" code=%s id=%u reason=\"%s\" "
+                       "connection=kept",
+                       conn->addr_text, conn->peer.cn, rg_radius_code_name(code), ap_id, why);
+        return -EINVAL;
+    }
     /* Reverse CoA: the NAS identities it claims, once each per connection. */
     rg_coa_learn(conn, pkt);
     if (code == RG_RADIUS_STATUS_SERVER) {
         /* RFC 5997 §3/§4: answered by the gateway itself, never proxied. */
         RG_STAT_INC(&w->stats, status_local);
-        send_local_reply(conn, RG_RADIUS_ACCESS_ACCEPT, ap_id, pkt + 4, NULL);
+        send_local_reply(conn, RG_RADIUS_ACCESS_ACCEPT, ap_id, pkt + 4, pkt, NULL);
         return 0;
     }
-    if (conn->inflight[ap_id]) {
-        /* RFC 6613 §2.6.5: the ID is still in flight on this connection. */
+    struct rg_request *old = conn->inflight[ap_id];
+    if (old && memcmp(old->ap_auth, pkt + 4, RG_RADIUS_AUTH_LEN) == 0 && old->code == code) {
+        /* RFC 6613 §2.6.5, RFC 5080 §2.2.2: same ID and authenticator, still in flight. */
         RG_STAT_INC(&w->stats, duplicates);
         rg_log_limited("ap-duplicate", LOG_NOTICE,
                        "conn %s (%s): %s id=%u already in flight: duplicate dropped",
                        conn->addr_text, conn->peer.cn, rg_radius_code_name(code), ap_id);
         return 0;
+    }
+    if (old) {
+        /* RFC 5080 §2.2.2: the same ID with another Request Authenticator is a new request;
+         * the AP gave up on the old one. It stops being retransmitted and keeps its backend
+         * ID until its deadline, so its late reply is recognised and dropped. */
+        RG_STAT_INC(&w->stats, abandoned);
+        rg_log_limited("ap-abandoned", LOG_INFO,
+                       "event=request-abandoned conn=%s cn=\"%s\" code=%s id=%u "
+                       "reason=\"ID reused with a new Request Authenticator (RFC 5080 §2.2.2)\"",
+                       conn->addr_text, conn->peer.cn, rg_radius_code_name(old->code), ap_id);
+        old->conn = NULL;
+        conn->inflight[ap_id] = NULL;
+        conn->ninflight--;
     }
 
     char user[256];
@@ -642,7 +779,7 @@ int rg_proxy_on_request(struct rg_proxy *px, struct rg_conn *conn, const uint8_t
                                 : "every server of the pool is dead: no answer");
         if (reject) {
             RG_STAT_INC(&w->stats, reject_no_server);
-            send_local_reply(conn, RG_RADIUS_ACCESS_REJECT, ap_id, pkt + 4,
+            send_local_reply(conn, RG_RADIUS_ACCESS_REJECT, ap_id, pkt + 4, pkt,
                              "No RADIUS server available");
         } else {
             RG_STAT_INC(&w->stats, drop_no_server);
@@ -658,6 +795,8 @@ int rg_proxy_on_request(struct rg_proxy *px, struct rg_conn *conn, const uint8_t
     req->code = code;
     req->pool = pool;
     req->received_ms = now;
+    struct rg_radius_attr a;
+    req->eap = rg_radius_attr_find(pkt, RG_RADIUS_ATTR_EAP_MESSAGE, NULL, &a);
     memcpy(req->ap_auth, pkt + 4, RG_RADIUS_AUTH_LEN);
     int rc = start_on_server(px, req, srv, pkt, len, secret, slen);
     if (rc < 0) {
@@ -665,13 +804,20 @@ int rg_proxy_on_request(struct rg_proxy *px, struct rg_conn *conn, const uint8_t
          * same full ID space, once per paused connection. */
         req->conn = NULL;
         finish_ex(px, req, false);
+        /* Only a full ID space waits for replies to drain; a packet that can never be sent
+         * is dropped at once, or the connection would stay paused for it for good. */
         if (rc == -ENOSPC)
             return -EAGAIN;
-        rg_log_limited("ap-translate", LOG_WARNING, "conn %s (%s): dropped %s id=%u: %s",
-                       conn->addr_text, conn->peer.cn, rg_radius_code_name(code), ap_id,
-                       rc == -EINVAL ? "malformed hidden attribute" : rg_strerror(rc));
-        RG_STAT_INC(&w->stats, drop_bad_request);
-        return rc;
+        RG_STAT_INC(&w->stats, drop_invalid_request);
+        rg_log_limited("ap-translate", LOG_WARNING,
+                       "event=request-discarded conn=%s cn=\"%s\" code=%s id=%u length=%zu "
+                       "reason=\"%s\" connection=kept",
+                       conn->addr_text, conn->peer.cn, rg_radius_code_name(code), ap_id, len,
+                       rc == -EMSGSIZE ? "no room for Message-Authenticator / CHAP-Challenge "
+                                         "within 4096 octets"
+                       : rc == -EINVAL || rc == -EBADMSG ? "malformed hidden attribute"
+                                                         : rg_strerror(rc));
+        return -EINVAL;
     }
     conn->inflight[ap_id] = req;
     conn->ninflight++;
@@ -679,19 +825,48 @@ int rg_proxy_on_request(struct rg_proxy *px, struct rg_conn *conn, const uint8_t
     return 0;
 }
 
-static bool reply_matches(uint8_t req_code, uint8_t code)
+/* What the operator can change for each kind of discarded reply. */
+static const char *discard_fix(enum rg_backend_warning kind, enum rg_require_ma mode)
 {
-    switch (req_code) {
-    case RG_RADIUS_ACCESS_REQUEST:
-        return code == RG_RADIUS_ACCESS_ACCEPT || code == RG_RADIUS_ACCESS_REJECT ||
-               code == RG_RADIUS_ACCESS_CHALLENGE;
-    case RG_RADIUS_ACCOUNTING_REQUEST:
-        return code == RG_RADIUS_ACCOUNTING_RESPONSE;
-    case RG_RADIUS_STATUS_SERVER:
-        return code == RG_RADIUS_ACCESS_ACCEPT || code == RG_RADIUS_ACCOUNTING_RESPONSE;
+    switch (kind) {
+    case RG_BACKEND_WARN_UNSIGNED_DROPPED:
+        return mode == RG_REQUIRE_MA_TRUE
+                   ? "make the server put Message-Authenticator in every Access-* reply "
+                     "(FreeRADIUS 3.2.5 and later do), or set require-message-authenticator = "
+                     "auto or false for this pool"
+                   : "if the server was replaced by one that does not sign, restart radsecgw or "
+                     "set require-message-authenticator = false; otherwise the reply may be "
+                     "forged (BlastRADIUS)";
+    case RG_BACKEND_WARN_EAP_UNSIGNED:
+        return "the server or something on the path is broken, or the reply is forged";
     default:
-        return false;
+        return "fix what the server sends for this request";
     }
+}
+
+/* A verified reply that is not forwarded: the server answered (no retransmission, no failover,
+ * not a miss), the request ends now without a reply to the AP. One line per server and reason
+ * a minute, for every worker together. */
+static void reply_discarded(struct rg_proxy *px, struct rg_request *req, const uint8_t *pkt,
+                            enum rg_backend_warning kind, const char *why)
+{
+    struct rg_worker *w = px->worker;
+    struct rg_backend_server *srv = req->server;
+    char dest[80];
+    if (kind == RG_BACKEND_WARN_UNUSABLE)
+        RG_STAT_INC(&w->stats, drop_unusable_reply);
+    else
+        RG_STAT_INC(&w->stats, drop_unsigned_reply);
+    if (rg_backend_warn_due(srv->shared, kind, rg_now_ms(), RG_PROXY_WARN_MINUTE_MS))
+        rg_warn("backend=%s pool=%s server=%s code=%s id=%u result=discarded reason=\"%s\" "
+                "effect=\"server counted alive, request ended without a reply\" fix=\"%s\" "
+                "repeat=minute",
+                srv->cfg->name, srv->pool->cfg->name,
+                rg_backend_dest_str(req->sock->dest, dest, sizeof(dest)),
+                rg_radius_code_name(pkt[0]), req->id, why,
+                discard_fix(kind, srv->pool->cfg->require_message_authenticator));
+    log_request(px, req, "discarded", req->pkt);
+    finish(px, req);
 }
 
 void rg_proxy_on_reply(struct rg_proxy *px, struct rg_backend_sock *sock, const uint8_t *pkt_in,
@@ -700,7 +875,6 @@ void rg_proxy_on_reply(struct rg_proxy *px, struct rg_backend_sock *sock, const 
     struct rg_worker *w = px->worker;
     struct rg_backend_server *srv = sock->dest->server;
     char dest[80];
-    const char *why = NULL;
 
     if (!rg_sockaddr_equal(addr, (const struct sockaddr *)sock->dest->addr)) {
         RG_STAT_INC(&w->stats, drop_wrong_source);
@@ -726,22 +900,56 @@ void rg_proxy_on_reply(struct rg_proxy *px, struct rg_backend_sock *sock, const 
     }
     /* The receive buffer is the worker's; the reply is rewritten in place. */
     uint8_t *pkt = (uint8_t *)pkt_in;
-    if (rg_proxy_verify_reply(pkt, len, req->sent_auth, srv->cfg->secret, srv->cfg->secret_len,
-                              srv->pool->cfg->require_message_authenticator, &why) < 0 ||
-        (!reply_matches(req->code, pkt[0]) && (why = "reply code does not match request"))) {
+    struct rg_reply_check chk;
+    enum rg_reply_verdict v = rg_proxy_check_reply(
+        pkt, len, req->code, req->eap, req->sent_auth, srv->cfg->secret, srv->cfg->secret_len,
+        srv->pool->cfg->require_message_authenticator, rg_backend_signs(srv->shared), &chk);
+    if (v == RG_REPLY_UNVERIFIED) {
+        /* deprecating-radius: behave as if no response arrived; timers and health stay. */
         RG_STAT_INC(&w->stats, drop_bad_reply);
-        rg_log_limited("backend-bad-reply", LOG_WARNING, "backend %s (%s): %s id=%u dropped: %s",
+        rg_log_limited("backend-bad-reply", LOG_WARNING,
+                       "backend=%s server=%s code=%s id=%u result=dropped reason=\"%s\" "
+                       "effect=\"as if not received\"",
                        srv->cfg->name, rg_backend_dest_str(sock->dest, dest, sizeof(dest)),
-                       rg_radius_code_name(pkt[0]), pkt[1], why);
+                       rg_radius_code_name(pkt[0]), pkt[1], chk.why);
         return;
     }
     len = rg_radius_len(pkt);
+    /* A reply whose authenticators verify proves the server alive, whatever happens to it. */
     srv->missed = 0;
     if (srv->health == RG_BACKEND_DEAD)
         rg_backend_mark_alive(srv, req->probe ? "answered Status-Server" : "answered a request");
+    if (chk.learned && rg_backend_learn_signs(srv->shared) &&
+        srv->pool->cfg->require_message_authenticator == RG_REQUIRE_MA_AUTO)
+        rg_notice("backend=%s pool=%s server=%s event=signs-replies reason=\"%s to an "
+                  "Access-Request without EAP-Message carries Message-Authenticator\" "
+                  "effect=\"unsigned Access-* replies from this server are dropped from now on "
+                  "(require-message-authenticator = auto)\"",
+                  srv->cfg->name, srv->pool->cfg->name,
+                  rg_backend_dest_str(sock->dest, dest, sizeof(dest)), rg_radius_code_name(pkt[0]));
     if (req->probe) {
         finish(px, req);
         return;
+    }
+    if (v == RG_REPLY_DISCARD) {
+        reply_discarded(px, req, pkt, chk.warn, chk.why);
+        return;
+    }
+    if (chk.unsigned_passed) {
+        RG_STAT_INC(&w->stats, unsigned_accepted);
+        if (srv->pool->cfg->require_message_authenticator == RG_REQUIRE_MA_AUTO &&
+            rg_backend_warn_due(srv->shared, RG_BACKEND_WARN_UNSIGNED_ACCEPTED, rg_now_ms(),
+                                RG_PROXY_WARN_HOURLY_MS))
+            rg_warn("backend=%s pool=%s server=%s code=%s result=accepted "
+                    "reason=\"no Message-Authenticator; require-message-authenticator = auto and "
+                    "this server has not yet signed a reply to an Access-Request without "
+                    "EAP-Message\" risk=\"unsigned replies can be forged (BlastRADIUS, "
+                    "CVE-2024-3596)\" fix=\"make the server put Message-Authenticator in every "
+                    "Access-* reply (FreeRADIUS 3.2.5 and later do), then set "
+                    "require-message-authenticator = true\" repeat=hourly",
+                    srv->cfg->name, srv->pool->cfg->name,
+                    rg_backend_dest_str(sock->dest, dest, sizeof(dest)),
+                    rg_radius_code_name(pkt[0]));
     }
     if (!req->conn) {
         RG_STAT_INC(&w->stats, drop_late_reply);
@@ -751,14 +959,13 @@ void rg_proxy_on_reply(struct rg_proxy *px, struct rg_backend_sock *sock, const 
     struct rg_conn *conn = req->conn;
     size_t slen;
     const char *secret = rg_conn_secret(conn, &slen);
-    if (rg_proxy_translate_reply(pkt, len, RG_RADIUS_MAX_LEN, req->sent_auth, srv->cfg->secret,
-                                 srv->cfg->secret_len, req->ap_id, req->ap_auth, secret, slen,
-                                 &px->salt_counter) < 0) {
-        RG_STAT_INC(&w->stats, drop_bad_reply);
-        rg_log_limited("backend-bad-reply", LOG_WARNING,
-                       "backend %s (%s): %s id=%u dropped: malformed hidden attribute",
-                       srv->cfg->name, rg_backend_dest_str(sock->dest, dest, sizeof(dest)),
-                       rg_radius_code_name(pkt[0]), pkt[1]);
+    int rc = rg_proxy_translate_reply(pkt, len, RG_RADIUS_MAX_LEN, req->sent_auth, srv->cfg->secret,
+                                      srv->cfg->secret_len, req->ap_id, req->ap_auth, secret, slen,
+                                      &px->salt_counter);
+    if (rc < 0) {
+        reply_discarded(px, req, pkt, RG_BACKEND_WARN_UNUSABLE,
+                        rc == -EMSGSIZE ? "no room for Message-Authenticator within 4096 octets"
+                                        : "hidden attribute does not decrypt");
         return;
     }
     log_request(px, req, rg_radius_code_name(pkt[0]), req->pkt);
@@ -880,7 +1087,7 @@ static void on_deadline(struct rg_proxy *px, struct rg_request *req, uint64_t no
     log_request(px, req, "timeout", req->pkt);
     if (req->code == RG_RADIUS_ACCESS_REQUEST && req->pool->cfg->when_dead == RG_WHEN_DEAD_REJECT) {
         RG_STAT_INC(&w->stats, reject_no_server);
-        send_local_reply(req->conn, RG_RADIUS_ACCESS_REJECT, req->ap_id, req->ap_auth,
+        send_local_reply(req->conn, RG_RADIUS_ACCESS_REJECT, req->ap_id, req->ap_auth, req->pkt,
                          "No RADIUS server available");
     }
     finish(px, req);

@@ -46,6 +46,15 @@ enum rg_when_dead {
     RG_WHEN_DEAD_REJECT,
 };
 
+/* require-message-authenticator: may an Access-* reply to a request without EAP-Message
+ * come unsigned? AUTO: yes, until the server has once signed such a reply (learned per
+ * server for the whole process, see backend.h). */
+enum rg_require_ma {
+    RG_REQUIRE_MA_AUTO,
+    RG_REQUIRE_MA_TRUE,
+    RG_REQUIRE_MA_FALSE,
+};
+
 struct rg_server {
     char *name;                        /* malloced, owned */
     char *host;                        /* malloced, owned: as written */
@@ -64,7 +73,7 @@ struct rg_pool {
     unsigned timeout_s; /* RFC 5080 IRT */
     unsigned retries;   /* RFC 5080 MRC */
     bool status_server;
-    bool require_message_authenticator;
+    enum rg_require_ma require_message_authenticator;
     unsigned max_outstanding; /* per server */
     unsigned dead_time_s;     /* hold-down before retrying a dead server without probes */
     enum rg_when_dead when_dead;

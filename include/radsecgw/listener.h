@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <sys/socket.h>
+#include <uv.h>
 
 #include "radsecgw/config.h"
 
@@ -15,6 +16,10 @@ struct rg_worker;
 /* Open every listen.address:port of cfg for worker w (bound, listening, SO_REUSEPORT). */
 int rg_listener_open(struct rg_worker *w, const struct rg_config *cfg);
 void rg_listener_close_all(struct rg_worker *w);
+
+/* The connection pending on server (a listener's handle) cannot be served (no memory for
+ * it): accept and close it anyway, or libuv stops accepting on that socket. */
+void rg_listener_drop(uv_stream_t *server);
 
 /* Admission on accept, before any TLS: 0 and counted (max-connections), else a negative
  * code and *why: -EACCES refused (allow prefixes; max-connections-per-ip already reached by

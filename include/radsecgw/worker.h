@@ -33,7 +33,12 @@ struct rg_gen *rg_gen_ref(struct rg_gen *g);
 void rg_gen_unref(struct rg_gen *g);
 
 struct rg_listener {
-    uv_tcp_t tcp;             /* embedded; freed in its close callback */
+    uv_tcp_t tcp;             /* embedded; the struct is freed once tcp and spare are closed */
+    uv_tcp_t spare;           /* embedded; takes a connection there is no memory for */
+    unsigned open_handles;    /* tcp, and spare while it closes */
+    bool closed;              /* tcp closed: free when spare's close completes too */
+    bool spare_busy;          /* spare is closing the last dropped connection */
+    bool spare_wanted;        /* another connection waits for spare (libuv holds it) */
     struct rg_worker *worker; /* not owned */
     char addr_text[64];
 };

@@ -76,11 +76,11 @@ rg_check "gateway: conn_refused=0" test "$(rg_stats_last "$GW_LOG" conn_refused)
 waited=$(rg_stats_last "$GW_LOG" conn_waited)
 [ "$waited" -ge 200 ] && rg_pass "gateway: $waited connections waited for a handshake slot (64 per address at a time)" ||
     rg_fail "gateway: only $waited connections waited (expected >= 236 of 300 beyond 64 handshakes)"
-rg_assert_log "$GW_LOG" 'NOTICE.*listen limits: .*waited_max_handshakes_per_ip=[1-9][0-9]* ' \
+rg_assert_log "$GW_LOG" 'NOTICE.*event=listen-limits .*waited_max_handshakes_per_ip=[1-9][0-9]* ' \
     "aggregate line: connections waited at max-handshakes-per-ip"
-n=$(grep -c 'listen limits:' "$GW_LOG")
+n=$(grep -c 'event=listen-limits' "$GW_LOG")
 [ "$n" -ge 1 ] && [ "$n" -le 3 ] && rg_pass "logged in aggregate ($n line(s) for $waited waits)" ||
-    rg_fail "$n 'listen limits' lines for $waited waits"
+    rg_fail "$n 'event=listen-limits' lines for $waited waits"
 rg_assert_no_log "$GW_LOG" ' refused: ' "no connection refused"
 rg_stop radsecgw
 
@@ -105,7 +105,7 @@ python3 -c "import sys; sys.exit(0 if $el >= 1.2 else 1)" &&
 rg_assert_log "$GW_LOG" 'waiting for a handshake slot' "gw2: the third connection waited"
 # (the silent connection the test closed is logged as "closed by peer during the TLS handshake")
 rg_assert_no_log "$GW_LOG" ' refused: (too many|waited)' "gw2: nothing refused at max-handshakes-per-ip"
-rg_assert_log "$GW_LOG" 'listen limits: .*waited_max_handshakes_per_ip=[1-9]' \
+rg_assert_log "$GW_LOG" 'event=listen-limits .*waited_max_handshakes_per_ip=[1-9]' \
     "gw2: aggregate line counts the wait"
 rg_stop gw2
 
@@ -131,6 +131,6 @@ rg_assert_log "$RG_TMP/silent3.out" '^first=closed second=open' \
     "the oldest silent connection was closed, the younger one kept"
 sleep 1.5
 rg_check "gw3: conn_evicted=1" test "$(rg_stats_last "$GW_LOG" conn_evicted)" = 1
-rg_assert_log "$GW_LOG" 'WARNING.*listen limits: .*evicted_silent=1 ' "gw3: aggregate line counts the eviction"
+rg_assert_log "$GW_LOG" 'WARNING.*event=listen-limits .*evicted_silent=1 ' "gw3: aggregate line counts the eviction"
 rg_alive gw3 && rg_pass "gateway still running" || rg_fail "gateway died"
 rg_finish

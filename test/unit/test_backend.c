@@ -13,6 +13,8 @@
 #include "radsecgw/worker.h"
 
 #include <arpa/inet.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 static struct rg_request dummy[RG_BACKEND_IDS + 1];
 
@@ -161,6 +163,46 @@ static void test_reload_keeps_health(void **state)
     rg_backend_set_retire(set);
 }
 
+/* What auto learnt about a server (it signs its replies) is the process's: every set built
+ * for the same pool, server name, address and secret shares it (workers, reloads); another
+ * secret or address is another server and starts over. */
+static void test_shared_state_by_address_and_secret(void **state)
+{
+    (void)state;
+    struct rg_backend_set *old = make_set(RG_POLICY_FAILOVER, 2, true);
+    struct rg_backend_shared *sh = old->pools[0].servers[0].shared;
+    assert_non_null(sh);
+    assert_ptr_not_equal(sh, old->pools[0].servers[1].shared);
+    assert_true(rg_backend_learn_signs(sh));
+    assert_false(rg_backend_learn_signs(sh)); /* only the first time says so */
+    /* The warnings are per server for the whole process: one per interval. */
+    assert_true(rg_backend_warn_due(sh, RG_BACKEND_WARN_UNSIGNED_ACCEPTED, 1000, 3600000));
+    assert_false(rg_backend_warn_due(sh, RG_BACKEND_WARN_UNSIGNED_ACCEPTED, 2000, 3600000));
+    assert_true(rg_backend_warn_due(sh, RG_BACKEND_WARN_UNSIGNED_DROPPED, 2000, 3600000));
+    assert_true(rg_backend_warn_due(sh, RG_BACKEND_WARN_UNSIGNED_ACCEPTED, 3601000, 3600000));
+
+    /* Reload with the same servers: the new set sees what was learnt. */
+    struct rg_backend_set *set = rg_backend_set_new(NULL, &cfg);
+    assert_ptr_equal(set->pools[0].servers[0].shared, sh);
+    assert_true(rg_backend_signs(set->pools[0].servers[0].shared));
+    rg_backend_set_retire(old);
+    assert_true(rg_backend_signs(set->pools[0].servers[0].shared));
+
+    /* The secret changes: learnt again from scratch. */
+    servers[0].secret = "t";
+    struct rg_backend_set *rekeyed = rg_backend_set_new(NULL, &cfg);
+    assert_ptr_not_equal(rekeyed->pools[0].servers[0].shared, sh);
+    assert_false(rg_backend_signs(rekeyed->pools[0].servers[0].shared));
+    rg_backend_set_retire(rekeyed);
+    /* The address changes: the same. */
+    servers[0].secret = "s";
+    ((struct sockaddr_in *)&servers[0].auth_addr)->sin_port = htons(1999);
+    struct rg_backend_set *moved = rg_backend_set_new(NULL, &cfg);
+    assert_false(rg_backend_signs(moved->pools[0].servers[0].shared));
+    rg_backend_set_retire(moved);
+    rg_backend_set_retire(set);
+}
+
 static void test_holddown_without_status_server(void **state)
 {
     (void)state;
@@ -288,6 +330,41 @@ static void test_ids_spread_over_sockets(void **state)
     assert_int_equal(uv_loop_close(&worker.loop), 0);
 }
 
+/* A socket that cannot be opened (EMFILE) is never put in the pool: its IDs would only
+ * collect timeouts. Once descriptors are available again the next request opens one. */
+static void test_failed_socket_not_in_pool(void **state)
+{
+    (void)state;
+    struct rg_backend_set *set = make_set(RG_POLICY_FAILOVER, 1, true);
+    assert_int_equal(uv_loop_init(&worker.loop), 0);
+    set->worker = &worker;
+    struct rg_backend_dest *d = &set->pools[0].servers[0].auth;
+    struct rlimit saved, low;
+    assert_int_equal(getrlimit(RLIMIT_NOFILE, &saved), 0);
+    /* No descriptor left: the lowest free one is the limit. */
+    int probe = dup(0);
+    assert_true(probe >= 0);
+    close(probe);
+    low = saved;
+    low.rlim_cur = (rlim_t)probe;
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+    static struct rg_request req;
+    struct rg_backend_sock *s = NULL;
+    uint8_t id;
+    int rc = rg_backend_alloc_id(d, &req, &s, &id);
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &saved), 0);
+    assert_true(rc < 0);
+    assert_int_equal(d->nsocks, 0);
+    assert_int_equal(d->outstanding, 0);
+    assert_int_equal(rg_backend_alloc_id(d, &req, &s, &id), 0);
+    assert_int_equal(d->nsocks, 1);
+    assert_ptr_equal(d->socks[0], s);
+    rg_backend_release_id(s, id);
+    rg_backend_set_retire(set);
+    assert_int_equal(uv_run(&worker.loop, UV_RUN_DEFAULT), 0);
+    assert_int_equal(uv_loop_close(&worker.loop), 0);
+}
+
 /* Replays the retransmission timeline of one request against a server that never answers,
  * with a fake clock: returns the number of transmissions and the time the exchange failed. */
 static unsigned replay(const struct rg_rt_params *rt, int rand_permille, uint64_t *sends,
@@ -350,6 +427,8 @@ int main(void)
         cmocka_unit_test(test_ids_spread_over_sockets),
         cmocka_unit_test(test_failover_order),
         cmocka_unit_test(test_reload_keeps_health),
+        cmocka_unit_test(test_shared_state_by_address_and_secret),
+        cmocka_unit_test(test_failed_socket_not_in_pool),
         cmocka_unit_test(test_holddown_without_status_server),
         cmocka_unit_test(test_round_robin_even),
         cmocka_unit_test(test_least_outstanding),

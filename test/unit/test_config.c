@@ -108,7 +108,7 @@ static void test_defaults(void **state)
     assert_int_equal(p->timeout_s, 2);
     assert_int_equal(p->retries, 3);
     assert_true(p->status_server);
-    assert_true(p->require_message_authenticator);
+    assert_int_equal(p->require_message_authenticator, RG_REQUIRE_MA_AUTO);
     assert_int_equal(p->max_outstanding, 16384);
     assert_int_equal(p->dead_time_s, 30);
     assert_int_equal(p->when_dead, RG_WHEN_DEAD_SILENT);
@@ -245,7 +245,7 @@ static void test_good_file(void **state)
     assert_int_equal(corp->timeout_s, 3);
     assert_int_equal(corp->retries, 2);
     assert_false(corp->status_server);
-    assert_false(corp->require_message_authenticator);
+    assert_int_equal(corp->require_message_authenticator, RG_REQUIRE_MA_FALSE);
     assert_int_equal(corp->max_outstanding, 4096);
     assert_int_equal(corp->when_dead, RG_WHEN_DEAD_REJECT);
     assert_int_equal(corp->dead_time_s, 45);
@@ -578,6 +578,38 @@ static void test_pool_errors(void **state)
     rg_config_unref(cfg);
 }
 
+/* require-message-authenticator: true | false | auto (default auto, deprecating-radius: the
+ * default must work with servers that do not sign); the old boolean spellings still load. */
+static void test_require_message_authenticator(void **state)
+{
+    static const struct {
+        const char *value;
+        enum rg_require_ma want;
+    } cases[] = {
+        {"auto", RG_REQUIRE_MA_AUTO},    {"\"auto\"", RG_REQUIRE_MA_AUTO},
+        {"true", RG_REQUIRE_MA_TRUE},    {"yes", RG_REQUIRE_MA_TRUE},
+        {"\"true\"", RG_REQUIRE_MA_TRUE}, {"false", RG_REQUIRE_MA_FALSE},
+        {"off", RG_REQUIRE_MA_FALSE},
+    };
+    char text[1024];
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        snprintf(text, sizeof(text),
+                 BASE "pool \"p\" { require-message-authenticator = %s\n"
+                      "  server \"s\" { host = \"192.0.2.1\" secret = \"0123456789abcdef\" } }\n",
+                 cases[i].value);
+        struct rg_config *cfg = load_ok(text);
+        assert_int_equal(rg_config_find_pool(cfg, "p")->require_message_authenticator,
+                         cases[i].want);
+        assert_int_equal(rg_config_find_pool(cfg, "corp")->require_message_authenticator,
+                         RG_REQUIRE_MA_AUTO);
+        rg_config_unref(cfg);
+    }
+    expect_error(BASE "pool \"p\" {\n  require-message-authenticator = sometimes\n"
+                      "  server \"s\" { host = \"192.0.2.1\" secret = \"0123456789abcdef\" } }\n",
+                 "bad.conf:5: require-message-authenticator 'sometimes' is not true, false or "
+                 "auto\n");
+}
+
 static void test_realm_errors(void **state)
 {
     expect_error(BASE "realm \"example.com\" {\n  pool = \"nope\"\n}\n",
@@ -813,6 +845,7 @@ int main(void)
         cmocka_unit_test(test_name_errors),
         cmocka_unit_test(test_org_errors),
         cmocka_unit_test(test_pool_errors),
+        cmocka_unit_test(test_require_message_authenticator),
         cmocka_unit_test(test_realm_errors),
         cmocka_unit_test(test_section_errors),
         cmocka_unit_test(test_all_errors_reported),
