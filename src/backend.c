@@ -107,7 +107,7 @@ static size_t shared_key(const struct rg_pool *pool, const struct rg_server *srv
 }
 
 struct rg_backend_shared *rg_backend_shared_get(const struct rg_pool *pool,
-                                               const struct rg_server *srv)
+                                                const struct rg_server *srv)
 {
     size_t len = shared_key(pool, srv, NULL, 0);
     char *key = malloc(len);
@@ -319,9 +319,9 @@ static int sock_open(struct rg_backend_dest *d, struct rg_backend_sock **out)
         /* EMFILE and the like: a socket that cannot receive never joins the pool (its IDs
          * would only collect timeouts); the next request tries again. */
         char buf[80];
-        rg_log_limited("backend-socket", LOG_ERR,
-                       "backend %s (%s): cannot open a UDP socket: %s", d->server->cfg->name,
-                       rg_backend_dest_str(d, buf, sizeof(buf)), rg_strerror(rc));
+        rg_log_limited("backend-socket", LOG_ERR, "backend %s (%s): cannot open a UDP socket: %s",
+                       d->server->cfg->name, rg_backend_dest_str(d, buf, sizeof(buf)),
+                       rg_strerror(rc));
         uv_close((uv_handle_t *)&sock->udp, on_sock_closed);
         return rc;
     }

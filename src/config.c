@@ -1427,8 +1427,8 @@ void rg_config_print(const struct rg_config *cfg, FILE *out)
                 p->require_message_authenticator == RG_REQUIRE_MA_TRUE    ? "required"
                 : p->require_message_authenticator == RG_REQUIRE_MA_FALSE ? "optional"
                                                                           : "auto",
-                p->max_outstanding,
-                p->dead_time_s, p->when_dead == RG_WHEN_DEAD_REJECT ? "reject" : "silent");
+                p->max_outstanding, p->dead_time_s,
+                p->when_dead == RG_WHEN_DEAD_REJECT ? "reject" : "silent");
         for (size_t j = 0; j < p->nservers; j++) {
             const struct rg_server *s = &p->servers[j];
             fprintf(out, "  server \"%s\" %s (%s) auth %u acct %u\n", s->name, s->host,

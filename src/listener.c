@@ -273,8 +273,8 @@ void rg_listener_drop(uv_stream_t *server)
     l->spare.data = l;
     int rc = uv_accept(server, (uv_stream_t *)&l->spare);
     rg_log_limited("accept-drop", LOG_ERR,
-                   "event=connection-dropped listener=%s reason=\"out of memory\"%s",
-                   l->addr_text, rc < 0 ? " accept=failed" : "");
+                   "event=connection-dropped listener=%s reason=\"out of memory\"%s", l->addr_text,
+                   rc < 0 ? " accept=failed" : "");
     l->spare_busy = true;
     l->open_handles++;
     uv_close((uv_handle_t *)&l->spare, on_spare_closed);

@@ -725,7 +725,7 @@ int rg_proxy_on_request(struct rg_proxy *px, struct rg_conn *conn, const uint8_t
     if ((why = rg_proxy_request_invalid(pkt)) != NULL) {
         /* Authentic but unusable: this request is lost, the connection and the requests in
          * flight on it are not. */
-        RG_STAT_INC(&w->stats, drop_invalid_request);
+        RG_STAT_INC(&w->stats, drop_invalid);
         rg_log_limited("ap-invalid-request", LOG_WARNING,
                        "event=request-discarded conn=%s cn=\"%s\" code=%s id=%u reason=\"%s\" "
                        "connection=kept",
@@ -808,7 +808,7 @@ int rg_proxy_on_request(struct rg_proxy *px, struct rg_conn *conn, const uint8_t
          * is dropped at once, or the connection would stay paused for it for good. */
         if (rc == -ENOSPC)
             return -EAGAIN;
-        RG_STAT_INC(&w->stats, drop_invalid_request);
+        RG_STAT_INC(&w->stats, drop_invalid);
         rg_log_limited("ap-translate", LOG_WARNING,
                        "event=request-discarded conn=%s cn=\"%s\" code=%s id=%u length=%zu "
                        "reason=\"%s\" connection=kept",
@@ -854,9 +854,9 @@ static void reply_discarded(struct rg_proxy *px, struct rg_request *req, const u
     struct rg_backend_server *srv = req->server;
     char dest[80];
     if (kind == RG_BACKEND_WARN_UNUSABLE)
-        RG_STAT_INC(&w->stats, drop_unusable_reply);
+        RG_STAT_INC(&w->stats, drop_unusable);
     else
-        RG_STAT_INC(&w->stats, drop_unsigned_reply);
+        RG_STAT_INC(&w->stats, drop_unsigned);
     if (rg_backend_warn_due(srv->shared, kind, rg_now_ms(), RG_PROXY_WARN_MINUTE_MS))
         rg_warn("backend=%s pool=%s server=%s code=%s id=%u result=discarded reason=\"%s\" "
                 "effect=\"server counted alive, request ended without a reply\" fix=\"%s\" "

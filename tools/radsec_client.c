@@ -4,6 +4,7 @@
  * wolfSSL on a blocking socket, the RADIUS codec from rg_core, nothing else. */
 #include <wolfssl/options.h>
 #include <wolfssl/ssl.h>
+#include <wolfssl/wolfcrypt/md5.h>
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -162,6 +163,8 @@ static void usage(FILE *out)
     fprintf(out, "usage: radsec_client [options] COMMAND\n"
                  "commands:\n"
                  "  auth USER PASSWORD      PAP Access-Request (with Message-Authenticator)\n"
+                 "  chap USER PASSWORD      CHAP Access-Request, the Request Authenticator as\n"
+                 "                          the challenge (no CHAP-Challenge, RFC 2865 §5.3)\n"
                  "  acct start|stop|interim USER [SESSION-ID]\n"
                  "                          Accounting-Request\n"
                  "  status                  Status-Server (RFC 5997)\n"
@@ -338,7 +341,34 @@ static int build_request(int argc, char **argv, int n, uint8_t id, uint8_t *buf,
     size_t slen = strlen(opt.secret);
     int rc = 0;
 
-    if (strcmp(cmd, "auth") == 0) {
+    if (strcmp(cmd, "chap") == 0) {
+        if (argc != 3)
+            return -EINVAL;
+        const char *pass = argv[2];
+        rc |= rg_radius_init(&p, RG_RADIUS_ACCESS_REQUEST, id, NULL);
+        rg_radius_auth_random(buf);
+        rc |= rg_radius_msgauth_add_first(&p);
+        rc |= add_default_string(&p, RG_RADIUS_ATTR_USER_NAME, argv[1]);
+        /* RFC 1994 / RFC 2865 §2.2: MD5(CHAP ident + password + challenge). */
+        uint8_t chap[1 + WC_MD5_DIGEST_SIZE];
+        wc_Md5 md5;
+        chap[0] = (uint8_t)(id ^ 0x5a);
+        if (wc_InitMd5(&md5) != 0)
+            return -EINVAL;
+        wc_Md5Update(&md5, chap, 1);
+        wc_Md5Update(&md5, (const uint8_t *)pass, (word32)strlen(pass));
+        wc_Md5Update(&md5, buf + 4, RG_RADIUS_AUTH_LEN);
+        wc_Md5Final(&md5, chap + 1);
+        wc_Md5Free(&md5);
+        rc |= rg_radius_attr_add(&p, RG_RADIUS_ATTR_CHAP_PASSWORD, chap, sizeof(chap));
+        rc |= add_default_string(&p, RG_RADIUS_ATTR_NAS_IDENTIFIER, NAS_ID);
+        rc |= add_default_string(&p, RG_RADIUS_ATTR_CALLING_STATION_ID, CALLING_ID);
+        rc |= add_default_int(&p, RG_RADIUS_ATTR_NAS_PORT_TYPE, WIRELESS);
+        rc |= add_extras(&p);
+        if (rc)
+            return -ENOSPC;
+        rg_radius_msgauth_sign(buf, NULL, opt.secret, slen);
+    } else if (strcmp(cmd, "auth") == 0) {
         if (argc != 3)
             return -EINVAL;
         const char *user = argv[1], *pass = argv[2];

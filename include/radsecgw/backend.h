@@ -73,12 +73,12 @@ enum rg_backend_warning {
  * (one load per reply); the table they live in is locked only when a backend set is built
  * or freed. */
 struct rg_backend_shared {
-    bool signs;                                   /* atomic: once true, stays true */
-    uint64_t warned_ms[RG_BACKEND_WARN_KINDS];    /* atomic: last warning of each kind */
-    unsigned refs;                                /* guarded by the table lock */
-    char *key;                                    /* malloced, owned: pool, name, address, secret */
+    bool signs;                                /* atomic: once true, stays true */
+    uint64_t warned_ms[RG_BACKEND_WARN_KINDS]; /* atomic: last warning of each kind */
+    unsigned refs;                             /* guarded by the table lock */
+    char *key;                                 /* malloced, owned: pool, name, address, secret */
     size_t key_len;
-    struct rg_backend_shared *next;               /* the table's list */
+    struct rg_backend_shared *next; /* the table's list */
 };
 
 /* Has srv signed a reply to a non-EAP Access-Request? (auto mode) */
@@ -91,7 +91,7 @@ bool rg_backend_warn_due(struct rg_backend_shared *sh, enum rg_backend_warning k
                          uint64_t now_ms, uint64_t interval_ms);
 /* The shared state of a configured server, created on first use (reference counted). */
 struct rg_backend_shared *rg_backend_shared_get(const struct rg_pool *pool,
-                                               const struct rg_server *srv);
+                                                const struct rg_server *srv);
 void rg_backend_shared_put(struct rg_backend_shared *sh);
 
 enum rg_backend_health {
@@ -111,7 +111,7 @@ struct rg_backend_server {
     uint64_t retry_at_ms;   /* dead, no probes: when to try it again (hold-down) */
     uint64_t last_probe_ms;
     bool probe_inflight;
-    uint64_t sent; /* requests sent (first tries), for balancing stats */
+    uint64_t sent;                    /* requests sent (first tries), for balancing stats */
     struct rg_backend_shared *shared; /* reference held: process-wide state of this server */
 };
 

@@ -202,10 +202,10 @@ enum rg_reply_verdict {
 };
 
 struct rg_reply_check {
-    const char *why;               /* UNVERIFIED, DISCARD: the reason for the log line */
-    enum rg_backend_warning warn;  /* DISCARD: which operator warning it is */
-    bool learned;                  /* a signed reply to an Access-Request without EAP-Message */
-    bool unsigned_passed;          /* FORWARD of an Access-* reply without Message-Authenticator */
+    const char *why;              /* UNVERIFIED, DISCARD: the reason for the log line */
+    enum rg_backend_warning warn; /* DISCARD: which operator warning it is */
+    bool learned;                 /* a signed reply to an Access-Request without EAP-Message */
+    bool unsigned_passed;         /* FORWARD of an Access-* reply without Message-Authenticator */
 };
 
 /* Check a backend reply to a request of req_code (req_eap: it carried EAP-Message) sent with

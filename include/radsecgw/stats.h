@@ -18,12 +18,12 @@
     X(duplicates)         /* request ID already in flight on the connection */                     \
     X(drop_malformed)     /* malformed packets from APs (connection closed) */                     \
     X(drop_bad_request)   /* AP request with bad authenticator / Message-Authenticator */          \
-    X(drop_invalid_request) /* AP request discarded, connection kept (User-Password, size) */     \
-    X(abandoned)          /* in-flight request replaced by a new one with its ID (RFC 5080) */     \
+    X(drop_invalid)       /* AP request discarded, connection kept */                              \
+    X(abandoned)          /* in-flight request replaced: ID reused (RFC 5080) */                   \
     X(drop_bad_reply)     /* backend reply failing Response Auth / Message-Authenticator */        \
-    X(drop_unsigned_reply) /* verified reply dropped: no Message-Authenticator (policy) */         \
-    X(drop_unusable_reply) /* verified reply that cannot be forwarded (code, hidden attr, size) */ \
-    X(unsigned_accepted)  /* Access-* reply forwarded without Message-Authenticator (auto/false) */\
+    X(drop_unsigned)      /* verified reply dropped: no Message-Authenticator */                   \
+    X(drop_unusable)      /* verified reply that cannot be forwarded */                            \
+    X(unsigned_accepted)  /* Access-* reply forwarded unsigned (auto, false) */                    \
     X(drop_unknown_reply) /* backend reply for an ID not in flight */                              \
     X(drop_wrong_source)  /* backend reply from the wrong address or port */                       \
     X(drop_late_reply)    /* reply after the AP's connection closed */                             \

@@ -53,12 +53,15 @@ static struct {
     unsigned delay_ms;
     const char *report;
     const char *password; /* expected User-Password plain text, NULL: not checked */
-} opt = {.addr = "127.0.0.1", .mode = MODE_ACCEPT};
+    long no_ma_after;     /* >= 0: Access-* replies signed only for the first N, then not */
+    int acct_ma;          /* Accounting-Response Message-Authenticator: 0 none, 1 over the
+                             request authenticator, 2 over a zeroed field */
+} opt = {.addr = "127.0.0.1", .mode = MODE_ACCEPT, .no_ma_after = -1};
 
 static struct {
     uint64_t requests, bad, malformed, bad_msgauth, no_msgauth, bad_acct_auth, bad_status;
     uint64_t password_ok, password_mismatch, duplicates, replies, bad_replies, send_errors;
-    uint64_t dropped, truncated;
+    uint64_t dropped, truncated, access_replies, msgauth_in_acct;
     uint64_t code[256];
 } count;
 
@@ -156,6 +159,7 @@ static void write_report(void)
     fprintf(f, "bad_replies=%llu\n", (unsigned long long)count.bad_replies);
     fprintf(f, "send_errors=%llu\n", (unsigned long long)count.send_errors);
     fprintf(f, "dropped=%llu\n", (unsigned long long)count.dropped);
+    fprintf(f, "msgauth_in_acct=%llu\n", (unsigned long long)count.msgauth_in_acct);
     fprintf(f, "access_request=%llu\n", (unsigned long long)count.code[RG_RADIUS_ACCESS_REQUEST]);
     fprintf(f, "accounting_request=%llu\n",
             (unsigned long long)count.code[RG_RADIUS_ACCOUNTING_REQUEST]);
@@ -338,6 +342,12 @@ static void handle_request(const uint8_t *pkt, size_t len, const struct sockaddr
             fprintf(stderr, "fake_backend: id %u: bad Accounting Request Authenticator\n", id);
             return;
         }
+        /* RFC 3579 §3.3: Message-Authenticator MUST NOT be in an Accounting-Request. */
+        {
+            struct rg_radius_attr ma;
+            if (rg_radius_attr_find(pkt, RG_RADIUS_ATTR_MESSAGE_AUTHENTICATOR, NULL, &ma))
+                count.msgauth_in_acct++;
+        }
         reply_code = RG_RADIUS_ACCOUNTING_RESPONSE;
         break;
     case RG_RADIUS_STATUS_SERVER:
@@ -364,7 +374,14 @@ static void handle_request(const uint8_t *pkt, size_t len, const struct sockaddr
 
     uint8_t buf[RG_RADIUS_MAX_LEN];
     struct rg_radius_pkt r = {.data = buf, .cap = sizeof(buf)};
-    bool with_ma = reply_code != RG_RADIUS_ACCOUNTING_RESPONSE && opt.mode != MODE_NO_MA;
+    static const uint8_t zeros[RG_RADIUS_AUTH_LEN];
+    bool acct = reply_code == RG_RADIUS_ACCOUNTING_RESPONSE;
+    bool with_ma =
+        acct ? opt.acct_ma != 0
+             : opt.mode != MODE_NO_MA &&
+                   (opt.no_ma_after < 0 || count.access_replies < (uint64_t)opt.no_ma_after);
+    if (!acct && code == RG_RADIUS_ACCESS_REQUEST)
+        count.access_replies++;
     int rc = rg_radius_init(&r, reply_code, id, req_auth);
     if (with_ma)
         rc |= rg_radius_msgauth_add_first(&r);
@@ -379,7 +396,8 @@ static void handle_request(const uint8_t *pkt, size_t len, const struct sockaddr
         return;
     }
     if (with_ma)
-        rg_radius_msgauth_sign(buf, req_auth, opt.secret, opt.secret_len);
+        rg_radius_msgauth_sign(buf, acct && opt.acct_ma == 2 ? zeros : req_auth, opt.secret,
+                               opt.secret_len);
     rg_radius_auth_response_sign(buf, req_auth, opt.secret, opt.secret_len);
 
     bool spoil = opt.mode == MODE_BAD_AUTH ||
@@ -464,12 +482,18 @@ static int bind_udp(uv_udp_t *h, int port)
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: fake_backend --port P --secret S [--addr 127.0.0.1] [--mode MODE]\n"
-                 "                    [--delay-ms N] [--report FILE] [--password PLAIN]\n"
-                 "modes: accept (default), reject, drop, bad-auth, bad-auth-first:N, wrong-port,\n"
-                 "       no-ma\n"
-                 "Prints \"ready\" once bound; writes counters to --report on SIGUSR1 and at exit\n"
-                 "(SIGTERM/SIGINT).\n");
+    fprintf(out,
+            "usage: fake_backend --port P --secret S [--addr 127.0.0.1] [--mode MODE]\n"
+            "                    [--delay-ms N] [--report FILE] [--password PLAIN]\n"
+            "                    [--no-ma-after N] [--acct-ma request|zero]\n"
+            "--no-ma-after N: Access-* replies to Access-Requests carry Message-Authenticator\n"
+            "       only for the first N (a server that stops signing, or forged replies)\n"
+            "--acct-ma: sign Accounting-Response, over the request authenticator or a\n"
+            "       zeroed field (FreeRADIUS 3.2.1-3.2.8)\n"
+            "modes: accept (default), reject, drop, bad-auth, bad-auth-first:N, wrong-port,\n"
+            "       no-ma\n"
+            "Prints \"ready\" once bound; writes counters to --report on SIGUSR1 and at exit\n"
+            "(SIGTERM/SIGINT).\n");
 }
 
 static int parse_mode(const char *s)
@@ -499,11 +523,13 @@ int main(int argc, char **argv)
         {"delay-ms", required_argument, NULL, 'd'},
         {"report", required_argument, NULL, 'r'},
         {"password", required_argument, NULL, 'w'},
+        {"no-ma-after", required_argument, NULL, 'n'},
+        {"acct-ma", required_argument, NULL, 'A'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     int c;
-    while ((c = getopt_long(argc, argv, "p:a:s:m:d:r:w:h", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "p:a:s:m:d:r:w:n:A:h", longopts, NULL)) != -1) {
         switch (c) {
         case 'p':
             opt.port = atoi(optarg);
@@ -528,6 +554,19 @@ int main(int argc, char **argv)
             break;
         case 'w':
             opt.password = optarg;
+            break;
+        case 'n':
+            opt.no_ma_after = strtol(optarg, NULL, 10);
+            break;
+        case 'A':
+            if (strcmp(optarg, "request") == 0)
+                opt.acct_ma = 1;
+            else if (strcmp(optarg, "zero") == 0)
+                opt.acct_ma = 2;
+            else {
+                fprintf(stderr, "fake_backend: --acct-ma request|zero\n");
+                return 2;
+            }
             break;
         case 'h':
             usage(stdout);

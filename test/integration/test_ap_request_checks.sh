@@ -50,6 +50,27 @@ out=$(rg_client --timeout 2 raw 63030014000000000000000000000000000000ff 2>&1)
 rg_assert_output "$out" 'closed=no' "unknown code: connection stays open"
 rg_assert_log "$GW_LOG" 'dropped Code-99 id=3: not proxied|dropped .*99.* id=3' "unknown code: logged"
 
+# Issue #8: authentic requests the gateway cannot forward are discarded with a line saying
+# why, and the connection stays (only failed authentication closes it).
+out=$(rg_client --timeout 2 --attr "Attr-2=0x$(printf '41%.0s' {1..20})" chap alice pw 2>&1)
+rg_assert_output "$out" 'closed=no' "User-Password of 20 octets: connection stays"
+rg_assert_log "$GW_LOG" 'event=request-discarded .*reason="User-Password not a multiple of 16 octets' \
+    "User-Password of 20 octets: logged"
+out=$(rg_client --timeout 2 --attr "Attr-2=0x$(printf '41%.0s' {1..16})" auth alice pw 2>&1)
+rg_assert_output "$out" 'closed=no' "two User-Passwords: connection stays"
+rg_assert_log "$GW_LOG" 'event=request-discarded .*reason="User-Password more than once' \
+    "two User-Passwords: logged"
+# A CHAP request of 4085 octets: no room for the CHAP-Challenge the gateway must add.
+class=$(printf '43%.0s' {1..253})
+big=()
+for i in {1..15}; do big+=(--attr "Class=0x$class"); done
+big+=(--attr "Class=0x$(printf '43%.0s' {1..154})")
+out=$(rg_client --timeout 2 --count 3 "${big[@]}" chap alice pw 2>&1)
+rg_assert_output "$out" 'closed=no' "4085-octet CHAP requests: connection stays"
+rg_assert_log "$GW_LOG" 'event=request-discarded .*length=4085 reason="no room for Message-Authenticator / CHAP-Challenge' \
+    "4085-octet CHAP requests: dropped with a reason"
+rg_assert_no_log "$GW_LOG" 'paused: backend table full' "4085-octet CHAP requests: no connection paused"
+
 # Status-Server: the gateway answers, the backend never sees it.
 out=$(rg_client --timeout 3 status 2>&1)
 rg_assert_output "$out" '^Access-Accept' "Status-Server answered"

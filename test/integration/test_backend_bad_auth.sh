@@ -7,8 +7,14 @@
 #   bad-auth-first:1  the first reply is wrong, later ones good: the others (and possibly the
 #                     retransmitted first) are answered on the same connection
 #   wrong-port        replies from another source port are not accepted
-#   no-ma             Access-Accept without Message-Authenticator dropped (BlastRADIUS), and
-#                     accepted when require-message-authenticator = false
+#   no-ma             Access-Accept without Message-Authenticator: under
+#                     require-message-authenticator = true discarded (BlastRADIUS) but the
+#                     server answered: sent once, never marked dead; under the default (auto)
+#                     and false accepted, auto with a warning
+#   --no-ma-after 1   auto learns from the first signed reply; the unsigned one after it is
+#                     dropped (issue #8)
+#   --acct-ma         a signed Accounting-Response (either convention) is verified, and the
+#                     AP gets it without Message-Authenticator
 set -uo pipefail
 source "$(dirname "$0")/lib.sh"
 rg_tmpdir >/dev/null
@@ -16,11 +22,13 @@ rg_pki
 FB_SEC=backend-secret-$RANDOM$RANDOM
 DROP_RE='dropped|drop'
 
-# start_case NAME MODE [rg_gateway_conf options]: a fake backend and a gateway for one case.
+# [FB_EXTRA="fake_backend options"] start_case NAME MODE [rg_gateway_conf options]: a fake
+# backend and a gateway for one case.
 start_case() {
     local name=$1 mode=$2
     shift 2
-    rg_fake_backend_start "$name-backend" "$FB_SEC" "$mode"
+    # shellcheck disable=SC2086 # FB_EXTRA is a list of options
+    rg_fake_backend_start "$name-backend" "$FB_SEC" "$mode" ${FB_EXTRA:-}
     local port_var="FB_PORT_${name//[^A-Za-z0-9_]/_}_backend"
     local port=${!port_var}
     rg_gateway_conf "$RG_TMP/$name.conf" --backend "127.0.0.1:$port:$port:$FB_SEC" "$@"
@@ -109,26 +117,83 @@ rg_assert_log "$GW_LOG" '(another|wrong|unexpected|unknown).*(address|port|sourc
     "wrong-port: gateway logs the reply from the wrong source"
 stop_case wrongport
 
-# --- BlastRADIUS: Access-Accept without Message-Authenticator
-start_case noma no-ma
-client out --count 2 --timeout 4 auth alice pw
+# --- BlastRADIUS: Access-Accept without Message-Authenticator, require-message-authenticator
+# = true. timeout 1, retries 2: the old behaviour sent each request 3 times and then marked
+# the server dead.
+start_case noma no-ma --require-ma true
+client out --count 2 --timeout 5 auth alice pw
 st=$?
 [ $st = 2 ] && rg_pass "no-ma: reply without Message-Authenticator not forwarded" ||
     rg_fail "no-ma: radsec_client exit $st, expected 2"
 rg_assert_output "$out" 'accept=0 .*closed=no' "no-ma: connection stayed open"
-rg_assert_log "$GW_LOG" 'Message-Authenticator' "no-ma: gateway logs the missing Message-Authenticator"
-# Accounting-Response carries no Message-Authenticator and must still pass.
+rg_assert_log "$GW_LOG" 'result=discarded reason="no Message-Authenticator \(require-message-authenticator = true\)"' \
+    "no-ma: gateway logs the missing Message-Authenticator"
+report=$(rg_fake_backend_report noma-backend)
+[ "$(rg_report_value "$report" access_request)" = 2 ] &&
+    rg_pass "no-ma: each answered request sent once" ||
+    rg_fail "no-ma: backend report: $(tr '\n' ' ' <<<"$report")"
+rg_assert_no_log "$GW_LOG" 'marked dead' "no-ma: a server that answers is not marked dead"
+# Accounting-Response needs no Message-Authenticator and must still pass.
 client out --timeout 4 acct start alice
 st=$?
 [ $st = 0 ] && rg_pass "no-ma: Accounting-Response still forwarded" ||
     rg_fail "no-ma: accounting exit $st"
+report=$(rg_fake_backend_report noma-backend)
+[ "$(rg_report_value "$report" msgauth_in_acct)" = 0 ] &&
+    rg_pass "no-ma: Accounting-Request sent without Message-Authenticator (RFC 3579 §3.3)" ||
+    rg_fail "no-ma: Accounting-Request carried Message-Authenticator"
 stop_case noma
+
+# --- the same server with the default (auto): accepted, one warning naming the server
+start_case noma-auto no-ma
+client out --count 3 --timeout 4 auth alice pw
+st=$?
+[ $st = 0 ] && rg_pass "no-ma, auto: accepted" || rg_fail "no-ma, auto: exit $st"
+n=$(grep -c 'WARNING: backend=b1 pool=corp .*result=accepted reason="no Message-Authenticator' "$GW_LOG")
+[ "$n" = 1 ] && rg_pass "no-ma, auto: one warning for 3 unsigned replies" ||
+    rg_fail "no-ma, auto: $n warnings"
+stop_case noma-auto
 
 start_case noma-allowed no-ma --require-ma false
 client out --timeout 4 auth alice pw
 st=$?
 [ $st = 0 ] && rg_pass "no-ma with require-message-authenticator = false: accepted" ||
     rg_fail "no-ma with require-message-authenticator = false: exit $st"
+rg_assert_no_log "$GW_LOG" 'WARNING: backend=.*result=accepted' "no-ma, false: no warning"
 stop_case noma-allowed
+
+# --- auto learns: the first reply signed, the next one not (a forged reply looks like that)
+FB_EXTRA="--no-ma-after 1" start_case learn accept
+client out --timeout 4 auth alice pw
+st=$?
+[ $st = 0 ] && rg_pass "learn: signed reply accepted" || rg_fail "learn: exit $st"
+rg_assert_log "$GW_LOG" 'NOTICE: backend=b1 pool=corp .*event=signs-replies' \
+    "learn: the gateway says it learnt that the server signs"
+client out --timeout 4 auth alice pw
+st=$?
+[ $st = 2 ] && rg_pass "learn: unsigned reply after that not forwarded" ||
+    rg_fail "learn: exit $st, expected 2"
+rg_assert_log "$GW_LOG" 'result=discarded reason="no Message-Authenticator, though this server signed' \
+    "learn: the discard says why"
+# What was learnt survives a reload (same server address and secret).
+rg_signal learn-gw HUP
+rg_wait_log "$GW_LOG" 'reload done' 10 learn-gw && rg_pass "learn: reloaded" || rg_fail "learn: no reload"
+client out --timeout 4 auth alice pw
+st=$?
+[ $st = 2 ] && rg_pass "learn: after a reload unsigned replies are still dropped" ||
+    rg_fail "learn: after reload exit $st, expected 2"
+stop_case learn
+
+# --- a signed Accounting-Response, both conventions: verified, forwarded without it
+for conv in request zero; do
+    FB_EXTRA="--acct-ma $conv" start_case "acctma-$conv" accept
+    client out --timeout 4 acct start alice
+    st=$?
+    [ $st = 0 ] && rg_pass "acct-ma $conv: Accounting-Response forwarded" ||
+        rg_fail "acct-ma $conv: exit $st"
+    rg_assert_no_log <(echo "$out") 'Message-Authenticator' \
+        "acct-ma $conv: the AP's Accounting-Response has no Message-Authenticator"
+    stop_case "acctma-$conv"
+done
 
 rg_finish

@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # Issue #3, the basic path: an AP (radsec_client with the acme certificate) talks RadSec to
-# radsecgw, which forwards to FreeRADIUS over UDP with a different secret. PAP accept and
-# reject, accounting start/stop, hidden attributes re-encrypted for the AP, pipelined
-# requests on one connection, and Status-Server answered by the gateway itself (FreeRADIUS
-# must never see one: status-server probing is off in this config).
+# radsecgw, which forwards to FreeRADIUS over UDP with a different secret. PAP and CHAP
+# accept and reject, accounting start/stop, hidden attributes re-encrypted for the AP,
+# pipelined requests on one connection, and Status-Server answered by the gateway itself
+# (FreeRADIUS must never see one: status-server probing is off in this config).
+# Issue #8: FreeRADIUS keeps Debian's stock replies (no Message-Authenticator on PAP/CHAP)
+# and the gateway runs with its default require-message-authenticator = auto;
+# Accounting-Request reaches FreeRADIUS without Message-Authenticator (RFC 3579 §3.3) and
+# Accounting-Response reaches the AP without one.
 set -uo pipefail
 source "$(dirname "$0")/lib.sh"
 rg_need freeradius
@@ -40,8 +44,15 @@ rg_assert_output "$out" 'Tunnel-Password:0 = "tunnel-alice"' \
 rg_run_client 1 "PAP with a wrong password rejected" auth alice not-the-password
 rg_assert_output "$out" '^Access-Reject id=' "Access-Reject reaches the AP"
 
+rg_run_client 0 "CHAP alice accepted" chap alice "$RG_USERS_ALICE_PASSWORD"
+rg_assert_output "$out" '^Access-Accept id=' "CHAP: Access-Accept reaches the AP"
+rg_assert_output "$out" 'Message-Authenticator = ok' "CHAP: the AP's Access-Accept is signed"
+rg_run_client 1 "CHAP with a wrong password rejected" chap alice not-the-password
+
 rg_run_client 0 "Accounting start answered" acct start alice
 rg_assert_output "$out" '^Accounting-Response id=' "Accounting-Response for start"
+rg_assert_no_log <(echo "$out") 'Message-Authenticator' \
+    "Accounting-Response reaches the AP without Message-Authenticator"
 rg_run_client 0 "Accounting stop answered" acct stop alice
 rg_assert_output "$out" '^Accounting-Response id=' "Accounting-Response for stop"
 
@@ -59,8 +70,16 @@ rg_assert_output "$out" 'status=1 ' "one Status-Server reply"
 sleep 0.5
 n_auth=$(grep -c 'Received Access-Request' "$FR_LOG")
 n_acct=$(grep -c 'Received Accounting-Request' "$FR_LOG")
-[ "$n_auth" -ge 23 ] && rg_pass "FreeRADIUS received the Access-Requests ($n_auth)" ||
-    rg_fail "FreeRADIUS received $n_auth Access-Requests, expected at least 23"
+# The attributes FreeRADIUS lists after each "Received Accounting-Request" line.
+if awk '/Received Accounting-Request/ { b = 1; next } /Received |Sent / { b = 0 }
+        b && /Message-Authenticator/ { found = 1 } END { exit !found }' "$FR_LOG"; then
+    rg_fail "an Accounting-Request reached FreeRADIUS with Message-Authenticator"
+else
+    rg_pass "Accounting-Requests reach FreeRADIUS without Message-Authenticator (RFC 3579 §3.3)"
+fi
+rg_assert_log "$FR_LOG" 'Received Accounting-Request' "FreeRADIUS logged the accounting requests"
+[ "$n_auth" -ge 25 ] && rg_pass "FreeRADIUS received the Access-Requests ($n_auth)" ||
+    rg_fail "FreeRADIUS received $n_auth Access-Requests, expected at least 25"
 [ "$n_acct" -ge 2 ] && rg_pass "FreeRADIUS received the Accounting-Requests ($n_acct)" ||
     rg_fail "FreeRADIUS received $n_acct Accounting-Requests, expected 2"
 rg_assert_no_log "$FR_LOG" 'Received Status-Server' "no Status-Server reached FreeRADIUS"

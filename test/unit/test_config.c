@@ -586,8 +586,8 @@ static void test_require_message_authenticator(void **state)
         const char *value;
         enum rg_require_ma want;
     } cases[] = {
-        {"auto", RG_REQUIRE_MA_AUTO},    {"\"auto\"", RG_REQUIRE_MA_AUTO},
-        {"true", RG_REQUIRE_MA_TRUE},    {"yes", RG_REQUIRE_MA_TRUE},
+        {"auto", RG_REQUIRE_MA_AUTO},     {"\"auto\"", RG_REQUIRE_MA_AUTO},
+        {"true", RG_REQUIRE_MA_TRUE},     {"yes", RG_REQUIRE_MA_TRUE},
         {"\"true\"", RG_REQUIRE_MA_TRUE}, {"false", RG_REQUIRE_MA_FALSE},
         {"off", RG_REQUIRE_MA_FALSE},
     };

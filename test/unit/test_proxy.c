@@ -296,8 +296,8 @@ static void test_translate_reply_reencrypts(void **state)
 
 /* A backend reply to a request sent with sent_auth: code, optional EAP-Message, signed with
  * Message-Authenticator when ma, Response Authenticator with the backend secret. */
-static size_t make_reply(uint8_t *buf, uint8_t code, uint8_t id, const uint8_t *sent_auth,
-                         bool ma, bool eap)
+static size_t make_reply(uint8_t *buf, uint8_t code, uint8_t id, const uint8_t *sent_auth, bool ma,
+                         bool eap)
 {
     struct rg_radius_pkt p = {.data = buf, .cap = RG_RADIUS_MAX_LEN};
     size_t bl = strlen(BE_SECRET);
@@ -333,43 +333,43 @@ static void test_check_reply_verification(void **state)
     struct rg_radius_pkt p = {.data = buf, .cap = sizeof(buf)};
     rg_radius_init(&p, RG_RADIUS_ACCESS_ACCEPT, 1, NULL);
     rg_radius_auth_response_sign(buf, sent_auth, "other", 5);
-    assert_int_equal(check(buf, RG_RADIUS_ACCESS_REQUEST, false, sent_auth, RG_REQUIRE_MA_FALSE,
-                           false, &chk),
-                     RG_REPLY_UNVERIFIED);
+    assert_int_equal(
+        check(buf, RG_RADIUS_ACCESS_REQUEST, false, sent_auth, RG_REQUIRE_MA_FALSE, false, &chk),
+        RG_REPLY_UNVERIFIED);
     assert_string_equal(chk.why, "bad Response Authenticator");
 
     /* A tampered Message-Authenticator fails even under false. */
     make_reply(buf, RG_RADIUS_ACCESS_REJECT, 1, sent_auth, true, false);
     buf[22] ^= 1;
     rg_radius_auth_response_sign(buf, sent_auth, BE_SECRET, bl);
-    assert_int_equal(check(buf, RG_RADIUS_ACCESS_REQUEST, false, sent_auth, RG_REQUIRE_MA_FALSE,
-                           false, &chk),
-                     RG_REPLY_UNVERIFIED);
+    assert_int_equal(
+        check(buf, RG_RADIUS_ACCESS_REQUEST, false, sent_auth, RG_REQUIRE_MA_FALSE, false, &chk),
+        RG_REPLY_UNVERIFIED);
     assert_string_equal(chk.why, "bad Message-Authenticator");
 
     /* A verified reply of the wrong code: discarded (the server answered), not unverified. */
     make_reply(buf, RG_RADIUS_ACCOUNTING_RESPONSE, 1, sent_auth, false, false);
-    assert_int_equal(check(buf, RG_RADIUS_ACCESS_REQUEST, false, sent_auth, RG_REQUIRE_MA_AUTO,
-                           false, &chk),
-                     RG_REPLY_DISCARD);
+    assert_int_equal(
+        check(buf, RG_RADIUS_ACCESS_REQUEST, false, sent_auth, RG_REQUIRE_MA_AUTO, false, &chk),
+        RG_REPLY_DISCARD);
     assert_int_equal(chk.warn, RG_BACKEND_WARN_UNUSABLE);
     make_reply(buf, RG_RADIUS_ACCESS_ACCEPT, 1, sent_auth, true, false);
-    assert_int_equal(check(buf, RG_RADIUS_ACCOUNTING_REQUEST, false, sent_auth, RG_REQUIRE_MA_AUTO,
-                           false, &chk),
-                     RG_REPLY_DISCARD);
+    assert_int_equal(
+        check(buf, RG_RADIUS_ACCOUNTING_REQUEST, false, sent_auth, RG_REQUIRE_MA_AUTO, false, &chk),
+        RG_REPLY_DISCARD);
 
     /* EAP-Message without Message-Authenticator: RFC 3579 §3.2, even under false. */
     make_reply(buf, RG_RADIUS_ACCESS_CHALLENGE, 1, sent_auth, false, true);
-    assert_int_equal(check(buf, RG_RADIUS_ACCESS_REQUEST, true, sent_auth, RG_REQUIRE_MA_FALSE,
-                           false, &chk),
-                     RG_REPLY_DISCARD);
+    assert_int_equal(
+        check(buf, RG_RADIUS_ACCESS_REQUEST, true, sent_auth, RG_REQUIRE_MA_FALSE, false, &chk),
+        RG_REPLY_DISCARD);
     assert_int_equal(chk.warn, RG_BACKEND_WARN_EAP_UNSIGNED);
 
     /* A Status-Server answer proves the server alive, signed or not. */
     make_reply(buf, RG_RADIUS_ACCESS_ACCEPT, 1, sent_auth, false, false);
-    assert_int_equal(check(buf, RG_RADIUS_STATUS_SERVER, false, sent_auth, RG_REQUIRE_MA_TRUE,
-                           false, &chk),
-                     RG_REPLY_FORWARD);
+    assert_int_equal(
+        check(buf, RG_RADIUS_STATUS_SERVER, false, sent_auth, RG_REQUIRE_MA_TRUE, false, &chk),
+        RG_REPLY_FORWARD);
     assert_false(chk.learned);
 }
 
@@ -427,9 +427,9 @@ static void test_check_reply_policy_auto_learns(void **state)
         RG_REPLY_DISCARD);
     /* Accounting-Response never needs one. */
     make_reply(buf, RG_RADIUS_ACCOUNTING_RESPONSE, 6, sent_auth, false, false);
-    assert_int_equal(check(buf, RG_RADIUS_ACCOUNTING_REQUEST, false, sent_auth,
-                           RG_REQUIRE_MA_AUTO, signs, &chk),
-                     RG_REPLY_FORWARD);
+    assert_int_equal(
+        check(buf, RG_RADIUS_ACCOUNTING_REQUEST, false, sent_auth, RG_REQUIRE_MA_AUTO, signs, &chk),
+        RG_REPLY_FORWARD);
 }
 
 static void test_check_reply_policy_true_false(void **state)
@@ -440,19 +440,19 @@ static void test_check_reply_policy_true_false(void **state)
     struct rg_reply_check chk;
 
     make_reply(buf, RG_RADIUS_ACCESS_ACCEPT, 1, sent_auth, false, false);
-    assert_int_equal(check(buf, RG_RADIUS_ACCESS_REQUEST, false, sent_auth, RG_REQUIRE_MA_TRUE,
-                           false, &chk),
-                     RG_REPLY_DISCARD);
+    assert_int_equal(
+        check(buf, RG_RADIUS_ACCESS_REQUEST, false, sent_auth, RG_REQUIRE_MA_TRUE, false, &chk),
+        RG_REPLY_DISCARD);
     assert_int_equal(chk.warn, RG_BACKEND_WARN_UNSIGNED_DROPPED);
     assert_non_null(strstr(chk.why, "require-message-authenticator = true"));
-    assert_int_equal(check(buf, RG_RADIUS_ACCESS_REQUEST, false, sent_auth, RG_REQUIRE_MA_FALSE,
-                           true, &chk),
-                     RG_REPLY_FORWARD);
+    assert_int_equal(
+        check(buf, RG_RADIUS_ACCESS_REQUEST, false, sent_auth, RG_REQUIRE_MA_FALSE, true, &chk),
+        RG_REPLY_FORWARD);
     assert_true(chk.unsigned_passed);
     make_reply(buf, RG_RADIUS_ACCESS_ACCEPT, 1, sent_auth, true, false);
-    assert_int_equal(check(buf, RG_RADIUS_ACCESS_REQUEST, false, sent_auth, RG_REQUIRE_MA_TRUE,
-                           false, &chk),
-                     RG_REPLY_FORWARD);
+    assert_int_equal(
+        check(buf, RG_RADIUS_ACCESS_REQUEST, false, sent_auth, RG_REQUIRE_MA_TRUE, false, &chk),
+        RG_REPLY_FORWARD);
     assert_false(chk.unsigned_passed);
 }
 
@@ -495,9 +495,9 @@ static void test_accounting_response_msgauth(void **state)
     rg_radius_msgauth_add_first(&p);
     rg_radius_msgauth_sign(buf, ap_auth, BE_SECRET, bl);
     rg_radius_auth_response_sign(buf, sent_auth, BE_SECRET, bl);
-    assert_int_equal(check(buf, RG_RADIUS_ACCOUNTING_REQUEST, false, sent_auth, RG_REQUIRE_MA_AUTO,
-                           false, &chk),
-                     RG_REPLY_UNVERIFIED);
+    assert_int_equal(
+        check(buf, RG_RADIUS_ACCOUNTING_REQUEST, false, sent_auth, RG_REQUIRE_MA_AUTO, false, &chk),
+        RG_REPLY_UNVERIFIED);
     /* Access-* replies keep theirs, re-signed for the AP. */
     make_reply(buf, RG_RADIUS_ACCESS_ACCEPT, 1, sent_auth, false, false);
     unsigned ctr = 0;
@@ -704,7 +704,10 @@ static size_t make_eap_request(uint8_t *buf, uint8_t id)
     rg_radius_init(&p, RG_RADIUS_ACCESS_REQUEST, id, NULL);
     rg_radius_auth_random(buf);
     rg_radius_attr_add(&p, RG_RADIUS_ATTR_USER_NAME, "bob", 3);
-    rg_radius_attr_add(&p, RG_RADIUS_ATTR_EAP_MESSAGE, "\x02\x01\x00\x08\x01" "bob", 8);
+    rg_radius_attr_add(&p, RG_RADIUS_ATTR_EAP_MESSAGE,
+                       "\x02\x01\x00\x08\x01"
+                       "bob",
+                       8);
     rg_radius_msgauth_add_first(&p);
     rg_radius_msgauth_sign(buf, NULL, AP_SECRET, 6);
     return rg_radius_len(buf);
@@ -744,7 +747,7 @@ static void test_worker_auto_eap_then_pap(void **state)
     backend_answers(11, RG_RADIUS_ACCESS_ACCEPT, false, false);
     assert_null(wconn->inflight[11]);
     assert_int_equal(STAT(unsigned_accepted), 1);
-    assert_int_equal(STAT(drop_unsigned_reply), 0);
+    assert_int_equal(STAT(drop_unsigned), 0);
     assert_false(rg_backend_signs(sh));
 
     /* Another worker's (or the next generation's) set for the same server shares the state. */
@@ -761,7 +764,7 @@ static void test_worker_auto_eap_then_pap(void **state)
     assert_int_equal(ap_sends(pkt), 0);
     backend_answers(13, RG_RADIUS_ACCESS_ACCEPT, false, false);
     assert_null(wconn->inflight[13]); /* ended: an answered request is not retransmitted */
-    assert_int_equal(STAT(drop_unsigned_reply), 1);
+    assert_int_equal(STAT(drop_unsigned), 1);
     assert_int_equal(wserver()->health, RG_BACKEND_ALIVE);
     assert_int_equal(STAT(outstanding), 0);
     rg_backend_set_retire(other);
@@ -781,7 +784,7 @@ static void test_worker_true_unsigned_server_stays_alive(void **state)
     wserver()->missed = 3;
     backend_answers(20, RG_RADIUS_ACCESS_ACCEPT, false, false);
     assert_null(wconn->inflight[20]);
-    assert_int_equal(STAT(drop_unsigned_reply), 1);
+    assert_int_equal(STAT(drop_unsigned), 1);
     assert_int_equal(STAT(retransmits), 0);
     assert_int_equal(wserver()->health, RG_BACKEND_ALIVE);
     assert_int_equal(wserver()->missed, 0);
@@ -790,7 +793,7 @@ static void test_worker_true_unsigned_server_stays_alive(void **state)
     make_eap_request(pkt, 21);
     assert_int_equal(ap_sends(pkt), 0);
     backend_answers(21, RG_RADIUS_ACCESS_CHALLENGE, true, true);
-    assert_int_equal(STAT(drop_unsigned_reply), 1);
+    assert_int_equal(STAT(drop_unsigned), 1);
     assert_int_equal(STAT(drop_bad_reply), 0);
     worker_down();
 }
@@ -834,7 +837,7 @@ static void test_worker_unusable_reply_finishes(void **state)
     assert_int_equal(ap_sends(pkt), 0);
     backend_answers(40, RG_RADIUS_ACCOUNTING_RESPONSE, false, false);
     assert_null(wconn->inflight[40]);
-    assert_int_equal(STAT(drop_unusable_reply), 1);
+    assert_int_equal(STAT(drop_unusable), 1);
     assert_null(rg_proxy_heap_peek(&wk.proxy));
 
     /* A Tunnel-Password that does not decrypt (length not 2 + n*16 after the tag). */
@@ -851,7 +854,7 @@ static void test_worker_unusable_reply_finishes(void **state)
     rg_proxy_on_reply(&wk.proxy, req->sock, buf, rg_radius_len(buf),
                       (const struct sockaddr *)req->sock->dest->addr);
     assert_null(wconn->inflight[41]);
-    assert_int_equal(STAT(drop_unusable_reply), 2);
+    assert_int_equal(STAT(drop_unusable), 2);
 
     /* Too big to take the Message-Authenticator for the AP. */
     make_pap_request(pkt, 42);
@@ -862,13 +865,14 @@ static void test_worker_unusable_reply_finishes(void **state)
     memset(filler, 'c', sizeof(filler));
     while ((size_t)rg_radius_len(buf) + 255 + 3 <= RG_RADIUS_MAX_LEN)
         rg_radius_attr_add(&p, RG_RADIUS_ATTR_CLASS, filler, 253);
-    rg_radius_attr_add(&p, RG_RADIUS_ATTR_CLASS, filler, RG_RADIUS_MAX_LEN - rg_radius_len(buf) - 2);
+    rg_radius_attr_add(&p, RG_RADIUS_ATTR_CLASS, filler,
+                       RG_RADIUS_MAX_LEN - rg_radius_len(buf) - 2);
     assert_int_equal(rg_radius_len(buf), RG_RADIUS_MAX_LEN);
     rg_radius_auth_response_sign(buf, req->sent_auth, BE_SECRET, strlen(BE_SECRET));
     rg_proxy_on_reply(&wk.proxy, req->sock, buf, rg_radius_len(buf),
                       (const struct sockaddr *)req->sock->dest->addr);
     assert_null(wconn->inflight[42]);
-    assert_int_equal(STAT(drop_unusable_reply), 3);
+    assert_int_equal(STAT(drop_unusable), 3);
     assert_int_equal(STAT(outstanding), 0);
     worker_down();
 }
@@ -926,13 +930,13 @@ static void test_worker_near_4096_dropped_not_paused(void **state)
     int rc = ap_sends(pkt);
     assert_int_not_equal(rc, -EAGAIN);
     assert_int_not_equal(rc, -EBADMSG);
-    assert_int_equal(STAT(drop_invalid_request), 1);
+    assert_int_equal(STAT(drop_invalid), 1);
     assert_int_equal(STAT(outstanding), 0);
     assert_int_equal(wk.backends->outstanding, 0);
     make_big_request(pkt, RG_RADIUS_ACCESS_REQUEST, 4070, true);
     rc = ap_sends(pkt);
     assert_int_not_equal(rc, -EAGAIN);
-    assert_int_equal(STAT(drop_invalid_request), 2);
+    assert_int_equal(STAT(drop_invalid), 2);
     /* A full-size Accounting-Request goes out (nothing is added to it). */
     make_big_request(pkt, RG_RADIUS_ACCOUNTING_REQUEST, 4096, false);
     assert_int_equal(ap_sends(pkt), 0);
@@ -954,7 +958,7 @@ static void test_worker_bad_user_password_keeps_connection(void **state)
     for (unsigned i = 0; i < 4; i++) {
         make_password_request(pkt, bad[i].len, bad[i].twice);
         assert_int_equal(ap_sends(pkt), -EINVAL);
-        assert_int_equal(STAT(drop_invalid_request), i + 1);
+        assert_int_equal(STAT(drop_invalid), i + 1);
     }
     assert_int_equal(STAT(drop_bad_request), 0);
     assert_int_equal(STAT(forwarded), 0);
