@@ -1384,8 +1384,7 @@ void rg_config_print(const struct rg_config *cfg, FILE *out)
     fprintf(out, "\nlisten");
     for (size_t i = 0; i < cfg->listen.naddress; i++)
         fprintf(out, "%s %s", i ? "," : "", cfg->listen.address[i]);
-    fprintf(out,
-            " port %u: max %u connections, ", cfg->listen.port, cfg->listen.max_connections);
+    fprintf(out, " port %u: max %u connections, ", cfg->listen.port, cfg->listen.max_connections);
     if (cfg->listen.max_connections_per_ip)
         fprintf(out, "%u per address", cfg->listen.max_connections_per_ip);
     else

@@ -653,8 +653,8 @@ void rg_conn_accept(struct rg_worker *w, uv_stream_t *server)
         if (rc == -EAGAIN)
             rg_listener_note(RG_LISTENER_REFUSED);
         else
-            rg_log_limited("listen-refused", LOG_WARNING, "TLS peer %s refused: %s",
-                           c->addr_text, why);
+            rg_log_limited("listen-refused", LOG_WARNING, "TLS peer %s refused: %s", c->addr_text,
+                           why);
         rg_conn_close(c, why);
         return;
     }

@@ -233,9 +233,9 @@ void rg_listener_report(const struct rg_config *cfg)
            "max-connections=%u",
            (unsigned long long)wg, (unsigned long long)wi, (unsigned long long)ev,
            (unsigned long long)rf, (unsigned long long)to,
-           __atomic_load_n(&waiting, __ATOMIC_RELAXED),
-           rg_listener_handshakes(), cfg->listen.max_handshakes,
-           cfg->listen.max_handshakes_per_ip, cfg->listen.max_connections);
+           __atomic_load_n(&waiting, __ATOMIC_RELAXED), rg_listener_handshakes(),
+           cfg->listen.max_handshakes, cfg->listen.max_handshakes_per_ip,
+           cfg->listen.max_connections);
 }
 
 /* ---- listening sockets ---- */

@@ -18,7 +18,7 @@ struct rg_request;
 struct rg_coa_conn;
 
 enum rg_conn_state {
-    RG_CONN_WAITING,   /* accepted and counted, not read: no handshake slot yet */
+    RG_CONN_WAITING, /* accepted and counted, not read: no handshake slot yet */
     RG_CONN_HANDSHAKE,
     RG_CONN_OPEN,
     RG_CONN_CLOSING, /* close_notify sent / flushing, no more reads */

@@ -1,7 +1,7 @@
 /* Listening sockets (one per listen.address, SO_REUSEPORT so every worker has its own) and
  * the connection limits shared by all workers: max-connections, max-connections-per-ip,
- * max-handshakes, max-handshakes-per-ip, source prefixes. The counters are the one place workers meet on connect/disconnect;
- * no request touches them. */
+ * max-handshakes, max-handshakes-per-ip, source prefixes. The counters are the one place workers
+ * meet on connect/disconnect; no request touches them. */
 #ifndef RADSECGW_LISTENER_H
 #define RADSECGW_LISTENER_H
 

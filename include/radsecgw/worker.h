@@ -67,7 +67,7 @@ struct rg_worker {
     struct rg_conn_queue waiting; /* accepted, waiting for a handshake slot, oldest first */
     struct rg_conn_queue silent;  /* in the handshake, nothing received yet, oldest first */
     uv_timer_t admit_timer;       /* hands freed slots to waiting connections */
-    uv_timer_t health_timer; /* probes and hold-down */
+    uv_timer_t health_timer;      /* probes and hold-down */
     struct rg_stats stats;
     struct rg_coa_worker *coa; /* owned by coa.c: CoA queue from the main thread, timeouts */
     uint8_t udp_buf[65536];    /* receive buffer for backend sockets */
