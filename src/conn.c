@@ -667,7 +667,10 @@ void rg_conn_accept(struct rg_worker *w, uv_stream_t *server)
 
     /* Connections that wait for a slot keep their place in line: a newcomer does not
      * overtake them. */
-    rc = w->waiting.n ? -EAGAIN : rg_listener_handshake_take(cfg, addr);
+    if (w->waiting.n)
+        rc = rg_listener_handshake_possible(cfg) ? -EAGAIN : -ENOSPC;
+    else
+        rc = rg_listener_handshake_take(cfg, addr);
     if (rc == 0) {
         start_handshake(c);
         rg_debug("connection %s accepted by worker %u", c->addr_text, w->index);
@@ -681,7 +684,7 @@ void rg_conn_accept(struct rg_worker *w, uv_stream_t *server)
     rg_listener_note(rc == -ENOSPC ? RG_LISTENER_WAITED_GLOBAL : RG_LISTENER_WAITED_IP);
     rg_debug("connection %s accepted by worker %u, waiting for a handshake slot", c->addr_text,
              w->index);
-    if (rc == -ENOSPC || !rg_listener_handshake_possible(cfg)) {
+    if (rc == -ENOSPC) {
         /* Every slot is taken: the oldest silent handshake makes room (its slot goes to the
          * oldest waiting connection that may take it). */
         evict_silent(w, false);

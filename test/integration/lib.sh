@@ -747,6 +747,7 @@ rg_report_value() {
 #   --policy P                   failover | round-robin | least-outstanding (default failover)
 #   --max-outstanding N          per server and worker (default: the gateway's, 16384)
 #   --max-conn-per-ip N          listen max-connections-per-ip (default: the gateway's, 0)
+#   --max-connections N          listen max-connections (default: the gateway's, 100000)
 #   --max-handshakes N           listen max-handshakes (default: the gateway's, 4096)
 #   --max-handshakes-per-ip N    listen max-handshakes-per-ip (default: the gateway's, 64)
 #   --handshake-timeout S        listen handshake-timeout (default 5)
@@ -782,6 +783,7 @@ rg_gateway_conf() {
         --policy) policy=$2 ;;
         --max-outstanding) pool_extra+="    max-outstanding = $2"$'\n' ;;
         --max-conn-per-ip) listen_extra+="    max-connections-per-ip = $2"$'\n' ;;
+        --max-connections) listen_extra+="    max-connections = $2"$'\n' ;;
         --max-handshakes) listen_extra+="    max-handshakes = $2"$'\n' ;;
         --max-handshakes-per-ip) listen_extra+="    max-handshakes-per-ip = $2"$'\n' ;;
         --handshake-timeout) hs_timeout=$2 ;;

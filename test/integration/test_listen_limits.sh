@@ -9,6 +9,8 @@
 #  3. max-handshakes = 2 (one worker) with two silent connections: a new connection makes the
 #     gateway close the oldest silent one (eviction) and is served at once; the younger
 #     silent one stays.
+#  4. max-connections = 2 (one worker), both held by silent connections: a new connection
+#     is not refused, the oldest silent one is closed for it.
 set -uo pipefail
 source "$(dirname "$0")/lib.sh"
 rg_tmpdir >/dev/null
@@ -17,9 +19,9 @@ FB_SEC=limits-backend-secret-$RANDOM$RANDOM
 rg_fake_backend_start fb "$FB_SEC" accept
 BACKEND="127.0.0.1:$FB_PORT_fb:$FB_PORT_fb:$FB_SEC"
 
-# silent PORT HOLD_FILE: open two TCP connections that never send a byte (0.3 s apart, so
-# the first is the older), print "ready", then report which the server closed; "drop0 S"
-# on stdin-less runs: close the first one after S seconds (args: PORT DROP_AFTER TOTAL).
+# silent PORT DROP_AFTER TOTAL: open two TCP connections that never send a byte (0.3 s
+# apart, so the first is the older), print "ready", close the first one after DROP_AFTER
+# seconds (-1: never), and after TOTAL seconds print which ones the server had closed.
 silent() {
     python3 - "$@" <<'EOF'
 import socket, sys, time, select
@@ -133,4 +135,26 @@ sleep 1.5
 rg_check "gw3: conn_evicted=1" test "$(rg_stats_last "$GW_LOG" conn_evicted)" = 1
 rg_assert_log "$GW_LOG" 'WARNING.*event=listen-limits .*evicted_silent=1 ' "gw3: aggregate line counts the eviction"
 rg_alive gw3 && rg_pass "gateway still running" || rg_fail "gateway died"
+rg_stop gw3
+
+# ---- 4. max-connections = 2, both taken by silent connections: the oldest makes room ----
+rg_gateway_conf "$RG_TMP/gw4.conf" --backend "$BACKEND" --workers 1 --max-connections 2 \
+    --handshake-timeout 10 --stats-interval 1 --log-level debug
+rg_gateway_start "$RG_TMP/gw4.conf" gw4
+silent "$GW_PORT" -1 4 >"$RG_TMP/silent4.out" &
+sp=$!
+rg_wait_log "$RG_TMP/silent4.out" '^ready' 10 || rg_fail "silent connections not opened"
+out=$(rg_client --timeout 9 auth alice wonderland 2>&1)
+st=$?
+wait "$sp"
+[ "$st" = 0 ] && rg_assert_output "$out" 'Access-Accept' "gw4: new connection served at max-connections" ||
+    rg_fail "gw4: new connection failed (exit $st): $out"
+rg_assert_log "$RG_TMP/silent4.out" '^first=closed second=open' \
+    "gw4: the oldest silent connection was closed for it, the younger one kept"
+sleep 1.5
+rg_check "gw4: conn_evicted=1" test "$(rg_stats_last "$GW_LOG" conn_evicted)" = 1
+rg_assert_log "$GW_LOG" 'event=listen-limits .*evicted_silent=1 refused_max_connections=0 ' \
+    "gw4: aggregate line: one eviction, nothing refused at max-connections"
+rg_assert_no_log "$GW_LOG" 'refused: too many connections' "gw4: no connection refused for the limit"
+rg_stop gw4
 rg_finish
