@@ -746,6 +746,7 @@ rg_report_value() {
 #   --workers N                  worker threads (default 2)
 #   --policy P                   failover | round-robin | least-outstanding (default failover)
 #   --max-outstanding N          per server and worker (default: the gateway's, 16384)
+#   --when-dead silent|reject    pool when-dead (default: the gateway's, silent)
 #   --max-conn-per-ip N          listen max-connections-per-ip (default: the gateway's, 0)
 #   --max-connections N          listen max-connections (default: the gateway's, 100000)
 #   --max-handshakes N           listen max-handshakes (default: the gateway's, 4096)
@@ -782,6 +783,7 @@ rg_gateway_conf() {
         --workers) workers=$2 ;;
         --policy) policy=$2 ;;
         --max-outstanding) pool_extra+="    max-outstanding = $2"$'\n' ;;
+        --when-dead) pool_extra+="    when-dead = \"$2\""$'\n' ;;
         --max-conn-per-ip) listen_extra+="    max-connections-per-ip = $2"$'\n' ;;
         --max-connections) listen_extra+="    max-connections = $2"$'\n' ;;
         --max-handshakes) listen_extra+="    max-handshakes = $2"$'\n' ;;

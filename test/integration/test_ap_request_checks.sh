@@ -72,8 +72,9 @@ rg_assert_log "$GW_LOG" 'event=request-discarded .*length=4085 reason="no room f
 rg_assert_no_log "$GW_LOG" 'paused: backend table full' "4085-octet CHAP requests: no connection paused"
 
 # Status-Server: the gateway answers, the backend never sees it.
-out=$(rg_client --timeout 3 status 2>&1)
+out=$(rg_client --timeout 3 --attr Proxy-State=0x0a0b0c status 2>&1)
 rg_assert_output "$out" '^Access-Accept' "Status-Server answered"
+rg_assert_output "$out" 'Proxy-State = 0x0a0b0c' "Status-Server answer echoes Proxy-State (RFC 2865 §5.33)"
 report=$(rg_fake_backend_report fb)
 n=$(rg_report_value "$report" code_12)
 [ "$n" = 0 ] && rg_pass "Status-Server not proxied" || rg_fail "backend saw $n Status-Server"
@@ -83,4 +84,15 @@ out=$(rg_client --timeout 5 auth alice pw 2>&1)
 rg_assert_output "$out" '^Access-Accept' "good request after the bad ones: accepted"
 rg_alive gw && rg_pass "gateway still running" || rg_fail "gateway died"
 rg_stop gw && rg_pass "gateway exits 0 on SIGTERM" || rg_fail "gateway exit status non-zero"
+
+# when-dead = "reject": the gateway's own Access-Reject echoes Proxy-State (RFC 2865 §5.33).
+rg_fake_backend_start silent "$FB_SEC" drop
+rg_gateway_conf "$RG_TMP/gw-reject.conf" --backend "127.0.0.1:$FB_PORT_silent:$FB_PORT_silent:$FB_SEC" \
+    --when-dead reject --timeout 1 --retries 0
+rg_gateway_start "$RG_TMP/gw-reject.conf" gw-reject
+out=$(rg_client --timeout 5 --attr Proxy-State=0x0d0e auth alice pw 2>&1)
+rg_assert_output "$out" '^Access-Reject' "when-dead reject: Access-Reject from the gateway"
+rg_assert_output "$out" 'Proxy-State = 0x0d0e' "when-dead reject: the Access-Reject echoes Proxy-State"
+rg_stop gw-reject
+rg_stop silent
 rg_finish
