@@ -299,7 +299,9 @@ static const struct int_range int_ranges[] = {
     {"workers", 0, 1024},
     {"port", 1, 65535},
     {"max-connections", 1, 10000000},
-    {"max-connections-per-ip", 1, 1000000},
+    {"max-connections-per-ip", 0, 1000000}, /* 0: no limit */
+    {"max-handshakes", 1, 1000000},
+    {"max-handshakes-per-ip", 1, 1000000},
     {"idle-timeout", 1, 604800},
     {"handshake-timeout", 1, 600},
     {"crl-refresh", 1, 604800}, /* 1: tests; production wants 3600 or so */
@@ -597,7 +599,9 @@ static cfg_opt_t listen_opts[] = {
     OPT_STR_LIST("address", "{\"0.0.0.0\", \"::\"}"),
     OPT_INT("port", "2083"),
     OPT_INT("max-connections", "100000"),
-    OPT_INT("max-connections-per-ip", "64"),
+    OPT_INT("max-connections-per-ip", "0"),
+    OPT_INT("max-handshakes", "4096"),
+    OPT_INT("max-handshakes-per-ip", "64"),
     OPT_INT("idle-timeout", "900"),
     OPT_INT("handshake-timeout", "10"),
     CFG_END(),
@@ -1180,6 +1184,8 @@ static void build(struct load *ld, cfg_t *root, struct rg_config *cfg)
     cfg->listen.port = (uint16_t)cfg_getint(sec, "port");
     cfg->listen.max_connections = (unsigned)cfg_getint(sec, "max-connections");
     cfg->listen.max_connections_per_ip = (unsigned)cfg_getint(sec, "max-connections-per-ip");
+    cfg->listen.max_handshakes = (unsigned)cfg_getint(sec, "max-handshakes");
+    cfg->listen.max_handshakes_per_ip = (unsigned)cfg_getint(sec, "max-handshakes-per-ip");
     cfg->listen.idle_timeout_s = (unsigned)cfg_getint(sec, "idle-timeout");
     cfg->listen.handshake_timeout_s = (unsigned)cfg_getint(sec, "handshake-timeout");
 
@@ -1491,10 +1497,15 @@ void rg_config_print(const struct rg_config *cfg, FILE *out)
     fprintf(out, "\nlisten");
     for (size_t i = 0; i < cfg->listen.naddress; i++)
         fprintf(out, "%s %s", i ? "," : "", cfg->listen.address[i]);
+    fprintf(out, " port %u: max %u connections, ", cfg->listen.port, cfg->listen.max_connections);
+    if (cfg->listen.max_connections_per_ip)
+        fprintf(out, "%u per address", cfg->listen.max_connections_per_ip);
+    else
+        fprintf(out, "no limit per address");
     fprintf(out,
-            " port %u: max %u connections, %u per address, idle timeout %u s, handshake "
+            ", %u handshakes (%u per address; more wait), idle timeout %u s, handshake "
             "timeout %u s\n",
-            cfg->listen.port, cfg->listen.max_connections, cfg->listen.max_connections_per_ip,
+            cfg->listen.max_handshakes, cfg->listen.max_handshakes_per_ip,
             cfg->listen.idle_timeout_s, cfg->listen.handshake_timeout_s);
     fprintf(out, "tls certificate %s, key %s, TLS %s or later, ciphers %s\n", cfg->tls.certificate,
             cfg->tls.key, cfg->tls.min_version == 13 ? "1.3" : "1.2",

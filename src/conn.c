@@ -2,6 +2,7 @@
  * (RFC 6613 §2.6.4), timers, backpressure and the write path back to the AP. Requests are
  * handed to the state table (proxy.c); nothing here knows about backends. */
 #include <arpa/inet.h>
+#include <sys/ioctl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -39,6 +40,78 @@ static void addr_format(const struct sockaddr_storage *ss, char *buf, size_t len
     } else {
         snprintf(buf, len, "?");
     }
+}
+
+/* ---- the worker's admission lists: waiting for a slot, silent handshakes ---- */
+
+static struct rg_conn_queue *list_of(struct rg_worker *w, enum rg_conn_list list)
+{
+    return list == RG_CONN_LIST_WAITING ? &w->waiting : &w->silent;
+}
+
+static void list_push(struct rg_conn *c, enum rg_conn_list list)
+{
+    struct rg_worker *w = c->worker;
+    struct rg_conn_queue *q = list_of(w, list);
+    RG_REQUIRE(c->list == RG_CONN_LIST_NONE);
+    c->list = list;
+    c->admit_next = NULL;
+    c->admit_prev = q->tail;
+    if (q->tail)
+        q->tail->admit_next = c;
+    else
+        q->head = c;
+    q->tail = c;
+    q->n++;
+    if (list == RG_CONN_LIST_WAITING) {
+        RG_STAT_INC(&w->stats, conn_waiting);
+        rg_listener_waiting(true);
+    }
+}
+
+static void list_remove(struct rg_conn *c)
+{
+    struct rg_worker *w = c->worker;
+    if (c->list == RG_CONN_LIST_NONE)
+        return;
+    struct rg_conn_queue *q = list_of(w, c->list);
+    if (c->admit_prev)
+        c->admit_prev->admit_next = c->admit_next;
+    else
+        q->head = c->admit_next;
+    if (c->admit_next)
+        c->admit_next->admit_prev = c->admit_prev;
+    else
+        q->tail = c->admit_prev;
+    q->n--;
+    if (c->list == RG_CONN_LIST_WAITING) {
+        RG_STAT_DEC(&w->stats, conn_waiting);
+        rg_listener_waiting(false);
+    }
+    c->list = RG_CONN_LIST_NONE;
+    c->admit_prev = c->admit_next = NULL;
+}
+
+/* Has the peer sent anything we have not read yet? (A waiting connection is not read, and
+ * a handshake's first bytes may sit in the socket until the next poll.) */
+static bool bytes_pending(struct rg_conn *c)
+{
+    uv_os_fd_t fd;
+    int n = 0;
+    if (uv_fileno((uv_handle_t *)&c->tcp, &fd) < 0 || ioctl(fd, FIONREAD, &n) < 0)
+        return true; /* cannot tell: not silent */
+    return n > 0;
+}
+
+static void release_slot(struct rg_conn *c)
+{
+    if (!c->holds_slot)
+        return;
+    c->holds_slot = false;
+    RG_STAT_DEC(&c->worker->stats, conn_handshaking);
+    rg_listener_handshake_release((const struct sockaddr *)&c->addr);
+    if (c->worker->waiting.n)
+        rg_worker_schedule_admit(c->worker);
 }
 
 const char *rg_conn_secret(const struct rg_conn *c, size_t *len)
@@ -100,13 +173,20 @@ void rg_conn_close(struct rg_conn *c, const char *why)
             uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
         }
     } else {
-        rg_debug("connection %s closed during handshake: %s", c->addr_text, why);
+        rg_debug("connection %s closed %s: %s", c->addr_text,
+                 c->state == RG_CONN_WAITING ? "while waiting for a handshake slot"
+                                             : "during handshake",
+                 why);
     }
     rg_proxy_conn_closed(&w->proxy, c);
     rg_coa_conn_closed(c);
     c->state = RG_CONN_CLOSED;
     unlink_conn(c);
-    rg_listener_release((const struct sockaddr *)&c->addr);
+    list_remove(c);
+    release_slot(c);
+    if (c->counted)
+        rg_listener_release((const struct sockaddr *)&c->addr, c->established);
+    c->counted = c->established = false;
     uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
     uv_close((uv_handle_t *)&c->timer, on_handle_closed);
 }
@@ -200,6 +280,11 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         }
         rg_conn_close(c, nread == UV_EOF ? "closed by peer" : rg_strerror((int)nread));
         return;
+    }
+    if (!c->heard) {
+        c->heard = true;
+        if (c->list == RG_CONN_LIST_SILENT)
+            list_remove(c);
     }
     if (rg_tls_stream_feed(&c->tls, (const uint8_t *)buf->base, (size_t)nread) < 0) {
         rg_conn_close(c, "out of memory");
@@ -310,6 +395,14 @@ static void arm_open_timer(struct rg_conn *c, uint64_t delay_ms)
 static void on_timer(uv_timer_t *t)
 {
     struct rg_conn *c = t->data;
+    if (c->state == RG_CONN_WAITING) {
+        /* handshake-timeout counts from the accept: waiting is bounded too. Logged in
+         * aggregate (rg_listener_report), not per connection. */
+        RG_STAT_INC(&c->worker->stats, conn_refused);
+        rg_listener_note(RG_LISTENER_WAIT_TIMEOUT);
+        rg_conn_close(c, "waited for a handshake slot past handshake-timeout");
+        return;
+    }
     if (c->state == RG_CONN_HANDSHAKE) {
         refuse(c, "TLS handshake timeout");
         return;
@@ -335,6 +428,7 @@ static void on_timer(uv_timer_t *t)
 static void handshake_done(struct rg_conn *c)
 {
     struct rg_worker *w = c->worker;
+    release_slot(c);
     if (c->gen != w->gen) {
         /* A reload arrived during the handshake: decide under the generation in force. */
         rg_gen_unref(c->gen);
@@ -347,6 +441,12 @@ static void handshake_done(struct rg_conn *c)
         refuse(c, reason);
         return;
     }
+    const char *why = rg_listener_established(w->gen->cfg, (const struct sockaddr *)&c->addr);
+    if (why) {
+        refuse(c, why);
+        return;
+    }
+    c->established = true;
     c->state = RG_CONN_OPEN;
     RG_STAT_INC(&w->stats, conn_accepted);
     RG_STAT_INC(&w->stats, conn_open);
@@ -431,6 +531,84 @@ static void process(struct rg_conn *c)
     flush(c);
 }
 
+/* Close the oldest connection of w that has not sent a byte, to make room while a global
+ * limit is full: a handshake holding a slot, or (with_waiting) a connection waiting for
+ * one. True if one was closed. Only the heads are looked at: both lists are oldest first,
+ * and a head found to have bytes pending is no longer silent and leaves the list. */
+static bool evict_silent(struct rg_worker *w, bool with_waiting)
+{
+    while (w->silent.head && bytes_pending(w->silent.head)) {
+        w->silent.head->heard = true;
+        list_remove(w->silent.head);
+    }
+    struct rg_conn *victim = w->silent.head;
+    if (with_waiting) {
+        /* The first few waiting connections: one that sent its ClientHello is no victim. */
+        struct rg_conn *c = w->waiting.head;
+        for (int i = 0; c && i < 16; i++, c = c->admit_next) {
+            if (bytes_pending(c))
+                continue;
+            if (!victim || c->accepted_ms < victim->accepted_ms)
+                victim = c;
+            break;
+        }
+    }
+    if (!victim)
+        return false;
+    RG_STAT_INC(&w->stats, conn_evicted);
+    rg_listener_note(RG_LISTENER_EVICTED);
+    rg_conn_close(victim, "evicted: silent while a connection limit was full");
+    return true;
+}
+
+/* A handshake slot was taken for c: set up TLS and start reading. */
+static void start_handshake(struct rg_conn *c)
+{
+    struct rg_worker *w = c->worker;
+    c->holds_slot = true;
+    RG_STAT_INC(&w->stats, conn_handshaking);
+    if (c->gen != w->gen) { /* waited across a reload: the generation in force */
+        rg_gen_unref(c->gen);
+        c->gen = rg_gen_ref(w->gen);
+    }
+    c->state = RG_CONN_HANDSHAKE;
+    WOLFSSL *ssl = rg_tls_ssl_new(c->gen->tls);
+    if (!ssl || rg_tls_stream_init(&c->tls, ssl) < 0) {
+        rg_err("connection %s: cannot create a TLS session", c->addr_text);
+        rg_conn_close(c, "TLS setup failed");
+        return;
+    }
+    c->tls.plain_limit = RG_CONN_PLAIN_LIMIT;
+    c->last_activity_ms = rg_now_ms();
+    if (!c->heard)
+        list_push(c, RG_CONN_LIST_SILENT);
+    if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) == 0)
+        c->reading = true;
+}
+
+/* Waiting connections looked at per pass: a flood from one address at its per-address
+ * limit must not make every slot release walk the whole queue. */
+#define RG_ADMIT_SCAN 1024
+
+void rg_conn_admit_waiting(struct rg_worker *w)
+{
+    const struct rg_config *cfg = w->gen->cfg;
+    unsigned scanned = 0;
+    for (struct rg_conn *c = w->waiting.head, *next; c && scanned < RG_ADMIT_SCAN; c = next) {
+        next = c->admit_next;
+        scanned++;
+        if (!rg_listener_handshake_possible(cfg))
+            break;
+        int rc = rg_listener_handshake_take(cfg, (const struct sockaddr *)&c->addr);
+        if (rc == -ENOSPC)
+            break;
+        if (rc < 0)
+            continue; /* its address is at max-handshakes-per-ip: the next one may go */
+        list_remove(c);
+        start_handshake(c);
+    }
+}
+
 void rg_conn_accept(struct rg_worker *w, uv_stream_t *server)
 {
     struct rg_conn *c = calloc(1, sizeof(*c));
@@ -457,38 +635,61 @@ void rg_conn_accept(struct rg_worker *w, uv_stream_t *server)
     c->timer.data = c;
     c->open_handles = 2;
     c->id = ++w->next_conn_id;
+    c->accepted_ms = rg_now_ms();
     c->next = w->conns;
     if (w->conns)
         w->conns->prev = c;
     w->conns = c;
     w->nconns++;
+    c->state = RG_CONN_WAITING;
 
-    const struct rg_config *cfg = c->gen->cfg;
+    const struct rg_config *cfg = w->gen->cfg;
+    const struct sockaddr *addr = (const struct sockaddr *)&c->addr;
     /* Limits and source prefixes cost nothing but a lookup: checked before any TLS. */
-    const char *why = rg_listener_admit(cfg, (const struct sockaddr *)&c->addr);
-    if (why) {
+    const char *why;
+    rc = rg_listener_admit(cfg, addr, &why);
+    if (rc == -EAGAIN && evict_silent(w, true))
+        rc = rg_listener_admit(cfg, addr, &why);
+    if (rc < 0) {
         RG_STAT_INC(&w->stats, conn_refused);
-        rg_warn("TLS peer %s refused: %s", c->addr_text, why);
-        c->state = RG_CONN_CLOSED;
-        unlink_conn(c);
-        uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
-        uv_close((uv_handle_t *)&c->timer, on_handle_closed);
+        if (rc == -EAGAIN)
+            rg_listener_note(RG_LISTENER_REFUSED);
+        else
+            rg_log_limited("listen-refused", LOG_WARNING, "TLS peer %s refused: %s", c->addr_text,
+                           why);
+        rg_conn_close(c, why);
         return;
     }
-    WOLFSSL *ssl = rg_tls_ssl_new(c->gen->tls);
-    if (!ssl || rg_tls_stream_init(&c->tls, ssl) < 0) {
-        rg_err("connection %s: cannot create a TLS session", c->addr_text);
-        c->state = RG_CONN_HANDSHAKE;
-        rg_conn_close(c, "TLS setup failed");
-        return;
-    }
-    c->tls.plain_limit = RG_CONN_PLAIN_LIMIT;
-    c->state = RG_CONN_HANDSHAKE;
-    c->last_activity_ms = rg_now_ms();
+    c->counted = true;
     uv_tcp_nodelay(&c->tcp, 1);
     uv_tcp_keepalive(&c->tcp, 1, 60);
+    /* handshake-timeout counts from here, so a connection that waits for a slot is bounded
+     * by it as well. */
     uv_timer_start(&c->timer, on_timer, (uint64_t)cfg->listen.handshake_timeout_s * 1000u, 0);
-    if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) == 0)
-        c->reading = true;
-    rg_debug("connection %s accepted by worker %u", c->addr_text, w->index);
+
+    /* Connections that wait for a slot keep their place in line: a newcomer does not
+     * overtake them. */
+    if (w->waiting.n)
+        rc = rg_listener_handshake_possible(cfg) ? -EAGAIN : -ENOSPC;
+    else
+        rc = rg_listener_handshake_take(cfg, addr);
+    if (rc == 0) {
+        start_handshake(c);
+        rg_debug("connection %s accepted by worker %u", c->addr_text, w->index);
+        return;
+    }
+    /* Beyond max-handshakes(-per-ip) a connection waits, accepted but unread, instead of
+     * being refused: hundreds of APs behind one NAT address reconnecting together all get
+     * in, as handshakes finish (aggregate log line: rg_listener_report). */
+    list_push(c, RG_CONN_LIST_WAITING);
+    RG_STAT_INC(&w->stats, conn_waited);
+    rg_listener_note(rc == -ENOSPC ? RG_LISTENER_WAITED_GLOBAL : RG_LISTENER_WAITED_IP);
+    rg_debug("connection %s accepted by worker %u, waiting for a handshake slot", c->addr_text,
+             w->index);
+    if (rc == -ENOSPC) {
+        /* Every slot is taken: the oldest silent handshake makes room (its slot goes to the
+         * oldest waiting connection that may take it). */
+        evict_silent(w, false);
+    }
+    rg_worker_schedule_admit(w);
 }

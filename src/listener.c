@@ -1,6 +1,7 @@
 /* Listening sockets per worker (SO_REUSEPORT: the kernel spreads connections over the
  * workers) and the admission counters every worker consults on connect. */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -14,19 +15,33 @@
 #include "radsecgw/log.h"
 #include "radsecgw/worker.h"
 
-/* ---- admission: one mutex, taken on connect and disconnect only ---- */
+/* ---- admission: one mutex, taken on connect, handshake end and disconnect only ---- */
 
 #define RG_IP_BUCKETS 4096
+/* Aggregate log line about the handshake limits: at most one per this many ms. */
+#define RG_LIMITS_REPORT_MS 10000
 
 struct ip_count {
-    uint8_t addr[16]; /* IPv4 as v4-mapped IPv6 */
-    unsigned count;
+    uint8_t addr[16];    /* IPv4 as v4-mapped IPv6 */
+    unsigned count;      /* every counted connection: waiting, in the handshake, open */
+    unsigned handshakes; /* holding a handshake slot */
+    unsigned open;       /* authenticated (max-connections-per-ip) */
     struct ip_count *next;
 };
 
 static pthread_mutex_t admit_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct ip_count *ip_table[RG_IP_BUCKETS]; /* malloced entries, freed at count 0 */
 static unsigned total_conns;
+/* Handshake slots in use, all workers: atomic so the admission of a waiting connection and
+ * the gauges read it without the lock (taken and given back under admit_lock). */
+static unsigned handshakes;
+static unsigned waiting; /* accepted, waiting for a handshake slot (all workers) */
+
+/* Events for the aggregate log line, summed over workers until the next report. */
+static struct {
+    uint64_t waited_global, waited_ip, evicted, refused, timeouts;
+    uint64_t last_ms;
+} limits_seen;
 
 static void addr_key(const struct sockaddr *sa, uint8_t key[16])
 {
@@ -47,53 +62,119 @@ static unsigned bucket(const uint8_t key[16])
     return h % RG_IP_BUCKETS;
 }
 
-const char *rg_listener_admit(const struct rg_config *cfg, const struct sockaddr *addr)
+/* The entry of addr, or NULL; admit_lock held. */
+static struct ip_count *ip_find(const struct sockaddr *addr, struct ip_count ***where)
 {
-    if (!rg_tls_addr_allowed(cfg, addr))
-        return "source address not in any org's allow prefixes";
     uint8_t key[16];
     addr_key(addr, key);
-    unsigned b = bucket(key);
-    const char *why = NULL;
+    struct ip_count **p = &ip_table[bucket(key)];
+    while (*p && memcmp((*p)->addr, key, 16) != 0)
+        p = &(*p)->next;
+    if (where)
+        *where = p;
+    return *p;
+}
+
+int rg_listener_admit(const struct rg_config *cfg, const struct sockaddr *addr, const char **why)
+{
+    *why = NULL;
+    if (!rg_tls_addr_allowed(cfg, addr)) {
+        *why = "source address not in any org's allow prefixes";
+        return -EACCES;
+    }
+    int rc = 0;
     pthread_mutex_lock(&admit_lock);
-    struct ip_count *e = ip_table[b];
-    while (e && memcmp(e->addr, key, 16) != 0)
-        e = e->next;
-    if (total_conns >= cfg->listen.max_connections)
-        why = "too many connections (max-connections)";
-    else if (e && e->count >= cfg->listen.max_connections_per_ip)
-        why = "too many connections from this address (max-connections-per-ip)";
-    else if (!e && !(e = calloc(1, sizeof(*e))))
-        why = "out of memory";
-    else {
+    struct ip_count **where;
+    struct ip_count *e = ip_find(addr, &where);
+    unsigned per_ip = cfg->listen.max_connections_per_ip;
+    if (total_conns >= cfg->listen.max_connections) {
+        *why = "too many connections (max-connections)";
+        rc = -EAGAIN;
+    } else if (per_ip && e && e->open >= per_ip) {
+        /* Checked again when the handshake ends: this is the cheap refusal before TLS. */
+        *why = "too many connections from this address (max-connections-per-ip)";
+        rc = -EACCES;
+    } else if (!e && !(e = calloc(1, sizeof(*e)))) {
+        *why = "out of memory";
+        rc = -ENOMEM;
+    } else {
         if (e->count == 0) {
-            memcpy(e->addr, key, 16);
-            e->next = ip_table[b];
-            ip_table[b] = e;
+            addr_key(addr, e->addr);
+            e->next = NULL;
+            *where = e;
         }
         e->count++;
         total_conns++;
     }
     pthread_mutex_unlock(&admit_lock);
+    return rc;
+}
+
+int rg_listener_handshake_take(const struct rg_config *cfg, const struct sockaddr *addr)
+{
+    int rc = 0;
+    pthread_mutex_lock(&admit_lock);
+    struct ip_count *e = ip_find(addr, NULL);
+    RG_REQUIRE(e != NULL);
+    unsigned n = __atomic_load_n(&handshakes, __ATOMIC_RELAXED);
+    if (n >= cfg->listen.max_handshakes)
+        rc = -ENOSPC;
+    else if (e->handshakes >= cfg->listen.max_handshakes_per_ip)
+        rc = -EAGAIN;
+    else {
+        e->handshakes++;
+        __atomic_add_fetch(&handshakes, 1, __ATOMIC_RELAXED);
+    }
+    pthread_mutex_unlock(&admit_lock);
+    return rc;
+}
+
+bool rg_listener_handshake_possible(const struct rg_config *cfg)
+{
+    return __atomic_load_n(&handshakes, __ATOMIC_RELAXED) < cfg->listen.max_handshakes;
+}
+
+void rg_listener_handshake_release(const struct sockaddr *addr)
+{
+    pthread_mutex_lock(&admit_lock);
+    struct ip_count *e = ip_find(addr, NULL);
+    RG_REQUIRE(e != NULL && e->handshakes > 0);
+    e->handshakes--;
+    __atomic_sub_fetch(&handshakes, 1, __ATOMIC_RELAXED);
+    pthread_mutex_unlock(&admit_lock);
+}
+
+const char *rg_listener_established(const struct rg_config *cfg, const struct sockaddr *addr)
+{
+    const char *why = NULL;
+    pthread_mutex_lock(&admit_lock);
+    struct ip_count *e = ip_find(addr, NULL);
+    RG_REQUIRE(e != NULL);
+    unsigned per_ip = cfg->listen.max_connections_per_ip;
+    if (per_ip && e->open >= per_ip)
+        why = "too many connections from this address (max-connections-per-ip)";
+    else
+        e->open++;
+    pthread_mutex_unlock(&admit_lock);
     return why;
 }
 
-void rg_listener_release(const struct sockaddr *addr)
+void rg_listener_release(const struct sockaddr *addr, bool established)
 {
-    uint8_t key[16];
-    addr_key(addr, key);
-    unsigned b = bucket(key);
     pthread_mutex_lock(&admit_lock);
-    for (struct ip_count **p = &ip_table[b]; *p; p = &(*p)->next) {
-        if (memcmp((*p)->addr, key, 16) != 0)
-            continue;
-        struct ip_count *e = *p;
+    struct ip_count **where;
+    struct ip_count *e = ip_find(addr, &where);
+    if (e) {
+        if (established) {
+            RG_REQUIRE(e->open > 0);
+            e->open--;
+        }
         if (--e->count == 0) {
-            *p = e->next;
+            RG_REQUIRE(e->handshakes == 0 && e->open == 0);
+            *where = e->next;
             free(e);
         }
         total_conns--;
-        break;
     }
     pthread_mutex_unlock(&admit_lock);
 }
@@ -104,6 +185,57 @@ unsigned rg_listener_total(void)
     unsigned n = total_conns;
     pthread_mutex_unlock(&admit_lock);
     return n;
+}
+
+unsigned rg_listener_handshakes(void)
+{
+    return __atomic_load_n(&handshakes, __ATOMIC_RELAXED);
+}
+
+void rg_listener_note(enum rg_listener_event ev)
+{
+    uint64_t *n = ev == RG_LISTENER_WAITED_GLOBAL ? &limits_seen.waited_global
+                  : ev == RG_LISTENER_WAITED_IP   ? &limits_seen.waited_ip
+                  : ev == RG_LISTENER_EVICTED     ? &limits_seen.evicted
+                  : ev == RG_LISTENER_REFUSED     ? &limits_seen.refused
+                                                  : &limits_seen.timeouts;
+    __atomic_add_fetch(n, 1, __ATOMIC_RELAXED);
+}
+
+void rg_listener_waiting(bool more)
+{
+    if (more)
+        __atomic_add_fetch(&waiting, 1, __ATOMIC_RELAXED);
+    else
+        __atomic_sub_fetch(&waiting, 1, __ATOMIC_RELAXED);
+}
+
+void rg_listener_report(const struct rg_config *cfg)
+{
+    /* One line for every worker's events since the last one: a reconnect storm of hundreds
+     * of APs, or a flood, is a line per interval, not a line per connection. */
+    uint64_t now = rg_now_ms();
+    uint64_t last = __atomic_load_n(&limits_seen.last_ms, __ATOMIC_RELAXED);
+    if (last && now - last < RG_LIMITS_REPORT_MS)
+        return;
+    uint64_t wg = __atomic_exchange_n(&limits_seen.waited_global, 0, __ATOMIC_RELAXED);
+    uint64_t wi = __atomic_exchange_n(&limits_seen.waited_ip, 0, __ATOMIC_RELAXED);
+    uint64_t ev = __atomic_exchange_n(&limits_seen.evicted, 0, __ATOMIC_RELAXED);
+    uint64_t rf = __atomic_exchange_n(&limits_seen.refused, 0, __ATOMIC_RELAXED);
+    uint64_t to = __atomic_exchange_n(&limits_seen.timeouts, 0, __ATOMIC_RELAXED);
+    if (wg + wi + ev + rf + to == 0)
+        return;
+    __atomic_store_n(&limits_seen.last_ms, now, __ATOMIC_RELAXED);
+    rg_log(ev || rf || to ? LOG_WARNING : LOG_NOTICE,
+           "event=listen-limits waited_max_handshakes=%llu waited_max_handshakes_per_ip=%llu "
+           "evicted_silent=%llu refused_max_connections=%llu wait_timeouts=%llu "
+           "waiting=%u handshakes=%u max-handshakes=%u max-handshakes-per-ip=%u "
+           "max-connections=%u",
+           (unsigned long long)wg, (unsigned long long)wi, (unsigned long long)ev,
+           (unsigned long long)rf, (unsigned long long)to,
+           __atomic_load_n(&waiting, __ATOMIC_RELAXED), rg_listener_handshakes(),
+           cfg->listen.max_handshakes, cfg->listen.max_handshakes_per_ip,
+           cfg->listen.max_connections);
 }
 
 /* ---- listening sockets ---- */

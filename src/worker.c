@@ -65,6 +65,7 @@ static void on_health(uv_timer_t *t)
     struct rg_worker *w = t->data;
     struct rg_backend_set *set = w->backends;
     uint64_t now = rg_now_ms();
+    rg_listener_report(w->gen->cfg);
     for (unsigned p = 0; p < set->npools; p++) {
         struct rg_backend_pool *pool = &set->pools[p];
         if (!pool->cfg->status_server)
@@ -81,6 +82,27 @@ static void on_health(uv_timer_t *t)
                                s->cfg->name, rg_strerror(rc));
         }
     }
+}
+
+/* ---- handshake slots ---- */
+
+/* While connections wait for a handshake slot, look again this often: slots freed by other
+ * workers (the limits are global) are noticed by polling, not by a cross-thread wake-up. */
+#define RG_WORKER_ADMIT_POLL_MS 20
+
+static void on_admit(uv_timer_t *t)
+{
+    struct rg_worker *w = t->data;
+    rg_conn_admit_waiting(w);
+    if (w->waiting.n == 0)
+        uv_timer_stop(t);
+}
+
+void rg_worker_schedule_admit(struct rg_worker *w)
+{
+    /* From the loop, not from inside the close or handshake that freed the slot. */
+    if (!w->stopping)
+        uv_timer_start(&w->admit_timer, on_admit, 0, RG_WORKER_ADMIT_POLL_MS);
 }
 
 /* ---- backpressure ---- */
@@ -126,6 +148,7 @@ static void finish_stop(struct rg_worker *w)
     rg_backend_set_retire(w->backends);
     w->backends = NULL;
     uv_close((uv_handle_t *)&w->health_timer, close_cb_noop);
+    uv_close((uv_handle_t *)&w->admit_timer, close_cb_noop);
     uv_close((uv_handle_t *)&w->drain_timer, close_cb_noop);
     uv_close((uv_handle_t *)&w->wakeup, close_cb_noop);
 }
@@ -173,6 +196,8 @@ static void install_gen(struct rg_worker *w, struct rg_gen *g)
         }
     }
     free(all);
+    if (w->waiting.n) /* the limits may have grown */
+        rg_worker_schedule_admit(w);
     if (before != w->nconns)
         rg_notice("generation %llu: %u connection(s) closed on worker %u by the re-check",
                   (unsigned long long)g->number, before - w->nconns, w->index);
@@ -220,6 +245,8 @@ int rg_worker_start(struct rg_worker *w, unsigned index, struct rg_gen *gen)
     w->health_timer.data = w;
     uv_timer_init(&w->loop, &w->drain_timer);
     w->drain_timer.data = w;
+    uv_timer_init(&w->loop, &w->admit_timer);
+    w->admit_timer.data = w;
     w->gen = rg_gen_ref(gen);
     w->backends = rg_backend_set_new(w, gen->cfg);
     rc = rg_proxy_init(&w->proxy, w, &w->loop, rg_worker_table_limit(gen->cfg));

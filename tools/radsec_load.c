@@ -40,6 +40,7 @@ static struct {
     double duration_s; /* stop sending after this long; 0: no limit */
     enum req_type type;
     unsigned duplicate_every; /* send every Nth request twice with the same ID */
+    unsigned per_conn;        /* each connection sends at most this many; 0: no limit */
     bool close_after_send;    /* close each connection once everything is sent */
     bool allow_loss;
     bool verbose;
@@ -79,6 +80,7 @@ struct lconn {
     unsigned inflight;     /* busy and not expired */
     uint8_t free_ids[IDS]; /* FIFO: the ID reused next is the one released longest ago */
     unsigned head, nfree;
+    uint64_t nsent; /* requests sent on this connection (--per-connection) */
     struct slot slots[IDS];
 };
 
@@ -86,6 +88,7 @@ static struct {
     uint64_t sent, answered, accept, reject, challenge, acct, timeouts, bad, late, dup_sent;
     uint64_t lost;        /* in flight on a connection that closed */
     uint64_t conn_failed; /* connections that failed or were closed by the server */
+    uint64_t established; /* connections whose TLS handshake completed */
     uint64_t inflight, max_inflight;
     uint64_t start_us, end_us;
     uint32_t *lat_us; /* malloced: latency of each answered request */
@@ -124,11 +127,14 @@ static void usage(FILE *out)
                  "  --timeout S              per request (default 10)\n"
                  "  --user U --password P    PAP credentials (default alice / wonderland)\n"
                  "  --duplicate-every N      send every Nth request twice with the same ID\n"
+                 "  --per-connection N       each connection sends N requests, no more (so all\n"
+                 "                           of them must be established; sets --requests)\n"
                  "  --close-after-send       close each connection once every request is sent\n"
                  "  --allow-loss             exit 0 even when requests were not answered\n"
                  "  -v                       per-connection messages on stderr\n"
                  "Prints: sent= answered= accept= reject= acct= timeouts= bad= duration_ms= rps=\n"
-                 "p50_ms= p99_ms= max_inflight= ... Exit 0 iff answered == sent and bad == 0.\n");
+                 "p50_ms= p99_ms= max_inflight= established= ... Exit 0 iff answered == sent\n"
+                 "and bad == 0.\n");
 }
 
 /* ---- requests ---- */
@@ -229,7 +235,7 @@ static bool sending_allowed(void)
 static bool send_one(struct lconn *c)
 {
     if (!c->open || c->shutting_down || c->inflight >= c->target || c->nfree == 0 ||
-        !sending_allowed())
+        (opt.per_conn && c->nsent >= opt.per_conn) || !sending_allowed())
         return false;
     uint8_t id = c->free_ids[c->head];
     int len = build(st.sent, id);
@@ -246,6 +252,7 @@ static bool send_one(struct lconn *c)
     memcpy(s->auth, wbuf + 4, RG_RADIUS_AUTH_LEN);
     s->sent_us = now_us();
     st.sent++;
+    c->nsent++;
     c->inflight++;
     if (++st.inflight > st.max_inflight)
         st.max_inflight = st.inflight;
@@ -426,6 +433,7 @@ static void process(struct lconn *c)
         }
         if (c->tls.handshake_done_event) {
             c->open = true;
+            st.established++;
             if (opt.verbose)
                 fprintf(stderr, "radsec_load: connection %u: %s %s\n", c->index,
                         wolfSSL_get_version(c->tls.ssl), wolfSSL_get_cipher(c->tls.ssl));
@@ -614,6 +622,7 @@ static int parse_args(int argc, char **argv)
         O_USER,
         O_PASSWORD,
         O_DUP,
+        O_PER_CONN,
         O_CLOSE,
         O_LOSS,
         O_HELP
@@ -635,6 +644,7 @@ static int parse_args(int argc, char **argv)
         {"user", required_argument, NULL, O_USER},
         {"password", required_argument, NULL, O_PASSWORD},
         {"duplicate-every", required_argument, NULL, O_DUP},
+        {"per-connection", required_argument, NULL, O_PER_CONN},
         {"close-after-send", no_argument, NULL, O_CLOSE},
         {"allow-loss", no_argument, NULL, O_LOSS},
         {"help", no_argument, NULL, O_HELP},
@@ -688,6 +698,9 @@ static int parse_args(int argc, char **argv)
         case O_DUP:
             opt.duplicate_every = (unsigned)strtoul(optarg, NULL, 10);
             break;
+        case O_PER_CONN:
+            opt.per_conn = (unsigned)strtoul(optarg, NULL, 10);
+            break;
         case O_CLOSE:
             opt.close_after_send = true;
             break;
@@ -728,6 +741,8 @@ static int parse_args(int argc, char **argv)
                 opt.inflight, opt.connections, IDS);
         return -1;
     }
+    if (opt.per_conn)
+        opt.requests = (uint64_t)opt.per_conn * opt.connections;
     opt.secret_len = strlen(opt.secret);
     return 0;
 }
@@ -794,7 +809,8 @@ int main(int argc, char **argv)
     double dur_ms = (double)(st.end_us - st.start_us) / 1000.0;
     printf("sent=%llu answered=%llu accept=%llu reject=%llu challenge=%llu acct=%llu "
            "timeouts=%llu late=%llu lost=%llu bad=%llu duplicates_sent=%llu conn_failed=%llu "
-           "duration_ms=%.0f rps=%.0f p50_ms=%.2f p99_ms=%.2f max_ms=%.2f max_inflight=%llu\n",
+           "duration_ms=%.0f rps=%.0f p50_ms=%.2f p99_ms=%.2f max_ms=%.2f max_inflight=%llu "
+           "established=%llu\n",
            (unsigned long long)st.sent, (unsigned long long)st.answered,
            (unsigned long long)st.accept, (unsigned long long)st.reject,
            (unsigned long long)st.challenge, (unsigned long long)st.acct,
@@ -803,7 +819,7 @@ int main(int argc, char **argv)
            (unsigned long long)st.conn_failed, dur_ms,
            dur_ms > 0 ? (double)st.answered * 1000.0 / dur_ms : 0.0, percentile_ms(n, 0.50),
            percentile_ms(n, 0.99), n ? st.lat_us[n - 1] / 1000.0 : 0.0,
-           (unsigned long long)st.max_inflight);
+           (unsigned long long)st.max_inflight, (unsigned long long)st.established);
     fflush(stdout);
 
     for (unsigned i = 0; i < opt.connections; i++) {

@@ -135,7 +135,9 @@ struct rg_config {
         size_t naddress;
         uint16_t port;
         unsigned max_connections;
-        unsigned max_connections_per_ip;
+        unsigned max_connections_per_ip; /* authenticated ones; 0: no limit */
+        unsigned max_handshakes;         /* connections still in the TLS handshake, all workers */
+        unsigned max_handshakes_per_ip;  /* the same, per source address */
         unsigned idle_timeout_s;
         unsigned handshake_timeout_s;
     } listen;

@@ -18,10 +18,23 @@ struct rg_request;
 struct rg_coa_conn;
 
 enum rg_conn_state {
+    RG_CONN_WAITING, /* accepted and counted, not read: no handshake slot yet */
     RG_CONN_HANDSHAKE,
     RG_CONN_OPEN,
     RG_CONN_CLOSING, /* close_notify sent / flushing, no more reads */
     RG_CONN_CLOSED,  /* handles closing; freed in the last close callback */
+};
+
+/* A FIFO of connections (oldest at head), linked through rg_conn.admit_prev/admit_next. */
+struct rg_conn_queue {
+    struct rg_conn *head, *tail; /* not owned */
+    unsigned n;
+};
+
+enum rg_conn_list {
+    RG_CONN_LIST_NONE,
+    RG_CONN_LIST_WAITING, /* worker's queue of connections waiting for a handshake slot */
+    RG_CONN_LIST_SILENT,  /* worker's handshakes that have not received a byte yet */
 };
 
 struct rg_conn {
@@ -37,6 +50,13 @@ struct rg_conn {
     char addr_text[64]; /* "[::1]:5555" / "127.0.0.1:5555" */
     uint64_t id;        /* connection number, for logs */
     uint64_t last_activity_ms;
+    uint64_t accepted_ms;
+    bool counted;     /* rg_listener_admit counted it: released at close */
+    bool holds_slot;  /* a handshake slot (max-handshakes) is held */
+    bool established; /* rg_listener_established counted it as authenticated */
+    bool heard;       /* a byte arrived from the peer */
+    enum rg_conn_list list;
+    struct rg_conn *admit_prev, *admit_next; /* links in that list of the worker */
     struct rg_buf writing; /* ciphertext handed to uv_write, owned until its callback */
     uv_write_t write_req;
     bool write_busy;
@@ -49,8 +69,14 @@ struct rg_conn {
     struct rg_conn *prev, *next; /* worker's list of connections */
 };
 
-/* Accept a pending connection on server (a listening handle of w). */
+/* Accept a pending connection on server (a listening handle of w). It starts its handshake
+ * when a slot is free (max-handshakes, max-handshakes-per-ip), else waits unread in the
+ * worker's FIFO until one is, or until handshake-timeout from the accept. */
 void rg_conn_accept(struct rg_worker *w, uv_stream_t *server);
+
+/* Give free handshake slots to waiting connections of w, oldest first (from the loop:
+ * the worker's admit timer; slots freed by other workers are noticed by its polling). */
+void rg_conn_admit_waiting(struct rg_worker *w);
 
 /* Write a RADIUS packet to the AP (encrypted); false if the connection is gone. */
 bool rg_conn_send(struct rg_conn *c, const uint8_t *pkt, size_t len);

@@ -42,6 +42,10 @@
     X(backpressure)       /* times a connection was paused for a full table */                     \
     X(conn_accepted)      /* TLS connections established */                                        \
     X(conn_refused)       /* refused before or during the handshake */                             \
+    X(conn_waited)        /* waited for a handshake slot (max-handshakes, -per-ip) */              \
+    X(conn_evicted)       /* silent connections closed to make room (limit full) */                \
+    X(conn_waiting)       /* gauge: accepted, waiting for a handshake slot */                      \
+    X(conn_handshaking)   /* gauge: holding a handshake slot */                                    \
     X(conn_closed)        /* connections closed */                                                 \
     X(conn_open)          /* gauge: open connections */                                            \
     X(outstanding)        /* gauge: requests in flight to backends */

@@ -9,6 +9,7 @@
 #include <uv.h>
 
 #include "radsecgw/config.h"
+#include "radsecgw/conn.h"
 #include "radsecgw/proxy.h"
 #include "radsecgw/stats.h"
 #include "radsecgw/tls.h"
@@ -63,7 +64,10 @@ struct rg_worker {
     bool resuming;               /* rg_worker_resume_paused is running (not re-entered) */
     unsigned resume_more;        /* slots freed meanwhile: connections still to wake */
     uint64_t next_conn_id;
-    uv_timer_t health_timer; /* probes and hold-down */
+    struct rg_conn_queue waiting; /* accepted, waiting for a handshake slot, oldest first */
+    struct rg_conn_queue silent;  /* in the handshake, nothing received yet, oldest first */
+    uv_timer_t admit_timer;       /* hands freed slots to waiting connections */
+    uv_timer_t health_timer;      /* probes and hold-down */
     struct rg_stats stats;
     struct rg_coa_worker *coa; /* owned by coa.c: CoA queue from the main thread, timeouts */
     uint8_t udp_buf[65536];    /* receive buffer for backend sockets */
@@ -81,6 +85,9 @@ void rg_worker_reload(struct rg_worker *w, struct rg_gen *gen);
 /* Main thread: graceful stop (stop accepting, drain in-flight up to a few seconds). */
 void rg_worker_stop(struct rg_worker *w);
 void rg_worker_join(struct rg_worker *w);
+
+/* Run rg_conn_admit_waiting from the loop soon, then every few ms while any wait. */
+void rg_worker_schedule_admit(struct rg_worker *w);
 
 /* Wake connections paused by backpressure. */
 void rg_worker_resume_paused(struct rg_worker *w);

@@ -288,7 +288,8 @@ rg_pki() {
 #
 # rg_freeradius_start SECRET: sets FR_AUTH_PORT, FR_ACCT_PORT, FR_SECRET, FR_LOG. Users: alice /
 # wonderland (PAP or CHAP, Reply-Message "Hello, alice", Tunnel-Password "tunnel-alice"), bob /
-# bobpass (PEAP/MSCHAPv2 and EAP-TLS with a certificate from the acme CA). Needs rg_pki.
+# bobpass (PEAP/MSCHAPv2, EAP-TTLS/PAP, and EAP-TLS with a certificate from the acme CA);
+# anyone else is rejected (e.g. Meraki's meraki_8021x_test probe). Needs rg_pki.
 
 RG_USERS_ALICE_PASSWORD=wonderland
 RG_USERS_BOB_PASSWORD=bobpass
@@ -450,6 +451,13 @@ eap {
 		use_tunneled_reply = no
 		virtual_server = "inner-tunnel"
 	}
+	ttls {
+		tls = tls-common
+		default_eap_type = md5
+		copy_request_to_tunnel = no
+		use_tunneled_reply = no
+		virtual_server = "inner-tunnel"
+	}
 	mschapv2 {
 	}
 }
@@ -475,6 +483,115 @@ rg_freeradius_start() {
     rg_wait_log "$FR_LOG" 'Ready to process requests' 20 freeradius ||
         rg_die "FreeRADIUS did not start"
     rg_log "FreeRADIUS on 127.0.0.1 auth $FR_AUTH_PORT acct $FR_ACCT_PORT"
+}
+
+# rg_freeradius_client_start GW_PORT [CERT KEY]: Debian's FreeRADIUS 3.2 as an access point's
+# RadSec client would run it, in its own raddb ($RG_TMP/raddb-client): RADIUS over UDP on
+# 127.0.0.1:$FRC_AUTH_PORT / $FRC_ACCT_PORT (secret $FRC_SECRET, for radclient/eapol_test),
+# every request proxied (Proxy-To-Realm) to a home_server with proto = tcp, type =
+# auth+acct and a tls {} subsection: radsecgw on 127.0.0.1:GW_PORT with the acme AP
+# certificate and secret "radsec". Nothing of its reply handling is changed. Log: $FRC_LOG.
+rg_freeradius_client_start() {
+    local gw_port=${1:?gateway port} cert=${2:-$RG_PKI_AP_CERT} key=${3:-$RG_PKI_AP_KEY}
+    local raddb=$RG_TMP/raddb-client frdir=$RG_TMP/freeradius-client
+    rg_need freeradius
+    [ -n "$RG_TMP" ] || rg_die "rg_freeradius_client_start: no scratch directory"
+    FRC_AUTH_PORT=$(rg_free_port)
+    FRC_ACCT_PORT=$(rg_free_port)
+    while [ "$FRC_ACCT_PORT" = "$FRC_AUTH_PORT" ]; do FRC_ACCT_PORT=$(rg_free_port); done
+    FRC_SECRET=testing123
+    rm -rf "$raddb"
+    cp -a /etc/freeradius/3.0 "$raddb"
+    mkdir -p "$frdir"
+    sed -i -E \
+        -e "s|^raddbdir = .*|raddbdir = $raddb|" \
+        -e "s|^logdir = .*|logdir = $frdir|" \
+        -e "s|^run_dir = .*|run_dir = $frdir|" \
+        -e "s|^(\s*)(user\|group) = freerad|\1# \2 = freerad|" \
+        "$raddb/radiusd.conf"
+    # Only what a proxy needs: no local EAP (the gateway's backend does it), no other sites.
+    rm -f "$raddb"/sites-enabled/* "$raddb/mods-enabled/eap"
+    cat >"$raddb/clients.conf" <<EOF
+client localhost {
+	ipaddr = 127.0.0.1
+	secret = "$FRC_SECRET"
+	nas_type = other
+}
+EOF
+    cat >"$raddb/proxy.conf" <<EOF
+proxy server {
+	default_fallback = no
+}
+home_server radsecgw {
+	ipaddr = 127.0.0.1
+	port = $gw_port
+	type = auth+acct
+	proto = tcp
+	secret = radsec
+	status_check = none
+	response_window = 10
+	tls {
+		private_key_file = $key
+		certificate_file = $cert
+		ca_file = $RG_PKI_SERVER_CA
+		fragment_size = 8192
+		cipher_list = "DEFAULT"
+	}
+}
+home_server_pool radsecgw {
+	type = fail-over
+	home_server = radsecgw
+}
+realm radsecgw {
+	auth_pool = radsecgw
+	acct_pool = radsecgw
+	nostrip
+}
+EOF
+    cat >"$raddb/sites-enabled/default" <<EOF
+server default {
+listen {
+	type = auth
+	ipaddr = 127.0.0.1
+	port = $FRC_AUTH_PORT
+}
+listen {
+	type = acct
+	ipaddr = 127.0.0.1
+	port = $FRC_ACCT_PORT
+}
+authorize {
+	update control {
+		&Proxy-To-Realm := "radsecgw"
+	}
+}
+authenticate {
+}
+preacct {
+	update control {
+		&Proxy-To-Realm := "radsecgw"
+	}
+}
+accounting {
+}
+post-auth {
+}
+pre-proxy {
+}
+post-proxy {
+}
+}
+EOF
+    if ! freeradius -C -d "$raddb" >"$RG_TMP/freeradius-client-check.log" 2>&1; then
+        cat "$RG_TMP/freeradius-client-check.log" >&2
+        rg_die "generated RadSec client raddb does not pass freeradius -C"
+    fi
+    # -f, threaded: FreeRADIUS 3 proxies over TLS only with threads (not under -X).
+    rg_start freeradius-client freeradius -f -xx -d "$raddb" -l stdout
+    FRC_LOG=$RG_TMP/freeradius-client.log
+    rg_wait_log "$FRC_LOG" 'Ready to process requests' 20 freeradius-client ||
+        rg_die "FreeRADIUS (RadSec client) did not start"
+    rg_log "FreeRADIUS RadSec client: UDP auth $FRC_AUTH_PORT acct $FRC_ACCT_PORT -> TLS $gw_port"
 }
 
 # ---------------------------------------------------------------------------------------
@@ -630,7 +747,11 @@ rg_report_value() {
 #   --policy P                   failover | round-robin | least-outstanding (default failover)
 #   --max-outstanding N          per server and worker (default: the gateway's, 16384)
 #   --when-dead silent|reject    pool when-dead (default: the gateway's, silent)
-#   --max-conn-per-ip N          listen max-connections-per-ip (default: the gateway's, 64)
+#   --max-conn-per-ip N          listen max-connections-per-ip (default: the gateway's, 0)
+#   --max-connections N          listen max-connections (default: the gateway's, 100000)
+#   --max-handshakes N           listen max-handshakes (default: the gateway's, 4096)
+#   --max-handshakes-per-ip N    listen max-handshakes-per-ip (default: the gateway's, 64)
+#   --handshake-timeout S        listen handshake-timeout (default 5)
 #   --stats-interval S           stats line every S seconds (default: the gateway's, 300)
 #   --log-level L --log-requests true|false   (defaults debug and true)
 #   --org-coa true|false         org acme's coa flag (default false)
@@ -645,7 +766,7 @@ rg_gateway_conf() {
     local port="" org_secret=radsec ca=${RG_PKI_ACME_CA:-} timeout=1 retries=2 ss=false ma=""
     local match="" extra="" servers="" n=0 host auth acct secret workers=2 policy=failover
     local pool_extra="" listen_extra="" stats_block="" log_level=debug log_requests=true
-    local org_coa=false coa_clients="" cname csecret chost corgs corgs_line
+    local org_coa=false coa_clients="" cname csecret chost corgs corgs_line hs_timeout=5
     while [ $# -gt 0 ]; do
         case $1 in
         --port) port=$2 ;;
@@ -666,6 +787,10 @@ rg_gateway_conf() {
         --max-outstanding) pool_extra+="    max-outstanding = $2"$'\n' ;;
         --when-dead) pool_extra+="    when-dead = \"$2\""$'\n' ;;
         --max-conn-per-ip) listen_extra+="    max-connections-per-ip = $2"$'\n' ;;
+        --max-connections) listen_extra+="    max-connections = $2"$'\n' ;;
+        --max-handshakes) listen_extra+="    max-handshakes = $2"$'\n' ;;
+        --max-handshakes-per-ip) listen_extra+="    max-handshakes-per-ip = $2"$'\n' ;;
+        --handshake-timeout) hs_timeout=$2 ;;
         --stats-interval) stats_block="stats { interval = $2 }" ;;
         --log-level) log_level=$2 ;;
         --log-requests) log_requests=$2 ;;
@@ -702,7 +827,7 @@ listen {
     address = {"127.0.0.1"}
     port = $port
     idle-timeout = 60
-    handshake-timeout = 5
+    handshake-timeout = $hs_timeout
 $listen_extra}
 
 tls {
@@ -842,6 +967,77 @@ rg_eapol() {
     rg_assert_log "$out" '^SUCCESS' "$name: eapol_test SUCCESS" || return 1
     rg_assert_log "$out" 'MPPE keys OK: 1 +mismatch: 0' "$name: MPPE keys match" || return 1
     return 0
+}
+
+# rg_eapol_ttls_conf FILE [USER [PASSWORD]]: EAP-TTLS with PAP inside, server cert checked
+# against the server CA.
+rg_eapol_ttls_conf() {
+    cat >"$1" <<EOF
+network={
+	key_mgmt=WPA-EAP
+	eap=TTLS
+	identity="${2:-bob}"
+	anonymous_identity="anonymous"
+	password="${3:-$RG_USERS_BOB_PASSWORD}"
+	ca_cert="$RG_PKI_SERVER_CA"
+	phase2="auth=PAP"
+}
+EOF
+}
+
+# ---------------------------------------------------------------------------------------
+# radclient (FreeRADIUS's test client)
+
+# rg_radclient PORT auth|acct SECRET ATTRS: one request to 127.0.0.1:PORT (15 s, no retry),
+# attributes as radclient reads them ("User-Name = alice, ..."); prints radclient -x output.
+# Its exit status is radclient's (1 for an Access-Reject or no answer).
+rg_radclient() {
+    local port=$1 type=$2 secret=$3 attrs=$4
+    rg_need radclient
+    timeout 40 radclient -x -r 1 -t 15 "127.0.0.1:$port" "$type" "$secret" <<<"$attrs" 2>&1
+}
+
+# ---------------------------------------------------------------------------------------
+# Interop: what an access point's RadSec client is used for, through it and the gateway to
+# the FreeRADIUS backend (rg_freeradius_start), each answer checked by the RADIUS client.
+
+# rg_interop_suite LABEL AUTH_PORT ACCT_PORT SECRET: radclient and eapol_test against the
+# RadSec client's UDP side: PAP (accept with its Reply-Message; a wrong password rejected),
+# CHAP, the Meraki probe meraki_8021x_test (rejected by the backend: its Access-Reject must
+# come back), PEAP-MSCHAPv2, EAP-TLS and EAP-TTLS/PAP (SUCCESS and matching MPPE keys), and
+# accounting Start / Interim-Update / Stop (each an Accounting-Response).
+rg_interop_suite() {
+    local label=$1 auth=$2 acct=$3 secret=$4 out sid=interop-$RANDOM$RANDOM t
+    rg_need radclient eapol_test
+
+    out=$(rg_radclient "$auth" auth "$secret" \
+        'User-Name = "alice", User-Password = "wonderland", NAS-Identifier = "interop"')
+    rg_assert_output "$out" 'Received Access-Accept' "$label: PAP: Access-Accept" &&
+        rg_assert_output "$out" 'Reply-Message = "Hello, alice"' "$label: PAP: reply attributes intact"
+    out=$(rg_radclient "$auth" auth "$secret" 'User-Name = "alice", User-Password = "not-alices"')
+    rg_assert_output "$out" 'Received Access-Reject' "$label: PAP, wrong password: Access-Reject"
+    out=$(rg_radclient "$auth" auth "$secret" 'User-Name = "alice", CHAP-Password = "wonderland"')
+    rg_assert_output "$out" 'Received Access-Accept' "$label: CHAP: Access-Accept" &&
+        rg_assert_output "$out" 'Reply-Message = "Hello, alice"' "$label: CHAP: reply attributes intact"
+    # Meraki MR dashboards probe their RADIUS servers with this user; a reject is the answer
+    # that proves the path works.
+    out=$(rg_radclient "$auth" auth "$secret" \
+        'User-Name = "meraki_8021x_test", User-Password = "meraki_8021x_test"')
+    rg_assert_output "$out" 'Received Access-Reject' "$label: Meraki probe meraki_8021x_test: Access-Reject"
+
+    rg_eapol_peap_conf "$RG_TMP/$label-peap.conf"
+    rg_eapol "$label-eapol-peap" "$RG_TMP/$label-peap.conf" "$auth" "$secret"
+    rg_eapol_tls_conf "$RG_TMP/$label-tls.conf"
+    rg_eapol "$label-eapol-tls" "$RG_TMP/$label-tls.conf" "$auth" "$secret"
+    rg_eapol_ttls_conf "$RG_TMP/$label-ttls.conf"
+    rg_eapol "$label-eapol-ttls" "$RG_TMP/$label-ttls.conf" "$auth" "$secret"
+
+    for t in Start Interim-Update Stop; do
+        out=$(rg_radclient "$acct" acct "$secret" "User-Name = \"alice\", Acct-Status-Type = $t, \
+Acct-Session-Id = \"$sid\", NAS-IP-Address = 127.0.0.1, NAS-Port = 7, \
+Calling-Station-Id = \"02-00-00-00-00-07\", Acct-Session-Time = 60")
+        rg_assert_output "$out" 'Received Accounting-Response' "$label: accounting $t: Accounting-Response"
+    done
 }
 
 # ---------------------------------------------------------------------------------------

@@ -69,7 +69,10 @@ static void test_defaults(void **state)
     assert_string_equal(cfg->listen.address[1], "::");
     assert_int_equal(cfg->listen.port, 2083);
     assert_int_equal(cfg->listen.max_connections, 100000);
-    assert_int_equal(cfg->listen.max_connections_per_ip, 64);
+    /* hundreds of APs share one NAT address: no per-address limit unless asked for */
+    assert_int_equal(cfg->listen.max_connections_per_ip, 0);
+    assert_int_equal(cfg->listen.max_handshakes, 4096);
+    assert_int_equal(cfg->listen.max_handshakes_per_ip, 64);
     assert_int_equal(cfg->listen.idle_timeout_s, 900);
     assert_int_equal(cfg->listen.handshake_timeout_s, 10);
 
@@ -196,6 +199,8 @@ static void test_good_file(void **state)
     assert_int_equal(cfg->listen.port, 12083);
     assert_int_equal(cfg->listen.max_connections, 500);
     assert_int_equal(cfg->listen.max_connections_per_ip, 8);
+    assert_int_equal(cfg->listen.max_handshakes, 300);
+    assert_int_equal(cfg->listen.max_handshakes_per_ip, 7);
     assert_int_equal(cfg->listen.idle_timeout_s, 60);
     assert_int_equal(cfg->listen.handshake_timeout_s, 5);
     assert_int_equal(cfg->tls.min_version, 13);
@@ -205,7 +210,7 @@ static void test_good_file(void **state)
     const struct rg_org *acme = rg_config_find_org(cfg, "acme");
     assert_non_null(acme);
     /* line numbers survive the comments above (libconfuse 3.3 alone gets them wrong) */
-    assert_int_equal(acme->line, 27);
+    assert_int_equal(acme->line, 29);
     assert_int_equal(acme->nca, 2);
     assert_string_equal(acme->ca[1], "ca-next.pem");
     assert_int_equal(acme->ncrl, 1);
@@ -283,6 +288,7 @@ static void test_good_file(void **state)
     rg_config_print(cfg, out);
     fclose(out);
     assert_non_null(strstr(text, "listen 127.0.0.1, ::1 port 12083"));
+    assert_non_null(strstr(text, "8 per address, 300 handshakes (7 per address; more wait)"));
     assert_non_null(strstr(text, "org \"acme\": 2 CA, 1 CRL"));
     assert_non_null(strstr(text, "  allow 2001:db8::/32\n"));
     assert_non_null(strstr(text, "  match SAN:DNS:\\.ap\\.example\\.com$\n"));
@@ -458,6 +464,14 @@ static void test_range_errors(void **state)
                  "bad.conf:4: max-outstanding 1048577 is out of range (256..1048576)\n");
     expect_error(BASE "listen { max-connections = -1 }\n",
                  "bad.conf:4: max-connections -1 is out of range (1..10000000)\n");
+    expect_error(BASE "listen { max-connections-per-ip = -1 }\n",
+                 "bad.conf:4: max-connections-per-ip -1 is out of range (0..1000000)\n");
+    expect_error(BASE "listen { max-handshakes = 0 }\n",
+                 "bad.conf:4: max-handshakes 0 is out of range (1..1000000)\n");
+    expect_error(BASE "listen { max-handshakes-per-ip = 0 }\n",
+                 "bad.conf:4: max-handshakes-per-ip 0 is out of range (1..1000000)\n");
+    expect_error(BASE "listen { max-handshakes-per-ip = 1000001 }\n",
+                 "bad.conf:4: max-handshakes-per-ip 1000001 is out of range (1..1000000)\n");
 
     /* the edges themselves are accepted */
     struct rg_config *cfg =
@@ -470,6 +484,14 @@ static void test_range_errors(void **state)
     assert_int_equal(p->max_outstanding, 256);
     assert_int_equal(p->servers[0].auth_port, 65535);
     assert_int_equal(p->servers[0].acct_port, 1);
+    rg_config_unref(cfg);
+
+    /* max-connections-per-ip = 0 is "no limit", not "nothing allowed" */
+    cfg = load_ok(BASE "listen { max-connections-per-ip = 0 max-handshakes = 1 "
+                       "max-handshakes-per-ip = 1000000 }\n");
+    assert_int_equal(cfg->listen.max_connections_per_ip, 0);
+    assert_int_equal(cfg->listen.max_handshakes, 1);
+    assert_int_equal(cfg->listen.max_handshakes_per_ip, 1000000);
     rg_config_unref(cfg);
 }
 
