@@ -65,6 +65,7 @@ static void on_health(uv_timer_t *t)
     struct rg_worker *w = t->data;
     struct rg_backend_set *set = w->backends;
     uint64_t now = rg_now_ms();
+    __atomic_store_n(&w->beat_ms, now, __ATOMIC_RELAXED);
     for (unsigned p = 0; p < set->npools; p++) {
         struct rg_backend_pool *pool = &set->pools[p];
         if (!pool->cfg->status_server)
@@ -233,6 +234,7 @@ int rg_worker_start(struct rg_worker *w, unsigned index, struct rg_gen *gen)
         uv_run(&w->loop, UV_RUN_DEFAULT);
         return rc;
     }
+    __atomic_store_n(&w->beat_ms, rg_now_ms(), __ATOMIC_RELAXED);
     uv_timer_start(&w->health_timer, on_health, 1000, 1000);
     return uv_thread_create(&w->thread, run, w);
 }

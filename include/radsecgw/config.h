@@ -108,6 +108,9 @@ struct rg_coa_client {
 struct rg_config {
     int refcount; /* atomic; see rg_config_ref/unref */
     char *path;   /* malloced, owned */
+    char **includes; /* malloced array of malloced paths, owned: the files include() read,
+                        in the order they were read */
+    size_t nincludes;
 
     unsigned workers; /* resolved: 0 in the file becomes the CPU count */
     char *user;       /* malloced, owned, NULL if unset */

@@ -59,6 +59,8 @@ struct rg_worker {
     unsigned resume_more;        /* slots freed meanwhile: connections still to wake */
     uint64_t next_conn_id;
     uv_timer_t health_timer; /* probes and hold-down */
+    uint64_t beat_ms;        /* atomic: when health_timer last ran (the loop turns); main's
+                                watchdog reads it */
     struct rg_stats stats;
     struct rg_coa_worker *coa; /* owned by coa.c: CoA queue from the main thread, timeouts */
     uint8_t udp_buf[65536];    /* receive buffer for backend sockets */
