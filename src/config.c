@@ -410,8 +410,7 @@ static int include_glob(struct load *ld, int line, const char *pattern, char ***
     else if (dirlen == 0)
         strcpy(dir, "/");
     if (strpbrk(dir, "*?[")) {
-        error_at(ld, line, "include \"%s\": wildcards are allowed in the file name only",
-                 pattern);
+        error_at(ld, line, "include \"%s\": wildcards are allowed in the file name only", pattern);
         return -EINVAL;
     }
     if (!*base) {
@@ -636,7 +635,8 @@ static int include_text(struct load *ld, struct merged *m, int file, const char 
         } else if (c == '}' && depth_braces) {
             depth_braces--;
         } else if (c == 'i' && strncmp(text + i, "include", 7) == 0 &&
-                   (i == 0 || !ident_char(text[i - 1])) && (i + 7 >= len || !ident_char(text[i + 7]))) {
+                   (i == 0 || !ident_char(text[i - 1])) &&
+                   (i + 7 >= len || !ident_char(text[i + 7]))) {
             /* the line of the directive, in this file's numbering, for messages */
             int here = line;
             if (merged_append(ld, m, text + from, i - from) != 0)
@@ -651,8 +651,9 @@ static int include_text(struct load *ld, struct merged *m, int file, const char 
                 return -EINVAL;
             }
             if (depth_braces) {
-                error_at(ld, m->line, "include is allowed at the top level only, not inside a "
-                                      "block");
+                error_at(ld, m->line,
+                         "include is allowed at the top level only, not inside a "
+                         "block");
                 return -EINVAL;
             }
             char full[8192];

@@ -40,9 +40,11 @@ struct main_state {
     uv_timer_t stats_timer;
     uv_timer_t expiry_timer; /* certificate / CRL expiry watch: at start, then daily */
     uv_timer_t crl_timer;    /* CRL refresh: every smallest crl-refresh of the orgs with CRLs */
+
     uv_timer_t service_timer; /* systemd: STATUS= and, while every loop turns, WATCHDOG=1 */
     uint64_t watchdog_usec;   /* WATCHDOG_USEC for this process, 0: no watchdog */
     bool log_stderr;          /* -f and stderr is not the journal: copy log lines there */
+
     struct trust_sig *trust; /* malloced array, owned: what the CA and CRL files of gen were */
     size_t ntrust;
     bool stopping;
@@ -549,8 +551,7 @@ static int check_files_as_user(const struct rg_config *cfg)
     if (waitpid(pid, &st, 0) < 0 || !WIFEXITED(st))
         return 1;
     if (WEXITSTATUS(st) == 100) {
-        fprintf(stderr, "radsecgw: cannot switch to user \"%s\" to check its access\n",
-                cfg->user);
+        fprintf(stderr, "radsecgw: cannot switch to user \"%s\" to check its access\n", cfg->user);
         return 1;
     }
     if (WEXITSTATUS(st))

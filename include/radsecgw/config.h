@@ -108,6 +108,7 @@ struct rg_coa_client {
 struct rg_config {
     int refcount; /* atomic; see rg_config_ref/unref */
     char *path;   /* malloced, owned */
+
     char **includes; /* malloced array of malloced paths, owned: the files include() read,
                         in the order they were read */
     size_t nincludes;
