@@ -562,12 +562,20 @@ static int check_files_as_user(const struct rg_config *cfg)
     return WEXITSTATUS(st);
 }
 
-static void stop_workers(struct main_state *m, unsigned n)
+/* The start failed (the reason is logged): stop the n workers started and exit 1. */
+static int start_failed(struct main_state *m, unsigned n)
 {
     for (unsigned i = 0; i < n; i++)
         rg_worker_stop(&m->workers[i]);
     for (unsigned i = 0; i < n; i++)
         rg_worker_join(&m->workers[i]);
+    free(m->workers);
+    free(m->trust);
+    rg_gen_unref(m->gen);
+    rg_thread_cleanup();
+    rg_tls_global_cleanup();
+    rg_log_close();
+    return 1;
 }
 
 int main(int argc, char **argv)
@@ -666,23 +674,18 @@ int main(int argc, char **argv)
             break;
         }
     }
-    if (started < m.nworkers) {
-        stop_workers(&m, started);
-        return 1;
-    }
+    if (started < m.nworkers)
+        return start_failed(&m, started);
     if (cfg->user && drop_privileges(cfg->user) < 0) {
-        stop_workers(&m, m.nworkers);
-        return 1;
+        return start_failed(&m, m.nworkers);
     }
 
     uv_loop_t *loop = uv_default_loop();
     if (rg_coa_start(loop, cfg, m.workers, m.nworkers) < 0) {
-        stop_workers(&m, m.nworkers);
-        return 1;
+        return start_failed(&m, m.nworkers);
     }
     if (pidfile && write_pidfile(pidfile) < 0) {
-        stop_workers(&m, m.nworkers);
-        return 1;
+        return start_failed(&m, m.nworkers);
     }
     rg_notice("radsecgw %s started: %u worker(s), %zu org(s), %zu pool(s)", RG_VERSION, m.nworkers,
               cfg->norgs, cfg->npools);

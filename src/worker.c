@@ -232,6 +232,13 @@ int rg_worker_start(struct rg_worker *w, unsigned index, struct rg_gen *gen)
         rg_listener_close_all(w);
         finish_stop(w);
         uv_run(&w->loop, UV_RUN_DEFAULT);
+        /* what rg_worker_join releases, for a worker that never ran */
+        uv_loop_close(&w->loop);
+        rg_proxy_free(&w->proxy);
+        rg_coa_worker_free(w);
+        rg_gen_unref(w->gen);
+        w->gen = NULL;
+        uv_mutex_destroy(&w->lock);
         return rc;
     }
     __atomic_store_n(&w->beat_ms, rg_now_ms(), __ATOMIC_RELAXED);
