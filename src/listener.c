@@ -291,6 +291,24 @@ static void on_connection(uv_stream_t *server, int status)
     rg_conn_accept(l->worker, server);
 }
 
+/* SO_REUSEPORT lets any socket of the same user bind beside ours, so a second radsecgw
+ * would silently take a share of the connections with its own config. Before the first
+ * worker binds, a socket without SO_REUSEPORT tries the address: it fails when anything
+ * already listens there. SO_REUSEADDR keeps connections in TIME_WAIT from counting. */
+static int check_address_free(const struct sockaddr_storage *ss, socklen_t len)
+{
+    int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (ss->ss_family == AF_INET6)
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+    int rc = bind(fd, (const struct sockaddr *)ss, len) < 0 ? -errno : 0;
+    close(fd);
+    return rc;
+}
+
 static int open_one(struct rg_worker *w, const char *host, uint16_t port)
 {
     struct sockaddr_storage ss;
@@ -319,6 +337,11 @@ static int open_one(struct rg_worker *w, const char *host, uint16_t port)
         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
     socklen_t len =
         ss.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+    int taken = w->index == 0 ? check_address_free(&ss, len) : 0;
+    if (taken < 0) {
+        close(fd);
+        return taken;
+    }
     if (bind(fd, (struct sockaddr *)&ss, len) < 0) {
         int err = -errno;
         close(fd);
@@ -349,6 +372,12 @@ int rg_listener_open(struct rg_worker *w, const struct rg_config *cfg)
 {
     for (size_t i = 0; i < cfg->listen.naddress; i++) {
         int rc = open_one(w, cfg->listen.address[i], cfg->listen.port);
+        if (rc == UV_EADDRINUSE) {
+            rg_err("listen %s port %u: another process already listens there (a second "
+                   "radsecgw?); refusing to share the port",
+                   cfg->listen.address[i], cfg->listen.port);
+            return rc;
+        }
         if (rc < 0) {
             rg_err("listen %s port %u: %s", cfg->listen.address[i], cfg->listen.port,
                    rg_strerror(rc));

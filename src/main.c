@@ -12,7 +12,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #include <uv.h>
@@ -22,6 +24,7 @@
 #include "radsecgw/config.h"
 #include "radsecgw/listener.h"
 #include "radsecgw/log.h"
+#include "radsecgw/service.h"
 #include "radsecgw/stats.h"
 #include "radsecgw/tls.h"
 #include "radsecgw/worker.h"
@@ -38,6 +41,11 @@ struct main_state {
     uv_timer_t stats_timer;
     uv_timer_t expiry_timer; /* certificate / CRL expiry watch: at start, then daily */
     uv_timer_t crl_timer;    /* CRL refresh: every smallest crl-refresh of the orgs with CRLs */
+
+    uv_timer_t service_timer; /* systemd: STATUS= and, while every loop turns, WATCHDOG=1 */
+    uint64_t watchdog_usec;   /* WATCHDOG_USEC for this process, 0: no watchdog */
+    bool log_stderr;          /* -f and stderr is not the journal: copy log lines there */
+
     struct trust_sig *trust; /* malloced array, owned: what the CA and CRL files of gen were */
     size_t ntrust;
     bool stopping;
@@ -55,11 +63,20 @@ struct trust_sig {
 
 #define RG_EXPIRY_INTERVAL_MS (24ull * 3600 * 1000)
 
+/* STATUS= every this often under systemd (more often when the watchdog asks for it). */
+#define RG_SERVICE_STATUS_MS 5000
+/* A worker whose health timer (1 s) has not run for this long is not turning: no
+ * WATCHDOG=1 then, so systemd restarts a gateway with a stuck worker. */
+#define RG_WORKER_STALE_MS 3000
+/* Descriptors beyond max-connections: listeners, backend and CoA sockets, files. */
+#define RG_NOFILE_SPARE 1024
+
 static void usage(FILE *out)
 {
     fprintf(out, "usage: radsecgw [-c FILE] [-f] [-d] [-t] [-p PIDFILE] [-V]\n"
                  "  -c FILE   config file (default " RG_CONFIG_DEFAULT_PATH ")\n"
-                 "  -f        stay in the foreground, log to stderr as well as syslog\n"
+                 "  -f        stay in the foreground, log to stderr as well as syslog (stderr\n"
+                 "            only when it is not the journal)\n"
                  "  -d        debug logging\n"
                  "  -t        check the config and every certificate, key, CA and CRL; exit\n"
                  "  -p FILE   write the process ID to FILE\n"
@@ -228,7 +245,64 @@ static void on_expiry(uv_timer_t *t)
     rg_tls_expiry_log(m->gen->cfg, time(NULL));
 }
 
-static void reload(struct main_state *m)
+/* ---- systemd: status and watchdog ---- */
+
+static void service_status(struct main_state *m, char *buf, size_t len)
+{
+    struct rg_stats total;
+    memset(&total, 0, sizeof(total));
+    for (unsigned i = 0; i < m->nworkers; i++)
+        rg_stats_sum(&total, &m->workers[i].stats);
+    snprintf(buf, len, "%llu connections, %llu requests (%llu in flight to backends), %u workers",
+             (unsigned long long)total.conn_open, (unsigned long long)total.requests,
+             (unsigned long long)total.outstanding, m->nworkers);
+}
+
+static void on_service_tick(uv_timer_t *t)
+{
+    struct main_state *m = t->data;
+    char status[256];
+    service_status(m, status, sizeof(status));
+    rg_service_status(status);
+    if (!m->watchdog_usec)
+        return;
+    /* This callback shows the main loop turns; each worker's health timer shows its own. */
+    uint64_t now = rg_now_ms();
+    for (unsigned i = 0; i < m->nworkers; i++) {
+        uint64_t beat = __atomic_load_n(&m->workers[i].beat_ms, __ATOMIC_RELAXED);
+        if (now - beat > RG_WORKER_STALE_MS) {
+            rg_log_limited("watchdog", LOG_ERR,
+                           "watchdog: worker %u has not turned for %llu ms; not notifying "
+                           "systemd",
+                           i, (unsigned long long)(now - beat));
+            return;
+        }
+    }
+    rg_service_watchdog();
+}
+
+static void start_service_timer(struct main_state *m, uv_loop_t *loop)
+{
+    uv_timer_init(loop, &m->service_timer);
+    m->service_timer.data = m;
+    if (!rg_service_notifying())
+        return;
+    m->watchdog_usec = rg_service_watchdog_usec();
+    uint64_t ms = RG_SERVICE_STATUS_MS;
+    if (m->watchdog_usec && m->watchdog_usec / 2000 < ms)
+        ms = m->watchdog_usec / 2000 ? m->watchdog_usec / 2000 : 1;
+    uv_timer_start(&m->service_timer, on_service_tick, ms, ms);
+}
+
+static void service_ready(struct main_state *m, const char *what)
+{
+    char status[256], line[320];
+    service_status(m, status, sizeof(status));
+    snprintf(line, sizeof(line), "%s; %s", what, status);
+    rg_service_ready(line);
+}
+
+static bool reload(struct main_state *m)
 {
     struct rg_config *cfg = NULL;
     struct rg_config_diag diag = {0};
@@ -238,7 +312,7 @@ static void reload(struct main_state *m)
         log_diag(&diag);
         rg_err("reload failed: configuration unchanged");
         rg_config_diag_free(&diag);
-        return;
+        return false;
     }
     log_diag(&diag);
     rg_config_diag_free(&diag);
@@ -249,9 +323,9 @@ static void reload(struct main_state *m)
     if (!g) {
         free(sig);
         rg_err("reload failed: %s; configuration unchanged", err);
-        return;
+        return false;
     }
-    rg_log_open(g->cfg->log.facility, m->debug ? LOG_DEBUG : g->cfg->log.level, m->foreground);
+    rg_log_open(g->cfg->log.facility, m->debug ? LOG_DEBUG : g->cfg->log.level, m->log_stderr);
     trust_remember(m, sig, n);
     install(m, g);
     if (rg_coa_reload(g->cfg) < 0)
@@ -260,18 +334,23 @@ static void reload(struct main_state *m)
     start_crl_timer(m);
     rg_tls_expiry_log(g->cfg, time(NULL)); /* new certificates or CAs: checked now */
     rg_notice("reload done: generation %llu", (unsigned long long)g->number);
+    return true;
 }
 
 static void on_signal(uv_signal_t *s, int signum)
 {
     struct main_state *m = s->data;
     if (signum == SIGHUP) {
-        reload(m);
+        if (m->stopping)
+            return;
+        rg_service_reloading();
+        service_ready(m, reload(m) ? "reloaded" : "reload failed, configuration unchanged");
         return;
     }
     if (m->stopping)
         return;
     m->stopping = true;
+    rg_service_stopping();
     rg_notice("stopping on signal %d: draining requests in flight", signum);
     for (unsigned i = 0; i < m->nworkers; i++)
         rg_worker_stop(&m->workers[i]);
@@ -282,34 +361,71 @@ static void on_signal(uv_signal_t *s, int signum)
     uv_close((uv_handle_t *)&m->stats_timer, NULL);
     uv_close((uv_handle_t *)&m->expiry_timer, NULL);
     uv_close((uv_handle_t *)&m->crl_timer, NULL);
+    uv_close((uv_handle_t *)&m->service_timer, NULL);
 }
 
-static int daemonize(void)
+/* ---- process: detach, privileges, limits ---- */
+
+/* Without -f the process forks at once and the first process waits on a pipe until the
+ * daemon has bound every socket and dropped privileges (detach_finish), so a port in use,
+ * a bad key or a missing user exits non-zero with the reason on the operator's terminal.
+ * Returns the write end of the pipe in the daemon; the first process never returns. */
+static int detach_begin(void)
 {
+    int fds[2];
+    if (pipe(fds) < 0) {
+        fprintf(stderr, "radsecgw: cannot detach: pipe: %s\n", strerror(errno));
+        exit(1);
+    }
+    fflush(NULL);
     pid_t pid = fork();
-    if (pid < 0)
-        return -errno;
-    if (pid > 0)
-        _exit(0);
+    if (pid < 0) {
+        fprintf(stderr, "radsecgw: cannot detach: fork: %s\n", strerror(errno));
+        exit(1);
+    }
+    if (pid > 0) {
+        close(fds[1]);
+        char ok = 0;
+        ssize_t n;
+        do
+            n = read(fds[0], &ok, 1);
+        while (n < 0 && errno == EINTR);
+        int st;
+        waitpid(pid, &st, 0); /* the session leader, which exits once the daemon is forked */
+        /* EOF without the byte: the daemon exited, and said why on stderr and in syslog */
+        _exit(n == 1 && ok == 'R' ? 0 : 1);
+    }
+    close(fds[0]);
     setsid();
     pid = fork();
     if (pid < 0)
-        return -errno;
+        _exit(1);
     if (pid > 0)
         _exit(0);
     if (chdir("/") < 0)
-        return -errno;
-    int fd = open("/dev/null", O_RDWR);
-    if (fd >= 0) {
-        dup2(fd, 0);
-        dup2(fd, 1);
-        dup2(fd, 2);
-        if (fd > 2)
-            close(fd);
-    }
-    return 0;
+        _exit(1);
+    return fds[1];
 }
 
+/* The daemon is up: release the waiting first process and let go of the terminal. */
+static void detach_finish(int fd)
+{
+    char ok = 'R';
+    if (write(fd, &ok, 1) != 1)
+        rg_warn("detach: cannot tell the starting process: %s", strerror(errno));
+    close(fd);
+    int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (null >= 0) {
+        dup2(null, 0);
+        dup2(null, 1);
+        dup2(null, 2);
+        if (null > 2)
+            close(null);
+    }
+}
+
+/* initgroups keeps the user's supplementary groups (ssl-cert: keys readable by that group
+ * load again at reload). Already running as that user (systemd User=): nothing to do. */
 static int drop_privileges(const char *user)
 {
     struct passwd *pw = getpwnam(user);
@@ -317,9 +433,14 @@ static int drop_privileges(const char *user)
         rg_err("user \"%s\" does not exist", user);
         return -ENOENT;
     }
-    if (setgroups(0, NULL) < 0 || setgid(pw->pw_gid) < 0 || setuid(pw->pw_uid) < 0) {
-        rg_err("cannot switch to user \"%s\": %s", user, strerror(errno));
-        return -errno;
+    if (getuid() == pw->pw_uid && geteuid() == pw->pw_uid) {
+        rg_info("running as user %s", user);
+        return 0;
+    }
+    if (initgroups(user, pw->pw_gid) < 0 || setgid(pw->pw_gid) < 0 || setuid(pw->pw_uid) < 0) {
+        int err = errno;
+        rg_err("cannot switch to user \"%s\": %s", user, strerror(err));
+        return -err;
     }
     rg_info("running as user %s", user);
     return 0;
@@ -327,14 +448,137 @@ static int drop_privileges(const char *user)
 
 static int write_pidfile(const char *path)
 {
-    FILE *f = fopen(path, "w");
+    FILE *f = fopen(path, "we");
     if (!f) {
-        rg_err("pidfile %s: %s", path, strerror(errno));
-        return -errno;
+        int err = errno;
+        rg_err("pidfile %s: %s (its directory must be writable by the user radsecgw runs as: "
+               "systemd's RuntimeDirectory)",
+               path, strerror(err));
+        return -err;
     }
     fprintf(f, "%ld\n", (long)getpid());
     fclose(f);
     return 0;
+}
+
+/* Each connection is a descriptor: the soft limit goes up to the hard one, and a hard
+ * limit below what max-connections needs is said at start rather than found at peak. */
+static void raise_nofile(const struct rg_config *cfg)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+        return;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rlim_t old = rl.rlim_cur;
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) < 0) {
+            rg_warn("cannot raise RLIMIT_NOFILE from %llu to %llu: %s", (unsigned long long)old,
+                    (unsigned long long)rl.rlim_max, strerror(errno));
+            rl.rlim_cur = old;
+        }
+    }
+    uint64_t need = (uint64_t)cfg->listen.max_connections + RG_NOFILE_SPARE;
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need)
+        rg_warn("open file limit %llu is below the %llu that max-connections = %u needs; "
+                "connections past it are refused: raise LimitNOFILE (systemd) or ulimit -n",
+                (unsigned long long)rl.rlim_cur, (unsigned long long)need,
+                cfg->listen.max_connections);
+}
+
+/* -t with `user` set: every file that a reload or a CRL refresh reads again must be
+ * readable by that user, or the first reload after the privilege drop fails. Checked in a
+ * child that becomes the user (groups, ACLs and directory permissions all count). Returns
+ * the number of problems, printed as "radsecgw: PATH: reason". */
+static int check_files_as_user(const struct rg_config *cfg)
+{
+    struct passwd *pw = getpwnam(cfg->user);
+    if (!pw) {
+        fprintf(stderr, "radsecgw: %s: user \"%s\" does not exist\n", cfg->path, cfg->user);
+        return 1;
+    }
+    if (geteuid() != 0 || pw->pw_uid == geteuid())
+        return 0; /* not root, or already the user: the load above read them as that user */
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0)
+        return 0;
+    if (pid == 0) {
+        if (initgroups(cfg->user, pw->pw_gid) < 0 || setgid(pw->pw_gid) < 0 ||
+            setuid(pw->pw_uid) < 0)
+            _exit(100);
+        int bad = 0;
+        const char *what = "config file";
+        for (size_t k = 0; k < 1 + cfg->nincludes; k++) {
+            const char *path = k == 0 ? cfg->path : cfg->includes[k - 1];
+            int fd = open(path, O_RDONLY | O_CLOEXEC);
+            if (fd >= 0) {
+                close(fd);
+                continue;
+            }
+            fprintf(stderr, "radsecgw: %s: %s is not readable by user %s: %s\n", path, what,
+                    cfg->user, strerror(errno));
+            bad++;
+        }
+        const char *paths[2] = {cfg->tls.certificate, cfg->tls.key};
+        const char *names[2] = {"certificate", "key"};
+        for (int k = 0; k < 2; k++) {
+            int fd = open(paths[k], O_RDONLY | O_CLOEXEC);
+            if (fd >= 0) {
+                close(fd);
+                continue;
+            }
+            fprintf(stderr,
+                    "radsecgw: %s: tls %s is not readable by user %s: %s (make it readable "
+                    "by group ssl-cert: chgrp ssl-cert FILE; chmod g+r FILE)\n",
+                    paths[k], names[k], cfg->user, strerror(errno));
+            bad++;
+        }
+        for (size_t i = 0; i < cfg->norgs; i++) {
+            const struct rg_org *o = &cfg->orgs[i];
+            for (size_t j = 0; j < o->nca + o->ncrl; j++) {
+                const char *path = j < o->nca ? o->ca[j] : o->crl[j - o->nca];
+                int fd = open(path, O_RDONLY | O_CLOEXEC);
+                if (fd >= 0) {
+                    close(fd);
+                    continue;
+                }
+                fprintf(stderr, "radsecgw: %s: %s of org \"%s\" is not readable by user %s: %s\n",
+                        path, j < o->nca ? "CA" : "CRL", o->name, cfg->user, strerror(errno));
+                bad++;
+            }
+        }
+        fflush(stderr);
+        _exit(bad > 99 ? 99 : bad);
+    }
+    int st;
+    if (waitpid(pid, &st, 0) < 0 || !WIFEXITED(st))
+        return 1;
+    if (WEXITSTATUS(st) == 100) {
+        fprintf(stderr, "radsecgw: cannot switch to user \"%s\" to check its access\n", cfg->user);
+        return 1;
+    }
+    if (WEXITSTATUS(st))
+        fprintf(stderr,
+                "radsecgw: radsecgw reads these files again as user %s on every reload and CRL "
+                "refresh\n",
+                cfg->user);
+    return WEXITSTATUS(st);
+}
+
+/* The start failed (the reason is logged): stop the n workers started and exit 1. */
+static int start_failed(struct main_state *m, unsigned n)
+{
+    for (unsigned i = 0; i < n; i++)
+        rg_worker_stop(&m->workers[i]);
+    for (unsigned i = 0; i < n; i++)
+        rg_worker_join(&m->workers[i]);
+    free(m->workers);
+    free(m->trust);
+    rg_gen_unref(m->gen);
+    rg_thread_cleanup();
+    rg_tls_global_cleanup();
+    rg_log_close();
+    return 1;
 }
 
 int main(int argc, char **argv)
@@ -397,24 +641,29 @@ int main(int argc, char **argv)
         return 1;
     }
     if (check) {
+        int bad = m.gen->cfg->user ? check_files_as_user(m.gen->cfg) : 0;
         rg_config_print(m.gen->cfg, stdout);
-        printf("%s: configuration OK\n", m.config_path);
+        if (bad)
+            printf("%s: configuration is not valid\n", m.config_path);
+        else
+            printf("%s: configuration OK\n", m.config_path);
         rg_gen_unref(m.gen);
         free(m.trust);
         rg_tls_global_cleanup();
-        return 0;
+        return bad ? 1 : 0;
     }
 
     cfg = m.gen->cfg;
-    rg_log_open(cfg->log.facility, m.debug ? LOG_DEBUG : cfg->log.level, m.foreground);
-    if (!m.foreground && daemonize() < 0) {
-        fprintf(stderr, "radsecgw: cannot daemonize: %s\n", strerror(errno));
-        return 1;
-    }
+    /* Under systemd stderr is the journal, which gets the syslog lines already. Until the
+     * daemon detaches, its lines go to stderr too, so a failed start says why. */
+    bool journal = rg_service_stderr_is_journal();
+    m.log_stderr = m.foreground && !journal;
+    int level = m.debug ? LOG_DEBUG : cfg->log.level;
+    rg_log_open(cfg->log.facility, level, !journal);
+    raise_nofile(cfg);
+    int detach_fd = m.foreground ? -1 : detach_begin();
     if (!pidfile)
         pidfile = cfg->pidfile;
-    if (pidfile && write_pidfile(pidfile) < 0)
-        return 1;
     signal(SIGPIPE, SIG_IGN);
 
     m.nworkers = cfg->workers ? cfg->workers : 1;
@@ -428,31 +677,21 @@ int main(int argc, char **argv)
             break;
         }
     }
-    if (started < m.nworkers) {
-        for (unsigned i = 0; i < started; i++)
-            rg_worker_stop(&m.workers[i]);
-        for (unsigned i = 0; i < started; i++)
-            rg_worker_join(&m.workers[i]);
-        return 1;
-    }
+    if (started < m.nworkers)
+        return start_failed(&m, started);
     if (cfg->user && drop_privileges(cfg->user) < 0) {
-        for (unsigned i = 0; i < m.nworkers; i++)
-            rg_worker_stop(&m.workers[i]);
-        for (unsigned i = 0; i < m.nworkers; i++)
-            rg_worker_join(&m.workers[i]);
-        return 1;
+        return start_failed(&m, m.nworkers);
     }
-    rg_notice("radsecgw %s started: %u worker(s), %zu org(s), %zu pool(s)", RG_VERSION, m.nworkers,
-              cfg->norgs, cfg->npools);
 
     uv_loop_t *loop = uv_default_loop();
     if (rg_coa_start(loop, cfg, m.workers, m.nworkers) < 0) {
-        for (unsigned i = 0; i < m.nworkers; i++)
-            rg_worker_stop(&m.workers[i]);
-        for (unsigned i = 0; i < m.nworkers; i++)
-            rg_worker_join(&m.workers[i]);
-        return 1;
+        return start_failed(&m, m.nworkers);
     }
+    if (pidfile && write_pidfile(pidfile) < 0) {
+        return start_failed(&m, m.nworkers);
+    }
+    rg_notice("radsecgw %s started: %u worker(s), %zu org(s), %zu pool(s)", RG_VERSION, m.nworkers,
+              cfg->norgs, cfg->npools);
     uv_signal_init(loop, &m.sig_hup);
     uv_signal_init(loop, &m.sig_term);
     uv_signal_init(loop, &m.sig_int);
@@ -469,9 +708,16 @@ int main(int argc, char **argv)
     uv_timer_init(loop, &m.crl_timer);
     m.crl_timer.data = &m;
     start_crl_timer(&m);
+    start_service_timer(&m, loop);
+
+    /* Every listener is bound and listening (rg_worker_start), privileges are dropped. */
+    service_ready(&m, "running");
+    if (detach_fd >= 0) {
+        detach_finish(detach_fd);
+        rg_log_open(cfg->log.facility, level, false);
+    }
 
     uv_run(loop, UV_RUN_DEFAULT);
-
     for (unsigned i = 0; i < m.nworkers; i++)
         rg_worker_join(&m.workers[i]);
     rg_coa_shutdown();

@@ -66,6 +66,7 @@ static void on_health(uv_timer_t *t)
     struct rg_backend_set *set = w->backends;
     uint64_t now = rg_now_ms();
     rg_listener_report(w->gen->cfg);
+    __atomic_store_n(&w->beat_ms, now, __ATOMIC_RELAXED);
     for (unsigned p = 0; p < set->npools; p++) {
         struct rg_backend_pool *pool = &set->pools[p];
         if (!pool->cfg->status_server)
@@ -258,8 +259,16 @@ int rg_worker_start(struct rg_worker *w, unsigned index, struct rg_gen *gen)
         rg_listener_close_all(w);
         finish_stop(w);
         uv_run(&w->loop, UV_RUN_DEFAULT);
+        /* what rg_worker_join releases, for a worker that never ran */
+        uv_loop_close(&w->loop);
+        rg_proxy_free(&w->proxy);
+        rg_coa_worker_free(w);
+        rg_gen_unref(w->gen);
+        w->gen = NULL;
+        uv_mutex_destroy(&w->lock);
         return rc;
     }
+    __atomic_store_n(&w->beat_ms, rg_now_ms(), __ATOMIC_RELAXED);
     uv_timer_start(&w->health_timer, on_health, 1000, 1000);
     return uv_thread_create(&w->thread, run, w);
 }

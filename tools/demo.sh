@@ -32,7 +32,7 @@ echo "== starting radsecgw on 127.0.0.1:$port (log below)"
 "$build/radsecgw" -f -c "$conf" &
 gw=$!
 RG_PIDS+=("$gw")
-rg_wait_port "$port" tcp 10 || { echo "radsecgw did not start" >&2; exit 1; }
+rg_wait_port "$port" tcp 10 || { echo "radsecgw did not start (port $port in use? RG_DEMO_PORT=N picks another)" >&2; exit 1; }
 
 echo "== one authentication through the gateway: AP (acme cert) -> radsecgw -> FreeRADIUS"
 "$build/radsec_client" --port "$port" --ca "$RG_PKI_SERVER_CA" --cert "$RG_PKI_AP_CERT" \

@@ -126,6 +126,10 @@ struct rg_config {
     int refcount; /* atomic; see rg_config_ref/unref */
     char *path;   /* malloced, owned */
 
+    char **includes; /* malloced array of malloced paths, owned: the files include() read,
+                        in the order they were read */
+    size_t nincludes;
+
     unsigned workers; /* resolved: 0 in the file becomes the CPU count */
     char *user;       /* malloced, owned, NULL if unset */
     char *pidfile;    /* malloced, owned, NULL if unset */
@@ -183,7 +187,8 @@ struct rg_config_diag {
 /* Load and validate path. On success returns 0 and *out holds a snapshot with refcount 1.
  * Errors and warnings (e.g. a backend secret of 12 octets or fewer, deprecating-radius
  * §7.1) are appended to diag as "file:line: reason" lines. check_files: also verify that
- * certificate/key/CA/CRL files exist and are readable. */
+ * certificate/key/CA/CRL files exist and are readable, and that the directory of an
+ * include pattern exists (without it, a missing directory includes nothing). */
 int rg_config_load(const char *path, bool check_files, struct rg_config **out,
                    struct rg_config_diag *diag);
 

@@ -68,6 +68,8 @@ struct rg_worker {
     struct rg_conn_queue silent;  /* in the handshake, nothing received yet, oldest first */
     uv_timer_t admit_timer;       /* hands freed slots to waiting connections */
     uv_timer_t health_timer;      /* probes and hold-down */
+    uint64_t beat_ms;             /* atomic: when health_timer last ran (the loop turns); main's
+                                     watchdog reads it */
     struct rg_stats stats;
     struct rg_coa_worker *coa; /* owned by coa.c: CoA queue from the main thread, timeouts */
     uint8_t udp_buf[65536];    /* receive buffer for backend sockets */
