@@ -730,7 +730,8 @@ int rg_proxy_on_request(struct rg_proxy *px, struct rg_conn *conn, const uint8_t
         rg_log_limited("ap-invalid-request", LOG_WARNING,
                        "event=request-discarded conn=%s cn=\"%s\" code=%s id=%u reason=\"%s\" "
                        "connection=kept",
-                       conn->addr_text, RG_LOG_ESC(conn->peer.cn), rg_radius_code_name(code), ap_id, why);
+                       conn->addr_text, RG_LOG_ESC(conn->peer.cn), rg_radius_code_name(code), ap_id,
+                       why);
         return -EINVAL;
     }
     /* Reverse CoA: the NAS identities it claims, once each per connection. */
@@ -759,7 +760,8 @@ int rg_proxy_on_request(struct rg_proxy *px, struct rg_conn *conn, const uint8_t
         rg_log_limited("ap-abandoned", LOG_INFO,
                        "event=request-abandoned conn=%s cn=\"%s\" code=%s id=%u "
                        "reason=\"ID reused with a new Request Authenticator (RFC 5080 §2.2.2)\"",
-                       conn->addr_text, RG_LOG_ESC(conn->peer.cn), rg_radius_code_name(old->code), ap_id);
+                       conn->addr_text, RG_LOG_ESC(conn->peer.cn), rg_radius_code_name(old->code),
+                       ap_id);
         old->conn = NULL;
         conn->inflight[ap_id] = NULL;
         conn->ninflight--;
@@ -823,7 +825,8 @@ int rg_proxy_on_request(struct rg_proxy *px, struct rg_conn *conn, const uint8_t
         rg_log_limited("ap-translate", LOG_WARNING,
                        "event=request-discarded conn=%s cn=\"%s\" code=%s id=%u length=%zu "
                        "reason=\"%s\" connection=kept",
-                       conn->addr_text, RG_LOG_ESC(conn->peer.cn), rg_radius_code_name(code), ap_id, len,
+                       conn->addr_text, RG_LOG_ESC(conn->peer.cn), rg_radius_code_name(code), ap_id,
+                       len,
                        rc == -EMSGSIZE ? "no room for Message-Authenticator / CHAP-Challenge "
                                          "within 4096 octets"
                        : rc == -EINVAL || rc == -EBADMSG ? "malformed hidden attribute"

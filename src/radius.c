@@ -13,8 +13,8 @@
 #define VSA_HDR_LEN  4   /* RFC 2865 §5.26: Vendor-Id */
 #define VSA_SUB_HDR  2   /* Vendor-Type, Vendor-Length */
 _Static_assert(VSA_SUB_HDR == ATTR_HDR_LEN, "tlv_at reads both with one header length");
-#define EXT_HDR_LEN  1   /* RFC 6929 §2.1: Extended-Type */
-#define LONG_HDR_LEN 2   /* RFC 6929 §2.2: Extended-Type, flags */
+#define EXT_HDR_LEN  1 /* RFC 6929 §2.1: Extended-Type */
+#define LONG_HDR_LEN 2 /* RFC 6929 §2.2: Extended-Type, flags */
 
 static const char *reason_text(enum rg_radius_reason reason)
 {

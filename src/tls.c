@@ -59,7 +59,8 @@ struct rg_tls_ctx {
 };
 
 #ifndef WOLFSSL_ALWAYS_VERIFY_CB
-#error "radsecgw keeps the peer chain from the verify callback: wolfSSL needs WOLFSSL_ALWAYS_VERIFY_CB"
+#error                                                                                             \
+    "radsecgw keeps the peer chain from the verify callback: wolfSSL needs WOLFSSL_ALWAYS_VERIFY_CB"
 #endif
 
 /* What the verify callback leaves for after the handshake, attached to each server WOLFSSL
