@@ -332,6 +332,20 @@ static int add_extras(struct rg_radius_pkt *p)
     return 0;
 }
 
+/* The attributes every Access-Request of this client ends with, then the signature over the
+ * Message-Authenticator added first. rc: the build so far; returns 0 or -ENOSPC. */
+static int finish_access_request(struct rg_radius_pkt *p, int rc, size_t slen)
+{
+    rc |= add_default_string(p, RG_RADIUS_ATTR_NAS_IDENTIFIER, NAS_ID);
+    rc |= add_default_string(p, RG_RADIUS_ATTR_CALLING_STATION_ID, CALLING_ID);
+    rc |= add_default_int(p, RG_RADIUS_ATTR_NAS_PORT_TYPE, WIRELESS);
+    rc |= add_extras(p);
+    if (rc)
+        return -ENOSPC;
+    rg_radius_msgauth_sign(p->data, NULL, opt.secret, slen);
+    return 0;
+}
+
 /* Build request number n of the command into buf; returns its length or a negative code. */
 static int build_request(int argc, char **argv, int n, uint8_t id, uint8_t *buf, size_t cap,
                          struct request *req)
@@ -361,13 +375,8 @@ static int build_request(int argc, char **argv, int n, uint8_t id, uint8_t *buf,
         wc_Md5Final(&md5, chap + 1);
         wc_Md5Free(&md5);
         rc |= rg_radius_attr_add(&p, RG_RADIUS_ATTR_CHAP_PASSWORD, chap, sizeof(chap));
-        rc |= add_default_string(&p, RG_RADIUS_ATTR_NAS_IDENTIFIER, NAS_ID);
-        rc |= add_default_string(&p, RG_RADIUS_ATTR_CALLING_STATION_ID, CALLING_ID);
-        rc |= add_default_int(&p, RG_RADIUS_ATTR_NAS_PORT_TYPE, WIRELESS);
-        rc |= add_extras(&p);
-        if (rc)
+        if (finish_access_request(&p, rc, slen))
             return -ENOSPC;
-        rg_radius_msgauth_sign(buf, NULL, opt.secret, slen);
     } else if (strcmp(cmd, "auth") == 0) {
         if (argc != 3)
             return -EINVAL;
@@ -383,13 +392,8 @@ static int build_request(int argc, char **argv, int n, uint8_t id, uint8_t *buf,
                                     hidden, &hidden_len))
             return -EINVAL;
         rc |= rg_radius_attr_add(&p, RG_RADIUS_ATTR_USER_PASSWORD, hidden, hidden_len);
-        rc |= add_default_string(&p, RG_RADIUS_ATTR_NAS_IDENTIFIER, NAS_ID);
-        rc |= add_default_string(&p, RG_RADIUS_ATTR_CALLING_STATION_ID, CALLING_ID);
-        rc |= add_default_int(&p, RG_RADIUS_ATTR_NAS_PORT_TYPE, WIRELESS);
-        rc |= add_extras(&p);
-        if (rc)
+        if (finish_access_request(&p, rc, slen))
             return -ENOSPC;
-        rg_radius_msgauth_sign(buf, NULL, opt.secret, slen);
     } else if (strcmp(cmd, "acct") == 0) {
         if (argc != 3 && argc != 4)
             return -EINVAL;
