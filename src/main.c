@@ -480,7 +480,7 @@ static void raise_nofile(const struct rg_config *cfg)
     uint64_t need = (uint64_t)cfg->listen.max_connections + RG_NOFILE_SPARE;
     if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need)
         rg_warn("open file limit %llu is below the %llu that max-connections = %u needs; "
-                "connections past it are refused: raise LimitNOFILE (systemd) or ulimit -n",
+                "connections past it are refused (raise LimitNOFILE in systemd, or ulimit -n)",
                 (unsigned long long)rl.rlim_cur, (unsigned long long)need,
                 cfg->listen.max_connections);
 }
