@@ -19,6 +19,17 @@ FB_SEC=limits-backend-secret-$RANDOM$RANDOM
 rg_fake_backend_start fb "$FB_SEC" accept
 BACKEND="127.0.0.1:$FB_PORT_fb:$FB_PORT_fb:$FB_SEC"
 
+# timed_auth: one PAP request through the gateway; sets out (its output), st (its exit code)
+# and el (seconds it took, one decimal).
+timed_auth() {
+    local t0 t1
+    t0=$(date +%s.%N)
+    out=$(rg_client --timeout 9 auth alice wonderland 2>&1)
+    st=$?
+    t1=$(date +%s.%N)
+    el=$(python3 -c "print('%.1f' % ($t1 - $t0))")
+}
+
 # silent PORT DROP_AFTER TOTAL: open two TCP connections that never send a byte (0.3 s
 # apart, so the first is the older), print "ready", close the first one after DROP_AFTER
 # seconds (-1: never), and after TOTAL seconds print which ones the server had closed.
@@ -93,12 +104,8 @@ rg_gateway_start "$RG_TMP/gw2.conf" gw2
 silent "$GW_PORT" 2.0 6 >"$RG_TMP/silent2.out" &
 sp=$!
 rg_wait_log "$RG_TMP/silent2.out" '^ready' 10 || rg_fail "silent connections not opened"
-t0=$(date +%s.%N)
-out=$(rg_client --timeout 9 auth alice wonderland 2>&1)
-st=$?
-t1=$(date +%s.%N)
+timed_auth
 wait "$sp"
-el=$(python3 -c "print('%.1f' % ($t1 - $t0))")
 [ "$st" = 0 ] && rg_assert_output "$out" 'Access-Accept' "third connection from 127.0.0.1 served" ||
     rg_fail "third connection failed (exit $st): $out"
 python3 -c "import sys; sys.exit(0 if $el >= 1.2 else 1)" &&
@@ -118,12 +125,8 @@ rg_gateway_start "$RG_TMP/gw3.conf" gw3
 silent "$GW_PORT" -1 4 >"$RG_TMP/silent3.out" &
 sp=$!
 rg_wait_log "$RG_TMP/silent3.out" '^ready' 10 || rg_fail "silent connections not opened"
-t0=$(date +%s.%N)
-out=$(rg_client --timeout 9 auth alice wonderland 2>&1)
-st=$?
-t1=$(date +%s.%N)
+timed_auth
 wait "$sp"
-el=$(python3 -c "print('%.1f' % ($t1 - $t0))")
 [ "$st" = 0 ] && rg_assert_output "$out" 'Access-Accept' "new connection served with max-handshakes full" ||
     rg_fail "new connection failed (exit $st): $out"
 python3 -c "import sys; sys.exit(0 if $el < 2 else 1)" &&
