@@ -294,19 +294,25 @@ rg_pki() {
 RG_USERS_ALICE_PASSWORD=wonderland
 RG_USERS_BOB_PASSWORD=bobpass
 
-rg_freeradius_conf() {
-    local secret=$1 raddb=$RG_TMP/raddb frdir=$RG_TMP/freeradius
+# rg_freeradius_raddb_copy RADDB FRDIR: a fresh copy of Debian's /etc/freeradius/3.0 in RADDB
+# with its paths pointing into the copy, state (logs, pid) in FRDIR, and no change of user
+# (we run as whoever started the test; FreeRADIUS refuses to switch to freerad when not root).
+rg_freeradius_raddb_copy() {
+    local raddb=$1 frdir=$2
     rm -rf "$raddb"
     cp -a /etc/freeradius/3.0 "$raddb"
     mkdir -p "$frdir"
-    # Paths into the copy, state in $RG_TMP, and no change of user (we run as whoever
-    # started the test; FreeRADIUS refuses to switch to freerad when not root anyway).
     sed -i -E \
         -e "s|^raddbdir = .*|raddbdir = $raddb|" \
         -e "s|^logdir = .*|logdir = $frdir|" \
         -e "s|^run_dir = .*|run_dir = $frdir|" \
         -e "s|^(\s*)(user\|group) = freerad|\1# \2 = freerad|" \
         "$raddb/radiusd.conf"
+}
+
+rg_freeradius_conf() {
+    local secret=$1 raddb=$RG_TMP/raddb frdir=$RG_TMP/freeradius
+    rg_freeradius_raddb_copy "$raddb" "$frdir"
     rm -f "$raddb"/sites-enabled/*
 
     cat >"$raddb/clients.conf" <<EOF
@@ -500,15 +506,7 @@ rg_freeradius_client_start() {
     FRC_ACCT_PORT=$(rg_free_port)
     while [ "$FRC_ACCT_PORT" = "$FRC_AUTH_PORT" ]; do FRC_ACCT_PORT=$(rg_free_port); done
     FRC_SECRET=testing123
-    rm -rf "$raddb"
-    cp -a /etc/freeradius/3.0 "$raddb"
-    mkdir -p "$frdir"
-    sed -i -E \
-        -e "s|^raddbdir = .*|raddbdir = $raddb|" \
-        -e "s|^logdir = .*|logdir = $frdir|" \
-        -e "s|^run_dir = .*|run_dir = $frdir|" \
-        -e "s|^(\s*)(user\|group) = freerad|\1# \2 = freerad|" \
-        "$raddb/radiusd.conf"
+    rg_freeradius_raddb_copy "$raddb" "$frdir"
     # Only what a proxy needs: no local EAP (the gateway's backend does it), no other sites.
     rm -f "$raddb"/sites-enabled/* "$raddb/mods-enabled/eap"
     cat >"$raddb/clients.conf" <<EOF
