@@ -119,7 +119,7 @@ rg_log_kv_bad() {
 # fails the test that produced it.
 rg_check_log_format() {
     local bad
-    bad=$(rg_log_kv_bad "$RG_TMP"/*.log)
+    bad=$(rg_log_kv_bad "$RG_TMP"/*.log "$RG_TMP"/*.out)
     [ -z "$bad" ] && return 0
     echo "FAIL: gateway log lines that are not event=NAME key=value (DESIGN.md):" >&2
     head -n 20 <<<"$bad" | sed 's/^/    | /' >&2

@@ -26,7 +26,7 @@ rg_wait_port "$busy" tcp 5 squatter || rg_die "squatter does not listen"
 timeout 20 "$gw" -c "$RG_TMP/busy.conf" -p "$RG_TMP/busy.pid" >"$RG_TMP/busy.out" 2>&1
 st=$?
 [ $st = 1 ] && rg_pass "no -f, port in use: exit 1" || rg_fail "no -f, port in use: exit $st"
-rg_assert_log "$RG_TMP/busy.out" "listen 127.0.0.1 port $busy: another process already listens" \
+rg_assert_log "$RG_TMP/busy.out" "event=listen_failed address=127.0.0.1 port=$busy reason=\"another process already listens" \
     "no -f, port in use: the reason on stderr"
 [ ! -e "$RG_TMP/busy.pid" ] && rg_pass "no -f, port in use: no pidfile" ||
     rg_fail "no -f, port in use: pidfile written (a daemon may be running: $(cat "$RG_TMP/busy.pid"))"
@@ -49,7 +49,7 @@ fi
     rg_fail "no -f: nothing listens on $port when the command returned"
 [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && rg_pass "pidfile names the running daemon" ||
     rg_fail "pidfile '$pid' does not name a running process"
-rg_assert_log "$RG_TMP/detach.out" "listening on 127.0.0.1:$port" \
+rg_assert_log "$RG_TMP/detach.out" "event=listening address=127.0.0.1:$port" \
     "no -f: start lines on stderr until detached"
 ppid=$(ps -o ppid= -p "$pid" 2>/dev/null | tr -d ' ')
 sid=$(ps -o sid= -p "$pid" 2>/dev/null | tr -d ' ')
