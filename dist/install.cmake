@@ -42,6 +42,9 @@ install(FILES ${CMAKE_BINARY_DIR}/dist/radsecgw.conf.5.gz DESTINATION ${CMAKE_IN
 install(FILES README.md docs/operations.md docs/architecture.md docs/meraki.md
               docs/benchmarks.md dist/debian/copyright ${CMAKE_BINARY_DIR}/dist/changelog.gz
         DESTINATION ${CMAKE_INSTALL_DOCDIR})
+install(FILES etc/prometheus/prometheus.yml etc/prometheus/radsecgw-alerts.yml
+              etc/prometheus/grafana-dashboard.json
+        DESTINATION ${CMAKE_INSTALL_DOCDIR}/prometheus)
 
 # ---- cpack -G DEB ----
 set(CPACK_GENERATOR DEB)

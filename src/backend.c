@@ -202,6 +202,12 @@ struct rg_backend_server *rg_backend_pick(struct rg_backend_pool *pool, uint64_t
     return NULL;
 }
 
+/* The metrics of the worker that owns srv (none in unit tests without a worker). */
+static struct rg_metrics_shard *shard_of(const struct rg_backend_server *srv)
+{
+    return srv->pool->set->worker ? srv->pool->set->worker->metrics : NULL;
+}
+
 void rg_backend_mark_dead(struct rg_backend_server *srv, uint64_t now_ms, const char *why)
 {
     if (srv->health == RG_BACKEND_DEAD)
@@ -210,6 +216,8 @@ void rg_backend_mark_dead(struct rg_backend_server *srv, uint64_t now_ms, const 
     srv->dead_since_ms = now_ms;
     srv->retry_at_ms = now_ms + (uint64_t)srv->pool->cfg->dead_time_s * 1000u;
     srv->last_probe_ms = now_ms;
+    rg_metrics_backend(shard_of(srv), RG_METRIC_BACKEND_DOWN, srv->pool->cfg->name, srv->cfg->name,
+                       1);
     rg_warn("event=backend_down backend=%s pool=%s reason=\"%s\" next=%s", srv->cfg->name,
             srv->pool->cfg->name, why,
             srv->pool->cfg->status_server ? "status_server" : "hold_down");
@@ -221,6 +229,8 @@ void rg_backend_mark_alive(struct rg_backend_server *srv, const char *why)
         return;
     srv->health = RG_BACKEND_ALIVE;
     srv->missed = 0;
+    rg_metrics_backend(shard_of(srv), RG_METRIC_BACKEND_DOWN, srv->pool->cfg->name, srv->cfg->name,
+                       0);
     rg_notice("event=backend_up backend=%s pool=%s reason=\"%s\"", srv->cfg->name,
               srv->pool->cfg->name, why);
 }
@@ -445,6 +455,8 @@ struct rg_backend_set *rg_backend_set_new(struct rg_worker *w, struct rg_config 
             s->shared = rg_backend_shared_get(pool->cfg, s->cfg);
             dest_init(&s->auth, s, RG_BACKEND_AUTH, &s->cfg->auth_addr, pool->cfg->max_outstanding);
             dest_init(&s->acct, s, RG_BACKEND_ACCT, &s->cfg->acct_addr, pool->cfg->max_outstanding);
+            rg_metrics_backend(w ? w->metrics : NULL, RG_METRIC_BACKEND_DOWN, pool->cfg->name,
+                               s->cfg->name, 0);
         }
     }
     return set;
@@ -474,6 +486,9 @@ void rg_backend_set_inherit(struct rg_backend_set *set, const struct rg_backend_
                 ns->dead_since_ms = os->dead_since_ms;
                 ns->retry_at_ms = os->retry_at_ms;
                 ns->last_probe_ms = os->last_probe_ms;
+                rg_metrics_backend(set->worker ? set->worker->metrics : NULL,
+                                   RG_METRIC_BACKEND_DOWN, np->cfg->name, ns->cfg->name,
+                                   ns->health == RG_BACKEND_DEAD);
                 break;
             }
         }

@@ -1095,6 +1095,15 @@ static cfg_opt_t log_opts[] = {
     OPT_STR("facility", "\"daemon\""),
     OPT_STR("level", "\"info\""),
     OPT_BOOL("requests", "true"),
+    OPT_BOOL("hash-user-names", "false"),
+    OPT_BOOL("hash-macs", "false"),
+    OPT_STR("hash-key", "\"\""),
+    CFG_END(),
+};
+
+static cfg_opt_t metrics_opts[] = {
+    OPT_STR("address", "\"127.0.0.1\""),
+    OPT_INT("port", "9813"),
     CFG_END(),
 };
 
@@ -1116,6 +1125,7 @@ static cfg_opt_t root_opts[] = {
     OPT_SEC("realm", realm_opts, NAMED), /* accepted only with a single org */
     OPT_SEC("coa", coa_opts, 0),
     OPT_SEC("log", log_opts, 0),
+    OPT_SEC("metrics", metrics_opts, 0),
     OPT_SEC("stats", stats_opts, 0),
     CFG_END(),
 };
@@ -1173,6 +1183,10 @@ static void config_free(struct rg_config *cfg)
         free(cfg->coa.clients[i].orgs);
     }
     free(cfg->coa.clients);
+    free(cfg->metrics.address);
+    if (cfg->log.hash_key)
+        memset(cfg->log.hash_key, 0, cfg->log.hash_key_len);
+    free(cfg->log.hash_key);
     free(cfg);
 }
 
@@ -1519,6 +1533,22 @@ static void coa_client_orgs(struct load *ld, cfg_t *csec, struct rg_config *cfg,
     }
 }
 
+/* log { hash-user-names hash-macs hash-key }: the same key on every instance and across
+ * restarts keeps hashes comparable ("${VAR}" keeps it out of the file: libconfuse reads the
+ * environment). */
+static void build_log_hash(struct load *ld, cfg_t *sec, struct rg_config *cfg)
+{
+    cfg->log.hash_user_names = cfg_getbool(sec, "hash-user-names");
+    cfg->log.hash_macs = cfg_getbool(sec, "hash-macs");
+    const char *key = cfg_getstr(sec, "hash-key");
+    cfg->log.hash_key = dup_str(ld, key ? key : "");
+    cfg->log.hash_key_len = cfg->log.hash_key ? strlen(cfg->log.hash_key) : 0;
+    if ((cfg->log.hash_user_names || cfg->log.hash_macs) && cfg->log.hash_key_len < 16)
+        error_at(ld, opt_line(ld, sec, "hash-key"),
+                 "hash-key must have at least 16 characters when hash-user-names or hash-macs "
+                 "is true");
+}
+
 static void build_coa(struct load *ld, cfg_t *sec, struct rg_config *cfg)
 {
     char why[256];
@@ -1651,6 +1681,13 @@ static void build(struct load *ld, cfg_t *root, struct rg_config *cfg)
     cfg->log.facility = rg_log_facility_parse(cfg_getstr(sec, "facility"));
     cfg->log.level = rg_log_level_parse(cfg_getstr(sec, "level"));
     cfg->log.requests = cfg_getbool(sec, "requests");
+    build_log_hash(ld, sec, cfg);
+
+    sec = single_section(ld, root, "metrics", &cfg->metrics.enabled);
+    if (!sec)
+        return;
+    cfg->metrics.address = dup_str(ld, cfg_getstr(sec, "address"));
+    cfg->metrics.port = (uint16_t)cfg_getint(sec, "port");
 
     sec = single_section(ld, root, "stats", NULL);
     if (!sec)
@@ -1998,6 +2035,8 @@ void rg_config_print(const struct rg_config *cfg, FILE *out)
                     addr_text(&s->auth_addr, a, sizeof(a)), s->auth_port, s->acct_port);
         }
     }
+    if (cfg->metrics.enabled)
+        fprintf(out, "metrics http://%s:%u/metrics\n", cfg->metrics.address, cfg->metrics.port);
     if (cfg->coa.enabled) {
         fprintf(out, "coa %s port %u, %zu clients\n", cfg->coa.address, cfg->coa.port,
                 cfg->coa.nclients);

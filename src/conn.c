@@ -164,6 +164,7 @@ void rg_conn_close(struct rg_conn *c, const char *why)
         return;
     struct rg_worker *w = c->worker;
     if (c->state == RG_CONN_OPEN) {
+        rg_metrics_conn(w->metrics, c->peer.org ? c->peer.org->name : "-", -1);
         rg_notice("event=conn_close " RG_CONN_LOG_FMT " org=%s reason=\"%s\" inflight=%u",
                   RG_CONN_LOG_ARGS(c), c->peer.org ? c->peer.org->name : "-", why, c->ninflight);
         RG_STAT_INC(&w->stats, conn_closed);
@@ -196,6 +197,7 @@ static void refuse(struct rg_conn *c, const char *reason)
 {
     struct rg_worker *w = c->worker;
     RG_STAT_INC(&w->stats, conn_refused);
+    rg_metrics_refused(w->metrics, reason);
     rg_warn("event=tls_refused conn=%llu src=%s reason=\"%s\"%s%s%s%s%s%s%s%s",
             (unsigned long long)c->id, c->addr_text, reason, c->peer.org ? " org=" : "",
             c->peer.org ? c->peer.org->name : "", c->peer.subject[0] ? " subject=\"" : "",
@@ -457,6 +459,7 @@ static void handshake_done(struct rg_conn *c)
     RG_STAT_INC(&w->stats, conn_accepted);
     RG_STAT_INC(&w->stats, conn_open);
     rg_coa_conn_open(c);
+    rg_metrics_conn(w->metrics, c->peer.org->name, 1);
     rg_notice("event=conn_open conn=%llu src=%s org=%s cn=\"%s\" tls=%s cipher=%s",
               (unsigned long long)c->id, c->addr_text, c->peer.org->name, RG_LOG_ESC(c->peer.cn),
               wolfSSL_get_version(c->tls.ssl), wolfSSL_get_cipher(c->tls.ssl));
@@ -659,6 +662,7 @@ void rg_conn_accept(struct rg_worker *w, uv_stream_t *server)
         rc = rg_listener_admit(cfg, addr, &why);
     if (rc < 0) {
         RG_STAT_INC(&w->stats, conn_refused);
+        rg_metrics_refused(w->metrics, why);
         if (rc == -EAGAIN)
             rg_listener_note(RG_LISTENER_REFUSED);
         else

@@ -1,5 +1,8 @@
 /* Logging: syslog with the configured facility and level, a copy on stderr in the
  * foreground, and the per-key rate limiter. Thread-safe; knows nothing of the protocol. */
+#include <wolfssl/options.h>
+#include <wolfssl/wolfcrypt/hmac.h>
+
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -334,4 +337,94 @@ int rg_log_level_parse(const char *name)
         if (strcmp(name, names[i].name) == 0)
             return names[i].level;
     return -1;
+}
+
+/* ---- keyed hashes for privacy ---- */
+
+const char *rg_log_hash(const char *key, size_t keylen, const void *in, size_t len, char *out,
+                        size_t outlen)
+{
+    static const char hex[] = "0123456789abcdef";
+    uint8_t mac[WC_SHA256_DIGEST_SIZE];
+    Hmac h;
+    const byte empty = 0;
+    if (outlen < RG_LOG_HASH_LEN) {
+        if (outlen)
+            out[0] = '\0';
+        return out;
+    }
+    RG_REQUIRE(wc_HmacInit(&h, NULL, INVALID_DEVID) == 0);
+    RG_REQUIRE(wc_HmacSetKey(&h, WC_SHA256, keylen ? (const byte *)key : &empty, (word32)keylen) ==
+               0);
+    if (len)
+        RG_REQUIRE(wc_HmacUpdate(&h, in, (word32)len) == 0);
+    RG_REQUIRE(wc_HmacFinal(&h, mac) == 0);
+    wc_HmacFree(&h);
+    out[0] = 'h';
+    out[1] = ':';
+    for (size_t i = 0; i < 8; i++) {
+        out[2 + 2 * i] = hex[mac[i] >> 4];
+        out[3 + 2 * i] = hex[mac[i] & 15];
+    }
+    out[18] = '\0';
+    return out;
+}
+
+static int hex_val(uint8_t c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* The 12 hex digits of a MAC at the start of p into digits; how many octets of p it spans
+ * (0: not a MAC). Groups of 2 separated by ':' or '-', groups of 4 by '.', or none. */
+static size_t mac_prefix(const uint8_t *p, size_t len, char digits[13])
+{
+    size_t n = 0, i = 0;
+    uint8_t sep = 0;
+    size_t group = 0, run = 0;
+    while (i < len && n < 12) {
+        int v = hex_val(p[i]);
+        if (v >= 0) {
+            digits[n++] = "0123456789abcdef"[v];
+            run++;
+            i++;
+            continue;
+        }
+        if (p[i] != ':' && p[i] != '-' && p[i] != '.')
+            return 0;
+        if (sep && p[i] != sep)
+            return 0;
+        if (!group)
+            group = run;
+        if (run != group || (group != 2 && group != 4))
+            return 0;
+        sep = p[i];
+        run = 0;
+        i++;
+    }
+    if (n != 12 || (sep && run != group) || (i < len && hex_val(p[i]) >= 0))
+        return 0;
+    digits[12] = '\0';
+    return i;
+}
+
+const char *rg_log_hash_mac(const char *key, size_t keylen, const void *in, size_t len, char *out,
+                            size_t outlen)
+{
+    const uint8_t *p = in;
+    char digits[13];
+    size_t n = mac_prefix(p, len, digits);
+    if (!n || (n < len && p[n] != ':'))
+        return rg_log_hash(key, keylen, in, len, out, outlen);
+    rg_log_hash(key, keylen, digits, 12, out, outlen);
+    size_t used = strlen(out);
+    if (n < len && used + 1 < outlen)
+        rg_log_escape(p + n, len - n, out + used, outlen - used);
+    return out;
 }

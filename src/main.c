@@ -24,6 +24,7 @@
 #include "radsecgw/config.h"
 #include "radsecgw/listener.h"
 #include "radsecgw/log.h"
+#include "radsecgw/metrics.h"
 #include "radsecgw/service.h"
 #include "radsecgw/stats.h"
 #include "radsecgw/tls.h"
@@ -46,6 +47,7 @@ struct main_state {
     uint64_t watchdog_usec;   /* WATCHDOG_USEC for this process, 0: no watchdog */
     bool log_stderr;          /* -f and stderr is not the journal: copy log lines there */
 
+    const struct rg_stats **stat_blocks; /* malloced array, owned: what /metrics sums */
     struct trust_sig *trust; /* malloced array, owned: what the CA and CRL files of gen were */
     size_t ntrust;
     bool stopping;
@@ -198,6 +200,7 @@ static void install(struct main_state *m, struct rg_gen *g)
         rg_worker_reload(&m->workers[i], g);
     rg_gen_unref(m->gen);
     m->gen = g;
+    rg_metrics_catalog(g->cfg, g->number, time(NULL));
 }
 
 /* DESIGN.md: CRLs are re-read every crl-refresh seconds. Nothing changed: only say again that
@@ -333,7 +336,20 @@ static bool reload(struct main_state *m)
     }
     rg_log_open(g->cfg->log.facility, m->debug ? LOG_DEBUG : g->cfg->log.level, m->log_stderr);
     trust_remember(m, sig, n);
+    struct {
+        bool enabled;
+        uint16_t port;
+        char *address;
+    } old_metrics = {m->gen->cfg->metrics.enabled, m->gen->cfg->metrics.port,
+                     m->gen->cfg->metrics.address ? strdup(m->gen->cfg->metrics.address) : NULL};
     install(m, g);
+    if (g->cfg->metrics.enabled != old_metrics.enabled ||
+        g->cfg->metrics.port != old_metrics.port ||
+        (g->cfg->metrics.enabled &&
+         strcmp(g->cfg->metrics.address, old_metrics.address ? old_metrics.address : "") != 0))
+        rg_warn("event=reload_metrics_changed reason=\"the metrics block changed\" "
+                "fix=\"restart radsecgw to apply it\"");
+    free(old_metrics.address);
     if (rg_coa_reload(g->cfg) < 0)
         rg_err("event=reload_coa_failed reason=\"coa listener not available\"");
     start_stats_timer(m);
@@ -581,6 +597,8 @@ static int start_failed(struct main_state *m, unsigned n)
         rg_worker_stop(&m->workers[i]);
     for (unsigned i = 0; i < n; i++)
         rg_worker_join(&m->workers[i]);
+    rg_metrics_stop();
+    free(m->stat_blocks);
     free(m->workers);
     free(m->trust);
     rg_gen_unref(m->gen);
@@ -678,6 +696,9 @@ int main(int argc, char **argv)
     m.nworkers = cfg->workers ? cfg->workers : 1;
     m.workers = calloc(m.nworkers, sizeof(*m.workers));
     RG_REQUIRE(m.workers != NULL);
+    /* Shards only with a metrics block: without one, counting costs nothing. */
+    if (cfg->metrics.enabled)
+        RG_REQUIRE(rg_metrics_init(m.nworkers) == 0);
     unsigned started = 0;
     for (; started < m.nworkers; started++) {
         rc = rg_worker_start(&m.workers[started], started, m.gen);
@@ -697,6 +718,18 @@ int main(int argc, char **argv)
         return start_failed(&m, m.nworkers);
     }
     if (pidfile && write_pidfile(pidfile) < 0) {
+        return start_failed(&m, m.nworkers);
+    }
+    m.stat_blocks = calloc(m.nworkers + 1, sizeof(*m.stat_blocks));
+    RG_REQUIRE(m.stat_blocks != NULL);
+    for (unsigned i = 0; i < m.nworkers; i++)
+        m.stat_blocks[i] = &m.workers[i].stats;
+    m.stat_blocks[m.nworkers] = rg_coa_stats();
+    rg_metrics_set_stats(m.stat_blocks, m.nworkers + 1);
+    rg_metrics_catalog(cfg, m.gen->number, time(NULL));
+    if (rg_metrics_start(cfg) < 0) {
+        if (pidfile)
+            unlink(pidfile);
         return start_failed(&m, m.nworkers);
     }
     rg_notice("event=started version=%s workers=%u orgs=%zu pools=%zu", RG_VERSION, m.nworkers,
@@ -729,6 +762,8 @@ int main(int argc, char **argv)
     uv_run(loop, UV_RUN_DEFAULT);
     for (unsigned i = 0; i < m.nworkers; i++)
         rg_worker_join(&m.workers[i]);
+    rg_metrics_stop();
+    free(m.stat_blocks);
     rg_coa_shutdown();
     free(m.workers);
     free(m.trust);

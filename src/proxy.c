@@ -539,24 +539,50 @@ static struct rg_backend_dest *dest_of(struct rg_backend_server *srv, uint8_t co
     return code == RG_RADIUS_ACCOUNTING_REQUEST ? &srv->acct : &srv->auth;
 }
 
+/* A peer string for a log line: escaped, or its keyed hash with log { hash-user-names } /
+ * { hash-macs } (mac: a MAC address, or a Called-Station-Id "MAC:SSID" whose SSID stays). */
+static const char *log_attr(const struct rg_config *cfg, const uint8_t *pkt, uint8_t type,
+                            bool hash, bool mac, char *out, size_t len)
+{
+    struct rg_radius_attr a;
+    if (!hash) {
+        rg_radius_attr_string(pkt, type, out, len);
+    } else if (!rg_radius_attr_find(pkt, type, NULL, &a)) {
+        out[0] = '\0';
+    } else if (mac) {
+        rg_log_hash_mac(cfg->log.hash_key, cfg->log.hash_key_len, a.value, a.value_len, out, len);
+    } else {
+        rg_log_hash(cfg->log.hash_key, cfg->log.hash_key_len, a.value, a.value_len, out, len);
+    }
+    return out;
+}
+
+/* Every request that leaves the table with an outcome: counted for /metrics, and logged with
+ * log { requests = true }. timed: a reply arrived, its latency goes into the histogram. */
 static void log_request(struct rg_proxy *px, const struct rg_request *req, const char *result,
-                        const uint8_t *pkt)
+                        const uint8_t *pkt, bool timed)
 {
     const struct rg_conn *c = req->conn;
+    uint64_t latency = rg_now_ms() - req->received_ms;
+    rg_metrics_request(px->worker->metrics, c && c->peer.org ? c->peer.org->name : "-",
+                       req->pool ? req->pool->cfg->name : "-", rg_radius_code_name(req->code),
+                       result, timed ? (int64_t)latency : -1);
     if (!c || !c->gen->cfg->log.requests)
         return;
+    const struct rg_config *cfg = c->gen->cfg;
     char user[80], calling[48], called[80];
-    rg_radius_attr_string(pkt, RG_RADIUS_ATTR_USER_NAME, user, sizeof(user));
-    rg_radius_attr_string(pkt, RG_RADIUS_ATTR_CALLING_STATION_ID, calling, sizeof(calling));
-    rg_radius_attr_string(pkt, RG_RADIUS_ATTR_CALLED_STATION_ID, called, sizeof(called));
+    log_attr(cfg, pkt, RG_RADIUS_ATTR_USER_NAME, cfg->log.hash_user_names, false, user,
+             sizeof(user));
+    log_attr(cfg, pkt, RG_RADIUS_ATTR_CALLING_STATION_ID, cfg->log.hash_macs, true, calling,
+             sizeof(calling));
+    log_attr(cfg, pkt, RG_RADIUS_ATTR_CALLED_STATION_ID, cfg->log.hash_macs, true, called,
+             sizeof(called));
     rg_info("event=request conn=%llu id=%u org=%s nas=\"%s\" src=%s user=\"%s\" "
             "calling=\"%s\" called=\"%s\" code=%s result=%s pool=%s backend=%s latency_ms=%llu",
             (unsigned long long)c->id, req->ap_id, c->peer.org ? c->peer.org->name : "-",
             RG_LOG_ESC(c->peer.cn), c->addr_text, user, calling, called,
             rg_radius_code_name(req->code), result, req->pool ? req->pool->cfg->name : "-",
-            req->server ? req->server->cfg->name : "-",
-            (unsigned long long)(rg_now_ms() - req->received_ms));
-    (void)px;
+            req->server ? req->server->cfg->name : "-", (unsigned long long)latency);
 }
 
 /* Every way a request leaves the table goes through here. wake: the slot and ID it frees
@@ -640,6 +666,8 @@ static int start_on_server(struct rg_proxy *px, struct rg_request *req,
     req->server = srv;
     req->tries = 1;
     srv->sent++;
+    rg_metrics_backend(px->worker->metrics, RG_METRIC_BACKEND_SENT, srv->pool->cfg->name,
+                       srv->cfg->name, 1);
     uint64_t now = rg_now_ms();
     struct rg_rt_params rt;
     rg_rt_params_from_pool(srv->pool->cfg, &rt);
@@ -771,7 +799,8 @@ int rg_proxy_on_request(struct rg_proxy *px, struct rg_conn *conn, const uint8_t
     }
 
     char user[256];
-    rg_radius_attr_string(pkt, RG_RADIUS_ATTR_USER_NAME, user, sizeof(user));
+    log_attr(conn->gen->cfg, pkt, RG_RADIUS_ATTR_USER_NAME, conn->gen->cfg->log.hash_user_names,
+             false, user, sizeof(user));
     /* Routing reads the realm from the raw User-Name: the escaped copy is for log lines and
      * may be cut short or differ from what the AP sent. */
     char raw_user[256] = "";
@@ -795,6 +824,8 @@ int rg_proxy_on_request(struct rg_proxy *px, struct rg_conn *conn, const uint8_t
                        !pool    ? "no pool for this request"
                        : reject ? "every server of the pool is dead: Access-Reject sent"
                                 : "every server of the pool is dead: no answer");
+        rg_metrics_request(w->metrics, conn->peer.org ? conn->peer.org->name : "-",
+                           cpool ? cpool->name : "-", rg_radius_code_name(code), "no_server", -1);
         if (reject) {
             RG_STAT_INC(&w->stats, reject_no_server);
             send_local_reply(conn, RG_RADIUS_ACCESS_REJECT, ap_id, pkt + 4, pkt,
@@ -884,7 +915,7 @@ static void reply_discarded(struct rg_proxy *px, struct rg_request *req, const u
                 rg_backend_dest_str(req->sock->dest, dest, sizeof(dest)),
                 rg_radius_code_name(pkt[0]), req->id, why,
                 discard_fix(kind, srv->pool->cfg->require_message_authenticator));
-    log_request(px, req, "discarded", req->pkt);
+    log_request(px, req, "discarded", req->pkt, false);
     finish(px, req);
 }
 
@@ -992,7 +1023,7 @@ void rg_proxy_on_reply(struct rg_proxy *px, struct rg_backend_sock *sock, const 
                                         : "hidden attribute does not decrypt");
         return;
     }
-    log_request(px, req, rg_radius_code_name(pkt[0]), req->pkt);
+    log_request(px, req, rg_radius_code_name(pkt[0]), req->pkt, true);
     if (rg_conn_send(conn, pkt, rg_radius_len(pkt)))
         RG_STAT_INC(&w->stats, replies);
     finish(px, req);
@@ -1110,7 +1141,7 @@ static void on_deadline(struct rg_proxy *px, struct rg_request *req, uint64_t no
         req->id = old_id;
     }
     RG_STAT_INC(&w->stats, timeouts);
-    log_request(px, req, "timeout", req->pkt);
+    log_request(px, req, "timeout", req->pkt, false);
     if (req->code == RG_RADIUS_ACCESS_REQUEST && req->pool->cfg->when_dead == RG_WHEN_DEAD_REJECT) {
         RG_STAT_INC(&w->stats, reject_no_server);
         send_local_reply(req->conn, RG_RADIUS_ACCESS_REJECT, req->ap_id, req->ap_auth, req->pkt,

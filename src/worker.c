@@ -237,6 +237,7 @@ int rg_worker_start(struct rg_worker *w, unsigned index, struct rg_gen *gen)
 {
     memset(w, 0, sizeof(*w));
     w->index = index;
+    w->metrics = rg_metrics_shard(index);
     int rc = uv_loop_init(&w->loop);
     if (rc < 0)
         return rc;

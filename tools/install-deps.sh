@@ -4,8 +4,8 @@
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config clang libclang-rt-14-dev
       dpkg-dev autoconf automake libtool qemu-user lintian mandoc
-      libwolfssl-dev libuv1-dev libconfuse-dev libsystemd-dev libcmocka-dev
-      openssl freeradius freeradius-utils radsecproxy eapoltest
+      libwolfssl-dev libuv1-dev libconfuse-dev libsystemd-dev libmicrohttpd-dev libcmocka-dev
+      openssl freeradius freeradius-utils radsecproxy eapoltest prometheus
       iproute2 procps psmisc python3)
 missing=()
 for p in "${pkgs[@]}"; do

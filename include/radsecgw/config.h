@@ -170,7 +170,17 @@ struct rg_config {
         int facility; /* LOG_DAEMON etc. */
         int level;    /* LOG_ERR .. LOG_DEBUG */
         bool requests;
+        bool hash_user_names; /* User-Name as a keyed hash in log lines */
+        bool hash_macs;       /* Calling-/Called-Station-Id MACs likewise */
+        char *hash_key;       /* malloced, owned: the key of those hashes */
+        size_t hash_key_len;
     } log;
+
+    struct {
+        bool enabled;  /* a metrics block is present */
+        char *address; /* malloced, owned */
+        uint16_t port;
+    } metrics;
 
     struct {
         unsigned interval_s;

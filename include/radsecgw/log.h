@@ -58,6 +58,19 @@ const char *rg_log_escape_str(const char *in, char *out, size_t outlen);
  * enclosing block. */
 #define RG_LOG_ESC(s) rg_log_escape_str((s), (char[RG_LOG_ESC_BUF]){0}, RG_LOG_ESC_BUF)
 
+/* Privacy (log { hash-user-names hash-macs hash-key }): "h:" and 16 hex digits of
+ * HMAC-SHA256(key, in), so the same name gives the same value on every instance and across
+ * restarts without the name being in the log. */
+#define RG_LOG_HASH_LEN 19 /* "h:" + 16 hex digits + NUL */
+const char *rg_log_hash(const char *key, size_t keylen, const void *in, size_t len, char *out,
+                        size_t outlen);
+/* A MAC address at the start of in (aa:bb:cc:dd:ee:ff, AA-BB-CC-DD-EE-FF, aabb.ccdd.eeff or 12
+ * hex digits) is hashed in one canonical form (12 lower-case hex digits), so every notation of
+ * one MAC gives one hash; what follows a ':' after it (the SSID in a Called-Station-Id
+ * "MAC:SSID") stays, escaped. A value that is not a MAC is hashed whole. */
+const char *rg_log_hash_mac(const char *key, size_t keylen, const void *in, size_t len, char *out,
+                            size_t outlen);
+
 #define rg_err(...)    rg_log(LOG_ERR, __VA_ARGS__)
 #define rg_warn(...)   rg_log(LOG_WARNING, __VA_ARGS__)
 #define rg_notice(...) rg_log(LOG_NOTICE, __VA_ARGS__)

@@ -1,57 +1,90 @@
 /* Per-worker counters. Each worker increments its own block (relaxed atomics so the
  * main thread can read them without a lock); the main thread sums every block into one
- * syslog line every stats.interval seconds. Knows nothing of the protocol. */
+ * syslog line every stats.interval seconds, and the metrics endpoint into Prometheus
+ * samples on every scrape. Knows nothing of the protocol.
+ *
+ * Adding a counter is one line here, X(field, RG_COUNTER or RG_GAUGE, "metric name",
+ * "labels", "help"), and RG_STAT_INC(&w->stats, field) where it happens: the stats line
+ * gets field=N and /metrics the sample. Rows that share a metric name are one family told
+ * apart by their labels (radsecgw_dropped_total{reason="..."}); the help of its first row is
+ * the family's. A bare X(field) works too: a counter radsecgw_FIELD_total. */
 #ifndef RADSECGW_STATS_H
 #define RADSECGW_STATS_H
 
 #include <stdint.h>
 #include <stdio.h>
 
+enum rg_stat_kind { RG_COUNTER, RG_GAUGE };
+
 #define RG_STATS_FIELDS(X)                                                                         \
-    X(requests)           /* requests received from APs */                                         \
-    X(replies)            /* replies written back to APs */                                        \
-    X(forwarded)          /* packets sent to backends (first try) */                               \
-    X(retransmits)        /* retransmissions to backends */                                        \
-    X(failovers)          /* requests moved to another server */                                   \
-    X(timeouts)           /* requests that no server answered */                                   \
-    X(status_local)       /* Status-Server answered by the gateway */                              \
-    X(duplicates)         /* request ID already in flight on the connection */                     \
-    X(drop_malformed)     /* malformed packets from APs (connection closed) */                     \
-    X(drop_bad_request)   /* AP request with bad authenticator / Message-Authenticator */          \
-    X(drop_invalid)       /* AP request discarded, connection kept */                              \
-    X(abandoned)          /* in-flight request replaced: ID reused (RFC 5080) */                   \
-    X(drop_bad_reply)     /* backend reply failing Response Auth / Message-Authenticator */        \
-    X(drop_unsigned)      /* verified reply dropped: no Message-Authenticator */                   \
-    X(drop_unusable)      /* verified reply that cannot be forwarded */                            \
-    X(unsigned_accepted)  /* Access-* reply forwarded unsigned (auto, false) */                    \
-    X(drop_unknown_reply) /* backend reply for an ID not in flight */                              \
-    X(drop_wrong_source)  /* backend reply from the wrong address or port */                       \
-    X(drop_late_reply)    /* reply after the AP's connection closed */                             \
-    X(drop_no_server)     /* every server of the pool dead, silent */                              \
-    X(reject_no_server)   /* every server of the pool dead, Access-Reject sent */                  \
-    X(drop_unsupported)   /* codes the gateway does not proxy */                                   \
-    X(coa_requests)       /* CoA/Disconnect-Requests accepted from coa clients */                  \
-    X(coa_forwarded)      /* sent down a NAS's TLS connection */                                   \
-    X(coa_replies)        /* NAS ACK/NAK relayed to the coa client */                              \
-    X(coa_nak_unroutable) /* NAK 502: no connected NAS with coa = true */                          \
-    X(coa_nak_local)      /* other NAKs of the gateway's own (401, 506) */                         \
-    X(coa_timeouts)       /* NAS did not answer in time: forgotten */                              \
-    X(coa_duplicates)     /* retransmission of a CoA in flight, not sent twice */                  \
-    X(coa_drop_bad)       /* unknown client, malformed, bad authenticator (either side) */         \
-    X(coa_drop_reply)     /* NAS ACK/NAK matching no CoA in flight */                              \
-    X(backpressure)       /* times a connection was paused for a full table */                     \
-    X(conn_accepted)      /* TLS connections established */                                        \
-    X(conn_refused)       /* refused before or during the handshake */                             \
-    X(conn_waited)        /* waited for a handshake slot (max-handshakes, -per-ip) */              \
-    X(conn_evicted)       /* silent connections closed to make room (limit full) */                \
-    X(conn_waiting)       /* gauge: accepted, waiting for a handshake slot */                      \
-    X(conn_handshaking)   /* gauge: holding a handshake slot */                                    \
-    X(conn_closed)        /* connections closed */                                                 \
-    X(conn_open)          /* gauge: open connections */                                            \
-    X(outstanding)        /* gauge: requests in flight to backends */
+    X(requests, RG_COUNTER, "radsecgw_received_total", "",                                         \
+      "Requests received from APs, before any check")                                              \
+    X(replies, RG_COUNTER, "radsecgw_replies_total", "", "Replies written back to APs")            \
+    X(forwarded, RG_COUNTER, "radsecgw_forwarded_total", "",                                       \
+      "Requests sent to a backend (first try)")                                                    \
+    X(retransmits, RG_COUNTER, "radsecgw_retransmissions_total", "",                               \
+      "Retransmissions to backends")                                                               \
+    X(failovers, RG_COUNTER, "radsecgw_failovers_total", "", "Requests moved to another server")   \
+    X(timeouts, RG_COUNTER, "radsecgw_timeouts_total", "", "Requests that no server answered")     \
+    X(status_local, RG_COUNTER, "radsecgw_status_server_answered_total", "",                       \
+      "Status-Server from APs answered by the gateway")                                            \
+    X(duplicates, RG_COUNTER, "radsecgw_duplicates_total", "",                                     \
+      "Requests whose ID and authenticator were already in flight")                                \
+    X(drop_malformed, RG_COUNTER, "radsecgw_dropped_total", "reason=\"malformed\"",                \
+      "Packets dropped, by reason (see the stats line in docs/operations.md)")                     \
+    X(drop_bad_request, RG_COUNTER, "radsecgw_dropped_total", "reason=\"bad_request\"", "")        \
+    X(drop_invalid, RG_COUNTER, "radsecgw_dropped_total", "reason=\"invalid\"", "")                \
+    X(abandoned, RG_COUNTER, "radsecgw_abandoned_total", "",                                       \
+      "In-flight requests replaced by a new one on the same ID (RFC 5080)")                        \
+    X(drop_bad_reply, RG_COUNTER, "radsecgw_dropped_total", "reason=\"bad_reply\"", "")            \
+    X(drop_unsigned, RG_COUNTER, "radsecgw_dropped_total", "reason=\"unsigned_reply\"", "")        \
+    X(drop_unusable, RG_COUNTER, "radsecgw_dropped_total", "reason=\"unusable_reply\"", "")        \
+    X(unsigned_accepted, RG_COUNTER, "radsecgw_unsigned_replies_accepted_total", "",               \
+      "Access-* replies forwarded without Message-Authenticator")                                  \
+    X(drop_unknown_reply, RG_COUNTER, "radsecgw_dropped_total", "reason=\"unknown_reply\"", "")    \
+    X(drop_wrong_source, RG_COUNTER, "radsecgw_dropped_total", "reason=\"wrong_source\"", "")      \
+    X(drop_late_reply, RG_COUNTER, "radsecgw_dropped_total", "reason=\"late_reply\"", "")          \
+    X(drop_no_server, RG_COUNTER, "radsecgw_dropped_total", "reason=\"no_server\"", "")            \
+    X(reject_no_server, RG_COUNTER, "radsecgw_rejected_no_server_total", "",                       \
+      "Access-Rejects sent by the gateway: every server of the pool dead")                         \
+    X(drop_unsupported, RG_COUNTER, "radsecgw_dropped_total", "reason=\"unsupported\"", "")        \
+    X(coa_requests, RG_COUNTER, "radsecgw_coa_requests_total", "",                                 \
+      "CoA/Disconnect-Requests accepted from coa clients")                                         \
+    X(coa_forwarded, RG_COUNTER, "radsecgw_coa_forwarded_total", "",                               \
+      "CoA/Disconnect-Requests sent down a NAS connection")                                        \
+    X(coa_replies, RG_COUNTER, "radsecgw_coa_replies_total", "",                                   \
+      "NAS ACK/NAK relayed to the coa client")                                                     \
+    X(coa_nak_unroutable, RG_COUNTER, "radsecgw_coa_naks_total", "reason=\"unroutable\"",          \
+      "NAKs of the gateway's own")                                                                 \
+    X(coa_nak_local, RG_COUNTER, "radsecgw_coa_naks_total", "reason=\"local\"", "")                \
+    X(coa_timeouts, RG_COUNTER, "radsecgw_coa_timeouts_total", "",                                 \
+      "CoA requests the NAS did not answer in time")                                               \
+    X(coa_duplicates, RG_COUNTER, "radsecgw_coa_duplicates_total", "",                             \
+      "Retransmissions of a CoA in flight, not sent twice")                                        \
+    X(coa_drop_bad, RG_COUNTER, "radsecgw_coa_dropped_total", "reason=\"bad\"",                    \
+      "CoA packets discarded")                                                                     \
+    X(coa_drop_reply, RG_COUNTER, "radsecgw_coa_dropped_total", "reason=\"unmatched_reply\"", "")  \
+    X(backpressure, RG_COUNTER, "radsecgw_backpressure_total", "",                                 \
+      "Times a connection was paused for a full backend table")                                    \
+    X(conn_accepted, RG_COUNTER, "radsecgw_connections_accepted_total", "",                        \
+      "TLS connections established and identified")                                                \
+    X(conn_refused, RG_COUNTER, "radsecgw_connections_refused_total", "",                          \
+      "Connections refused before or during the handshake")                                        \
+    X(conn_waited, RG_COUNTER, "radsecgw_connections_waited_total", "",                            \
+      "Connections that waited for a handshake slot")                                              \
+    X(conn_evicted, RG_COUNTER, "radsecgw_connections_evicted_total", "",                          \
+      "Silent connections closed to make room")                                                    \
+    X(conn_waiting, RG_GAUGE, "radsecgw_connections_waiting", "",                                  \
+      "Connections waiting for a handshake slot")                                                  \
+    X(conn_handshaking, RG_GAUGE, "radsecgw_handshakes_in_progress", "",                           \
+      "Connections in the TLS handshake")                                                          \
+    X(conn_closed, RG_COUNTER, "radsecgw_connections_closed_total", "",                            \
+      "Established connections closed")                                                            \
+    X(conn_open, RG_GAUGE, "radsecgw_connections_open", "", "Established connections")             \
+    X(outstanding, RG_GAUGE, "radsecgw_inflight", "", "Requests in flight to backends")
 
 struct rg_stats {
-#define RG_STATS_DECLARE(name) uint64_t name;
+#define RG_STATS_DECLARE(name, ...) uint64_t name;
     RG_STATS_FIELDS(RG_STATS_DECLARE)
 #undef RG_STATS_DECLARE
 };

@@ -11,6 +11,7 @@
 #include "radsecgw/config.h"
 #include "radsecgw/conn.h"
 #include "radsecgw/proxy.h"
+#include "radsecgw/metrics.h"
 #include "radsecgw/stats.h"
 #include "radsecgw/tls.h"
 
@@ -70,9 +71,10 @@ struct rg_worker {
     uint64_t beat_ms;             /* atomic: when health_timer last ran (the loop turns); main's
                                      watchdog reads it */
     struct rg_stats stats;
-    struct rg_coa_worker *coa; /* owned by coa.c: CoA queue from the main thread, timeouts */
-    uint8_t udp_buf[65536];    /* receive buffer for backend sockets */
-    uint8_t tcp_buf[65536];    /* receive buffer for AP connections */
+    struct rg_metrics_shard *metrics; /* not owned (metrics.c); NULL without a metrics block */
+    struct rg_coa_worker *coa;        /* owned by coa.c: CoA queue from the main thread, timeouts */
+    uint8_t udp_buf[65536];           /* receive buffer for backend sockets */
+    uint8_t tcp_buf[65536];           /* receive buffer for AP connections */
     bool udp_buf_busy;
     bool tcp_buf_busy;
     uv_timer_t drain_timer; /* graceful stop */

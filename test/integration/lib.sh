@@ -785,6 +785,7 @@ rg_report_value() {
 #   --handshake-timeout S        listen handshake-timeout (default 5)
 #   --stats-interval S           stats line every S seconds (default: the gateway's, 300)
 #   --log-level L --log-requests true|false   (defaults debug and true)
+#   --log-extra TEXT             appended verbatim inside the log block
 #   --org-coa true|false         org acme's coa flag (default false)
 #   --coa-client NAME:SECRET[:HOST[:ORG,ORG...]]   a coa block on 127.0.0.1:$COA_PORT (a
 #                                free port unless COA_PORT is set) with this client at HOST
@@ -797,6 +798,7 @@ rg_gateway_conf() {
     local port="" org_secret=radsec ca=${RG_PKI_ACME_CA:-} timeout=1 retries=2 ss=false ma=""
     local match="" extra="" servers="" n=0 host auth acct secret workers=2 policy=failover
     local pool_extra="" listen_extra="" stats_block="" log_level=debug log_requests=true
+    local log_extra=""
     local org_coa=false coa_clients="" cname csecret chost corgs corgs_line hs_timeout=5
     while [ $# -gt 0 ]; do
         case $1 in
@@ -825,6 +827,7 @@ rg_gateway_conf() {
         --stats-interval) stats_block="stats { interval = $2 }" ;;
         --log-level) log_level=$2 ;;
         --log-requests) log_requests=$2 ;;
+        --log-extra) log_extra=$2 ;;
         --org-coa) org_coa=$2 ;;
         --coa-client)
             IFS=: read -r cname csecret chost corgs <<<"$2"
@@ -887,6 +890,7 @@ $pool_extra$servers}
 log {
     level = "$log_level"
     requests = $log_requests
+$log_extra
 }
 
 $stats_block

@@ -58,6 +58,9 @@ usr/share/doc/radsecgw/changelog.gz
 usr/share/doc/radsecgw/copyright
 usr/share/doc/radsecgw/meraki.md
 usr/share/doc/radsecgw/operations.md
+usr/share/doc/radsecgw/prometheus/grafana-dashboard.json
+usr/share/doc/radsecgw/prometheus/prometheus.yml
+usr/share/doc/radsecgw/prometheus/radsecgw-alerts.yml
 usr/share/man/man5/radsecgw.conf.5.gz
 usr/share/man/man8/radsecgw.8.gz"
 got=$(cd "$stage" && find . -type f | sed 's|^\./||' | LC_ALL=C sort)
