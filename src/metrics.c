@@ -145,8 +145,9 @@ static size_t label_value(char *out, size_t len, const char *v)
     return n;
 }
 
-/* 'k1="v1",k2="v2"' from NULL-terminated key, value pairs. */
-static void labels_of(char *out, size_t len, ...)
+/* 'k1="v1",k2="v2"' from key, value pairs ended by LABELS_END. */
+#define LABELS_END ((const char *)NULL)
+__attribute__((sentinel)) static void labels_of(char *out, size_t len, ...)
 {
     va_list ap;
     size_t n = 0;
@@ -172,14 +173,14 @@ void rg_metrics_request(struct rg_metrics_shard *sh, const char *org, const char
     if (!sh)
         return;
     char l[RG_METRICS_LABELS_MAX];
-    labels_of(l, sizeof(l), "org", org, "pool", pool, "code", code, "result", result, NULL);
+    labels_of(l, sizeof(l), "org", org, "pool", pool, "code", code, "result", result, LABELS_END);
     rg_metrics_add(sh, RG_METRIC_REQUESTS, 0, l, 1);
     if (latency_ms < 0)
         return;
     size_t b = 0;
     while (b < RG_ARRAY_SIZE(duration_ms) && (uint64_t)latency_ms > duration_ms[b])
         b++;
-    labels_of(l, sizeof(l), "pool", pool, NULL);
+    labels_of(l, sizeof(l), "pool", pool, LABELS_END);
     rg_metrics_add(sh, RG_METRIC_DURATION, (uint8_t)b, l, 1);
     rg_metrics_add(sh, RG_METRIC_DURATION_SUM, 0, l, latency_ms);
 }
@@ -189,7 +190,7 @@ void rg_metrics_conn(struct rg_metrics_shard *sh, const char *org, int delta)
     if (!sh)
         return;
     char l[RG_METRICS_LABELS_MAX];
-    labels_of(l, sizeof(l), "org", org, NULL);
+    labels_of(l, sizeof(l), "org", org, LABELS_END);
     rg_metrics_add(sh, RG_METRIC_CONNECTIONS, 0, l, delta);
 }
 
@@ -222,7 +223,7 @@ void rg_metrics_refused(struct rg_metrics_shard *sh, const char *reason)
         return;
     char r[48], l[RG_METRICS_LABELS_MAX];
     rg_metrics_reason_label(reason, r, sizeof(r));
-    labels_of(l, sizeof(l), "reason", r, NULL);
+    labels_of(l, sizeof(l), "reason", r, LABELS_END);
     rg_metrics_add(sh, RG_METRIC_TLS_REFUSED, 0, l, 1);
 }
 
@@ -232,7 +233,7 @@ void rg_metrics_backend(struct rg_metrics_shard *sh, enum rg_metric_family f, co
     if (!sh)
         return;
     char l[RG_METRICS_LABELS_MAX];
-    labels_of(l, sizeof(l), "pool", pool, "server", server, NULL);
+    labels_of(l, sizeof(l), "pool", pool, "server", server, LABELS_END);
     if (f == RG_METRIC_BACKEND_DOWN)
         rg_metrics_set(sh, f, 0, l, (uint64_t)delta);
     else
@@ -569,7 +570,7 @@ static void render_catalog(struct text *t, const struct catalog *c)
     struct sample *s = collect(RG_METRIC_CONNECTIONS, &n);
     header(t, "radsecgw_connections", "gauge", "Established AP connections, by org");
     for (size_t i = 0; c && i < c->norgs; i++) {
-        labels_of(l, sizeof(l), "org", c->orgs[i], NULL);
+        labels_of(l, sizeof(l), "org", c->orgs[i], LABELS_END);
         put(t, "radsecgw_connections{%s} %lld\n", l, (long long)lookup(s, n, l, 0));
     }
     free(s);
@@ -580,13 +581,15 @@ static void render_catalog(struct text *t, const struct catalog *c)
     header(t, "radsecgw_backend_up", "gauge",
            "1 while every worker counts the server alive, 0 once one marked it dead");
     for (size_t i = 0; c && i < c->nservers; i++) {
-        labels_of(l, sizeof(l), "pool", c->servers[i].pool, "server", c->servers[i].server, NULL);
+        labels_of(l, sizeof(l), "pool", c->servers[i].pool, "server", c->servers[i].server,
+                  LABELS_END);
         put(t, "radsecgw_backend_up{%s} %d\n", l, lookup(down, n, l, 0) == 0);
     }
     header(t, "radsecgw_backend_requests_total", "counter",
            "Requests sent to a server, first tries and failovers");
     for (size_t i = 0; c && i < c->nservers; i++) {
-        labels_of(l, sizeof(l), "pool", c->servers[i].pool, "server", c->servers[i].server, NULL);
+        labels_of(l, sizeof(l), "pool", c->servers[i].pool, "server", c->servers[i].server,
+                  LABELS_END);
         put(t, "radsecgw_backend_requests_total{%s} %llu\n", l,
             (unsigned long long)lookup(sent, nsent, l, 0));
     }
@@ -594,7 +597,8 @@ static void render_catalog(struct text *t, const struct catalog *c)
            "1 once the server signed a reply to an Access-Request without EAP-Message "
            "(require-message-authenticator = auto then drops unsigned ones)");
     for (size_t i = 0; c && i < c->nservers; i++) {
-        labels_of(l, sizeof(l), "pool", c->servers[i].pool, "server", c->servers[i].server, NULL);
+        labels_of(l, sizeof(l), "pool", c->servers[i].pool, "server", c->servers[i].server,
+                  LABELS_END);
         put(t, "radsecgw_backend_signs_replies{%s} %d\n", l,
             c->servers[i].share && rg_backend_signs(c->servers[i].share));
     }
@@ -605,7 +609,7 @@ static void render_catalog(struct text *t, const struct catalog *c)
            "notAfter of the server certificate and org CAs, nextUpdate of CRLs (Unix time)");
     for (size_t i = 0; c && i < c->nexpiry; i++) {
         labels_of(l, sizeof(l), "org", c->expiry[i].org, "kind", c->expiry[i].kind, "path",
-                  c->expiry[i].path, NULL);
+                  c->expiry[i].path, LABELS_END);
         put(t, "radsecgw_certificate_expiry_timestamp_seconds{%s} %lld\n", l,
             (long long)c->expiry[i].when);
     }
