@@ -125,8 +125,11 @@ static void on_handle_closed(uv_handle_t *h)
     struct rg_conn *c = h->data;
     if (--c->open_handles > 0)
         return;
+    if (c->tls.ssl)
+        RG_STAT_DEC(&c->worker->stats, tls_sessions);
     rg_tls_stream_free(&c->tls);
     rg_buf_free(&c->writing);
+    free(c->inflight);
     rg_gen_unref(c->gen);
     free(c);
 }
@@ -181,6 +184,7 @@ void rg_conn_close(struct rg_conn *c, const char *why)
     rg_proxy_conn_closed(&w->proxy, c);
     rg_coa_conn_closed(c);
     c->state = RG_CONN_CLOSED;
+    w->closes_unreturned++;
     unlink_conn(c);
     list_remove(c);
     release_slot(c);
@@ -208,6 +212,17 @@ static void refuse(struct rg_conn *c, const char *reason)
     rg_conn_close(c, reason);
 }
 
+/* Buffers that hold nothing go back to the worker's pool: an idle connection keeps none
+ * (most APs send a request every few minutes and hold their connection all day). */
+static void release_idle_buffers(struct rg_conn *c)
+{
+    rg_buf_release_empty(&c->tls.in);
+    rg_buf_release_empty(&c->tls.out);
+    rg_buf_release_empty(&c->tls.plain);
+    if (!c->write_busy)
+        rg_buf_release_empty(&c->writing);
+}
+
 static void on_write(uv_write_t *wr, int status)
 {
     struct rg_conn *c = wr->data;
@@ -220,6 +235,7 @@ static void on_write(uv_write_t *wr, int status)
         return;
     }
     flush(c);
+    release_idle_buffers(c);
 }
 
 static void flush(struct rg_conn *c)
@@ -256,6 +272,7 @@ bool rg_conn_send(struct rg_conn *c, const uint8_t *pkt, size_t len)
     }
     c->last_activity_ms = rg_now_ms();
     flush(c);
+    release_idle_buffers(c);
     return true;
 }
 
@@ -265,6 +282,27 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     (void)suggested;
     /* The worker's buffer: on_read copies it into the TLS input before the next read. */
     *buf = uv_buf_init((char *)c->worker->tcp_buf, sizeof(c->worker->tcp_buf));
+}
+
+/* The first byte arrived: only now the WOLFSSL and its buffers exist, so a connection that
+ * never sends (a port scan, a half-open flood) costs no TLS state. */
+static int tls_begin(struct rg_conn *c)
+{
+    struct rg_worker *w = c->worker;
+    if (c->gen != w->gen) { /* a reload since the accept: the generation in force */
+        rg_gen_unref(c->gen);
+        c->gen = rg_gen_ref(w->gen);
+    }
+    WOLFSSL *ssl = rg_tls_ssl_new(c->gen->tls);
+    if (!ssl || rg_tls_stream_init(&c->tls, ssl) < 0) {
+        rg_err("connection %s: cannot create a TLS session", c->addr_text);
+        rg_conn_close(c, "TLS setup failed");
+        return -ENOMEM;
+    }
+    RG_STAT_INC(&w->stats, tls_sessions);
+    c->tls.plain_limit = RG_CONN_PLAIN_LIMIT;
+    c->tls.in.pool = c->tls.out.pool = c->tls.plain.pool = &w->buf_pool;
+    return 0;
 }
 
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
@@ -286,6 +324,8 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         if (c->list == RG_CONN_LIST_SILENT)
             list_remove(c);
     }
+    if (!c->tls.ssl && tls_begin(c) < 0)
+        return;
     if (rg_tls_stream_feed(&c->tls, (const uint8_t *)buf->base, (size_t)nread) < 0) {
         rg_conn_close(c, "out of memory");
         return;
@@ -446,6 +486,11 @@ static void handshake_done(struct rg_conn *c)
         refuse(c, why);
         return;
     }
+    c->inflight = calloc(256, sizeof(*c->inflight));
+    if (!c->inflight) {
+        refuse(c, "out of memory");
+        return;
+    }
     c->established = true;
     c->state = RG_CONN_OPEN;
     RG_STAT_INC(&w->stats, conn_accepted);
@@ -529,6 +574,8 @@ static void process(struct rg_conn *c)
         return;
     }
     flush(c);
+    if (c->state != RG_CONN_CLOSED)
+        release_idle_buffers(c);
 }
 
 /* Close the oldest connection of w that has not sent a byte, to make room while a global
@@ -571,14 +618,7 @@ static void start_handshake(struct rg_conn *c)
         rg_gen_unref(c->gen);
         c->gen = rg_gen_ref(w->gen);
     }
-    c->state = RG_CONN_HANDSHAKE;
-    WOLFSSL *ssl = rg_tls_ssl_new(c->gen->tls);
-    if (!ssl || rg_tls_stream_init(&c->tls, ssl) < 0) {
-        rg_err("connection %s: cannot create a TLS session", c->addr_text);
-        rg_conn_close(c, "TLS setup failed");
-        return;
-    }
-    c->tls.plain_limit = RG_CONN_PLAIN_LIMIT;
+    c->state = RG_CONN_HANDSHAKE; /* the TLS session is created when the first byte arrives */
     c->last_activity_ms = rg_now_ms();
     if (!c->heard)
         list_push(c, RG_CONN_LIST_SILENT);
@@ -617,6 +657,7 @@ void rg_conn_accept(struct rg_worker *w, uv_stream_t *server)
         return;
     }
     c->worker = w;
+    c->writing.pool = &w->buf_pool;
     uv_tcp_init(&w->loop, &c->tcp);
     c->tcp.data = c;
     c->open_handles = 1;

@@ -62,8 +62,9 @@ struct rg_conn {
     bool write_busy;
     bool paused; /* reading stopped: a backend table is full (backpressure) */
     bool reading;
-    struct rg_conn *next_paused;      /* worker's list of paused connections */
-    struct rg_request *inflight[256]; /* not owned: requests in flight, by AP ID */
+    struct rg_conn *next_paused;  /* worker's list of paused connections */
+    struct rg_request **inflight; /* malloced at open, owned: 256 slots, requests in flight by
+                                   * AP ID (the requests are not owned); NULL before */
     unsigned ninflight;
     struct rg_coa_conn *coa;     /* owned (coa.c): learned NAS identities, CoA in flight */
     struct rg_conn *prev, *next; /* worker's list of connections */
