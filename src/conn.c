@@ -25,6 +25,7 @@
 static void process(struct rg_conn *c);
 static void on_timer(uv_timer_t *t);
 static void flush(struct rg_conn *c);
+static void trim_unlink(struct rg_conn *c);
 
 static void addr_format(const struct sockaddr_storage *ss, char *buf, size_t len)
 {
@@ -129,7 +130,7 @@ static void on_handle_closed(uv_handle_t *h)
         RG_STAT_DEC(&c->worker->stats, tls_sessions);
     rg_tls_stream_free(&c->tls);
     rg_buf_free(&c->writing);
-    free(c->inflight);
+    rg_buf_pool_put(&c->worker->table_pool, c->inflight);
     rg_gen_unref(c->gen);
     free(c);
 }
@@ -185,6 +186,7 @@ void rg_conn_close(struct rg_conn *c, const char *why)
     rg_coa_conn_closed(c);
     c->state = RG_CONN_CLOSED;
     w->closes_unreturned++;
+    trim_unlink(c);
     unlink_conn(c);
     list_remove(c);
     release_slot(c);
@@ -212,15 +214,55 @@ static void refuse(struct rg_conn *c, const char *reason)
     rg_conn_close(c, reason);
 }
 
-/* Buffers that hold nothing go back to the worker's pool: an idle connection keeps none
- * (most APs send a request every few minutes and hold their connection all day). */
-static void release_idle_buffers(struct rg_conn *c)
+/* ---- idle connections hold no buffers ---- */
+
+/* Most APs send a request every few minutes and hold their connection all day: what a
+ * connection emptied goes back to the worker's pools once per loop turn (rg_conn_trim_idle),
+ * so a busy connection keeps its buffers across the reads of one turn and an idle one keeps
+ * none. */
+static void want_trim(struct rg_conn *c)
 {
-    rg_buf_release_empty(&c->tls.in);
-    rg_buf_release_empty(&c->tls.out);
-    rg_buf_release_empty(&c->tls.plain);
-    if (!c->write_busy)
-        rg_buf_release_empty(&c->writing);
+    struct rg_worker *w = c->worker;
+    if (c->trim_queued || c->state == RG_CONN_CLOSED)
+        return;
+    c->trim_queued = true;
+    c->trim_prev = NULL;
+    c->trim_next = w->trim_head;
+    if (w->trim_head)
+        w->trim_head->trim_prev = c;
+    w->trim_head = c;
+    rg_worker_schedule_trim(w);
+}
+
+static void trim_unlink(struct rg_conn *c)
+{
+    if (!c->trim_queued)
+        return;
+    if (c->trim_prev)
+        c->trim_prev->trim_next = c->trim_next;
+    else
+        c->worker->trim_head = c->trim_next;
+    if (c->trim_next)
+        c->trim_next->trim_prev = c->trim_prev;
+    c->trim_queued = false;
+    c->trim_prev = c->trim_next = NULL;
+}
+
+void rg_conn_trim_idle(struct rg_worker *w)
+{
+    while (w->trim_head) {
+        struct rg_conn *c = w->trim_head;
+        trim_unlink(c);
+        rg_buf_release_empty(&c->tls.in);
+        rg_buf_release_empty(&c->tls.out);
+        rg_buf_release_empty(&c->tls.plain);
+        if (!c->write_busy)
+            rg_buf_release_empty(&c->writing);
+        if (c->ninflight == 0) {
+            rg_buf_pool_put(&w->table_pool, c->inflight);
+            c->inflight = NULL;
+        }
+    }
 }
 
 static void on_write(uv_write_t *wr, int status)
@@ -235,7 +277,7 @@ static void on_write(uv_write_t *wr, int status)
         return;
     }
     flush(c);
-    release_idle_buffers(c);
+    want_trim(c);
 }
 
 static void flush(struct rg_conn *c)
@@ -272,7 +314,7 @@ bool rg_conn_send(struct rg_conn *c, const uint8_t *pkt, size_t len)
     }
     c->last_activity_ms = rg_now_ms();
     flush(c);
-    release_idle_buffers(c);
+    want_trim(c);
     return true;
 }
 
@@ -376,6 +418,15 @@ static void frame(struct rg_conn *c)
     struct rg_worker *w = c->worker;
     struct rg_buf *plain = &c->tls.plain;
     size_t off = 0;
+    if (!c->inflight && plain->len) {
+        /* Requests are coming: the table they are kept in by AP ID (given back when the
+         * connection is idle again). */
+        if (!(c->inflight = rg_buf_pool_get(&w->table_pool))) {
+            rg_conn_close(c, "out of memory");
+            return;
+        }
+        memset(c->inflight, 0, w->table_pool.size);
+    }
     while (c->state == RG_CONN_OPEN && !c->paused) {
         long need = rg_radius_frame_len(plain->data + off, plain->len - off);
         if (need < 0) {
@@ -486,11 +537,6 @@ static void handshake_done(struct rg_conn *c)
         refuse(c, why);
         return;
     }
-    c->inflight = calloc(256, sizeof(*c->inflight));
-    if (!c->inflight) {
-        refuse(c, "out of memory");
-        return;
-    }
     c->established = true;
     c->state = RG_CONN_OPEN;
     RG_STAT_INC(&w->stats, conn_accepted);
@@ -574,8 +620,7 @@ static void process(struct rg_conn *c)
         return;
     }
     flush(c);
-    if (c->state != RG_CONN_CLOSED)
-        release_idle_buffers(c);
+    want_trim(c);
 }
 
 /* Close the oldest connection of w that has not sent a byte, to make room while a global

@@ -26,16 +26,9 @@ int rg_buf_reserve(struct rg_buf *b, size_t n)
         return 0;
     struct rg_buf_pool *p = b->pool;
     if (b->cap == 0 && p && need <= p->size) {
-        uint8_t *data = p->free;
-        if (data) {
-            memcpy(&p->free, data, sizeof(p->free));
-            p->nfree--;
-        } else if (!(data = malloc(p->size))) {
+        if (!(b->data = rg_buf_pool_get(p)))
             return -ENOMEM;
-        }
-        b->data = data;
         b->cap = p->size;
-        p->lent++;
         return 0;
     }
     size_t cap = b->cap ? b->cap : BUF_MIN_CAP;
@@ -77,15 +70,10 @@ void rg_buf_consume(struct rg_buf *b, size_t n)
 void rg_buf_free(struct rg_buf *b)
 {
     struct rg_buf_pool *p = b->pool;
-    if (p && b->data && b->cap == p->size)
-        p->lent--;
-    if (p && b->data && b->cap == p->size && p->nfree < p->max_free) {
-        memcpy(b->data, &p->free, sizeof(p->free));
-        p->free = b->data;
-        p->nfree++;
-    } else {
+    if (p && b->cap == p->size)
+        rg_buf_pool_put(p, b->data);
+    else
         free(b->data);
-    }
     b->data = NULL;
     b->len = b->cap = 0;
 }
@@ -102,6 +90,33 @@ void rg_buf_pool_init(struct rg_buf_pool *p, size_t size, unsigned max_free)
     memset(p, 0, sizeof(*p));
     p->size = size;
     p->max_free = max_free;
+}
+
+void *rg_buf_pool_get(struct rg_buf_pool *p)
+{
+    void *data = p->free;
+    if (data) {
+        memcpy(&p->free, data, sizeof(p->free));
+        p->nfree--;
+    } else if (!(data = malloc(p->size))) {
+        return NULL;
+    }
+    p->lent++;
+    return data;
+}
+
+void rg_buf_pool_put(struct rg_buf_pool *p, void *data)
+{
+    if (!data)
+        return;
+    p->lent--;
+    if (p->nfree >= p->max_free) {
+        free(data);
+        return;
+    }
+    memcpy(data, &p->free, sizeof(p->free));
+    p->free = data;
+    p->nfree++;
 }
 
 void rg_buf_pool_trim(struct rg_buf_pool *p, unsigned keep)

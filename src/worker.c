@@ -70,6 +70,7 @@ static void return_memory(struct rg_worker *w)
         return;
     w->closes_unreturned = 0;
     rg_buf_pool_trim(&w->buf_pool, RG_WORKER_BUF_KEEP / 8);
+    rg_buf_pool_trim(&w->table_pool, RG_WORKER_BUF_KEEP / 8);
 #ifdef __GLIBC__
     malloc_trim(0);
 #endif
@@ -99,6 +100,21 @@ static void on_health(uv_timer_t *t)
                                s->cfg->name, rg_strerror(rc));
         }
     }
+}
+
+/* ---- idle connections give memory back ---- */
+
+static void on_trim(uv_check_t *h)
+{
+    struct rg_worker *w = h->data;
+    rg_conn_trim_idle(w);
+    uv_check_stop(h);
+}
+
+void rg_worker_schedule_trim(struct rg_worker *w)
+{
+    if (!uv_is_closing((uv_handle_t *)&w->trim_check))
+        uv_check_start(&w->trim_check, on_trim);
 }
 
 /* ---- handshake slots ---- */
@@ -166,6 +182,7 @@ static void finish_stop(struct rg_worker *w)
     w->backends = NULL;
     uv_close((uv_handle_t *)&w->health_timer, close_cb_noop);
     uv_close((uv_handle_t *)&w->admit_timer, close_cb_noop);
+    uv_close((uv_handle_t *)&w->trim_check, close_cb_noop);
     uv_close((uv_handle_t *)&w->drain_timer, close_cb_noop);
     uv_close((uv_handle_t *)&w->wakeup, close_cb_noop);
 }
@@ -252,6 +269,7 @@ int rg_worker_start(struct rg_worker *w, unsigned index, struct rg_gen *gen)
     memset(w, 0, sizeof(*w));
     w->index = index;
     rg_buf_pool_init(&w->buf_pool, RG_WORKER_BUF_SIZE, RG_WORKER_BUF_KEEP);
+    rg_buf_pool_init(&w->table_pool, 256 * sizeof(struct rg_request *), RG_WORKER_BUF_KEEP);
     int rc = uv_loop_init(&w->loop);
     if (rc < 0)
         return rc;
@@ -265,6 +283,8 @@ int rg_worker_start(struct rg_worker *w, unsigned index, struct rg_gen *gen)
     w->drain_timer.data = w;
     uv_timer_init(&w->loop, &w->admit_timer);
     w->admit_timer.data = w;
+    uv_check_init(&w->loop, &w->trim_check);
+    w->trim_check.data = w;
     w->gen = rg_gen_ref(gen);
     w->backends = rg_backend_set_new(w, gen->cfg);
     rc = rg_proxy_init(&w->proxy, w, &w->loop, rg_worker_table_limit(gen->cfg));
@@ -281,6 +301,7 @@ int rg_worker_start(struct rg_worker *w, unsigned index, struct rg_gen *gen)
         rg_proxy_free(&w->proxy);
         rg_coa_worker_free(w);
         rg_buf_pool_trim(&w->buf_pool, 0);
+        rg_buf_pool_trim(&w->table_pool, 0);
         rg_gen_unref(w->gen);
         w->gen = NULL;
         uv_mutex_destroy(&w->lock);
@@ -318,6 +339,7 @@ void rg_worker_join(struct rg_worker *w)
     rg_proxy_free(&w->proxy);
     rg_coa_worker_free(w);
     rg_buf_pool_trim(&w->buf_pool, 0);
+    rg_buf_pool_trim(&w->table_pool, 0);
     if (w->pending_gen)
         rg_gen_unref(w->pending_gen);
     rg_gen_unref(w->gen);

@@ -63,11 +63,13 @@ struct rg_conn {
     bool paused; /* reading stopped: a backend table is full (backpressure) */
     bool reading;
     struct rg_conn *next_paused;  /* worker's list of paused connections */
-    struct rg_request **inflight; /* malloced at open, owned: 256 slots, requests in flight by
-                                   * AP ID (the requests are not owned); NULL before */
+    struct rg_request **inflight; /* from the worker's table_pool while requests are in flight:
+                                   * 256 slots by AP ID (requests not owned); NULL when idle */
     unsigned ninflight;
     struct rg_coa_conn *coa;     /* owned (coa.c): learned NAS identities, CoA in flight */
     struct rg_conn *prev, *next; /* worker's list of connections */
+    bool trim_queued;            /* on the worker's trim list */
+    struct rg_conn *trim_prev, *trim_next;
 };
 
 /* Accept a pending connection on server (a listening handle of w). It starts its handshake
@@ -94,6 +96,10 @@ void rg_conn_resume(struct rg_conn *c);
  * connection adopts g. Only OPEN connections are checked (a handshake in progress is decided
  * under the worker's generation when it completes). */
 void rg_conn_recheck(struct rg_conn *c, struct rg_gen *g);
+
+/* From the worker's check handle, once per loop turn: connections that had traffic give back
+ * the buffers they emptied and, with no request in flight, their in-flight table. */
+void rg_conn_trim_idle(struct rg_worker *w);
 
 /* The RadSec secret of the connection's org. */
 const char *rg_conn_secret(const struct rg_conn *c, size_t *len);

@@ -52,6 +52,10 @@ void rg_buf_release_empty(struct rg_buf *b);
 
 /* size: capacity of each buffer; max_free: how many the free list keeps. */
 void rg_buf_pool_init(struct rg_buf_pool *p, size_t size, unsigned max_free);
+/* A buffer of p->size octets (contents undefined), NULL when out of memory. */
+void *rg_buf_pool_get(struct rg_buf_pool *p);
+/* Give back one rg_buf_pool_get returned (NULL is fine). */
+void rg_buf_pool_put(struct rg_buf_pool *p, void *data);
 /* Free buffers beyond keep on the free list (after a burst); keep 0 empties it. */
 void rg_buf_pool_trim(struct rg_buf_pool *p, unsigned keep);
 

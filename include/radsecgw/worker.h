@@ -80,10 +80,13 @@ struct rg_worker {
     uint64_t beat_ms;             /* atomic: when health_timer last ran (the loop turns); main's
                                      watchdog reads it */
     struct rg_stats stats;
-    struct rg_coa_worker *coa;   /* owned by coa.c: CoA queue from the main thread, timeouts */
-    struct rg_buf_pool buf_pool; /* TLS and write buffers of this worker's connections */
-    uint8_t udp_buf[65536];      /* receive buffer for backend sockets */
-    uint8_t tcp_buf[65536];      /* receive buffer for AP connections */
+    struct rg_coa_worker *coa;     /* owned by coa.c: CoA queue from the main thread, timeouts */
+    struct rg_buf_pool buf_pool;   /* TLS and write buffers of this worker's connections */
+    struct rg_buf_pool table_pool; /* connections' in-flight tables (rg_conn.inflight) */
+    uv_check_t trim_check;         /* runs rg_conn_trim_idle after the poll */
+    struct rg_conn *trim_head;     /* connections to trim (rg_conn.trim_next) */
+    uint8_t udp_buf[65536];        /* receive buffer for backend sockets */
+    uint8_t tcp_buf[65536];        /* receive buffer for AP connections */
     bool udp_buf_busy;
     bool tcp_buf_busy;
     uv_timer_t drain_timer; /* graceful stop */
@@ -100,6 +103,9 @@ void rg_worker_join(struct rg_worker *w);
 
 /* Run rg_conn_admit_waiting from the loop soon, then every few ms while any wait. */
 void rg_worker_schedule_admit(struct rg_worker *w);
+
+/* Run rg_conn_trim_idle once this loop turn has polled. */
+void rg_worker_schedule_trim(struct rg_worker *w);
 
 /* Wake connections paused by backpressure. */
 void rg_worker_resume_paused(struct rg_worker *w);
