@@ -28,10 +28,15 @@ rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 nfds() { find "/proc/$1/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l; }
 per_conn() { awk -v a="$1" -v b="$2" -v n="$3" 'BEGIN {printf "%.1f", (b - a) / n}'; }
 
-# hold NAME PORT PID: CONNS TLS connections to PORT held idle, then one request each, then
-# all closed at once. Sets hold_row (the table row) and prints progress on stderr.
+# wait_file FILE PATTERN PID: until FILE matches PATTERN or PID exits.
+wait_file() {
+    while ! grep -qE "$2" "$1" 2>/dev/null && kill -0 "$3" 2>/dev/null; do sleep 0.5; done
+}
+
+# hold NAME PORT PID: CONNS TLS connections to PORT held idle, then one request each, held
+# idle again, then all closed at once. Sets hold_row (the table row); progress on stderr.
 hold() {
-    local name=$1 port=$2 pid=$3 before during after fds0 t0 t1 load out
+    local name=$1 port=$2 pid=$3 before during idle after fds0 t0 t1 load out n
     # Warm up: first handshake allocations, backend sockets.
     GW_PORT=$port rg_load --connections 10 --inflight 10 --per-connection 1 --timeout 10 \
         >/dev/null 2>&1
@@ -45,14 +50,20 @@ hold() {
         --inflight "$CONNS" --per-connection 1 --timeout 60 --hold --ready-file "$RG_TMP/ready" \
         --source 127.2.0.0/16 --connect-rate "$RATE" >"$RG_TMP/hold.out" 2>"$RG_TMP/hold.err" &
     load=$!
-    while [ ! -s "$RG_TMP/ready" ] && kill -0 "$load" 2>/dev/null; do sleep 1; done
+    wait_file "$RG_TMP/ready" established= "$load"
     sleep 5 # handshakes finished: what stays is per-connection state
     during=$(rss_kb "$pid")
-    echo "$name: $(cat "$RG_TMP/ready") RSS $before -> $during kB" >&2
+    echo "$name: $(cat "$RG_TMP/ready"), RSS $before -> $during kB" >&2
+    kill -USR1 "$load"
+    wait_file "$RG_TMP/ready" answered= "$load"
+    sleep 3
+    idle=$(rss_kb "$pid")
+    echo "$name: $(cat "$RG_TMP/ready"), RSS $idle kB" >&2
     kill -USR1 "$load"
     wait "$load"
     out=$(cat "$RG_TMP/hold.out")
-    # radsec_load closes every connection at once when the last reply is in: the close storm.
+    # radsec_load closes every connection at once: the close storm, until the server's
+    # descriptors are back to what they were.
     t0=$(date +%s.%N)
     while [ "$(nfds "$pid")" -gt $((fds0 + 5)) ]; do
         sleep 0.1
@@ -64,9 +75,10 @@ hold() {
     t1=$(date +%s.%N)
     sleep 3 # a health tick returns memory after a mass disconnect
     after=$(rss_kb "$pid")
-    hold_row=$(printf '| %s | %s | %s kB | %s kB | %s kB | %s/%s | %s s | %s kB |' "$name" \
-        "$(rg_kv "$out" established)" "$before" "$during" "$(per_conn "$before" "$during" \
-            "$(rg_kv "$out" established)")" "$(rg_kv "$out" answered)" "$(rg_kv "$out" sent)" \
+    n=$(rg_kv "$out" established)
+    hold_row=$(printf '| %s | %s | %s kB | %s kB | %s kB | %s kB | %s/%s | %s s | %s kB |' \
+        "$name" "$n" "$before" "$(per_conn "$before" "$during" "$n")" "$idle" \
+        "$(per_conn "$before" "$idle" "$n")" "$(rg_kv "$out" answered)" "$(rg_kv "$out" sent)" \
         "$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.1f", b - a}')" "$after")
 }
 
@@ -116,8 +128,8 @@ fi
 GW_PID=$(rg_pid radsecgw)
 
 echo
-echo "| server | idle connections | VmRSS before | VmRSS held | per connection | answered at the end | close storm | VmRSS after |"
-echo "|---|---|---|---|---|---|---|---|"
+echo "| server | connections | VmRSS before | per connection (handshake only) | VmRSS idle after one request each | per idle connection | answered | close storm | VmRSS after the close |"
+echo "|---|---|---|---|---|---|---|---|---|"
 # Half-open first, on a heap that has not yet held (and freed) thousands of sessions.
 ho=$(half_open "$GW_PORT" "$GW_PID")
 hold "radsecgw${MALLOC_LIB:+ ($(basename "$MALLOC_LIB"))}" "$GW_PORT" "$GW_PID"

@@ -110,10 +110,15 @@ static double tokens;
 static uint64_t pace_last_us;
 static unsigned pace_next;
 static bool finished;
-static bool holding;           /* --hold, and SIGUSR1 has not come yet */
-static bool ready_written;     /* --ready-file written */
-static unsigned next_conn;     /* connections started so far */
-static uint64_t connect_t0_us; /* --connect-rate: when the first one started */
+/* --hold: connections held idle until SIGUSR1, then the requests, then held idle again
+ * until a second SIGUSR1 (so the server can be measured after its connections carried a
+ * request), then closed all at once. */
+enum { HOLD_BEFORE, HOLD_SENDING, HOLD_AFTER, HOLD_CLOSING };
+static int hold_phase = HOLD_CLOSING; /* HOLD_BEFORE with --hold */
+static bool holding;                  /* hold_phase == HOLD_BEFORE */
+static bool ready_written;            /* --ready-file written for the phase before */
+static unsigned next_conn;            /* connections started so far */
+static uint64_t connect_t0_us;        /* --connect-rate: when the first one started */
 static uv_timer_t connect_timer;
 static uv_signal_t release_signal;
 static uint8_t wbuf[RG_RADIUS_MAX_LEN];
@@ -148,9 +153,12 @@ static void usage(FILE *out)
                  "  --source NET/LEN         bind connection i to the i-th host address of NET\n"
                  "                           (IPv4; e.g. 127.2.0.0/16: ~28k ports per address)\n"
                  "  --connect-rate N         start N connections per second (default: all)\n"
-                 "  --hold                   send nothing until SIGUSR1 (idle connections)\n"
+                 "  --hold                   send nothing until SIGUSR1 (idle connections), then\n"
+                 "                           the requests, then hold again until a second\n"
+                 "                           SIGUSR1 before closing every connection\n"
                  "  --ready-file F           write \"established=N failed=M\" to F once every\n"
-                 "                           connection is established or has failed\n"
+                 "                           connection is established or has failed, and\n"
+                 "                           \"answered=N sent=M\" once the replies are in\n"
                  "  -v                       per-connection messages on stderr\n"
                  "Prints: sent= answered= accept= reject= acct= timeouts= bad= duration_ms= rps=\n"
                  "p50_ms= p99_ms= max_inflight= established= ... Exit 0 iff answered == sent\n"
@@ -579,11 +587,20 @@ static void on_connect_timer(uv_timer_t *t)
     check_done();
 }
 
-/* SIGUSR1 ends --hold: every connection sends its requests now. */
+/* SIGUSR1 ends a --hold phase: every connection sends its requests now, or, after them, every
+ * connection closes. */
 static void on_release(uv_signal_t *h, int signum)
 {
     (void)signum;
-    uv_signal_stop(h);
+    if (hold_phase == HOLD_AFTER) {
+        hold_phase = HOLD_CLOSING;
+        uv_signal_stop(h);
+        check_done();
+        return;
+    }
+    if (hold_phase != HOLD_BEFORE)
+        return;
+    hold_phase = HOLD_SENDING;
     holding = false;
     st.start_us = now_us();
     pace_last_us = st.start_us;
@@ -675,8 +692,25 @@ static void check_done(void)
     bool done = all_closed || (!sending_allowed() && st.inflight == 0);
     if (!done)
         return;
+    if (!all_closed && hold_phase == HOLD_SENDING) {
+        /* Every reply is in: hold the connections idle again until the second SIGUSR1. */
+        hold_phase = HOLD_AFTER;
+        st.end_us = now_us(); /* rps and duration cover the requests, not the hold */
+        if (opt.ready_file) {
+            FILE *f = fopen(opt.ready_file, "w");
+            if (f) {
+                fprintf(f, "answered=%llu sent=%llu\n", (unsigned long long)st.answered,
+                        (unsigned long long)st.sent);
+                fclose(f);
+            }
+        }
+        return;
+    }
+    if (hold_phase == HOLD_AFTER && !all_closed)
+        return;
     finished = true;
-    st.end_us = now_us();
+    if (!opt.hold || !st.end_us)
+        st.end_us = now_us();
     uv_timer_stop(&sweep_timer);
     uv_timer_stop(&pace_timer);
     uv_timer_stop(&connect_timer);
@@ -918,6 +952,8 @@ int main(int argc, char **argv)
     loop = uv_default_loop();
     st.start_us = connect_t0_us = now_us();
     holding = opt.hold;
+    if (opt.hold)
+        hold_phase = HOLD_BEFORE;
     uv_timer_init(loop, &sweep_timer);
     uv_timer_init(loop, &pace_timer);
     uv_timer_init(loop, &connect_timer);

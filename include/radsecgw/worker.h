@@ -46,7 +46,7 @@ struct rg_listener {
 /* The worker's buffer pool: each buffer holds a whole TLS record (RFC 8446 §5.2: 2^14 octets
  * plus header and expansion); up to RG_WORKER_BUF_KEEP idle ones are kept for reuse. */
 #define RG_WORKER_BUF_SIZE (17u * 1024u)
-#define RG_WORKER_BUF_KEEP 256u
+#define RG_WORKER_BUF_KEEP 64u
 /* Connections closed since memory was last returned that make the next health tick return
  * it (malloc_trim). */
 #define RG_WORKER_TRIM_CLOSES 1024u
