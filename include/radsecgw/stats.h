@@ -81,6 +81,10 @@ enum rg_stat_kind { RG_COUNTER, RG_GAUGE };
     X(conn_closed, RG_COUNTER, "radsecgw_connections_closed_total", "",                            \
       "Established connections closed")                                                            \
     X(conn_open, RG_GAUGE, "radsecgw_connections_open", "", "Established connections")             \
+    X(tls_sessions, RG_GAUGE, "radsecgw_tls_sessions", "",                                         \
+      "TLS session objects (created at a connection's first byte)")                                \
+    X(conn_buffers, RG_GAUGE, "radsecgw_connection_buffers", "",                                   \
+      "Pooled buffers held by connections (idle ones hold none)")                                  \
     X(outstanding, RG_GAUGE, "radsecgw_inflight", "", "Requests in flight to backends")
 
 struct rg_stats {
