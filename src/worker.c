@@ -10,6 +10,7 @@
 #include "radsecgw/conn.h"
 #include "radsecgw/listener.h"
 #include "radsecgw/log.h"
+#include "radsecgw/proxy_protocol.h"
 #include "radsecgw/worker.h"
 
 /* Graceful stop: requests in flight get this long to be answered. */
@@ -66,6 +67,7 @@ static void on_health(uv_timer_t *t)
     struct rg_backend_set *set = w->backends;
     uint64_t now = rg_now_ms();
     rg_listener_report(w->gen->cfg);
+    rg_pp2_report();
     __atomic_store_n(&w->beat_ms, now, __ATOMIC_RELAXED);
     for (unsigned p = 0; p < set->npools; p++) {
         struct rg_backend_pool *pool = &set->pools[p];
