@@ -1094,12 +1094,9 @@ static cfg_opt_t coa_opts[] = {
 };
 
 static cfg_opt_t cluster_opts[] = {
-    OPT_STR("instance", "\"\""),
-    OPT_STR("redis", "\"127.0.0.1:6379\""),
-    OPT_STR("redis-password", "\"\""),
-    OPT_STR("secret", "\"\""),
-    OPT_STR("address", "\"\""),
-    CFG_END(),
+    OPT_STR("instance", "\"\""),       OPT_STR("redis", "\"127.0.0.1:6379\""),
+    OPT_STR("redis-password", "\"\""), OPT_STR("secret", "\"\""),
+    OPT_STR("coa-address", "\"\""),    CFG_END(),
 };
 
 static cfg_opt_t log_opts[] = {
@@ -1641,8 +1638,9 @@ static void build_cluster(struct load *ld, cfg_t *sec, struct rg_config *cfg)
 {
     cfg->cluster.instance = dup_str(ld, cfg_getstr(sec, "instance"));
     if (cfg->cluster.instance && !*cfg->cluster.instance)
-        error_at(ld, sec_line(ld, sec), "cluster instance is not set (a name unique in the "
-                                        "cluster, e.g. \"gw-a\")");
+        error_at(ld, sec_line(ld, sec),
+                 "cluster instance is not set (a name unique in the "
+                 "cluster, e.g. \"gw-a\")");
     else if (cfg->cluster.instance && strpbrk(cfg->cluster.instance, " \t\r\n"))
         error_at(ld, opt_line(ld, sec, "instance"), "cluster instance may not contain spaces");
     const char *redis = cfg_getstr(sec, "redis");
@@ -1650,22 +1648,34 @@ static void build_cluster(struct load *ld, cfg_t *sec, struct rg_config *cfg)
         error_at(ld, opt_line(ld, sec, "redis"),
                  "cluster redis '%s' is not a numeric host:port (like 127.0.0.1:6379)", redis);
     cfg->cluster.redis_password = dup_str(ld, cfg_getstr(sec, "redis-password"));
-    cfg->cluster.secret = get_secret(ld, sec, "cluster", &cfg->cluster.secret_len, true);
+    const char *secret = cfg_getstr(sec, "secret");
+    if (!secret || !*secret)
+        error_at(ld, sec_line(ld, sec),
+                 "cluster secret is not set (the same long random "
+                 "secret on every instance)");
+    else if (strlen(secret) <= SHORT_SECRET_OCTETS)
+        warn_at(ld, opt_line(ld, sec, "secret"),
+                "cluster secret is only %zu octets; use a long random one (it signs CoA "
+                "handed between instances over UDP)",
+                strlen(secret));
+    cfg->cluster.secret = dup_str(ld, secret);
+    cfg->cluster.secret_len = cfg->cluster.secret ? strlen(cfg->cluster.secret) : 0;
     if (!cfg->coa.enabled)
         warn_at(ld, sec_line(ld, sec),
                 "cluster without a coa block: NASes are published, but no CoA is handed on");
-    const char *addr = cfg_getstr(sec, "address");
+    const char *addr = cfg_getstr(sec, "coa-address");
     if (addr && *addr) {
         if (host_port_parse(addr, &cfg->cluster.address, &cfg->cluster.port) != 0)
-            error_at(ld, opt_line(ld, sec, "address"),
-                     "cluster address '%s' is not a numeric host:port", addr);
+            error_at(ld, opt_line(ld, sec, "coa-address"),
+                     "cluster coa-address '%s' is not a numeric host:port", addr);
     } else if (cfg->coa.enabled && cfg->coa.address && !wildcard_host(cfg->coa.address)) {
         cfg->cluster.address = dup_str(ld, cfg->coa.address);
         cfg->cluster.port = cfg->coa.port;
     } else if (cfg->coa.enabled) {
         error_at(ld, sec_line(ld, sec),
-                 "cluster address is not set and coa address is a wildcard: say where the "
-                 "other instances reach this one's CoA port, e.g. address = \"10.0.0.1:%u\"",
+                 "cluster coa-address is not set and coa address is a wildcard: say where the "
+                 "other instances reach this one's CoA port, e.g. coa-address = "
+                 "\"10.0.0.1:%u\"",
                  cfg->coa.port);
     }
 }

@@ -643,7 +643,7 @@ static void on_header_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     if (nread < 0) {
         if (c->pp2->have == 0) {
             /* A bare connect from a balancer: its TCP health check. */
-            RG_STAT_INC(&w->stats, proxy_health_checks);
+            RG_STAT_INC(&w->stats, proxy_checks);
             rg_pp2_note(RG_PP2_HEALTH_CHECK, c->addr_text, NULL);
             rg_conn_close(c, "balancer health check (connect)");
         } else {
@@ -666,7 +666,7 @@ static void on_header_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         return;
     }
     if (h.local) {
-        RG_STAT_INC(&w->stats, proxy_health_checks);
+        RG_STAT_INC(&w->stats, proxy_checks);
         rg_pp2_note(RG_PP2_HEALTH_CHECK, c->addr_text, NULL);
         rg_conn_close(c, "balancer health check (PROXY LOCAL)");
         return;
@@ -725,6 +725,7 @@ void rg_conn_accept(struct rg_worker *w, uv_stream_t *server)
     if (rc == 0)
         rc = uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&c->addr, &alen);
     if (rc < 0) {
+        rg_debug("event=accept-gone reason=\"%s\"", rg_strerror(rc));
         c->state = RG_CONN_CLOSED;
         uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
         return;

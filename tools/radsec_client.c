@@ -699,8 +699,8 @@ static int tcp_connect(double deadline)
             continue;
         if (opt.source) {
             struct addrinfo *src = NULL;
-            struct addrinfo sh = {.ai_family = ai->ai_family, .ai_socktype = SOCK_STREAM,
-                                  .ai_flags = AI_NUMERICHOST};
+            struct addrinfo sh = {
+                .ai_family = ai->ai_family, .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICHOST};
             int brc = getaddrinfo(opt.source, NULL, &sh, &src);
             if (brc == 0 && bind(fd, src->ai_addr, src->ai_addrlen) != 0)
                 brc = -1;

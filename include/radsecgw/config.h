@@ -179,7 +179,7 @@ struct rg_config {
         char *redis_password; /* malloced, owned; "" means no AUTH */
         char *secret;         /* malloced, owned: authenticates CoA handed between instances */
         size_t secret_len;
-        /* Where the other instances hand this one a CoA: cluster address, or the coa
+        /* Where the other instances hand this one a CoA: cluster coa-address, or the coa
          * address and port when that is not a wildcard. */
         char *address; /* malloced, owned: numeric host */
         uint16_t port;

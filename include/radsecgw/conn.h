@@ -20,7 +20,7 @@ struct rg_pp2_reader;
 
 enum rg_conn_state {
     RG_CONN_PROXY_HEADER, /* from a balancer (proxy-protocol): its PROXY v2 header is read */
-    RG_CONN_WAITING, /* accepted and counted, not read: no handshake slot yet */
+    RG_CONN_WAITING,      /* accepted and counted, not read: no handshake slot yet */
     RG_CONN_HANDSHAKE,
     RG_CONN_OPEN,
     RG_CONN_CLOSING, /* close_notify sent / flushing, no more reads */
@@ -54,7 +54,7 @@ struct rg_conn {
      * used for every limit and log; via_text names the balancer's connection ("" if none). */
     char via_text[64];
     struct rg_pp2_reader *pp2; /* malloced, owned while the PROXY header is read */
-    uint64_t id;        /* connection number, for logs */
+    uint64_t id;               /* connection number, for logs */
     uint64_t last_activity_ms;
     uint64_t accepted_ms;
     bool counted;     /* rg_listener_admit counted it: released at close */

@@ -20,7 +20,7 @@
 #define RG_PP2_MAX_LEN (RG_PP2_HDR_LEN + 1024)
 
 struct rg_pp2_header {
-    bool local; /* LOCAL command: the balancer's own connection (health check) */
+    bool local;                  /* LOCAL command: the balancer's own connection (health check) */
     struct sockaddr_storage src; /* PROXY: the client (AP) address and port */
     struct sockaddr_storage dst; /* PROXY: the address the client connected to */
     size_t len;                  /* octets of the whole header */

@@ -47,7 +47,7 @@
     X(conn_waiting)       /* gauge: accepted, waiting for a handshake slot */                      \
     X(conn_handshaking)   /* gauge: holding a handshake slot */                                    \
     X(conn_closed)        /* connections closed */                                                 \
-    X(proxy_health_checks) /* balancer health checks (PROXY LOCAL, bare connect) */                \
+    X(proxy_checks)       /* balancer health checks (PROXY LOCAL, bare connect) */                 \
     X(proxy_refused)      /* refused before TLS: not in proxy-from, bad or missing PROXY header */ \
     X(conn_open)          /* gauge: open connections */                                            \
     X(outstanding)        /* gauge: requests in flight to backends */

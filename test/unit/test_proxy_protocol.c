@@ -193,8 +193,7 @@ static void test_reader_stops_at_header(void **state)
             int rc;
             size_t used = feed(data, n + 64, chunks[k], &out, &rc, &why);
             if (rc != 1)
-                fail_msg("tlv %zu chunk %zu: rc %d (%s)", tlvs[t], chunks[k], rc,
-                         why ? why : "");
+                fail_msg("tlv %zu chunk %zu: rc %d (%s)", tlvs[t], chunks[k], rc, why ? why : "");
             assert_int_equal(used, n); /* not one octet of the ClientHello */
             assert_int_equal(out.len, n);
             const struct sockaddr_in *s = (const void *)&out.src;
