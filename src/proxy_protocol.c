@@ -198,7 +198,7 @@ void rg_pp2_report(void)
      * along when there is a refusal to report, and are always in the stats counters. */
     char line[512];
     snprintf(line, sizeof(line),
-             "event=proxy-protocol-refused untrusted=%llu untrusted_sample=%s malformed=%llu "
+             "event=proxy_protocol_refused untrusted=%llu untrusted_sample=%s malformed=%llu "
              "malformed_sample=%s malformed_reason=\"%s\" timeouts=%llu timeout_sample=%s "
              "health_checks=%llu",
              (unsigned long long)seen.n[RG_PP2_UNTRUSTED],

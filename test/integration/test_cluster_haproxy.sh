@@ -72,16 +72,16 @@ for i in 1 2; do
     rg_assert_output "$out" 'summary: sent=3 replies=3 accept=3' "AP $AP_GOOD via HAProxy ($i): accepted"
 done
 for g in gwa gwb; do
-    rg_assert_log "$RG_TMP/$g.log" "connection $AP_GOOD:[0-9]+ open: org acme" \
+    rg_assert_log "$RG_TMP/$g.log" "event=conn_open conn=[0-9]+ src=$AP_GOOD:[0-9]+ org=acme" \
         "$g: the connection is the AP's address ($AP_GOOD), not the balancer's"
-    rg_assert_log "$RG_TMP/$g.log" "event=proxy-header conn=[0-9]+ src=$AP_GOOD:[0-9]+ via=$BALANCER:[0-9]+" \
+    rg_assert_log "$RG_TMP/$g.log" "event=proxy_header conn=[0-9]+ src=$AP_GOOD:[0-9]+ via=$BALANCER:[0-9]+" \
         "$g: the balancer is named as via"
 done
 
 # An AP at an address acme does not allow: refused, and the refusal names its own address.
 out=$(ap "$AP_BAD" --timeout 3 --expect-close auth alice pw 2>&1)
 rg_assert_output "$out" 'summary: sent=[01] replies=0' "AP $AP_BAD (not in allow) via HAProxy: no answer"
-if grep -Eq "TLS peer $AP_BAD:[0-9]+ refused: source address not in any org's allow prefixes" \
+if grep -Eq "event=conn_refused conn=[0-9]+ src=$AP_BAD:[0-9]+ reason=.source address not in any org's allow prefixes" \
     "$RG_TMP/gwa.log" "$RG_TMP/gwb.log"; then
     rg_pass "refusal logged with the AP's address $AP_BAD"
 else
@@ -98,7 +98,7 @@ out=$("$(rg_bin radsec_client)" --host 127.0.0.1 --port "$GW_PORT_gwb" --source 
     --ca "$RG_PKI_SERVER_CA" --cert "$RG_PKI_AP_CERT" --key "$RG_PKI_AP_KEY" --timeout 3 \
     --expect-close auth alice pw 2>&1)
 rg_assert_output "$out" 'replies=0' "from the balancer's address without a PROXY header: refused"
-rg_assert_no_log "$RG_TMP/gwa.log" "TLS peer $AP_GOOD:[0-9]+ refused" \
+rg_assert_no_log "$RG_TMP/gwa.log" "event=(conn|tls)_refused conn=[0-9]+ src=$AP_GOOD:" \
     "the untrusted direct connection never reached admission or TLS"
 
 # Health checks: counted, closed quietly (no refusal, nothing above debug per check).
@@ -120,11 +120,11 @@ for g in gwa gwb; do
     [ "$n" -ge 3 ] && rg_pass "$g: $n balancer health checks counted" ||
         rg_fail "$g: proxy_checks=$n"
 done
-rg_assert_log "$RG_TMP/gwa.log" 'DEBUG: connection 127\.0\.0\.5:[0-9]+ closed before its PROXY header: balancer health check \(connect\)' \
+rg_assert_log "$RG_TMP/gwa.log" 'event=conn_close conn=[0-9]+ src=127\.0\.0\.5:[0-9]+ state=proxy_header reason="balancer health check \(connect\)"' \
     "gwa: bare-connect checks recognised"
-rg_assert_log "$RG_TMP/gwb.log" 'DEBUG: connection 127\.0\.0\.5:[0-9]+ closed before its PROXY header: balancer health check \(PROXY LOCAL\)' \
+rg_assert_log "$RG_TMP/gwb.log" 'event=conn_close conn=[0-9]+ src=127\.0\.0\.5:[0-9]+ state=proxy_header reason="balancer health check \(PROXY LOCAL\)"' \
     "gwb: PROXY LOCAL checks recognised"
-rg_assert_no_log "$RG_TMP/gwb.log" 'TLS peer 127\.0\.0\.5:[0-9]+ refused' "gwb: health checks are no TLS refusals"
+rg_assert_no_log "$RG_TMP/gwb.log" 'event=tls_refused conn=[0-9]+ src=127\.0\.0\.5:' "gwb: health checks are no TLS refusals"
 
 # One instance killed under load: new connections (an AP reconnecting through the balancer)
 # keep being answered by the other. Connections in flight on the dead one may fail: the AP
@@ -154,9 +154,9 @@ out=$(ap "$AP_GOOD" --timeout 5 --count 5 auth alice pw 2>&1)
 rg_assert_output "$out" 'summary: sent=5 replies=5 accept=5' "after the kill: an AP is answered (by gwb)"
 
 # The refusals before TLS on gwb, in aggregate: the untrusted source and the missing header.
-rg_assert_log "$RG_TMP/gwa.log" 'event=proxy-protocol-refused untrusted=1 untrusted_sample=127\.0\.0\.7:[0-9]+ ' \
+rg_assert_log "$RG_TMP/gwa.log" 'event=proxy_protocol_refused untrusted=1 untrusted_sample=127\.0\.0\.7:[0-9]+ ' \
     "gwa: the untrusted direct connection in an aggregate line, with a sample address"
-rg_wait_log "$RG_TMP/gwb.log" 'event=proxy-protocol-refused .*malformed=1 malformed_sample=127\.0\.0\.5:[0-9]+ malformed_reason="no PROXY header \(TLS record\)"' 12 gwb &&
+rg_wait_log "$RG_TMP/gwb.log" 'event=proxy_protocol_refused .*malformed=1 malformed_sample=127\.0\.0\.5:[0-9]+ malformed_reason="no PROXY header \(TLS record\)"' 12 gwb &&
     rg_pass "gwb: the header-less connection from the balancer's address in an aggregate line" ||
     rg_fail "gwb: no aggregate line for the missing PROXY header"
 
