@@ -50,6 +50,8 @@
     X(proxy_checks)       /* balancer health checks (PROXY LOCAL, bare connect) */                 \
     X(proxy_refused)      /* refused before TLS: not in proxy-from, bad or missing PROXY header */ \
     X(conn_open)          /* gauge: open connections */                                            \
+    X(tls_sessions)       /* gauge: WOLFSSL objects (created at a connection's first byte) */      \
+    X(conn_buffers)       /* gauge: pooled buffers held by connections (idle ones hold none) */    \
     X(outstanding)        /* gauge: requests in flight to backends */
 
 struct rg_stats {
