@@ -39,6 +39,7 @@
     X(coa_duplicates)     /* retransmission of a CoA in flight, not sent twice */                  \
     X(coa_drop_bad)       /* unknown client, malformed, bad authenticator (either side) */         \
     X(coa_drop_reply)     /* NAS ACK/NAK matching no CoA in flight */                              \
+    X(coa_handoffs)       /* handed to the instance holding the NAS (cluster) */                   \
     X(backpressure)       /* times a connection was paused for a full table */                     \
     X(conn_accepted)      /* TLS connections established */                                        \
     X(conn_refused)       /* refused before or during the handshake */                             \
