@@ -64,6 +64,8 @@ enum rg_stat_kind { RG_COUNTER, RG_GAUGE };
     X(coa_drop_bad, RG_COUNTER, "radsecgw_coa_dropped_total", "reason=\"bad\"",                    \
       "CoA packets discarded")                                                                     \
     X(coa_drop_reply, RG_COUNTER, "radsecgw_coa_dropped_total", "reason=\"unmatched_reply\"", "")  \
+    X(coa_handoffs, RG_COUNTER, "radsecgw_coa_handoffs_total", "",                                 \
+      "CoA handed to the instance holding the NAS (cluster)")                                      \
     X(backpressure, RG_COUNTER, "radsecgw_backpressure_total", "",                                 \
       "Times a connection was paused for a full backend table")                                    \
     X(conn_accepted, RG_COUNTER, "radsecgw_connections_accepted_total", "",                        \
@@ -80,6 +82,10 @@ enum rg_stat_kind { RG_COUNTER, RG_GAUGE };
       "Connections in the TLS handshake")                                                          \
     X(conn_closed, RG_COUNTER, "radsecgw_connections_closed_total", "",                            \
       "Established connections closed")                                                            \
+    X(proxy_checks, RG_COUNTER, "radsecgw_proxy_health_checks_total", "",                          \
+      "Balancer health checks (PROXY LOCAL, bare connect)")                                        \
+    X(proxy_refused, RG_COUNTER, "radsecgw_proxy_refused_total", "",                               \
+      "Refused before TLS: not in proxy-from, bad or missing PROXY header")                        \
     X(conn_open, RG_GAUGE, "radsecgw_connections_open", "", "Established connections")             \
     X(tls_sessions, RG_GAUGE, "radsecgw_tls_sessions", "",                                         \
       "TLS session objects (created at a connection's first byte)")                                \
