@@ -44,6 +44,7 @@ static struct {
     bool close_after_send;    /* close each connection once everything is sent */
     bool allow_loss;
     bool verbose;
+    int tls_version; /* 12 or 13 only; 0: 1.2 or 1.3, as negotiated */
     size_t secret_len;
 } opt = {
     .host = "127.0.0.1",
@@ -124,6 +125,7 @@ static void usage(FILE *out)
                  "  --rate RPS               pace sends (default: closed loop)\n"
                  "  --duration S             stop sending after S seconds\n"
                  "  --type auth|acct|mix     Access-Request, Accounting-Request or both\n"
+                 "  --tls 1.2|1.3            offer only this TLS version (default: both)\n"
                  "  --timeout S              per request (default 10)\n"
                  "  --user U --password P    PAP credentials (default alice / wonderland)\n"
                  "  --duplicate-every N      send every Nth request twice with the same ID\n"
@@ -625,6 +627,7 @@ static int parse_args(int argc, char **argv)
         O_PER_CONN,
         O_CLOSE,
         O_LOSS,
+        O_TLS,
         O_HELP
     };
     static const struct option longopts[] = {
@@ -647,6 +650,7 @@ static int parse_args(int argc, char **argv)
         {"per-connection", required_argument, NULL, O_PER_CONN},
         {"close-after-send", no_argument, NULL, O_CLOSE},
         {"allow-loss", no_argument, NULL, O_LOSS},
+        {"tls", required_argument, NULL, O_TLS},
         {"help", no_argument, NULL, O_HELP},
         {NULL, 0, NULL, 0},
     };
@@ -710,6 +714,14 @@ static int parse_args(int argc, char **argv)
         case 'v':
             opt.verbose = true;
             break;
+        case O_TLS:
+            if (strcmp(optarg, "1.2") == 0)
+                opt.tls_version = 12;
+            else if (strcmp(optarg, "1.3") == 0)
+                opt.tls_version = 13;
+            else
+                return -1;
+            break;
         case O_TYPE:
             if (strcmp(optarg, "auth") == 0)
                 opt.type = TYPE_AUTH;
@@ -756,7 +768,8 @@ int main(int argc, char **argv)
     }
     char err[256];
     if (rg_tls_global_init() < 0 ||
-        rg_tls_client_ctx_new(opt.ca, opt.cert, opt.key, 0, &ctx, err, sizeof(err)) < 0) {
+        rg_tls_client_ctx_new(opt.ca, opt.cert, opt.key, opt.tls_version, &ctx, err, sizeof(err)) <
+            0) {
         fprintf(stderr, "radsec_load: TLS: %s\n", err);
         return 2;
     }
