@@ -249,13 +249,20 @@ const char *rg_backend_dest_str(const struct rg_backend_dest *d, char *buf, size
     return buf;
 }
 
+/* libuv's recvmmsg gives each datagram a 64 KiB slice of the buffer. */
+#define RECV_SLICE (64 * 1024)
+
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
     struct rg_worker *w = sock_worker(h->data);
     (void)suggested;
-    /* One receive buffer per worker: libuv hands each datagram to on_recv before the next
-     * allocation, so the buffer is never shared by two datagrams at once. */
-    *buf = uv_buf_init((char *)w->udp_buf, sizeof(w->udp_buf));
+    /* One receive buffer per worker: libuv hands out the datagrams of one recvmmsg call to
+     * on_recv before it asks for the buffer again, so no two batches share it. Without
+     * memory libuv reports UV_ENOBUFS and the replies count as lost. */
+    if (!w->udp_buf)
+        w->udp_buf = malloc((size_t)RG_BACKEND_RECV_BATCH * RECV_SLICE);
+    *buf = w->udp_buf ? uv_buf_init((char *)w->udp_buf, RG_BACKEND_RECV_BATCH * RECV_SLICE)
+                      : uv_buf_init(NULL, 0);
 }
 
 static void on_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struct sockaddr *addr,
@@ -298,7 +305,10 @@ static int sock_open(struct rg_backend_dest *d, struct rg_backend_sock **out)
     struct rg_backend_sock *sock = calloc(1, sizeof(*sock));
     if (!sock)
         return -ENOMEM;
-    int rc = uv_udp_init(&set->worker->loop, &sock->udp);
+    /* UV_UDP_RECVMMSG: a burst of replies is read with one recvmmsg instead of one recvmsg
+     * each (issue 14); libuv falls back to recvmsg where the kernel lacks it. */
+    int rc = uv_udp_init_ex(&set->worker->loop, &sock->udp,
+                            (unsigned)d->addr->ss_family | UV_UDP_RECVMMSG);
     if (rc < 0) {
         free(sock);
         return rc;

@@ -127,6 +127,7 @@ static void on_handle_closed(uv_handle_t *h)
         return;
     rg_tls_stream_free(&c->tls);
     rg_buf_free(&c->writing);
+    rg_buf_free(&c->staged);
     rg_gen_unref(c->gen);
     free(c);
 }
@@ -166,7 +167,12 @@ void rg_conn_close(struct rg_conn *c, const char *why)
                   c->ninflight);
         RG_STAT_INC(&w->stats, conn_closed);
         RG_STAT_DEC(&w->stats, conn_open);
-        /* Best effort close_notify; the handle is closed right after. */
+        /* Replies of this loop turn go before close_notify (best effort, like it); the
+         * handle is closed right after. A connection left in the worker's staged list is
+         * skipped there: its memory lasts until the close callbacks, after the check phase. */
+        if (c->staged.len)
+            rg_tls_stream_write(&c->tls, c->staged.data, c->staged.len);
+        c->staged.len = 0;
         rg_tls_stream_shutdown(&c->tls);
         if (!c->write_busy && c->tls.out.len) {
             uv_buf_t b = uv_buf_init((char *)c->tls.out.data, (unsigned)c->tls.out.len);
@@ -246,17 +252,43 @@ bool rg_conn_send(struct rg_conn *c, const uint8_t *pkt, size_t len)
 {
     if (c->state != RG_CONN_OPEN)
         return false;
-    if (rg_tls_stream_write(&c->tls, pkt, len) < 0) {
-        rg_conn_close(c, c->tls.err_text[0] ? c->tls.err_text : "TLS write failed");
-        return false;
-    }
-    if (c->tls.out.len + c->writing.len > RG_CONN_OUT_LIMIT) {
+    if (c->staged.len + c->tls.out.len + c->writing.len + len > RG_CONN_OUT_LIMIT) {
         rg_conn_close(c, "peer does not read its replies (output limit reached)");
         return false;
     }
+    if (rg_buf_append(&c->staged, pkt, len) < 0) {
+        rg_conn_close(c, "out of memory");
+        return false;
+    }
     c->last_activity_ms = rg_now_ms();
-    flush(c);
+    if (!c->staged_listed) {
+        struct rg_worker *w = c->worker;
+        c->staged_listed = true;
+        c->next_staged = w->staged;
+        w->staged = c;
+        rg_worker_schedule_flush(w);
+    }
     return true;
+}
+
+void rg_conn_flush_staged(struct rg_worker *w)
+{
+    struct rg_conn *c;
+    while ((c = w->staged) != NULL) {
+        w->staged = c->next_staged;
+        c->next_staged = NULL;
+        c->staged_listed = false;
+        if (c->state != RG_CONN_OPEN || c->staged.len == 0)
+            continue;
+        /* One wolfSSL_write: one record (up to 16 KB of packets), one AEAD pass. */
+        int rc = rg_tls_stream_write(&c->tls, c->staged.data, c->staged.len);
+        c->staged.len = 0;
+        if (rc < 0) {
+            rg_conn_close(c, c->tls.err_text[0] ? c->tls.err_text : "TLS write failed");
+            continue;
+        }
+        flush(c);
+    }
 }
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)

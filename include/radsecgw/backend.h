@@ -15,6 +15,9 @@ struct rg_request;
 struct rg_worker;
 
 #define RG_BACKEND_IDS 256
+/* Datagrams one recvmmsg may return (libuv's UV_UDP_RECVMMSG gives each up to 64 KiB of
+ * the buffer; it takes at most 20). */
+#define RG_BACKEND_RECV_BATCH 16
 
 /* The ID space of one UDP socket: a FIFO of free IDs, so the ID reused next is the one
  * released longest ago (RFC 5080 §2.2.2), and the request in flight per ID. Pure. */

@@ -59,6 +59,8 @@ struct rg_worker {
     unsigned nlisteners;
     struct rg_conn *conns; /* list of open connections (owned, freed in close callbacks) */
     unsigned nconns;
+    struct rg_conn *staged;      /* connections with packets staged in this loop turn */
+    uv_check_t flush_check;      /* after the turn's I/O: encrypts and writes them */
     struct rg_conn *paused;      /* connections waiting for table room, oldest first */
     struct rg_conn *paused_tail; /* last of that list: paused connections resume in order */
     bool resuming;               /* rg_worker_resume_paused is running (not re-entered) */
@@ -72,7 +74,9 @@ struct rg_worker {
                                      watchdog reads it */
     struct rg_stats stats;
     struct rg_coa_worker *coa; /* owned by coa.c: CoA queue from the main thread, timeouts */
-    uint8_t udp_buf[65536];    /* receive buffer for backend sockets */
+    uint8_t *udp_buf;          /* malloced on first use, owned: receive buffer for backend
+                                  sockets, RG_BACKEND_RECV_BATCH datagrams of up to 64 KiB
+                                  (recvmmsg; only the octets received are touched) */
     uint8_t tcp_buf[65536];    /* receive buffer for AP connections */
     bool udp_buf_busy;
     bool tcp_buf_busy;
@@ -90,6 +94,9 @@ void rg_worker_join(struct rg_worker *w);
 
 /* Run rg_conn_admit_waiting from the loop soon, then every few ms while any wait. */
 void rg_worker_schedule_admit(struct rg_worker *w);
+
+/* Run rg_conn_flush_staged at the end of this loop turn (the check phase). */
+void rg_worker_schedule_flush(struct rg_worker *w);
 
 /* Wake connections paused by backpressure. */
 void rg_worker_resume_paused(struct rg_worker *w);
