@@ -146,8 +146,9 @@ void rg_worker_schedule_admit(struct rg_worker *w)
 static void on_flush_check(uv_check_t *h)
 {
     struct rg_worker *w = h->data;
+    rg_backend_flush(w);
     rg_conn_flush_staged(w);
-    if (!w->staged)
+    if (!w->staged && !w->send_socks)
         uv_check_stop(h);
 }
 

@@ -42,8 +42,10 @@ measure() {
 # row NAME PID PORT: one table row.
 row() {
     local name=$1 pid=$2 port=$3 a c h13 h12 q="-" lost=""
-    # warm-up: first handshakes, backend sockets
+    # Warm-up: backend sockets, and the heap grown once for CONNS connections at a time
+    # (otherwise the first handshake run pays for that growth: sysmalloc in the profile).
     measure "$pid" "$port" --connections 8 --inflight 64 --requests 2000 >/dev/null
+    measure "$pid" "$port" --connections "$CONNS" --inflight "$CONNS" --requests "$CONNS" >/dev/null
     read -r a aa as < <(measure "$pid" "$port" --connections 8 --inflight 256 \
         --requests "$REQUESTS" --type auth)
     read -r c ca cs < <(measure "$pid" "$port" --connections 8 --inflight 256 \

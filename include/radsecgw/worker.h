@@ -16,6 +16,7 @@
 
 struct rg_conn;
 struct rg_backend_set;
+struct rg_backend_sock;
 struct rg_coa_worker;
 
 /* A config generation: the snapshot plus the TLS context built from it. Reference
@@ -67,13 +68,14 @@ struct rg_worker {
     unsigned nlisteners;
     struct rg_conn *conns; /* list of open connections (owned, freed in close callbacks) */
     unsigned nconns;
-    struct rg_conn *staged;      /* connections with packets staged in this loop turn */
-    uv_check_t flush_check;      /* after the turn's I/O: encrypts and writes them */
-    struct rg_conn *paused;      /* connections waiting for table room, oldest first */
-    struct rg_conn *paused_tail; /* last of that list: paused connections resume in order */
-    bool resuming;               /* rg_worker_resume_paused is running (not re-entered) */
-    unsigned resume_more;        /* slots freed meanwhile: connections still to wake */
-    unsigned closes_unreturned;  /* connections closed since return_memory last ran */
+    struct rg_conn *staged;             /* connections with packets staged in this loop turn */
+    uv_check_t flush_check;             /* after the turn's I/O: encrypts and writes them */
+    struct rg_backend_sock *send_socks; /* backend sockets with packets queued this turn */
+    struct rg_conn *paused;             /* connections waiting for table room, oldest first */
+    struct rg_conn *paused_tail;        /* last of that list: paused connections resume in order */
+    bool resuming;                      /* rg_worker_resume_paused is running (not re-entered) */
+    unsigned resume_more;               /* slots freed meanwhile: connections still to wake */
+    unsigned closes_unreturned;         /* connections closed since return_memory last ran */
     uint64_t next_conn_id;
     struct rg_conn_queue waiting; /* accepted, waiting for a handshake slot, oldest first */
     struct rg_conn_queue silent;  /* in the handshake, nothing received yet, oldest first */
