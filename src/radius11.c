@@ -269,8 +269,8 @@ int rg_radius11_reply_from_udp(uint8_t *pkt, const uint8_t *sent_auth, const cha
     return (int)len;
 }
 
-int rg_radius11_local_reply(uint8_t *buf, size_t cap, uint8_t code, const uint8_t *request,
-                            uint32_t error_cause, const char *message)
+int rg_radius11_local_reply(uint8_t *buf, size_t cap, uint8_t code, uint32_t token,
+                            const uint8_t *request, uint32_t error_cause, const char *message)
 {
     struct rg_radius_pkt p = {.data = buf, .cap = cap};
     int rc = rg_radius_init(&p, code, 0, NULL);
@@ -287,7 +287,7 @@ int rg_radius11_local_reply(uint8_t *buf, size_t cap, uint8_t code, const uint8_
         rc = rg_radius_attr_add(&p, RG_RADIUS_ATTR_PROXY_STATE, a.value, a.value_len);
     if (rc < 0)
         return rc;
-    rg_radius11_set_header(buf, request ? rg_radius11_token(request) : 0);
+    rg_radius11_set_header(buf, token);
     return (int)rg_radius_len(buf);
 }
 

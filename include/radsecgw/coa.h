@@ -58,6 +58,7 @@ struct rg_coa_conn {
     struct rg_coa_req *inflight[256]; /* owned: server-initiated requests, by our ID */
     unsigned ninflight;
     uint8_t next_id;
+    uint32_t next_token; /* RADIUS/1.1 connection: Token counter (its low octet is the slot) */
 };
 
 /* A connection a CoA matched: copied out under the lock. */

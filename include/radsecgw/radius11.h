@@ -79,14 +79,14 @@ int rg_radius11_request_to_udp(const uint8_t *in, size_t in_len, uint8_t id, con
 int rg_radius11_reply_from_udp(uint8_t *pkt, const uint8_t *sent_auth, const char *be_secret,
                                size_t be_secret_len, uint32_t token);
 
-/* A reply of the gateway's own on a RADIUS/1.1 connection, to the request (the client's
- * packet): code (Access-Accept for Status-Server, Access-Reject, Protocol-Error), the
- * request's Token, Error-Cause when error_cause is not 0, Reply-Message when message is set,
- * the request's Proxy-State attributes in order (RFC 2865 §5.33). Length or -ENOSPC. With
- * request NULL: Token 0 and no Proxy-State (RFC 9765: a Protocol-Error answering no
- * request). */
-int rg_radius11_local_reply(uint8_t *buf, size_t cap, uint8_t code, const uint8_t *request,
-                            uint32_t error_cause, const char *message);
+/* A reply of the gateway's own on a RADIUS/1.1 connection: code (Access-Accept for
+ * Status-Server, Access-Reject, Protocol-Error), the Token of the request it answers,
+ * Error-Cause when error_cause is not 0, Reply-Message when message is set, then the
+ * Proxy-State attributes of request (the client's packet or its translation; may be NULL) in
+ * order (RFC 2865 §5.33). Length or -ENOSPC. RFC 9765: a Protocol-Error that answers no
+ * request has Token 0. */
+int rg_radius11_local_reply(uint8_t *buf, size_t cap, uint8_t code, uint32_t token,
+                            const uint8_t *request, uint32_t error_cause, const char *message);
 
 /* A CoA-Request or Disconnect-Request from a Dynamic Authorization Client (verified, no
  * hidden attribute: rg_coa_hidden_attr), as sent on a RADIUS/1.1 connection: the Token,

@@ -402,7 +402,7 @@ static void test_local_replies(void **state)
     assert_int_equal(rg_radius_attr_add(&p, RG_RADIUS_ATTR_PROXY_STATE, "one", 3), 0);
     assert_int_equal(rg_radius_attr_add(&p, RG_RADIUS_ATTR_PROXY_STATE, "two", 3), 0);
 
-    int n = rg_radius11_local_reply(buf, sizeof(buf), RG_RADIUS_PROTOCOL_ERROR, req,
+    int n = rg_radius11_local_reply(buf, sizeof(buf), RG_RADIUS_PROTOCOL_ERROR, 0xCAFEF00D, req,
                                     RG_RADIUS11_ERR_NOT_ROUTABLE, NULL);
     assert_int_equal(n, 20 + 6 + 5 + 5);
     assert_v11_header(buf, RG_RADIUS_PROTOCOL_ERROR, 0xCAFEF00D);
@@ -411,7 +411,7 @@ static void test_local_replies(void **state)
     assert_memory_equal(buf + 20, want, sizeof(want));
 
     /* No request: Token 0 (RFC 9765 "Using Protocol-Error for Signaling ALPN Failure"). */
-    n = rg_radius11_local_reply(buf, sizeof(buf), RG_RADIUS_PROTOCOL_ERROR, NULL,
+    n = rg_radius11_local_reply(buf, sizeof(buf), RG_RADIUS_PROTOCOL_ERROR, 0, NULL,
                                 RG_RADIUS11_ERR_UNSUPPORTED_EXT, "ALPN radius/1.1 required");
     assert_true(n > 0);
     assert_v11_header(buf, RG_RADIUS_PROTOCOL_ERROR, 0);
@@ -421,12 +421,13 @@ static void test_local_replies(void **state)
     assert_int_equal(count_attr(buf, RG_RADIUS_ATTR_MESSAGE_AUTHENTICATOR), 0);
 
     /* Status-Server answer: Access-Accept, no Message-Authenticator, no Error-Cause. */
-    n = rg_radius11_local_reply(buf, sizeof(buf), RG_RADIUS_ACCESS_ACCEPT, req, 0, NULL);
+    n = rg_radius11_local_reply(buf, sizeof(buf), RG_RADIUS_ACCESS_ACCEPT, rg_radius11_token(req),
+                                req, 0, NULL);
     assert_int_equal(n, 30);
     assert_int_equal(count_attr(buf, RG_RADIUS_ATTR_ERROR_CAUSE), 0);
     assert_int_equal(count_attr(buf, RG_RADIUS_ATTR_MESSAGE_AUTHENTICATOR), 0);
 
-    assert_int_equal(rg_radius11_local_reply(buf, 25, RG_RADIUS_PROTOCOL_ERROR, req,
+    assert_int_equal(rg_radius11_local_reply(buf, 25, RG_RADIUS_PROTOCOL_ERROR, 1, req,
                                              RG_RADIUS11_ERR_NOT_ROUTABLE, NULL),
                      -ENOSPC);
 }
