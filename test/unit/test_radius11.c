@@ -236,7 +236,7 @@ static void test_request_rules(void **state)
     (void)state;
     uint8_t in[RG_RADIUS_MAX_LEN], out[RG_RADIUS_MAX_LEN], sent_auth[16];
     struct rg_radius_pkt p;
-    uint8_t pw[200];
+    uint8_t pw[256];
     memset(pw, 'x', sizeof(pw));
 
     /* 128 octets pass, 129 do not. */
