@@ -41,7 +41,8 @@ struct rg_coa_req {
     char *client_secret; /* malloced, owned */
     size_t client_secret_len;
     struct coa_out *out; /* reference held */
-    char desc[768];      /* "client rad1 (addr) CoA-Request id=3 NAS-Identifier "x"" */
+    char desc[768];      /* log fields: client=rad1 client_src=ADDR code=CoA-Request id=3
+                            nas_identifier="x" (conn=N ... once sent) */
     unsigned worker;
     uint64_t conn_id;
     /* worker side, once sent on the connection */
@@ -397,7 +398,7 @@ static void send_to_client(struct rg_coa_req *req, const uint8_t *pkt, size_t le
     /* Non-blocking: a full socket buffer drops the answer; the DAC retransmits. */
     if (sendto(req->out->fd, pkt, len, 0, (const struct sockaddr *)&req->client_addr,
                req->client_addr_len) < 0)
-        rg_log_limited("coa-send", LOG_WARNING, "coa: %s: sending the answer: %s", req->desc,
+        rg_log_limited("coa-send", LOG_WARNING, "event=coa_send_failed %s error=\"%s\"", req->desc,
                        strerror(errno));
 }
 
@@ -482,23 +483,23 @@ static int idents_of(const uint8_t *pkt, struct rg_coa_ident *ids, size_t *nids,
     desc[0] = '\0';
     while (rg_radius_attr_next(pkt, &pos, &a)) {
         enum rg_coa_key_kind kind;
-        const char *name;
+        const char *name; /* the log key */
         switch (a.type) {
         case RG_RADIUS_ATTR_NAS_IDENTIFIER:
             kind = RG_COA_KEY_NAS_ID;
-            name = "NAS-Identifier";
+            name = "nas_identifier";
             break;
         case RG_RADIUS_ATTR_NAS_IP_ADDRESS:
             kind = RG_COA_KEY_NAS_IP;
-            name = "NAS-IP-Address";
+            name = "nas_ip_address";
             break;
         case RG_RADIUS_ATTR_NAS_IPV6_ADDRESS:
             kind = RG_COA_KEY_NAS_IPV6;
-            name = "NAS-IPv6-Address";
+            name = "nas_ipv6_address";
             break;
         case RG_RADIUS_ATTR_OPERATOR_NAS_IDENTIFIER:
             kind = RG_COA_KEY_OPERATOR_NAS_ID;
-            name = "Operator-NAS-Identifier";
+            name = "operator_nas_identifier";
             break;
         default:
             continue;
@@ -516,18 +517,18 @@ static int idents_of(const uint8_t *pkt, struct rg_coa_ident *ids, size_t *nids,
             rg_log_escape(a.value, a.value_len, val, 100);
         /* Whole items only, so an escape or a quote is never cut in half. */
         char item[RG_LOG_ESC_BUF + 40];
-        int w = snprintf(item, sizeof(item), "%s%s \"%s\"", used ? " " : "", name, val);
-        if (!cut && w > 0 && used + (size_t)w + 4 < desclen) {
+        int w = snprintf(item, sizeof(item), "%s%s=\"%s\"", used ? " " : "", name, val);
+        if (!cut && w > 0 && used + (size_t)w + 7 < desclen) {
             memcpy(desc + used, item, (size_t)w + 1);
             used += (size_t)w;
-        } else if (!cut && used + 4 < desclen) {
-            memcpy(desc + used, " ...", 5);
-            used += 4;
+        } else if (!cut && used + 7 < desclen) {
+            memcpy(desc + used, " cut=1", 7);
+            used += 6;
             cut = true;
         }
     }
     if (*nids == 0)
-        snprintf(desc, desclen, "no NAS identification attribute");
+        snprintf(desc, desclen, "nas=none");
     return 0;
 }
 
@@ -606,8 +607,8 @@ static void nak_local(const uint8_t *pkt, size_t len, const struct sockaddr *add
         sendto(coa.out->fd, nak, (size_t)n, 0, addr,
                addr->sa_family == AF_INET ? sizeof(struct sockaddr_in)
                                           : sizeof(struct sockaddr_in6)) < 0)
-        rg_log_limited("coa-send", LOG_WARNING, "coa: client %s: sending a NAK: %s", cl->name,
-                       strerror(errno));
+        rg_log_limited("coa-send", LOG_WARNING, "event=coa_send_failed client=%s error=\"%s\"",
+                       cl->name, strerror(errno));
 }
 
 static bool push_to_worker(struct rg_coa_req *req)
@@ -647,14 +648,15 @@ static void on_udp_recv(uv_udp_t *u, ssize_t nread, const uv_buf_t *buf, const s
     if (!cl) {
         RG_STAT_INC(&coa.stats, coa_drop_bad);
         rg_log_limited("coa-unknown-client", LOG_WARNING,
-                       "coa: datagram from %s discarded: not a configured coa client", from);
+                       "event=coa_discarded src=%s reason=\"not a configured coa client\"", from);
         return;
     }
     struct rg_radius_error err;
     char why[128];
     if (rg_radius_validate(pkt, (size_t)nread, &err) < 0) {
         RG_STAT_INC(&coa.stats, coa_drop_bad);
-        rg_log_limited("coa-bad", LOG_WARNING, "coa: client %s (%s): malformed packet: %s",
+        rg_log_limited("coa-bad", LOG_WARNING,
+                       "event=coa_discarded client=%s src=%s reason=\"malformed packet: %s\"",
                        cl->name, from, rg_radius_error_str(&err, why, sizeof(why)));
         return;
     }
@@ -663,8 +665,9 @@ static void on_udp_recv(uv_udp_t *u, ssize_t nread, const uv_buf_t *buf, const s
     if (bad) {
         /* RFC 5176 §3: silently discarded (no NAK: the sender is not authenticated). */
         RG_STAT_INC(&coa.stats, coa_drop_bad);
-        rg_log_limited("coa-bad", LOG_WARNING, "coa: client %s (%s): %s id=%u discarded: %s",
-                       cl->name, from, rg_radius_code_name(pkt[0]), pkt[1], bad);
+        rg_log_limited("coa-bad", LOG_WARNING,
+                       "event=coa_discarded client=%s src=%s code=%s id=%u reason=\"%s\"", cl->name,
+                       from, rg_radius_code_name(pkt[0]), pkt[1], bad);
         return;
     }
     RG_STAT_INC(&coa.stats, coa_requests);
@@ -680,13 +683,12 @@ static void on_udp_recv(uv_udp_t *u, ssize_t nread, const uv_buf_t *buf, const s
     bool full = coa.npending >= RG_COA_MAX_PENDING;
     uv_mutex_unlock(&coa.lock);
     char head[200];
-    snprintf(head, sizeof(head), "client %s (%s) %s id=%u", cl->name, from,
+    snprintf(head, sizeof(head), "client=%s src=%s code=%s id=%u", cl->name, from,
              rg_radius_code_name(pkt[0]), pkt[1]);
     if (dup) {
         RG_STAT_INC(&coa.stats, coa_duplicates);
         rg_log_limited("coa-dup", LOG_INFO,
-                       "coa: %s: retransmission of a request in flight "
-                       "dropped",
+                       "event=coa_duplicate %s reason=\"retransmission of a request in flight\"",
                        head);
         return;
     }
@@ -696,8 +698,8 @@ static void on_udp_recv(uv_udp_t *u, ssize_t nread, const uv_buf_t *buf, const s
          * no Request Authenticator to hide them with; re-encrypting for the NAS would be a
          * guess. Refuse rather than forward garbage (RFC 5176 §3.5: 401). */
         RG_STAT_INC(&coa.stats, coa_nak_local);
-        rg_notice("coa: %s: NAK Error-Cause %u (Unsupported Attribute): %s cannot be "
-                  "re-encrypted for the NAS",
+        rg_notice("event=coa_nak %s error_cause=%u reason=\"%s cannot be re-encrypted for the "
+                  "NAS\"",
                   head, RG_COA_ERR_UNSUPPORTED_ATTRIBUTE, hidden);
         nak_local(pkt, len, sa, cl, RG_COA_ERR_UNSUPPORTED_ATTRIBUTE);
         return;
@@ -705,8 +707,8 @@ static void on_udp_recv(uv_udp_t *u, ssize_t nread, const uv_buf_t *buf, const s
     if (full) {
         RG_STAT_INC(&coa.stats, coa_nak_local);
         rg_log_limited("coa-full", LOG_WARNING,
-                       "coa: %s: NAK Error-Cause %u (Resources Unavailable): %u requests pending",
-                       head, RG_COA_ERR_RESOURCES, RG_COA_MAX_PENDING);
+                       "event=coa_nak %s error_cause=%u reason=\"%u requests pending\"", head,
+                       RG_COA_ERR_RESOURCES, RG_COA_MAX_PENDING);
         nak_local(pkt, len, sa, cl, RG_COA_ERR_RESOURCES);
         return;
     }
@@ -717,8 +719,8 @@ static void on_udp_recv(uv_udp_t *u, ssize_t nread, const uv_buf_t *buf, const s
         /* reverse-coa §"Errors and Fail Over": MUST NAK with 502 (Request Not Routable). */
         RG_STAT_INC(&coa.stats, coa_nak_unroutable);
         rg_log_limited("coa-unroutable", LOG_NOTICE,
-                       "coa: %s %s: %s: NAK Error-Cause %u (Request Not Routable)", head, nas,
-                       unrouted, RG_COA_ERR_NOT_ROUTABLE);
+                       "event=coa_nak %s %s error_cause=%u reason=\"%s\"", head, nas,
+                       RG_COA_ERR_NOT_ROUTABLE, RG_LOG_ESC(unrouted));
         nak_local(pkt, len, sa, cl, RG_COA_ERR_NOT_ROUTABLE);
         return;
     }
@@ -755,8 +757,8 @@ static void on_udp_recv(uv_udp_t *u, ssize_t nread, const uv_buf_t *buf, const s
     uv_mutex_unlock(&coa.lock);
     if (!push_to_worker(req)) {
         RG_STAT_INC(&coa.stats, coa_nak_unroutable);
-        rg_notice("coa: %s: worker %u is stopping: NAK Error-Cause %u", req->desc, t.worker,
-                  RG_COA_ERR_NOT_ROUTABLE);
+        rg_notice("event=coa_nak %s error_cause=%u reason=\"worker %u is stopping\"", req->desc,
+                  RG_COA_ERR_NOT_ROUTABLE, t.worker);
         send_nak(req, RG_COA_ERR_NOT_ROUTABLE);
         req_finish(req);
     }
@@ -785,7 +787,8 @@ static int open_socket(const struct rg_config *cfg)
     memset(&ss, 0, sizeof(ss));
     if (uv_ip4_addr(cfg->coa.address, cfg->coa.port, (struct sockaddr_in *)&ss) != 0 &&
         uv_ip6_addr(cfg->coa.address, cfg->coa.port, (struct sockaddr_in6 *)&ss) != 0) {
-        rg_err("coa: bad address %s", cfg->coa.address);
+        rg_err("event=coa_listen_failed address=\"%s\" reason=\"bad address\"",
+               RG_LOG_ESC(cfg->coa.address));
         return -EINVAL;
     }
     uv_udp_t *u = calloc(1, sizeof(*u));
@@ -805,8 +808,8 @@ static int open_socket(const struct rg_config *cfg)
     if (rc == 0)
         rc = uv_udp_recv_start(u, on_udp_alloc, on_udp_recv);
     if (rc < 0) {
-        rg_err("coa: cannot listen on %s port %u: %s", cfg->coa.address, cfg->coa.port,
-               rg_strerror(rc));
+        rg_err("event=coa_listen_failed address=%s port=%u error=\"%s\"", cfg->coa.address,
+               cfg->coa.port, rg_strerror(rc));
         if (o->fd > 0)
             close(o->fd);
         free(o);
@@ -818,7 +821,7 @@ static int open_socket(const struct rg_config *cfg)
     coa.out = o;
     snprintf(coa.bound_addr, sizeof(coa.bound_addr), "%s", cfg->coa.address);
     coa.bound_port = cfg->coa.port;
-    rg_notice("coa: listening on %s port %u (%zu client(s))", cfg->coa.address, cfg->coa.port,
+    rg_notice("event=coa_listening address=%s port=%u clients=%zu", cfg->coa.address, cfg->coa.port,
               cfg->coa.nclients);
     return 0;
 }
@@ -928,7 +931,7 @@ static void on_timeout(uv_timer_t *t)
     while (cw->active_head && cw->active_head->deadline_ms <= now) {
         struct rg_coa_req *req = cw->active_head;
         RG_STAT_INC(&coa.stats, coa_timeouts);
-        rg_notice("coa: %s: no answer from the NAS within %u s: forgotten", req->desc,
+        rg_notice("event=coa_timeout %s timeout_s=%u reason=\"no answer from the NAS\"", req->desc,
                   RG_COA_TIMEOUT_MS / 1000);
         inflight_finish(cw, req);
     }
@@ -950,8 +953,8 @@ static void dispatch(struct rg_coa_worker *cw, struct rg_coa_req *req)
     struct rg_conn *c = find_conn(cw->w, req->conn_id);
     if (!c || c->state != RG_CONN_OPEN || !c->coa || !c->peer.org || !c->peer.org->coa) {
         RG_STAT_INC(&coa.stats, coa_nak_unroutable);
-        rg_notice("coa: %s: connection gone or CoA off for its org: NAK Error-Cause %u "
-                  "(Request Not Routable)",
+        rg_notice("event=coa_nak %s error_cause=%u reason=\"connection gone or CoA off for its "
+                  "org\"",
                   req->desc, RG_COA_ERR_NOT_ROUTABLE);
         send_nak(req, RG_COA_ERR_NOT_ROUTABLE);
         req_finish(req);
@@ -974,8 +977,9 @@ static void dispatch(struct rg_coa_worker *cw, struct rg_coa_req *req)
     if (id < 0) {
         RG_STAT_INC(&coa.stats, coa_nak_local);
         rg_log_limited("coa-ids", LOG_WARNING,
-                       "coa: %s: 256 requests in flight to this NAS: NAK Error-Cause %u", req->desc,
-                       RG_COA_ERR_RESOURCES);
+                       "event=coa_nak %s error_cause=%u reason=\"256 requests in flight to this "
+                       "NAS\"",
+                       req->desc, RG_COA_ERR_RESOURCES);
         send_nak(req, RG_COA_ERR_RESOURCES);
         req_finish(req);
         return;
@@ -988,7 +992,7 @@ static void dispatch(struct rg_coa_worker *cw, struct rg_coa_req *req)
     if (n < 0 || !rg_conn_send(c, req->pkt, (size_t)n)) {
         /* The packet was rewritten: answer from the saved ID and authenticator. */
         RG_STAT_INC(&coa.stats, coa_nak_unroutable);
-        rg_notice("coa: %s: cannot write to the NAS: NAK Error-Cause %u", req->desc,
+        rg_notice("event=coa_nak %s error_cause=%u reason=\"cannot write to the NAS\"", req->desc,
                   RG_COA_ERR_NOT_ROUTABLE);
         send_nak(req, RG_COA_ERR_NOT_ROUTABLE);
         req_finish(req);
@@ -1013,11 +1017,11 @@ static void dispatch(struct rg_coa_worker *cw, struct rg_coa_req *req)
     size_t dl = strlen(req->desc);
     if (dl < sizeof(req->desc))
         snprintf(req->desc + dl, sizeof(req->desc) - dl,
-                 v11 ? " -> conn %s (CN \"%s\", org %s) token=%08x"
-                     : " -> conn %s (CN \"%s\", org %s) id=%u",
-                 c->addr_text, RG_LOG_ESC(c->peer.cn), c->peer.org->name,
+                 v11 ? " conn=%llu conn_src=%s cn=\"%s\" org=%s sent_token=%08x"
+                     : " conn=%llu conn_src=%s cn=\"%s\" org=%s sent_id=%u",
+                 (unsigned long long)c->id, c->addr_text, RG_LOG_ESC(c->peer.cn), c->peer.org->name,
                  v11 ? token : (uint32_t)id);
-    rg_debug("coa: %s: sent", req->desc);
+    rg_debug("event=coa_sent %s", req->desc);
 }
 
 static void on_async(uv_async_t *a)
@@ -1132,7 +1136,8 @@ void rg_coa_conn_closed(struct rg_conn *c)
         struct rg_coa_req *req = cc->inflight[i];
         if (!req)
             continue;
-        rg_notice("coa: %s: connection closed before the NAS answered: dropped", req->desc);
+        rg_notice("event=coa_dropped %s reason=\"connection closed before the NAS answered\"",
+                  req->desc);
         inflight_finish(cw, req);
     }
     free(cc->org);
@@ -1174,9 +1179,9 @@ void rg_coa_learn(struct rg_conn *c, const uint8_t *pkt)
         int rc = rg_coa_registry_add(&coa.registry, cc, kind, a.value, a.value_len);
         if (rc == -ENOSPC && !cc->full_logged) {
             cc->full_logged = true;
-            rg_notice("coa: connection %s (CN \"%s\", org %s): more than %u NAS identities; no "
-                      "more learned",
-                      c->addr_text, RG_LOG_ESC(c->peer.cn), cc->org, RG_COA_CONN_KEYS);
+            rg_notice("event=coa_registry_full " RG_CONN_LOG_FMT " org=%s limit=%u "
+                      "effect=\"no more NAS identities learned\"",
+                      RG_CONN_LOG_ARGS(c), cc->org, RG_COA_CONN_KEYS);
         } else if (rc == 1) {
             char val[96] = "";
             if (kind == RG_COA_KEY_NAS_IP && a.value_len == 4)
@@ -1185,12 +1190,12 @@ void rg_coa_learn(struct rg_conn *c, const uint8_t *pkt)
                 inet_ntop(AF_INET6, a.value, val, sizeof(val));
             else
                 rg_log_escape(a.value, a.value_len, val, sizeof(val));
-            rg_debug("coa: connection %s (CN \"%s\", org %s) registered as %s \"%s\"", c->addr_text,
-                     RG_LOG_ESC(c->peer.cn), cc->org,
-                     kind == RG_COA_KEY_NAS_ID     ? "NAS-Identifier"
-                     : kind == RG_COA_KEY_NAS_IP   ? "NAS-IP-Address"
-                     : kind == RG_COA_KEY_NAS_IPV6 ? "NAS-IPv6-Address"
-                                                   : "Operator-NAS-Identifier",
+            rg_debug("event=coa_registered " RG_CONN_LOG_FMT " org=%s %s=\"%s\"",
+                     RG_CONN_LOG_ARGS(c), cc->org,
+                     kind == RG_COA_KEY_NAS_ID     ? "nas_identifier"
+                     : kind == RG_COA_KEY_NAS_IP   ? "nas_ip_address"
+                     : kind == RG_COA_KEY_NAS_IPV6 ? "nas_ipv6_address"
+                                                   : "operator_nas_identifier",
                      val);
         }
     }
@@ -1208,9 +1213,10 @@ int rg_coa_on_reply(struct rg_conn *c, const uint8_t *pkt, size_t len)
         /* reverse-coa §"Errors and Fail Over": an unexpected reply is silently discarded. */
         RG_STAT_INC(&coa.stats, coa_drop_reply);
         rg_log_limited("coa-unmatched", LOG_NOTICE,
-                       "coa: connection %s (CN \"%s\"): %s id=%u matches no request in flight: "
-                       "discarded",
-                       c->addr_text, RG_LOG_ESC(c->peer.cn), rg_radius_code_name(pkt[0]), pkt[1]);
+                       "event=coa_reply_discarded " RG_CONN_LOG_FMT " code=%s %s=%u "
+                       "reason=\"matches no request in flight\"",
+                       RG_CONN_LOG_ARGS(c), rg_radius_code_name(pkt[0]), v11 ? "token" : "id",
+                       v11 ? token : pkt[1]);
         return 0;
     }
     size_t slen;
@@ -1221,8 +1227,8 @@ int rg_coa_on_reply(struct rg_conn *c, const uint8_t *pkt, size_t len)
         /* RFC 6613 §2.6.4: failed authentication closes the connection (the caller does;
          * the request is dropped with it). */
         RG_STAT_INC(&coa.stats, coa_drop_bad);
-        rg_warn("coa: %s: %s from the NAS: %s; closing", req->desc, rg_radius_code_name(pkt[0]),
-                why);
+        rg_warn("event=coa_reply_bad %s reply=%s reason=\"%s\" action=close", req->desc,
+                rg_radius_code_name(pkt[0]), why);
         return -EBADMSG;
     }
     uint8_t out[RG_RADIUS_MAX_LEN];
@@ -1232,7 +1238,8 @@ int rg_coa_on_reply(struct rg_conn *c, const uint8_t *pkt, size_t len)
         int n = rg_radius11_reply_to_udp(out, sizeof(out));
         if (n < 0) {
             RG_STAT_INC(&coa.stats, coa_drop_bad);
-            rg_warn("coa: %s: %s from the NAS leaves no room for Message-Authenticator: dropped",
+            rg_warn("event=coa_reply_bad %s reply=%s reason=\"no room for Message-Authenticator\" "
+                    "action=drop",
                     req->desc, rg_radius_code_name(pkt[0]));
             inflight_finish(c->worker->coa, req);
             return 0;
@@ -1246,8 +1253,8 @@ int rg_coa_on_reply(struct rg_conn *c, const uint8_t *pkt, size_t len)
     uint32_t cause = error_cause_of(pkt);
     char ec[32] = "";
     if (cause)
-        snprintf(ec, sizeof(ec), " Error-Cause %u", cause);
-    rg_notice("coa: %s: %s%s", req->desc, rg_radius_code_name(pkt[0]), ec);
+        snprintf(ec, sizeof(ec), " error_cause=%u", cause);
+    rg_notice("event=coa_reply %s reply=%s%s", req->desc, rg_radius_code_name(pkt[0]), ec);
     inflight_finish(c->worker->coa, req);
     return 0;
 }

@@ -23,6 +23,9 @@
 /* An AP that stops reading its replies is cut off past this much queued ciphertext. */
 #define RG_CONN_OUT_LIMIT (1024 * 1024)
 
+/* Connection numbers for log lines (conn=N) and metrics: unique across workers. */
+static uint64_t conn_ids;
+
 static void process(struct rg_conn *c);
 static void on_timer(uv_timer_t *t);
 static void flush(struct rg_conn *c);
@@ -162,9 +165,8 @@ void rg_conn_close(struct rg_conn *c, const char *why)
         return;
     struct rg_worker *w = c->worker;
     if (c->state == RG_CONN_OPEN) {
-        rg_notice("connection %s closed: %s (org %s, CN \"%s\", %u requests in flight)",
-                  c->addr_text, why, c->peer.org ? c->peer.org->name : "-", RG_LOG_ESC(c->peer.cn),
-                  c->ninflight);
+        rg_notice("event=conn_close " RG_CONN_LOG_FMT " org=%s reason=\"%s\" inflight=%u",
+                  RG_CONN_LOG_ARGS(c), c->peer.org ? c->peer.org->name : "-", why, c->ninflight);
         RG_STAT_INC(&w->stats, conn_closed);
         RG_STAT_DEC(&w->stats, conn_open);
         if (c->proto == RG_PROTO_RADIUS_11)
@@ -176,10 +178,9 @@ void rg_conn_close(struct rg_conn *c, const char *why)
             uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
         }
     } else {
-        rg_debug("connection %s closed %s: %s", c->addr_text,
-                 c->state == RG_CONN_WAITING ? "while waiting for a handshake slot"
-                                             : "during handshake",
-                 why);
+        rg_debug("event=conn_close conn=%llu src=%s state=%s reason=\"%s\"",
+                 (unsigned long long)c->id, c->addr_text,
+                 c->state == RG_CONN_WAITING ? "waiting" : "handshake", why);
     }
     rg_proxy_conn_closed(&w->proxy, c);
     rg_coa_conn_closed(c);
@@ -198,11 +199,12 @@ static void refuse(struct rg_conn *c, const char *reason)
 {
     struct rg_worker *w = c->worker;
     RG_STAT_INC(&w->stats, conn_refused);
-    rg_warn("TLS peer %s refused: %s%s%s%s%s%s%s%s%s", c->addr_text, reason,
-            c->peer.org ? " org=" : "", c->peer.org ? c->peer.org->name : "",
-            c->peer.subject[0] ? " subject=\"" : "", RG_LOG_ESC(c->peer.subject),
-            c->peer.subject[0] ? "\"" : "", c->peer.issuer[0] ? " issuer=\"" : "",
-            RG_LOG_ESC(c->peer.issuer), c->peer.issuer[0] ? "\"" : "");
+    rg_warn("event=tls_refused conn=%llu src=%s reason=\"%s\"%s%s%s%s%s%s%s%s",
+            (unsigned long long)c->id, c->addr_text, reason, c->peer.org ? " org=" : "",
+            c->peer.org ? c->peer.org->name : "", c->peer.subject[0] ? " subject=\"" : "",
+            RG_LOG_ESC(c->peer.subject), c->peer.subject[0] ? "\"" : "",
+            c->peer.issuer[0] ? " issuer=\"" : "", RG_LOG_ESC(c->peer.issuer),
+            c->peer.issuer[0] ? "\"" : "");
     flush(c); /* the alert, if wolfSSL produced one */
     if (!c->write_busy && c->tls.out.len) {
         uv_buf_t b = uv_buf_init((char *)c->tls.out.data, (unsigned)c->tls.out.len);
@@ -316,8 +318,9 @@ static void pause_reading(struct rg_conn *c)
     w->paused_tail = c;
     RG_STAT_INC(&w->stats, backpressure);
     rg_log_limited("backpressure", LOG_NOTICE,
-                   "connection %s paused: backend table full, resuming as replies drain",
-                   c->addr_text);
+                   "event=conn_paused conn=%llu src=%s reason=\"backend table full\" "
+                   "until=\"replies drain\"",
+                   (unsigned long long)c->id, c->addr_text);
 }
 
 void rg_conn_resume(struct rg_conn *c)
@@ -343,9 +346,10 @@ static void frame(struct rg_conn *c)
         long need = rg_radius_frame_len(plain->data + off, plain->len - off);
         if (need < 0) {
             RG_STAT_INC(&w->stats, drop_malformed);
-            rg_warn("connection %s (%s): malformed packet: Length field %u outside 20..4096; "
-                    "closing (RFC 6613 §2.6.4)",
-                    c->addr_text, RG_LOG_ESC(c->peer.cn),
+            rg_warn("event=packet_malformed " RG_CONN_LOG_FMT
+                    " reason=\"Length field %u outside 20..4096\" action=close "
+                    "rfc=\"RFC 6613 §2.6.4\"",
+                    RG_CONN_LOG_ARGS(c),
                     (unsigned)((plain->data[off + 2] << 8) | plain->data[off + 3]));
             rg_conn_close(c, "malformed packet");
             return;
@@ -357,8 +361,9 @@ static void frame(struct rg_conn *c)
         if (rg_radius_validate(pkt, (size_t)need, &err) < 0) {
             char text[128];
             RG_STAT_INC(&w->stats, drop_malformed);
-            rg_warn("connection %s (%s): malformed %s id=%u: %s; closing (RFC 6613 §2.6.4)",
-                    c->addr_text, RG_LOG_ESC(c->peer.cn), rg_radius_code_name(pkt[0]), pkt[1],
+            rg_warn("event=packet_malformed " RG_CONN_LOG_FMT
+                    " code=%s id=%u reason=\"%s\" action=close rfc=\"RFC 6613 §2.6.4\"",
+                    RG_CONN_LOG_ARGS(c), rg_radius_code_name(pkt[0]), pkt[1],
                     rg_radius_error_str(&err, text, sizeof(text)));
             rg_conn_close(c, "malformed packet");
             return;
@@ -418,8 +423,9 @@ static void on_timer(uv_timer_t *t)
     if (c->peer.not_after && time(NULL) > c->peer.not_after) {
         /* radiusdtls-bis §3.3: a connection does not outlive the certificates it was
          * authenticated with. */
-        rg_warn("connection %s (%s): client certificate chain expired", c->addr_text,
-                RG_LOG_ESC(c->peer.cn));
+        rg_warn("event=cert_expired " RG_CONN_LOG_FMT
+                " reason=\"client certificate chain expired\"",
+                RG_CONN_LOG_ARGS(c));
         rg_conn_close(c, "client certificate expired");
         return;
     }
@@ -468,10 +474,10 @@ static void handshake_done(struct rg_conn *c)
     if (c->proto == RG_PROTO_RADIUS_11)
         RG_STAT_INC(&w->stats, conn_radius11);
     rg_coa_conn_open(c);
-    /* TODO(issue 16 merge): proto= in the key=value form of this line. */
-    rg_notice("connection %s open: org %s, CN \"%s\", %s, %s", c->addr_text, c->peer.org->name,
-              RG_LOG_ESC(c->peer.cn), wolfSSL_get_version(c->tls.ssl),
-              wolfSSL_get_cipher(c->tls.ssl));
+    rg_notice("event=conn_open conn=%llu src=%s org=%s cn=\"%s\" tls=%s cipher=%s proto=%s",
+              (unsigned long long)c->id, c->addr_text, c->peer.org->name, RG_LOG_ESC(c->peer.cn),
+              wolfSSL_get_version(c->tls.ssl), wolfSSL_get_cipher(c->tls.ssl),
+              rg_radius_proto_name((enum rg_radius_proto)c->proto));
     arm_open_timer(c, (uint64_t)c->gen->cfg->listen.idle_timeout_s * 1000u);
 }
 
@@ -494,8 +500,9 @@ void rg_conn_recheck(struct rg_conn *c, struct rg_gen *g)
     c->peer = now;
     rg_gen_unref(c->gen);
     c->gen = rg_gen_ref(g);
-    rg_debug("connection %s still verifies under generation %llu (org %s)", c->addr_text,
-             (unsigned long long)g->number, c->peer.org->name);
+    rg_debug("event=conn_recheck conn=%llu src=%s org=%s generation=%llu result=verified",
+             (unsigned long long)c->id, c->addr_text, c->peer.org->name,
+             (unsigned long long)g->number);
 }
 
 static void process(struct rg_conn *c)
@@ -607,7 +614,7 @@ static void start_handshake(struct rg_conn *c)
     c->state = RG_CONN_HANDSHAKE;
     WOLFSSL *ssl = rg_tls_ssl_new(c->gen->tls);
     if (!ssl || rg_tls_stream_init(&c->tls, ssl) < 0) {
-        rg_err("connection %s: cannot create a TLS session", c->addr_text);
+        rg_err("event=tls_setup_failed conn=%llu src=%s", (unsigned long long)c->id, c->addr_text);
         rg_conn_close(c, "TLS setup failed");
         return;
     }
@@ -667,7 +674,7 @@ void rg_conn_accept(struct rg_worker *w, uv_stream_t *server)
     uv_timer_init(&w->loop, &c->timer);
     c->timer.data = c;
     c->open_handles = 2;
-    c->id = ++w->next_conn_id;
+    c->id = __atomic_add_fetch(&conn_ids, 1, __ATOMIC_RELAXED);
     c->accepted_ms = rg_now_ms();
     c->next = w->conns;
     if (w->conns)
@@ -688,8 +695,9 @@ void rg_conn_accept(struct rg_worker *w, uv_stream_t *server)
         if (rc == -EAGAIN)
             rg_listener_note(RG_LISTENER_REFUSED);
         else
-            rg_log_limited("listen-refused", LOG_WARNING, "TLS peer %s refused: %s", c->addr_text,
-                           why);
+            rg_log_limited("listen-refused", LOG_WARNING,
+                           "event=conn_refused conn=%llu src=%s reason=\"%s\"",
+                           (unsigned long long)c->id, c->addr_text, why);
         rg_conn_close(c, why);
         return;
     }
@@ -708,7 +716,8 @@ void rg_conn_accept(struct rg_worker *w, uv_stream_t *server)
         rc = rg_listener_handshake_take(cfg, addr);
     if (rc == 0) {
         start_handshake(c);
-        rg_debug("connection %s accepted by worker %u", c->addr_text, w->index);
+        rg_debug("event=conn_accept conn=%llu src=%s worker=%u", (unsigned long long)c->id,
+                 c->addr_text, w->index);
         return;
     }
     /* Beyond max-handshakes(-per-ip) a connection waits, accepted but unread, instead of
@@ -717,8 +726,8 @@ void rg_conn_accept(struct rg_worker *w, uv_stream_t *server)
     list_push(c, RG_CONN_LIST_WAITING);
     RG_STAT_INC(&w->stats, conn_waited);
     rg_listener_note(rc == -ENOSPC ? RG_LISTENER_WAITED_GLOBAL : RG_LISTENER_WAITED_IP);
-    rg_debug("connection %s accepted by worker %u, waiting for a handshake slot", c->addr_text,
-             w->index);
+    rg_debug("event=conn_accept conn=%llu src=%s worker=%u wait=handshake_slot",
+             (unsigned long long)c->id, c->addr_text, w->index);
     if (rc == -ENOSPC) {
         /* Every slot is taken: the oldest silent handshake makes room (its slot goes to the
          * oldest waiting connection that may take it). */

@@ -100,7 +100,7 @@ const char *rg_radius11_request_invalid(const uint8_t *pkt)
     }
     if (rg_radius_attr_find(pkt, RG_RADIUS_ATTR_CHAP_PASSWORD, NULL, &a) &&
         !rg_radius_attr_find(pkt, RG_RADIUS_ATTR_CHAP_CHALLENGE, NULL, &a))
-        return "CHAP-Password without CHAP-Challenge (RFC 9765 §\"CHAP-Challenge\")";
+        return "CHAP-Password without CHAP-Challenge (RFC 9765)";
     return NULL;
 }
 

@@ -79,8 +79,9 @@ static void on_health(uv_timer_t *t)
                 continue;
             int rc = rg_proxy_probe(&w->proxy, s);
             if (rc < 0)
-                rg_log_limited("probe", LOG_WARNING, "backend %s: Status-Server probe: %s",
-                               s->cfg->name, rg_strerror(rc));
+                rg_log_limited("probe", LOG_WARNING,
+                               "event=probe_failed backend=%s pool=%s error=\"%s\"", s->cfg->name,
+                               pool->cfg->name, rg_strerror(rc));
         }
     }
 }
@@ -171,7 +172,8 @@ static void install_gen(struct rg_worker *w, struct rg_gen *g)
     for (size_t i = 0; !listen_changed && i < cfg->listen.naddress; i++)
         listen_changed = strcmp(old->listen.address[i], cfg->listen.address[i]) != 0;
     if (listen_changed && w->index == 0)
-        rg_warn("reload: listen addresses or port changed; restart radsecgw to apply them");
+        rg_warn("event=reload_listen_changed reason=\"listen addresses or port changed\" "
+                "fix=\"restart radsecgw to apply them\"");
     rg_proxy_set_limit(&w->proxy, rg_worker_table_limit(cfg));
     /* Requests in flight finish on the old backend set; new ones use the new one. */
     struct rg_backend_set *old_set = w->backends;
@@ -200,7 +202,7 @@ static void install_gen(struct rg_worker *w, struct rg_gen *g)
     if (w->waiting.n) /* the limits may have grown */
         rg_worker_schedule_admit(w);
     if (before != w->nconns)
-        rg_notice("generation %llu: %u connection(s) closed on worker %u by the re-check",
+        rg_notice("event=recheck_closed generation=%llu closed=%u worker=%u",
                   (unsigned long long)g->number, before - w->nconns, w->index);
 }
 

@@ -9,6 +9,7 @@
 #include <netinet/in.h>
 #include <uv.h>
 
+#include "radsecgw/log.h"
 #include "radsecgw/tls.h"
 #include "radsecgw/tls_stream.h"
 
@@ -48,7 +49,7 @@ struct rg_conn {
     struct rg_tls_peer peer;  /* org (points into gen's config), subject, CN */
     struct sockaddr_storage addr;
     char addr_text[64]; /* "[::1]:5555" / "127.0.0.1:5555" */
-    uint64_t id;        /* connection number, for logs */
+    uint64_t id;        /* connection number, unique in the process: conn=N in logs */
     uint64_t last_activity_ms;
     uint64_t accepted_ms;
     bool counted;     /* rg_listener_admit counted it: released at close */
@@ -72,6 +73,11 @@ struct rg_conn {
     struct rg_coa_conn *coa;     /* owned (coa.c): learned NAS identities, CoA in flight */
     struct rg_conn *prev, *next; /* worker's list of connections */
 };
+
+/* The fields every log line about a connection carries, after event=NAME:
+ * rg_warn("event=x " RG_CONN_LOG_FMT " reason=...", RG_CONN_LOG_ARGS(c), ...). */
+#define RG_CONN_LOG_FMT     "conn=%llu src=%s cn=\"%s\""
+#define RG_CONN_LOG_ARGS(c) (unsigned long long)(c)->id, (c)->addr_text, RG_LOG_ESC((c)->peer.cn)
 
 /* Accept a pending connection on server (a listening handle of w). It starts its handshake
  * when a slot is free (max-handshakes, max-handshakes-per-ip), else waits unread in the

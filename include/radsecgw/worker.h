@@ -59,11 +59,10 @@ struct rg_worker {
     unsigned nlisteners;
     struct rg_conn *conns; /* list of open connections (owned, freed in close callbacks) */
     unsigned nconns;
-    struct rg_conn *paused;      /* connections waiting for table room, oldest first */
-    struct rg_conn *paused_tail; /* last of that list: paused connections resume in order */
-    bool resuming;               /* rg_worker_resume_paused is running (not re-entered) */
-    unsigned resume_more;        /* slots freed meanwhile: connections still to wake */
-    uint64_t next_conn_id;
+    struct rg_conn *paused;       /* connections waiting for table room, oldest first */
+    struct rg_conn *paused_tail;  /* last of that list: paused connections resume in order */
+    bool resuming;                /* rg_worker_resume_paused is running (not re-entered) */
+    unsigned resume_more;         /* slots freed meanwhile: connections still to wake */
     struct rg_conn_queue waiting; /* accepted, waiting for a handshake slot, oldest first */
     struct rg_conn_queue silent;  /* in the handshake, nothing received yet, oldest first */
     uv_timer_t admit_timer;       /* hands freed slots to waiting connections */

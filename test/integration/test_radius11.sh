@@ -70,12 +70,15 @@ rg_assert_output "$out" '^alpn: radius/1.0$' "radius/1.0 selected"
 rg_assert_output "$out" 'Message-Authenticator = ok' "radius/1.0: signed with the RadSec secret"
 run 0 "no-ALPN client: historic RadSec" auth alice "$RG_USERS_ALICE_PASSWORD"
 rg_assert_output "$out" '^Access-Accept id=' "historic client answered by ID"
+rg_assert_log "$GW_LOG" 'event=conn_open .* tls=TLSv1.3 .*proto=radius/1.1$' "open line: proto=radius/1.1"
+rg_assert_log "$GW_LOG" 'event=conn_open .*proto=radius/1.0$' "open line: proto=radius/1.0"
+rg_assert_log "$GW_LOG" 'event=conn_open .*proto=historic$' "open line: proto=historic"
 run 0 "TLS 1.2 offering both: radius/1.0" --tls 1.2 --alpn radius/1.0,radius/1.1 \
     auth alice "$RG_USERS_ALICE_PASSWORD"
 rg_assert_output "$out" '^alpn: radius/1.0$' "TLS 1.2 never selects radius/1.1"
 run 0 "TLS 1.2 offering only radius/1.1: refused" --tls 1.2 --radius-1.1 --expect-close status
 rg_assert_output "$out" 'TLS handshake failed' "the handshake fails (no_application_protocol)"
-rg_wait_log "$GW_LOG" 'refused: ALPN: the client offers only radius/1.1, which needs TLS 1.3; offered "radius/1.1" over TLS 1.2' \
+rg_wait_log "$GW_LOG" 'event=tls_refused .*reason="ALPN: the client offers only radius/1.1, which needs TLS 1.3; offered radius/1.1 over TLS 1.2"' \
     5 gw && rg_pass "the refusal is logged with what was offered" ||
     rg_fail "no ALPN refusal line for the TLS 1.2 client"
 
@@ -83,11 +86,11 @@ rg_wait_log "$GW_LOG" 'refused: ALPN: the client offers only radius/1.1, which n
 run 2 "same Token, same packet: one answer, the copy dropped" --radius-1.1 --same-token \
     --count 2 --records one --timeout 2 auth alice "$RG_USERS_ALICE_PASSWORD"
 rg_assert_output "$out" 'accept=1 .*closed=no' "one accept, connection kept"
-rg_assert_log "$GW_LOG" 'event=request-duplicate .*proto=radius/1.1' "duplicate logged"
+rg_assert_log "$GW_LOG" 'event=request_duplicate .*proto=radius/1.1' "duplicate logged"
 run 2 "same Token, another packet in flight: connection closed" --radius-1.1 --same-token \
     --count 2 --records one acct start alice reuse-sess
 rg_assert_output "$out" 'closed=yes' "the gateway closed the connection"
-rg_assert_log "$GW_LOG" 'event=token-reused .*token=[0-9a-f]{8} in_flight=Accounting-Request.*action=close' \
+rg_assert_log "$GW_LOG" 'event=token_reused .*token=[0-9a-f]{8} in_flight=Accounting-Request.*action=close' \
     "Token reuse logged"
 
 # ---- reverse CoA with Tokens ---------------------------------------------------------------
@@ -103,7 +106,7 @@ rg_assert_output "$out" 'Received Disconnect-ACK' "Disconnect-Request reaches th
 rg_assert_output "$out" 'Message-Authenticator' "the DAC's ACK is signed with its secret"
 rg_assert_log "$RG_TMP/ap11.log" 'answered Disconnect-Request token=[0-9a-f]{8} with Disconnect-ACK' \
     "the AP got a Token, no Message-Authenticator"
-rg_assert_log "$GW_LOG" 'Disconnect-Request .*token=[0-9a-f]{8}: Disconnect-ACK' \
+rg_assert_log "$GW_LOG" 'event=coa_reply .*sent_token=[0-9a-f]{8} reply=Disconnect-ACK' \
     "the gateway matched the ACK by Token"
 rg_stop ap11
 
@@ -120,7 +123,7 @@ rg_assert_output "$out" 'Error-Cause = 502' "Error-Cause 502 (Request Not Routab
 run 3 "server marked dead: Protocol-Error at once" --radius-1.1 --timeout 3 \
     auth alice "$RG_USERS_ALICE_PASSWORD"
 rg_assert_output "$out" 'Error-Cause = 502' "Error-Cause 502 again"
-rg_assert_log "$RG_TMP/dead_gw.log" 'every server of the pool is dead: Protocol-Error sent' \
+rg_assert_log "$RG_TMP/dead_gw.log" 'event=request_no_server .*reason="every server of the pool is dead: Protocol-Error sent"' \
     "logged as answered"
 rg_stop dead_gw
 
@@ -132,9 +135,9 @@ run 0 "require: radius/1.1 client accepted" --radius-1.1 auth alice "$RG_USERS_A
 run 0 "require: no-ALPN client refused" --expect-close status
 rg_assert_output "$out" 'TLS handshake failed' "no-ALPN: alert in the handshake"
 run 0 "require: radius/1.0 client refused" --alpn radius/1.0 --expect-close status
-rg_wait_log "$RG_TMP/req_gw.log" 'refused: ALPN: the client offers only radius/1.0 \(radius-1.1 = require\)' \
+rg_wait_log "$RG_TMP/req_gw.log" 'event=tls_refused .*reason="ALPN: the client offers only radius/1.0 \(radius-1.1 = require\); offered radius/1.0 over TLS 1.3"' \
     5 req_gw && rg_pass "radius/1.0 refusal logged" || rg_fail "no refusal line for radius/1.0"
-rg_assert_log "$RG_TMP/req_gw.log" 'refused: ALPN: no ALPN from the client \(radius-1.1 = require\)' \
+rg_assert_log "$RG_TMP/req_gw.log" 'event=tls_refused .*reason="ALPN: no ALPN from the client \(radius-1.1 = require\); offered nothing' \
     "no-ALPN refusal logged"
 rg_stop req_gw
 
