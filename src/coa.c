@@ -16,13 +16,26 @@
 #include "radsecgw/radius_crypto.h"
 #include "radsecgw/worker.h"
 
-struct rg_coa_key {
-    struct rg_coa_key *next;   /* bucket chain */
-    struct rg_coa_conn *owner; /* not owned */
+/* One identity (org, kind, value) and the connections that registered it. Many connections
+ * share one (APs behind one NAT address send the same NAS-IP-Address; a fleet may share a
+ * certificate name), so a connection's key is unlinked from its name in O(1), never found
+ * by walking a chain. */
+struct rg_coa_name {
+    struct rg_coa_name *next, **pprev; /* bucket chain */
+    struct rg_coa_key *holders;        /* the connections' keys, newest first; never empty */
+    size_t nholders;
     uint64_t hash;
     uint8_t kind;
     uint8_t len;
     uint8_t value[];
+};
+
+/* A connection holding a name. The org is the holders' (cc->org): part of the hash and
+ * compared on lookup. */
+struct rg_coa_key {
+    struct rg_coa_key *next, **pprev; /* the name's holders */
+    struct rg_coa_name *name;         /* owned by the registry while it has holders */
+    struct rg_coa_conn *owner;        /* not owned */
 };
 
 /* The socket replies leave from: a dup of the listener's descriptor, shared by every request
@@ -117,40 +130,55 @@ void rg_coa_registry_free(struct rg_coa_registry *r)
     if (!r->buckets)
         return;
     for (size_t i = 0; i < r->nbuckets; i++)
-        for (struct rg_coa_key *k = r->buckets[i], *next; k; k = next) {
-            next = k->next;
-            free(k);
+        for (struct rg_coa_name *n = r->buckets[i], *next; n; n = next) {
+            next = n->next;
+            for (struct rg_coa_key *k = n->holders, *knext; k; k = knext) {
+                knext = k->next;
+                free(k);
+            }
+            free(n);
         }
     free(r->buckets);
     uv_mutex_destroy(&r->lock);
     memset(r, 0, sizeof(*r));
 }
 
-/* Double the table at a load of 1 (never shrinks; bounded by connections x keys). */
+static void bucket_link(struct rg_coa_name **head, struct rg_coa_name *n)
+{
+    n->next = *head;
+    if (n->next)
+        n->next->pprev = &n->next;
+    n->pprev = head;
+    *head = n;
+}
+
+/* Double the table at a load of 1 key per bucket (never shrinks; bounded by connections x
+ * keys). */
 static void registry_grow(struct rg_coa_registry *r)
 {
-    size_t n = r->nbuckets * 2;
-    struct rg_coa_key **b = calloc(n, sizeof(*b));
+    size_t nb = r->nbuckets * 2;
+    struct rg_coa_name **b = calloc(nb, sizeof(*b));
     if (!b)
         return; /* keep the longer chains */
-    for (size_t i = 0; i < r->nbuckets; i++) {
-        /* Walk each chain in reverse so newest-first order survives the move. */
-        struct rg_coa_key *rev = NULL;
-        for (struct rg_coa_key *k = r->buckets[i], *next; k; k = next) {
-            next = k->next;
-            k->next = rev;
-            rev = k;
+    for (size_t i = 0; i < r->nbuckets; i++)
+        for (struct rg_coa_name *n = r->buckets[i], *next; n; n = next) {
+            next = n->next;
+            bucket_link(&b[n->hash & (nb - 1)], n);
         }
-        for (struct rg_coa_key *k = rev, *next; k; k = next) {
-            next = k->next;
-            size_t j = k->hash & (n - 1);
-            k->next = b[j];
-            b[j] = k;
-        }
-    }
     free(r->buckets);
     r->buckets = b;
-    r->nbuckets = n;
+    r->nbuckets = nb;
+}
+
+/* The name (org, kind, value) with hash h, or NULL. Under the lock. */
+static struct rg_coa_name *name_find(const struct rg_coa_registry *r, uint64_t h, const char *org,
+                                     enum rg_coa_key_kind kind, const void *value, size_t len)
+{
+    for (struct rg_coa_name *n = r->buckets[h & (r->nbuckets - 1)]; n; n = n->next)
+        if (n->hash == h && n->kind == kind && n->len == len && memcmp(n->value, value, len) == 0 &&
+            strcmp(n->holders->owner->org, org) == 0)
+            return n;
+    return NULL;
 }
 
 int rg_coa_registry_add(struct rg_coa_registry *r, struct rg_coa_conn *cc,
@@ -164,25 +192,43 @@ int rg_coa_registry_add(struct rg_coa_registry *r, struct rg_coa_conn *cc,
             return 0;
     if (cc->nkeys >= RG_COA_CONN_KEYS)
         return -ENOSPC;
-    struct rg_coa_key *k = malloc(sizeof(*k) + len);
-    if (!k)
+    /* Allocated outside the lock; the name is dropped if another connection has it. */
+    struct rg_coa_key *k = malloc(sizeof(*k));
+    struct rg_coa_name *fresh = malloc(sizeof(*fresh) + len);
+    if (!k || !fresh) {
+        free(k);
+        free(fresh);
         return -ENOMEM;
+    }
     k->owner = cc;
-    k->hash = h;
-    k->kind = (uint8_t)kind;
-    k->len = (uint8_t)len;
-    memcpy(k->value, value, len);
     uv_mutex_lock(&r->lock);
-    if (r->nkeys >= r->nbuckets)
-        registry_grow(r);
-    size_t j = h & (r->nbuckets - 1);
-    k->next = r->buckets[j];
-    r->buckets[j] = k;
+    struct rg_coa_name *n = name_find(r, h, cc->org, kind, value, len);
+    if (!n) {
+        n = fresh;
+        fresh = NULL;
+        n->holders = NULL;
+        n->nholders = 0;
+        n->hash = h;
+        n->kind = (uint8_t)kind;
+        n->len = (uint8_t)len;
+        memcpy(n->value, value, len);
+        if (r->nkeys >= r->nbuckets)
+            registry_grow(r);
+        bucket_link(&r->buckets[h & (r->nbuckets - 1)], n);
+    }
+    k->name = n;
+    k->next = n->holders;
+    if (k->next)
+        k->next->pprev = &k->next;
+    k->pprev = &n->holders;
+    n->holders = k;
+    n->nholders++;
     r->nkeys++;
     /* Under the lock: rg_coa_registry_match reads the keys of other connections. */
     cc->key_hash[cc->nkeys] = h;
     cc->keys[cc->nkeys++] = k;
     uv_mutex_unlock(&r->lock);
+    free(fresh);
     return 1;
 }
 
@@ -193,12 +239,17 @@ void rg_coa_registry_remove_conn(struct rg_coa_registry *r, struct rg_coa_conn *
     uv_mutex_lock(&r->lock);
     for (unsigned i = 0; i < cc->nkeys; i++) {
         struct rg_coa_key *k = cc->keys[i];
-        for (struct rg_coa_key **p = &r->buckets[k->hash & (r->nbuckets - 1)]; *p; p = &(*p)->next)
-            if (*p == k) {
-                *p = k->next;
-                r->nkeys--;
-                break;
-            }
+        struct rg_coa_name *n = k->name;
+        *k->pprev = k->next;
+        if (k->next)
+            k->next->pprev = k->pprev;
+        if (--n->nholders == 0) {
+            *n->pprev = n->next;
+            if (n->next)
+                n->next->pprev = n->pprev;
+            free(n);
+        }
+        r->nkeys--;
         free(k);
         cc->keys[i] = NULL;
     }
@@ -209,7 +260,8 @@ void rg_coa_registry_remove_conn(struct rg_coa_registry *r, struct rg_coa_conn *
 static bool key_is(const struct rg_coa_key *k, enum rg_coa_key_kind kind, const uint8_t *value,
                    size_t len)
 {
-    return k->kind == kind && k->len == len && memcmp(k->value, value, len) == 0;
+    const struct rg_coa_name *n = k->name;
+    return n->kind == kind && n->len == len && memcmp(n->value, value, len) == 0;
 }
 
 /* Does a key of cc carry id? (Under the lock.) */
@@ -224,33 +276,58 @@ static bool conn_has(const struct rg_coa_conn *cc, const struct rg_coa_ident *id
     return false;
 }
 
+/* The names an identity matches: itself, and for a NAS-Identifier the certificate name with
+ * the same octets. Returns how many connections hold them (under the lock). */
+static size_t ident_names(const struct rg_coa_registry *r, const char *org,
+                          const struct rg_coa_ident *id, struct rg_coa_name *names[2])
+{
+    size_t holders = 0;
+    names[0] = name_find(r, rg_coa_key_hash(org, id->kind, id->value, id->len), org, id->kind,
+                         id->value, id->len);
+    names[1] = NULL;
+    if (id->kind == RG_COA_KEY_NAS_ID)
+        names[1] = name_find(r, rg_coa_key_hash(org, RG_COA_KEY_CERT_NAME, id->value, id->len), org,
+                             RG_COA_KEY_CERT_NAME, id->value, id->len);
+    for (int i = 0; i < 2; i++)
+        holders += names[i] ? names[i]->nholders : 0;
+    return holders;
+}
+
 size_t rg_coa_registry_match(struct rg_coa_registry *r, const char *org,
                              const struct rg_coa_ident *ids, size_t nids, struct rg_coa_target *out,
                              size_t max)
 {
     if (nids == 0 || max == 0)
         return 0;
-    /* The chains of the first identity give the candidates; each must carry the rest. A
-     * NAS-Identifier is looked for among learned NAS-Identifiers and certificate names. */
-    enum rg_coa_key_kind kinds[2] = {ids[0].kind, RG_COA_KEY_CERT_NAME};
-    size_t nkinds = ids[0].kind == RG_COA_KEY_NAS_ID ? 2 : 1;
     const struct rg_coa_conn *seen[RG_COA_MAX_MATCHES];
     size_t n = 0;
     if (max > RG_COA_MAX_MATCHES)
         max = RG_COA_MAX_MATCHES;
     uv_mutex_lock(&r->lock);
-    for (size_t kk = 0; kk < nkinds && n < max; kk++) {
-        uint64_t h = rg_coa_key_hash(org, kinds[kk], ids[0].value, ids[0].len);
-        for (struct rg_coa_key *k = r->buckets[h & (r->nbuckets - 1)]; k && n < max; k = k->next) {
+    /* The candidates are the holders of the identity fewest connections have (an AP's own
+     * NAS-Identifier rather than the NAT address a thousand share); each must carry every
+     * other identity too. */
+    struct rg_coa_name *best[2] = {NULL, NULL};
+    size_t best_holders = SIZE_MAX;
+    for (size_t i = 0; i < nids && best_holders; i++) {
+        struct rg_coa_name *names[2];
+        size_t holders = ident_names(r, org, &ids[i], names);
+        if (holders < best_holders) {
+            best_holders = holders;
+            best[0] = names[0];
+            best[1] = names[1];
+        }
+    }
+    for (int b = 0; b < 2 && best_holders && n < max; b++) {
+        if (!best[b])
+            continue;
+        for (const struct rg_coa_key *k = best[b]->holders; k && n < max; k = k->next) {
             const struct rg_coa_conn *cc = k->owner;
-            if (k->hash != h || !key_is(k, kinds[kk], ids[0].value, ids[0].len) ||
-                strcmp(cc->org, org) != 0)
-                continue;
             bool dup = false;
             for (size_t i = 0; i < n && !dup; i++)
                 dup = seen[i] == cc;
             bool all = !dup;
-            for (size_t i = 1; i < nids && all; i++)
+            for (size_t i = 0; i < nids && all; i++)
                 all = conn_has(cc, &ids[i]);
             if (!all)
                 continue;
@@ -916,7 +993,7 @@ static void active_unlink(struct rg_coa_worker *cw, struct rg_coa_req *req)
 static void inflight_finish(struct rg_coa_worker *cw, struct rg_coa_req *req)
 {
     struct rg_coa_conn *cc = req->cc;
-    if (cc && cc->inflight[req->id] == req) {
+    if (cc && cc->inflight && cc->inflight[req->id] == req) {
         cc->inflight[req->id] = NULL;
         cc->ninflight--;
     }
@@ -962,6 +1039,12 @@ static void dispatch(struct rg_coa_worker *cw, struct rg_coa_req *req)
     }
     struct rg_coa_conn *cc = c->coa;
     bool v11 = c->proto == RG_PROTO_RADIUS_11;
+    if (!cc->inflight && !(cc->inflight = calloc(256, sizeof(*cc->inflight)))) {
+        RG_STAT_INC(&coa.stats, coa_nak_local);
+        send_nak(req, RG_COA_ERR_RESOURCES);
+        req_finish(req);
+        return;
+    }
     /* Our own ID space on this connection (reverse-coa: the server's requests are matched to
      * its own IDs, apart from the NAS's requests). RADIUS/1.1: Tokens from a counter (RFC
      * 9765 §"Sending Packets"), skipping those whose slot is still busy. */
@@ -1140,6 +1223,7 @@ void rg_coa_conn_closed(struct rg_conn *c)
                   req->desc);
         inflight_finish(cw, req);
     }
+    free(cc->inflight);
     free(cc->org);
     free(cc);
 }
@@ -1206,7 +1290,8 @@ int rg_coa_on_reply(struct rg_conn *c, const uint8_t *pkt, size_t len)
     struct rg_coa_conn *cc = c->coa;
     bool v11 = c->proto == RG_PROTO_RADIUS_11;
     uint32_t token = v11 ? rg_radius11_token(pkt) : 0;
-    struct rg_coa_req *req = cc ? cc->inflight[v11 ? (uint8_t)token : pkt[1]] : NULL;
+    struct rg_coa_req *req =
+        cc && cc->inflight ? cc->inflight[v11 ? (uint8_t)token : pkt[1]] : NULL;
     if (req && v11 && req->token != token)
         req = NULL;
     if (!req || !rg_coa_reply_matches(req->pkt[0], pkt[0])) {

@@ -29,6 +29,7 @@ static uint64_t conn_ids;
 static void process(struct rg_conn *c);
 static void on_timer(uv_timer_t *t);
 static void flush(struct rg_conn *c);
+static void trim_unlink(struct rg_conn *c);
 
 static void addr_format(const struct sockaddr_storage *ss, char *buf, size_t len)
 {
@@ -129,8 +130,11 @@ static void on_handle_closed(uv_handle_t *h)
     struct rg_conn *c = h->data;
     if (--c->open_handles > 0)
         return;
+    if (c->tls.ssl)
+        RG_STAT_DEC(&c->worker->stats, tls_sessions);
     rg_tls_stream_free(&c->tls);
     rg_buf_free(&c->writing);
+    rg_buf_pool_put(&c->worker->table_pool, c->inflight);
     rg_gen_unref(c->gen);
     free(c);
 }
@@ -185,6 +189,8 @@ void rg_conn_close(struct rg_conn *c, const char *why)
     rg_proxy_conn_closed(&w->proxy, c);
     rg_coa_conn_closed(c);
     c->state = RG_CONN_CLOSED;
+    w->closes_unreturned++;
+    trim_unlink(c);
     unlink_conn(c);
     list_remove(c);
     release_slot(c);
@@ -213,6 +219,57 @@ static void refuse(struct rg_conn *c, const char *reason)
     rg_conn_close(c, reason);
 }
 
+/* ---- idle connections hold no buffers ---- */
+
+/* Most APs send a request every few minutes and hold their connection all day: what a
+ * connection emptied goes back to the worker's pools once per loop turn (rg_conn_trim_idle),
+ * so a busy connection keeps its buffers across the reads of one turn and an idle one keeps
+ * none. */
+static void want_trim(struct rg_conn *c)
+{
+    struct rg_worker *w = c->worker;
+    if (c->trim_queued || c->state == RG_CONN_CLOSED)
+        return;
+    c->trim_queued = true;
+    c->trim_prev = NULL;
+    c->trim_next = w->trim_head;
+    if (w->trim_head)
+        w->trim_head->trim_prev = c;
+    w->trim_head = c;
+    rg_worker_schedule_trim(w);
+}
+
+static void trim_unlink(struct rg_conn *c)
+{
+    if (!c->trim_queued)
+        return;
+    if (c->trim_prev)
+        c->trim_prev->trim_next = c->trim_next;
+    else
+        c->worker->trim_head = c->trim_next;
+    if (c->trim_next)
+        c->trim_next->trim_prev = c->trim_prev;
+    c->trim_queued = false;
+    c->trim_prev = c->trim_next = NULL;
+}
+
+void rg_conn_trim_idle(struct rg_worker *w)
+{
+    while (w->trim_head) {
+        struct rg_conn *c = w->trim_head;
+        trim_unlink(c);
+        rg_buf_release_empty(&c->tls.in);
+        rg_buf_release_empty(&c->tls.out);
+        rg_buf_release_empty(&c->tls.plain);
+        if (!c->write_busy)
+            rg_buf_release_empty(&c->writing);
+        if (c->ninflight == 0) {
+            rg_buf_pool_put(&w->table_pool, c->inflight);
+            c->inflight = NULL;
+        }
+    }
+}
+
 static void on_write(uv_write_t *wr, int status)
 {
     struct rg_conn *c = wr->data;
@@ -225,6 +282,7 @@ static void on_write(uv_write_t *wr, int status)
         return;
     }
     flush(c);
+    want_trim(c);
 }
 
 static void flush(struct rg_conn *c)
@@ -261,6 +319,7 @@ bool rg_conn_send(struct rg_conn *c, const uint8_t *pkt, size_t len)
     }
     c->last_activity_ms = rg_now_ms();
     flush(c);
+    want_trim(c);
     return true;
 }
 
@@ -270,6 +329,27 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     (void)suggested;
     /* The worker's buffer: on_read copies it into the TLS input before the next read. */
     *buf = uv_buf_init((char *)c->worker->tcp_buf, sizeof(c->worker->tcp_buf));
+}
+
+/* The first byte arrived: only now the WOLFSSL and its buffers exist, so a connection that
+ * never sends (a port scan, a half-open flood) costs no TLS state. */
+static int tls_begin(struct rg_conn *c)
+{
+    struct rg_worker *w = c->worker;
+    if (c->gen != w->gen) { /* a reload since the accept: the generation in force */
+        rg_gen_unref(c->gen);
+        c->gen = rg_gen_ref(w->gen);
+    }
+    WOLFSSL *ssl = rg_tls_ssl_new(c->gen->tls);
+    if (!ssl || rg_tls_stream_init(&c->tls, ssl) < 0) {
+        rg_err("event=tls_setup_failed conn=%llu src=%s", (unsigned long long)c->id, c->addr_text);
+        rg_conn_close(c, "TLS setup failed");
+        return -ENOMEM;
+    }
+    RG_STAT_INC(&w->stats, tls_sessions);
+    c->tls.plain_limit = RG_CONN_PLAIN_LIMIT;
+    c->tls.in.pool = c->tls.out.pool = c->tls.plain.pool = &w->buf_pool;
+    return 0;
 }
 
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
@@ -291,6 +371,8 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         if (c->list == RG_CONN_LIST_SILENT)
             list_remove(c);
     }
+    if (!c->tls.ssl && tls_begin(c) < 0)
+        return;
     if (rg_tls_stream_feed(&c->tls, (const uint8_t *)buf->base, (size_t)nread) < 0) {
         rg_conn_close(c, "out of memory");
         return;
@@ -342,6 +424,15 @@ static void frame(struct rg_conn *c)
     struct rg_worker *w = c->worker;
     struct rg_buf *plain = &c->tls.plain;
     size_t off = 0;
+    if (!c->inflight && plain->len) {
+        /* Requests are coming: the table they are kept in by AP ID (given back when the
+         * connection is idle again). */
+        if (!(c->inflight = rg_buf_pool_get(&w->table_pool))) {
+            rg_conn_close(c, "out of memory");
+            return;
+        }
+        memset(c->inflight, 0, w->table_pool.size);
+    }
     while (c->state == RG_CONN_OPEN && !c->paused) {
         long need = rg_radius_frame_len(plain->data + off, plain->len - off);
         if (need < 0) {
@@ -569,6 +660,7 @@ static void process(struct rg_conn *c)
         return;
     }
     flush(c);
+    want_trim(c);
 }
 
 /* Close the oldest connection of w that has not sent a byte, to make room while a global
@@ -611,14 +703,7 @@ static void start_handshake(struct rg_conn *c)
         rg_gen_unref(c->gen);
         c->gen = rg_gen_ref(w->gen);
     }
-    c->state = RG_CONN_HANDSHAKE;
-    WOLFSSL *ssl = rg_tls_ssl_new(c->gen->tls);
-    if (!ssl || rg_tls_stream_init(&c->tls, ssl) < 0) {
-        rg_err("event=tls_setup_failed conn=%llu src=%s", (unsigned long long)c->id, c->addr_text);
-        rg_conn_close(c, "TLS setup failed");
-        return;
-    }
-    c->tls.plain_limit = RG_CONN_PLAIN_LIMIT;
+    c->state = RG_CONN_HANDSHAKE; /* the TLS session is created when the first byte arrives */
     c->last_activity_ms = rg_now_ms();
     if (!c->heard)
         list_push(c, RG_CONN_LIST_SILENT);
@@ -657,6 +742,7 @@ void rg_conn_accept(struct rg_worker *w, uv_stream_t *server)
         return;
     }
     c->worker = w;
+    c->writing.pool = &w->buf_pool;
     uv_tcp_init(&w->loop, &c->tcp);
     c->tcp.data = c;
     c->open_handles = 1;

@@ -1,6 +1,7 @@
 /* Worker threads: each runs one libuv loop with its own listeners, connections, backend
  * sockets and state table. The main thread talks to a worker only through its uv_async
  * (new generation, stop). Also the config generations they share read-only. */
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -60,12 +61,28 @@ unsigned rg_worker_table_limit(const struct rg_config *cfg)
 
 /* ---- health ---- */
 
+/* After a mass disconnect, give the memory back: the pool keeps a few buffers, and glibc
+ * keeps freed heap (and the top of each thread's arena) unless asked to return it. */
+static void return_memory(struct rg_worker *w)
+{
+    __atomic_store_n(&w->stats.conn_buffers, w->buf_pool.lent, __ATOMIC_RELAXED);
+    if (w->closes_unreturned < RG_WORKER_TRIM_CLOSES)
+        return;
+    w->closes_unreturned = 0;
+    rg_buf_pool_trim(&w->buf_pool, RG_WORKER_BUF_KEEP / 8);
+    rg_buf_pool_trim(&w->table_pool, RG_WORKER_BUF_KEEP / 8);
+#ifdef __GLIBC__
+    malloc_trim(0);
+#endif
+}
+
 static void on_health(uv_timer_t *t)
 {
     struct rg_worker *w = t->data;
     struct rg_backend_set *set = w->backends;
     uint64_t now = rg_now_ms();
     rg_listener_report(w->gen->cfg);
+    return_memory(w);
     __atomic_store_n(&w->beat_ms, now, __ATOMIC_RELAXED);
     for (unsigned p = 0; p < set->npools; p++) {
         struct rg_backend_pool *pool = &set->pools[p];
@@ -84,6 +101,21 @@ static void on_health(uv_timer_t *t)
                                pool->cfg->name, rg_strerror(rc));
         }
     }
+}
+
+/* ---- idle connections give memory back ---- */
+
+static void on_trim(uv_check_t *h)
+{
+    struct rg_worker *w = h->data;
+    rg_conn_trim_idle(w);
+    uv_check_stop(h);
+}
+
+void rg_worker_schedule_trim(struct rg_worker *w)
+{
+    if (!uv_is_closing((uv_handle_t *)&w->trim_check))
+        uv_check_start(&w->trim_check, on_trim);
 }
 
 /* ---- handshake slots ---- */
@@ -151,6 +183,7 @@ static void finish_stop(struct rg_worker *w)
     w->backends = NULL;
     uv_close((uv_handle_t *)&w->health_timer, close_cb_noop);
     uv_close((uv_handle_t *)&w->admit_timer, close_cb_noop);
+    uv_close((uv_handle_t *)&w->trim_check, close_cb_noop);
     uv_close((uv_handle_t *)&w->drain_timer, close_cb_noop);
     uv_close((uv_handle_t *)&w->wakeup, close_cb_noop);
 }
@@ -237,6 +270,8 @@ int rg_worker_start(struct rg_worker *w, unsigned index, struct rg_gen *gen)
 {
     memset(w, 0, sizeof(*w));
     w->index = index;
+    rg_buf_pool_init(&w->buf_pool, RG_WORKER_BUF_SIZE, RG_WORKER_BUF_KEEP);
+    rg_buf_pool_init(&w->table_pool, 256 * sizeof(struct rg_request *), RG_WORKER_BUF_KEEP);
     int rc = uv_loop_init(&w->loop);
     if (rc < 0)
         return rc;
@@ -250,6 +285,8 @@ int rg_worker_start(struct rg_worker *w, unsigned index, struct rg_gen *gen)
     w->drain_timer.data = w;
     uv_timer_init(&w->loop, &w->admit_timer);
     w->admit_timer.data = w;
+    uv_check_init(&w->loop, &w->trim_check);
+    w->trim_check.data = w;
     w->gen = rg_gen_ref(gen);
     w->backends = rg_backend_set_new(w, gen->cfg);
     rc = rg_proxy_init(&w->proxy, w, &w->loop, rg_worker_table_limit(gen->cfg));
@@ -265,6 +302,8 @@ int rg_worker_start(struct rg_worker *w, unsigned index, struct rg_gen *gen)
         uv_loop_close(&w->loop);
         rg_proxy_free(&w->proxy);
         rg_coa_worker_free(w);
+        rg_buf_pool_trim(&w->buf_pool, 0);
+        rg_buf_pool_trim(&w->table_pool, 0);
         rg_gen_unref(w->gen);
         w->gen = NULL;
         uv_mutex_destroy(&w->lock);
@@ -301,6 +340,8 @@ void rg_worker_join(struct rg_worker *w)
     uv_loop_close(&w->loop);
     rg_proxy_free(&w->proxy);
     rg_coa_worker_free(w);
+    rg_buf_pool_trim(&w->buf_pool, 0);
+    rg_buf_pool_trim(&w->table_pool, 0);
     if (w->pending_gen)
         rg_gen_unref(w->pending_gen);
     rg_gen_unref(w->gen);

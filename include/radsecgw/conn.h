@@ -64,14 +64,18 @@ struct rg_conn {
     bool write_busy;
     bool paused; /* reading stopped: a backend table is full (backpressure) */
     bool reading;
-    struct rg_conn *next_paused;      /* worker's list of paused connections */
-    struct rg_request *inflight[256]; /* not owned: requests in flight, by AP ID (RADIUS/1.1: by
-                                       * Token, at slot token & 255 or the next free one) */
+    struct rg_conn *next_paused;  /* worker's list of paused connections */
+    struct rg_request **inflight; /* from the worker's table_pool while requests are in flight:
+                                   * 256 slots by AP ID (requests not owned); NULL when idle.
+                                   * RADIUS/1.1: by Token, at slot token & 255 or the next
+                                   * free one */
     unsigned ninflight;
     unsigned displaced;          /* RADIUS/1.1 requests not at their Token's own slot */
     uint8_t proto;               /* enum rg_radius_proto, decided by ALPN in the handshake */
     struct rg_coa_conn *coa;     /* owned (coa.c): learned NAS identities, CoA in flight */
     struct rg_conn *prev, *next; /* worker's list of connections */
+    bool trim_queued;            /* on the worker's trim list */
+    struct rg_conn *trim_prev, *trim_next;
 };
 
 /* The fields every log line about a connection carries, after event=NAME:
@@ -103,6 +107,10 @@ void rg_conn_resume(struct rg_conn *c);
  * connection adopts g. Only OPEN connections are checked (a handshake in progress is decided
  * under the worker's generation when it completes). */
 void rg_conn_recheck(struct rg_conn *c, struct rg_gen *g);
+
+/* From the worker's check handle, once per loop turn: connections that had traffic give back
+ * the buffers they emptied and, with no request in flight, their in-flight table. */
+void rg_conn_trim_idle(struct rg_worker *w);
 
 /* The RadSec secret of the connection's org. */
 const char *rg_conn_secret(const struct rg_conn *c, size_t *len);

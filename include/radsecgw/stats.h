@@ -51,6 +51,8 @@
     X(conn_closed)        /* connections closed */                                                 \
     X(conn_open)          /* gauge: open connections */                                            \
     X(conn_radius11)      /* gauge: open connections speaking RADIUS/1.1 */                        \
+    X(tls_sessions)       /* gauge: WOLFSSL objects (created at a connection's first byte) */      \
+    X(conn_buffers)       /* gauge: pooled buffers held by connections (idle ones hold none) */    \
     X(outstanding)        /* gauge: requests in flight to backends */
 
 struct rg_stats {

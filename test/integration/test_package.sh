@@ -22,8 +22,10 @@ for d in $(pkg-config --variable pc_path pkg-config | tr ':' ' '); do
 done
 PKG_CONFIG_LIBDIR=$pcdir pkg-config --exists cmocka && rg_die "could not hide cmocka"
 pkgbuild=$RG_TMP/build-pkg
+# the tailored wolfSSL cache of the build under test, so the check does not rebuild wolfSSL
 if PKG_CONFIG_LIBDIR=$pcdir cmake -S "$src" -B "$pkgbuild" -DBUILD_TESTING=OFF \
-    -DCMAKE_BUILD_TYPE=RelWithDebInfo >"$RG_TMP/configure.log" 2>&1; then
+    -DCMAKE_BUILD_TYPE=RelWithDebInfo ${RG_WOLFSSL_CACHE:+-DRG_WOLFSSL_CACHE="$RG_WOLFSSL_CACHE"} \
+    >"$RG_TMP/configure.log" 2>&1; then
     rg_pass "BUILD_TESTING=OFF configures without cmocka"
 else
     rg_fail "BUILD_TESTING=OFF configure failed without cmocka: $(tail -5 "$RG_TMP/configure.log")"

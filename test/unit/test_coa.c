@@ -203,6 +203,67 @@ static void test_registry_grows(void **state)
     rg_coa_registry_free(&r);
 }
 
+/* 20,000 APs behind one NAT address: every connection registers the same NAS-IP-Address and
+ * its own NAS-Identifier. Connections close oldest first, from the middle and newest first
+ * (each order is the worst case of some list); the rest still match, by the shared address
+ * together with their own name, and the shared name goes with its last holder. */
+static void test_registry_shared_name_closes(void **state)
+{
+    (void)state;
+    struct rg_coa_registry r;
+    struct rg_coa_target t[RG_COA_MAX_MATCHES];
+    assert_int_equal(rg_coa_registry_init(&r), 0);
+    enum { NCONN = 20000 };
+    struct rg_coa_conn **c = calloc(NCONN, sizeof(*c));
+    assert_non_null(c);
+    uint8_t nat[4] = {198, 51, 100, 1};
+    char name[32];
+    for (unsigned i = 0; i < NCONN; i++) {
+        c[i] = conn_new(i % 2, 1 + i, "acme");
+        snprintf(name, sizeof(name), "ap-%u", i);
+        assert_int_equal(rg_coa_registry_add(&r, c[i], RG_COA_KEY_NAS_IP, nat, 4), 1);
+        assert_int_equal(rg_coa_registry_add(&r, c[i], RG_COA_KEY_NAS_ID, name, strlen(name)), 1);
+    }
+    assert_int_equal(r.nkeys, 2 * NCONN);
+    assert_int_equal(find1(&r, "acme", RG_COA_KEY_NAS_IP, nat, 4, t, RG_COA_MAX_MATCHES),
+                     RG_COA_MAX_MATCHES);
+    /* close a third oldest first, a third from the middle out, the rest newest first */
+    unsigned closed = 0;
+    bool *gone = calloc(NCONN, sizeof(*gone));
+    assert_non_null(gone);
+    for (unsigned i = 0; i < NCONN / 3; i++, closed++) {
+        gone[i] = true;
+        rg_coa_registry_remove_conn(&r, c[i]);
+    }
+    for (unsigned i = 0; i < NCONN / 6; i++, closed += 2) {
+        gone[NCONN / 2 + i] = gone[NCONN / 2 - 1 - i] = true;
+        rg_coa_registry_remove_conn(&r, c[NCONN / 2 + i]);
+        rg_coa_registry_remove_conn(&r, c[NCONN / 2 - 1 - i]);
+    }
+    assert_int_equal(r.nkeys, 2 * (NCONN - closed));
+    for (unsigned i = 0; i < NCONN; i += 97) {
+        snprintf(name, sizeof(name), "ap-%u", i);
+        struct rg_coa_ident ids[2] = {{RG_COA_KEY_NAS_IP, nat, 4},
+                                      {RG_COA_KEY_NAS_ID, (const uint8_t *)name, strlen(name)}};
+        size_t n = rg_coa_registry_match(&r, "acme", ids, 2, t, RG_COA_MAX_MATCHES);
+        assert_int_equal(n, gone[i] ? 0 : 1);
+        if (n)
+            assert_int_equal(t[0].conn_id, 1 + i);
+    }
+    for (unsigned i = NCONN; i-- > 0;)
+        if (!gone[i])
+            rg_coa_registry_remove_conn(&r, c[i]);
+    assert_int_equal(r.nkeys, 0);
+    assert_int_equal(find1(&r, "acme", RG_COA_KEY_NAS_IP, nat, 4, t, RG_COA_MAX_MATCHES), 0);
+    for (size_t i = 0; i < r.nbuckets; i++)
+        assert_null(r.buckets[i]); /* every name freed with its last holder */
+    for (unsigned i = 0; i < NCONN; i++)
+        conn_free(&r, c[i]);
+    free(gone);
+    free(c);
+    rg_coa_registry_free(&r);
+}
+
 /* ---- routing a request from a client (rg_coa_route) ---- */
 
 static const char route_conf[] =
@@ -548,6 +609,7 @@ int main(void)
         cmocka_unit_test(test_registry_scoped_by_org),
         cmocka_unit_test(test_registry_bounded_per_connection),
         cmocka_unit_test(test_registry_grows),
+        cmocka_unit_test(test_registry_shared_name_closes),
         cmocka_unit_test(test_route_tenants_apart),
         cmocka_unit_test(test_check_request_radclient_vector),
         cmocka_unit_test(test_check_request_message_authenticator),
