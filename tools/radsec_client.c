@@ -123,6 +123,7 @@ struct options {
     const char *secret;
     const char *tls;         /* "1.2", "1.3" or NULL: either */
     const char *verify_name; /* check the server certificate names this host */
+    const char *source;      /* --source: bind to this local address before connecting */
     int count;
     double timeout;
     double hold;       /* --hold: seconds to keep the connection open after the replies */
@@ -183,6 +184,7 @@ static void usage(FILE *out)
                  "  raw HEX                 send these bytes as they are, report what follows\n"
                  "options:\n"
                  "  --host H --port P       server (127.0.0.1 2083)\n"
+                 "  --source ADDR           connect from this local address (e.g. 127.0.0.7)\n"
                  "  --ca FILE               CA(s) for the server certificate (else: no check)\n"
                  "  --cert FILE --key FILE  client certificate (chain) and key\n"
                  "  --secret S              RadSec shared secret (radsec)\n"
@@ -801,6 +803,22 @@ static int tcp_connect(double deadline)
         fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK, ai->ai_protocol);
         if (fd < 0)
             continue;
+        if (opt.source) {
+            struct addrinfo *src = NULL;
+            struct addrinfo sh = {
+                .ai_family = ai->ai_family, .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICHOST};
+            int brc = getaddrinfo(opt.source, NULL, &sh, &src);
+            if (brc == 0 && bind(fd, src->ai_addr, src->ai_addrlen) != 0)
+                brc = -1;
+            if (src)
+                freeaddrinfo(src);
+            if (brc != 0) {
+                fprintf(stderr, "radsec_client: cannot bind to %s\n", opt.source);
+                close(fd);
+                fd = -1;
+                continue;
+            }
+        }
         if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
             break;
         if (errno == EINPROGRESS) {
@@ -1262,7 +1280,8 @@ int main(int argc, char **argv)
         O_RECORDS,
         O_ALPN,
         O_RADIUS11,
-        O_SAME_TOKEN
+        O_SAME_TOKEN,
+        O_SOURCE
     };
     /* A server that closes on us must show up as a result, not kill the client. */
     signal(SIGPIPE, SIG_IGN);
@@ -1287,6 +1306,7 @@ int main(int argc, char **argv)
         {"alpn", required_argument, NULL, O_ALPN},
         {"radius-1.1", no_argument, NULL, O_RADIUS11},
         {"same-token", no_argument, NULL, O_SAME_TOKEN},
+        {"source", required_argument, NULL, O_SOURCE},
         {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -1344,6 +1364,9 @@ int main(int argc, char **argv)
             break;
         case O_VERIFY_NAME:
             opt.verify_name = optarg;
+            break;
+        case O_SOURCE:
+            opt.source = optarg;
             break;
         case O_RECORDS:
             if (strcmp(optarg, "one") == 0) {
