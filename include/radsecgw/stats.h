@@ -48,6 +48,10 @@ enum rg_stat_kind { RG_COUNTER, RG_GAUGE };
     X(reject_no_server, RG_COUNTER, "radsecgw_rejected_no_server_total", "",                       \
       "Access-Rejects sent by the gateway: every server of the pool dead")                         \
     X(drop_unsupported, RG_COUNTER, "radsecgw_dropped_total", "reason=\"unsupported\"", "")        \
+    X(protocol_errors, RG_COUNTER, "radsecgw_radius11_protocol_errors_total", "",                  \
+      "RADIUS/1.1 Protocol-Error sent: request not forwarded (RFC 9765)")                          \
+    X(token_reuse, RG_COUNTER, "radsecgw_radius11_token_reuse_total", "",                          \
+      "RADIUS/1.1 Token reused for another packet: connection closed")                             \
     X(coa_requests, RG_COUNTER, "radsecgw_coa_requests_total", "",                                 \
       "CoA/Disconnect-Requests accepted from coa clients")                                         \
     X(coa_forwarded, RG_COUNTER, "radsecgw_coa_forwarded_total", "",                               \
@@ -87,6 +91,8 @@ enum rg_stat_kind { RG_COUNTER, RG_GAUGE };
     X(proxy_refused, RG_COUNTER, "radsecgw_proxy_refused_total", "",                               \
       "Refused before TLS: not in proxy-from, bad or missing PROXY header")                        \
     X(conn_open, RG_GAUGE, "radsecgw_connections_open", "", "Established connections")             \
+    X(conn_radius11, RG_GAUGE, "radsecgw_connections_radius11", "",                                \
+      "Open connections speaking RADIUS/1.1")                                                      \
     X(tls_sessions, RG_GAUGE, "radsecgw_tls_sessions", "",                                         \
       "TLS session objects (created at a connection's first byte)")                                \
     X(conn_buffers, RG_GAUGE, "radsecgw_connection_buffers", "",                                   \
