@@ -11,6 +11,7 @@
 #include "radsecgw/conn.h"
 #include "radsecgw/listener.h"
 #include "radsecgw/log.h"
+#include "radsecgw/proxy_protocol.h"
 #include "radsecgw/worker.h"
 
 /* Graceful stop: requests in flight get this long to be answered. */
@@ -85,6 +86,7 @@ static void on_health(uv_timer_t *t)
     struct rg_backend_set *set = w->backends;
     uint64_t now = rg_now_ms();
     rg_listener_report(w->gen->cfg);
+    rg_pp2_report();
     return_memory(w);
     __atomic_store_n(&w->beat_ms, now, __ATOMIC_RELAXED);
     for (unsigned p = 0; p < set->npools; p++) {
@@ -142,6 +144,25 @@ void rg_worker_schedule_admit(struct rg_worker *w)
         uv_timer_start(&w->admit_timer, on_admit, 0, RG_WORKER_ADMIT_POLL_MS);
 }
 
+/* ---- batched output ---- */
+
+/* Check handles run once per loop turn, right after the I/O callbacks: everything the turn
+ * produced for one connection leaves in one TLS record and one write (issue 14). */
+static void on_flush_check(uv_check_t *h)
+{
+    struct rg_worker *w = h->data;
+    rg_backend_flush(w);
+    rg_conn_flush_staged(w);
+    if (!w->staged && !w->send_socks)
+        uv_check_stop(h);
+}
+
+void rg_worker_schedule_flush(struct rg_worker *w)
+{
+    if (!uv_is_closing((uv_handle_t *)&w->flush_check))
+        uv_check_start(&w->flush_check, on_flush_check);
+}
+
 /* ---- backpressure ---- */
 
 void rg_worker_resume_paused(struct rg_worker *w)
@@ -188,6 +209,7 @@ static void finish_stop(struct rg_worker *w)
     uv_close((uv_handle_t *)&w->admit_timer, close_cb_noop);
     uv_close((uv_handle_t *)&w->trim_check, close_cb_noop);
     uv_close((uv_handle_t *)&w->drain_timer, close_cb_noop);
+    uv_close((uv_handle_t *)&w->flush_check, close_cb_noop);
     uv_close((uv_handle_t *)&w->wakeup, close_cb_noop);
 }
 
@@ -288,6 +310,8 @@ int rg_worker_start(struct rg_worker *w, unsigned index, struct rg_gen *gen)
     w->drain_timer.data = w;
     uv_timer_init(&w->loop, &w->admit_timer);
     w->admit_timer.data = w;
+    uv_check_init(&w->loop, &w->flush_check);
+    w->flush_check.data = w;
     uv_check_init(&w->loop, &w->trim_check);
     w->trim_check.data = w;
     w->gen = rg_gen_ref(gen);
@@ -305,6 +329,8 @@ int rg_worker_start(struct rg_worker *w, unsigned index, struct rg_gen *gen)
         uv_loop_close(&w->loop);
         rg_proxy_free(&w->proxy);
         rg_coa_worker_free(w);
+        free(w->udp_buf);
+        w->udp_buf = NULL;
         rg_buf_pool_trim(&w->buf_pool, 0);
         rg_buf_pool_trim(&w->table_pool, 0);
         rg_gen_unref(w->gen);
@@ -343,6 +369,8 @@ void rg_worker_join(struct rg_worker *w)
     uv_loop_close(&w->loop);
     rg_proxy_free(&w->proxy);
     rg_coa_worker_free(w);
+    free(w->udp_buf);
+    w->udp_buf = NULL;
     rg_buf_pool_trim(&w->buf_pool, 0);
     rg_buf_pool_trim(&w->table_pool, 0);
     if (w->pending_gen)

@@ -39,6 +39,7 @@
     X(coa_duplicates)     /* retransmission of a CoA in flight, not sent twice */                  \
     X(coa_drop_bad)       /* unknown client, malformed, bad authenticator (either side) */         \
     X(coa_drop_reply)     /* NAS ACK/NAK matching no CoA in flight */                              \
+    X(coa_handoffs)       /* handed to the instance holding the NAS (cluster) */                   \
     X(backpressure)       /* times a connection was paused for a full table */                     \
     X(conn_accepted)      /* TLS connections established */                                        \
     X(conn_refused)       /* refused before or during the handshake */                             \
@@ -49,6 +50,8 @@
     X(conn_waiting)       /* gauge: accepted, waiting for a handshake slot */                      \
     X(conn_handshaking)   /* gauge: holding a handshake slot */                                    \
     X(conn_closed)        /* connections closed */                                                 \
+    X(proxy_checks)       /* balancer health checks (PROXY LOCAL, bare connect) */                 \
+    X(proxy_refused)      /* refused before TLS: not in proxy-from, bad or missing PROXY header */ \
     X(conn_open)          /* gauge: open connections */                                            \
     X(tls_sessions)       /* gauge: WOLFSSL objects (created at a connection's first byte) */      \
     X(conn_buffers)       /* gauge: pooled buffers held by connections (idle ones hold none) */    \
