@@ -91,6 +91,10 @@ enum rg_stat_kind { RG_COUNTER, RG_GAUGE };
     X(proxy_refused, RG_COUNTER, "radsecgw_proxy_refused_total", "",                               \
       "Refused before TLS: not in proxy-from, bad or missing PROXY header")                        \
     X(conn_open, RG_GAUGE, "radsecgw_connections_open", "", "Established connections")             \
+    X(accept_failed, RG_COUNTER, "radsecgw_accept_failed_total", "",                               \
+      "accept errors reported by libuv")                                                           \
+    X(fd_limit, RG_COUNTER, "radsecgw_fd_limit_total", "",                                         \
+      "Connections accepted within 16 descriptors of RLIMIT_NOFILE (EMFILE next)")                 \
     X(conn_radius11, RG_GAUGE, "radsecgw_connections_radius11", "",                                \
       "Open connections speaking RADIUS/1.1")                                                      \
     X(tls_sessions, RG_GAUGE, "radsecgw_tls_sessions", "",                                         \
