@@ -240,6 +240,11 @@ void rg_listener_report(const struct rg_config *cfg)
 
 /* ---- listening sockets ---- */
 
+/* Accept queue per listening socket: a burst of thousands of connects (a flood, or every AP
+ * of a site after an outage) waits in the kernel instead of being dropped with RST/SYN
+ * retries; the kernel caps it at net.core.somaxconn (4096 on current kernels). */
+#define RG_LISTEN_BACKLOG 4096
+
 static void free_listener(struct rg_listener *l)
 {
     if (--l->open_handles == 0)
@@ -360,7 +365,7 @@ static int open_one(struct rg_worker *w, const char *host, uint16_t port)
     l->tcp.data = l;
     int rc = uv_tcp_open(&l->tcp, fd);
     if (rc == 0)
-        rc = uv_listen((uv_stream_t *)&l->tcp, 1024, on_connection);
+        rc = uv_listen((uv_stream_t *)&l->tcp, RG_LISTEN_BACKLOG, on_connection);
     struct rg_listener **ls = realloc(w->listeners, (w->nlisteners + 1) * sizeof(*ls));
     RG_REQUIRE(ls != NULL);
     w->listeners = ls;

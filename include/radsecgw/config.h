@@ -144,6 +144,9 @@ struct rg_config {
         unsigned max_handshakes_per_ip;  /* the same, per source address */
         unsigned idle_timeout_s;
         unsigned handshake_timeout_s;
+        unsigned packet_timeout_s;        /* a TLS record or RADIUS packet incomplete this long
+                                             closes the connection */
+        unsigned max_requests_per_second; /* per connection; 0: no limit */
     } listen;
 
     struct {

@@ -39,7 +39,9 @@ enum rg_conn_list {
 
 struct rg_conn {
     uv_tcp_t tcp;     /* embedded; the struct is freed after tcp and timer are closed */
-    uv_timer_t timer; /* embedded; handshake timeout, then idle timeout */
+    uv_timer_t timer; /* embedded; the earliest of: handshake, packet, idle timeout, rate window,
+                         certificate expiry (arm_timer) */
+    uint64_t timer_due_ms; /* when timer fires; 0: not armed */
     unsigned open_handles;
     struct rg_worker *worker; /* not owned */
     struct rg_gen *gen;       /* reference held: the snapshot this connection was accepted under */
@@ -49,7 +51,25 @@ struct rg_conn {
     struct sockaddr_storage addr;
     char addr_text[64]; /* "[::1]:5555" / "127.0.0.1:5555" */
     uint64_t id;        /* connection number, for logs */
-    uint64_t last_activity_ms;
+    uint64_t last_activity_ms; /* last whole packet in or out: the idle timer */
+    /* packet-timeout: the TLS record being received (header octets seen, body octets
+     * still to come) and since when; since when the head of tls.plain is an incomplete
+     * RADIUS packet. 0: nothing incomplete. Only counted while reading. */
+    uint8_t rec_hdr[5];
+    uint8_t rec_hdr_got;
+    uint32_t rec_left;
+    uint64_t rec_since_ms;
+    uint64_t pkt_since_ms;
+    /* max-requests-per-second: the current one-second window and requests in it. */
+    uint64_t rate_window_ms;
+    unsigned rate_count;
+    bool rate_blocked; /* the window's requests are used: not read until it ends */
+    /* Fairness: what this connection may still do in the worker's current loop turn. */
+    uint64_t turn;         /* the worker's turn these budgets belong to */
+    unsigned turn_packets; /* packets it may still frame */
+    size_t turn_bytes;     /* plaintext octets it may still decrypt */
+    bool more_queued;      /* used its share with work left: in the worker's more list */
+    struct rg_conn *more_prev, *more_next; /* links in that list */
     uint64_t accepted_ms;
     bool counted;     /* rg_listener_admit counted it: released at close */
     bool holds_slot;  /* a handshake slot (max-handshakes) is held */
@@ -61,7 +81,7 @@ struct rg_conn {
     uv_write_t write_req;
     bool write_busy;
     bool paused; /* reading stopped: a backend table is full (backpressure) */
-    bool reading;
+    bool reading; /* uv_read_start in effect (update_reading decides) */
     struct rg_conn *next_paused;      /* worker's list of paused connections */
     struct rg_request *inflight[256]; /* not owned: requests in flight, by AP ID */
     unsigned ninflight;
@@ -86,6 +106,11 @@ void rg_conn_close(struct rg_conn *c, const char *why);
 
 /* Backpressure released: process buffered packets and read again. */
 void rg_conn_resume(struct rg_conn *c);
+
+/* From the worker's idle handle, once per loop turn: continue the connections that used
+ * their share of the previous turn (packets, decrypted octets, handshake time) with work
+ * left, oldest first; those that use up this turn's share too go to the back again. */
+void rg_conn_run_more(struct rg_worker *w);
 
 /* A new generation was installed (reload, CRL refresh): re-verify the peer under g
  * (radiusdtls-bis §3.3). Closes the connection, logging "no longer verifies after reload:

@@ -40,6 +40,10 @@
     X(coa_drop_bad)       /* unknown client, malformed, bad authenticator (either side) */         \
     X(coa_drop_reply)     /* NAS ACK/NAK matching no CoA in flight */                              \
     X(backpressure)       /* times a connection was paused for a full table */                     \
+    X(packet_timeouts)    /* closed: a TLS record or RADIUS packet stayed incomplete */            \
+    X(rate_limited)       /* times a connection hit max-requests-per-second */                     \
+    X(unread_paused)      /* times reading stopped: the peer does not read its replies */          \
+    X(turn_deferred)      /* times a connection used its share of a loop turn */                   \
     X(conn_accepted)      /* TLS connections established */                                        \
     X(conn_refused)       /* refused before or during the handshake */                             \
     X(conn_waited)        /* waited for a handshake slot (max-handshakes, -per-ip) */              \
