@@ -728,7 +728,7 @@ static const struct int_range int_ranges[] = {
     {"handshake-timeout", 1, 600},
     {"packet-timeout", 1, 600},
     {"max-requests-per-second", 0, 1000000}, /* 0: no limit */
-    {"crl-refresh", 1, 604800}, /* 1: tests; production wants 3600 or so */
+    {"crl-refresh", 1, 604800},              /* 1: tests; production wants 3600 or so */
     {"timeout", 1, 60},
     {"retries", 0, 10},
     {"max-outstanding", 256, 1048576},

@@ -24,10 +24,11 @@
 /* ...and stops being read long before that, once this much waits unsent: its requests stay
  * in TCP (its own send buffer fills) instead of costing the worker anything. */
 #define RG_CONN_WRITE_PAUSE (64 * 1024)
+#define RG_CONN_SNDBUF      (256 * 1024)
 /* A connection's share of one loop turn: packets framed and plaintext decrypted. What is
  * left waits in the worker's more list for the next turn, after the others had theirs. */
 #define RG_TURN_PACKETS 32
-#define RG_TURN_BYTES (32 * 1024)
+#define RG_TURN_BYTES   (32 * 1024)
 /* TLS handshake work per worker per loop turn (the first step of a turn always runs): a
  * burst of handshakes must not hold up the packets of connected APs. */
 #define RG_TURN_HANDSHAKE_NS (2u * 1000u * 1000u)
@@ -159,6 +160,14 @@ static void turn_refresh(struct rg_conn *c)
 static bool turn_used(const struct rg_conn *c)
 {
     return c->turn_packets == 0 || c->turn_bytes == 0;
+}
+
+void rg_conn_abandon_drained(struct rg_conn *c)
+{
+    if (c->state != RG_CONN_OPEN || !c->abandon_blocked)
+        return;
+    c->abandon_blocked = false;
+    more_push(c); /* from the loop: not from inside the reply that freed the slot */
 }
 
 void rg_conn_run_more(struct rg_worker *w)
@@ -362,7 +371,8 @@ static void update_reading(struct rg_conn *c)
 {
     if (c->state != RG_CONN_HANDSHAKE && c->state != RG_CONN_OPEN)
         return;
-    bool want = !c->paused && !c->more_queued && !c->rate_blocked && !write_backlog(c);
+    bool want = !c->paused && !c->more_queued && !c->rate_blocked && !c->abandon_blocked &&
+                !write_backlog(c);
     if (want == c->reading)
         return;
     if (!want) {
@@ -483,7 +493,7 @@ static void frame(struct rg_conn *c)
     size_t off = 0;
     unsigned max_rate = c->gen->cfg->listen.max_requests_per_second;
     uint64_t now = rg_now_ms();
-    while (c->state == RG_CONN_OPEN && !c->paused && c->turn_packets > 0) {
+    while (c->state == RG_CONN_OPEN && !c->paused && !c->abandon_blocked && c->turn_packets > 0) {
         long need = rg_radius_frame_len(plain->data + off, plain->len - off);
         if (need < 0) {
             RG_STAT_INC(&w->stats, drop_malformed);
@@ -531,6 +541,11 @@ static void frame(struct rg_conn *c)
                           : rg_proxy_on_request(&w->proxy, c, pkt, (size_t)need);
         if (rc == -EAGAIN) {
             pause_reading(c);
+            break;
+        }
+        if (rc == -EBUSY) {
+            c->abandon_blocked = true; /* update_reading stops reading */
+            RG_STAT_INC(&w->stats, abandon_paused);
             break;
         }
         if (rc == -EBADMSG) {
@@ -798,8 +813,8 @@ static void process(struct rg_conn *c)
     while (c->state == RG_CONN_OPEN) {
         size_t in_before = c->tls.in.len, plain_before = c->tls.plain.len;
         frame(c);
-        if (c->state != RG_CONN_OPEN || c->paused || c->rate_blocked || turn_used(c) ||
-            c->tls.plain.len == plain_before ||
+        if (c->state != RG_CONN_OPEN || c->paused || c->rate_blocked || c->abandon_blocked ||
+            turn_used(c) || c->tls.plain.len == plain_before ||
             (c->tls.in.len == 0 && !rg_tls_stream_pending(&c->tls)))
             break;
         if (decrypt(c) < 0) {
@@ -815,8 +830,8 @@ static void process(struct rg_conn *c)
         rg_conn_close(c, "close_notify from peer");
         return;
     }
-    if (c->state == RG_CONN_OPEN && !c->paused && !c->rate_blocked && turn_used(c) &&
-        (c->tls.plain.len > 0 || rg_tls_stream_pending(&c->tls)))
+    if (c->state == RG_CONN_OPEN && !c->paused && !c->rate_blocked && !c->abandon_blocked &&
+        turn_used(c) && (c->tls.plain.len > 0 || rg_tls_stream_pending(&c->tls)))
         more = true;
     if (more)
         more_push(c); /* stops reading until its turn comes again */
@@ -955,6 +970,11 @@ void rg_conn_accept(struct rg_worker *w, uv_stream_t *server)
     c->counted = true;
     uv_tcp_nodelay(&c->tcp, 1);
     uv_tcp_keepalive(&c->tcp, 1, 60);
+    /* A fixed send buffer instead of autotuning's up to 4 MB: a peer that does not read
+     * fills it (and then RG_CONN_WRITE_PAUSE) quickly, so it stops being read and holds
+     * little kernel memory. 256 KiB is thousands of replies in flight per round trip. */
+    int sndbuf = RG_CONN_SNDBUF;
+    uv_send_buffer_size((uv_handle_t *)&c->tcp, &sndbuf);
     /* handshake-timeout counts from here, so a connection that waits for a slot is bounded
      * by it as well. */
     arm_timer(c);

@@ -49,8 +49,8 @@ struct rg_conn {
     struct rg_tls_stream tls; /* owns the WOLFSSL */
     struct rg_tls_peer peer;  /* org (points into gen's config), subject, CN */
     struct sockaddr_storage addr;
-    char addr_text[64]; /* "[::1]:5555" / "127.0.0.1:5555" */
-    uint64_t id;        /* connection number, for logs */
+    char addr_text[64];        /* "[::1]:5555" / "127.0.0.1:5555" */
+    uint64_t id;               /* connection number, for logs */
     uint64_t last_activity_ms; /* last whole packet in or out: the idle timer */
     /* packet-timeout: the TLS record being received (header octets seen, body octets
      * still to come) and since when; since when the head of tls.plain is an incomplete
@@ -80,11 +80,17 @@ struct rg_conn {
     struct rg_buf writing; /* ciphertext handed to uv_write, owned until its callback */
     uv_write_t write_req;
     bool write_busy;
-    bool paused; /* reading stopped: a backend table is full (backpressure) */
-    bool reading; /* uv_read_start in effect (update_reading decides) */
+    bool paused;                      /* reading stopped: a backend table is full (backpressure) */
+    bool reading;                     /* uv_read_start in effect (update_reading decides) */
     struct rg_conn *next_paused;      /* worker's list of paused connections */
     struct rg_request *inflight[256]; /* not owned: requests in flight, by AP ID */
     unsigned ninflight;
+    /* Requests this connection abandoned by reusing their ID (RFC 5080 §2.2.2) that still
+     * hold a backend ID until their deadline (not owned; proxy.c links them). Bounded, or
+     * an AP cycling its IDs would fill the worker's table for everyone. */
+    struct rg_request *abandoned;
+    unsigned nabandoned;
+    bool abandon_blocked;        /* at that bound: not read until half of them are gone */
     struct rg_coa_conn *coa;     /* owned (coa.c): learned NAS identities, CoA in flight */
     struct rg_conn *prev, *next; /* worker's list of connections */
 };
@@ -103,6 +109,10 @@ bool rg_conn_send(struct rg_conn *c, const uint8_t *pkt, size_t len);
 
 /* Close (logging why); safe to call more than once. */
 void rg_conn_close(struct rg_conn *c, const char *why);
+
+/* Requests this connection abandoned drained below half the bound (proxy.c): it is read
+ * again, from the loop. */
+void rg_conn_abandon_drained(struct rg_conn *c);
 
 /* Backpressure released: process buffered packets and read again. */
 void rg_conn_resume(struct rg_conn *c);

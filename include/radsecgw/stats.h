@@ -43,6 +43,7 @@
     X(packet_timeouts)    /* closed: a TLS record or RADIUS packet stayed incomplete */            \
     X(rate_limited)       /* times a connection hit max-requests-per-second */                     \
     X(unread_paused)      /* times reading stopped: the peer does not read its replies */          \
+    X(abandon_paused)     /* times reading stopped: too many abandoned requests outstanding */     \
     X(turn_deferred)      /* times a connection used its share of a loop turn */                   \
     X(conn_accepted)      /* TLS connections established */                                        \
     X(conn_refused)       /* refused before or during the handshake */                             \

@@ -75,11 +75,11 @@ struct rg_worker {
     uint64_t turn;
     struct rg_conn *more_head, *more_tail; /* not owned */
     unsigned nmore;
-    uint64_t handshake_turn;               /* the turn handshake_ns belongs to */
-    uint64_t handshake_ns;                 /* TLS handshake work done in that turn */
-    uv_timer_t health_timer;      /* probes and hold-down */
-    uint64_t beat_ms;             /* atomic: when health_timer last ran (the loop turns); main's
-                                     watchdog reads it */
+    uint64_t handshake_turn; /* the turn handshake_ns belongs to */
+    uint64_t handshake_ns;   /* TLS handshake work done in that turn */
+    uv_timer_t health_timer; /* probes and hold-down */
+    uint64_t beat_ms;        /* atomic: when health_timer last ran (the loop turns); main's
+                                watchdog reads it */
     struct rg_stats stats;
     struct rg_coa_worker *coa; /* owned by coa.c: CoA queue from the main thread, timeouts */
     uint8_t udp_buf[65536];    /* receive buffer for backend sockets */
