@@ -210,9 +210,9 @@ void rg_backend_mark_dead(struct rg_backend_server *srv, uint64_t now_ms, const 
     srv->dead_since_ms = now_ms;
     srv->retry_at_ms = now_ms + (uint64_t)srv->pool->cfg->dead_time_s * 1000u;
     srv->last_probe_ms = now_ms;
-    rg_warn("backend %s (pool %s) marked dead: %s; %s", srv->cfg->name, srv->pool->cfg->name, why,
-            srv->pool->cfg->status_server ? "probing with Status-Server"
-                                          : "retrying after hold-down");
+    rg_warn("event=backend_down backend=%s pool=%s reason=\"%s\" next=%s", srv->cfg->name,
+            srv->pool->cfg->name, why,
+            srv->pool->cfg->status_server ? "status_server" : "hold_down");
 }
 
 void rg_backend_mark_alive(struct rg_backend_server *srv, const char *why)
@@ -221,7 +221,8 @@ void rg_backend_mark_alive(struct rg_backend_server *srv, const char *why)
         return;
     srv->health = RG_BACKEND_ALIVE;
     srv->missed = 0;
-    rg_notice("backend %s (pool %s) alive again: %s", srv->cfg->name, srv->pool->cfg->name, why);
+    rg_notice("event=backend_up backend=%s pool=%s reason=\"%s\"", srv->cfg->name,
+              srv->pool->cfg->name, why);
 }
 
 /* ---- sockets ---- */
@@ -319,7 +320,8 @@ static int sock_open(struct rg_backend_dest *d, struct rg_backend_sock **out)
         /* EMFILE and the like: a socket that cannot receive never joins the pool (its IDs
          * would only collect timeouts); the next request tries again. */
         char buf[80];
-        rg_log_limited("backend-socket", LOG_ERR, "backend %s (%s): cannot open a UDP socket: %s",
+        rg_log_limited("backend-socket", LOG_ERR,
+                       "event=backend_socket_failed backend=%s server=%s error=\"%s\"",
                        d->server->cfg->name, rg_backend_dest_str(d, buf, sizeof(buf)),
                        rg_strerror(rc));
         uv_close((uv_handle_t *)&sock->udp, on_sock_closed);

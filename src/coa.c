@@ -15,13 +15,26 @@
 #include "radsecgw/radius_crypto.h"
 #include "radsecgw/worker.h"
 
-struct rg_coa_key {
-    struct rg_coa_key *next;   /* bucket chain */
-    struct rg_coa_conn *owner; /* not owned */
+/* One identity (org, kind, value) and the connections that registered it. Many connections
+ * share one (APs behind one NAT address send the same NAS-IP-Address; a fleet may share a
+ * certificate name), so a connection's key is unlinked from its name in O(1), never found
+ * by walking a chain. */
+struct rg_coa_name {
+    struct rg_coa_name *next, **pprev; /* bucket chain */
+    struct rg_coa_key *holders;        /* the connections' keys, newest first; never empty */
+    size_t nholders;
     uint64_t hash;
     uint8_t kind;
     uint8_t len;
     uint8_t value[];
+};
+
+/* A connection holding a name. The org is the holders' (cc->org): part of the hash and
+ * compared on lookup. */
+struct rg_coa_key {
+    struct rg_coa_key *next, **pprev; /* the name's holders */
+    struct rg_coa_name *name;         /* owned by the registry while it has holders */
+    struct rg_coa_conn *owner;        /* not owned */
 };
 
 /* The socket replies leave from: a dup of the listener's descriptor, shared by every request
@@ -40,7 +53,8 @@ struct rg_coa_req {
     char *client_secret; /* malloced, owned */
     size_t client_secret_len;
     struct coa_out *out; /* reference held */
-    char desc[768];      /* "client rad1 (addr) CoA-Request id=3 NAS-Identifier "x"" */
+    char desc[768];      /* log fields: client=rad1 client_src=ADDR code=CoA-Request id=3
+                            nas_identifier="x" (conn=N ... once sent) */
     unsigned worker;
     uint64_t conn_id;
     /* worker side, once sent on the connection */
@@ -114,40 +128,55 @@ void rg_coa_registry_free(struct rg_coa_registry *r)
     if (!r->buckets)
         return;
     for (size_t i = 0; i < r->nbuckets; i++)
-        for (struct rg_coa_key *k = r->buckets[i], *next; k; k = next) {
-            next = k->next;
-            free(k);
+        for (struct rg_coa_name *n = r->buckets[i], *next; n; n = next) {
+            next = n->next;
+            for (struct rg_coa_key *k = n->holders, *knext; k; k = knext) {
+                knext = k->next;
+                free(k);
+            }
+            free(n);
         }
     free(r->buckets);
     uv_mutex_destroy(&r->lock);
     memset(r, 0, sizeof(*r));
 }
 
-/* Double the table at a load of 1 (never shrinks; bounded by connections x keys). */
+static void bucket_link(struct rg_coa_name **head, struct rg_coa_name *n)
+{
+    n->next = *head;
+    if (n->next)
+        n->next->pprev = &n->next;
+    n->pprev = head;
+    *head = n;
+}
+
+/* Double the table at a load of 1 key per bucket (never shrinks; bounded by connections x
+ * keys). */
 static void registry_grow(struct rg_coa_registry *r)
 {
-    size_t n = r->nbuckets * 2;
-    struct rg_coa_key **b = calloc(n, sizeof(*b));
+    size_t nb = r->nbuckets * 2;
+    struct rg_coa_name **b = calloc(nb, sizeof(*b));
     if (!b)
         return; /* keep the longer chains */
-    for (size_t i = 0; i < r->nbuckets; i++) {
-        /* Walk each chain in reverse so newest-first order survives the move. */
-        struct rg_coa_key *rev = NULL;
-        for (struct rg_coa_key *k = r->buckets[i], *next; k; k = next) {
-            next = k->next;
-            k->next = rev;
-            rev = k;
+    for (size_t i = 0; i < r->nbuckets; i++)
+        for (struct rg_coa_name *n = r->buckets[i], *next; n; n = next) {
+            next = n->next;
+            bucket_link(&b[n->hash & (nb - 1)], n);
         }
-        for (struct rg_coa_key *k = rev, *next; k; k = next) {
-            next = k->next;
-            size_t j = k->hash & (n - 1);
-            k->next = b[j];
-            b[j] = k;
-        }
-    }
     free(r->buckets);
     r->buckets = b;
-    r->nbuckets = n;
+    r->nbuckets = nb;
+}
+
+/* The name (org, kind, value) with hash h, or NULL. Under the lock. */
+static struct rg_coa_name *name_find(const struct rg_coa_registry *r, uint64_t h, const char *org,
+                                     enum rg_coa_key_kind kind, const void *value, size_t len)
+{
+    for (struct rg_coa_name *n = r->buckets[h & (r->nbuckets - 1)]; n; n = n->next)
+        if (n->hash == h && n->kind == kind && n->len == len && memcmp(n->value, value, len) == 0 &&
+            strcmp(n->holders->owner->org, org) == 0)
+            return n;
+    return NULL;
 }
 
 int rg_coa_registry_add(struct rg_coa_registry *r, struct rg_coa_conn *cc,
@@ -161,25 +190,43 @@ int rg_coa_registry_add(struct rg_coa_registry *r, struct rg_coa_conn *cc,
             return 0;
     if (cc->nkeys >= RG_COA_CONN_KEYS)
         return -ENOSPC;
-    struct rg_coa_key *k = malloc(sizeof(*k) + len);
-    if (!k)
+    /* Allocated outside the lock; the name is dropped if another connection has it. */
+    struct rg_coa_key *k = malloc(sizeof(*k));
+    struct rg_coa_name *fresh = malloc(sizeof(*fresh) + len);
+    if (!k || !fresh) {
+        free(k);
+        free(fresh);
         return -ENOMEM;
+    }
     k->owner = cc;
-    k->hash = h;
-    k->kind = (uint8_t)kind;
-    k->len = (uint8_t)len;
-    memcpy(k->value, value, len);
     uv_mutex_lock(&r->lock);
-    if (r->nkeys >= r->nbuckets)
-        registry_grow(r);
-    size_t j = h & (r->nbuckets - 1);
-    k->next = r->buckets[j];
-    r->buckets[j] = k;
+    struct rg_coa_name *n = name_find(r, h, cc->org, kind, value, len);
+    if (!n) {
+        n = fresh;
+        fresh = NULL;
+        n->holders = NULL;
+        n->nholders = 0;
+        n->hash = h;
+        n->kind = (uint8_t)kind;
+        n->len = (uint8_t)len;
+        memcpy(n->value, value, len);
+        if (r->nkeys >= r->nbuckets)
+            registry_grow(r);
+        bucket_link(&r->buckets[h & (r->nbuckets - 1)], n);
+    }
+    k->name = n;
+    k->next = n->holders;
+    if (k->next)
+        k->next->pprev = &k->next;
+    k->pprev = &n->holders;
+    n->holders = k;
+    n->nholders++;
     r->nkeys++;
     /* Under the lock: rg_coa_registry_match reads the keys of other connections. */
     cc->key_hash[cc->nkeys] = h;
     cc->keys[cc->nkeys++] = k;
     uv_mutex_unlock(&r->lock);
+    free(fresh);
     return 1;
 }
 
@@ -190,12 +237,17 @@ void rg_coa_registry_remove_conn(struct rg_coa_registry *r, struct rg_coa_conn *
     uv_mutex_lock(&r->lock);
     for (unsigned i = 0; i < cc->nkeys; i++) {
         struct rg_coa_key *k = cc->keys[i];
-        for (struct rg_coa_key **p = &r->buckets[k->hash & (r->nbuckets - 1)]; *p; p = &(*p)->next)
-            if (*p == k) {
-                *p = k->next;
-                r->nkeys--;
-                break;
-            }
+        struct rg_coa_name *n = k->name;
+        *k->pprev = k->next;
+        if (k->next)
+            k->next->pprev = k->pprev;
+        if (--n->nholders == 0) {
+            *n->pprev = n->next;
+            if (n->next)
+                n->next->pprev = n->pprev;
+            free(n);
+        }
+        r->nkeys--;
         free(k);
         cc->keys[i] = NULL;
     }
@@ -206,7 +258,8 @@ void rg_coa_registry_remove_conn(struct rg_coa_registry *r, struct rg_coa_conn *
 static bool key_is(const struct rg_coa_key *k, enum rg_coa_key_kind kind, const uint8_t *value,
                    size_t len)
 {
-    return k->kind == kind && k->len == len && memcmp(k->value, value, len) == 0;
+    const struct rg_coa_name *n = k->name;
+    return n->kind == kind && n->len == len && memcmp(n->value, value, len) == 0;
 }
 
 /* Does a key of cc carry id? (Under the lock.) */
@@ -221,33 +274,58 @@ static bool conn_has(const struct rg_coa_conn *cc, const struct rg_coa_ident *id
     return false;
 }
 
+/* The names an identity matches: itself, and for a NAS-Identifier the certificate name with
+ * the same octets. Returns how many connections hold them (under the lock). */
+static size_t ident_names(const struct rg_coa_registry *r, const char *org,
+                          const struct rg_coa_ident *id, struct rg_coa_name *names[2])
+{
+    size_t holders = 0;
+    names[0] = name_find(r, rg_coa_key_hash(org, id->kind, id->value, id->len), org, id->kind,
+                         id->value, id->len);
+    names[1] = NULL;
+    if (id->kind == RG_COA_KEY_NAS_ID)
+        names[1] = name_find(r, rg_coa_key_hash(org, RG_COA_KEY_CERT_NAME, id->value, id->len), org,
+                             RG_COA_KEY_CERT_NAME, id->value, id->len);
+    for (int i = 0; i < 2; i++)
+        holders += names[i] ? names[i]->nholders : 0;
+    return holders;
+}
+
 size_t rg_coa_registry_match(struct rg_coa_registry *r, const char *org,
                              const struct rg_coa_ident *ids, size_t nids, struct rg_coa_target *out,
                              size_t max)
 {
     if (nids == 0 || max == 0)
         return 0;
-    /* The chains of the first identity give the candidates; each must carry the rest. A
-     * NAS-Identifier is looked for among learned NAS-Identifiers and certificate names. */
-    enum rg_coa_key_kind kinds[2] = {ids[0].kind, RG_COA_KEY_CERT_NAME};
-    size_t nkinds = ids[0].kind == RG_COA_KEY_NAS_ID ? 2 : 1;
     const struct rg_coa_conn *seen[RG_COA_MAX_MATCHES];
     size_t n = 0;
     if (max > RG_COA_MAX_MATCHES)
         max = RG_COA_MAX_MATCHES;
     uv_mutex_lock(&r->lock);
-    for (size_t kk = 0; kk < nkinds && n < max; kk++) {
-        uint64_t h = rg_coa_key_hash(org, kinds[kk], ids[0].value, ids[0].len);
-        for (struct rg_coa_key *k = r->buckets[h & (r->nbuckets - 1)]; k && n < max; k = k->next) {
+    /* The candidates are the holders of the identity fewest connections have (an AP's own
+     * NAS-Identifier rather than the NAT address a thousand share); each must carry every
+     * other identity too. */
+    struct rg_coa_name *best[2] = {NULL, NULL};
+    size_t best_holders = SIZE_MAX;
+    for (size_t i = 0; i < nids && best_holders; i++) {
+        struct rg_coa_name *names[2];
+        size_t holders = ident_names(r, org, &ids[i], names);
+        if (holders < best_holders) {
+            best_holders = holders;
+            best[0] = names[0];
+            best[1] = names[1];
+        }
+    }
+    for (int b = 0; b < 2 && best_holders && n < max; b++) {
+        if (!best[b])
+            continue;
+        for (const struct rg_coa_key *k = best[b]->holders; k && n < max; k = k->next) {
             const struct rg_coa_conn *cc = k->owner;
-            if (k->hash != h || !key_is(k, kinds[kk], ids[0].value, ids[0].len) ||
-                strcmp(cc->org, org) != 0)
-                continue;
             bool dup = false;
             for (size_t i = 0; i < n && !dup; i++)
                 dup = seen[i] == cc;
             bool all = !dup;
-            for (size_t i = 1; i < nids && all; i++)
+            for (size_t i = 0; i < nids && all; i++)
                 all = conn_has(cc, &ids[i]);
             if (!all)
                 continue;
@@ -395,7 +473,7 @@ static void send_to_client(struct rg_coa_req *req, const uint8_t *pkt, size_t le
     /* Non-blocking: a full socket buffer drops the answer; the DAC retransmits. */
     if (sendto(req->out->fd, pkt, len, 0, (const struct sockaddr *)&req->client_addr,
                req->client_addr_len) < 0)
-        rg_log_limited("coa-send", LOG_WARNING, "coa: %s: sending the answer: %s", req->desc,
+        rg_log_limited("coa-send", LOG_WARNING, "event=coa_send_failed %s error=\"%s\"", req->desc,
                        strerror(errno));
 }
 
@@ -480,23 +558,23 @@ static int idents_of(const uint8_t *pkt, struct rg_coa_ident *ids, size_t *nids,
     desc[0] = '\0';
     while (rg_radius_attr_next(pkt, &pos, &a)) {
         enum rg_coa_key_kind kind;
-        const char *name;
+        const char *name; /* the log key */
         switch (a.type) {
         case RG_RADIUS_ATTR_NAS_IDENTIFIER:
             kind = RG_COA_KEY_NAS_ID;
-            name = "NAS-Identifier";
+            name = "nas_identifier";
             break;
         case RG_RADIUS_ATTR_NAS_IP_ADDRESS:
             kind = RG_COA_KEY_NAS_IP;
-            name = "NAS-IP-Address";
+            name = "nas_ip_address";
             break;
         case RG_RADIUS_ATTR_NAS_IPV6_ADDRESS:
             kind = RG_COA_KEY_NAS_IPV6;
-            name = "NAS-IPv6-Address";
+            name = "nas_ipv6_address";
             break;
         case RG_RADIUS_ATTR_OPERATOR_NAS_IDENTIFIER:
             kind = RG_COA_KEY_OPERATOR_NAS_ID;
-            name = "Operator-NAS-Identifier";
+            name = "operator_nas_identifier";
             break;
         default:
             continue;
@@ -514,18 +592,18 @@ static int idents_of(const uint8_t *pkt, struct rg_coa_ident *ids, size_t *nids,
             rg_log_escape(a.value, a.value_len, val, 100);
         /* Whole items only, so an escape or a quote is never cut in half. */
         char item[RG_LOG_ESC_BUF + 40];
-        int w = snprintf(item, sizeof(item), "%s%s \"%s\"", used ? " " : "", name, val);
-        if (!cut && w > 0 && used + (size_t)w + 4 < desclen) {
+        int w = snprintf(item, sizeof(item), "%s%s=\"%s\"", used ? " " : "", name, val);
+        if (!cut && w > 0 && used + (size_t)w + 7 < desclen) {
             memcpy(desc + used, item, (size_t)w + 1);
             used += (size_t)w;
-        } else if (!cut && used + 4 < desclen) {
-            memcpy(desc + used, " ...", 5);
-            used += 4;
+        } else if (!cut && used + 7 < desclen) {
+            memcpy(desc + used, " cut=1", 7);
+            used += 6;
             cut = true;
         }
     }
     if (*nids == 0)
-        snprintf(desc, desclen, "no NAS identification attribute");
+        snprintf(desc, desclen, "nas=none");
     return 0;
 }
 
@@ -604,8 +682,8 @@ static void nak_local(const uint8_t *pkt, size_t len, const struct sockaddr *add
         sendto(coa.out->fd, nak, (size_t)n, 0, addr,
                addr->sa_family == AF_INET ? sizeof(struct sockaddr_in)
                                           : sizeof(struct sockaddr_in6)) < 0)
-        rg_log_limited("coa-send", LOG_WARNING, "coa: client %s: sending a NAK: %s", cl->name,
-                       strerror(errno));
+        rg_log_limited("coa-send", LOG_WARNING, "event=coa_send_failed client=%s error=\"%s\"",
+                       cl->name, strerror(errno));
 }
 
 static bool push_to_worker(struct rg_coa_req *req)
@@ -645,14 +723,15 @@ static void on_udp_recv(uv_udp_t *u, ssize_t nread, const uv_buf_t *buf, const s
     if (!cl) {
         RG_STAT_INC(&coa.stats, coa_drop_bad);
         rg_log_limited("coa-unknown-client", LOG_WARNING,
-                       "coa: datagram from %s discarded: not a configured coa client", from);
+                       "event=coa_discarded src=%s reason=\"not a configured coa client\"", from);
         return;
     }
     struct rg_radius_error err;
     char why[128];
     if (rg_radius_validate(pkt, (size_t)nread, &err) < 0) {
         RG_STAT_INC(&coa.stats, coa_drop_bad);
-        rg_log_limited("coa-bad", LOG_WARNING, "coa: client %s (%s): malformed packet: %s",
+        rg_log_limited("coa-bad", LOG_WARNING,
+                       "event=coa_discarded client=%s src=%s reason=\"malformed packet: %s\"",
                        cl->name, from, rg_radius_error_str(&err, why, sizeof(why)));
         return;
     }
@@ -661,8 +740,9 @@ static void on_udp_recv(uv_udp_t *u, ssize_t nread, const uv_buf_t *buf, const s
     if (bad) {
         /* RFC 5176 §3: silently discarded (no NAK: the sender is not authenticated). */
         RG_STAT_INC(&coa.stats, coa_drop_bad);
-        rg_log_limited("coa-bad", LOG_WARNING, "coa: client %s (%s): %s id=%u discarded: %s",
-                       cl->name, from, rg_radius_code_name(pkt[0]), pkt[1], bad);
+        rg_log_limited("coa-bad", LOG_WARNING,
+                       "event=coa_discarded client=%s src=%s code=%s id=%u reason=\"%s\"", cl->name,
+                       from, rg_radius_code_name(pkt[0]), pkt[1], bad);
         return;
     }
     RG_STAT_INC(&coa.stats, coa_requests);
@@ -678,13 +758,12 @@ static void on_udp_recv(uv_udp_t *u, ssize_t nread, const uv_buf_t *buf, const s
     bool full = coa.npending >= RG_COA_MAX_PENDING;
     uv_mutex_unlock(&coa.lock);
     char head[200];
-    snprintf(head, sizeof(head), "client %s (%s) %s id=%u", cl->name, from,
+    snprintf(head, sizeof(head), "client=%s src=%s code=%s id=%u", cl->name, from,
              rg_radius_code_name(pkt[0]), pkt[1]);
     if (dup) {
         RG_STAT_INC(&coa.stats, coa_duplicates);
         rg_log_limited("coa-dup", LOG_INFO,
-                       "coa: %s: retransmission of a request in flight "
-                       "dropped",
+                       "event=coa_duplicate %s reason=\"retransmission of a request in flight\"",
                        head);
         return;
     }
@@ -694,8 +773,8 @@ static void on_udp_recv(uv_udp_t *u, ssize_t nread, const uv_buf_t *buf, const s
          * no Request Authenticator to hide them with; re-encrypting for the NAS would be a
          * guess. Refuse rather than forward garbage (RFC 5176 §3.5: 401). */
         RG_STAT_INC(&coa.stats, coa_nak_local);
-        rg_notice("coa: %s: NAK Error-Cause %u (Unsupported Attribute): %s cannot be "
-                  "re-encrypted for the NAS",
+        rg_notice("event=coa_nak %s error_cause=%u reason=\"%s cannot be re-encrypted for the "
+                  "NAS\"",
                   head, RG_COA_ERR_UNSUPPORTED_ATTRIBUTE, hidden);
         nak_local(pkt, len, sa, cl, RG_COA_ERR_UNSUPPORTED_ATTRIBUTE);
         return;
@@ -703,8 +782,8 @@ static void on_udp_recv(uv_udp_t *u, ssize_t nread, const uv_buf_t *buf, const s
     if (full) {
         RG_STAT_INC(&coa.stats, coa_nak_local);
         rg_log_limited("coa-full", LOG_WARNING,
-                       "coa: %s: NAK Error-Cause %u (Resources Unavailable): %u requests pending",
-                       head, RG_COA_ERR_RESOURCES, RG_COA_MAX_PENDING);
+                       "event=coa_nak %s error_cause=%u reason=\"%u requests pending\"", head,
+                       RG_COA_ERR_RESOURCES, RG_COA_MAX_PENDING);
         nak_local(pkt, len, sa, cl, RG_COA_ERR_RESOURCES);
         return;
     }
@@ -715,8 +794,8 @@ static void on_udp_recv(uv_udp_t *u, ssize_t nread, const uv_buf_t *buf, const s
         /* reverse-coa §"Errors and Fail Over": MUST NAK with 502 (Request Not Routable). */
         RG_STAT_INC(&coa.stats, coa_nak_unroutable);
         rg_log_limited("coa-unroutable", LOG_NOTICE,
-                       "coa: %s %s: %s: NAK Error-Cause %u (Request Not Routable)", head, nas,
-                       unrouted, RG_COA_ERR_NOT_ROUTABLE);
+                       "event=coa_nak %s %s error_cause=%u reason=\"%s\"", head, nas,
+                       RG_COA_ERR_NOT_ROUTABLE, RG_LOG_ESC(unrouted));
         nak_local(pkt, len, sa, cl, RG_COA_ERR_NOT_ROUTABLE);
         return;
     }
@@ -753,8 +832,8 @@ static void on_udp_recv(uv_udp_t *u, ssize_t nread, const uv_buf_t *buf, const s
     uv_mutex_unlock(&coa.lock);
     if (!push_to_worker(req)) {
         RG_STAT_INC(&coa.stats, coa_nak_unroutable);
-        rg_notice("coa: %s: worker %u is stopping: NAK Error-Cause %u", req->desc, t.worker,
-                  RG_COA_ERR_NOT_ROUTABLE);
+        rg_notice("event=coa_nak %s error_cause=%u reason=\"worker %u is stopping\"", req->desc,
+                  RG_COA_ERR_NOT_ROUTABLE, t.worker);
         send_nak(req, RG_COA_ERR_NOT_ROUTABLE);
         req_finish(req);
     }
@@ -783,7 +862,8 @@ static int open_socket(const struct rg_config *cfg)
     memset(&ss, 0, sizeof(ss));
     if (uv_ip4_addr(cfg->coa.address, cfg->coa.port, (struct sockaddr_in *)&ss) != 0 &&
         uv_ip6_addr(cfg->coa.address, cfg->coa.port, (struct sockaddr_in6 *)&ss) != 0) {
-        rg_err("coa: bad address %s", cfg->coa.address);
+        rg_err("event=coa_listen_failed address=\"%s\" reason=\"bad address\"",
+               RG_LOG_ESC(cfg->coa.address));
         return -EINVAL;
     }
     uv_udp_t *u = calloc(1, sizeof(*u));
@@ -803,8 +883,8 @@ static int open_socket(const struct rg_config *cfg)
     if (rc == 0)
         rc = uv_udp_recv_start(u, on_udp_alloc, on_udp_recv);
     if (rc < 0) {
-        rg_err("coa: cannot listen on %s port %u: %s", cfg->coa.address, cfg->coa.port,
-               rg_strerror(rc));
+        rg_err("event=coa_listen_failed address=%s port=%u error=\"%s\"", cfg->coa.address,
+               cfg->coa.port, rg_strerror(rc));
         if (o->fd > 0)
             close(o->fd);
         free(o);
@@ -816,7 +896,7 @@ static int open_socket(const struct rg_config *cfg)
     coa.out = o;
     snprintf(coa.bound_addr, sizeof(coa.bound_addr), "%s", cfg->coa.address);
     coa.bound_port = cfg->coa.port;
-    rg_notice("coa: listening on %s port %u (%zu client(s))", cfg->coa.address, cfg->coa.port,
+    rg_notice("event=coa_listening address=%s port=%u clients=%zu", cfg->coa.address, cfg->coa.port,
               cfg->coa.nclients);
     return 0;
 }
@@ -911,7 +991,7 @@ static void active_unlink(struct rg_coa_worker *cw, struct rg_coa_req *req)
 static void inflight_finish(struct rg_coa_worker *cw, struct rg_coa_req *req)
 {
     struct rg_coa_conn *cc = req->cc;
-    if (cc && cc->inflight[req->id] == req) {
+    if (cc && cc->inflight && cc->inflight[req->id] == req) {
         cc->inflight[req->id] = NULL;
         cc->ninflight--;
     }
@@ -926,7 +1006,7 @@ static void on_timeout(uv_timer_t *t)
     while (cw->active_head && cw->active_head->deadline_ms <= now) {
         struct rg_coa_req *req = cw->active_head;
         RG_STAT_INC(&coa.stats, coa_timeouts);
-        rg_notice("coa: %s: no answer from the NAS within %u s: forgotten", req->desc,
+        rg_notice("event=coa_timeout %s timeout_s=%u reason=\"no answer from the NAS\"", req->desc,
                   RG_COA_TIMEOUT_MS / 1000);
         inflight_finish(cw, req);
     }
@@ -948,14 +1028,20 @@ static void dispatch(struct rg_coa_worker *cw, struct rg_coa_req *req)
     struct rg_conn *c = find_conn(cw->w, req->conn_id);
     if (!c || c->state != RG_CONN_OPEN || !c->coa || !c->peer.org || !c->peer.org->coa) {
         RG_STAT_INC(&coa.stats, coa_nak_unroutable);
-        rg_notice("coa: %s: connection gone or CoA off for its org: NAK Error-Cause %u "
-                  "(Request Not Routable)",
+        rg_notice("event=coa_nak %s error_cause=%u reason=\"connection gone or CoA off for its "
+                  "org\"",
                   req->desc, RG_COA_ERR_NOT_ROUTABLE);
         send_nak(req, RG_COA_ERR_NOT_ROUTABLE);
         req_finish(req);
         return;
     }
     struct rg_coa_conn *cc = c->coa;
+    if (!cc->inflight && !(cc->inflight = calloc(256, sizeof(*cc->inflight)))) {
+        RG_STAT_INC(&coa.stats, coa_nak_local);
+        send_nak(req, RG_COA_ERR_RESOURCES);
+        req_finish(req);
+        return;
+    }
     /* Our own ID space on this connection (reverse-coa: the server's requests are matched to
      * its own IDs, apart from the NAS's requests). */
     int id = -1;
@@ -967,8 +1053,9 @@ static void dispatch(struct rg_coa_worker *cw, struct rg_coa_req *req)
     if (id < 0) {
         RG_STAT_INC(&coa.stats, coa_nak_local);
         rg_log_limited("coa-ids", LOG_WARNING,
-                       "coa: %s: 256 requests in flight to this NAS: NAK Error-Cause %u", req->desc,
-                       RG_COA_ERR_RESOURCES);
+                       "event=coa_nak %s error_cause=%u reason=\"256 requests in flight to this "
+                       "NAS\"",
+                       req->desc, RG_COA_ERR_RESOURCES);
         send_nak(req, RG_COA_ERR_RESOURCES);
         req_finish(req);
         return;
@@ -980,7 +1067,7 @@ static void dispatch(struct rg_coa_worker *cw, struct rg_coa_req *req)
     if (n < 0 || !rg_conn_send(c, req->pkt, (size_t)n)) {
         /* The packet was rewritten: answer from the saved ID and authenticator. */
         RG_STAT_INC(&coa.stats, coa_nak_unroutable);
-        rg_notice("coa: %s: cannot write to the NAS: NAK Error-Cause %u", req->desc,
+        rg_notice("event=coa_nak %s error_cause=%u reason=\"cannot write to the NAS\"", req->desc,
                   RG_COA_ERR_NOT_ROUTABLE);
         send_nak(req, RG_COA_ERR_NOT_ROUTABLE);
         req_finish(req);
@@ -1003,9 +1090,10 @@ static void dispatch(struct rg_coa_worker *cw, struct rg_coa_req *req)
     RG_STAT_INC(&coa.stats, coa_forwarded);
     size_t dl = strlen(req->desc);
     if (dl < sizeof(req->desc))
-        snprintf(req->desc + dl, sizeof(req->desc) - dl, " -> conn %s (CN \"%s\", org %s) id=%d",
+        snprintf(req->desc + dl, sizeof(req->desc) - dl,
+                 " conn=%llu conn_src=%s cn=\"%s\" org=%s sent_id=%d", (unsigned long long)c->id,
                  c->addr_text, RG_LOG_ESC(c->peer.cn), c->peer.org->name, id);
-    rg_debug("coa: %s: sent", req->desc);
+    rg_debug("event=coa_sent %s", req->desc);
 }
 
 static void on_async(uv_async_t *a)
@@ -1119,9 +1207,11 @@ void rg_coa_conn_closed(struct rg_conn *c)
         struct rg_coa_req *req = cc->inflight[i];
         if (!req)
             continue;
-        rg_notice("coa: %s: connection closed before the NAS answered: dropped", req->desc);
+        rg_notice("event=coa_dropped %s reason=\"connection closed before the NAS answered\"",
+                  req->desc);
         inflight_finish(cw, req);
     }
+    free(cc->inflight);
     free(cc->org);
     free(cc);
 }
@@ -1161,9 +1251,9 @@ void rg_coa_learn(struct rg_conn *c, const uint8_t *pkt)
         int rc = rg_coa_registry_add(&coa.registry, cc, kind, a.value, a.value_len);
         if (rc == -ENOSPC && !cc->full_logged) {
             cc->full_logged = true;
-            rg_notice("coa: connection %s (CN \"%s\", org %s): more than %u NAS identities; no "
-                      "more learned",
-                      c->addr_text, RG_LOG_ESC(c->peer.cn), cc->org, RG_COA_CONN_KEYS);
+            rg_notice("event=coa_registry_full " RG_CONN_LOG_FMT " org=%s limit=%u "
+                      "effect=\"no more NAS identities learned\"",
+                      RG_CONN_LOG_ARGS(c), cc->org, RG_COA_CONN_KEYS);
         } else if (rc == 1) {
             char val[96] = "";
             if (kind == RG_COA_KEY_NAS_IP && a.value_len == 4)
@@ -1172,12 +1262,12 @@ void rg_coa_learn(struct rg_conn *c, const uint8_t *pkt)
                 inet_ntop(AF_INET6, a.value, val, sizeof(val));
             else
                 rg_log_escape(a.value, a.value_len, val, sizeof(val));
-            rg_debug("coa: connection %s (CN \"%s\", org %s) registered as %s \"%s\"", c->addr_text,
-                     RG_LOG_ESC(c->peer.cn), cc->org,
-                     kind == RG_COA_KEY_NAS_ID     ? "NAS-Identifier"
-                     : kind == RG_COA_KEY_NAS_IP   ? "NAS-IP-Address"
-                     : kind == RG_COA_KEY_NAS_IPV6 ? "NAS-IPv6-Address"
-                                                   : "Operator-NAS-Identifier",
+            rg_debug("event=coa_registered " RG_CONN_LOG_FMT " org=%s %s=\"%s\"",
+                     RG_CONN_LOG_ARGS(c), cc->org,
+                     kind == RG_COA_KEY_NAS_ID     ? "nas_identifier"
+                     : kind == RG_COA_KEY_NAS_IP   ? "nas_ip_address"
+                     : kind == RG_COA_KEY_NAS_IPV6 ? "nas_ipv6_address"
+                                                   : "operator_nas_identifier",
                      val);
         }
     }
@@ -1186,14 +1276,14 @@ void rg_coa_learn(struct rg_conn *c, const uint8_t *pkt)
 int rg_coa_on_reply(struct rg_conn *c, const uint8_t *pkt, size_t len)
 {
     struct rg_coa_conn *cc = c->coa;
-    struct rg_coa_req *req = cc ? cc->inflight[pkt[1]] : NULL;
+    struct rg_coa_req *req = cc && cc->inflight ? cc->inflight[pkt[1]] : NULL;
     if (!req || !rg_coa_reply_matches(req->pkt[0], pkt[0])) {
         /* reverse-coa §"Errors and Fail Over": an unexpected reply is silently discarded. */
         RG_STAT_INC(&coa.stats, coa_drop_reply);
         rg_log_limited("coa-unmatched", LOG_NOTICE,
-                       "coa: connection %s (CN \"%s\"): %s id=%u matches no request in flight: "
-                       "discarded",
-                       c->addr_text, RG_LOG_ESC(c->peer.cn), rg_radius_code_name(pkt[0]), pkt[1]);
+                       "event=coa_reply_discarded " RG_CONN_LOG_FMT " code=%s id=%u "
+                       "reason=\"matches no request in flight\"",
+                       RG_CONN_LOG_ARGS(c), rg_radius_code_name(pkt[0]), pkt[1]);
         return 0;
     }
     size_t slen;
@@ -1203,8 +1293,8 @@ int rg_coa_on_reply(struct rg_conn *c, const uint8_t *pkt, size_t len)
         /* RFC 6613 §2.6.4: failed authentication closes the connection (the caller does;
          * the request is dropped with it). */
         RG_STAT_INC(&coa.stats, coa_drop_bad);
-        rg_warn("coa: %s: %s from the NAS: %s; closing", req->desc, rg_radius_code_name(pkt[0]),
-                why);
+        rg_warn("event=coa_reply_bad %s reply=%s reason=\"%s\" action=close", req->desc,
+                rg_radius_code_name(pkt[0]), why);
         return -EBADMSG;
     }
     uint8_t out[RG_RADIUS_MAX_LEN];
@@ -1216,8 +1306,8 @@ int rg_coa_on_reply(struct rg_conn *c, const uint8_t *pkt, size_t len)
     uint32_t cause = error_cause_of(pkt);
     char ec[32] = "";
     if (cause)
-        snprintf(ec, sizeof(ec), " Error-Cause %u", cause);
-    rg_notice("coa: %s: %s%s", req->desc, rg_radius_code_name(pkt[0]), ec);
+        snprintf(ec, sizeof(ec), " error_cause=%u", cause);
+    rg_notice("event=coa_reply %s reply=%s%s", req->desc, rg_radius_code_name(pkt[0]), ec);
     inflight_finish(c->worker->coa, req);
     return 0;
 }

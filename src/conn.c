@@ -36,12 +36,16 @@
  * deadline this close counts as reached. */
 #define RG_TIMER_SLACK_MS 5
 
+/* Connection numbers for log lines (conn=N) and metrics: unique across workers. */
+static uint64_t conn_ids;
+
 static void process(struct rg_conn *c);
 static void on_timer(uv_timer_t *t);
 static void flush(struct rg_conn *c);
 static void update_reading(struct rg_conn *c);
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 static void arm_sooner(struct rg_conn *c, uint64_t due_ms);
+static void trim_unlink(struct rg_conn *c);
 
 static void addr_format(const struct sockaddr_storage *ss, char *buf, size_t len)
 {
@@ -214,8 +218,11 @@ static void on_handle_closed(uv_handle_t *h)
     struct rg_conn *c = h->data;
     if (--c->open_handles > 0)
         return;
+    if (c->tls.ssl)
+        RG_STAT_DEC(&c->worker->stats, tls_sessions);
     rg_tls_stream_free(&c->tls);
     rg_buf_free(&c->writing);
+    rg_buf_pool_put(&c->worker->table_pool, c->inflight);
     rg_gen_unref(c->gen);
     free(c);
 }
@@ -250,9 +257,8 @@ void rg_conn_close(struct rg_conn *c, const char *why)
         return;
     struct rg_worker *w = c->worker;
     if (c->state == RG_CONN_OPEN) {
-        rg_notice("connection %s closed: %s (org %s, CN \"%s\", %u requests in flight)",
-                  c->addr_text, why, c->peer.org ? c->peer.org->name : "-", RG_LOG_ESC(c->peer.cn),
-                  c->ninflight);
+        rg_notice("event=conn_close " RG_CONN_LOG_FMT " org=%s reason=\"%s\" inflight=%u",
+                  RG_CONN_LOG_ARGS(c), c->peer.org ? c->peer.org->name : "-", why, c->ninflight);
         RG_STAT_INC(&w->stats, conn_closed);
         RG_STAT_DEC(&w->stats, conn_open);
         /* Best effort close_notify; the handle is closed right after. */
@@ -262,15 +268,16 @@ void rg_conn_close(struct rg_conn *c, const char *why)
             uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
         }
     } else {
-        rg_debug("connection %s closed %s: %s", c->addr_text,
-                 c->state == RG_CONN_WAITING ? "while waiting for a handshake slot"
-                                             : "during handshake",
-                 why);
+        rg_debug("event=conn_close conn=%llu src=%s state=%s reason=\"%s\"",
+                 (unsigned long long)c->id, c->addr_text,
+                 c->state == RG_CONN_WAITING ? "waiting" : "handshake", why);
     }
     rg_proxy_conn_closed(&w->proxy, c);
     rg_coa_conn_closed(c);
     c->state = RG_CONN_CLOSED;
     more_remove(c);
+    w->closes_unreturned++;
+    trim_unlink(c);
     unlink_conn(c);
     list_remove(c);
     release_slot(c);
@@ -285,17 +292,69 @@ static void refuse(struct rg_conn *c, const char *reason)
 {
     struct rg_worker *w = c->worker;
     RG_STAT_INC(&w->stats, conn_refused);
-    rg_warn("TLS peer %s refused: %s%s%s%s%s%s%s%s%s", c->addr_text, reason,
-            c->peer.org ? " org=" : "", c->peer.org ? c->peer.org->name : "",
-            c->peer.subject[0] ? " subject=\"" : "", RG_LOG_ESC(c->peer.subject),
-            c->peer.subject[0] ? "\"" : "", c->peer.issuer[0] ? " issuer=\"" : "",
-            RG_LOG_ESC(c->peer.issuer), c->peer.issuer[0] ? "\"" : "");
+    rg_warn("event=tls_refused conn=%llu src=%s reason=\"%s\"%s%s%s%s%s%s%s%s",
+            (unsigned long long)c->id, c->addr_text, reason, c->peer.org ? " org=" : "",
+            c->peer.org ? c->peer.org->name : "", c->peer.subject[0] ? " subject=\"" : "",
+            RG_LOG_ESC(c->peer.subject), c->peer.subject[0] ? "\"" : "",
+            c->peer.issuer[0] ? " issuer=\"" : "", RG_LOG_ESC(c->peer.issuer),
+            c->peer.issuer[0] ? "\"" : "");
     flush(c); /* the alert, if wolfSSL produced one */
     if (!c->write_busy && c->tls.out.len) {
         uv_buf_t b = uv_buf_init((char *)c->tls.out.data, (unsigned)c->tls.out.len);
         uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
     }
     rg_conn_close(c, reason);
+}
+
+/* ---- idle connections hold no buffers ---- */
+
+/* Most APs send a request every few minutes and hold their connection all day: what a
+ * connection emptied goes back to the worker's pools once per loop turn (rg_conn_trim_idle),
+ * so a busy connection keeps its buffers across the reads of one turn and an idle one keeps
+ * none. */
+static void want_trim(struct rg_conn *c)
+{
+    struct rg_worker *w = c->worker;
+    if (c->trim_queued || c->state == RG_CONN_CLOSED)
+        return;
+    c->trim_queued = true;
+    c->trim_prev = NULL;
+    c->trim_next = w->trim_head;
+    if (w->trim_head)
+        w->trim_head->trim_prev = c;
+    w->trim_head = c;
+    rg_worker_schedule_trim(w);
+}
+
+static void trim_unlink(struct rg_conn *c)
+{
+    if (!c->trim_queued)
+        return;
+    if (c->trim_prev)
+        c->trim_prev->trim_next = c->trim_next;
+    else
+        c->worker->trim_head = c->trim_next;
+    if (c->trim_next)
+        c->trim_next->trim_prev = c->trim_prev;
+    c->trim_queued = false;
+    c->trim_prev = c->trim_next = NULL;
+}
+
+void rg_conn_trim_idle(struct rg_worker *w)
+{
+    while (w->trim_head) {
+        struct rg_conn *c = w->trim_head;
+        trim_unlink(c);
+        rg_buf_release_empty(&c->tls.in);
+        rg_buf_release_empty(&c->tls.out);
+        rg_buf_release_empty(&c->tls.plain);
+        if (!c->write_busy)
+            rg_buf_release_empty(&c->writing);
+        if (c->ninflight == 0) {
+            rg_buf_pool_put(&w->table_pool, c->inflight);
+            c->inflight = NULL;
+        }
+    }
 }
 
 static void on_write(uv_write_t *wr, int status)
@@ -311,6 +370,7 @@ static void on_write(uv_write_t *wr, int status)
     }
     flush(c);
     update_reading(c); /* the peer reads again: so do we */
+    want_trim(c);
 }
 
 static void flush(struct rg_conn *c)
@@ -348,6 +408,7 @@ bool rg_conn_send(struct rg_conn *c, const uint8_t *pkt, size_t len)
     c->last_activity_ms = rg_now_ms();
     flush(c);
     update_reading(c); /* stops when the peer does not read what we send */
+    want_trim(c);
     return true;
 }
 
@@ -429,6 +490,27 @@ static void track_records(struct rg_conn *c, const uint8_t *p, size_t n)
     }
 }
 
+/* The first byte arrived: only now the WOLFSSL and its buffers exist, so a connection that
+ * never sends (a port scan, a half-open flood) costs no TLS state. */
+static int tls_begin(struct rg_conn *c)
+{
+    struct rg_worker *w = c->worker;
+    if (c->gen != w->gen) { /* a reload since the accept: the generation in force */
+        rg_gen_unref(c->gen);
+        c->gen = rg_gen_ref(w->gen);
+    }
+    WOLFSSL *ssl = rg_tls_ssl_new(c->gen->tls);
+    if (!ssl || rg_tls_stream_init(&c->tls, ssl) < 0) {
+        rg_err("event=tls_setup_failed conn=%llu src=%s", (unsigned long long)c->id, c->addr_text);
+        rg_conn_close(c, "TLS setup failed");
+        return -ENOMEM;
+    }
+    RG_STAT_INC(&w->stats, tls_sessions);
+    c->tls.plain_limit = RG_CONN_PLAIN_LIMIT;
+    c->tls.in.pool = c->tls.out.pool = c->tls.plain.pool = &w->buf_pool;
+    return 0;
+}
+
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
     struct rg_conn *c = s->data;
@@ -448,6 +530,8 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         if (c->list == RG_CONN_LIST_SILENT)
             list_remove(c);
     }
+    if (!c->tls.ssl && tls_begin(c) < 0)
+        return;
     track_records(c, (const uint8_t *)buf->base, (size_t)nread);
     if (rg_tls_stream_feed(&c->tls, (const uint8_t *)buf->base, (size_t)nread) < 0) {
         rg_conn_close(c, "out of memory");
@@ -472,8 +556,9 @@ static void pause_reading(struct rg_conn *c)
     w->paused_tail = c;
     RG_STAT_INC(&w->stats, backpressure);
     rg_log_limited("backpressure", LOG_NOTICE,
-                   "connection %s paused: backend table full, resuming as replies drain",
-                   c->addr_text);
+                   "event=conn_paused conn=%llu src=%s reason=\"backend table full\" "
+                   "until=\"replies drain\"",
+                   (unsigned long long)c->id, c->addr_text);
 }
 
 void rg_conn_resume(struct rg_conn *c)
@@ -493,13 +578,23 @@ static void frame(struct rg_conn *c)
     size_t off = 0;
     unsigned max_rate = c->gen->cfg->listen.max_requests_per_second;
     uint64_t now = rg_now_ms();
+    if (!c->inflight && plain->len) {
+        /* Requests are coming: the table they are kept in by AP ID (given back when the
+         * connection is idle again). */
+        if (!(c->inflight = rg_buf_pool_get(&w->table_pool))) {
+            rg_conn_close(c, "out of memory");
+            return;
+        }
+        memset(c->inflight, 0, w->table_pool.size);
+    }
     while (c->state == RG_CONN_OPEN && !c->paused && !c->abandon_blocked && c->turn_packets > 0) {
         long need = rg_radius_frame_len(plain->data + off, plain->len - off);
         if (need < 0) {
             RG_STAT_INC(&w->stats, drop_malformed);
-            rg_warn("connection %s (%s): malformed packet: Length field %u outside 20..4096; "
-                    "closing (RFC 6613 §2.6.4)",
-                    c->addr_text, RG_LOG_ESC(c->peer.cn),
+            rg_warn("event=packet_malformed " RG_CONN_LOG_FMT
+                    " reason=\"Length field %u outside 20..4096\" action=close "
+                    "rfc=\"RFC 6613 §2.6.4\"",
+                    RG_CONN_LOG_ARGS(c),
                     (unsigned)((plain->data[off + 2] << 8) | plain->data[off + 3]));
             rg_conn_close(c, "malformed packet");
             return;
@@ -530,8 +625,9 @@ static void frame(struct rg_conn *c)
         if (rg_radius_validate(pkt, (size_t)need, &err) < 0) {
             char text[128];
             RG_STAT_INC(&w->stats, drop_malformed);
-            rg_warn("connection %s (%s): malformed %s id=%u: %s; closing (RFC 6613 §2.6.4)",
-                    c->addr_text, RG_LOG_ESC(c->peer.cn), rg_radius_code_name(pkt[0]), pkt[1],
+            rg_warn("event=packet_malformed " RG_CONN_LOG_FMT
+                    " code=%s id=%u reason=\"%s\" action=close rfc=\"RFC 6613 §2.6.4\"",
+                    RG_CONN_LOG_ARGS(c), rg_radius_code_name(pkt[0]), pkt[1],
                     rg_radius_error_str(&err, text, sizeof(text)));
             rg_conn_close(c, "malformed packet");
             return;
@@ -669,8 +765,9 @@ static void on_timer(uv_timer_t *t)
         if (c->peer.not_after && time(NULL) > c->peer.not_after) {
             /* radiusdtls-bis §3.3: a connection does not outlive the certificates it was
              * authenticated with. */
-            rg_warn("connection %s (%s): client certificate chain expired", c->addr_text,
-                    RG_LOG_ESC(c->peer.cn));
+            rg_warn("event=cert_expired " RG_CONN_LOG_FMT
+                    " reason=\"client certificate chain expired\"",
+                    RG_CONN_LOG_ARGS(c));
             rg_conn_close(c, "client certificate expired");
             return;
         }
@@ -715,9 +812,9 @@ static void handshake_done(struct rg_conn *c)
     RG_STAT_INC(&w->stats, conn_accepted);
     RG_STAT_INC(&w->stats, conn_open);
     rg_coa_conn_open(c);
-    rg_notice("connection %s open: org %s, CN \"%s\", %s, %s", c->addr_text, c->peer.org->name,
-              RG_LOG_ESC(c->peer.cn), wolfSSL_get_version(c->tls.ssl),
-              wolfSSL_get_cipher(c->tls.ssl));
+    rg_notice("event=conn_open conn=%llu src=%s org=%s cn=\"%s\" tls=%s cipher=%s",
+              (unsigned long long)c->id, c->addr_text, c->peer.org->name, RG_LOG_ESC(c->peer.cn),
+              wolfSSL_get_version(c->tls.ssl), wolfSSL_get_cipher(c->tls.ssl));
     c->last_activity_ms = rg_now_ms();
     arm_timer(c);
 }
@@ -741,8 +838,9 @@ void rg_conn_recheck(struct rg_conn *c, struct rg_gen *g)
     c->peer = now;
     rg_gen_unref(c->gen);
     c->gen = rg_gen_ref(g);
-    rg_debug("connection %s still verifies under generation %llu (org %s)", c->addr_text,
-             (unsigned long long)g->number, c->peer.org->name);
+    rg_debug("event=conn_recheck conn=%llu src=%s org=%s generation=%llu result=verified",
+             (unsigned long long)c->id, c->addr_text, c->peer.org->name,
+             (unsigned long long)g->number);
 }
 
 /* Decrypt within the connection's share of the turn: drive() stops at plain_limit, so the
@@ -837,6 +935,7 @@ static void process(struct rg_conn *c)
         more_push(c); /* stops reading until its turn comes again */
     flush(c);
     update_reading(c);
+    want_trim(c);
 }
 
 /* Close the oldest connection of w that has not sent a byte, to make room while a global
@@ -879,14 +978,7 @@ static void start_handshake(struct rg_conn *c)
         rg_gen_unref(c->gen);
         c->gen = rg_gen_ref(w->gen);
     }
-    c->state = RG_CONN_HANDSHAKE;
-    WOLFSSL *ssl = rg_tls_ssl_new(c->gen->tls);
-    if (!ssl || rg_tls_stream_init(&c->tls, ssl) < 0) {
-        rg_err("connection %s: cannot create a TLS session", c->addr_text);
-        rg_conn_close(c, "TLS setup failed");
-        return;
-    }
-    c->tls.plain_limit = RG_CONN_PLAIN_LIMIT;
+    c->state = RG_CONN_HANDSHAKE; /* the TLS session is created when the first byte arrives */
     c->last_activity_ms = rg_now_ms();
     if (!c->heard)
         list_push(c, RG_CONN_LIST_SILENT);
@@ -924,6 +1016,7 @@ void rg_conn_accept(struct rg_worker *w, uv_stream_t *server)
         return;
     }
     c->worker = w;
+    c->writing.pool = &w->buf_pool;
     uv_tcp_init(&w->loop, &c->tcp);
     c->tcp.data = c;
     c->open_handles = 1;
@@ -941,7 +1034,7 @@ void rg_conn_accept(struct rg_worker *w, uv_stream_t *server)
     uv_timer_init(&w->loop, &c->timer);
     c->timer.data = c;
     c->open_handles = 2;
-    c->id = ++w->next_conn_id;
+    c->id = __atomic_add_fetch(&conn_ids, 1, __ATOMIC_RELAXED);
     c->accepted_ms = rg_now_ms();
     c->next = w->conns;
     if (w->conns)
@@ -962,8 +1055,9 @@ void rg_conn_accept(struct rg_worker *w, uv_stream_t *server)
         if (rc == -EAGAIN)
             rg_listener_note(RG_LISTENER_REFUSED);
         else
-            rg_log_limited("listen-refused", LOG_WARNING, "TLS peer %s refused: %s", c->addr_text,
-                           why);
+            rg_log_limited("listen-refused", LOG_WARNING,
+                           "event=conn_refused conn=%llu src=%s reason=\"%s\"",
+                           (unsigned long long)c->id, c->addr_text, why);
         rg_conn_close(c, why);
         return;
     }
@@ -987,7 +1081,8 @@ void rg_conn_accept(struct rg_worker *w, uv_stream_t *server)
         rc = rg_listener_handshake_take(cfg, addr);
     if (rc == 0) {
         start_handshake(c);
-        rg_debug("connection %s accepted by worker %u", c->addr_text, w->index);
+        rg_debug("event=conn_accept conn=%llu src=%s worker=%u", (unsigned long long)c->id,
+                 c->addr_text, w->index);
         return;
     }
     /* Beyond max-handshakes(-per-ip) a connection waits, accepted but unread, instead of
@@ -996,8 +1091,8 @@ void rg_conn_accept(struct rg_worker *w, uv_stream_t *server)
     list_push(c, RG_CONN_LIST_WAITING);
     RG_STAT_INC(&w->stats, conn_waited);
     rg_listener_note(rc == -ENOSPC ? RG_LISTENER_WAITED_GLOBAL : RG_LISTENER_WAITED_IP);
-    rg_debug("connection %s accepted by worker %u, waiting for a handshake slot", c->addr_text,
-             w->index);
+    rg_debug("event=conn_accept conn=%llu src=%s worker=%u wait=handshake_slot",
+             (unsigned long long)c->id, c->addr_text, w->index);
     if (rc == -ENOSPC) {
         /* Every slot is taken: the oldest silent handshake makes room (its slot goes to the
          * oldest waiting connection that may take it). */

@@ -227,10 +227,10 @@ void rg_listener_report(const struct rg_config *cfg)
         return;
     __atomic_store_n(&limits_seen.last_ms, now, __ATOMIC_RELAXED);
     rg_log(ev || rf || to ? LOG_WARNING : LOG_NOTICE,
-           "event=listen-limits waited_max_handshakes=%llu waited_max_handshakes_per_ip=%llu "
+           "event=listen_limits waited_max_handshakes=%llu waited_max_handshakes_per_ip=%llu "
            "evicted_silent=%llu refused_max_connections=%llu wait_timeouts=%llu "
-           "waiting=%u handshakes=%u max-handshakes=%u max-handshakes-per-ip=%u "
-           "max-connections=%u",
+           "waiting=%u handshakes=%u max_handshakes=%u max_handshakes_per_ip=%u "
+           "max_connections=%u",
            (unsigned long long)wg, (unsigned long long)wi, (unsigned long long)ev,
            (unsigned long long)rf, (unsigned long long)to,
            __atomic_load_n(&waiting, __ATOMIC_RELAXED), rg_listener_handshakes(),
@@ -278,7 +278,7 @@ void rg_listener_drop(uv_stream_t *server)
     l->spare.data = l;
     int rc = uv_accept(server, (uv_stream_t *)&l->spare);
     rg_log_limited("accept-drop", LOG_ERR,
-                   "event=connection-dropped listener=%s reason=\"out of memory\"%s", l->addr_text,
+                   "event=conn_dropped listener=%s reason=\"out of memory\"%s", l->addr_text,
                    rc < 0 ? " accept=failed" : "");
     l->spare_busy = true;
     l->open_handles++;
@@ -289,8 +289,8 @@ static void on_connection(uv_stream_t *server, int status)
 {
     struct rg_listener *l = server->data;
     if (status < 0) {
-        rg_log_limited("accept", LOG_WARNING, "listener %s: accept failed: %s", l->addr_text,
-                       rg_strerror(status));
+        rg_log_limited("accept", LOG_WARNING, "event=accept_failed listener=%s error=\"%s\"",
+                       l->addr_text, rg_strerror(status));
         return;
     }
     rg_conn_accept(l->worker, server);
@@ -378,18 +378,18 @@ int rg_listener_open(struct rg_worker *w, const struct rg_config *cfg)
     for (size_t i = 0; i < cfg->listen.naddress; i++) {
         int rc = open_one(w, cfg->listen.address[i], cfg->listen.port);
         if (rc == UV_EADDRINUSE) {
-            rg_err("listen %s port %u: another process already listens there (a second "
-                   "radsecgw?); refusing to share the port",
+            rg_err("event=listen_failed address=%s port=%u reason=\"another process already "
+                   "listens there (a second radsecgw?); refusing to share the port\"",
                    cfg->listen.address[i], cfg->listen.port);
             return rc;
         }
         if (rc < 0) {
-            rg_err("listen %s port %u: %s", cfg->listen.address[i], cfg->listen.port,
-                   rg_strerror(rc));
+            rg_err("event=listen_failed address=%s port=%u error=\"%s\"", cfg->listen.address[i],
+                   cfg->listen.port, rg_strerror(rc));
             return rc;
         }
         if (w->index == 0)
-            rg_info("listening on %s", w->listeners[w->nlisteners - 1]->addr_text);
+            rg_info("event=listening address=%s", w->listeners[w->nlisteners - 1]->addr_text);
     }
     return 0;
 }

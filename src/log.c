@@ -173,7 +173,7 @@ void rg_log_limited(const char *key, int prio, const char *fmt, ...)
     pthread_mutex_unlock(&limit_lock);
 
     if (report)
-        rg_log(report_prio, "%u similar messages suppressed (%s)", report, slot_key);
+        rg_log(report_prio, "event=log_suppressed count=%u key=%s", report, slot_key);
     if (log_it) {
         va_list ap;
         va_start(ap, fmt);
@@ -192,7 +192,7 @@ void rg_log_limited_flush(void)
             continue;
         /* emit() takes no lock of ours, so reporting under limit_lock is safe */
         char msg[256];
-        snprintf(msg, sizeof(msg), "%u similar messages suppressed (%s)", s->suppressed, s->key);
+        snprintf(msg, sizeof(msg), "event=log_suppressed count=%u key=%s", s->suppressed, s->key);
         if (enabled(s->prio))
             emit(s->prio, msg);
         s->suppressed = 0;

@@ -105,8 +105,10 @@ static void log_diag(const struct rg_config_diag *d)
     if (!d->text)
         return;
     char *copy = strdup(d->text), *save = NULL;
+    char esc[1024];
     for (char *line = strtok_r(copy, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
-        rg_log(strstr(line, ": warning: ") ? LOG_WARNING : LOG_ERR, "config: %s", line);
+        rg_log(strstr(line, ": warning: ") ? LOG_WARNING : LOG_ERR, "event=config diag=\"%s\"",
+               rg_log_escape_str(line, esc, sizeof(esc)));
     free(copy);
 }
 
@@ -120,7 +122,7 @@ static void on_stats(uv_timer_t *t)
         rg_stats_sum(&total, &m->workers[i].stats);
     rg_stats_sum(&total, rg_coa_stats());
     rg_stats_format(&total, line, sizeof(line));
-    rg_info("stats workers=%u %s", m->nworkers, line);
+    rg_notice("event=stats workers=%u %s", m->nworkers, line);
 }
 
 static void start_stats_timer(struct main_state *m)
@@ -217,12 +219,15 @@ static void on_crl_refresh(uv_timer_t *t)
     if (!g) {
         /* Keep the old signature: the next tick tries again (the file may be half written). */
         free(sig);
-        rg_err("CRL refresh failed: %s; keeping the CAs and CRLs in force", err);
+        rg_err("event=crl_refresh_failed reason=\"%s\" effect=\"the CAs and CRLs in force are "
+               "kept\"",
+               RG_LOG_ESC(err));
         return;
     }
     trust_remember(m, sig, n);
     install(m, g);
-    rg_notice("CRL refresh: CA or CRL files changed, generation %llu re-checks open connections",
+    rg_notice("event=crl_refresh reason=\"CA or CRL files changed\" generation=%llu "
+              "effect=\"open connections are re-checked\"",
               (unsigned long long)g->number);
 }
 
@@ -272,8 +277,8 @@ static void on_service_tick(uv_timer_t *t)
         uint64_t beat = __atomic_load_n(&m->workers[i].beat_ms, __ATOMIC_RELAXED);
         if (now - beat > RG_WORKER_STALE_MS) {
             rg_log_limited("watchdog", LOG_ERR,
-                           "watchdog: worker %u has not turned for %llu ms; not notifying "
-                           "systemd",
+                           "event=watchdog_stalled worker=%u stalled_ms=%llu "
+                           "effect=\"systemd not notified\"",
                            i, (unsigned long long)(now - beat));
             return;
         }
@@ -307,10 +312,10 @@ static bool reload(struct main_state *m)
     struct rg_config *cfg = NULL;
     struct rg_config_diag diag = {0};
     char err[512];
-    rg_notice("reload: reading %s", m->config_path);
+    rg_notice("event=reload_start config=\"%s\"", RG_LOG_ESC(m->config_path));
     if (rg_config_load(m->config_path, true, &cfg, &diag) < 0) {
         log_diag(&diag);
-        rg_err("reload failed: configuration unchanged");
+        rg_err("event=reload_failed effect=\"configuration unchanged\"");
         rg_config_diag_free(&diag);
         return false;
     }
@@ -322,18 +327,19 @@ static bool reload(struct main_state *m)
     rg_config_unref(cfg);
     if (!g) {
         free(sig);
-        rg_err("reload failed: %s; configuration unchanged", err);
+        rg_err("event=reload_failed reason=\"%s\" effect=\"configuration unchanged\"",
+               RG_LOG_ESC(err));
         return false;
     }
     rg_log_open(g->cfg->log.facility, m->debug ? LOG_DEBUG : g->cfg->log.level, m->log_stderr);
     trust_remember(m, sig, n);
     install(m, g);
     if (rg_coa_reload(g->cfg) < 0)
-        rg_err("reload: coa listener not available");
+        rg_err("event=reload_coa_failed reason=\"coa listener not available\"");
     start_stats_timer(m);
     start_crl_timer(m);
     rg_tls_expiry_log(g->cfg, time(NULL)); /* new certificates or CAs: checked now */
-    rg_notice("reload done: generation %llu", (unsigned long long)g->number);
+    rg_notice("event=reload_done generation=%llu", (unsigned long long)g->number);
     return true;
 }
 
@@ -351,7 +357,7 @@ static void on_signal(uv_signal_t *s, int signum)
         return;
     m->stopping = true;
     rg_service_stopping();
-    rg_notice("stopping on signal %d: draining requests in flight", signum);
+    rg_notice("event=stopping signal=%d effect=\"draining requests in flight\"", signum);
     for (unsigned i = 0; i < m->nworkers; i++)
         rg_worker_stop(&m->workers[i]);
     rg_coa_stop();
@@ -412,7 +418,8 @@ static void detach_finish(int fd)
 {
     char ok = 'R';
     if (write(fd, &ok, 1) != 1)
-        rg_warn("detach: cannot tell the starting process: %s", strerror(errno));
+        rg_warn("event=detach_failed reason=\"cannot tell the starting process\" error=\"%s\"",
+                strerror(errno));
     close(fd);
     int null = open("/dev/null", O_RDWR | O_CLOEXEC);
     if (null >= 0) {
@@ -430,19 +437,20 @@ static int drop_privileges(const char *user)
 {
     struct passwd *pw = getpwnam(user);
     if (!pw) {
-        rg_err("user \"%s\" does not exist", user);
+        rg_err("event=user_unknown user=\"%s\" reason=\"does not exist\"", RG_LOG_ESC(user));
         return -ENOENT;
     }
     if (getuid() == pw->pw_uid && geteuid() == pw->pw_uid) {
-        rg_info("running as user %s", user);
+        rg_info("event=running_as user=\"%s\"", RG_LOG_ESC(user));
         return 0;
     }
     if (initgroups(user, pw->pw_gid) < 0 || setgid(pw->pw_gid) < 0 || setuid(pw->pw_uid) < 0) {
         int err = errno;
-        rg_err("cannot switch to user \"%s\": %s", user, strerror(err));
+        rg_err("event=user_switch_failed user=\"%s\" error=\"%s\"", RG_LOG_ESC(user),
+               strerror(err));
         return -err;
     }
-    rg_info("running as user %s", user);
+    rg_info("event=running_as user=\"%s\"", RG_LOG_ESC(user));
     return 0;
 }
 
@@ -451,9 +459,9 @@ static int write_pidfile(const char *path)
     FILE *f = fopen(path, "we");
     if (!f) {
         int err = errno;
-        rg_err("pidfile %s: %s (its directory must be writable by the user radsecgw runs as: "
-               "systemd's RuntimeDirectory)",
-               path, strerror(err));
+        rg_err("event=pidfile_failed path=\"%s\" error=\"%s\" fix=\"its directory must be "
+               "writable by the user radsecgw runs as: systemd's RuntimeDirectory\"",
+               RG_LOG_ESC(path), strerror(err));
         return -err;
     }
     fprintf(f, "%ld\n", (long)getpid());
@@ -472,15 +480,16 @@ static void raise_nofile(const struct rg_config *cfg)
         rlim_t old = rl.rlim_cur;
         rl.rlim_cur = rl.rlim_max;
         if (setrlimit(RLIMIT_NOFILE, &rl) < 0) {
-            rg_warn("cannot raise RLIMIT_NOFILE from %llu to %llu: %s", (unsigned long long)old,
-                    (unsigned long long)rl.rlim_max, strerror(errno));
+            rg_warn("event=nofile_raise_failed from=%llu to=%llu error=\"%s\"",
+                    (unsigned long long)old, (unsigned long long)rl.rlim_max, strerror(errno));
             rl.rlim_cur = old;
         }
     }
     uint64_t need = (uint64_t)cfg->listen.max_connections + RG_NOFILE_SPARE;
     if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need)
-        rg_warn("open file limit %llu is below the %llu that max-connections = %u needs; "
-                "connections past it are refused (raise LimitNOFILE in systemd, or ulimit -n)",
+        rg_warn("event=nofile_low limit=%llu needed=%llu max_connections=%u "
+                "effect=\"connections past the limit are refused\" "
+                "fix=\"raise LimitNOFILE in systemd, or ulimit -n\"",
                 (unsigned long long)rl.rlim_cur, (unsigned long long)need,
                 cfg->listen.max_connections);
 }
@@ -673,7 +682,7 @@ int main(int argc, char **argv)
     for (; started < m.nworkers; started++) {
         rc = rg_worker_start(&m.workers[started], started, m.gen);
         if (rc < 0) {
-            rg_err("worker %u failed to start: %s", started, rg_strerror(rc));
+            rg_err("event=worker_start_failed worker=%u error=\"%s\"", started, rg_strerror(rc));
             break;
         }
     }
@@ -690,7 +699,7 @@ int main(int argc, char **argv)
     if (pidfile && write_pidfile(pidfile) < 0) {
         return start_failed(&m, m.nworkers);
     }
-    rg_notice("radsecgw %s started: %u worker(s), %zu org(s), %zu pool(s)", RG_VERSION, m.nworkers,
+    rg_notice("event=started version=%s workers=%u orgs=%zu pools=%zu", RG_VERSION, m.nworkers,
               cfg->norgs, cfg->npools);
     uv_signal_init(loop, &m.sig_hup);
     uv_signal_init(loop, &m.sig_term);
@@ -727,7 +736,7 @@ int main(int argc, char **argv)
     uv_loop_close(loop);
     if (pidfile)
         unlink(pidfile);
-    rg_notice("radsecgw stopped");
+    rg_notice("event=stopped");
     rg_thread_cleanup();
     rg_tls_global_cleanup();
     rg_log_close();

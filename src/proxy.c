@@ -545,13 +545,15 @@ static void log_request(struct rg_proxy *px, const struct rg_request *req, const
     const struct rg_conn *c = req->conn;
     if (!c || !c->gen->cfg->log.requests)
         return;
-    char user[80], station[48];
+    char user[80], calling[48], called[80];
     rg_radius_attr_string(pkt, RG_RADIUS_ATTR_USER_NAME, user, sizeof(user));
-    rg_radius_attr_string(pkt, RG_RADIUS_ATTR_CALLING_STATION_ID, station, sizeof(station));
-    rg_info("request org=%s nas=\"%s\" src=%s code=%s user=\"%s\" station=\"%s\" result=%s "
-            "backend=%s latency=%llums",
-            c->peer.org ? c->peer.org->name : "-", RG_LOG_ESC(c->peer.cn), c->addr_text,
-            rg_radius_code_name(req->code), user, station, result,
+    rg_radius_attr_string(pkt, RG_RADIUS_ATTR_CALLING_STATION_ID, calling, sizeof(calling));
+    rg_radius_attr_string(pkt, RG_RADIUS_ATTR_CALLED_STATION_ID, called, sizeof(called));
+    rg_info("event=request conn=%llu id=%u org=%s nas=\"%s\" src=%s user=\"%s\" "
+            "calling=\"%s\" called=\"%s\" code=%s result=%s pool=%s backend=%s latency_ms=%llu",
+            (unsigned long long)c->id, req->ap_id, c->peer.org ? c->peer.org->name : "-",
+            RG_LOG_ESC(c->peer.cn), c->addr_text, user, calling, called,
+            rg_radius_code_name(req->code), result, req->pool ? req->pool->cfg->name : "-",
             req->server ? req->server->cfg->name : "-",
             (unsigned long long)(rg_now_ms() - req->received_ms));
     (void)px;
@@ -665,8 +667,9 @@ static int start_on_server(struct rg_proxy *px, struct rg_request *req,
     schedule(px, req, rg_rt_deadline(&rt, now, now, req->rt_ms));
     rc = rg_backend_send(sock, req);
     if (rc < 0)
-        rg_log_limited("backend-send", LOG_WARNING, "backend %s: send failed: %s", srv->cfg->name,
-                       rg_strerror(rc));
+        rg_log_limited("backend-send", LOG_WARNING,
+                       "event=backend_send_failed backend=%s pool=%s error=\"%s\"", srv->cfg->name,
+                       srv->pool->cfg->name, rg_strerror(rc));
     return 0;
 }
 
@@ -680,9 +683,9 @@ static void send_local_reply(struct rg_conn *c, uint8_t code, uint8_t id, const 
     int n = rg_proxy_local_reply(buf, sizeof(buf), code, id, auth, request, message, secret, slen);
     if (n < 0) {
         rg_log_limited("local-reply", LOG_WARNING,
-                       "event=local-reply-dropped conn=%s cn=\"%s\" code=%s id=%u "
+                       "event=local_reply_dropped " RG_CONN_LOG_FMT " code=%s id=%u "
                        "reason=\"Proxy-State of the request leaves no room for the reply\"",
-                       c->addr_text, RG_LOG_ESC(c->peer.cn), rg_radius_code_name(code), id);
+                       RG_CONN_LOG_ARGS(c), rg_radius_code_name(code), id);
         return;
     }
     rg_conn_send(c, buf, (size_t)n);
@@ -729,17 +732,19 @@ int rg_proxy_on_request(struct rg_proxy *px, struct rg_conn *conn, const uint8_t
     if (code != RG_RADIUS_ACCESS_REQUEST && code != RG_RADIUS_ACCOUNTING_REQUEST &&
         code != RG_RADIUS_STATUS_SERVER) {
         RG_STAT_INC(&w->stats, drop_unsupported);
-        rg_log_limited("ap-unsupported", LOG_NOTICE, "conn %s (%s): dropped %s id=%u: not proxied",
-                       conn->addr_text, RG_LOG_ESC(conn->peer.cn), rg_radius_code_name(code),
-                       ap_id);
+        rg_log_limited("ap-unsupported", LOG_NOTICE,
+                       "event=request_dropped " RG_CONN_LOG_FMT " code=%s id=%u "
+                       "reason=\"not proxied\"",
+                       RG_CONN_LOG_ARGS(conn), rg_radius_code_name(code), ap_id);
         return -EPROTONOSUPPORT;
     }
     RG_STAT_INC(&w->stats, requests);
     if ((why = check_ap_request(pkt, secret, slen)) != NULL) {
         RG_STAT_INC(&w->stats, drop_bad_request);
         rg_log_limited("ap-bad-request", LOG_WARNING,
-                       "connection %s (%s): %s id=%u discarded: %s; closing", conn->addr_text,
-                       RG_LOG_ESC(conn->peer.cn), rg_radius_code_name(code), ap_id, why);
+                       "event=request_bad " RG_CONN_LOG_FMT " code=%s id=%u reason=\"%s\" "
+                       "action=close",
+                       RG_CONN_LOG_ARGS(conn), rg_radius_code_name(code), ap_id, why);
         return -EBADMSG;
     }
     if ((why = rg_proxy_request_invalid(pkt)) != NULL) {
@@ -747,10 +752,9 @@ int rg_proxy_on_request(struct rg_proxy *px, struct rg_conn *conn, const uint8_t
          * flight on it are not. */
         RG_STAT_INC(&w->stats, drop_invalid);
         rg_log_limited("ap-invalid-request", LOG_WARNING,
-                       "event=request-discarded conn=%s cn=\"%s\" code=%s id=%u reason=\"%s\" "
+                       "event=request_discarded " RG_CONN_LOG_FMT " code=%s id=%u reason=\"%s\" "
                        "connection=kept",
-                       conn->addr_text, RG_LOG_ESC(conn->peer.cn), rg_radius_code_name(code), ap_id,
-                       why);
+                       RG_CONN_LOG_ARGS(conn), rg_radius_code_name(code), ap_id, why);
         return -EINVAL;
     }
     /* Reverse CoA: the NAS identities it claims, once each per connection. */
@@ -766,9 +770,9 @@ int rg_proxy_on_request(struct rg_proxy *px, struct rg_conn *conn, const uint8_t
         /* RFC 6613 §2.6.5, RFC 5080 §2.2.2: same ID and authenticator, still in flight. */
         RG_STAT_INC(&w->stats, duplicates);
         rg_log_limited("ap-duplicate", LOG_NOTICE,
-                       "conn %s (%s): %s id=%u already in flight: duplicate dropped",
-                       conn->addr_text, RG_LOG_ESC(conn->peer.cn), rg_radius_code_name(code),
-                       ap_id);
+                       "event=request_duplicate " RG_CONN_LOG_FMT " code=%s id=%u "
+                       "reason=\"already in flight\"",
+                       RG_CONN_LOG_ARGS(conn), rg_radius_code_name(code), ap_id);
         return 0;
     }
     if (old && old->sock && conn->nabandoned >= RG_PROXY_ABANDONED_MAX)
@@ -779,10 +783,9 @@ int rg_proxy_on_request(struct rg_proxy *px, struct rg_conn *conn, const uint8_t
          * ID until its deadline, so its late reply is recognised and dropped. */
         RG_STAT_INC(&w->stats, abandoned);
         rg_log_limited("ap-abandoned", LOG_INFO,
-                       "event=request-abandoned conn=%s cn=\"%s\" code=%s id=%u "
+                       "event=request_abandoned " RG_CONN_LOG_FMT " code=%s id=%u "
                        "reason=\"ID reused with a new Request Authenticator (RFC 5080 §2.2.2)\"",
-                       conn->addr_text, RG_LOG_ESC(conn->peer.cn), rg_radius_code_name(old->code),
-                       ap_id);
+                       RG_CONN_LOG_ARGS(conn), rg_radius_code_name(old->code), ap_id);
         old->conn = NULL;
         conn->inflight[ap_id] = NULL;
         conn->ninflight--;
@@ -814,9 +817,11 @@ int rg_proxy_on_request(struct rg_proxy *px, struct rg_conn *conn, const uint8_t
     if (!srv) {
         bool reject =
             pool && pool->cfg->when_dead == RG_WHEN_DEAD_REJECT && code == RG_RADIUS_ACCESS_REQUEST;
-        rg_log_limited("pool-dead", LOG_WARNING, "conn %s (%s): %s id=%u user=\"%s\": %s",
-                       conn->addr_text, RG_LOG_ESC(conn->peer.cn), rg_radius_code_name(code), ap_id,
-                       user,
+        rg_log_limited("pool-dead", LOG_WARNING,
+                       "event=request_no_server " RG_CONN_LOG_FMT " code=%s id=%u user=\"%s\" "
+                       "pool=%s reason=\"%s\"",
+                       RG_CONN_LOG_ARGS(conn), rg_radius_code_name(code), ap_id, user,
+                       cpool ? cpool->name : "-",
                        !pool    ? "no pool for this request"
                        : reject ? "every server of the pool is dead: Access-Reject sent"
                                 : "every server of the pool is dead: no answer");
@@ -853,10 +858,9 @@ int rg_proxy_on_request(struct rg_proxy *px, struct rg_conn *conn, const uint8_t
             return -EAGAIN;
         RG_STAT_INC(&w->stats, drop_invalid);
         rg_log_limited("ap-translate", LOG_WARNING,
-                       "event=request-discarded conn=%s cn=\"%s\" code=%s id=%u length=%zu "
+                       "event=request_discarded " RG_CONN_LOG_FMT " code=%s id=%u length=%zu "
                        "reason=\"%s\" connection=kept",
-                       conn->addr_text, RG_LOG_ESC(conn->peer.cn), rg_radius_code_name(code), ap_id,
-                       len,
+                       RG_CONN_LOG_ARGS(conn), rg_radius_code_name(code), ap_id, len,
                        rc == -EMSGSIZE ? "no room for Message-Authenticator / CHAP-Challenge "
                                          "within 4096 octets"
                        : rc == -EINVAL || rc == -EBADMSG ? "malformed hidden attribute"
@@ -902,7 +906,8 @@ static void reply_discarded(struct rg_proxy *px, struct rg_request *req, const u
     else
         RG_STAT_INC(&w->stats, drop_unsigned);
     if (rg_backend_warn_due(srv->shared, kind, rg_now_ms(), RG_PROXY_WARN_MINUTE_MS))
-        rg_warn("backend=%s pool=%s server=%s code=%s id=%u result=discarded reason=\"%s\" "
+        rg_warn("event=reply_discarded backend=%s pool=%s server=%s code=%s id=%u result=discarded "
+                "reason=\"%s\" "
                 "effect=\"server counted alive, request ended without a reply\" fix=\"%s\" "
                 "repeat=minute",
                 srv->cfg->name, srv->pool->cfg->name,
@@ -923,23 +928,26 @@ void rg_proxy_on_reply(struct rg_proxy *px, struct rg_backend_sock *sock, const 
     if (!rg_sockaddr_equal(addr, (const struct sockaddr *)sock->dest->addr)) {
         RG_STAT_INC(&w->stats, drop_wrong_source);
         rg_log_limited("backend-wrong-source", LOG_WARNING,
-                       "backend %s (%s): reply from another address or port dropped",
+                       "event=reply_dropped backend=%s server=%s "
+                       "reason=\"reply from another address or port\"",
                        srv->cfg->name, rg_backend_dest_str(sock->dest, dest, sizeof(dest)));
         return;
     }
     if (len < RG_RADIUS_HDR_LEN || len > RG_RADIUS_MAX_LEN) {
         RG_STAT_INC(&w->stats, drop_bad_reply);
         rg_log_limited("backend-bad-reply", LOG_WARNING,
-                       "backend %s (%s): reply of %zu octets dropped", srv->cfg->name,
-                       rg_backend_dest_str(sock->dest, dest, sizeof(dest)), len);
+                       "event=reply_dropped backend=%s server=%s length=%zu "
+                       "reason=\"length outside 20..4096\"",
+                       srv->cfg->name, rg_backend_dest_str(sock->dest, dest, sizeof(dest)), len);
         return;
     }
     struct rg_request *req = sock->ids.inflight[pkt_in[1]];
     if (!req) {
         RG_STAT_INC(&w->stats, drop_unknown_reply);
         rg_log_limited("backend-unknown-id", LOG_NOTICE,
-                       "backend %s (%s): reply id=%u not in flight dropped", srv->cfg->name,
-                       rg_backend_dest_str(sock->dest, dest, sizeof(dest)), pkt_in[1]);
+                       "event=reply_dropped backend=%s server=%s id=%u reason=\"not in flight\"",
+                       srv->cfg->name, rg_backend_dest_str(sock->dest, dest, sizeof(dest)),
+                       pkt_in[1]);
         return;
     }
     /* The receive buffer is the worker's; the reply is rewritten in place. */
@@ -951,11 +959,12 @@ void rg_proxy_on_reply(struct rg_proxy *px, struct rg_backend_sock *sock, const 
     if (v == RG_REPLY_UNVERIFIED) {
         /* deprecating-radius: behave as if no response arrived; timers and health stay. */
         RG_STAT_INC(&w->stats, drop_bad_reply);
-        rg_log_limited("backend-bad-reply", LOG_WARNING,
-                       "backend=%s server=%s code=%s id=%u result=dropped reason=\"%s\" "
-                       "effect=\"as if not received\"",
-                       srv->cfg->name, rg_backend_dest_str(sock->dest, dest, sizeof(dest)),
-                       rg_radius_code_name(pkt[0]), pkt[1], chk.why);
+        rg_log_limited(
+            "backend-bad-reply", LOG_WARNING,
+            "event=reply_dropped backend=%s server=%s code=%s id=%u result=dropped reason=\"%s\" "
+            "effect=\"as if not received\"",
+            srv->cfg->name, rg_backend_dest_str(sock->dest, dest, sizeof(dest)),
+            rg_radius_code_name(pkt[0]), pkt[1], chk.why);
         return;
     }
     len = rg_radius_len(pkt);
@@ -965,7 +974,7 @@ void rg_proxy_on_reply(struct rg_proxy *px, struct rg_backend_sock *sock, const 
         rg_backend_mark_alive(srv, req->probe ? "answered Status-Server" : "answered a request");
     if (chk.learned && rg_backend_learn_signs(srv->shared) &&
         srv->pool->cfg->require_message_authenticator == RG_REQUIRE_MA_AUTO)
-        rg_notice("backend=%s pool=%s server=%s event=signs-replies reason=\"%s to an "
+        rg_notice("event=backend_signs_replies backend=%s pool=%s server=%s reason=\"%s to an "
                   "Access-Request without EAP-Message carries Message-Authenticator\" "
                   "effect=\"unsigned Access-* replies from this server are dropped from now on "
                   "(require-message-authenticator = auto)\"",
@@ -984,7 +993,8 @@ void rg_proxy_on_reply(struct rg_proxy *px, struct rg_backend_sock *sock, const 
         if (srv->pool->cfg->require_message_authenticator == RG_REQUIRE_MA_AUTO &&
             rg_backend_warn_due(srv->shared, RG_BACKEND_WARN_UNSIGNED_ACCEPTED, rg_now_ms(),
                                 RG_PROXY_WARN_HOURLY_MS))
-            rg_warn("backend=%s pool=%s server=%s code=%s result=accepted "
+            rg_warn("event=reply_unsigned_accepted backend=%s pool=%s server=%s code=%s "
+                    "result=accepted "
                     "reason=\"no Message-Authenticator; require-message-authenticator = auto and "
                     "this server has not yet signed a reply to an Access-Request without "
                     "EAP-Message\" risk=\"unsigned replies can be forged (BlastRADIUS, "
@@ -1126,9 +1136,11 @@ static void on_deadline(struct rg_proxy *px, struct rg_request *req, uint64_t no
             rg_backend_release_id(old, old_id);
             RG_STAT_DEC(&w->stats, outstanding);
             RG_STAT_INC(&w->stats, failovers);
-            rg_log(LOG_NOTICE, "request %s id=%u from %s: server %s timed out, failing over to %s",
-                   rg_radius_code_name(req->code), req->ap_id, req->conn->addr_text, srv->cfg->name,
-                   next->cfg->name);
+            rg_notice("event=request_failover conn=%llu src=%s code=%s id=%u pool=%s backend=%s "
+                      "next=%s reason=timeout",
+                      (unsigned long long)req->conn->id, req->conn->addr_text,
+                      rg_radius_code_name(req->code), req->ap_id, srv->pool->cfg->name,
+                      srv->cfg->name, next->cfg->name);
             return;
         }
         req->sock = old;

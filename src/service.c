@@ -16,7 +16,8 @@ static void notify(const char *state)
 {
     int rc = sd_notify(0, state);
     if (rc < 0)
-        rg_log_limited("sd-notify", LOG_WARNING, "sd_notify: %s", strerror(-rc));
+        rg_log_limited("sd-notify", LOG_WARNING, "event=sd_notify_failed error=\"%s\"",
+                       strerror(-rc));
 }
 
 static void notify_with_status(const char *state, const char *status)

@@ -496,9 +496,9 @@ static int crl_stale(const struct blob *b)
 static void log_crl_stale(const struct rg_org *org, const char *path)
 {
     rg_log(LOG_WARNING,
-           "org \"%s\": crl %s is stale (nextUpdate passed): not loaded, clients of its CA are "
-           "refused until it is renewed",
-           org->name, path);
+           "event=crl_stale org=%s path=\"%s\" reason=\"nextUpdate passed\" "
+           "effect=\"not loaded, clients of its CA are refused until it is renewed\"",
+           org->name, RG_LOG_ESC(path));
 }
 
 static int org_load(struct rg_tls_ctx *tc, struct org_trust *ot, char *err, size_t errlen)
@@ -1139,10 +1139,17 @@ void rg_tls_expiry_format(const struct rg_tls_expiry *e, char *buf, size_t len)
 
 static void expiry_log_one(const struct rg_tls_expiry *e, void *arg)
 {
-    char line[768];
+    char line[768], esc[RG_LOG_ESC_BUF * 2];
     (void)arg;
     rg_tls_expiry_format(e, line, sizeof(line));
-    rg_log(e->expired || e->unreadable ? LOG_ERR : LOG_WARNING, "%s", line);
+    rg_log(e->expired || e->unreadable ? LOG_ERR : LOG_WARNING,
+           "event=cert_expiry kind=%s path=\"%s\" state=%s expiry=%lld days=%ld msg=\"%s\"",
+           strcmp(e->kind, "CRL") == 0 ? "crl" : "certificate", RG_LOG_ESC(e->path),
+           e->unreadable ? "unreadable"
+           : e->expired  ? "expired"
+                         : "expiring",
+           e->unreadable ? 0LL : (long long)e->when, e->unreadable ? 0L : e->days,
+           rg_log_escape_str(line, esc, sizeof(esc)));
 }
 
 int rg_tls_expiry_log(const struct rg_config *cfg, time_t now)

@@ -24,6 +24,13 @@ int rg_buf_reserve(struct rg_buf *b, size_t n)
     size_t need = b->len + n;
     if (need <= b->cap)
         return 0;
+    struct rg_buf_pool *p = b->pool;
+    if (b->cap == 0 && p && need <= p->size) {
+        if (!(b->data = rg_buf_pool_get(p)))
+            return -ENOMEM;
+        b->cap = p->size;
+        return 0;
+    }
     size_t cap = b->cap ? b->cap : BUF_MIN_CAP;
     while (cap < need)
         cap *= 2;
@@ -32,6 +39,8 @@ int rg_buf_reserve(struct rg_buf *b, size_t n)
     uint8_t *data = realloc(b->data, cap);
     if (!data)
         return -ENOMEM;
+    if (p && b->cap == p->size)
+        p->lent--; /* outgrew the pool: plain malloc from here on */
     b->data = data;
     b->cap = cap;
     return 0;
@@ -60,9 +69,64 @@ void rg_buf_consume(struct rg_buf *b, size_t n)
 
 void rg_buf_free(struct rg_buf *b)
 {
-    free(b->data);
+    struct rg_buf_pool *p = b->pool;
+    if (p && b->cap == p->size)
+        rg_buf_pool_put(p, b->data);
+    else
+        free(b->data);
     b->data = NULL;
     b->len = b->cap = 0;
+}
+
+void rg_buf_release_empty(struct rg_buf *b)
+{
+    if (b->len == 0 && b->data)
+        rg_buf_free(b);
+}
+
+void rg_buf_pool_init(struct rg_buf_pool *p, size_t size, unsigned max_free)
+{
+    RG_REQUIRE(size >= sizeof(void *));
+    memset(p, 0, sizeof(*p));
+    p->size = size;
+    p->max_free = max_free;
+}
+
+void *rg_buf_pool_get(struct rg_buf_pool *p)
+{
+    void *data = p->free;
+    if (data) {
+        memcpy(&p->free, data, sizeof(p->free));
+        p->nfree--;
+    } else if (!(data = malloc(p->size))) {
+        return NULL;
+    }
+    p->lent++;
+    return data;
+}
+
+void rg_buf_pool_put(struct rg_buf_pool *p, void *data)
+{
+    if (!data)
+        return;
+    p->lent--;
+    if (p->nfree >= p->max_free) {
+        free(data);
+        return;
+    }
+    memcpy(data, &p->free, sizeof(p->free));
+    p->free = data;
+    p->nfree++;
+}
+
+void rg_buf_pool_trim(struct rg_buf_pool *p, unsigned keep)
+{
+    while (p->nfree > keep) {
+        void *data = p->free;
+        memcpy(&p->free, data, sizeof(p->free));
+        free(data);
+        p->nfree--;
+    }
 }
 
 /* wolfSSL asks for ciphertext: hand out what the owner fed, or WANT_READ. */

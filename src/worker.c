@@ -1,6 +1,7 @@
 /* Worker threads: each runs one libuv loop with its own listeners, connections, backend
  * sockets and state table. The main thread talks to a worker only through its uv_async
  * (new generation, stop). Also the config generations they share read-only. */
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -60,12 +61,28 @@ unsigned rg_worker_table_limit(const struct rg_config *cfg)
 
 /* ---- health ---- */
 
+/* After a mass disconnect, give the memory back: the pool keeps a few buffers, and glibc
+ * keeps freed heap (and the top of each thread's arena) unless asked to return it. */
+static void return_memory(struct rg_worker *w)
+{
+    __atomic_store_n(&w->stats.conn_buffers, w->buf_pool.lent, __ATOMIC_RELAXED);
+    if (w->closes_unreturned < RG_WORKER_TRIM_CLOSES)
+        return;
+    w->closes_unreturned = 0;
+    rg_buf_pool_trim(&w->buf_pool, RG_WORKER_BUF_KEEP / 8);
+    rg_buf_pool_trim(&w->table_pool, RG_WORKER_BUF_KEEP / 8);
+#ifdef __GLIBC__
+    malloc_trim(0);
+#endif
+}
+
 static void on_health(uv_timer_t *t)
 {
     struct rg_worker *w = t->data;
     struct rg_backend_set *set = w->backends;
     uint64_t now = rg_now_ms();
     rg_listener_report(w->gen->cfg);
+    return_memory(w);
     __atomic_store_n(&w->beat_ms, now, __ATOMIC_RELAXED);
     for (unsigned p = 0; p < set->npools; p++) {
         struct rg_backend_pool *pool = &set->pools[p];
@@ -79,10 +96,26 @@ static void on_health(uv_timer_t *t)
                 continue;
             int rc = rg_proxy_probe(&w->proxy, s);
             if (rc < 0)
-                rg_log_limited("probe", LOG_WARNING, "backend %s: Status-Server probe: %s",
-                               s->cfg->name, rg_strerror(rc));
+                rg_log_limited("probe", LOG_WARNING,
+                               "event=probe_failed backend=%s pool=%s error=\"%s\"", s->cfg->name,
+                               pool->cfg->name, rg_strerror(rc));
         }
     }
+}
+
+/* ---- idle connections give memory back ---- */
+
+static void on_trim(uv_check_t *h)
+{
+    struct rg_worker *w = h->data;
+    rg_conn_trim_idle(w);
+    uv_check_stop(h);
+}
+
+void rg_worker_schedule_trim(struct rg_worker *w)
+{
+    if (!uv_is_closing((uv_handle_t *)&w->trim_check))
+        uv_check_start(&w->trim_check, on_trim);
 }
 
 /* ---- handshake slots ---- */
@@ -174,6 +207,7 @@ static void finish_stop(struct rg_worker *w)
     uv_close((uv_handle_t *)&w->admit_timer, close_cb_noop);
     uv_close((uv_handle_t *)&w->turn_prepare, close_cb_noop);
     uv_close((uv_handle_t *)&w->more_idle, close_cb_noop);
+    uv_close((uv_handle_t *)&w->trim_check, close_cb_noop);
     uv_close((uv_handle_t *)&w->drain_timer, close_cb_noop);
     uv_close((uv_handle_t *)&w->wakeup, close_cb_noop);
 }
@@ -195,7 +229,8 @@ static void install_gen(struct rg_worker *w, struct rg_gen *g)
     for (size_t i = 0; !listen_changed && i < cfg->listen.naddress; i++)
         listen_changed = strcmp(old->listen.address[i], cfg->listen.address[i]) != 0;
     if (listen_changed && w->index == 0)
-        rg_warn("reload: listen addresses or port changed; restart radsecgw to apply them");
+        rg_warn("event=reload_listen_changed reason=\"listen addresses or port changed\" "
+                "fix=\"restart radsecgw to apply them\"");
     rg_proxy_set_limit(&w->proxy, rg_worker_table_limit(cfg));
     /* Requests in flight finish on the old backend set; new ones use the new one. */
     struct rg_backend_set *old_set = w->backends;
@@ -224,7 +259,7 @@ static void install_gen(struct rg_worker *w, struct rg_gen *g)
     if (w->waiting.n) /* the limits may have grown */
         rg_worker_schedule_admit(w);
     if (before != w->nconns)
-        rg_notice("generation %llu: %u connection(s) closed on worker %u by the re-check",
+        rg_notice("event=recheck_closed generation=%llu closed=%u worker=%u",
                   (unsigned long long)g->number, before - w->nconns, w->index);
 }
 
@@ -259,6 +294,8 @@ int rg_worker_start(struct rg_worker *w, unsigned index, struct rg_gen *gen)
 {
     memset(w, 0, sizeof(*w));
     w->index = index;
+    rg_buf_pool_init(&w->buf_pool, RG_WORKER_BUF_SIZE, RG_WORKER_BUF_KEEP);
+    rg_buf_pool_init(&w->table_pool, 256 * sizeof(struct rg_request *), RG_WORKER_BUF_KEEP);
     int rc = uv_loop_init(&w->loop);
     if (rc < 0)
         return rc;
@@ -278,6 +315,8 @@ int rg_worker_start(struct rg_worker *w, unsigned index, struct rg_gen *gen)
     uv_unref((uv_handle_t *)&w->turn_prepare); /* counts turns; keeps no loop alive */
     uv_idle_init(&w->loop, &w->more_idle);
     w->more_idle.data = w;
+    uv_check_init(&w->loop, &w->trim_check);
+    w->trim_check.data = w;
     w->gen = rg_gen_ref(gen);
     w->backends = rg_backend_set_new(w, gen->cfg);
     rc = rg_proxy_init(&w->proxy, w, &w->loop, rg_worker_table_limit(gen->cfg));
@@ -293,6 +332,8 @@ int rg_worker_start(struct rg_worker *w, unsigned index, struct rg_gen *gen)
         uv_loop_close(&w->loop);
         rg_proxy_free(&w->proxy);
         rg_coa_worker_free(w);
+        rg_buf_pool_trim(&w->buf_pool, 0);
+        rg_buf_pool_trim(&w->table_pool, 0);
         rg_gen_unref(w->gen);
         w->gen = NULL;
         uv_mutex_destroy(&w->lock);
@@ -329,6 +370,8 @@ void rg_worker_join(struct rg_worker *w)
     uv_loop_close(&w->loop);
     rg_proxy_free(&w->proxy);
     rg_coa_worker_free(w);
+    rg_buf_pool_trim(&w->buf_pool, 0);
+    rg_buf_pool_trim(&w->table_pool, 0);
     if (w->pending_gen)
         rg_gen_unref(w->pending_gen);
     rg_gen_unref(w->gen);

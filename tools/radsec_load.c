@@ -1,11 +1,14 @@
 /* radsec_load: a RadSec (RFC 6614) load generator. Opens C TLS connections, keeps N requests
  * in flight spread over them (closed loop, or paced with --rate), verifies every reply
- * (Response Authenticator, Message-Authenticator) and prints one summary line. A test and
+ * (Response Authenticator, Message-Authenticator) and prints one summary line. With --hold it
+ * first holds every connection idle (source addresses spread with --source) until SIGUSR1,
+ * for memory measurements of idle connections. A test and
  * benchmark tool, not part of the daemon: libuv + tls_stream + the RADIUS codec of rg_core. */
 #include <wolfssl/options.h>
 #include <wolfssl/ssl.h>
 
 #include <errno.h>
+#include <arpa/inet.h>
 #include <getopt.h>
 #include <stdbool.h>
 #include <signal.h>
@@ -44,6 +47,11 @@ static struct {
     bool close_after_send;    /* close each connection once everything is sent */
     bool allow_loss;
     bool verbose;
+    uint32_t source_net;   /* --source: first address (host order); 0: the kernel's choice */
+    uint32_t source_count; /* addresses used from it */
+    double connect_rate;   /* connections started per second; 0: all at once */
+    bool hold;             /* send nothing until SIGUSR1 */
+    const char *ready_file;
     size_t secret_len;
 } opt = {
     .host = "127.0.0.1",
@@ -102,6 +110,17 @@ static double tokens;
 static uint64_t pace_last_us;
 static unsigned pace_next;
 static bool finished;
+/* --hold: connections held idle until SIGUSR1, then the requests, then held idle again
+ * until a second SIGUSR1 (so the server can be measured after its connections carried a
+ * request), then closed all at once. */
+enum { HOLD_BEFORE, HOLD_SENDING, HOLD_AFTER, HOLD_CLOSING };
+static int hold_phase = HOLD_CLOSING; /* HOLD_BEFORE with --hold */
+static bool holding;                  /* hold_phase == HOLD_BEFORE */
+static bool ready_written;            /* --ready-file written for the phase before */
+static unsigned next_conn;            /* connections started so far */
+static uint64_t connect_t0_us;        /* --connect-rate: when the first one started */
+static uv_timer_t connect_timer;
+static uv_signal_t release_signal;
 static uint8_t wbuf[RG_RADIUS_MAX_LEN];
 
 static uint64_t now_us(void)
@@ -131,6 +150,15 @@ static void usage(FILE *out)
                  "                           of them must be established; sets --requests)\n"
                  "  --close-after-send       close each connection once every request is sent\n"
                  "  --allow-loss             exit 0 even when requests were not answered\n"
+                 "  --source NET/LEN         bind connection i to the i-th host address of NET\n"
+                 "                           (IPv4; e.g. 127.2.0.0/16: ~28k ports per address)\n"
+                 "  --connect-rate N         start N connections per second (default: all)\n"
+                 "  --hold                   send nothing until SIGUSR1 (idle connections), then\n"
+                 "                           the requests, then hold again until a second\n"
+                 "                           SIGUSR1 before closing every connection\n"
+                 "  --ready-file F           write \"established=N failed=M\" to F once every\n"
+                 "                           connection is established or has failed, and\n"
+                 "                           \"answered=N sent=M\" once the replies are in\n"
                  "  -v                       per-connection messages on stderr\n"
                  "Prints: sent= answered= accept= reject= acct= timeouts= bad= duration_ms= rps=\n"
                  "p50_ms= p99_ms= max_inflight= established= ... Exit 0 iff answered == sent\n"
@@ -224,6 +252,8 @@ static void conn_fail(struct lconn *c, const char *why)
 
 static bool sending_allowed(void)
 {
+    if (holding)
+        return false;
     if (st.sent >= opt.requests)
         return false;
     if (opt.duration_s > 0 && now_us() - st.start_us >= (uint64_t)(opt.duration_s * 1e6))
@@ -502,17 +532,94 @@ static void on_connect(uv_connect_t *req, int status)
     process(c); /* ClientHello */
 }
 
+static struct sockaddr_storage server_addr;
+
+/* Start connection i: bound to its --source address, if any. */
+static int start_conn(unsigned i)
+{
+    struct lconn *c = &conns[i];
+    c->index = i;
+    c->target = opt.inflight / opt.connections + (i < opt.inflight % opt.connections);
+    /* Start the IDs at a different point per connection; any order works. */
+    for (unsigned k = 0; k < IDS; k++)
+        c->free_ids[k] = (uint8_t)(i * 37 + k);
+    c->nfree = IDS;
+    uv_tcp_init(loop, &c->tcp);
+    c->tcp.data = c;
+    c->connect_req.data = c;
+    if (opt.source_count) {
+        struct sockaddr_in src = {.sin_family = AF_INET};
+        src.sin_addr.s_addr = htonl(opt.source_net + i % opt.source_count);
+        int rc = uv_tcp_bind(&c->tcp, (const struct sockaddr *)&src, 0);
+        if (rc < 0)
+            return rc;
+    }
+    return uv_tcp_connect(&c->connect_req, &c->tcp, (const struct sockaddr *)&server_addr,
+                          on_connect);
+}
+
+/* Start the connections due by now (all of them without --connect-rate). */
+static void start_due(void)
+{
+    unsigned due = opt.connections;
+    if (opt.connect_rate > 0) {
+        double t = (double)(now_us() - connect_t0_us) / 1e6;
+        double n = 1 + t * opt.connect_rate;
+        due = n < (double)opt.connections ? (unsigned)n : opt.connections;
+    }
+    while (next_conn < due) {
+        int rc = start_conn(next_conn);
+        next_conn++;
+        if (rc < 0) {
+            char why[96];
+            snprintf(why, sizeof(why), "connect: %s", uv_strerror(rc));
+            conn_fail(&conns[next_conn - 1], why);
+        }
+    }
+    if (next_conn == opt.connections)
+        uv_timer_stop(&connect_timer);
+}
+
+static void on_connect_timer(uv_timer_t *t)
+{
+    (void)t;
+    start_due();
+    check_done();
+}
+
+/* SIGUSR1 ends a --hold phase: every connection sends its requests now, or, after them, every
+ * connection closes. */
+static void on_release(uv_signal_t *h, int signum)
+{
+    (void)signum;
+    if (hold_phase == HOLD_AFTER) {
+        hold_phase = HOLD_CLOSING;
+        uv_signal_stop(h);
+        check_done();
+        return;
+    }
+    if (hold_phase != HOLD_BEFORE)
+        return;
+    hold_phase = HOLD_SENDING;
+    holding = false;
+    st.start_us = now_us();
+    pace_last_us = st.start_us;
+    for (unsigned i = 0; i < next_conn; i++)
+        pump(&conns[i]);
+    check_done();
+}
+
 /* ---- timers and the end ---- */
 
 static void on_sweep(uv_timer_t *t)
 {
     uint64_t now = now_us(), tmo = (uint64_t)(opt.timeout_s * 1e6);
     (void)t;
-    for (unsigned i = 0; i < opt.connections; i++) {
+    for (unsigned i = 0; i < next_conn; i++) {
         struct lconn *c = &conns[i];
         if (c->closed)
             continue;
-        for (unsigned id = 0; id < IDS; id++) {
+        for (unsigned id = 0; id < IDS && c->nfree < IDS; id++) {
             struct slot *s = &c->slots[id];
             if (!s->busy)
                 continue;
@@ -541,9 +648,9 @@ static void on_pace(uv_timer_t *t)
     if (tokens > opt.rate / 10 + 1)
         tokens = opt.rate / 10 + 1; /* no burst larger than 100 ms worth after a stall */
     unsigned tried = 0;
-    while (tokens >= 1 && tried < opt.connections) {
+    while (tokens >= 1 && tried < next_conn) {
         struct lconn *c = &conns[pace_next];
-        pace_next = (pace_next + 1) % opt.connections;
+        pace_next = (pace_next + 1) % next_conn;
         if (send_one(c)) {
             tokens -= 1;
             tried = 0;
@@ -552,26 +659,63 @@ static void on_pace(uv_timer_t *t)
             tried++;
         }
     }
-    for (unsigned i = 0; i < opt.connections; i++)
+    for (unsigned i = 0; i < next_conn; i++)
         conn_flush(&conns[i]);
     check_done();
+}
+
+static void write_ready(void)
+{
+    if (!opt.ready_file || ready_written || st.established + st.conn_failed < opt.connections)
+        return;
+    ready_written = true;
+    FILE *f = fopen(opt.ready_file, "w");
+    if (!f) {
+        fprintf(stderr, "radsec_load: %s: %s\n", opt.ready_file, strerror(errno));
+        return;
+    }
+    fprintf(f, "established=%llu failed=%llu\n", (unsigned long long)st.established,
+            (unsigned long long)st.conn_failed);
+    fclose(f);
 }
 
 static void check_done(void)
 {
     if (finished)
         return;
-    bool all_closed = true;
-    for (unsigned i = 0; i < opt.connections; i++)
+    write_ready();
+    bool all_closed = next_conn == opt.connections;
+    for (unsigned i = 0; i < next_conn && all_closed; i++)
         all_closed &= conns[i].closed;
+    if (!all_closed && (holding || next_conn < opt.connections))
+        return;
     bool done = all_closed || (!sending_allowed() && st.inflight == 0);
     if (!done)
         return;
+    if (!all_closed && hold_phase == HOLD_SENDING) {
+        /* Every reply is in: hold the connections idle again until the second SIGUSR1. */
+        hold_phase = HOLD_AFTER;
+        st.end_us = now_us(); /* rps and duration cover the requests, not the hold */
+        if (opt.ready_file) {
+            FILE *f = fopen(opt.ready_file, "w");
+            if (f) {
+                fprintf(f, "answered=%llu sent=%llu\n", (unsigned long long)st.answered,
+                        (unsigned long long)st.sent);
+                fclose(f);
+            }
+        }
+        return;
+    }
+    if (hold_phase == HOLD_AFTER && !all_closed)
+        return;
     finished = true;
-    st.end_us = now_us();
+    if (!opt.hold || !st.end_us)
+        st.end_us = now_us();
     uv_timer_stop(&sweep_timer);
     uv_timer_stop(&pace_timer);
-    for (unsigned i = 0; i < opt.connections; i++) {
+    uv_timer_stop(&connect_timer);
+    uv_signal_stop(&release_signal);
+    for (unsigned i = 0; i < next_conn; i++) {
         struct lconn *c = &conns[i];
         if (!c->closed) {
             c->shutting_down = true; /* not a failure */
@@ -625,6 +769,10 @@ static int parse_args(int argc, char **argv)
         O_PER_CONN,
         O_CLOSE,
         O_LOSS,
+        O_SOURCE,
+        O_CONNECT_RATE,
+        O_HOLD,
+        O_READY_FILE,
         O_HELP
     };
     static const struct option longopts[] = {
@@ -647,6 +795,10 @@ static int parse_args(int argc, char **argv)
         {"per-connection", required_argument, NULL, O_PER_CONN},
         {"close-after-send", no_argument, NULL, O_CLOSE},
         {"allow-loss", no_argument, NULL, O_LOSS},
+        {"source", required_argument, NULL, O_SOURCE},
+        {"connect-rate", required_argument, NULL, O_CONNECT_RATE},
+        {"hold", no_argument, NULL, O_HOLD},
+        {"ready-file", required_argument, NULL, O_READY_FILE},
         {"help", no_argument, NULL, O_HELP},
         {NULL, 0, NULL, 0},
     };
@@ -707,6 +859,27 @@ static int parse_args(int argc, char **argv)
         case O_LOSS:
             opt.allow_loss = true;
             break;
+        case O_SOURCE: {
+            char net[64];
+            unsigned len = 0;
+            struct in_addr a;
+            if (sscanf(optarg, "%63[0-9.]/%u", net, &len) != 2 || len < 8 || len > 30 ||
+                inet_pton(AF_INET, net, &a) != 1)
+                return -1;
+            uint32_t mask = ~0u << (32 - len);
+            opt.source_net = (ntohl(a.s_addr) & mask) + 1; /* the first host address */
+            opt.source_count = (~mask) - 1;                /* neither network nor broadcast */
+            break;
+        }
+        case O_CONNECT_RATE:
+            opt.connect_rate = strtod(optarg, NULL);
+            break;
+        case O_HOLD:
+            opt.hold = true;
+            break;
+        case O_READY_FILE:
+            opt.ready_file = optarg;
+            break;
         case 'v':
             opt.verbose = true;
             break;
@@ -760,9 +933,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "radsec_load: TLS: %s\n", err);
         return 2;
     }
-    struct sockaddr_storage addr;
-    if (uv_ip4_addr(opt.host, opt.port, (struct sockaddr_in *)&addr) != 0 &&
-        uv_ip6_addr(opt.host, opt.port, (struct sockaddr_in6 *)&addr) != 0) {
+    struct sockaddr_storage *addr = &server_addr;
+    if (uv_ip4_addr(opt.host, opt.port, (struct sockaddr_in *)addr) != 0 &&
+        uv_ip6_addr(opt.host, opt.port, (struct sockaddr_in6 *)addr) != 0) {
         fprintf(stderr, "radsec_load: --host must be an IP address\n");
         return 2;
     }
@@ -772,28 +945,29 @@ int main(int argc, char **argv)
         fprintf(stderr, "radsec_load: out of memory\n");
         return 2;
     }
-    loop = uv_default_loop();
-    st.start_us = now_us();
-    for (unsigned i = 0; i < opt.connections; i++) {
-        struct lconn *c = &conns[i];
-        c->index = i;
-        c->target = opt.inflight / opt.connections + (i < opt.inflight % opt.connections);
-        /* Start the IDs at a different point per connection; any order works. */
-        for (unsigned k = 0; k < IDS; k++)
-            c->free_ids[k] = (uint8_t)(i * 37 + k);
-        c->nfree = IDS;
-        uv_tcp_init(loop, &c->tcp);
-        c->tcp.data = c;
-        c->connect_req.data = c;
-        int rc =
-            uv_tcp_connect(&c->connect_req, &c->tcp, (const struct sockaddr *)&addr, on_connect);
-        if (rc < 0) {
-            fprintf(stderr, "radsec_load: connect: %s\n", uv_strerror(rc));
-            return 2;
-        }
+    if (opt.source_count && addr->ss_family != AF_INET) {
+        fprintf(stderr, "radsec_load: --source is IPv4 only\n");
+        return 2;
     }
+    loop = uv_default_loop();
+    st.start_us = connect_t0_us = now_us();
+    holding = opt.hold;
+    if (opt.hold)
+        hold_phase = HOLD_BEFORE;
     uv_timer_init(loop, &sweep_timer);
     uv_timer_init(loop, &pace_timer);
+    uv_timer_init(loop, &connect_timer);
+    uv_signal_init(loop, &release_signal);
+    if (opt.hold)
+        uv_signal_start(&release_signal, on_release, SIGUSR1);
+    if (start_conn(0) < 0) {
+        fprintf(stderr, "radsec_load: cannot connect to %s port %d\n", opt.host, opt.port);
+        return 2;
+    }
+    next_conn = 1;
+    start_due();
+    if (next_conn < opt.connections)
+        uv_timer_start(&connect_timer, on_connect_timer, 10, 10);
     uv_timer_start(&sweep_timer, on_sweep, SWEEP_MS, SWEEP_MS);
     if (opt.rate > 0) {
         pace_last_us = now_us();
@@ -802,6 +976,8 @@ int main(int argc, char **argv)
     uv_run(loop, UV_RUN_DEFAULT);
     uv_close((uv_handle_t *)&sweep_timer, NULL);
     uv_close((uv_handle_t *)&pace_timer, NULL);
+    uv_close((uv_handle_t *)&connect_timer, NULL);
+    uv_close((uv_handle_t *)&release_signal, NULL);
     uv_run(loop, UV_RUN_DEFAULT);
 
     uint64_t n = st.answered < opt.requests ? st.answered : opt.requests;
@@ -822,7 +998,7 @@ int main(int argc, char **argv)
            (unsigned long long)st.max_inflight, (unsigned long long)st.established);
     fflush(stdout);
 
-    for (unsigned i = 0; i < opt.connections; i++) {
+    for (unsigned i = 0; i < next_conn; i++) {
         rg_tls_stream_free(&conns[i].tls);
         rg_buf_free(&conns[i].staged);
         rg_buf_free(&conns[i].writing);

@@ -52,10 +52,12 @@ struct rg_coa_conn {
     char *org;                           /* malloced, owned: the org's name, part of every key */
     char addr[64];                       /* the connection's address, for log lines */
     uint64_t key_hash[RG_COA_CONN_KEYS]; /* hot path: compare, lock only for a new one */
-    struct rg_coa_key *keys[RG_COA_CONN_KEYS]; /* registry entries, owned by the registry */
+    struct rg_coa_key *keys[RG_COA_CONN_KEYS]; /* registry entries, owned by the registry;
+                                                * each unlinks in O(1) when cc closes */
     unsigned nkeys;
     bool full_logged;
-    struct rg_coa_req *inflight[256]; /* owned: server-initiated requests, by our ID */
+    struct rg_coa_req **inflight; /* malloced at the first CoA sent (256 slots, by our ID),
+                                   * owned, as are the server-initiated requests in it */
     unsigned ninflight;
     uint8_t next_id;
 };
@@ -75,13 +77,16 @@ struct rg_coa_ident {
     size_t len;
 };
 
-/* The NAS registry: a chained hash table on (org, kind, value) -> connection. Identities
- * are registered per org, so an AP can never claim another org's NAS. */
+/* The NAS registry: a chained hash table of names (org, kind, value), each with the list of
+ * connections holding it. Identities are registered per org, so an AP can never claim
+ * another org's NAS. Adding a key and removing a connection's keys are O(1) per key however
+ * many connections share a name (thousands of APs behind one NAT address). */
+struct rg_coa_name;
 struct rg_coa_registry {
     uv_mutex_t lock;
-    struct rg_coa_key **buckets; /* malloced, owned */
-    size_t nbuckets;             /* power of two */
-    size_t nkeys;
+    struct rg_coa_name **buckets; /* malloced, owned (with every name and key) */
+    size_t nbuckets;              /* power of two */
+    size_t nkeys;                 /* keys of all connections (a shared name counts each) */
 };
 
 int rg_coa_registry_init(struct rg_coa_registry *r);
@@ -94,7 +99,8 @@ int rg_coa_registry_add(struct rg_coa_registry *r, struct rg_coa_conn *cc,
 void rg_coa_registry_remove_conn(struct rg_coa_registry *r, struct rg_coa_conn *cc);
 /* The connections of org that registered every one of ids[0..nids) (RFC 5176 §3: the NAS
  * is identified by all the identification attributes the request carries), each once.
- * Returns how many were written (up to max); 0 when nids is 0. Takes the lock. */
+ * Returns how many were written (up to max); 0 when nids is 0. Takes the lock. Looks only at
+ * the connections holding the identity fewest connections hold. */
 size_t rg_coa_registry_match(struct rg_coa_registry *r, const char *org,
                              const struct rg_coa_ident *ids, size_t nids, struct rg_coa_target *out,
                              size_t max);

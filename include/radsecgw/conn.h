@@ -9,6 +9,7 @@
 #include <netinet/in.h>
 #include <uv.h>
 
+#include "radsecgw/log.h"
 #include "radsecgw/tls.h"
 #include "radsecgw/tls_stream.h"
 
@@ -50,7 +51,7 @@ struct rg_conn {
     struct rg_tls_peer peer;  /* org (points into gen's config), subject, CN */
     struct sockaddr_storage addr;
     char addr_text[64];        /* "[::1]:5555" / "127.0.0.1:5555" */
-    uint64_t id;               /* connection number, for logs */
+    uint64_t id;               /* connection number, unique in the process: conn=N in logs */
     uint64_t last_activity_ms; /* last whole packet in or out: the idle timer */
     /* packet-timeout: the TLS record being received (header octets seen, body octets
      * still to come) and since when; since when the head of tls.plain is an incomplete
@@ -80,10 +81,11 @@ struct rg_conn {
     struct rg_buf writing; /* ciphertext handed to uv_write, owned until its callback */
     uv_write_t write_req;
     bool write_busy;
-    bool paused;                      /* reading stopped: a backend table is full (backpressure) */
-    bool reading;                     /* uv_read_start in effect (update_reading decides) */
-    struct rg_conn *next_paused;      /* worker's list of paused connections */
-    struct rg_request *inflight[256]; /* not owned: requests in flight, by AP ID */
+    bool paused;                  /* reading stopped: a backend table is full (backpressure) */
+    bool reading;                 /* uv_read_start in effect (update_reading decides) */
+    struct rg_conn *next_paused;  /* worker's list of paused connections */
+    struct rg_request **inflight; /* from the worker's table_pool while requests are in flight:
+                                   * 256 slots by AP ID (requests not owned); NULL when idle */
     unsigned ninflight;
     /* Requests this connection abandoned by reusing their ID (RFC 5080 §2.2.2) that still
      * hold a backend ID until their deadline (not owned; proxy.c links them). Bounded, or
@@ -93,7 +95,14 @@ struct rg_conn {
     bool abandon_blocked;        /* at that bound: not read until half of them are gone */
     struct rg_coa_conn *coa;     /* owned (coa.c): learned NAS identities, CoA in flight */
     struct rg_conn *prev, *next; /* worker's list of connections */
+    bool trim_queued;            /* on the worker's trim list */
+    struct rg_conn *trim_prev, *trim_next;
 };
+
+/* The fields every log line about a connection carries, after event=NAME:
+ * rg_warn("event=x " RG_CONN_LOG_FMT " reason=...", RG_CONN_LOG_ARGS(c), ...). */
+#define RG_CONN_LOG_FMT     "conn=%llu src=%s cn=\"%s\""
+#define RG_CONN_LOG_ARGS(c) (unsigned long long)(c)->id, (c)->addr_text, RG_LOG_ESC((c)->peer.cn)
 
 /* Accept a pending connection on server (a listening handle of w). It starts its handshake
  * when a slot is free (max-handshakes, max-handshakes-per-ip), else waits unread in the
@@ -128,6 +137,10 @@ void rg_conn_run_more(struct rg_worker *w);
  * connection adopts g. Only OPEN connections are checked (a handshake in progress is decided
  * under the worker's generation when it completes). */
 void rg_conn_recheck(struct rg_conn *c, struct rg_gen *g);
+
+/* From the worker's check handle, once per loop turn: connections that had traffic give back
+ * the buffers they emptied and, with no request in flight, their in-flight table. */
+void rg_conn_trim_idle(struct rg_worker *w);
 
 /* The RadSec secret of the connection's org. */
 const char *rg_conn_secret(const struct rg_conn *c, size_t *len);

@@ -25,7 +25,7 @@ void rg_log(int prio, const char *fmt, ...) __attribute__((format(printf, 2, 3))
 
 /* Like rg_log, but at most burst lines per key per second window (key: a static string
  * naming the event, e.g. "backend-bad-auth"); drops are counted and reported once the
- * window ends as "N similar messages suppressed". */
+ * window ends as "event=log_suppressed count=N key=KEY". */
 void rg_log_limited(const char *key, int prio, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 

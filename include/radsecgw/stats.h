@@ -53,6 +53,8 @@
     X(conn_handshaking)   /* gauge: holding a handshake slot */                                    \
     X(conn_closed)        /* connections closed */                                                 \
     X(conn_open)          /* gauge: open connections */                                            \
+    X(tls_sessions)       /* gauge: WOLFSSL objects (created at a connection's first byte) */      \
+    X(conn_buffers)       /* gauge: pooled buffers held by connections (idle ones hold none) */    \
     X(outstanding)        /* gauge: requests in flight to backends */
 
 struct rg_stats {

@@ -19,10 +19,22 @@ enum rg_tls_stream_state {
     RG_TLS_STREAM_FAILED, /* fatal error; see err / err_text */
 };
 
+/* A free list of equal-size buffers for one thread (not locked): connections take a buffer
+ * when bytes arrive and give it back when it is empty again, so an idle connection holds
+ * none and a busy one does not call malloc per packet. */
+struct rg_buf_pool {
+    void *free;        /* buffers linked through their first octets; malloced, owned */
+    unsigned nfree;    /* on the free list */
+    unsigned max_free; /* beyond this, a returned buffer is freed */
+    unsigned lent;     /* taken and not given back (a gauge for the stats line) */
+    size_t size;       /* capacity of every pooled buffer */
+};
+
 struct rg_buf {
-    uint8_t *data; /* malloced, owned */
+    uint8_t *data; /* malloced, owned (from pool when cap == pool->size) */
     size_t len;
     size_t cap;
+    struct rg_buf_pool *pool; /* not owned; NULL: malloc only */
 };
 
 /* No buffer grows past this: a peer that outruns its reader is cut off, not buffered. */
@@ -33,7 +45,19 @@ int rg_buf_append(struct rg_buf *b, const void *data, size_t len);
 /* Make room for n more octets after len (data + len is then writable); same errors. */
 int rg_buf_reserve(struct rg_buf *b, size_t n);
 void rg_buf_consume(struct rg_buf *b, size_t n); /* drop n octets from the front */
+/* Free the storage (back to b->pool when it came from there); b keeps its pool. */
 void rg_buf_free(struct rg_buf *b);
+/* Give the storage back when b holds nothing (an idle connection keeps no buffer). */
+void rg_buf_release_empty(struct rg_buf *b);
+
+/* size: capacity of each buffer; max_free: how many the free list keeps. */
+void rg_buf_pool_init(struct rg_buf_pool *p, size_t size, unsigned max_free);
+/* A buffer of p->size octets (contents undefined), NULL when out of memory. */
+void *rg_buf_pool_get(struct rg_buf_pool *p);
+/* Give back one rg_buf_pool_get returned (NULL is fine). */
+void rg_buf_pool_put(struct rg_buf_pool *p, void *data);
+/* Free buffers beyond keep on the free list (after a burst); keep 0 empties it. */
+void rg_buf_pool_trim(struct rg_buf_pool *p, unsigned keep);
 
 /* plain_limit after rg_tls_stream_init (the owner may change it). */
 #define RG_TLS_STREAM_PLAIN_LIMIT 65536

@@ -43,6 +43,14 @@ struct rg_listener {
     char addr_text[64];
 };
 
+/* The worker's buffer pool: each buffer holds a whole TLS record (RFC 8446 §5.2: 2^14 octets
+ * plus header and expansion); up to RG_WORKER_BUF_KEEP idle ones are kept for reuse. */
+#define RG_WORKER_BUF_SIZE (17u * 1024u)
+#define RG_WORKER_BUF_KEEP 64u
+/* Connections closed since memory was last returned that make the next health tick return
+ * it (malloc_trim). */
+#define RG_WORKER_TRIM_CLOSES 1024u
+
 struct rg_worker {
     unsigned index;
     uv_loop_t loop;
@@ -59,11 +67,11 @@ struct rg_worker {
     unsigned nlisteners;
     struct rg_conn *conns; /* list of open connections (owned, freed in close callbacks) */
     unsigned nconns;
-    struct rg_conn *paused;      /* connections waiting for table room, oldest first */
-    struct rg_conn *paused_tail; /* last of that list: paused connections resume in order */
-    bool resuming;               /* rg_worker_resume_paused is running (not re-entered) */
-    unsigned resume_more;        /* slots freed meanwhile: connections still to wake */
-    uint64_t next_conn_id;
+    struct rg_conn *paused;       /* connections waiting for table room, oldest first */
+    struct rg_conn *paused_tail;  /* last of that list: paused connections resume in order */
+    bool resuming;                /* rg_worker_resume_paused is running (not re-entered) */
+    unsigned resume_more;         /* slots freed meanwhile: connections still to wake */
+    unsigned closes_unreturned;   /* connections closed since return_memory last ran */
     struct rg_conn_queue waiting; /* accepted, waiting for a handshake slot, oldest first */
     struct rg_conn_queue silent;  /* in the handshake, nothing received yet, oldest first */
     uv_timer_t admit_timer;       /* hands freed slots to waiting connections */
@@ -81,9 +89,13 @@ struct rg_worker {
     uint64_t beat_ms;        /* atomic: when health_timer last ran (the loop turns); main's
                                 watchdog reads it */
     struct rg_stats stats;
-    struct rg_coa_worker *coa; /* owned by coa.c: CoA queue from the main thread, timeouts */
-    uint8_t udp_buf[65536];    /* receive buffer for backend sockets */
-    uint8_t tcp_buf[65536];    /* receive buffer for AP connections */
+    struct rg_coa_worker *coa;     /* owned by coa.c: CoA queue from the main thread, timeouts */
+    struct rg_buf_pool buf_pool;   /* TLS and write buffers of this worker's connections */
+    struct rg_buf_pool table_pool; /* connections' in-flight tables (rg_conn.inflight) */
+    uv_check_t trim_check;         /* runs rg_conn_trim_idle after the poll */
+    struct rg_conn *trim_head;     /* connections to trim (rg_conn.trim_next) */
+    uint8_t udp_buf[65536];        /* receive buffer for backend sockets */
+    uint8_t tcp_buf[65536];        /* receive buffer for AP connections */
     bool udp_buf_busy;
     bool tcp_buf_busy;
     uv_timer_t drain_timer; /* graceful stop */
@@ -103,6 +115,9 @@ void rg_worker_schedule_admit(struct rg_worker *w);
 
 /* Start the idle handle that runs rg_conn_run_more (the more list is not empty). */
 void rg_worker_schedule_more(struct rg_worker *w);
+
+/* Run rg_conn_trim_idle once this loop turn has polled. */
+void rg_worker_schedule_trim(struct rg_worker *w);
 
 /* Wake connections paused by backpressure. */
 void rg_worker_resume_paused(struct rg_worker *w);

@@ -97,6 +97,36 @@ rg_finish() {
 }
 
 # ---------------------------------------------------------------------------------------
+# Log lines: every line the gateway writes is "radsecgw[PID]: LEVEL: event=NAME key=value ..."
+# (DESIGN.md). Keys are lower case with underscores; a value is either a run of characters
+# without space, '"', '=' or '\', or a double-quoted string in which '"' and '\' are escaped.
+
+RG_LOG_PREFIX_RE='^radsecgw\[[0-9]+\]: [A-Z]+: '
+RG_LOG_KV_RE='event=[a-z][a-z0-9_]*( [a-z][a-z0-9_]*=("([^"\\]|\\.)*"|[^ "=\\]+))*$'
+
+# rg_log_kv_bad FILE...: print the gateway lines of FILEs (file:line:text) that do not parse
+# as key=value; lines of other programs (no radsecgw[PID] prefix) are not looked at.
+rg_log_kv_bad() {
+    local f
+    for f in "$@"; do
+        [ -f "$f" ] || continue
+        grep -naE -- "$RG_LOG_PREFIX_RE" "$f" | grep -avE -- "^[0-9]+:${RG_LOG_PREFIX_RE#^}$RG_LOG_KV_RE" |
+            sed "s|^|$(basename "$f"):|"
+    done
+}
+
+# The suite-wide check, run by rg_cleanup on every test's logs: a line that does not parse
+# fails the test that produced it.
+rg_check_log_format() {
+    local bad
+    bad=$(rg_log_kv_bad "$RG_TMP"/*.log "$RG_TMP"/*.out)
+    [ -z "$bad" ] && return 0
+    echo "FAIL: gateway log lines that are not event=NAME key=value (DESIGN.md):" >&2
+    head -n 20 <<<"$bad" | sed 's/^/    | /' >&2
+    return 1
+}
+
+# ---------------------------------------------------------------------------------------
 # Scratch directory, processes and cleanup
 
 rg_cleanup() {
@@ -117,6 +147,9 @@ rg_cleanup() {
         wait "$pid" 2>/dev/null
     done
     if [ -n "$RG_TMP" ] && [ -d "$RG_TMP" ]; then
+        if ! rg_check_log_format && [ "$status" -eq 0 ]; then
+            status=1
+        fi
         if [ "$status" -ne 0 ]; then
             local f
             for f in "$RG_TMP"/*.log; do

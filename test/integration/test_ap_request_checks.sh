@@ -24,41 +24,41 @@ rg_assert_output "$out" 'acct=3 .*closed=no' "packets across 1-octet records: al
 # Message-Authenticator computed with the wrong RadSec secret: closed.
 out=$(rg_client --secret not-radsec --timeout 3 auth alice pw 2>&1)
 rg_assert_output "$out" 'closed=yes' "wrong Message-Authenticator: connection closed"
-rg_assert_log "$GW_LOG" 'Access-Request id=[0-9]+ discarded: bad Message-Authenticator; closing' \
+rg_assert_log "$GW_LOG" 'event=request_bad .*code=Access-Request id=[0-9]+ reason="bad Message-Authenticator" action=close' \
     "wrong Message-Authenticator: logged with the reason"
 
 # Accounting Request Authenticator with the wrong secret: closed.
 out=$(rg_client --secret not-radsec --timeout 3 acct start alice 2>&1)
 rg_assert_output "$out" 'closed=yes' "wrong Accounting Request Authenticator: connection closed"
-rg_assert_log "$GW_LOG" 'discarded: bad Accounting Request Authenticator; closing' \
+rg_assert_log "$GW_LOG" 'event=request_bad .*reason="bad Accounting Request Authenticator" action=close' \
     "wrong Accounting Request Authenticator: logged"
 
 # Length field 10 (< 20): closed, with the reason.
 out=$(rg_client --timeout 3 raw 0101000a00000000000000000000000000000000 2>&1)
 rg_assert_output "$out" 'closed=yes' "Length field below 20: connection closed"
-rg_assert_log "$GW_LOG" 'malformed packet: Length field 10 outside 20..4096' \
+rg_assert_log "$GW_LOG" 'event=packet_malformed .*reason="Length field 10 outside 20..4096"' \
     "Length field below 20: logged"
 
 # Attribute of length 1 at offset 20: closed, reason names the offset and type.
 out=$(rg_client --timeout 3 raw 01020016000000000000000000000000000000000101 2>&1)
 rg_assert_output "$out" 'closed=yes' "attribute length 1: connection closed"
-rg_assert_log "$GW_LOG" 'malformed Access-Request id=2: .*offset 20' \
+rg_assert_log "$GW_LOG" 'event=packet_malformed .*code=Access-Request id=2 reason="[^"]*offset 20' \
     "attribute length 1: logged with offset"
 
 # Unknown code 99 (well formed): discarded, connection stays open and still answers.
 out=$(rg_client --timeout 2 raw 63030014000000000000000000000000000000ff 2>&1)
 rg_assert_output "$out" 'closed=no' "unknown code: connection stays open"
-rg_assert_log "$GW_LOG" 'dropped Code-99 id=3: not proxied|dropped .*99.* id=3' "unknown code: logged"
+rg_assert_log "$GW_LOG" 'event=request_dropped .*code=[^ ]*99 id=3 reason="not proxied"' "unknown code: logged"
 
 # Issue #8: authentic requests the gateway cannot forward are discarded with a line saying
 # why, and the connection stays (only failed authentication closes it).
 out=$(rg_client --timeout 2 --attr "Attr-2=0x$(printf '41%.0s' {1..20})" chap alice pw 2>&1)
 rg_assert_output "$out" 'closed=no' "User-Password of 20 octets: connection stays"
-rg_assert_log "$GW_LOG" 'event=request-discarded .*reason="User-Password not a multiple of 16 octets' \
+rg_assert_log "$GW_LOG" 'event=request_discarded .*reason="User-Password not a multiple of 16 octets' \
     "User-Password of 20 octets: logged"
 out=$(rg_client --timeout 2 --attr "Attr-2=0x$(printf '41%.0s' {1..16})" auth alice pw 2>&1)
 rg_assert_output "$out" 'closed=no' "two User-Passwords: connection stays"
-rg_assert_log "$GW_LOG" 'event=request-discarded .*reason="User-Password more than once' \
+rg_assert_log "$GW_LOG" 'event=request_discarded .*reason="User-Password more than once' \
     "two User-Passwords: logged"
 # A CHAP request of 4085 octets: no room for the CHAP-Challenge the gateway must add.
 class=$(printf '43%.0s' {1..253})
@@ -67,9 +67,9 @@ for i in {1..15}; do big+=(--attr "Class=0x$class"); done
 big+=(--attr "Class=0x$(printf '43%.0s' {1..154})")
 out=$(rg_client --timeout 2 --count 3 "${big[@]}" chap alice pw 2>&1)
 rg_assert_output "$out" 'closed=no' "4085-octet CHAP requests: connection stays"
-rg_assert_log "$GW_LOG" 'event=request-discarded .*length=4085 reason="no room for Message-Authenticator / CHAP-Challenge' \
+rg_assert_log "$GW_LOG" 'event=request_discarded .*length=4085 reason="no room for Message-Authenticator / CHAP-Challenge' \
     "4085-octet CHAP requests: dropped with a reason"
-rg_assert_no_log "$GW_LOG" 'paused: backend table full' "4085-octet CHAP requests: no connection paused"
+rg_assert_no_log "$GW_LOG" 'event=conn_paused' "4085-octet CHAP requests: no connection paused"
 
 # Status-Server: the gateway answers, the backend never sees it.
 out=$(rg_client --timeout 3 --attr Proxy-State=0x0a0b0c status 2>&1)

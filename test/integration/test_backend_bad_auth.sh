@@ -69,7 +69,7 @@ n=$(rg_report_value "$report" bad_replies)
     rg_fail "bad-auth: backend sent $n bad replies, expected >= 3"
 rg_assert_log "$GW_LOG" "($DROP_RE).*[Aa]uthenticator|[Aa]uthenticator.*($DROP_RE)" \
     "bad-auth: gateway logs the dropped reply and why"
-rg_wait_log "$GW_LOG" 'stats workers=.* drop_bad_reply=[3-9]' 5 badauth-gw &&
+rg_wait_log "$GW_LOG" 'event=stats workers=.* drop_bad_reply=[3-9]' 5 badauth-gw &&
     rg_pass "bad-auth: the stats line counts the dropped replies" ||
     rg_fail "bad-auth: no stats line with drop_bad_reply >= 3"
 # The gateway keeps serving APs after the bad replies (Status-Server is answered by the
@@ -132,7 +132,7 @@ report=$(rg_fake_backend_report noma-backend)
 [ "$(rg_report_value "$report" access_request)" = 2 ] &&
     rg_pass "no-ma: each answered request sent once" ||
     rg_fail "no-ma: backend report: $(tr '\n' ' ' <<<"$report")"
-rg_assert_no_log "$GW_LOG" 'marked dead' "no-ma: a server that answers is not marked dead"
+rg_assert_no_log "$GW_LOG" 'event=backend_down' "no-ma: a server that answers is not marked dead"
 # Accounting-Response needs no Message-Authenticator and must still pass.
 client out --timeout 4 acct start alice
 st=$?
@@ -149,7 +149,7 @@ start_case noma-auto no-ma
 client out --count 3 --timeout 4 auth alice pw
 st=$?
 [ $st = 0 ] && rg_pass "no-ma, auto: accepted" || rg_fail "no-ma, auto: exit $st"
-n=$(grep -c 'WARNING: backend=b1 pool=corp .*result=accepted reason="no Message-Authenticator' "$GW_LOG")
+n=$(grep -c 'WARNING: event=[a-z_]* backend=b1 pool=corp .*result=accepted reason="no Message-Authenticator' "$GW_LOG")
 [ "$n" = 1 ] && rg_pass "no-ma, auto: one warning for 3 unsigned replies" ||
     rg_fail "no-ma, auto: $n warnings"
 stop_case noma-auto
@@ -159,7 +159,7 @@ client out --timeout 4 auth alice pw
 st=$?
 [ $st = 0 ] && rg_pass "no-ma with require-message-authenticator = false: accepted" ||
     rg_fail "no-ma with require-message-authenticator = false: exit $st"
-rg_assert_no_log "$GW_LOG" 'WARNING: backend=.*result=accepted' "no-ma, false: no warning"
+rg_assert_no_log "$GW_LOG" 'WARNING: event=[a-z_]* backend=.*result=accepted' "no-ma, false: no warning"
 stop_case noma-allowed
 
 # --- auto learns: the first reply signed, the next one not (a forged reply looks like that)
@@ -167,7 +167,7 @@ FB_EXTRA="--no-ma-after 1" start_case learn accept
 client out --timeout 4 auth alice pw
 st=$?
 [ $st = 0 ] && rg_pass "learn: signed reply accepted" || rg_fail "learn: exit $st"
-rg_assert_log "$GW_LOG" 'NOTICE: backend=b1 pool=corp .*event=signs-replies' \
+rg_assert_log "$GW_LOG" 'NOTICE: event=backend_signs_replies backend=b1 pool=corp ' \
     "learn: the gateway says it learnt that the server signs"
 client out --timeout 4 auth alice pw
 st=$?
@@ -177,7 +177,7 @@ rg_assert_log "$GW_LOG" 'result=discarded reason="no Message-Authenticator, thou
     "learn: the discard says why"
 # What was learnt survives a reload (same server address and secret).
 rg_signal learn-gw HUP
-rg_wait_log "$GW_LOG" 'reload done' 10 learn-gw && rg_pass "learn: reloaded" || rg_fail "learn: no reload"
+rg_wait_log "$GW_LOG" 'event=reload_done' 10 learn-gw && rg_pass "learn: reloaded" || rg_fail "learn: no reload"
 client out --timeout 4 auth alice pw
 st=$?
 [ $st = 2 ] && rg_pass "learn: after a reload unsigned replies are still dropped" ||

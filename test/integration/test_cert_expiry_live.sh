@@ -34,7 +34,7 @@ wait "$long"
 rg_assert_log "$RG_TMP/short.out" '^Access-Accept' "short-lived certificate: accepted while valid"
 rg_assert_log "$RG_TMP/short.out" 'closed by server after' "short-lived certificate: closed by the gateway"
 rg_assert_log "$GW_LOG" 'client certificate chain expired' "expiry: logged"
-rg_assert_log "$GW_LOG" 'closed: client certificate expired' "expiry: connection closed with the reason"
+rg_assert_log "$GW_LOG" 'event=conn_close .*reason="client certificate expired"' "expiry: connection closed with the reason"
 rg_assert_log "$RG_TMP/long.out" 'held open for' "long-lived certificate: stayed connected"
 rg_stop gw && rg_pass "gateway exits 0 on SIGTERM" || rg_fail "gateway exit status non-zero"
 rg_finish

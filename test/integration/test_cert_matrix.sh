@@ -91,7 +91,7 @@ accept() {
         sed 's/^/    | /' <<<"$out" >&2
     fi
     sleep 0.2
-    if since "$m" | grep -Eq "connection 127\.0\.0\.1:[0-9]+ open: org $org, CN \"$cn\""; then
+    if since "$m" | grep -Eq "event=conn_open conn=[0-9]+ src=127\.0\.0\.1:[0-9]+ org=$org cn=\"$cn\""; then
         rg_pass "$what: org $org, CN $cn"
     else
         rg_fail "$what: no 'open: org $org, CN \"$cn\"' line:"
@@ -112,7 +112,7 @@ refused() {
     fi
     sleep 0.3
     local line
-    line=$(since "$m" | grep -E "TLS peer 127\.0\.0\.1:[0-9]+ refused: ($re)" | head -n1)
+    line=$(since "$m" | grep -E "event=(tls|conn)_refused conn=[0-9]+ src=127\.0\.0\.1:[0-9]+ reason=\"($re)" | head -n1)
     if [ -n "$line" ]; then
         rg_pass "$what: logged: ${line#*refused: }"
     else
@@ -130,7 +130,7 @@ st=$?
 [ $st = 0 ] && rg_pass "via intermediate (leaf + acme-int): accepted" ||
     { rg_fail "via intermediate: not served (exit $st)"; sed 's/^/    | /' <<<"$out" >&2; }
 sleep 0.2
-since "$m" | grep -Eq 'open: org acme, CN "Q2IN-TERM-0001"' &&
+since "$m" | grep -Eq 'event=conn_open .*org=acme cn="Q2IN-TERM-0001"' &&
     rg_pass "via intermediate: org acme" || rg_fail "via intermediate: no open line for org acme"
 accept "$GW1_PORT" ap-next radsec acme Q2NX-ROTA-0001 "rotated second CA (acme-ca-next)"
 accept "$GW1_PORT" ap-globex radsec-globex globex Q2GX-GLOB-0001 "globex CA"
@@ -148,9 +148,9 @@ n_globex=$(rg_report_value "$rep_globex" requests)
     [ "$(rg_report_value "$rep_globex" password_mismatch)" = 0 ] &&
     rg_pass "globex backend verified the request with its own secret" ||
     rg_fail "globex backend saw a request signed with another secret"
-rg_assert_log "$GW_LOG" 'request org=globex nas="Q2GX-GLOB-0001".*backend=globex1' \
+rg_assert_log "$GW_LOG" 'event=request .*org=globex nas="Q2GX-GLOB-0001".*backend=globex1' \
     "request log: globex request went to server globex1"
-rg_assert_no_log "$GW_LOG" 'request org=globex.*backend=acme1' "no globex request sent to acme1"
+rg_assert_no_log "$GW_LOG" 'event=request .*org=globex.*backend=acme1' "no globex request sent to acme1"
 
 # ---- refused after the handshake ----
 refused ap-rogue "unknown CA" "rogue CA"
@@ -159,8 +159,8 @@ refused ap-notyet "not yet valid" "not-yet-valid certificate"
 refused ap-revoked "revoked" "revoked certificate (acme.crl)"
 refused ap-nomatch "no match" "CN fails match CN:^Q2 (printer-17)"
 refused - "no certificate" "no client certificate"
-rg_assert_log "$GW_LOG" 'refused: revoked.*Q2RV-OKED-0001' "revoked: subject in the log line"
-rg_assert_log "$GW_LOG" 'refused: no match.*printer-17' "no match: subject in the log line"
+rg_assert_log "$GW_LOG" 'event=tls_refused .*reason="revoked.*Q2RV-OKED-0001' "revoked: subject in the log line"
+rg_assert_log "$GW_LOG" 'event=tls_refused .*reason="no match.*printer-17' "no match: subject in the log line"
 
 # ---- max-connections-per-ip = 2: two held open, the third refused before any TLS ----
 sleep 0.5 # let the refused connections above be released
@@ -181,10 +181,10 @@ wait "$h1" "$h2" 2>/dev/null
 # ---- second gateway: stale acme CRL; globex only from 127.0.0.2 ----
 gw_conf "$RG_TMP/gw2.conf" "\"$P/acme-stale.crl\"" "127.0.0.2/32"
 rg_gateway_start "$RG_TMP/gw2.conf" gw2
-rg_assert_log "$GW_LOG" 'crl .*acme-stale\.crl is stale' "gw2: stale CRL warned about at start"
+rg_assert_log "$GW_LOG" 'event=crl_stale .*acme-stale\.crl' "gw2: stale CRL warned about at start"
 rg_assert_log "$GW_LOG" 'ERR.*CRL .*acme-stale\.crl \(CN=Acme AP Root CA\) is stale: nextUpdate passed [0-9]+ days ago on 2020-02-01' \
     "gw2: expiry watch reports the stale CRL as an error at start"
-rg_assert_no_log "$RG_TMP/gw1.log" 'expires in|is stale|needs renewal|expired .* ago' \
+rg_assert_no_log "$RG_TMP/gw1.log" 'event=(crl_stale|cert_expiry)|expires in|is stale|needs renewal|expired .* ago' \
     "gw1: nothing of the fresh PKI reported by the expiry watch"
 refused ap-rsa "CRL missing or stale" "acme-ca CRL stale"
 refused ap-globex "prefix not allowed" "globex certificate from 127.0.0.1 (allow 127.0.0.2/32)"

@@ -96,18 +96,18 @@ rg_assert_output "$out" 'loop.conf:1: include .*nested more than 8 deep' "includ
 
 # The gateway runs with the included orgs; a reload reads a file added since.
 rg_gateway_start "$RG_TMP/gw.conf" gw
-rg_assert_log "$GW_LOG" 'started: 2 worker\(s\), 21 org\(s\)' "gateway started with 21 orgs"
+rg_assert_log "$GW_LOG" 'event=started .*workers=2 orgs=21 ' "gateway started with 21 orgs"
 out=$(rg_client --timeout 5 auth alice pw 2>&1)
 rg_assert_output "$out" '^Access-Accept' "acme AP authenticates beside 20 included orgs"
 # ap-globex's CN matches none of the 20 rules: refused with "no match"
 out=$("$(rg_bin radsec_client)" --host 127.0.0.1 --port "$GW_PORT" --ca "$RG_PKI_SERVER_CA" \
     --cert "$RG_PKI/ap-globex.pem" --key "$RG_PKI/ap-globex.key" --timeout 3 auth alice pw 2>&1)
-rg_wait_log "$GW_LOG" 'refused: no match' 5 gw && rg_pass "an included org's rules apply" ||
+rg_wait_log "$GW_LOG" 'reason="no match' 5 gw && rg_pass "an included org's rules apply" ||
     rg_fail "globex AP not refused by the included orgs' match rules"
 cn=$(openssl x509 -in "$RG_PKI/ap-globex.pem" -noout -subject -nameopt multiline | awk -F' = ' '/commonName/ {print $2}')
 org_file "$cn"
 rg_signal gw HUP
-rg_wait_log "$GW_LOG" 'reload done' 10 gw || rg_fail "no 'reload done' after adding a file"
+rg_wait_log "$GW_LOG" 'event=reload_done' 10 gw || rg_fail "no 'event=reload_done' after adding a file"
 out=$("$(rg_bin radsec_client)" --host 127.0.0.1 --port "$GW_PORT" --ca "$RG_PKI_SERVER_CA" \
     --cert "$RG_PKI/ap-globex.pem" --key "$RG_PKI/ap-globex.key" --timeout 5 auth alice pw 2>&1)
 rg_assert_output "$out" '^Access-Accept' "after HUP: the org of a newly added file accepts its AP"

@@ -36,13 +36,13 @@ done
 
 # Three refresh periods with nothing changed: no new generation.
 sleep 3
-rg_assert_no_log "$GW_LOG" 'CRL refresh' "unchanged CRL: no new generation"
+rg_assert_no_log "$GW_LOG" 'event=crl_refresh' "unchanged CRL: no new generation"
 
 cp "$P/acme-ecdsa-revoked.crl" "$LIVE_CRL.new" && mv "$LIVE_CRL.new" "$LIVE_CRL"
-rg_wait_log "$GW_LOG" 'closed: no longer verifies after reload: revoked \(org acme, CN "Q2EC-DSA0-0001"' 6 &&
+rg_wait_log "$GW_LOG" 'event=conn_close .*cn="Q2EC-DSA0-0001" org=acme reason="no longer verifies after reload: revoked' 6 &&
     rg_pass "revoked AP disconnected by the CRL refresh, without SIGHUP" ||
     rg_fail "ap-ecdsa not disconnected after the CRL changed"
-rg_assert_log "$GW_LOG" 'CRL refresh: CA or CRL files changed, generation 2' "refresh logged"
+rg_assert_log "$GW_LOG" 'event=crl_refresh reason="CA or CRL files changed" generation=2 ' "refresh logged"
 rg_wait_log "$RG_TMP/hold-ap-ecdsa.out" '^closed by server after' 5 &&
     rg_pass "ap-ecdsa client saw the close" || rg_fail "ap-ecdsa client still connected"
 before=$(grep -c '^hold: answered' "$RG_TMP/hold-ap-rsa.out")
@@ -51,15 +51,15 @@ after=$(grep -c '^hold: answered' "$RG_TMP/hold-ap-rsa.out")
 [ "$after" -ge $((before + 2)) ] && ! grep -q '^closed by server' "$RG_TMP/hold-ap-rsa.out" &&
     rg_pass "ap-rsa still connected and answered ($before -> $after)" ||
     rg_fail "ap-rsa: $before -> $after replies"
-n=$(grep -c 'CRL refresh: CA or CRL files changed' "$GW_LOG")
+n=$(grep -c 'event=crl_refresh ' "$GW_LOG")
 [ "$n" = 1 ] && rg_pass "one new generation for one change" || rg_fail "$n generations for one change"
 
 # A stale CRL: the CA's clients are closed, and every refresh says the CRL is stale.
 cp "$P/acme-stale.crl" "$LIVE_CRL.new" && mv "$LIVE_CRL.new" "$LIVE_CRL"
-rg_wait_log "$GW_LOG" 'closed: no longer verifies after reload: CRL missing or stale \(org acme, CN "Q2AA-BBBB-CCCC"' 6 &&
+rg_wait_log "$GW_LOG" 'event=conn_close .*cn="Q2AA-BBBB-CCCC" org=acme reason="no longer verifies after reload: CRL missing or stale' 6 &&
     rg_pass "stale CRL: ap-rsa disconnected" || rg_fail "stale CRL: ap-rsa not disconnected"
 sleep 3
-n=$(grep -c 'acme-live.crl is stale' "$GW_LOG")
+n=$(grep -c 'event=crl_stale .*acme-live\.crl' "$GW_LOG")
 [ "$n" -ge 3 ] && rg_pass "stale CRL warned at every refresh ($n lines)" ||
     rg_fail "stale CRL warned $n times in 3 refresh periods"
 

@@ -77,20 +77,20 @@ cp "$P/acme-ecdsa-revoked.crl" "$LIVE_CRL.new" && mv "$LIVE_CRL.new" "$LIVE_CRL"
 gw_conf 0
 answered_before=$(grep -c '^hold: answered' "$RG_TMP/hold-ap-rsa.out")
 rg_signal radsecgw HUP
-rg_wait_log "$GW_LOG" 'reload done' 10 radsecgw || rg_fail "reload not done"
+rg_wait_log "$GW_LOG" 'event=reload_done' 10 radsecgw || rg_fail "reload not done"
 
-re_ec='connection 127\.0\.0\.1:[0-9]+ closed: no longer verifies after reload: revoked \(org acme, CN "Q2EC-DSA0-0001"'
-re_gx='connection 127\.0\.0\.1:[0-9]+ closed: no longer verifies after reload: unknown CA \(org globex, CN "Q2GX-GLOB-0001"'
+re_ec='event=conn_close conn=[0-9]+ src=127\.0\.0\.1:[0-9]+ cn="Q2EC-DSA0-0001" org=acme reason="no longer verifies after reload: revoked'
+re_gx='event=conn_close conn=[0-9]+ src=127\.0\.0\.1:[0-9]+ cn="Q2GX-GLOB-0001" org=globex reason="no longer verifies after reload: unknown CA'
 rg_wait_log "$GW_LOG" "$re_ec" 5 &&
-    rg_pass "revoked AP disconnected: $(grep -Eo 'closed: no longer verifies.*Q2EC[^"]*"' "$GW_LOG")" ||
+    rg_pass "revoked AP disconnected: $(grep -Eo 'cn="Q2EC[^"]*" org=[^ ]* reason="no longer verifies[^"]*"' "$GW_LOG")" ||
     rg_fail "no 'no longer verifies after reload: revoked' line for ap-ecdsa"
 rg_wait_log "$GW_LOG" "$re_gx" 5 &&
-    rg_pass "AP of the removed org disconnected: $(grep -Eo 'closed: no longer verifies.*Q2GX[^"]*"' "$GW_LOG")" ||
+    rg_pass "AP of the removed org disconnected: $(grep -Eo 'cn="Q2GX[^"]*" org=[^ ]* reason="no longer verifies[^"]*"' "$GW_LOG")" ||
     rg_fail "no 'no longer verifies after reload: unknown CA' line for ap-globex"
-n=$(grep -Ec 'closed: no longer verifies after reload' "$GW_LOG")
+n=$(grep -Ec 'event=conn_close .*reason="no longer verifies after reload' "$GW_LOG")
 [ "$n" = 2 ] && rg_pass "exactly two connections closed by the re-check" ||
     rg_fail "$n connections closed by the re-check, expected 2"
-rg_assert_no_log "$GW_LOG" 'closed: no longer verifies.*Q2AA-BBBB-CCCC' "ap-rsa not closed"
+rg_assert_no_log "$GW_LOG" 'event=conn_close .*cn="Q2AA-BBBB-CCCC" .*reason="no longer verifies' "ap-rsa not closed"
 
 for ap in ap-ecdsa ap-globex; do
     rg_wait_log "$RG_TMP/hold-$ap.out" '^closed by server after' 5 &&
@@ -115,7 +115,7 @@ grep -q '^hold: timeout' "$RG_TMP/hold-ap-rsa.out" && rg_fail "ap-rsa had a requ
 out=$("$(rg_bin radsec_client)" --host 127.0.0.1 --port "$GW_PORT" --ca "$RG_PKI_SERVER_CA" \
     --cert "$P/ap-ecdsa.pem" --key "$P/ap-ecdsa.key" --expect-close status 2>&1) &&
     rg_pass "ap-ecdsa refused on a new connection" || rg_fail "ap-ecdsa reconnects: $out"
-rg_wait_log "$GW_LOG" 'refused: revoked subject="/O=Acme/CN=Q2EC-DSA0-0001"' 5 &&
+rg_wait_log "$GW_LOG" 'event=tls_refused .*reason="revoked"( org=[^ ]+)? subject="/O=Acme/CN=Q2EC-DSA0-0001"' 5 &&
     rg_pass "new ap-ecdsa connection logged as revoked" || rg_fail "ap-ecdsa refusal not logged"
 rg_client auth alice pw >/dev/null 2>&1 && rg_pass "ap-rsa connects anew" ||
     rg_fail "ap-rsa cannot connect anew"

@@ -26,7 +26,7 @@ rg_wait_port "$busy" tcp 5 squatter || rg_die "squatter does not listen"
 timeout 20 "$gw" -c "$RG_TMP/busy.conf" -p "$RG_TMP/busy.pid" >"$RG_TMP/busy.out" 2>&1
 st=$?
 [ $st = 1 ] && rg_pass "no -f, port in use: exit 1" || rg_fail "no -f, port in use: exit $st"
-rg_assert_log "$RG_TMP/busy.out" "listen 127.0.0.1 port $busy: another process already listens" \
+rg_assert_log "$RG_TMP/busy.out" "event=listen_failed address=127.0.0.1 port=$busy reason=\"another process already listens" \
     "no -f, port in use: the reason on stderr"
 [ ! -e "$RG_TMP/busy.pid" ] && rg_pass "no -f, port in use: no pidfile" ||
     rg_fail "no -f, port in use: pidfile written (a daemon may be running: $(cat "$RG_TMP/busy.pid"))"
@@ -49,7 +49,7 @@ fi
     rg_fail "no -f: nothing listens on $port when the command returned"
 [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && rg_pass "pidfile names the running daemon" ||
     rg_fail "pidfile '$pid' does not name a running process"
-rg_assert_log "$RG_TMP/detach.out" "listening on 127.0.0.1:$port" \
+rg_assert_log "$RG_TMP/detach.out" "event=listening address=127.0.0.1:$port" \
     "no -f: start lines on stderr until detached"
 ppid=$(ps -o ppid= -p "$pid" 2>/dev/null | tr -d ' ')
 sid=$(ps -o sid= -p "$pid" 2>/dev/null | tr -d ' ')
@@ -68,13 +68,13 @@ else
     st=$?
     [ $st = 1 ] && rg_pass "second instance exits 1" || rg_fail "second instance exit $st"
 fi
-rg_assert_log "$RG_TMP/second.log" "port $port: another process already listens there" \
+rg_assert_log "$RG_TMP/second.log" "event=listen_failed address=[^ ]+ port=$port reason=\"another process already listens there" \
     "second instance: says another process listens there"
 for i in 1 2 3 4; do
     out=$(GW_PORT=$port rg_client --timeout 5 auth alice pw 2>&1)
     rg_assert_output "$out" '^Access-Accept' "first instance still answers (connection $i)"
 done
-accepted=$(grep -c 'open: org acme' "$RG_TMP/second.log")
+accepted=$(grep -c 'event=conn_open .*org=acme' "$RG_TMP/second.log")
 [ "$accepted" = 0 ] && rg_pass "second instance took no connection" ||
     rg_fail "second instance accepted $accepted connection(s)"
 kill -TERM "$pid"
@@ -94,7 +94,7 @@ rg_assert_no_log "$RG_TMP/journal.log" 'radsecgw\[[0-9]+\]: ' \
 rg_start nojournal env JOURNAL_STREAM=0:0 "$gw" -f -c "$RG_TMP/gw.conf"
 rg_wait_port "$port" tcp 10 nojournal || rg_fail "other JOURNAL_STREAM: gateway did not start"
 rg_stop nojournal
-rg_assert_log "$RG_TMP/nojournal.log" 'NOTICE: radsecgw .* started' \
+rg_assert_log "$RG_TMP/nojournal.log" 'NOTICE: event=started ' \
     "JOURNAL_STREAM naming another file: -f copies lines to stderr"
 
 # --- RLIMIT_NOFILE: soft raised to hard, warning below max-connections ---------------
@@ -104,7 +104,7 @@ soft=$(awk '/Max open files/ {print $4}' "/proc/$(rg_pid lowfd)/limits")
 [ "$soft" = 4096 ] && rg_pass "soft RLIMIT_NOFILE raised to the hard limit" ||
     rg_fail "soft RLIMIT_NOFILE is $soft, want 4096"
 rg_stop lowfd
-rg_assert_log "$RG_TMP/lowfd.log" 'WARNING: open file limit 4096 is below the 101024 that max-connections = 100000 needs' \
+rg_assert_log "$RG_TMP/lowfd.log" 'WARNING: event=nofile_low limit=4096 needed=101024 max_connections=100000 ' \
     "hard limit below max-connections: warning"
 
 # --- -t as root: a key the configured user cannot read --------------------------------

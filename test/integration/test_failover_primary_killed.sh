@@ -31,14 +31,14 @@ sleep 3
 before=$(rg_fake_backend_report primary)
 rg_stop primary
 rg_log "primary stopped after $(rg_report_value "$before" requests) requests"
-rg_wait_log "$GW_LOG" 'backend b1 \(pool corp\) marked dead' 10 radsecgw &&
+rg_wait_log "$GW_LOG" 'event=backend_down backend=b1 pool=corp ' 10 radsecgw &&
     rg_pass "gateway marks the primary dead" || rg_fail "gateway never marked the primary dead"
 sleep 1
 # The primary comes back on the same port.
 rg_start primary2 "$(rg_bin fake_backend)" --port "$P1" --secret "$FB_SEC" --mode accept \
     --report "$RG_TMP/primary2.report"
 rg_wait_log "$RG_TMP/primary2.log" '^ready' 10 primary2 || rg_die "primary did not restart"
-rg_wait_log "$GW_LOG" 'backend b1 \(pool corp\) alive again: answered Status-Server' 10 \
+rg_wait_log "$GW_LOG" 'event=backend_up backend=b1 pool=corp reason="answered Status-Server"' 10 \
     radsecgw && rg_pass "gateway marks the primary alive again after Status-Server" ||
     rg_fail "gateway never marked the primary alive again"
 

@@ -23,7 +23,7 @@ rg_freeradius_client_start "$GW_PORT"
 
 rg_interop_suite freeradius-client "$FRC_AUTH_PORT" "$FRC_ACCT_PORT" "$FRC_SECRET"
 
-rg_assert_log "$GW_LOG" 'connection 127\.0\.0\.1:[0-9]+ open: org acme' \
+rg_assert_log "$GW_LOG" 'event=conn_open conn=[0-9]+ src=127\.0\.0\.1:[0-9]+ org=acme ' \
     "FreeRADIUS connected to radsecgw over TLS as an acme AP"
 # FreeRADIUS makes up an Access-Reject when its home server does not answer: the rejects
 # above count only if they came from radsecgw.
@@ -38,6 +38,6 @@ rg_assert_log "$FR_LOG" 'meraki_8021x_test' "the backend saw the Meraki probe"
 # discards (e.g. a Message-Authenticator on an Accounting-Response computed another way).
 rg_assert_no_log "$FRC_LOG" 'spoofed proxy reply|Signature is invalid|invalid Message-Authenticator|invalid Response Authenticator' \
     "the RadSec client accepted every reply of the gateway as valid"
-rg_assert_no_log "$GW_LOG" 'marked dead' "no backend marked dead"
+rg_assert_no_log "$GW_LOG" 'event=backend_down' "no backend marked dead"
 rg_alive radsecgw && rg_pass "radsecgw still running" || rg_fail "radsecgw died"
 rg_finish

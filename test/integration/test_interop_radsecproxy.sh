@@ -25,6 +25,6 @@ rg_assert_log "$RG_TMP/radsecproxy.log" 'TLS connection to radsecgw .* up' \
     "radsecproxy reached radsecgw over TLS"
 rg_assert_log "$FR_LOG" 'Received Accounting-Request' "the backend received the accounting"
 rg_assert_log "$FR_LOG" 'meraki_8021x_test' "the backend saw the Meraki probe"
-rg_assert_no_log "$GW_LOG" 'marked dead' "no backend marked dead"
+rg_assert_no_log "$GW_LOG" 'event=backend_down' "no backend marked dead"
 rg_alive radsecgw && rg_pass "radsecgw still running" || rg_fail "radsecgw died"
 rg_finish

@@ -31,7 +31,7 @@ LOAD_PID=$!
 
 # While the backend holds all of them: count the gateway's UDP sockets.
 socks=0
-if rg_wait_log "$GW_LOG" 'stats workers=.* outstanding=20000$' 30 radsecgw; then
+if rg_wait_log "$GW_LOG" 'event=stats workers=.* outstanding=20000$' 30 radsecgw; then
     socks=$(ss -Huanp 2>/dev/null | grep -c "pid=$GW_PID,")
 fi
 wait "$LOAD_PID"

@@ -22,8 +22,10 @@ for d in $(pkg-config --variable pc_path pkg-config | tr ':' ' '); do
 done
 PKG_CONFIG_LIBDIR=$pcdir pkg-config --exists cmocka && rg_die "could not hide cmocka"
 pkgbuild=$RG_TMP/build-pkg
+# the tailored wolfSSL cache of the build under test, so the check does not rebuild wolfSSL
 if PKG_CONFIG_LIBDIR=$pcdir cmake -S "$src" -B "$pkgbuild" -DBUILD_TESTING=OFF \
-    -DCMAKE_BUILD_TYPE=RelWithDebInfo >"$RG_TMP/configure.log" 2>&1; then
+    -DCMAKE_BUILD_TYPE=RelWithDebInfo ${RG_WOLFSSL_CACHE:+-DRG_WOLFSSL_CACHE="$RG_WOLFSSL_CACHE"} \
+    >"$RG_TMP/configure.log" 2>&1; then
     rg_pass "BUILD_TESTING=OFF configures without cmocka"
 else
     rg_fail "BUILD_TESTING=OFF configure failed without cmocka: $(tail -5 "$RG_TMP/configure.log")"
@@ -88,6 +90,9 @@ grep -q -- '-p /run/radsecgw/' "$unit" && rg_pass "unit: pidfile in its RuntimeD
 sed "s|/usr/sbin/radsecgw|$stage/usr/sbin/radsecgw|g" "$unit" >"$RG_TMP/radsecgw.service"
 out=$(MANPATH=$stage/usr/share/man systemd-analyze verify "$RG_TMP/radsecgw.service" 2>&1)
 st=$?
+# verify also loads the units installed on the machine: what it says about those (Debian's
+# freeradius.service uses the deprecated MemoryLimit=) is not about radsecgw.service.
+out=$(grep -vE '^/(usr/)?lib/systemd/system/[^/]+\.service:[0-9]+: ' <<<"$out")
 [ $st = 0 ] && [ -z "$out" ] && rg_pass "systemd-analyze verify: clean" ||
     rg_fail "systemd-analyze verify (exit $st): $out"
 score=$(systemd-analyze security --offline=yes "$RG_TMP/radsecgw.service" 2>/dev/null |

@@ -22,7 +22,7 @@ sleep 1
 rg_gateway_conf "$RG_TMP/gw.conf" --port "$port" \
     --backend "127.0.0.1:$FB_PORT_fb:$FB_PORT_fb:$SEC_B" --timeout 5 --retries 0
 rg_signal gw HUP
-rg_wait_log "$GW_LOG" 'reload done' 10 gw && rg_pass "reload done" || rg_fail "no 'reload done'"
+rg_wait_log "$GW_LOG" 'event=reload_done' 10 gw && rg_pass "reload done" || rg_fail "no 'event=reload_done'"
 out=$(rg_client --timeout 5 auth alice pw 2>&1)
 rg_assert_output "$out" '^Access-Accept' "after reload: request answered"
 wait "$inflight"
@@ -38,9 +38,9 @@ rb=$(rg_report_value "$(rg_fake_backend_report fb)" access_request)
 # A broken config: the reload is refused, the log says why, the gateway keeps working.
 echo "pool \"corp\" { bogus = 1 }" >>"$RG_TMP/gw.conf"
 rg_signal gw HUP
-rg_wait_log "$GW_LOG" 'reload failed: configuration unchanged' 10 gw &&
+rg_wait_log "$GW_LOG" 'event=reload_failed' 10 gw &&
     rg_pass "broken config: reload refused" || rg_fail "broken config: no refusal logged"
-rg_assert_log "$GW_LOG" 'config: .*gw.conf:[0-9]+: ' "broken config: file:line reason logged"
+rg_assert_log "$GW_LOG" 'event=config diag=".*gw.conf:[0-9]+: ' "broken config: file:line reason logged"
 out=$(rg_client --timeout 5 auth alice pw 2>&1)
 rg_assert_output "$out" '^Access-Accept' "after the refused reload: still answering"
 rb=$(rg_report_value "$(rg_fake_backend_report fb)" access_request)

@@ -43,7 +43,7 @@ rg_wait_log "$NLOG" '^[0-9.]+ listening=1 WATCHDOG=1$' 5 gw &&
 # Reload: RELOADING=1, then READY=1 after it; a failed reload also ends in READY=1.
 n=$(wc -l <"$NLOG")
 rg_signal gw HUP
-rg_wait_log "$GW_LOG" 'reload done' 10 gw || rg_fail "no 'reload done'"
+rg_wait_log "$GW_LOG" 'event=reload_done' 10 gw || rg_fail "no 'event=reload_done'"
 sleep 0.5
 seq=$(tail -n +$((n + 1)) "$NLOG" | grep -oE 'RELOADING=1|READY=1' | head -2 | tr '\n' ' ')
 [ "$seq" = "RELOADING=1 READY=1 " ] && rg_pass "HUP: RELOADING=1 then READY=1" ||
@@ -53,7 +53,7 @@ rg_assert_log "$NLOG" 'RELOADING=1\|MONOTONIC_USEC=[0-9]+' "RELOADING=1 carries 
 n=$(wc -l <"$NLOG")
 echo 'pool "corp" { bogus = 1 }' >>"$RG_TMP/gw.conf"
 rg_signal gw HUP
-rg_wait_log "$GW_LOG" 'reload failed' 10 gw || rg_fail "broken config: no 'reload failed'"
+rg_wait_log "$GW_LOG" 'event=reload_failed' 10 gw || rg_fail "broken config: no 'event=reload_failed'"
 sleep 0.5
 after=$(tail -n +$((n + 1)) "$NLOG")
 seq=$(grep -oE 'RELOADING=1|READY=1' <<<"$after" | head -2 | tr '\n' ' ')

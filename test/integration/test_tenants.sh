@@ -148,16 +148,16 @@ ap apa "$RG_PKI_AP_CERT" "$RG_PKI_AP_KEY" radsec ap-a1 10.0.0.1 alice@orgg.examp
 ap apg "$RG_TMP/certs/ap-globex-same.pem" "$RG_TMP/certs/ap-globex-same.key" radsec-globex \
     ap-a1 10.0.0.1 bob@orgg.example
 ap apa2 "$RG_PKI_AP_CERT" "$RG_PKI_AP_KEY" radsec ap-a2 10.0.0.2 carol
-rg_assert_log "$GW_LOG" 'open: org acme, CN "Q2AA-BBBB-CCCC"' "the acme AP is in org acme"
-rg_assert_log "$GW_LOG" 'open: org globex, CN "Q2AA-BBBB-CCCC"' \
+rg_assert_log "$GW_LOG" 'event=conn_open .*org=acme cn="Q2AA-BBBB-CCCC"' "the acme AP is in org acme"
+rg_assert_log "$GW_LOG" 'event=conn_open .*org=globex cn="Q2AA-BBBB-CCCC"' \
     "the AP with the same CN under globex's CA is in org globex"
 
 # ---- realms: each org's APs reach only its own pool ----
 for u in alice@orgg.example carol; do
-    rg_assert_log "$GW_LOG" "request org=acme .*user=\"$u\" .*backend=a1 " \
+    rg_assert_log "$GW_LOG" "event=request .*org=acme .*user=\"$u\" .*backend=a1 " \
         "acme AP, User-Name $u: acme's pool (not globex's realm)"
 done
-rg_assert_log "$GW_LOG" 'request org=globex .*user="bob@orgg.example" .*backend=g1 ' \
+rg_assert_log "$GW_LOG" 'event=request .*org=globex .*user="bob@orgg.example" .*backend=g1 ' \
     "globex AP: globex's realm orgg.example"
 out=$(rg_client --timeout 3 auth dave@orgg.example pw 2>&1)
 rg_assert_output "$out" 'Access-Accept' "acme AP, one more user of globex's realm: answered"
@@ -183,7 +183,7 @@ reply_of() {
 
 out=$(dac "$RELAY_PORT_rel_a" "$COA_A" disconnect 'NAS-Identifier = "ap-a1", User-Name = "alice"')
 rg_assert_output "$out" 'Received Disconnect-ACK' "dac-a, NAS-Identifier ap-a1: Disconnect-ACK"
-rg_assert_log "$GW_LOG" 'coa: client dac-a \(127\.0\.0\.2:[0-9]+\) Disconnect-Request id=[0-9]+ NAS-Identifier "ap-a1" -> conn .*org acme\) id=[0-9]+: Disconnect-ACK' \
+rg_assert_log "$GW_LOG" 'event=coa_reply client=dac-a src=127\.0\.0\.2:[0-9]+ code=Disconnect-Request id=[0-9]+ nas_identifier="ap-a1" conn=[0-9]+ .*org=acme sent_id=[0-9]+ reply=Disconnect-ACK' \
     "dac-a is told apart by its source address; the request went to org acme"
 [ "$(answered apa)" = 1 ] && rg_pass "acme's AP answered it" || rg_fail "apa answered $(answered apa)"
 [ "$(answered apg)" = 0 ] && rg_pass "globex's AP claiming ap-a1 got nothing" ||
@@ -202,7 +202,7 @@ rg_assert_output "$out" 'Received CoA-ACK' "dac-g by the shared CN: globex's AP"
 out=$(dac "$RELAY_PORT_rel_a" "$COA_A" coa 'NAS-Identifier = "Q2AA-BBBB-CCCC", Session-Timeout = 60')
 rg_assert_output "$out" 'Error-Cause = Proxy-Request-Not-Routable' \
     "dac-a by a CN two acme APs share: NAK 502"
-rg_assert_log "$GW_LOG" 'coa: client dac-a .*NAS-Identifier "Q2AA-BBBB-CCCC": ambiguous: 2 connections match \(127\.0\.0\.1:[0-9]+ org acme, 127\.0\.0\.1:[0-9]+ org acme\): NAK Error-Cause 502' \
+rg_assert_log "$GW_LOG" 'event=coa_nak client=dac-a .*nas_identifier="Q2AA-BBBB-CCCC" error_cause=502 reason="ambiguous: 2 connections match \(127\.0\.0\.1:[0-9]+ org acme, 127\.0\.0\.1:[0-9]+ org acme\)"' \
     "the ambiguity is logged with the connections"
 # Every identification attribute counts: the CN and NAS-IP-Address together name one AP.
 out=$(dac "$RELAY_PORT_rel_a" "$COA_A" coa 'NAS-Identifier = "Q2AA-BBBB-CCCC", NAS-IP-Address = 10.0.0.2, Session-Timeout = 60')
@@ -220,7 +220,7 @@ if [ -n "$(reply_of "$cross")" ] && [ "$(reply_of "$cross")" = "$(reply_of "$unk
 else
     rg_fail "replies differ: cross-tenant [$(reply_of "$cross" | tr '\n' ' ')] unknown [$(reply_of "$unknown" | tr '\n' ' ')]"
 fi
-rg_assert_log "$GW_LOG" 'coa: client dac-g .*NAS-Identifier "ap-a2": no connected NAS in the orgs client dac-g may reach \(a NAS of org acme matches\): NAK Error-Cause 502' \
+rg_assert_log "$GW_LOG" 'event=coa_nak client=dac-g .*nas_identifier="ap-a2" error_cause=502 reason="no connected NAS in the orgs client dac-g may reach \(a NAS of org acme matches\)"' \
     "the log says what happened"
 [ "$(answered apa2)" = 1 ] && rg_pass "acme's ap-a2 got nothing from dac-g" ||
     rg_fail "apa2 answered $(answered apa2)"
@@ -228,7 +228,7 @@ rg_assert_log "$GW_LOG" 'coa: client dac-g .*NAS-Identifier "ap-a2": no connecte
 # A source address no client has: silently dropped.
 out=$(echo 'NAS-Identifier = "ap-a1"' | timeout 20 radclient -x -t 1 -r 1 "127.0.0.1:$COA_PORT" disconnect "$COA_A" 2>&1)
 rg_assert_output "$out" 'No reply from server' "from 127.0.0.1 (no client there): no answer"
-rg_assert_log "$GW_LOG" 'coa: datagram from 127\.0\.0\.1:[0-9]+ discarded: not a configured coa client' \
+rg_assert_log "$GW_LOG" 'event=coa_discarded src=127\.0\.0\.1:[0-9]+ reason="not a configured coa client"' \
     "unknown source logged"
 
 # ---- peer strings are escaped: one line per event, never a forged one ----
@@ -237,14 +237,14 @@ ap apnl "$RG_TMP/certs/ap-newline.pem" "$RG_TMP/certs/ap-newline.key" radsec ap-
 out=$("$(rg_bin radsec_client)" --host 127.0.0.1 --port "$GW_PORT" --ca "$RG_PKI_SERVER_CA" \
     --cert "$RG_TMP/certs/rogue-newline.pem" --key "$RG_TMP/certs/rogue-newline.key" \
     --timeout 3 --expect-close status 2>&1)
-rg_wait_log "$GW_LOG" 'refused: unknown CA' 10 gw
+rg_wait_log "$GW_LOG" 'reason="unknown CA' 10 gw
 sleep 0.5
 rg_assert_no_log "$GW_LOG" '^radsecgw\[1\]:' "no forged line in the gateway log"
-rg_assert_log "$GW_LOG" 'connection 127\.0\.0\.1:[0-9]+ open: org acme, CN "Q2NL\\x0aradsecgw\[1\]: NOTICE: connection x open: org globex, CN \\"f\\"", TLS' \
+rg_assert_log "$GW_LOG" 'event=conn_open conn=[0-9]+ src=127\.0\.0\.1:[0-9]+ org=acme cn="Q2NL\\x0aradsecgw\[1\]: NOTICE: connection x open: org globex, CN \\"f\\"" tls=' \
     "the CN with a newline: one escaped open line (quotes escaped too)"
-rg_assert_log "$GW_LOG" 'request org=acme nas="Q2NL\\x0a.*user="eve\\x0aradsecgw\[1\]: INFO: request org=globex user=\\"x\\" result=accept" ' \
+rg_assert_log "$GW_LOG" 'event=request .*org=acme nas="Q2NL\\x0a.*user="eve\\x0aradsecgw\[1\]: INFO: request org=globex user=\\"x\\" result=accept" ' \
     "the User-Name with a newline and quotes: escaped in the request line"
-rg_assert_log "$GW_LOG" 'TLS peer 127\.0\.0\.1:[0-9]+ refused: unknown CA subject="[^"]*Q2RG\\x0aradsecgw\[1\]: WARNING: forged refusal' \
+rg_assert_log "$GW_LOG" 'event=tls_refused conn=[0-9]+ src=127\.0\.0\.1:[0-9]+ reason="unknown CA" subject="[^"]*Q2RG\\x0aradsecgw\[1\]: WARNING: forged refusal' \
     "a refused certificate's subject with a newline: escaped"
 
 rg_alive gw && rg_pass "gateway still running" || rg_fail "gateway died"

@@ -32,7 +32,7 @@ secs=${took% *}
 python3 -c "import sys; sys.exit(0 if 0.5 <= float('$secs') <= 4 else 1)" &&
     rg_pass "silent TCP client closed after ${secs}s (handshake-timeout 1)" ||
     rg_fail "silent TCP client: closed after ${secs}s, expected about 1 s"
-rg_assert_log "$GW_LOG" 'refused: TLS handshake timeout' "handshake timeout logged"
+rg_assert_log "$GW_LOG" 'reason="TLS handshake timeout"' "handshake timeout logged"
 
 # Keepalive on an established TLS connection (ss shows the keepalive timer), then the idle
 # timeout closes it: the client holds it for up to 10 s and reports when the server closed.
@@ -45,7 +45,7 @@ ka=$(ss -tno state established "( sport = :$GW_PORT )" 2>/dev/null | grep -c 'ti
 wait "$client"
 rg_assert_log "$RG_TMP/idle.out" '^Access-Accept' "idle: the request was answered"
 rg_assert_log "$RG_TMP/idle.out" 'closed by server after [2-5]\.' "idle: closed by the gateway after about 3 s"
-rg_assert_log "$GW_LOG" 'closed: idle timeout' "idle timeout logged"
+rg_assert_log "$GW_LOG" 'event=conn_close .*reason="idle timeout"' "idle timeout logged"
 
 # A connection with traffic is not idle: resend every second for 6 s, nothing closes it.
 rg_client --timeout 3 --hold 6 --hold-every 1 auth alice pw >"$RG_TMP/busy.out" 2>&1

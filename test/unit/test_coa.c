@@ -203,6 +203,67 @@ static void test_registry_grows(void **state)
     rg_coa_registry_free(&r);
 }
 
+/* 20,000 APs behind one NAT address: every connection registers the same NAS-IP-Address and
+ * its own NAS-Identifier. Connections close oldest first, from the middle and newest first
+ * (each order is the worst case of some list); the rest still match, by the shared address
+ * together with their own name, and the shared name goes with its last holder. */
+static void test_registry_shared_name_closes(void **state)
+{
+    (void)state;
+    struct rg_coa_registry r;
+    struct rg_coa_target t[RG_COA_MAX_MATCHES];
+    assert_int_equal(rg_coa_registry_init(&r), 0);
+    enum { NCONN = 20000 };
+    struct rg_coa_conn **c = calloc(NCONN, sizeof(*c));
+    assert_non_null(c);
+    uint8_t nat[4] = {198, 51, 100, 1};
+    char name[32];
+    for (unsigned i = 0; i < NCONN; i++) {
+        c[i] = conn_new(i % 2, 1 + i, "acme");
+        snprintf(name, sizeof(name), "ap-%u", i);
+        assert_int_equal(rg_coa_registry_add(&r, c[i], RG_COA_KEY_NAS_IP, nat, 4), 1);
+        assert_int_equal(rg_coa_registry_add(&r, c[i], RG_COA_KEY_NAS_ID, name, strlen(name)), 1);
+    }
+    assert_int_equal(r.nkeys, 2 * NCONN);
+    assert_int_equal(find1(&r, "acme", RG_COA_KEY_NAS_IP, nat, 4, t, RG_COA_MAX_MATCHES),
+                     RG_COA_MAX_MATCHES);
+    /* close a third oldest first, a third from the middle out, the rest newest first */
+    unsigned closed = 0;
+    bool *gone = calloc(NCONN, sizeof(*gone));
+    assert_non_null(gone);
+    for (unsigned i = 0; i < NCONN / 3; i++, closed++) {
+        gone[i] = true;
+        rg_coa_registry_remove_conn(&r, c[i]);
+    }
+    for (unsigned i = 0; i < NCONN / 6; i++, closed += 2) {
+        gone[NCONN / 2 + i] = gone[NCONN / 2 - 1 - i] = true;
+        rg_coa_registry_remove_conn(&r, c[NCONN / 2 + i]);
+        rg_coa_registry_remove_conn(&r, c[NCONN / 2 - 1 - i]);
+    }
+    assert_int_equal(r.nkeys, 2 * (NCONN - closed));
+    for (unsigned i = 0; i < NCONN; i += 97) {
+        snprintf(name, sizeof(name), "ap-%u", i);
+        struct rg_coa_ident ids[2] = {{RG_COA_KEY_NAS_IP, nat, 4},
+                                      {RG_COA_KEY_NAS_ID, (const uint8_t *)name, strlen(name)}};
+        size_t n = rg_coa_registry_match(&r, "acme", ids, 2, t, RG_COA_MAX_MATCHES);
+        assert_int_equal(n, gone[i] ? 0 : 1);
+        if (n)
+            assert_int_equal(t[0].conn_id, 1 + i);
+    }
+    for (unsigned i = NCONN; i-- > 0;)
+        if (!gone[i])
+            rg_coa_registry_remove_conn(&r, c[i]);
+    assert_int_equal(r.nkeys, 0);
+    assert_int_equal(find1(&r, "acme", RG_COA_KEY_NAS_IP, nat, 4, t, RG_COA_MAX_MATCHES), 0);
+    for (size_t i = 0; i < r.nbuckets; i++)
+        assert_null(r.buckets[i]); /* every name freed with its last holder */
+    for (unsigned i = 0; i < NCONN; i++)
+        conn_free(&r, c[i]);
+    free(gone);
+    free(c);
+    rg_coa_registry_free(&r);
+}
+
 /* ---- routing a request from a client (rg_coa_route) ---- */
 
 static const char route_conf[] =
@@ -280,7 +341,7 @@ static void test_route_tenants_apart(void **state)
     struct route_result res = route(&r, cfg, "dac-a", pkt);
     assert_int_equal(res.routed, 1);
     assert_int_equal(res.t.conn_id, 1);
-    assert_string_equal(res.nas, "NAS-Identifier \"ap-a\"");
+    assert_string_equal(res.nas, "nas_identifier=\"ap-a\"");
     res = route(&r, cfg, "dac-g", pkt);
     assert_int_equal(res.routed, 1);
     assert_int_equal(res.t.conn_id, 2);
@@ -334,7 +395,7 @@ static void test_route_tenants_apart(void **state)
     res = route(&r, cfg, "dac-a", pkt);
     assert_int_equal(res.routed, 1);
     assert_int_equal(res.t.conn_id, 4);
-    assert_string_equal(res.nas, "NAS-Identifier \"ap-a\" NAS-IP-Address \"10.0.0.2\"");
+    assert_string_equal(res.nas, "nas_identifier=\"ap-a\" nas_ip_address=\"10.0.0.2\"");
     /* ... and one that no connection carries with the other fails the request */
     uint8_t ip3[4] = {10, 0, 0, 3};
     build_disconnect(pkt, "ap-a", ip3);
@@ -351,9 +412,9 @@ static void test_route_tenants_apart(void **state)
     build_disconnect(pkt, NULL, NULL);
     res = route(&r, cfg, "dac-a", pkt);
     assert_int_equal(res.routed, 0);
-    assert_string_equal(res.nas, "no NAS identification attribute");
+    assert_string_equal(res.nas, "nas=none");
 
-    /* Five long NAS-Identifiers: the description keeps whole items, then "...". */
+    /* Five long NAS-Identifiers: the description keeps whole items, then cut=1. */
     {
         struct rg_radius_pkt p = {.data = pkt, .cap = RG_RADIUS_MAX_LEN};
         char longid[90];
@@ -366,13 +427,13 @@ static void test_route_tenants_apart(void **state)
         assert_int_equal(res.routed, 0);
         size_t l = strlen(res.nas);
         assert_true(l < sizeof(res.nas));
-        assert_string_equal(res.nas + l - 5, "\" ...");
+        assert_string_equal(res.nas + l - 7, "\" cut=1");
         assert_string_equal(res.why, "no connected NAS");
     }
     /* A NAS-Identifier with a newline and a quote is escaped in the description. */
     build_disconnect(pkt, "x\"\ny", NULL);
     res = route(&r, cfg, "dac-a", pkt);
-    assert_string_equal(res.nas, "NAS-Identifier \"x\\\"\\x0ay\"");
+    assert_string_equal(res.nas, "nas_identifier=\"x\\\"\\x0ay\"");
 
     conn_free(&r, a);
     conn_free(&r, a2);
@@ -548,6 +609,7 @@ int main(void)
         cmocka_unit_test(test_registry_scoped_by_org),
         cmocka_unit_test(test_registry_bounded_per_connection),
         cmocka_unit_test(test_registry_grows),
+        cmocka_unit_test(test_registry_shared_name_closes),
         cmocka_unit_test(test_route_tenants_apart),
         cmocka_unit_test(test_check_request_radclient_vector),
         cmocka_unit_test(test_check_request_message_authenticator),

@@ -163,7 +163,7 @@ static void test_rate_limit(void **state)
     assert_non_null(strstr(out, "bad packet 9\n"));
     assert_null(strstr(out, "bad packet 10\n"));
     assert_null(strstr(out, "late"));
-    assert_null(strstr(out, "suppressed"));
+    assert_null(strstr(out, "event=log_suppressed"));
     assert_int_equal(count(out, "other event"), 1);
     free(out);
 
@@ -172,7 +172,7 @@ static void test_rate_limit(void **state)
     capture_begin();
     rg_log_limited("bad-packet", LOG_WARNING, "bad packet again");
     out = capture_end();
-    char *report = strstr(out, ": WARNING: 16 similar messages suppressed (bad-packet)\n");
+    char *report = strstr(out, ": WARNING: event=log_suppressed count=16 key=bad-packet\n");
     char *line = strstr(out, ": WARNING: bad packet again\n");
     assert_non_null(report);
     assert_non_null(line);
@@ -185,7 +185,7 @@ static void test_rate_limit(void **state)
     capture_begin();
     rg_log_limited("bad-packet", LOG_WARNING, "quiet");
     out = capture_end();
-    assert_null(strstr(out, "suppressed"));
+    assert_null(strstr(out, "event=log_suppressed"));
     assert_non_null(strstr(out, "quiet"));
     free(out);
 }
@@ -224,7 +224,7 @@ static void test_flush(void **state)
         rg_log_limited("flood", LOG_NOTICE, "flood %d", i);
     rg_log_limited_flush(); /* window still open: nothing yet */
     char *out = capture_end();
-    assert_null(strstr(out, "suppressed"));
+    assert_null(strstr(out, "event=log_suppressed"));
     free(out);
 
     fake_now += RG_LOG_WINDOW_MS;
@@ -233,7 +233,7 @@ static void test_flush(void **state)
     rg_log_limited_flush(); /* reported once only */
     rg_log_limited("flood", LOG_NOTICE, "flood after");
     out = capture_end();
-    assert_int_equal(count(out, "3 similar messages suppressed (flood)\n"), 1);
+    assert_int_equal(count(out, "event=log_suppressed count=3 key=flood\n"), 1);
     assert_int_equal(count(out, "suppressed"), 1);
     assert_non_null(strstr(out, "flood after"));
     free(out);

@@ -655,6 +655,7 @@ static void worker_up(const char *ma)
     wgen.cfg = cfg;
     wk.gen = &wgen;
     wconn = calloc(1, sizeof(*wconn));
+    wconn->inflight = calloc(256, sizeof(*wconn->inflight)); /* as at handshake completion */
     wconn->worker = &wk;
     wconn->gen = &wgen;
     wconn->state = RG_CONN_HANDSHAKE; /* rg_conn_send writes nothing */
@@ -673,6 +674,7 @@ static void worker_down(void)
     assert_int_equal(uv_loop_close(&wk.loop), 0);
     rg_proxy_free(&wk.proxy);
     rg_config_unref(wgen.cfg);
+    free(wconn->inflight);
     free(wconn);
 }
 
