@@ -292,12 +292,15 @@ static void refuse(struct rg_conn *c, const char *reason)
 {
     struct rg_worker *w = c->worker;
     RG_STAT_INC(&w->stats, conn_refused);
-    rg_warn("event=tls_refused conn=%llu src=%s reason=\"%s\"%s%s%s%s%s%s%s%s",
-            (unsigned long long)c->id, c->addr_text, reason, c->peer.org ? " org=" : "",
-            c->peer.org ? c->peer.org->name : "", c->peer.subject[0] ? " subject=\"" : "",
-            RG_LOG_ESC(c->peer.subject), c->peer.subject[0] ? "\"" : "",
-            c->peer.issuer[0] ? " issuer=\"" : "", RG_LOG_ESC(c->peer.issuer),
-            c->peer.issuer[0] ? "\"" : "");
+    /* A line per peer once a certificate was seen (rate-limited per reason); before that,
+     * one per reason and interval with the count (rg_listener_report_refusals). */
+    if (rg_listener_refusal(reason, c->addr_text, c->peer.subject[0] != '\0'))
+        rg_warn("event=tls_refused conn=%llu src=%s reason=\"%s\"%s%s%s%s%s%s%s%s",
+                (unsigned long long)c->id, c->addr_text, reason, c->peer.org ? " org=" : "",
+                c->peer.org ? c->peer.org->name : "", c->peer.subject[0] ? " subject=\"" : "",
+                RG_LOG_ESC(c->peer.subject), c->peer.subject[0] ? "\"" : "",
+                c->peer.issuer[0] ? " issuer=\"" : "", RG_LOG_ESC(c->peer.issuer),
+                c->peer.issuer[0] ? "\"" : "");
     flush(c); /* the alert, if wolfSSL produced one */
     if (!c->write_busy && c->tls.out.len) {
         uv_buf_t b = uv_buf_init((char *)c->tls.out.data, (unsigned)c->tls.out.len);
@@ -613,10 +616,8 @@ static void frame(struct rg_conn *c)
                 c->rate_blocked = true;
                 RG_STAT_INC(&w->stats, rate_limited);
                 rg_log_limited("rate-limited", LOG_NOTICE,
-                               "event=rate-limited conn=%llu peer=%s cn=\"%s\" "
-                               "max_requests_per_second=%u",
-                               (unsigned long long)c->id, c->addr_text, RG_LOG_ESC(c->peer.cn),
-                               max_rate);
+                               "event=rate_limited " RG_CONN_LOG_FMT " max_requests_per_second=%u",
+                               RG_CONN_LOG_ARGS(c), max_rate);
                 arm_sooner(c, c->rate_window_ms + 1000u);
                 break;
             }
@@ -726,10 +727,8 @@ static void packet_timeout(struct rg_conn *c, const char *what)
         return;
     }
     rg_log_limited("packet-timeout", LOG_NOTICE,
-                   "event=packet-timeout conn=%llu peer=%s cn=\"%s\" reason=\"%s\" "
-                   "packet_timeout_s=%u",
-                   (unsigned long long)c->id, c->addr_text, RG_LOG_ESC(c->peer.cn), what,
-                   c->gen->cfg->listen.packet_timeout_s);
+                   "event=packet_timeout " RG_CONN_LOG_FMT " reason=\"%s\" packet_timeout_s=%u",
+                   RG_CONN_LOG_ARGS(c), what, c->gen->cfg->listen.packet_timeout_s);
     rg_conn_close(c, what);
 }
 
@@ -1054,10 +1053,9 @@ void rg_conn_accept(struct rg_worker *w, uv_stream_t *server)
         RG_STAT_INC(&w->stats, conn_refused);
         if (rc == -EAGAIN)
             rg_listener_note(RG_LISTENER_REFUSED);
-        else
-            rg_log_limited("listen-refused", LOG_WARNING,
-                           "event=conn_refused conn=%llu src=%s reason=\"%s\"",
-                           (unsigned long long)c->id, c->addr_text, why);
+        else if (rg_listener_refusal(why, c->addr_text, false))
+            rg_warn("event=conn_refused conn=%llu src=%s reason=\"%s\"", (unsigned long long)c->id,
+                    c->addr_text, why);
         rg_conn_close(c, why);
         return;
     }
