@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "radsecgw/cluster.h"
 #include "radsecgw/coa.h"
 #include "radsecgw/common.h"
 #include "radsecgw/conn.h"
@@ -227,7 +228,20 @@ int rg_coa_registry_add(struct rg_coa_registry *r, struct rg_coa_conn *cc,
     cc->keys[cc->nkeys++] = k;
     uv_mutex_unlock(&r->lock);
     free(fresh);
+    rg_cluster_note(true, cc->org, kind, value, len);
     return 1;
+}
+
+void rg_coa_registry_each(struct rg_coa_registry *r,
+                          void (*fn)(void *arg, const char *org, enum rg_coa_key_kind kind,
+                                     const uint8_t *value, size_t len),
+                          void *arg)
+{
+    uv_mutex_lock(&r->lock);
+    for (size_t i = 0; i < r->nbuckets; i++)
+        for (const struct rg_coa_name *n = r->buckets[i]; n; n = n->next)
+            fn(arg, n->holders->owner->org, (enum rg_coa_key_kind)n->kind, n->value, n->len);
+    uv_mutex_unlock(&r->lock);
 }
 
 void rg_coa_registry_remove_conn(struct rg_coa_registry *r, struct rg_coa_conn *cc)
@@ -245,6 +259,8 @@ void rg_coa_registry_remove_conn(struct rg_coa_registry *r, struct rg_coa_conn *
             *n->pprev = n->next;
             if (n->next)
                 n->next->pprev = n->pprev;
+            /* no connection here holds it any more: out of the cluster's registry */
+            rg_cluster_note(false, cc->org, (enum rg_coa_key_kind)n->kind, n->value, n->len);
             free(n);
         }
         r->nkeys--;
@@ -339,6 +355,10 @@ size_t rg_coa_registry_match(struct rg_coa_registry *r, const char *org,
     uv_mutex_unlock(&r->lock);
     return n;
 }
+
+/* rg_coa_route's reason when no connection of any org matches: the one case another
+ * instance of the cluster may hold the NAS. */
+static const char no_connected_nas[] = "no connected NAS";
 
 /* ---- translation ---- */
 
@@ -668,16 +688,17 @@ int rg_coa_route(struct rg_coa_registry *r, const struct rg_config *cfg,
             snprintf(why, whylen, "org %s has coa = false", o->name);
         return 0;
     }
-    snprintf(why, whylen, "no connected NAS");
+    snprintf(why, whylen, "%s", no_connected_nas);
     return 0;
 }
 
 static void nak_local(const uint8_t *pkt, size_t len, const struct sockaddr *addr,
-                      const struct rg_coa_client *cl, uint32_t cause)
+                      const struct rg_coa_client *cl, const char *secret, size_t secret_len,
+                      uint32_t cause)
 {
     uint8_t nak[RG_RADIUS_MAX_LEN];
     (void)len;
-    int n = rg_coa_build_nak(pkt, cause, cl->secret, cl->secret_len, nak, sizeof(nak));
+    int n = rg_coa_build_nak(pkt, cause, secret, secret_len, nak, sizeof(nak));
     if (n > 0 && coa.out &&
         sendto(coa.out->fd, nak, (size_t)n, 0, addr,
                addr->sa_family == AF_INET ? sizeof(struct sockaddr_in)
@@ -709,6 +730,85 @@ static void on_udp_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     *buf = uv_buf_init((char *)coa.rbuf, sizeof(coa.rbuf));
 }
 
+static const struct rg_coa_client *find_client_named(const char *name, size_t len)
+{
+    for (size_t i = 0; coa.cfg && i < coa.cfg->coa.nclients; i++) {
+        const struct rg_coa_client *c = &coa.cfg->coa.clients[i];
+        if (strlen(c->name) == len && memcmp(c->name, name, len) == 0)
+            return c;
+    }
+    return NULL;
+}
+
+/* A request accepted from a DAC (or handed over by another instance): its answer goes to
+ * sa, signed with secret. On the pending list (duplicates, RG_COA_MAX_PENDING). */
+static struct rg_coa_req *req_new(const uint8_t *pkt, size_t len, const struct sockaddr *sa,
+                                  const char *secret, size_t secret_len, const char *desc)
+{
+    struct rg_coa_req *req = calloc(1, sizeof(*req) + len);
+    char *sec = malloc(secret_len + 1);
+    if (!req || !sec || !coa.out) {
+        free(req);
+        free(sec);
+        return NULL;
+    }
+    memcpy(sec, secret, secret_len);
+    sec[secret_len] = '\0';
+    req->client_addr_len =
+        sa->sa_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
+    memcpy(&req->client_addr, sa, req->client_addr_len);
+    req->client_id = pkt[1];
+    memcpy(req->client_auth, pkt + 4, RG_RADIUS_AUTH_LEN);
+    req->client_secret = sec;
+    req->client_secret_len = secret_len;
+    req->out = out_ref(coa.out);
+    snprintf(req->desc, sizeof(req->desc), "%s", desc);
+    req->len = (uint16_t)len;
+    memcpy(req->pkt, pkt, len);
+    uv_mutex_lock(&coa.lock);
+    req->pend_next = coa.pending;
+    if (coa.pending)
+        coa.pending->pend_prev = req;
+    coa.pending = req;
+    coa.npending++;
+    uv_mutex_unlock(&coa.lock);
+    return req;
+}
+
+/* The instance holding the NAS answered a hand-off (or nobody holds it, or it timed out). */
+static void on_handed_back(void *arg, int status, const uint8_t *reply, size_t len, const char *why)
+{
+    struct rg_coa_req *req = arg;
+    if (status == 1) {
+        uint8_t out[RG_RADIUS_MAX_LEN];
+        memcpy(out, reply, len);
+        rg_coa_translate_reply(out, req->client_id, req->client_auth, req->client_secret,
+                               req->client_secret_len);
+        send_to_client(req, out, len);
+        RG_STAT_INC(&coa.stats, coa_replies);
+        uint32_t cause = error_cause_of(reply);
+        char ec[32] = "";
+        if (cause)
+            snprintf(ec, sizeof(ec), " error_cause=%u", cause);
+        rg_notice("event=coa_reply %s instance=%s reply=%s%s", req->desc, why,
+                  rg_radius_code_name(reply[0]), ec);
+    } else if (status == 0) {
+        RG_STAT_INC(&coa.stats, coa_nak_unroutable);
+        char r[300];
+        snprintf(r, sizeof(r), "%s here; cluster: %s", no_connected_nas, why);
+        rg_log_limited("coa-unroutable", LOG_NOTICE,
+                       "event=coa_nak %s error_cause=%u reason=\"%s\"", req->desc,
+                       RG_COA_ERR_NOT_ROUTABLE, RG_LOG_ESC(r));
+        send_nak(req, RG_COA_ERR_NOT_ROUTABLE);
+    } else {
+        RG_STAT_INC(&coa.stats, coa_timeouts);
+        rg_notice("event=coa_timeout %s instance=%s timeout_s=%u reason=\"no answer from the "
+                  "instance holding the NAS\"",
+                  req->desc, why, RG_CLUSTER_HANDOFF_MS / 1000);
+    }
+    req_finish(req);
+}
+
 static void on_udp_recv(uv_udp_t *u, ssize_t nread, const uv_buf_t *buf, const struct sockaddr *sa,
                         unsigned flags)
 {
@@ -716,19 +816,55 @@ static void on_udp_recv(uv_udp_t *u, ssize_t nread, const uv_buf_t *buf, const s
     (void)flags;
     if (nread <= 0 || !sa)
         return;
-    const uint8_t *pkt = (const uint8_t *)buf->base;
+    uint8_t *pkt = (uint8_t *)buf->base;
     char from[80];
     addr_text(sa, from, sizeof(from));
-    const struct rg_coa_client *cl = find_client(sa);
-    if (!cl) {
-        RG_STAT_INC(&coa.stats, coa_drop_bad);
-        rg_log_limited("coa-unknown-client", LOG_WARNING,
-                       "event=coa_discarded src=%s reason=\"not a configured coa client\"", from);
-        return;
-    }
     struct rg_radius_error err;
     char why[128];
-    if (rg_radius_validate(pkt, (size_t)nread, &err) < 0) {
+    bool valid = rg_radius_validate(pkt, (size_t)nread, &err) == 0;
+    /* Another instance handing over a request for one of our NASes: signed with the cluster
+     * secret, naming the DAC's client, whose orgs are checked here again. */
+    const char *cname = NULL;
+    size_t cname_len = 0;
+    int handoff = valid ? rg_cluster_handoff_check(pkt, &cname, &cname_len) : 0;
+    const struct rg_coa_client *cl;
+    const char *secret;
+    size_t secret_len;
+    if (handoff < 0) {
+        RG_STAT_INC(&coa.stats, coa_drop_bad);
+        rg_log_limited("coa-bad", LOG_WARNING,
+                       "event=coa_discarded src=%s reason=\"hand-off does not verify with the "
+                       "cluster secret\"",
+                       from);
+        return;
+    }
+    if (handoff) {
+        cl = find_client_named(cname, cname_len);
+        if (!cl) {
+            char n[RG_LOG_ESC_BUF];
+            rg_log_escape((const uint8_t *)cname, cname_len, n, 64);
+            RG_STAT_INC(&coa.stats, coa_drop_bad);
+            rg_log_limited("coa-bad", LOG_WARNING,
+                           "event=coa_discarded src=%s client=\"%s\" reason=\"hand-off for a "
+                           "coa client not configured here (clients must be the same on every "
+                           "instance)\"",
+                           from, n);
+            return;
+        }
+        secret = rg_cluster_secret(&secret_len);
+    } else {
+        cl = find_client(sa);
+        if (!cl) {
+            RG_STAT_INC(&coa.stats, coa_drop_bad);
+            rg_log_limited("coa-unknown-client", LOG_WARNING,
+                           "event=coa_discarded src=%s reason=\"not a configured coa client\"",
+                           from);
+            return;
+        }
+        secret = cl->secret;
+        secret_len = cl->secret_len;
+    }
+    if (!valid) {
         RG_STAT_INC(&coa.stats, coa_drop_bad);
         rg_log_limited("coa-bad", LOG_WARNING,
                        "event=coa_discarded client=%s src=%s reason=\"malformed packet: %s\"",
@@ -736,7 +872,7 @@ static void on_udp_recv(uv_udp_t *u, ssize_t nread, const uv_buf_t *buf, const s
         return;
     }
     size_t len = rg_radius_len(pkt); /* RFC 2865 §3: octets past Length are padding */
-    const char *bad = rg_coa_check_request(pkt, cl->secret, cl->secret_len);
+    const char *bad = handoff ? NULL : rg_coa_check_request(pkt, cl->secret, cl->secret_len);
     if (bad) {
         /* RFC 5176 §3: silently discarded (no NAK: the sender is not authenticated). */
         RG_STAT_INC(&coa.stats, coa_drop_bad);
@@ -745,6 +881,8 @@ static void on_udp_recv(uv_udp_t *u, ssize_t nread, const uv_buf_t *buf, const s
                        from, rg_radius_code_name(pkt[0]), pkt[1], bad);
         return;
     }
+    if (handoff)
+        len = rg_cluster_handoff_strip(pkt); /* the NAS is not told about the cluster */
     RG_STAT_INC(&coa.stats, coa_requests);
 
     /* RFC 5176 §2.3: a retransmission (same source, ID and authenticator) in flight is not
@@ -758,8 +896,8 @@ static void on_udp_recv(uv_udp_t *u, ssize_t nread, const uv_buf_t *buf, const s
     bool full = coa.npending >= RG_COA_MAX_PENDING;
     uv_mutex_unlock(&coa.lock);
     char head[200];
-    snprintf(head, sizeof(head), "client=%s src=%s code=%s id=%u", cl->name, from,
-             rg_radius_code_name(pkt[0]), pkt[1]);
+    snprintf(head, sizeof(head), "client=%s src=%s%s code=%s id=%u", cl->name, from,
+             handoff ? " via=cluster" : "", rg_radius_code_name(pkt[0]), pkt[1]);
     if (dup) {
         RG_STAT_INC(&coa.stats, coa_duplicates);
         rg_log_limited("coa-dup", LOG_INFO,
@@ -776,7 +914,7 @@ static void on_udp_recv(uv_udp_t *u, ssize_t nread, const uv_buf_t *buf, const s
         rg_notice("event=coa_nak %s error_cause=%u reason=\"%s cannot be re-encrypted for the "
                   "NAS\"",
                   head, RG_COA_ERR_UNSUPPORTED_ATTRIBUTE, hidden);
-        nak_local(pkt, len, sa, cl, RG_COA_ERR_UNSUPPORTED_ATTRIBUTE);
+        nak_local(pkt, len, sa, cl, secret, secret_len, RG_COA_ERR_UNSUPPORTED_ATTRIBUTE);
         return;
     }
     if (full) {
@@ -784,52 +922,52 @@ static void on_udp_recv(uv_udp_t *u, ssize_t nread, const uv_buf_t *buf, const s
         rg_log_limited("coa-full", LOG_WARNING,
                        "event=coa_nak %s error_cause=%u reason=\"%u requests pending\"", head,
                        RG_COA_ERR_RESOURCES, RG_COA_MAX_PENDING);
-        nak_local(pkt, len, sa, cl, RG_COA_ERR_RESOURCES);
+        nak_local(pkt, len, sa, cl, secret, secret_len, RG_COA_ERR_RESOURCES);
         return;
     }
     struct rg_coa_target t = {0};
-    char nas[280], unrouted[400];
+    char nas[280], unrouted[400], desc[768];
     if (!rg_coa_route(&coa.registry, coa.cfg, cl, pkt, &t, nas, sizeof(nas), unrouted,
                       sizeof(unrouted))) {
+        snprintf(desc, sizeof(desc), "%s %s", head, nas);
+        /* Not here: another instance may hold it (a hand-off is never handed on again). */
+        struct rg_coa_ident ids[RG_COA_MAX_IDENTS];
+        size_t nids = 0;
+        char scratch[8];
+        if (!handoff && rg_cluster_enabled() && strcmp(unrouted, no_connected_nas) == 0) {
+            struct rg_coa_req *req = req_new(pkt, len, sa, secret, secret_len, desc);
+            /* ids point into req->pkt, which lives as long as the hand-off */
+            if (req && idents_of(req->pkt, ids, &nids, scratch, sizeof(scratch)) == 0 && nids > 0) {
+                int rc = rg_cluster_forward(cl, req->pkt, req->len, ids, nids, on_handed_back, req);
+                if (rc == 0) {
+                    RG_STAT_INC(&coa.stats, coa_handoffs);
+                    return;
+                }
+                snprintf(unrouted, sizeof(unrouted), "%s; cluster: %s", no_connected_nas,
+                         rc == -ENOTCONN ? "Redis down, local registry only"
+                         : rc == -EBUSY  ? "too many hand-offs in flight"
+                                         : rg_strerror(rc));
+            }
+            if (req)
+                req_finish(req);
+        }
         /* reverse-coa §"Errors and Fail Over": MUST NAK with 502 (Request Not Routable). */
         RG_STAT_INC(&coa.stats, coa_nak_unroutable);
         rg_log_limited("coa-unroutable", LOG_NOTICE,
-                       "event=coa_nak %s %s error_cause=%u reason=\"%s\"", head, nas,
+                       "event=coa_nak %s error_cause=%u reason=\"%s\"", desc,
                        RG_COA_ERR_NOT_ROUTABLE, RG_LOG_ESC(unrouted));
-        nak_local(pkt, len, sa, cl, RG_COA_ERR_NOT_ROUTABLE);
+        nak_local(pkt, len, sa, cl, secret, secret_len, RG_COA_ERR_NOT_ROUTABLE);
         return;
     }
-    struct rg_coa_req *req = calloc(1, sizeof(*req) + len);
-    char *secret = malloc(cl->secret_len + 1);
-    if (!req || !secret || !coa.out) {
-        free(req);
-        free(secret);
+    snprintf(desc, sizeof(desc), "%s %s", head, nas);
+    struct rg_coa_req *req = req_new(pkt, len, sa, secret, secret_len, desc);
+    if (!req) {
         RG_STAT_INC(&coa.stats, coa_nak_local);
-        nak_local(pkt, len, sa, cl, RG_COA_ERR_RESOURCES);
+        nak_local(pkt, len, sa, cl, secret, secret_len, RG_COA_ERR_RESOURCES);
         return;
     }
-    memcpy(secret, cl->secret, cl->secret_len + 1);
-    memcpy(&req->client_addr, sa,
-           sa->sa_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6));
-    req->client_addr_len =
-        sa->sa_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
-    req->client_id = pkt[1];
-    memcpy(req->client_auth, pkt + 4, RG_RADIUS_AUTH_LEN);
-    req->client_secret = secret;
-    req->client_secret_len = cl->secret_len;
-    req->out = out_ref(coa.out);
-    snprintf(req->desc, sizeof(req->desc), "%s %s", head, nas);
     req->worker = t.worker;
     req->conn_id = t.conn_id;
-    req->len = (uint16_t)len;
-    memcpy(req->pkt, pkt, len);
-    uv_mutex_lock(&coa.lock);
-    req->pend_next = coa.pending;
-    if (coa.pending)
-        coa.pending->pend_prev = req;
-    coa.pending = req;
-    coa.npending++;
-    uv_mutex_unlock(&coa.lock);
     if (!push_to_worker(req)) {
         RG_STAT_INC(&coa.stats, coa_nak_unroutable);
         rg_notice("event=coa_nak %s error_cause=%u reason=\"worker %u is stopping\"", req->desc,
@@ -929,7 +1067,10 @@ int rg_coa_start(uv_loop_t *loop, struct rg_config *cfg, struct rg_worker *worke
     coa.nworkers = nworkers;
     uv_mutex_unlock(&coa.lock);
     coa.cfg = rg_config_ref(cfg);
-    return cfg->coa.enabled ? open_socket(cfg) : 0;
+    rc = cfg->coa.enabled ? open_socket(cfg) : 0;
+    if (rc == 0)
+        rc = rg_cluster_start(loop, cfg, &coa.registry);
+    return rc;
 }
 
 int rg_coa_reload(struct rg_config *cfg)
@@ -938,6 +1079,7 @@ int rg_coa_reload(struct rg_config *cfg)
     coa.cfg = rg_config_ref(cfg);
     if (old)
         rg_config_unref(old);
+    rg_cluster_reload(cfg);
     bool same = cfg->coa.enabled && coa.udp && cfg->coa.port == coa.bound_port &&
                 strcmp(cfg->coa.address, coa.bound_addr) == 0;
     if (same)
@@ -948,11 +1090,14 @@ int rg_coa_reload(struct rg_config *cfg)
 
 void rg_coa_stop(void)
 {
+    rg_cluster_stop();
     close_socket();
 }
 
 void rg_coa_shutdown(void)
 {
+    rg_cluster_stop();
+    rg_cluster_shutdown();
     close_socket();
     if (coa.registry_init) {
         rg_coa_registry_free(&coa.registry);

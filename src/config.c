@@ -911,10 +911,10 @@ static int check_str(cfg_t *cfg, const char *key, const char *value)
         cfg_error(cfg, "level '%s' is not err, warning, notice, info or debug", value);
         return -1;
     }
-    if (strcmp(key, "allow") == 0) {
+    if (strcmp(key, "allow") == 0 || strcmp(key, "proxy-from") == 0) {
         struct rg_prefix p;
         if (rg_prefix_parse(value, &p) != 0) {
-            cfg_error(cfg, "allow '%s' is not an address prefix (like 192.0.2.0/24)", value);
+            cfg_error(cfg, "%s '%s' is not an address prefix (like 192.0.2.0/24)", key, value);
             return -1;
         }
     }
@@ -1030,6 +1030,8 @@ static cfg_opt_t listen_opts[] = {
     OPT_INT("handshake-timeout", "10"),
     OPT_INT("packet-timeout", "5"),
     OPT_INT("max-requests-per-second", "0"),
+    OPT_BOOL("proxy-protocol", "false"),
+    OPT_STR_LIST("proxy-from", NULL),
     CFG_END(),
 };
 
@@ -1095,6 +1097,12 @@ static cfg_opt_t coa_opts[] = {
     CFG_END(),
 };
 
+static cfg_opt_t cluster_opts[] = {
+    OPT_STR("instance", "\"\""),       OPT_STR("redis", "\"127.0.0.1:6379\""),
+    OPT_STR("redis-password", "\"\""), OPT_STR("secret", "\"\""),
+    OPT_STR("coa-address", "\"\""),    CFG_END(),
+};
+
 static cfg_opt_t log_opts[] = {
     OPT_STR("facility", "\"daemon\""),
     OPT_STR("level", "\"info\""),
@@ -1119,6 +1127,7 @@ static cfg_opt_t root_opts[] = {
     OPT_SEC("pool", pool_opts, NAMED),
     OPT_SEC("realm", realm_opts, NAMED), /* accepted only with a single org */
     OPT_SEC("coa", coa_opts, 0),
+    OPT_SEC("cluster", cluster_opts, 0),
     OPT_SEC("log", log_opts, 0),
     OPT_SEC("stats", stats_opts, 0),
     CFG_END(),
@@ -1140,6 +1149,7 @@ static void config_free(struct rg_config *cfg)
     free(cfg->user);
     free(cfg->pidfile);
     free_strv(cfg->listen.address, cfg->listen.naddress);
+    free(cfg->listen.proxy_from);
     free(cfg->tls.certificate);
     free(cfg->tls.key);
     free(cfg->tls.ciphers);
@@ -1177,6 +1187,11 @@ static void config_free(struct rg_config *cfg)
         free(cfg->coa.clients[i].orgs);
     }
     free(cfg->coa.clients);
+    free(cfg->cluster.instance);
+    free(cfg->cluster.redis_host);
+    free(cfg->cluster.redis_password);
+    free(cfg->cluster.secret);
+    free(cfg->cluster.address);
     free(cfg);
 }
 
@@ -1568,6 +1583,107 @@ static void build_coa(struct load *ld, cfg_t *sec, struct rg_config *cfg)
         coa_client_orgs(ld, cfg_getnsec(sec, "client", (unsigned)i), cfg, &cfg->coa.clients[i]);
 }
 
+static void build_proxy_protocol(struct load *ld, cfg_t *sec, struct rg_config *cfg)
+{
+    cfg->listen.proxy_protocol = cfg_getbool(sec, "proxy-protocol");
+    size_t n = cfg_size(sec, "proxy-from");
+    cfg->listen.proxy_from = alloc_array(ld, n, sizeof(*cfg->listen.proxy_from));
+    if (cfg->listen.proxy_from) {
+        cfg->listen.nproxy_from = n;
+        for (size_t i = 0; i < n; i++)
+            rg_prefix_parse(cfg_getnstr(sec, "proxy-from", (unsigned)i),
+                            &cfg->listen.proxy_from[i]); /* checked while parsing */
+    }
+    if (cfg->listen.proxy_protocol && n == 0)
+        error_at(ld, opt_line(ld, sec, "proxy-protocol"),
+                 "proxy-protocol = true needs proxy-from: the balancers' addresses (no one "
+                 "else may connect then)");
+    else if (!cfg->listen.proxy_protocol && n > 0)
+        warn_at(ld, opt_line(ld, sec, "proxy-from"),
+                "proxy-from is set but proxy-protocol = false: it has no effect");
+}
+
+/* "host:port" / "[v6]:port" with a numeric host, as the cluster keys take it. */
+static int host_port_parse(const char *text, char **host, uint16_t *port)
+{
+    const char *colon = strrchr(text, ':');
+    if (!colon || colon == text || !colon[1])
+        return -EINVAL;
+    const char *h = text, *he = colon;
+    if (*h == '[') {
+        if (he[-1] != ']')
+            return -EINVAL;
+        h++;
+        he--;
+    }
+    char *end;
+    long p = strtol(colon + 1, &end, 10);
+    if (*end || p < 1 || p > 65535)
+        return -EINVAL;
+    char *d = strndup(h, (size_t)(he - h));
+    if (!d)
+        return -ENOMEM;
+    uint8_t a[16];
+    if (inet_pton(AF_INET, d, a) != 1 && inet_pton(AF_INET6, d, a) != 1) {
+        free(d);
+        return -EINVAL;
+    }
+    *host = d;
+    *port = (uint16_t)p;
+    return 0;
+}
+
+static bool wildcard_host(const char *h)
+{
+    return strcmp(h, "0.0.0.0") == 0 || strcmp(h, "::") == 0;
+}
+
+static void build_cluster(struct load *ld, cfg_t *sec, struct rg_config *cfg)
+{
+    cfg->cluster.instance = dup_str(ld, cfg_getstr(sec, "instance"));
+    if (cfg->cluster.instance && !*cfg->cluster.instance)
+        error_at(ld, sec_line(ld, sec),
+                 "cluster instance is not set (a name unique in the "
+                 "cluster, e.g. \"gw-a\")");
+    else if (cfg->cluster.instance && strpbrk(cfg->cluster.instance, " \t\r\n"))
+        error_at(ld, opt_line(ld, sec, "instance"), "cluster instance may not contain spaces");
+    const char *redis = cfg_getstr(sec, "redis");
+    if (host_port_parse(redis, &cfg->cluster.redis_host, &cfg->cluster.redis_port) != 0)
+        error_at(ld, opt_line(ld, sec, "redis"),
+                 "cluster redis '%s' is not a numeric host:port (like 127.0.0.1:6379)", redis);
+    cfg->cluster.redis_password = dup_str(ld, cfg_getstr(sec, "redis-password"));
+    const char *secret = cfg_getstr(sec, "secret");
+    if (!secret || !*secret)
+        error_at(ld, sec_line(ld, sec),
+                 "cluster secret is not set (the same long random "
+                 "secret on every instance)");
+    else if (strlen(secret) <= SHORT_SECRET_OCTETS)
+        warn_at(ld, opt_line(ld, sec, "secret"),
+                "cluster secret is only %zu octets; use a long random one (it signs CoA "
+                "handed between instances over UDP)",
+                strlen(secret));
+    cfg->cluster.secret = dup_str(ld, secret);
+    cfg->cluster.secret_len = cfg->cluster.secret ? strlen(cfg->cluster.secret) : 0;
+    if (!cfg->coa.enabled)
+        warn_at(ld, sec_line(ld, sec),
+                "cluster without a coa block: NASes are published, but no CoA is handed on");
+    const char *addr = cfg_getstr(sec, "coa-address");
+    if (addr && *addr) {
+        if (host_port_parse(addr, &cfg->cluster.address, &cfg->cluster.port) != 0)
+            error_at(ld, opt_line(ld, sec, "coa-address"),
+                     "cluster coa-address '%s' is not a numeric host:port", addr);
+    } else if (cfg->coa.enabled && cfg->coa.address && !wildcard_host(cfg->coa.address)) {
+        cfg->cluster.address = dup_str(ld, cfg->coa.address);
+        cfg->cluster.port = cfg->coa.port;
+    } else if (cfg->coa.enabled) {
+        error_at(ld, sec_line(ld, sec),
+                 "cluster coa-address is not set and coa address is a wildcard: say where the "
+                 "other instances reach this one's CoA port, e.g. coa-address = "
+                 "\"10.0.0.1:%u\"",
+                 cfg->coa.port);
+    }
+}
+
 /* An unnamed block: at most one; when absent, one with the defaults is added. */
 static cfg_t *single_section(struct load *ld, cfg_t *root, const char *name, bool *present)
 {
@@ -1617,6 +1733,7 @@ static void build(struct load *ld, cfg_t *root, struct rg_config *cfg)
     cfg->listen.handshake_timeout_s = (unsigned)cfg_getint(sec, "handshake-timeout");
     cfg->listen.packet_timeout_s = (unsigned)cfg_getint(sec, "packet-timeout");
     cfg->listen.max_requests_per_second = (unsigned)cfg_getint(sec, "max-requests-per-second");
+    build_proxy_protocol(ld, sec, cfg);
 
     bool present;
     sec = single_section(ld, root, "tls", &present);
@@ -1650,6 +1767,12 @@ static void build(struct load *ld, cfg_t *root, struct rg_config *cfg)
     if (!sec)
         return;
     build_coa(ld, sec, cfg);
+
+    sec = single_section(ld, root, "cluster", &cfg->cluster.enabled);
+    if (!sec)
+        return;
+    if (cfg->cluster.enabled)
+        build_cluster(ld, sec, cfg);
 
     sec = single_section(ld, root, "log", NULL);
     if (!sec)

@@ -13,6 +13,7 @@
 #include "radsecgw/listener.h"
 #include "radsecgw/log.h"
 #include "radsecgw/proxy.h"
+#include "radsecgw/proxy_protocol.h"
 #include "radsecgw/radius.h"
 #include "radsecgw/worker.h"
 
@@ -41,6 +42,8 @@ static uint64_t conn_ids;
 
 static void process(struct rg_conn *c);
 static void on_timer(uv_timer_t *t);
+static void admit(struct rg_conn *c);
+static void expect_proxy_header(struct rg_conn *c);
 static void flush(struct rg_conn *c);
 static void update_reading(struct rg_conn *c);
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
@@ -222,6 +225,7 @@ static void on_handle_closed(uv_handle_t *h)
         RG_STAT_DEC(&c->worker->stats, tls_sessions);
     rg_tls_stream_free(&c->tls);
     rg_buf_free(&c->writing);
+    free(c->pp2);
     rg_buf_pool_put(&c->worker->table_pool, c->inflight);
     rg_gen_unref(c->gen);
     free(c);
@@ -270,7 +274,10 @@ void rg_conn_close(struct rg_conn *c, const char *why)
     } else {
         rg_debug("event=conn_close conn=%llu src=%s state=%s reason=\"%s\"",
                  (unsigned long long)c->id, c->addr_text,
-                 c->state == RG_CONN_WAITING ? "waiting" : "handshake", why);
+                 c->state == RG_CONN_PROXY_HEADER ? "proxy_header"
+                 : c->state == RG_CONN_WAITING    ? "waiting"
+                                                  : "handshake",
+                 why);
     }
     rg_proxy_conn_closed(&w->proxy, c);
     rg_coa_conn_closed(c);
@@ -736,6 +743,12 @@ static void on_timer(uv_timer_t *t)
 {
     struct rg_conn *c = t->data;
     c->timer_due_ms = 0;
+    if (c->state == RG_CONN_PROXY_HEADER) {
+        RG_STAT_INC(&c->worker->stats, proxy_refused);
+        rg_pp2_note(RG_PP2_TIMEOUT, c->addr_text, NULL);
+        rg_conn_close(c, "no PROXY header within handshake-timeout");
+        return;
+    }
     if (c->state == RG_CONN_WAITING) {
         /* handshake-timeout counts from the accept: waiting is bounded too. Logged in
          * aggregate (rg_listener_report), not per connection. */
@@ -1007,6 +1020,94 @@ void rg_conn_admit_waiting(struct rg_worker *w)
     }
 }
 
+/* ---- behind a balancer: the PROXY v2 header before anything else ---- */
+
+static void on_header_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    struct rg_conn *c = h->data;
+    uint8_t *at;
+    size_t n;
+    (void)suggested;
+    /* Exactly what the header still lacks: the bytes after it stay in the socket. */
+    rg_pp2_reader_want(c->pp2, &at, &n);
+    *buf = uv_buf_init((char *)at, (unsigned)n);
+}
+
+static void on_header_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    struct rg_conn *c = s->data;
+    struct rg_worker *w = c->worker;
+    (void)buf;
+    if (nread == 0 || c->state != RG_CONN_PROXY_HEADER)
+        return;
+    if (nread < 0) {
+        if (c->pp2->have == 0) {
+            /* A bare connect from a balancer: its TCP health check. */
+            RG_STAT_INC(&w->stats, proxy_checks);
+            rg_pp2_note(RG_PP2_HEALTH_CHECK, c->addr_text, NULL);
+            rg_conn_close(c, "balancer health check (connect)");
+        } else {
+            RG_STAT_INC(&w->stats, proxy_refused);
+            rg_pp2_note(RG_PP2_MALFORMED, c->addr_text, "closed inside the PROXY header");
+            rg_conn_close(c, "closed inside the PROXY header");
+        }
+        return;
+    }
+    struct rg_pp2_header h;
+    const char *why = NULL;
+    int rc = rg_pp2_reader_got(c->pp2, (size_t)nread, &h, &why);
+    if (rc == 0)
+        return;
+    uv_read_stop(s);
+    if (rc < 0) {
+        RG_STAT_INC(&w->stats, proxy_refused);
+        rg_pp2_note(RG_PP2_MALFORMED, c->addr_text, why);
+        rg_conn_close(c, why);
+        return;
+    }
+    if (h.local) {
+        RG_STAT_INC(&w->stats, proxy_checks);
+        rg_pp2_note(RG_PP2_HEALTH_CHECK, c->addr_text, NULL);
+        rg_conn_close(c, "balancer health check (PROXY LOCAL)");
+        return;
+    }
+    free(c->pp2);
+    c->pp2 = NULL;
+    /* From here on the AP's address is the connection's address: allow prefixes, every
+     * limit, the registry and each log line see it, not the balancer. */
+    snprintf(c->via_text, sizeof(c->via_text), "%s", c->addr_text);
+    c->addr = h.src;
+    addr_format(&c->addr, c->addr_text, sizeof(c->addr_text));
+    uv_timer_stop(&c->timer);
+    c->state = RG_CONN_WAITING;
+    rg_debug("event=proxy_header conn=%llu src=%s via=%s", (unsigned long long)c->id, c->addr_text,
+             c->via_text);
+    admit(c);
+}
+
+static void expect_proxy_header(struct rg_conn *c)
+{
+    struct rg_worker *w = c->worker;
+    const struct rg_config *cfg = w->gen->cfg;
+    if (!rg_pp2_trusted(cfg, (const struct sockaddr *)&c->addr)) {
+        /* Only the balancers may connect: anyone else could claim any address. */
+        RG_STAT_INC(&w->stats, proxy_refused);
+        rg_pp2_note(RG_PP2_UNTRUSTED, c->addr_text, NULL);
+        rg_conn_close(c, "not a balancer in proxy-from");
+        return;
+    }
+    c->pp2 = malloc(sizeof(*c->pp2));
+    if (!c->pp2) {
+        rg_conn_close(c, "out of memory");
+        return;
+    }
+    rg_pp2_reader_init(c->pp2);
+    c->state = RG_CONN_PROXY_HEADER;
+    uv_timer_start(&c->timer, on_timer, (uint64_t)cfg->listen.handshake_timeout_s * 1000u, 0);
+    if (uv_read_start((uv_stream_t *)&c->tcp, on_header_alloc, on_header_read) < 0)
+        rg_conn_close(c, "cannot read the PROXY header");
+}
+
 void rg_conn_accept(struct rg_worker *w, uv_stream_t *server)
 {
     struct rg_conn *c = calloc(1, sizeof(*c));
@@ -1025,6 +1126,7 @@ void rg_conn_accept(struct rg_worker *w, uv_stream_t *server)
     if (rc == 0)
         rc = uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&c->addr, &alen);
     if (rc < 0) {
+        rg_debug("event=accept_gone reason=\"%s\"", rg_strerror(rc));
         c->state = RG_CONN_CLOSED;
         uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
         return;
@@ -1041,7 +1143,19 @@ void rg_conn_accept(struct rg_worker *w, uv_stream_t *server)
     w->conns = c;
     w->nconns++;
     c->state = RG_CONN_WAITING;
+    if (w->gen->cfg->listen.proxy_protocol) {
+        expect_proxy_header(c);
+        return;
+    }
+    admit(c);
+}
 
+/* A connection whose source is known (the TCP peer, or the AP named by a PROXY header):
+ * admission, then a handshake slot or the waiting queue. */
+static void admit(struct rg_conn *c)
+{
+    struct rg_worker *w = c->worker;
+    int rc;
     const struct rg_config *cfg = w->gen->cfg;
     const struct sockaddr *addr = (const struct sockaddr *)&c->addr;
     /* Limits and source prefixes cost nothing but a lookup: checked before any TLS. */

@@ -11,6 +11,7 @@
 #include "radsecgw/conn.h"
 #include "radsecgw/listener.h"
 #include "radsecgw/log.h"
+#include "radsecgw/proxy_protocol.h"
 #include "radsecgw/worker.h"
 
 /* Graceful stop: requests in flight get this long to be answered. */
@@ -82,6 +83,7 @@ static void on_health(uv_timer_t *t)
     struct rg_backend_set *set = w->backends;
     uint64_t now = rg_now_ms();
     rg_listener_report(w->gen->cfg);
+    rg_pp2_report();
     return_memory(w);
     __atomic_store_n(&w->beat_ms, now, __ATOMIC_RELAXED);
     for (unsigned p = 0; p < set->npools; p++) {

@@ -6,7 +6,7 @@ pkgs=(build-essential cmake pkg-config clang libclang-rt-14-dev
       dpkg-dev autoconf automake libtool qemu-user lintian mandoc
       libwolfssl-dev libuv1-dev libconfuse-dev libsystemd-dev libcmocka-dev
       openssl freeradius freeradius-utils radsecproxy eapoltest
-      iproute2 procps psmisc python3)
+      iproute2 procps psmisc python3 haproxy redis-server libhiredis-dev)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

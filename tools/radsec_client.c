@@ -119,6 +119,7 @@ struct options {
     const char *secret;
     const char *tls;         /* "1.2", "1.3" or NULL: either */
     const char *verify_name; /* check the server certificate names this host */
+    const char *source;      /* --source: bind to this local address before connecting */
     int count;
     double timeout;
     double hold;       /* --hold: seconds to keep the connection open after the replies */
@@ -171,6 +172,7 @@ static void usage(FILE *out)
                  "  raw HEX                 send these bytes as they are, report what follows\n"
                  "options:\n"
                  "  --host H --port P       server (127.0.0.1 2083)\n"
+                 "  --source ADDR           connect from this local address (e.g. 127.0.0.7)\n"
                  "  --ca FILE               CA(s) for the server certificate (else: no check)\n"
                  "  --cert FILE --key FILE  client certificate (chain) and key\n"
                  "  --secret S              RadSec shared secret (radsec)\n"
@@ -695,6 +697,22 @@ static int tcp_connect(double deadline)
         fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK, ai->ai_protocol);
         if (fd < 0)
             continue;
+        if (opt.source) {
+            struct addrinfo *src = NULL;
+            struct addrinfo sh = {
+                .ai_family = ai->ai_family, .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICHOST};
+            int brc = getaddrinfo(opt.source, NULL, &sh, &src);
+            if (brc == 0 && bind(fd, src->ai_addr, src->ai_addrlen) != 0)
+                brc = -1;
+            if (src)
+                freeaddrinfo(src);
+            if (brc != 0) {
+                fprintf(stderr, "radsec_client: cannot bind to %s\n", opt.source);
+                close(fd);
+                fd = -1;
+                continue;
+            }
+        }
         if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
             break;
         if (errno == EINPROGRESS) {
@@ -1097,7 +1115,8 @@ int main(int argc, char **argv)
         O_HOLD,
         O_HOLD_EVERY,
         O_ANSWER_COA,
-        O_RECORDS
+        O_RECORDS,
+        O_SOURCE
     };
     /* A server that closes on us must show up as a result, not kill the client. */
     signal(SIGPIPE, SIG_IGN);
@@ -1119,6 +1138,7 @@ int main(int argc, char **argv)
         {"hold-every", required_argument, NULL, O_HOLD_EVERY},
         {"answer-coa", required_argument, NULL, O_ANSWER_COA},
         {"records", required_argument, NULL, O_RECORDS},
+        {"source", required_argument, NULL, O_SOURCE},
         {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -1176,6 +1196,9 @@ int main(int argc, char **argv)
             break;
         case O_VERIFY_NAME:
             opt.verify_name = optarg;
+            break;
+        case O_SOURCE:
+            opt.source = optarg;
             break;
         case O_RECORDS:
             if (strcmp(optarg, "one") == 0) {

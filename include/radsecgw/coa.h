@@ -95,6 +95,11 @@ void rg_coa_registry_free(struct rg_coa_registry *r);
  * full. 1 if added, 0 if already known, -ENOSPC (cc full), -EINVAL, -ENOMEM. Takes the lock. */
 int rg_coa_registry_add(struct rg_coa_registry *r, struct rg_coa_conn *cc,
                         enum rg_coa_key_kind kind, const void *value, size_t len);
+/* Call fn for every key (the cluster's refresh), under the lock: fn must not block. */
+void rg_coa_registry_each(struct rg_coa_registry *r,
+                          void (*fn)(void *arg, const char *org, enum rg_coa_key_kind kind,
+                                     const uint8_t *value, size_t len),
+                          void *arg);
 /* Remove every key of cc. Takes the lock. */
 void rg_coa_registry_remove_conn(struct rg_coa_registry *r, struct rg_coa_conn *cc);
 /* The connections of org that registered every one of ids[0..nids) (RFC 5176 §3: the NAS

@@ -147,6 +147,11 @@ struct rg_config {
         unsigned packet_timeout_s;        /* a TLS record or RADIUS packet incomplete this long
                                              closes the connection */
         unsigned max_requests_per_second; /* per connection; 0: no limit */
+        /* PROXY protocol v2 (behind an L4 balancer): only proxy_from may connect, and each
+         * connection starts with a header carrying the AP's address (proxy_protocol.h). */
+        bool proxy_protocol;
+        struct rg_prefix *proxy_from; /* malloced array, owned */
+        size_t nproxy_from;
     } listen;
 
     struct {
@@ -168,6 +173,20 @@ struct rg_config {
         struct rg_coa_client *clients; /* malloced array, owned */
         size_t nclients;
     } coa;
+
+    struct {
+        bool enabled;         /* a cluster section is present */
+        char *instance;       /* malloced, owned: this gateway's name in the cluster */
+        char *redis_host;     /* malloced, owned */
+        uint16_t redis_port;  /* from redis = "host:port" */
+        char *redis_password; /* malloced, owned; "" means no AUTH */
+        char *secret;         /* malloced, owned: authenticates CoA handed between instances */
+        size_t secret_len;
+        /* Where the other instances hand this one a CoA: cluster coa-address, or the coa
+         * address and port when that is not a wildcard. */
+        char *address; /* malloced, owned: numeric host */
+        uint16_t port;
+    } cluster;
 
     struct {
         int facility; /* LOG_DAEMON etc. */

@@ -17,9 +17,11 @@ struct rg_worker;
 struct rg_gen;
 struct rg_request;
 struct rg_coa_conn;
+struct rg_pp2_reader;
 
 enum rg_conn_state {
-    RG_CONN_WAITING, /* accepted and counted, not read: no handshake slot yet */
+    RG_CONN_PROXY_HEADER, /* from a balancer (proxy-protocol): its PROXY v2 header is read */
+    RG_CONN_WAITING,      /* accepted and counted, not read: no handshake slot yet */
     RG_CONN_HANDSHAKE,
     RG_CONN_OPEN,
     RG_CONN_CLOSING, /* close_notify sent / flushing, no more reads */
@@ -50,7 +52,11 @@ struct rg_conn {
     struct rg_tls_stream tls; /* owns the WOLFSSL */
     struct rg_tls_peer peer;  /* org (points into gen's config), subject, CN */
     struct sockaddr_storage addr;
-    char addr_text[64];        /* "[::1]:5555" / "127.0.0.1:5555" */
+    char addr_text[64]; /* "[::1]:5555" / "127.0.0.1:5555" */
+    /* Behind a balancer (proxy-protocol): addr is the AP's address from the PROXY header,
+     * used for every limit and log; via_text names the balancer's connection ("" if none). */
+    char via_text[64];
+    struct rg_pp2_reader *pp2; /* malloced, owned while the PROXY header is read */
     uint64_t id;               /* connection number, unique in the process: conn=N in logs */
     uint64_t last_activity_ms; /* last whole packet in or out: the idle timer */
     /* packet-timeout: the TLS record being received (header octets seen, body octets

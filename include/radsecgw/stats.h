@@ -39,6 +39,7 @@
     X(coa_duplicates)     /* retransmission of a CoA in flight, not sent twice */                  \
     X(coa_drop_bad)       /* unknown client, malformed, bad authenticator (either side) */         \
     X(coa_drop_reply)     /* NAS ACK/NAK matching no CoA in flight */                              \
+    X(coa_handoffs)       /* handed to the instance holding the NAS (cluster) */                   \
     X(backpressure)       /* times a connection was paused for a full table */                     \
     X(packet_timeouts)    /* closed: a TLS record or RADIUS packet stayed incomplete */            \
     X(rate_limited)       /* times a connection hit max-requests-per-second */                     \
@@ -52,6 +53,8 @@
     X(conn_waiting)       /* gauge: accepted, waiting for a handshake slot */                      \
     X(conn_handshaking)   /* gauge: holding a handshake slot */                                    \
     X(conn_closed)        /* connections closed */                                                 \
+    X(proxy_checks)       /* balancer health checks (PROXY LOCAL, bare connect) */                 \
+    X(proxy_refused)      /* refused before TLS: not in proxy-from, bad or missing PROXY header */ \
     X(conn_open)          /* gauge: open connections */                                            \
     X(tls_sessions)       /* gauge: WOLFSSL objects (created at a connection's first byte) */      \
     X(conn_buffers)       /* gauge: pooled buffers held by connections (idle ones hold none) */    \

@@ -790,6 +790,8 @@ rg_report_value() {
 #                                free port unless COA_PORT is set) with this client at HOST
 #                                (default 127.0.0.1), reaching the orgs listed (default: no
 #                                orgs key) (repeatable)
+#   --allow PREFIX[,PREFIX...]   org acme's allow list (default 127.0.0.0/8)
+#   --listen-extra TEXT          added to the listen block verbatim
 #   --extra TEXT                 appended verbatim
 rg_gateway_conf() {
     local file=$1
@@ -798,6 +800,7 @@ rg_gateway_conf() {
     local match="" extra="" servers="" n=0 host auth acct secret workers=2 policy=failover
     local pool_extra="" listen_extra="" stats_block="" log_level=debug log_requests=true
     local org_coa=false coa_clients="" cname csecret chost corgs corgs_line hs_timeout=5
+    local allow=127.0.0.0/8
     while [ $# -gt 0 ]; do
         case $1 in
         --port) port=$2 ;;
@@ -832,6 +835,8 @@ rg_gateway_conf() {
             [ -z "$corgs" ] || corgs_line=" orgs = {\"${corgs//,/\", \"}\"}"
             coa_clients+="    client \"$cname\" { host = \"${chost:-127.0.0.1}\" secret = \"$csecret\"$corgs_line }"$'\n'
             ;;
+        --allow) allow=$2 ;;
+        --listen-extra) listen_extra+="    $2"$'\n' ;;
         --extra) extra=$2 ;;
         *) rg_die "rg_gateway_conf: unknown option $1" ;;
         esac
@@ -870,7 +875,7 @@ tls {
 org "acme" {
     ca = {"$ca"}
     secret = "$org_secret"
-    allow = {"127.0.0.0/8"}
+    allow = {"${allow//,/\", \"}"}
 $match_line
     pool = "corp"
     coa = $org_coa

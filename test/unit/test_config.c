@@ -176,6 +176,52 @@ static void test_coa_defaults(void **state)
     rg_config_unref(cfg);
 }
 
+/* Issue 18: PROXY v2 behind a balancer, and the cluster block. */
+static void test_proxy_protocol_and_cluster(void **state)
+{
+    struct rg_config *cfg = load_ok(BASE);
+    assert_false(cfg->listen.proxy_protocol);
+    assert_int_equal(cfg->listen.nproxy_from, 0);
+    assert_false(cfg->cluster.enabled);
+    rg_config_unref(cfg);
+
+    cfg = load_ok(BASE "listen { proxy-protocol = true proxy-from = {\"10.0.0.5/32\", "
+                       "\"fd00::/64\"} }\n"
+                       "coa { address = \"10.0.0.1\" port = 3799 client \"rad1\" { host = "
+                       "\"192.0.2.10\" secret = \"coa-secret-long\" } }\n"
+                       "cluster { instance = \"gw-a\" redis = \"[::1]:6380\" "
+                       "redis-password = \"pw\" secret = \"cluster-secret-long\" }\n");
+    assert_true(cfg->listen.proxy_protocol);
+    assert_int_equal(cfg->listen.nproxy_from, 2);
+    assert_int_equal(cfg->listen.proxy_from[0].bits, 32);
+    assert_int_equal(cfg->listen.proxy_from[1].family, AF_INET6);
+    assert_true(cfg->cluster.enabled);
+    assert_string_equal(cfg->cluster.instance, "gw-a");
+    assert_string_equal(cfg->cluster.redis_host, "::1");
+    assert_int_equal(cfg->cluster.redis_port, 6380);
+    assert_string_equal(cfg->cluster.redis_password, "pw");
+    assert_string_equal(cfg->cluster.secret, "cluster-secret-long");
+    /* coa-address defaults to the coa block's address when that is not a wildcard */
+    assert_string_equal(cfg->cluster.address, "10.0.0.1");
+    assert_int_equal(cfg->cluster.port, 3799);
+    rg_config_unref(cfg);
+
+    expect_error(BASE "listen {\n  proxy-protocol = true\n}\n",
+                 "bad.conf:5: proxy-protocol = true needs proxy-from");
+    expect_error(BASE "listen {\n  proxy-from = {\"10.0.0.0/33\"}\n}\n",
+                 "bad.conf:5: proxy-from '10.0.0.0/33' is not an address prefix");
+    expect_error(BASE "cluster {\n  secret = \"cluster-secret-long\"\n}\n",
+                 "bad.conf:4: cluster instance is not set");
+    expect_error(BASE "cluster {\n  instance = \"a\"\n  secret = \"cluster-secret-long\"\n"
+                      "  redis = \"localhost:6379\"\n}\n",
+                 "bad.conf:7: cluster redis 'localhost:6379' is not a numeric host:port");
+    expect_error(BASE "cluster {\n  instance = \"a\"\n}\n",
+                 "bad.conf:4: cluster secret is not set");
+    expect_error(BASE "coa { address = \"0.0.0.0\" }\n"
+                      "cluster {\n  instance = \"a\"\n  secret = \"cluster-secret-long\"\n}\n",
+                 "bad.conf:5: cluster coa-address is not set and coa address is a wildcard");
+}
+
 static void test_good_file(void **state)
 {
     char cwd[PATH_MAX];
@@ -1004,6 +1050,7 @@ int main(void)
         cmocka_unit_test(test_short_secret_warning),
         cmocka_unit_test(test_route),
         cmocka_unit_test(test_prefix),
+        cmocka_unit_test(test_proxy_protocol_and_cluster),
         cmocka_unit_test(test_refcount),
         cmocka_unit_test(test_diag_null),
     };
