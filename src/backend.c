@@ -1,9 +1,11 @@
 /* UDP socket pools towards the RADIUS servers of one worker: ID allocation (least recently
  * used first, RFC 5080 §2.2.2), sockets opened as IDs fill, health and pool policies.
  * The state table (proxy.c) decides what to send; this file only moves datagrams. */
+#define _GNU_SOURCE /* sendmmsg */
 #include <arpa/inet.h>
 #include <pthread.h>
 #include <sys/socket.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -250,13 +252,20 @@ const char *rg_backend_dest_str(const struct rg_backend_dest *d, char *buf, size
     return buf;
 }
 
+/* libuv's recvmmsg gives each datagram a 64 KiB slice of the buffer. */
+#define RECV_SLICE (64 * 1024)
+
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
     struct rg_worker *w = sock_worker(h->data);
     (void)suggested;
-    /* One receive buffer per worker: libuv hands each datagram to on_recv before the next
-     * allocation, so the buffer is never shared by two datagrams at once. */
-    *buf = uv_buf_init((char *)w->udp_buf, sizeof(w->udp_buf));
+    /* One receive buffer per worker: libuv hands out the datagrams of one recvmmsg call to
+     * on_recv before it asks for the buffer again, so no two batches share it. Without
+     * memory libuv reports UV_ENOBUFS and the replies count as lost. */
+    if (!w->udp_buf)
+        w->udp_buf = malloc((size_t)RG_BACKEND_RECV_BATCH * RECV_SLICE);
+    *buf = w->udp_buf ? uv_buf_init((char *)w->udp_buf, RG_BACKEND_RECV_BATCH * RECV_SLICE)
+                      : uv_buf_init(NULL, 0);
 }
 
 static void on_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struct sockaddr *addr,
@@ -299,7 +308,10 @@ static int sock_open(struct rg_backend_dest *d, struct rg_backend_sock **out)
     struct rg_backend_sock *sock = calloc(1, sizeof(*sock));
     if (!sock)
         return -ENOMEM;
-    int rc = uv_udp_init(&set->worker->loop, &sock->udp);
+    /* UV_UDP_RECVMMSG: a burst of replies is read with one recvmmsg instead of one recvmsg
+     * each (issue 14); libuv falls back to recvmsg where the kernel lacks it. */
+    int rc = uv_udp_init_ex(&set->worker->loop, &sock->udp,
+                            (unsigned)d->addr->ss_family | UV_UDP_RECVMMSG);
     if (rc < 0) {
         free(sock);
         return rc;
@@ -377,30 +389,115 @@ static void on_sent(uv_udp_send_t *sr, int status)
     rg_proxy_on_sent(px, req);
 }
 
-int rg_backend_send(struct rg_backend_sock *sock, struct rg_request *req)
+/* The socket buffer is full: req waits in libuv's queue (send_busy stays set until on_sent). */
+static int send_queued(struct rg_backend_sock *sock, struct rg_request *req)
 {
-    uv_buf_t buf = uv_buf_init((char *)req->pkt, req->len);
-    const struct sockaddr *to = (const struct sockaddr *)sock->dest->addr;
-    int rc = uv_udp_try_send(&sock->udp, &buf, 1, to);
-    if (rc >= 0)
-        return 0;
-    if (rc != UV_EAGAIN)
-        return rc;
-    if (req->send_busy)
-        return 0; /* the previous copy is still queued: that is this retransmission */
     struct rg_proxy *px = &sock_worker(sock)->proxy;
+    uv_buf_t buf = uv_buf_init((char *)req->pkt, req->len);
     struct rg_send_ctx *ctx = rg_proxy_send_ctx_get(px);
     if (!ctx)
         return -ENOMEM;
     ctx->owner = req;
     ctx->req.data = ctx;
-    rc = uv_udp_send(&ctx->req, &sock->udp, &buf, 1, to, on_sent);
-    if (rc < 0) {
+    int rc = uv_udp_send(&ctx->req, &sock->udp, &buf, 1, (const struct sockaddr *)sock->dest->addr,
+                         on_sent);
+    if (rc < 0)
         rg_proxy_send_ctx_put(px, ctx);
-        return rc;
-    }
+    return rc;
+}
+
+int rg_backend_send(struct rg_backend_sock *sock, struct rg_request *req)
+{
+    if (req->send_busy)
+        return 0; /* the previous copy is still queued: that is this retransmission */
+    RG_REQUIRE(sock->nsendq < RG_BACKEND_IDS);
+    sock->sendq[sock->nsendq++] = req;
     req->send_busy = true;
+    if (!sock->send_listed) {
+        struct rg_worker *w = sock_worker(sock);
+        sock->send_listed = true;
+        sock->next_send = w->send_socks;
+        w->send_socks = sock;
+        rg_worker_schedule_flush(w);
+    }
     return 0;
+}
+
+/* Packets per sendmmsg call (the mmsghdr array lives on the stack). */
+#define SEND_BATCH 64
+
+static void sock_flush(struct rg_backend_sock *sock)
+{
+    struct rg_proxy *px = &sock_worker(sock)->proxy;
+    /* rg_proxy_on_sent can free slots, resume paused connections and so queue new packets
+     * on this socket: work on a copy of the queue. */
+    struct rg_request *q[RG_BACKEND_IDS];
+    unsigned n = sock->nsendq, done = 0;
+    memcpy(q, sock->sendq, n * sizeof(q[0]));
+    sock->nsendq = 0;
+    uv_os_fd_t fd = -1;
+    bool direct = uv_fileno((uv_handle_t *)&sock->udp, &fd) == 0 &&
+                  uv_udp_get_send_queue_count(&sock->udp) == 0;
+    while (direct && done < n && !uv_is_closing((uv_handle_t *)&sock->udp)) {
+        struct mmsghdr msgs[SEND_BATCH];
+        struct iovec iov[SEND_BATCH];
+        unsigned k = n - done < SEND_BATCH ? n - done : SEND_BATCH;
+        memset(msgs, 0, k * sizeof(msgs[0]));
+        for (unsigned i = 0; i < k; i++) {
+            struct rg_request *req = q[done + i];
+            iov[i].iov_base = req->pkt;
+            iov[i].iov_len = req->len;
+            msgs[i].msg_hdr.msg_iov = &iov[i];
+            msgs[i].msg_hdr.msg_iovlen = 1;
+            msgs[i].msg_hdr.msg_name = (void *)sock->dest->addr;
+            msgs[i].msg_hdr.msg_namelen = sock->dest->addr->ss_family == AF_INET6
+                                              ? sizeof(struct sockaddr_in6)
+                                              : sizeof(struct sockaddr_in);
+        }
+        int sent;
+        do
+            sent = sendmmsg(fd, msgs, k, 0);
+        while (sent < 0 && errno == EINTR);
+        if (sent < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS))
+            break; /* the rest waits in libuv's queue */
+        /* Another error belongs to the first packet: it is lost (retransmission is for that). */
+        unsigned finished = sent < 0 ? 1 : (unsigned)sent;
+        for (unsigned i = 0; i < finished; i++)
+            rg_proxy_on_sent(px, q[done + i]);
+        done += finished;
+    }
+    for (; done < n; done++) {
+        struct rg_request *req = q[done];
+        if (uv_is_closing((uv_handle_t *)&sock->udp) || send_queued(sock, req) < 0)
+            rg_proxy_on_sent(px, req); /* not sent: lost, like a dropped datagram */
+    }
+}
+
+void rg_backend_flush(struct rg_worker *w)
+{
+    struct rg_backend_sock *sock;
+    while ((sock = w->send_socks) != NULL) {
+        w->send_socks = sock->next_send;
+        sock->next_send = NULL;
+        sock->send_listed = false;
+        sock_flush(sock);
+    }
+}
+
+/* A socket about to close sends what it queued and leaves the worker's list. */
+static void sock_flush_now(struct rg_backend_sock *sock)
+{
+    if (!sock->send_listed)
+        return;
+    struct rg_worker *w = sock_worker(sock);
+    for (struct rg_backend_sock **p = &w->send_socks; *p; p = &(*p)->next_send)
+        if (*p == sock) {
+            *p = sock->next_send;
+            break;
+        }
+    sock->next_send = NULL;
+    sock->send_listed = false;
+    sock_flush(sock);
 }
 
 /* ---- sets ---- */
@@ -522,8 +619,10 @@ static void set_close(struct rg_backend_set *set)
             struct rg_backend_server *s = &set->pools[p].servers[i];
             struct rg_backend_dest *dests[2] = {&s->auth, &s->acct};
             for (unsigned d = 0; d < 2; d++)
-                for (unsigned k = 0; k < dests[d]->nsocks; k++)
+                for (unsigned k = 0; k < dests[d]->nsocks; k++) {
+                    sock_flush_now(dests[d]->socks[k]);
                     uv_close((uv_handle_t *)&dests[d]->socks[k]->udp, on_sock_closed);
+                }
         }
     if (handles == 0)
         set_free(set);

@@ -34,17 +34,63 @@ uint64_t rg_now_ms(void)
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-/* One RNG per thread: WC_RNG is not thread safe and workers share nothing. */
-static __thread WC_RNG *thread_rng;
+/* One RNG per thread: WC_RNG is not thread safe and workers share nothing. Small requests
+ * (Request Authenticators, salts, jitter: 1 to 16 octets, several per request) are served
+ * from a pool refilled by one wc_RNG_GenerateBlock call: each Hash-DRBG call costs a few
+ * SHA-256 compressions whatever its size, so one 512-octet call is cheaper than a dozen
+ * small ones (issue 14). Bytes handed out are wiped from the pool. */
+#define RNG_POOL       512
+#define RNG_POOL_LARGE (RNG_POOL / 4) /* larger requests go to the DRBG directly */
+
+struct thread_rng {
+    WC_RNG rng;
+    uint8_t pool[RNG_POOL];
+    size_t left; /* unused octets at the end of pool */
+};
+
+static __thread struct thread_rng *thread_rng;
+static pthread_once_t rng_atfork_once = PTHREAD_ONCE_INIT;
+
+/* A forked child must not repeat what its parent hands out: it starts a new DRBG (seeded
+ * from the OS) and drops the inherited pool. Runs in the forking thread, the only thread of
+ * the child. */
+static void rng_after_fork_child(void)
+{
+    if (!thread_rng)
+        return;
+    wc_FreeRng(&thread_rng->rng);
+    explicit_bzero(thread_rng, sizeof(*thread_rng));
+    free(thread_rng);
+    thread_rng = NULL;
+}
+
+static void rng_atfork_register(void)
+{
+    pthread_atfork(NULL, NULL, rng_after_fork_child);
+}
 
 void rg_random_bytes(uint8_t *out, size_t len)
 {
-    if (!thread_rng) {
-        thread_rng = calloc(1, sizeof(*thread_rng));
-        RG_REQUIRE(thread_rng != NULL);
-        RG_REQUIRE(wc_InitRng(thread_rng) == 0);
+    struct thread_rng *t = thread_rng;
+    if (!t) {
+        pthread_once(&rng_atfork_once, rng_atfork_register);
+        t = calloc(1, sizeof(*t));
+        RG_REQUIRE(t != NULL);
+        RG_REQUIRE(wc_InitRng(&t->rng) == 0);
+        thread_rng = t;
     }
-    RG_REQUIRE(wc_RNG_GenerateBlock(thread_rng, out, (word32)len) == 0);
+    if (len > RNG_POOL_LARGE) {
+        RG_REQUIRE(wc_RNG_GenerateBlock(&t->rng, out, (word32)len) == 0);
+        return;
+    }
+    if (len > t->left) {
+        RG_REQUIRE(wc_RNG_GenerateBlock(&t->rng, t->pool, RNG_POOL) == 0);
+        t->left = RNG_POOL;
+    }
+    uint8_t *from = t->pool + RNG_POOL - t->left;
+    memcpy(out, from, len);
+    explicit_bzero(from, len);
+    t->left -= len;
 }
 
 int rg_memcmp_ct(const void *a, const void *b, size_t len)
@@ -59,7 +105,8 @@ int rg_memcmp_ct(const void *a, const void *b, size_t len)
 void rg_thread_cleanup(void)
 {
     if (thread_rng) {
-        wc_FreeRng(thread_rng);
+        wc_FreeRng(&thread_rng->rng);
+        explicit_bzero(thread_rng, sizeof(*thread_rng));
         free(thread_rng);
         thread_rng = NULL;
     }

@@ -225,6 +225,7 @@ static void on_handle_closed(uv_handle_t *h)
         RG_STAT_DEC(&c->worker->stats, tls_sessions);
     rg_tls_stream_free(&c->tls);
     rg_buf_free(&c->writing);
+    rg_buf_free(&c->staged);
     free(c->pp2);
     rg_buf_pool_put(&c->worker->table_pool, c->inflight);
     rg_gen_unref(c->gen);
@@ -265,7 +266,12 @@ void rg_conn_close(struct rg_conn *c, const char *why)
                   RG_CONN_LOG_ARGS(c), c->peer.org ? c->peer.org->name : "-", why, c->ninflight);
         RG_STAT_INC(&w->stats, conn_closed);
         RG_STAT_DEC(&w->stats, conn_open);
-        /* Best effort close_notify; the handle is closed right after. */
+        /* Replies of this loop turn go before close_notify (best effort, like it); the
+         * handle is closed right after. A connection left in the worker's staged list is
+         * skipped there: its memory lasts until the close callbacks, after the check phase. */
+        if (c->staged.len)
+            rg_tls_stream_write(&c->tls, c->staged.data, c->staged.len);
+        c->staged.len = 0;
         rg_tls_stream_shutdown(&c->tls);
         if (!c->write_busy && c->tls.out.len) {
             uv_buf_t b = uv_buf_init((char *)c->tls.out.data, (unsigned)c->tls.out.len);
@@ -358,6 +364,7 @@ void rg_conn_trim_idle(struct rg_worker *w)
         rg_buf_release_empty(&c->tls.in);
         rg_buf_release_empty(&c->tls.out);
         rg_buf_release_empty(&c->tls.plain);
+        rg_buf_release_empty(&c->staged);
         if (!c->write_busy)
             rg_buf_release_empty(&c->writing);
         if (c->ninflight == 0) {
@@ -407,19 +414,46 @@ bool rg_conn_send(struct rg_conn *c, const uint8_t *pkt, size_t len)
 {
     if (c->state != RG_CONN_OPEN)
         return false;
-    if (rg_tls_stream_write(&c->tls, pkt, len) < 0) {
-        rg_conn_close(c, c->tls.err_text[0] ? c->tls.err_text : "TLS write failed");
-        return false;
-    }
-    if (c->tls.out.len + c->writing.len > RG_CONN_OUT_LIMIT) {
+    if (c->staged.len + c->tls.out.len + c->writing.len + len > RG_CONN_OUT_LIMIT) {
         rg_conn_close(c, "peer does not read its replies (output limit reached)");
         return false;
     }
+    if (rg_buf_append(&c->staged, pkt, len) < 0) {
+        rg_conn_close(c, "out of memory");
+        return false;
+    }
     c->last_activity_ms = rg_now_ms();
-    flush(c);
-    update_reading(c); /* stops when the peer does not read what we send */
+    if (!c->staged_listed) {
+        struct rg_worker *w = c->worker;
+        c->staged_listed = true;
+        c->next_staged = w->staged;
+        w->staged = c;
+        rg_worker_schedule_flush(w);
+    }
     want_trim(c);
     return true;
+}
+
+void rg_conn_flush_staged(struct rg_worker *w)
+{
+    struct rg_conn *c;
+    while ((c = w->staged) != NULL) {
+        w->staged = c->next_staged;
+        c->next_staged = NULL;
+        c->staged_listed = false;
+        if (c->state != RG_CONN_OPEN || c->staged.len == 0)
+            continue;
+        /* One wolfSSL_write: one record (up to 16 KB of packets), one AEAD pass. */
+        int rc = rg_tls_stream_write(&c->tls, c->staged.data, c->staged.len);
+        c->staged.len = 0;
+        if (rc < 0) {
+            rg_conn_close(c, c->tls.err_text[0] ? c->tls.err_text : "TLS write failed");
+            continue;
+        }
+        flush(c);
+        update_reading(c); /* stops when the peer does not read what we send */
+        want_trim(c);
+    }
 }
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
@@ -432,7 +466,7 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 
 static bool write_backlog(const struct rg_conn *c)
 {
-    return c->tls.out.len + c->writing.len > RG_CONN_WRITE_PAUSE;
+    return c->staged.len + c->tls.out.len + c->writing.len > RG_CONN_WRITE_PAUSE;
 }
 
 /* Read from the socket exactly when nothing says not to: backpressure from a full backend
@@ -1116,7 +1150,7 @@ void rg_conn_accept(struct rg_worker *w, uv_stream_t *server)
         return;
     }
     c->worker = w;
-    c->writing.pool = &w->buf_pool;
+    c->writing.pool = c->staged.pool = &w->buf_pool;
     uv_tcp_init(&w->loop, &c->tcp);
     c->tcp.data = c;
     c->open_handles = 1;

@@ -163,6 +163,25 @@ void rg_worker_schedule_more(struct rg_worker *w)
     uv_idle_start(&w->more_idle, on_more);
 }
 
+/* ---- batched output ---- */
+
+/* Check handles run once per loop turn, right after the I/O callbacks: everything the turn
+ * produced for one connection leaves in one TLS record and one write (issue 14). */
+static void on_flush_check(uv_check_t *h)
+{
+    struct rg_worker *w = h->data;
+    rg_backend_flush(w);
+    rg_conn_flush_staged(w);
+    if (!w->staged && !w->send_socks)
+        uv_check_stop(h);
+}
+
+void rg_worker_schedule_flush(struct rg_worker *w)
+{
+    if (!uv_is_closing((uv_handle_t *)&w->flush_check))
+        uv_check_start(&w->flush_check, on_flush_check);
+}
+
 /* ---- backpressure ---- */
 
 void rg_worker_resume_paused(struct rg_worker *w)
@@ -211,6 +230,7 @@ static void finish_stop(struct rg_worker *w)
     uv_close((uv_handle_t *)&w->more_idle, close_cb_noop);
     uv_close((uv_handle_t *)&w->trim_check, close_cb_noop);
     uv_close((uv_handle_t *)&w->drain_timer, close_cb_noop);
+    uv_close((uv_handle_t *)&w->flush_check, close_cb_noop);
     uv_close((uv_handle_t *)&w->wakeup, close_cb_noop);
 }
 
@@ -317,6 +337,8 @@ int rg_worker_start(struct rg_worker *w, unsigned index, struct rg_gen *gen)
     uv_unref((uv_handle_t *)&w->turn_prepare); /* counts turns; keeps no loop alive */
     uv_idle_init(&w->loop, &w->more_idle);
     w->more_idle.data = w;
+    uv_check_init(&w->loop, &w->flush_check);
+    w->flush_check.data = w;
     uv_check_init(&w->loop, &w->trim_check);
     w->trim_check.data = w;
     w->gen = rg_gen_ref(gen);
@@ -334,6 +356,8 @@ int rg_worker_start(struct rg_worker *w, unsigned index, struct rg_gen *gen)
         uv_loop_close(&w->loop);
         rg_proxy_free(&w->proxy);
         rg_coa_worker_free(w);
+        free(w->udp_buf);
+        w->udp_buf = NULL;
         rg_buf_pool_trim(&w->buf_pool, 0);
         rg_buf_pool_trim(&w->table_pool, 0);
         rg_gen_unref(w->gen);
@@ -372,6 +396,8 @@ void rg_worker_join(struct rg_worker *w)
     uv_loop_close(&w->loop);
     rg_proxy_free(&w->proxy);
     rg_coa_worker_free(w);
+    free(w->udp_buf);
+    w->udp_buf = NULL;
     rg_buf_pool_trim(&w->buf_pool, 0);
     rg_buf_pool_trim(&w->table_pool, 0);
     if (w->pending_gen)

@@ -52,6 +52,7 @@ static struct {
     double connect_rate;   /* connections started per second; 0: all at once */
     bool hold;             /* send nothing until SIGUSR1 */
     const char *ready_file;
+    int tls_version; /* 12 or 13 only; 0: 1.2 or 1.3, as negotiated */
     size_t secret_len;
 } opt = {
     .host = "127.0.0.1",
@@ -143,6 +144,7 @@ static void usage(FILE *out)
                  "  --rate RPS               pace sends (default: closed loop)\n"
                  "  --duration S             stop sending after S seconds\n"
                  "  --type auth|acct|mix     Access-Request, Accounting-Request or both\n"
+                 "  --tls 1.2|1.3            offer only this TLS version (default: both)\n"
                  "  --timeout S              per request (default 10)\n"
                  "  --user U --password P    PAP credentials (default alice / wonderland)\n"
                  "  --duplicate-every N      send every Nth request twice with the same ID\n"
@@ -773,6 +775,7 @@ static int parse_args(int argc, char **argv)
         O_CONNECT_RATE,
         O_HOLD,
         O_READY_FILE,
+        O_TLS,
         O_HELP
     };
     static const struct option longopts[] = {
@@ -799,6 +802,7 @@ static int parse_args(int argc, char **argv)
         {"connect-rate", required_argument, NULL, O_CONNECT_RATE},
         {"hold", no_argument, NULL, O_HOLD},
         {"ready-file", required_argument, NULL, O_READY_FILE},
+        {"tls", required_argument, NULL, O_TLS},
         {"help", no_argument, NULL, O_HELP},
         {NULL, 0, NULL, 0},
     };
@@ -883,6 +887,14 @@ static int parse_args(int argc, char **argv)
         case 'v':
             opt.verbose = true;
             break;
+        case O_TLS:
+            if (strcmp(optarg, "1.2") == 0)
+                opt.tls_version = 12;
+            else if (strcmp(optarg, "1.3") == 0)
+                opt.tls_version = 13;
+            else
+                return -1;
+            break;
         case O_TYPE:
             if (strcmp(optarg, "auth") == 0)
                 opt.type = TYPE_AUTH;
@@ -929,7 +941,8 @@ int main(int argc, char **argv)
     }
     char err[256];
     if (rg_tls_global_init() < 0 ||
-        rg_tls_client_ctx_new(opt.ca, opt.cert, opt.key, 0, &ctx, err, sizeof(err)) < 0) {
+        rg_tls_client_ctx_new(opt.ca, opt.cert, opt.key, opt.tls_version, &ctx, err, sizeof(err)) <
+            0) {
         fprintf(stderr, "radsec_load: TLS: %s\n", err);
         return 2;
     }

@@ -15,6 +15,9 @@ struct rg_request;
 struct rg_worker;
 
 #define RG_BACKEND_IDS 256
+/* Datagrams one recvmmsg may return (libuv's UV_UDP_RECVMMSG gives each up to 64 KiB of
+ * the buffer; it takes at most 20). */
+#define RG_BACKEND_RECV_BATCH 16
 
 /* The ID space of one UDP socket: a FIFO of free IDs, so the ID reused next is the one
  * released longest ago (RFC 5080 §2.2.2), and the request in flight per ID. Pure. */
@@ -38,6 +41,12 @@ struct rg_backend_sock {
     struct rg_backend_dest *dest; /* owner */
     struct rg_idspace ids;
     unsigned index; /* position in dest->socks */
+    /* Packets to send at the end of this loop turn, in one sendmmsg (issue 14). A request
+     * is queued at most once (send_busy) and holds one of the 256 IDs, so 256 is enough. */
+    struct rg_request *sendq[RG_BACKEND_IDS]; /* not owned */
+    unsigned nsendq;
+    struct rg_backend_sock *next_send; /* worker's list of sockets with queued packets */
+    bool send_listed;
 };
 
 enum rg_backend_kind {
@@ -164,9 +173,14 @@ int rg_backend_alloc_id(struct rg_backend_dest *dest, struct rg_request *req,
                         struct rg_backend_sock **sock_out, uint8_t *id_out);
 void rg_backend_release_id(struct rg_backend_sock *sock, uint8_t id);
 
-/* Send a packet on sock to its destination (uv_udp_try_send, queued when the socket
- * buffer is full). */
+/* Send a packet on sock to its destination: queued until the end of the loop turn, when
+ * every packet queued on the socket leaves in one sendmmsg (rg_backend_flush; what the
+ * socket buffer cannot take waits in libuv's queue). req->send_busy holds the slot and its
+ * packet meanwhile; a request already queued is not queued twice. */
 int rg_backend_send(struct rg_backend_sock *sock, struct rg_request *req);
+
+/* Send what the sockets of w queued in this loop turn (the worker's check handle). */
+void rg_backend_flush(struct rg_worker *w);
 
 /* Address text of a destination ("192.0.2.10:1812"). */
 const char *rg_backend_dest_str(const struct rg_backend_dest *d, char *buf, size_t len);

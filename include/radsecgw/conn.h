@@ -85,6 +85,9 @@ struct rg_conn {
     enum rg_conn_list list;
     struct rg_conn *admit_prev, *admit_next; /* links in that list of the worker */
     struct rg_buf writing; /* ciphertext handed to uv_write, owned until its callback */
+    struct rg_buf staged;  /* plaintext packets of this loop turn, encrypted together (owned) */
+    bool staged_listed;    /* in the worker's list of connections with staged packets */
+    struct rg_conn *next_staged;
     uv_write_t write_req;
     bool write_busy;
     bool paused;                  /* reading stopped: a backend table is full (backpressure) */
@@ -119,8 +122,13 @@ void rg_conn_accept(struct rg_worker *w, uv_stream_t *server);
  * the worker's admit timer; slots freed by other workers are noticed by its polling). */
 void rg_conn_admit_waiting(struct rg_worker *w);
 
-/* Write a RADIUS packet to the AP (encrypted); false if the connection is gone. */
+/* Write a RADIUS packet to the AP; false if the connection is gone. The packet is staged:
+ * every packet for one connection in a loop turn goes out in one TLS record and one write
+ * (rg_conn_flush_staged, from the worker's check handle). */
 bool rg_conn_send(struct rg_conn *c, const uint8_t *pkt, size_t len);
+
+/* Encrypt and write what every connection of w staged in this loop turn. */
+void rg_conn_flush_staged(struct rg_worker *w);
 
 /* Close (logging why); safe to call more than once. */
 void rg_conn_close(struct rg_conn *c, const char *why);

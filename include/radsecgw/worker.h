@@ -16,6 +16,7 @@
 
 struct rg_conn;
 struct rg_backend_set;
+struct rg_backend_sock;
 struct rg_coa_worker;
 
 /* A config generation: the snapshot plus the TLS context built from it. Reference
@@ -67,11 +68,15 @@ struct rg_worker {
     unsigned nlisteners;
     struct rg_conn *conns; /* list of open connections (owned, freed in close callbacks) */
     unsigned nconns;
-    struct rg_conn *paused;       /* connections waiting for table room, oldest first */
-    struct rg_conn *paused_tail;  /* last of that list: paused connections resume in order */
-    bool resuming;                /* rg_worker_resume_paused is running (not re-entered) */
-    unsigned resume_more;         /* slots freed meanwhile: connections still to wake */
-    unsigned closes_unreturned;   /* connections closed since return_memory last ran */
+    struct rg_conn *staged;             /* connections with packets staged in this loop turn */
+    uv_check_t flush_check;             /* after the turn's I/O: encrypts and writes them */
+    struct rg_backend_sock *send_socks; /* backend sockets with packets queued this turn */
+    struct rg_conn *paused;             /* connections waiting for table room, oldest first */
+    struct rg_conn *paused_tail;        /* last of that list: paused connections resume in order */
+    bool resuming;                      /* rg_worker_resume_paused is running (not re-entered) */
+    unsigned resume_more;               /* slots freed meanwhile: connections still to wake */
+    unsigned closes_unreturned;         /* connections closed since return_memory last ran */
+    uint64_t next_conn_id;
     struct rg_conn_queue waiting; /* accepted, waiting for a handshake slot, oldest first */
     struct rg_conn_queue silent;  /* in the handshake, nothing received yet, oldest first */
     uv_timer_t admit_timer;       /* hands freed slots to waiting connections */
@@ -94,7 +99,9 @@ struct rg_worker {
     struct rg_buf_pool table_pool; /* connections' in-flight tables (rg_conn.inflight) */
     uv_check_t trim_check;         /* runs rg_conn_trim_idle after the poll */
     struct rg_conn *trim_head;     /* connections to trim (rg_conn.trim_next) */
-    uint8_t udp_buf[65536];        /* receive buffer for backend sockets */
+    uint8_t *udp_buf;              /* malloced on first use, owned: receive buffer for backend
+                                      sockets, RG_BACKEND_RECV_BATCH datagrams of up to 64 KiB
+                                      (recvmmsg; only the octets received are touched) */
     uint8_t tcp_buf[65536];        /* receive buffer for AP connections */
     bool udp_buf_busy;
     bool tcp_buf_busy;
@@ -115,6 +122,9 @@ void rg_worker_schedule_admit(struct rg_worker *w);
 
 /* Start the idle handle that runs rg_conn_run_more (the more list is not empty). */
 void rg_worker_schedule_more(struct rg_worker *w);
+
+/* Run rg_conn_flush_staged at the end of this loop turn (the check phase). */
+void rg_worker_schedule_flush(struct rg_worker *w);
 
 /* Run rg_conn_trim_idle once this loop turn has polled. */
 void rg_worker_schedule_trim(struct rg_worker *w);

@@ -648,6 +648,8 @@ static void worker_up(const char *ma)
     rg_config_diag_free(&diag);
     memset(&wk, 0, sizeof(wk));
     assert_int_equal(uv_loop_init(&wk.loop), 0);
+    assert_int_equal(uv_check_init(&wk.loop, &wk.flush_check), 0); /* batched sends */
+    wk.flush_check.data = &wk;
     assert_int_equal(rg_proxy_init(&wk.proxy, &wk, &wk.loop, 1024), 0);
     wk.backends = rg_backend_set_new(&wk, cfg);
     memset(&wgen, 0, sizeof(wgen));
@@ -670,6 +672,7 @@ static void worker_down(void)
     rg_proxy_abort_all(&wk.proxy);
     rg_backend_set_retire(wk.backends);
     rg_proxy_close(&wk.proxy);
+    uv_close((uv_handle_t *)&wk.flush_check, NULL);
     assert_int_equal(uv_run(&wk.loop, UV_RUN_DEFAULT), 0);
     assert_int_equal(uv_loop_close(&wk.loop), 0);
     rg_proxy_free(&wk.proxy);

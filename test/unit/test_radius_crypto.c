@@ -7,9 +7,14 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <wolfssl/options.h>
+#include <wolfssl/wolfcrypt/hmac.h>
+
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "radsecgw/common.h"
 #include "radsecgw/radius.h"
@@ -733,6 +738,89 @@ static void test_auth_random(void **state)
     assert_memory_equal(a, zero, 4); /* header untouched */
 }
 
+/* Many requests in a row, as the gateway makes them (the pool behind rg_random_bytes is
+ * refilled as it runs out): no two Request Authenticators alike, and a forked child does
+ * not repeat the bytes its parent hands out next. */
+static void test_random_pool(void **state)
+{
+    (void)state;
+    enum { N = 200 };
+    static uint8_t auth[N][16];
+    for (unsigned i = 0; i < N; i++) {
+        uint8_t jitter[2];
+        rg_random_bytes(auth[i], 16);
+        rg_random_bytes(jitter, sizeof(jitter)); /* odd sizes shift the pool's cursor */
+    }
+    for (unsigned i = 0; i < N; i++)
+        for (unsigned k = i + 1; k < N; k++)
+            assert_memory_not_equal(auth[i], auth[k], 16);
+
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        uint8_t child[16];
+        rg_random_bytes(child, sizeof(child));
+        _exit(write(fds[1], child, sizeof(child)) == (ssize_t)sizeof(child) ? 0 : 1);
+    }
+    uint8_t parent[16], child[16];
+    rg_random_bytes(parent, sizeof(parent));
+    assert_int_equal(read(fds[0], child, sizeof(child)), (ssize_t)sizeof(child));
+    int st;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    close(fds[0]);
+    close(fds[1]);
+    assert_memory_not_equal(parent, child, 16);
+}
+
+/* Message-Authenticator = HMAC-MD5 over the packet with the value zeroed (RFC 3579 §3.2),
+ * computed here with wolfCrypt's own HMAC, against the gateway's (keyed states kept per
+ * secret): secrets shorter and longer than the MD5 block and the cache entry, more secrets
+ * than the cache holds, each used again after others evicted it. */
+static void test_msgauth_secrets(void **state)
+{
+    (void)state;
+    static const size_t lens[] = {1, 6, 16, 16, 63, 64, 64, 65, 100, 128, 129, 200};
+    char secrets[RG_ARRAY_SIZE(lens)][200];
+    for (size_t s = 0; s < RG_ARRAY_SIZE(lens); s++)
+        for (size_t i = 0; i < lens[s]; i++)
+            secrets[s][i] = (char)('a' + (s * 7 + i * 13) % 26);
+    for (int round = 0; round < 3; round++) {
+        for (size_t s = 0; s < RG_ARRAY_SIZE(lens); s++) {
+            uint8_t pkt[RG_RADIUS_MAX_LEN];
+            struct rg_radius_pkt p = {.data = pkt, .cap = sizeof(pkt)};
+            uint8_t auth[16];
+            memset(auth, (int)(s + round), sizeof(auth));
+            assert_int_equal(rg_radius_init(&p, RG_RADIUS_ACCESS_REQUEST, (uint8_t)s, auth), 0);
+            assert_int_equal(rg_radius_attr_add(&p, RG_RADIUS_ATTR_USER_NAME, "alice", 5), 0);
+            assert_int_equal(rg_radius_msgauth_add_first(&p), 0);
+            for (int k = 0; k < round * 4; k++) /* packets over one and several MD5 blocks */
+                assert_int_equal(rg_radius_attr_add(&p, RG_RADIUS_ATTR_REPLY_MESSAGE,
+                                                    "0123456789abcdef0123456789abcdef", 32),
+                                 0);
+            assert_int_equal(rg_radius_msgauth_sign(pkt, NULL, secrets[s], lens[s]), 0);
+
+            size_t len = rg_radius_len(pkt);
+            uint8_t zeroed[RG_RADIUS_MAX_LEN], want[16];
+            memcpy(zeroed, pkt, len);
+            memset(zeroed + RG_RADIUS_HDR_LEN + 2, 0, 16); /* the first attribute's value */
+            Hmac h;
+            assert_int_equal(wc_HmacInit(&h, NULL, INVALID_DEVID), 0);
+            assert_int_equal(wc_HmacSetKey(&h, WC_MD5, (const byte *)secrets[s], (word32)lens[s]),
+                             0);
+            assert_int_equal(wc_HmacUpdate(&h, zeroed, (word32)len), 0);
+            assert_int_equal(wc_HmacFinal(&h, want), 0);
+            wc_HmacFree(&h);
+            assert_memory_equal(pkt + RG_RADIUS_HDR_LEN + 2, want, 16);
+            assert_int_equal(rg_radius_msgauth_verify(pkt, NULL, secrets[s], lens[s]), 0);
+            /* one octet less of the secret is another key (for one octet: the empty key) */
+            assert_int_equal(rg_radius_msgauth_verify(pkt, NULL, secrets[s], lens[s] - 1),
+                             -EBADMSG);
+        }
+    }
+}
+
 /* ---------------------------------------------------------------- radclient captures */
 
 static int hex_decode(const char *hex, uint8_t *out, size_t cap)
@@ -818,6 +906,8 @@ int main(void)
         cmocka_unit_test(test_accounting_request_authenticator),
         cmocka_unit_test(test_coa_and_disconnect),
         cmocka_unit_test(test_auth_random),
+        cmocka_unit_test(test_random_pool),
+        cmocka_unit_test(test_msgauth_secrets),
         cmocka_unit_test(test_radclient_captures),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
