@@ -15,6 +15,7 @@
 #include "radsecgw/proxy.h"
 #include "radsecgw/proxy_protocol.h"
 #include "radsecgw/radius.h"
+#include "radsecgw/radius11.h"
 #include "radsecgw/worker.h"
 
 /* Decrypted bytes buffered per connection before the TLS layer stops reading: a few
@@ -266,6 +267,8 @@ void rg_conn_close(struct rg_conn *c, const char *why)
                   RG_CONN_LOG_ARGS(c), c->peer.org ? c->peer.org->name : "-", why, c->ninflight);
         RG_STAT_INC(&w->stats, conn_closed);
         RG_STAT_DEC(&w->stats, conn_open);
+        if (c->proto == RG_PROTO_RADIUS_11)
+            RG_STAT_DEC(&w->stats, conn_radius11);
         /* Replies of this loop turn go before close_notify (best effort, like it); the
          * handle is closed right after. A connection left in the worker's staged list is
          * skipped there: its memory lasts until the close callbacks, after the check phase. */
@@ -692,6 +695,11 @@ static void frame(struct rg_conn *c)
             rg_conn_close(c, "request failed authentication (RFC 6613 §2.6.4)");
             return;
         }
+        if (rc == -EPROTO) {
+            /* RFC 9765 §"Receiving Packets": no way to negotiate correct behaviour. */
+            rg_conn_close(c, "Token reused for a different outstanding packet (RFC 9765)");
+            return;
+        }
         off += (size_t)need;
         c->turn_packets--;
         if (!is_reply)
@@ -848,6 +856,13 @@ static void handshake_done(struct rg_conn *c)
         refuse(c, reason);
         return;
     }
+    /* Under the listener setting the ClientHello was answered with (c->gen's). */
+    int proto = rg_tls_protocol(c->tls.ssl, c->gen->cfg->listen.radius11);
+    if (proto < 0) {
+        refuse(c, "ALPN: the negotiated protocol does not satisfy radius-1.1");
+        return;
+    }
+    c->proto = (uint8_t)proto;
     const char *why = rg_listener_established(w->gen->cfg, (const struct sockaddr *)&c->addr);
     if (why) {
         refuse(c, why);
@@ -857,10 +872,13 @@ static void handshake_done(struct rg_conn *c)
     c->state = RG_CONN_OPEN;
     RG_STAT_INC(&w->stats, conn_accepted);
     RG_STAT_INC(&w->stats, conn_open);
+    if (c->proto == RG_PROTO_RADIUS_11)
+        RG_STAT_INC(&w->stats, conn_radius11);
     rg_coa_conn_open(c);
-    rg_notice("event=conn_open conn=%llu src=%s org=%s cn=\"%s\" tls=%s cipher=%s",
+    rg_notice("event=conn_open conn=%llu src=%s org=%s cn=\"%s\" tls=%s cipher=%s proto=%s",
               (unsigned long long)c->id, c->addr_text, c->peer.org->name, RG_LOG_ESC(c->peer.cn),
-              wolfSSL_get_version(c->tls.ssl), wolfSSL_get_cipher(c->tls.ssl));
+              wolfSSL_get_version(c->tls.ssl), wolfSSL_get_cipher(c->tls.ssl),
+              rg_radius_proto_name((enum rg_radius_proto)c->proto));
     c->last_activity_ms = rg_now_ms();
     arm_timer(c);
 }
@@ -926,6 +944,21 @@ static void process(struct rg_conn *c)
         return;
     turn_refresh(c);
     bool more = false;
+    if (c->state == RG_CONN_HANDSHAKE && !c->alpn_ready) {
+        /* RFC 9765: the listener's radius-1.1 answers the ClientHello before wolfSSL does
+         * (the handshake timeout bounds the wait for all of it). */
+        int r = rg_tls_alpn_prepare(c->gen->tls, c->tls.ssl, c->tls.in.data, c->tls.in.len,
+                                    c->peer.reason, sizeof(c->peer.reason));
+        if (r > 0)
+            return;
+        c->alpn_ready = true;
+        if (r < 0) {
+            rg_buf_append(&c->tls.out, rg_tls_alert_no_application_protocol,
+                          sizeof(rg_tls_alert_no_application_protocol));
+            refuse(c, c->peer.reason);
+            return;
+        }
+    }
     if (c->state == RG_CONN_HANDSHAKE) {
         int rc = 0;
         if (!handshake_step(c, &rc)) {

@@ -82,6 +82,7 @@ struct rg_conn {
     bool holds_slot;  /* a handshake slot (max-handshakes) is held */
     bool established; /* rg_listener_established counted it as authenticated */
     bool heard;       /* a byte arrived from the peer */
+    bool alpn_ready;  /* the ClientHello was read and ALPN set up (rg_tls_alpn_prepare) */
     enum rg_conn_list list;
     struct rg_conn *admit_prev, *admit_next; /* links in that list of the worker */
     struct rg_buf writing; /* ciphertext handed to uv_write, owned until its callback */
@@ -94,7 +95,9 @@ struct rg_conn {
     bool reading;                 /* uv_read_start in effect (update_reading decides) */
     struct rg_conn *next_paused;  /* worker's list of paused connections */
     struct rg_request **inflight; /* from the worker's table_pool while requests are in flight:
-                                   * 256 slots by AP ID (requests not owned); NULL when idle */
+                                   * 256 slots by AP ID (requests not owned); NULL when idle.
+                                   * RADIUS/1.1: by Token, at slot token & 255 or the next
+                                   * free one */
     unsigned ninflight;
     /* Requests this connection abandoned by reusing their ID (RFC 5080 §2.2.2) that still
      * hold a backend ID until their deadline (not owned; proxy.c links them). Bounded, or
@@ -102,6 +105,8 @@ struct rg_conn {
     struct rg_request *abandoned;
     unsigned nabandoned;
     bool abandon_blocked;        /* at that bound: not read until half of them are gone */
+    unsigned displaced;          /* RADIUS/1.1 requests not at their Token's own slot */
+    uint8_t proto;               /* enum rg_radius_proto, decided by ALPN in the handshake */
     struct rg_coa_conn *coa;     /* owned (coa.c): learned NAS identities, CoA in flight */
     struct rg_conn *prev, *next; /* worker's list of connections */
     bool trim_queued;            /* on the worker's trim list */

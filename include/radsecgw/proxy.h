@@ -27,13 +27,16 @@ struct rg_request {
     struct rg_backend_server *server; /* not owned; server currently tried */
     struct rg_backend_sock *sock;     /* not owned; socket the request is in flight on */
     uint8_t id;                       /* ID on sock */
-    uint8_t ap_id;
+    uint8_t ap_id; /* the AP's ID; on RADIUS/1.1 the request's slot in conn->inflight */
     uint8_t code;
     bool probe;     /* a Status-Server health probe of our own */
     bool eap;       /* the request carries EAP-Message (its reply proves nothing in auto) */
     bool send_busy; /* a send of pkt is queued in libuv (struct rg_send_ctx) */
     bool in_use;
-    bool put_after_send; /* finished while a send was queued: put back when it completes */
+    bool put_after_send;  /* finished while a send was queued: put back when it completes */
+    bool v11;             /* came on a RADIUS/1.1 connection: token and fingerprint, not ap_auth */
+    uint32_t token;       /* RADIUS/1.1: the client's Token (the reply echoes it) */
+    uint64_t fingerprint; /* RADIUS/1.1: rg_radius11_fingerprint of the client's packet */
     uint8_t ap_auth[RG_RADIUS_AUTH_LEN];   /* the AP's Request Authenticator */
     uint8_t sent_auth[RG_RADIUS_AUTH_LEN]; /* the authenticator sent to the backend */
     uint16_t len;                          /* of the packet as sent, in pkt */

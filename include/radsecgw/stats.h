@@ -30,6 +30,8 @@
     X(drop_no_server)     /* every server of the pool dead, silent */                              \
     X(reject_no_server)   /* every server of the pool dead, Access-Reject sent */                  \
     X(drop_unsupported)   /* codes the gateway does not proxy */                                   \
+    X(protocol_errors)    /* RADIUS/1.1 Protocol-Error sent: request not forwarded (RFC 9765) */   \
+    X(token_reuse)        /* RADIUS/1.1 Token reused for another packet: connection closed */      \
     X(coa_requests)       /* CoA/Disconnect-Requests accepted from coa clients */                  \
     X(coa_forwarded)      /* sent down a NAS's TLS connection */                                   \
     X(coa_replies)        /* NAS ACK/NAK relayed to the coa client */                              \
@@ -56,6 +58,7 @@
     X(proxy_checks)       /* balancer health checks (PROXY LOCAL, bare connect) */                 \
     X(proxy_refused)      /* refused before TLS: not in proxy-from, bad or missing PROXY header */ \
     X(conn_open)          /* gauge: open connections */                                            \
+    X(conn_radius11)      /* gauge: open connections speaking RADIUS/1.1 */                        \
     X(tls_sessions)       /* gauge: WOLFSSL objects (created at a connection's first byte) */      \
     X(conn_buffers)       /* gauge: pooled buffers held by connections (idle ones hold none) */    \
     X(outstanding)        /* gauge: requests in flight to backends */

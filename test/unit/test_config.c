@@ -679,6 +679,28 @@ static void test_require_message_authenticator(void **state)
                  "auto\n");
 }
 
+static void test_radius11_mode(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *value;
+        enum rg_radius11_mode want;
+    } cases[] = {
+        {"forbid", RG_RADIUS11_FORBID},
+        {"allow", RG_RADIUS11_ALLOW},
+        {"require", RG_RADIUS11_REQUIRE},
+    };
+    char text[1024];
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        snprintf(text, sizeof(text), BASE "listen { radius-1.1 = \"%s\" }\n", cases[i].value);
+        struct rg_config *cfg = load_ok(text);
+        assert_int_equal(cfg->listen.radius11, cases[i].want);
+        rg_config_unref(cfg);
+    }
+    expect_error(BASE "listen {\n  radius-1.1 = \"yes\"\n}\n",
+                 "bad.conf:5: radius-1.1 'yes' is not forbid, allow or require\n");
+}
+
 static void test_realm_errors(void **state)
 {
     expect_error(BASE "realm \"example.com\" {\n  pool = \"nope\"\n}\n",
@@ -1042,6 +1064,7 @@ int main(void)
         cmocka_unit_test(test_org_errors),
         cmocka_unit_test(test_pool_errors),
         cmocka_unit_test(test_require_message_authenticator),
+        cmocka_unit_test(test_radius11_mode),
         cmocka_unit_test(test_realm_errors),
         cmocka_unit_test(test_realm_scoped_by_org),
         cmocka_unit_test(test_coa_client_orgs),
