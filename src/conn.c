@@ -3,6 +3,7 @@
  * handed to the state table (proxy.c); nothing here knows about backends. */
 #include <arpa/inet.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -327,14 +328,29 @@ static void refuse(struct rg_conn *c, const char *reason)
 
 /* ---- idle connections hold no buffers ---- */
 
-/* Most APs send a request every few minutes and hold their connection all day: what a
- * connection emptied goes back to the worker's pools once per loop turn (rg_conn_trim_idle),
- * so a busy connection keeps its buffers across the reads of one turn and an idle one keeps
- * none. */
+/* Most APs send a request every few minutes and hold their connection all day. Buffers a
+ * connection emptied go back to the worker's pool as soon as the event that used them is
+ * handled (the next connection's read takes the same buffer again: a loop turn that serves a
+ * thousand connections holds a few buffers, not a thousand). The in-flight table is given
+ * back from the worker's check handle (rg_conn_trim_idle), once the replies of this turn
+ * have finished their requests. */
+static void release_buffers(struct rg_conn *c)
+{
+    rg_buf_release_empty(&c->tls.in);
+    rg_buf_release_empty(&c->tls.out);
+    rg_buf_release_empty(&c->tls.plain);
+    rg_buf_release_empty(&c->staged);
+    if (!c->write_busy)
+        rg_buf_release_empty(&c->writing);
+}
+
 static void want_trim(struct rg_conn *c)
 {
     struct rg_worker *w = c->worker;
-    if (c->trim_queued || c->state == RG_CONN_CLOSED)
+    if (c->state == RG_CONN_CLOSED)
+        return;
+    release_buffers(c);
+    if (c->trim_queued || !c->inflight)
         return;
     c->trim_queued = true;
     c->trim_prev = NULL;
@@ -364,12 +380,7 @@ void rg_conn_trim_idle(struct rg_worker *w)
     while (w->trim_head) {
         struct rg_conn *c = w->trim_head;
         trim_unlink(c);
-        rg_buf_release_empty(&c->tls.in);
-        rg_buf_release_empty(&c->tls.out);
-        rg_buf_release_empty(&c->tls.plain);
-        rg_buf_release_empty(&c->staged);
-        if (!c->write_busy)
-            rg_buf_release_empty(&c->writing);
+        release_buffers(c);
         if (c->ninflight == 0) {
             rg_buf_pool_put(&w->table_pool, c->inflight);
             c->inflight = NULL;
@@ -397,7 +408,19 @@ static void flush(struct rg_conn *c)
 {
     if (c->write_busy || c->tls.out.len == 0 || c->state == RG_CONN_CLOSED)
         return;
-    /* Hand the whole output buffer to libuv and give the TLS layer the spare one. */
+    /* Most replies fit in the socket's send buffer: written now, no buffer stays held until
+     * a write callback of the next loop turn. */
+    uv_buf_t now = uv_buf_init((char *)c->tls.out.data, (unsigned)c->tls.out.len);
+    int n = uv_try_write((uv_stream_t *)&c->tcp, &now, 1);
+    if (n < 0 && n != UV_EAGAIN) {
+        rg_conn_close(c, rg_strerror(n));
+        return;
+    }
+    if (n > 0)
+        rg_buf_consume(&c->tls.out, (size_t)n);
+    if (c->tls.out.len == 0)
+        return;
+    /* The rest: hand the whole output buffer to libuv and give the TLS layer the spare one. */
     struct rg_buf t = c->writing;
     c->writing = c->tls.out;
     c->tls.out = t;
@@ -1087,6 +1110,28 @@ void rg_conn_admit_waiting(struct rg_worker *w)
     }
 }
 
+/* Descriptors below RLIMIT_NOFILE that count as the limit being reached. */
+#define RG_CONN_FD_MARGIN 16
+
+/* Out of descriptors, accept(2) fails with EMFILE and libuv closes the pending connections
+ * itself (it keeps a reserve descriptor for that), without telling us: the listener goes on,
+ * the APs retry. Descriptors are handed out lowest first, so an accepted one this close to
+ * the limit means that point is reached: counted (fd_limit) and logged, rate-limited. */
+static void fd_limit_check(struct rg_conn *c)
+{
+    uv_os_fd_t fd;
+    struct rlimit rl;
+    if (uv_fileno((uv_handle_t *)&c->tcp, &fd) < 0 || getrlimit(RLIMIT_NOFILE, &rl) < 0 ||
+        rl.rlim_cur == RLIM_INFINITY || (rlim_t)fd + RG_CONN_FD_MARGIN < rl.rlim_cur)
+        return;
+    RG_STAT_INC(&c->worker->stats, fd_limit);
+    rg_log_limited("fd-limit", LOG_WARNING,
+                   "event=fd_limit conn=%llu src=%s fd=%d limit=%llu "
+                   "reason=\"descriptors exhausted: new connections are closed at accept; raise "
+                   "LimitNOFILE above max-connections\"",
+                   (unsigned long long)c->id, c->addr_text, fd, (unsigned long long)rl.rlim_cur);
+}
+
 /* ---- behind a balancer: the PROXY v2 header before anything else ---- */
 
 static void on_header_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
@@ -1203,6 +1248,7 @@ void rg_conn_accept(struct rg_worker *w, uv_stream_t *server)
     c->timer.data = c;
     c->open_handles = 2;
     c->id = __atomic_add_fetch(&conn_ids, 1, __ATOMIC_RELAXED);
+    fd_limit_check(c);
     c->accepted_ms = rg_now_ms();
     c->next = w->conns;
     if (w->conns)

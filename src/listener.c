@@ -366,6 +366,9 @@ static void on_connection(uv_stream_t *server, int status)
 {
     struct rg_listener *l = server->data;
     if (status < 0) {
+        /* Counted and logged, rate-limited. (EMFILE does not come here: libuv closes the
+         * pending connections with its reserve descriptor; conn.c's fd_limit sees it.) */
+        RG_STAT_INC(&l->worker->stats, accept_failed);
         rg_log_limited("accept", LOG_WARNING, "event=accept_failed listener=%s error=\"%s\"",
                        l->addr_text, rg_strerror(status));
         return;

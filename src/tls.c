@@ -70,12 +70,17 @@ struct rg_tls_ctx {
  * handshake and rg_tls_peer_recheck again at every reload and CRL refresh (radiusdtls-bis
  * §3.3). Keeping that exact-size copy ourselves lets wolfSSL be built without its session
  * certificate copies (SESSION_CERTS: 9 fixed 2 KB buffers in every session). */
-struct verify_state {
-    bool failed;
-    int error;
+/* The first verification failure of a handshake, for the refusal line. Allocated only when
+ * one happens: every open connection keeps its verify_state, most never fail. */
+struct verify_failure {
     char reason[64];
     char subject[RG_TLS_NAME_MAX];
     char issuer[RG_TLS_NAME_MAX];
+};
+
+struct verify_state {
+    bool failed;
+    struct verify_failure *failure; /* malloced, owned; NULL if none (or out of memory) */
     uint8_t *chain; /* malloced, owned: the peer's certificates, back to back, leaf first */
     int chain_len[CHAIN_MAX];
     int nchain;
@@ -343,12 +348,15 @@ static int verify_cb(int preverify, WOLFSSL_X509_STORE_CTX *store)
         return 1;
     if (vs && !vs->failed) {
         WOLFSSL_X509 *cert = wolfSSL_X509_STORE_CTX_get_current_cert(store);
+        struct verify_failure *f = calloc(1, sizeof(*f));
         vs->failed = true;
-        vs->error = err;
-        snprintf(vs->reason, sizeof(vs->reason), "%s", reason_for(err, cert));
-        if (cert) {
-            name_text(wolfSSL_X509_get_subject_name(cert), vs->subject, sizeof(vs->subject));
-            name_text(wolfSSL_X509_get_issuer_name(cert), vs->issuer, sizeof(vs->issuer));
+        vs->failure = f;
+        if (f) {
+            snprintf(f->reason, sizeof(f->reason), "%s", reason_for(err, cert));
+            if (cert) {
+                name_text(wolfSSL_X509_get_subject_name(cert), f->subject, sizeof(f->subject));
+                name_text(wolfSSL_X509_get_issuer_name(cert), f->issuer, sizeof(f->issuer));
+            }
         }
     }
     return 0;
@@ -374,8 +382,10 @@ void rg_tls_ssl_free(WOLFSSL *ssl)
     if (!ssl)
         return;
     struct verify_state *vs = verify_state_of(ssl);
-    if (vs)
+    if (vs) {
         free(vs->chain);
+        free(vs->failure);
+    }
     free(vs);
     wolfSSL_free(ssl);
 }
@@ -384,9 +394,11 @@ int rg_tls_handshake_failure(WOLFSSL *ssl, struct rg_tls_peer *peer)
 {
     struct verify_state *vs = verify_state_of(ssl);
     if (vs && vs->failed) {
-        snprintf(peer->reason, sizeof(peer->reason), "%s", vs->reason);
-        snprintf(peer->subject, sizeof(peer->subject), "%s", vs->subject);
-        snprintf(peer->issuer, sizeof(peer->issuer), "%s", vs->issuer);
+        const struct verify_failure *f = vs->failure;
+        snprintf(peer->reason, sizeof(peer->reason), "%s",
+                 f ? f->reason : "certificate verification failed");
+        snprintf(peer->subject, sizeof(peer->subject), "%s", f ? f->subject : "");
+        snprintf(peer->issuer, sizeof(peer->issuer), "%s", f ? f->issuer : "");
         return 1;
     }
     /* FAIL_IF_NO_PEER_CERT refuses an empty Certificate without calling the callback. */

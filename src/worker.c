@@ -67,9 +67,12 @@ unsigned rg_worker_table_limit(const struct rg_config *cfg)
 static void return_memory(struct rg_worker *w)
 {
     __atomic_store_n(&w->stats.conn_buffers, w->buf_pool.lent, __ATOMIC_RELAXED);
-    if (w->closes_unreturned < RG_WORKER_TRIM_CLOSES)
+    /* A burst (a thousand APs sending at once) leaves the buffers it freed as holes between
+     * the sessions that stay: returned too. */
+    if (w->closes_unreturned < RG_WORKER_TRIM_CLOSES && w->buf_pool.spilled < RG_WORKER_TRIM_CLOSES)
         return;
     w->closes_unreturned = 0;
+    w->buf_pool.spilled = 0;
     rg_buf_pool_trim(&w->buf_pool, RG_WORKER_BUF_KEEP / 8);
     rg_buf_pool_trim(&w->table_pool, RG_WORKER_BUF_KEEP / 8);
 #ifdef __GLIBC__

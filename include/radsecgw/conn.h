@@ -157,8 +157,9 @@ void rg_conn_run_more(struct rg_worker *w);
  * under the worker's generation when it completes). */
 void rg_conn_recheck(struct rg_conn *c, struct rg_gen *g);
 
-/* From the worker's check handle, once per loop turn: connections that had traffic give back
- * the buffers they emptied and, with no request in flight, their in-flight table. */
+/* From the worker's check handle, once per loop turn: connections that carried requests this
+ * turn give back their in-flight table when none is in flight any more (emptied buffers
+ * went back to the pool already, at the end of each event). */
 void rg_conn_trim_idle(struct rg_worker *w);
 
 /* The RadSec secret of the connection's org. */

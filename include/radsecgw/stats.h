@@ -50,6 +50,8 @@
     X(turn_deferred)      /* times a connection used its share of a loop turn */                   \
     X(conn_accepted)      /* TLS connections established */                                        \
     X(conn_refused)       /* refused before or during the handshake */                             \
+    X(accept_failed)      /* accept errors reported by libuv */                                    \
+    X(fd_limit)           /* accepted within 16 descriptors of RLIMIT_NOFILE (EMFILE next) */      \
     X(conn_waited)        /* waited for a handshake slot (max-handshakes, -per-ip) */              \
     X(conn_evicted)       /* silent connections closed to make room (limit full) */                \
     X(conn_waiting)       /* gauge: accepted, waiting for a handshake slot */                      \

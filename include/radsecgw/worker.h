@@ -48,8 +48,8 @@ struct rg_listener {
  * plus header and expansion); up to RG_WORKER_BUF_KEEP idle ones are kept for reuse. */
 #define RG_WORKER_BUF_SIZE (17u * 1024u)
 #define RG_WORKER_BUF_KEEP 64u
-/* Connections closed since memory was last returned that make the next health tick return
- * it (malloc_trim). */
+/* Connections closed (or pooled buffers freed past RG_WORKER_BUF_KEEP) since memory was last
+ * returned that make the next health tick return it (malloc_trim). */
 #define RG_WORKER_TRIM_CLOSES 1024u
 
 struct rg_worker {
