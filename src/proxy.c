@@ -588,9 +588,28 @@ static void log_request(struct rg_proxy *px, const struct rg_request *req, const
 
 /* Every way a request leaves the table goes through here. wake: the slot and ID it frees
  * may let a connection paused by backpressure go on. */
+static void abandoned_unlink(struct rg_request *req)
+{
+    struct rg_conn *c = req->abandoned_by;
+    if (!c)
+        return;
+    if (req->ab_prev)
+        req->ab_prev->ab_next = req->ab_next;
+    else
+        c->abandoned = req->ab_next;
+    if (req->ab_next)
+        req->ab_next->ab_prev = req->ab_prev;
+    req->abandoned_by = NULL;
+    req->ab_prev = req->ab_next = NULL;
+    c->nabandoned--;
+    if (c->abandon_blocked && c->nabandoned <= RG_PROXY_ABANDONED_MAX / 2)
+        rg_conn_abandon_drained(c);
+}
+
 static void finish_ex(struct rg_proxy *px, struct rg_request *req, bool wake)
 {
     rg_proxy_heap_remove(px, req);
+    abandoned_unlink(req);
     if (req->sock) {
         rg_backend_release_id(req->sock, req->id);
         req->sock = NULL;
@@ -899,6 +918,8 @@ int rg_proxy_on_request(struct rg_proxy *px, struct rg_conn *conn, const uint8_t
                        RG_CONN_LOG_ARGS(conn), rg_radius_code_name(code), ap_id);
         return 0;
     }
+    if (old && old->sock && conn->nabandoned >= RG_PROXY_ABANDONED_MAX)
+        return -EBUSY; /* read again once its abandoned requests drain */
     if (old) {
         /* RFC 5080 §2.2.2: the same ID with another Request Authenticator is a new request;
          * the AP gave up on the old one. It stops being retransmitted and keeps its backend
@@ -911,6 +932,15 @@ int rg_proxy_on_request(struct rg_proxy *px, struct rg_conn *conn, const uint8_t
         old->conn = NULL;
         conn->inflight[ap_id] = NULL;
         conn->ninflight--;
+        if (old->sock) {
+            old->abandoned_by = conn;
+            old->ab_prev = NULL;
+            old->ab_next = conn->abandoned;
+            if (conn->abandoned)
+                conn->abandoned->ab_prev = old;
+            conn->abandoned = old;
+            conn->nabandoned++;
+        }
     }
 
     char user[256];
@@ -1184,6 +1214,13 @@ void rg_proxy_conn_closed(struct rg_proxy *px, struct rg_conn *conn)
         conn->inflight[i] = NULL;
         conn->ninflight--;
     }
+    while (conn->abandoned) {
+        struct rg_request *req = conn->abandoned;
+        conn->abandoned = req->ab_next;
+        req->abandoned_by = NULL;
+        req->ab_prev = req->ab_next = NULL;
+    }
+    conn->nabandoned = 0;
     conn->displaced = 0;
 }
 

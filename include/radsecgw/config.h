@@ -151,6 +151,9 @@ struct rg_config {
         unsigned max_handshakes_per_ip;  /* the same, per source address */
         unsigned idle_timeout_s;
         unsigned handshake_timeout_s;
+        unsigned packet_timeout_s;        /* a TLS record or RADIUS packet incomplete this long
+                                             closes the connection */
+        unsigned max_requests_per_second; /* per connection; 0: no limit */
         enum rg_radius11_mode radius11;
         /* PROXY protocol v2 (behind an L4 balancer): only proxy_from may connect, and each
          * connection starts with a header carrying the AP's address (proxy_protocol.h). */

@@ -70,6 +70,16 @@ enum rg_stat_kind { RG_COUNTER, RG_GAUGE };
     X(coa_drop_reply, RG_COUNTER, "radsecgw_coa_dropped_total", "reason=\"unmatched_reply\"", "")  \
     X(coa_handoffs, RG_COUNTER, "radsecgw_coa_handoffs_total", "",                                 \
       "CoA handed to the instance holding the NAS (cluster)")                                      \
+    X(packet_timeouts, RG_COUNTER, "radsecgw_packet_timeouts_total", "",                           \
+      "Connections closed: a TLS record or RADIUS packet stayed incomplete")                       \
+    X(rate_limited, RG_COUNTER, "radsecgw_rate_limited_total", "",                                 \
+      "Times a connection hit max-requests-per-second")                                            \
+    X(unread_paused, RG_COUNTER, "radsecgw_unread_paused_total", "",                               \
+      "Times reading stopped: the peer does not read its replies")                                 \
+    X(abandon_paused, RG_COUNTER, "radsecgw_abandon_paused_total", "",                             \
+      "Times reading stopped: too many abandoned requests outstanding")                            \
+    X(turn_deferred, RG_COUNTER, "radsecgw_turn_deferred_total", "",                               \
+      "Times a connection used its share of a loop turn")                                          \
     X(backpressure, RG_COUNTER, "radsecgw_backpressure_total", "",                                 \
       "Times a connection was paused for a full backend table")                                    \
     X(conn_accepted, RG_COUNTER, "radsecgw_connections_accepted_total", "",                        \
