@@ -13,6 +13,7 @@
 #include "radsecgw/conn.h"
 #include "radsecgw/log.h"
 #include "radsecgw/proxy.h"
+#include "radsecgw/radius11.h"
 #include "radsecgw/radius_crypto.h"
 #include "radsecgw/worker.h"
 
@@ -61,6 +62,7 @@ struct rg_coa_req {
     /* worker side, once sent on the connection */
     struct rg_coa_conn *cc; /* not owned */
     uint8_t id;
+    uint32_t token; /* on a RADIUS/1.1 connection: the Token sent (its low octet is id) */
     uint8_t sent_auth[RG_RADIUS_AUTH_LEN];
     uint64_t deadline_ms;
     struct rg_coa_req *next, *prev;           /* worker queue, then worker's active list */
@@ -1181,6 +1183,7 @@ static void dispatch(struct rg_coa_worker *cw, struct rg_coa_req *req)
         return;
     }
     struct rg_coa_conn *cc = c->coa;
+    bool v11 = c->proto == RG_PROTO_RADIUS_11;
     if (!cc->inflight && !(cc->inflight = calloc(256, sizeof(*cc->inflight)))) {
         RG_STAT_INC(&coa.stats, coa_nak_local);
         send_nak(req, RG_COA_ERR_RESOURCES);
@@ -1188,12 +1191,16 @@ static void dispatch(struct rg_coa_worker *cw, struct rg_coa_req *req)
         return;
     }
     /* Our own ID space on this connection (reverse-coa: the server's requests are matched to
-     * its own IDs, apart from the NAS's requests). */
+     * its own IDs, apart from the NAS's requests). RADIUS/1.1: Tokens from a counter (RFC
+     * 9765 §"Sending Packets"), skipping those whose slot is still busy. */
     int id = -1;
+    uint32_t token = 0;
     for (unsigned i = 0; i < 256 && id < 0; i++) {
-        uint8_t cand = cc->next_id++;
-        if (!cc->inflight[cand])
-            id = cand;
+        uint32_t cand = v11 ? cc->next_token++ : cc->next_id++;
+        if (!cc->inflight[(uint8_t)cand]) {
+            id = (uint8_t)cand;
+            token = cand;
+        }
     }
     if (id < 0) {
         RG_STAT_INC(&coa.stats, coa_nak_local);
@@ -1207,8 +1214,9 @@ static void dispatch(struct rg_coa_worker *cw, struct rg_coa_req *req)
     }
     size_t slen;
     const char *secret = rg_conn_secret(c, &slen);
-    int n = rg_coa_translate_request(req->pkt, req->len, (uint8_t)id, secret, slen, req->pkt,
-                                     req->len, req->sent_auth);
+    int n = v11 ? rg_radius11_coa_request(req->pkt, token)
+                : rg_coa_translate_request(req->pkt, req->len, (uint8_t)id, secret, slen, req->pkt,
+                                           req->len, req->sent_auth);
     if (n < 0 || !rg_conn_send(c, req->pkt, (size_t)n)) {
         /* The packet was rewritten: answer from the saved ID and authenticator. */
         RG_STAT_INC(&coa.stats, coa_nak_unroutable);
@@ -1220,6 +1228,7 @@ static void dispatch(struct rg_coa_worker *cw, struct rg_coa_req *req)
     }
     req->cc = cc;
     req->id = (uint8_t)id;
+    req->token = token;
     cc->inflight[id] = req;
     cc->ninflight++;
     req->deadline_ms = rg_now_ms() + RG_COA_TIMEOUT_MS;
@@ -1236,8 +1245,10 @@ static void dispatch(struct rg_coa_worker *cw, struct rg_coa_req *req)
     size_t dl = strlen(req->desc);
     if (dl < sizeof(req->desc))
         snprintf(req->desc + dl, sizeof(req->desc) - dl,
-                 " conn=%llu conn_src=%s cn=\"%s\" org=%s sent_id=%d", (unsigned long long)c->id,
-                 c->addr_text, RG_LOG_ESC(c->peer.cn), c->peer.org->name, id);
+                 v11 ? " conn=%llu conn_src=%s cn=\"%s\" org=%s sent_token=%08x"
+                     : " conn=%llu conn_src=%s cn=\"%s\" org=%s sent_id=%u",
+                 (unsigned long long)c->id, c->addr_text, RG_LOG_ESC(c->peer.cn), c->peer.org->name,
+                 v11 ? token : (uint32_t)id);
     rg_debug("event=coa_sent %s", req->desc);
 }
 
@@ -1334,6 +1345,7 @@ void rg_coa_conn_open(struct rg_conn *c)
     }
     snprintf(cc->addr, sizeof(cc->addr), "%s", c->addr_text);
     rg_random_bytes(&cc->next_id, 1);
+    rg_random_bytes((uint8_t *)&cc->next_token, sizeof(cc->next_token));
     c->coa = cc;
     if (c->peer.cn[0])
         rg_coa_registry_add(&coa.registry, cc, RG_COA_KEY_CERT_NAME, c->peer.cn,
@@ -1421,20 +1433,27 @@ void rg_coa_learn(struct rg_conn *c, const uint8_t *pkt)
 int rg_coa_on_reply(struct rg_conn *c, const uint8_t *pkt, size_t len)
 {
     struct rg_coa_conn *cc = c->coa;
-    struct rg_coa_req *req = cc && cc->inflight ? cc->inflight[pkt[1]] : NULL;
+    bool v11 = c->proto == RG_PROTO_RADIUS_11;
+    uint32_t token = v11 ? rg_radius11_token(pkt) : 0;
+    struct rg_coa_req *req =
+        cc && cc->inflight ? cc->inflight[v11 ? (uint8_t)token : pkt[1]] : NULL;
+    if (req && v11 && req->token != token)
+        req = NULL;
     if (!req || !rg_coa_reply_matches(req->pkt[0], pkt[0])) {
         /* reverse-coa §"Errors and Fail Over": an unexpected reply is silently discarded. */
         RG_STAT_INC(&coa.stats, coa_drop_reply);
         rg_log_limited("coa-unmatched", LOG_NOTICE,
-                       "event=coa_reply_discarded " RG_CONN_LOG_FMT " code=%s id=%u "
+                       "event=coa_reply_discarded " RG_CONN_LOG_FMT " code=%s %s=%u "
                        "reason=\"matches no request in flight\"",
-                       RG_CONN_LOG_ARGS(c), rg_radius_code_name(pkt[0]), pkt[1]);
+                       RG_CONN_LOG_ARGS(c), rg_radius_code_name(pkt[0]), v11 ? "token" : "id",
+                       v11 ? token : pkt[1]);
         return 0;
     }
     size_t slen;
     const char *secret = rg_conn_secret(c, &slen);
     const char *why = NULL;
-    if (rg_proxy_verify_reply(pkt, len, req->sent_auth, secret, slen, &why) < 0) {
+    /* RFC 9765: nothing to verify on RADIUS/1.1 (TLS authenticates it). */
+    if (!v11 && rg_proxy_verify_reply(pkt, len, req->sent_auth, secret, slen, &why) < 0) {
         /* RFC 6613 §2.6.4: failed authentication closes the connection (the caller does;
          * the request is dropped with it). */
         RG_STAT_INC(&coa.stats, coa_drop_bad);
@@ -1444,6 +1463,19 @@ int rg_coa_on_reply(struct rg_conn *c, const uint8_t *pkt, size_t len)
     }
     uint8_t out[RG_RADIUS_MAX_LEN];
     memcpy(out, pkt, len);
+    if (v11) {
+        /* Signed for the DAC with its secret: Message-Authenticator first. */
+        int n = rg_radius11_reply_to_udp(out, sizeof(out));
+        if (n < 0) {
+            RG_STAT_INC(&coa.stats, coa_drop_bad);
+            rg_warn("event=coa_reply_bad %s reply=%s reason=\"no room for Message-Authenticator\" "
+                    "action=drop",
+                    req->desc, rg_radius_code_name(pkt[0]));
+            inflight_finish(c->worker->coa, req);
+            return 0;
+        }
+        len = (size_t)n;
+    }
     rg_coa_translate_reply(out, req->client_id, req->client_auth, req->client_secret,
                            req->client_secret_len);
     send_to_client(req, out, len);

@@ -726,7 +726,9 @@ static const struct int_range int_ranges[] = {
     {"max-handshakes-per-ip", 1, 1000000},
     {"idle-timeout", 1, 604800},
     {"handshake-timeout", 1, 600},
-    {"crl-refresh", 1, 604800}, /* 1: tests; production wants 3600 or so */
+    {"packet-timeout", 1, 600},
+    {"max-requests-per-second", 0, 1000000}, /* 0: no limit */
+    {"crl-refresh", 1, 604800},              /* 1: tests; production wants 3600 or so */
     {"timeout", 1, 60},
     {"retries", 0, 10},
     {"max-outstanding", 256, 1048576},
@@ -869,6 +871,8 @@ static bool in_list(const char *value, const char *const *names)
 
 static const char *const policy_names[] = {"failover", "round-robin", "least-outstanding", NULL};
 static const char *const when_dead_names[] = {"silent", "reject", NULL};
+/* In the order of enum rg_radius11_mode. */
+static const char *const radius11_names[] = {"allow", "forbid", "require", NULL};
 /* A string, not a bool, so "auto" fits; the boolean spellings libconfuse took before stay valid. */
 static const char *const require_ma_true[] = {"true", "yes", "on", NULL};
 static const char *const require_ma_false[] = {"false", "no", "off", NULL};
@@ -890,6 +894,10 @@ static int check_str(cfg_t *cfg, const char *key, const char *value)
     }
     if (strcmp(key, "policy") == 0 && !in_list(value, policy_names)) {
         cfg_error(cfg, "policy '%s' is not failover, round-robin or least-outstanding", value);
+        return -1;
+    }
+    if (strcmp(key, "radius-1.1") == 0 && !in_list(value, radius11_names)) {
+        cfg_error(cfg, "radius-1.1 '%s' is not forbid, allow or require", value);
         return -1;
     }
     if (strcmp(key, "when-dead") == 0 && !in_list(value, when_dead_names)) {
@@ -1026,6 +1034,9 @@ static cfg_opt_t listen_opts[] = {
     OPT_INT("max-handshakes-per-ip", "64"),
     OPT_INT("idle-timeout", "900"),
     OPT_INT("handshake-timeout", "10"),
+    OPT_INT("packet-timeout", "5"),
+    OPT_INT("max-requests-per-second", "0"),
+    OPT_STR("radius-1.1", "\"allow\""),
     OPT_BOOL("proxy-protocol", "false"),
     OPT_STR_LIST("proxy-from", NULL),
     CFG_END(),
@@ -1727,6 +1738,12 @@ static void build(struct load *ld, cfg_t *root, struct rg_config *cfg)
     cfg->listen.max_handshakes_per_ip = (unsigned)cfg_getint(sec, "max-handshakes-per-ip");
     cfg->listen.idle_timeout_s = (unsigned)cfg_getint(sec, "idle-timeout");
     cfg->listen.handshake_timeout_s = (unsigned)cfg_getint(sec, "handshake-timeout");
+    cfg->listen.packet_timeout_s = (unsigned)cfg_getint(sec, "packet-timeout");
+    cfg->listen.max_requests_per_second = (unsigned)cfg_getint(sec, "max-requests-per-second");
+    const char *r11 = cfg_getstr(sec, "radius-1.1");
+    for (unsigned i = 0; r11 && radius11_names[i]; i++)
+        if (strcmp(r11, radius11_names[i]) == 0)
+            cfg->listen.radius11 = (enum rg_radius11_mode)i;
     build_proxy_protocol(ld, sec, cfg);
 
     bool present;
@@ -2075,9 +2092,15 @@ void rg_config_print(const struct rg_config *cfg, FILE *out)
         fprintf(out, "no limit per address");
     fprintf(out,
             ", %u handshakes (%u per address; more wait), idle timeout %u s, handshake "
-            "timeout %u s\n",
+            "timeout %u s, packet timeout %u s, radius-1.1 %s, ",
             cfg->listen.max_handshakes, cfg->listen.max_handshakes_per_ip,
-            cfg->listen.idle_timeout_s, cfg->listen.handshake_timeout_s);
+            cfg->listen.idle_timeout_s, cfg->listen.handshake_timeout_s,
+            cfg->listen.packet_timeout_s, radius11_names[cfg->listen.radius11]);
+    if (cfg->listen.max_requests_per_second)
+        fprintf(out, "%u requests per second per connection\n",
+                cfg->listen.max_requests_per_second);
+    else
+        fprintf(out, "no request rate limit\n");
     fprintf(out, "tls certificate %s, key %s, TLS %s or later, ciphers %s\n", cfg->tls.certificate,
             cfg->tls.key, cfg->tls.min_version == 13 ? "1.3" : "1.2",
             cfg->tls.ciphers && *cfg->tls.ciphers ? cfg->tls.ciphers : "(built-in list)");

@@ -212,6 +212,7 @@ void rg_listener_waiting(bool more)
 
 void rg_listener_report(const struct rg_config *cfg)
 {
+    rg_listener_report_refusals(false);
     /* One line for every worker's events since the last one: a reconnect storm of hundreds
      * of APs, or a flood, is a line per interval, not a line per connection. */
     uint64_t now = rg_now_ms();
@@ -238,7 +239,88 @@ void rg_listener_report(const struct rg_config *cfg)
            cfg->listen.max_connections);
 }
 
+/* ---- refusals: a line per reason per interval, not a line per connection ---- */
+
+/* Distinct reasons tracked per interval; more share the last slot (a bounded table, and
+ * reasons come from a fixed set of texts anyway). */
+#define RG_REFUSAL_SLOTS 32
+/* Certificate refusals logged one by one per reason per interval; the rest are counted. */
+#define RG_REFUSAL_CERT_BURST 5
+
+struct refusal_slot {
+    char reason[112];
+    char sample[64]; /* the first source address refused for it in the interval */
+    bool cert;       /* a certificate was seen (its refusals keep a line per peer) */
+    uint64_t count, logged;
+};
+
+static pthread_mutex_t refusal_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct refusal_slot refusals[RG_REFUSAL_SLOTS];
+static unsigned nrefusals;
+static uint64_t refusal_window_ms; /* when the interval began; 0: nothing refused in it */
+
+bool rg_listener_refusal(const char *reason, const char *src, bool cert)
+{
+    pthread_mutex_lock(&refusal_lock);
+    if (!refusal_window_ms)
+        refusal_window_ms = rg_now_ms();
+    struct refusal_slot *s = NULL;
+    for (unsigned i = 0; i < nrefusals && !s; i++)
+        if (refusals[i].cert == cert &&
+            strncmp(refusals[i].reason, reason, sizeof(refusals[i].reason) - 1) == 0)
+            s = &refusals[i];
+    if (!s) {
+        s = &refusals[nrefusals < RG_REFUSAL_SLOTS ? nrefusals++ : RG_REFUSAL_SLOTS - 1];
+        if (s->count == 0) {
+            snprintf(s->reason, sizeof(s->reason), "%s", reason);
+            snprintf(s->sample, sizeof(s->sample), "%s", src);
+            s->cert = cert;
+        } else {
+            snprintf(s->reason, sizeof(s->reason), "other");
+        }
+    }
+    s->count++;
+    bool log_it = s->logged < (cert ? RG_REFUSAL_CERT_BURST : 1);
+    if (log_it)
+        s->logged++;
+    pthread_mutex_unlock(&refusal_lock);
+    return log_it;
+}
+
+void rg_listener_report_refusals(bool force)
+{
+    struct refusal_slot out[RG_REFUSAL_SLOTS];
+    unsigned n = 0;
+    uint64_t now = rg_now_ms(), began;
+    pthread_mutex_lock(&refusal_lock);
+    began = refusal_window_ms;
+    if (began && (force || now - began >= RG_LIMITS_REPORT_MS)) {
+        n = nrefusals;
+        memcpy(out, refusals, n * sizeof(out[0]));
+        memset(refusals, 0, sizeof(refusals));
+        nrefusals = 0;
+        refusal_window_ms = 0;
+    }
+    pthread_mutex_unlock(&refusal_lock);
+    for (unsigned i = 0; i < n; i++) {
+        const struct refusal_slot *s = &out[i];
+        if (s->count == s->logged)
+            continue; /* every one had its own line */
+        rg_warn("event=refusals kind=%s reason=\"%s\" count=%llu logged=%llu suppressed=%llu "
+                "sample_src=%s interval_ms=%llu",
+                s->cert ? "certificate" : "before_certificate", s->reason,
+                (unsigned long long)s->count, (unsigned long long)s->logged,
+                (unsigned long long)(s->count - s->logged), s->sample,
+                (unsigned long long)(now - began));
+    }
+}
+
 /* ---- listening sockets ---- */
+
+/* Accept queue per listening socket: a burst of thousands of connects (a flood, or every AP
+ * of a site after an outage) waits in the kernel instead of being dropped with RST/SYN
+ * retries; the kernel caps it at net.core.somaxconn (4096 on current kernels). */
+#define RG_LISTEN_BACKLOG 4096
 
 static void free_listener(struct rg_listener *l)
 {
@@ -284,6 +366,9 @@ static void on_connection(uv_stream_t *server, int status)
 {
     struct rg_listener *l = server->data;
     if (status < 0) {
+        /* Counted and logged, rate-limited. (EMFILE does not come here: libuv closes the
+         * pending connections with its reserve descriptor; conn.c's fd_limit sees it.) */
+        RG_STAT_INC(&l->worker->stats, accept_failed);
         rg_log_limited("accept", LOG_WARNING, "event=accept_failed listener=%s error=\"%s\"",
                        l->addr_text, rg_strerror(status));
         return;
@@ -360,7 +445,7 @@ static int open_one(struct rg_worker *w, const char *host, uint16_t port)
     l->tcp.data = l;
     int rc = uv_tcp_open(&l->tcp, fd);
     if (rc == 0)
-        rc = uv_listen((uv_stream_t *)&l->tcp, 1024, on_connection);
+        rc = uv_listen((uv_stream_t *)&l->tcp, RG_LISTEN_BACKLOG, on_connection);
     struct rg_listener **ls = realloc(w->listeners, (w->nlisteners + 1) * sizeof(*ls));
     RG_REQUIRE(ls != NULL);
     w->listeners = ls;

@@ -729,6 +729,7 @@ int main(int argc, char **argv)
     uv_run(loop, UV_RUN_DEFAULT);
     for (unsigned i = 0; i < m.nworkers; i++)
         rg_worker_join(&m.workers[i]);
+    rg_listener_report_refusals(true); /* what the last interval counted */
     rg_coa_shutdown();
     free(m.workers);
     free(m.trust);

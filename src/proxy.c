@@ -11,6 +11,7 @@
 #include "radsecgw/log.h"
 #include "radsecgw/proxy.h"
 #include "radsecgw/radius.h"
+#include "radsecgw/radius11.h"
 #include "radsecgw/radius_crypto.h"
 #include "radsecgw/worker.h"
 
@@ -561,9 +562,28 @@ static void log_request(struct rg_proxy *px, const struct rg_request *req, const
 
 /* Every way a request leaves the table goes through here. wake: the slot and ID it frees
  * may let a connection paused by backpressure go on. */
+static void abandoned_unlink(struct rg_request *req)
+{
+    struct rg_conn *c = req->abandoned_by;
+    if (!c)
+        return;
+    if (req->ab_prev)
+        req->ab_prev->ab_next = req->ab_next;
+    else
+        c->abandoned = req->ab_next;
+    if (req->ab_next)
+        req->ab_next->ab_prev = req->ab_prev;
+    req->abandoned_by = NULL;
+    req->ab_prev = req->ab_next = NULL;
+    c->nabandoned--;
+    if (c->abandon_blocked && c->nabandoned <= RG_PROXY_ABANDONED_MAX / 2)
+        rg_conn_abandon_drained(c);
+}
+
 static void finish_ex(struct rg_proxy *px, struct rg_request *req, bool wake)
 {
     rg_proxy_heap_remove(px, req);
+    abandoned_unlink(req);
     if (req->sock) {
         rg_backend_release_id(req->sock, req->id);
         req->sock = NULL;
@@ -573,6 +593,8 @@ static void finish_ex(struct rg_proxy *px, struct rg_request *req, bool wake)
         if (req->conn->inflight[req->ap_id] == req) {
             req->conn->inflight[req->ap_id] = NULL;
             req->conn->ninflight--;
+            if (req->v11 && req->ap_id != (uint8_t)req->token)
+                req->conn->displaced--;
         }
         req->conn = NULL;
     }
@@ -615,17 +637,21 @@ static void schedule(struct rg_proxy *px, struct rg_request *req, uint64_t at)
  * server's secret from src (the AP's packet, or what was sent to the previous server). */
 static int start_on_server(struct rg_proxy *px, struct rg_request *req,
                            struct rg_backend_server *srv, const uint8_t *src, size_t src_len,
-                           const char *src_secret, size_t src_secret_len)
+                           const char *src_secret, size_t src_secret_len, bool src_v11)
 {
     struct rg_backend_sock *sock;
     uint8_t id;
     int rc = rg_backend_alloc_id(dest_of(srv, req->code), req, &sock, &id);
     if (rc < 0)
         return rc;
-    /* Translation adds at most Message-Authenticator and CHAP-Challenge (2 x 18). */
+    /* Translation adds at most Message-Authenticator and CHAP-Challenge (2 x 18), or on
+     * RADIUS/1.1 Message-Authenticator and the padding of User-Password (18 + 15). */
     rc = rg_proxy_pkt_reserve(px, req,
                               src_len + 64 > RG_RADIUS_MAX_LEN ? RG_RADIUS_MAX_LEN : src_len + 64);
-    if (rc == 0)
+    if (rc == 0 && src_v11)
+        rc = rg_radius11_request_to_udp(src, src_len, id, srv->cfg->secret, srv->cfg->secret_len,
+                                        req->pkt, req->pkt_cap, req->sent_auth);
+    else if (rc == 0)
         rc = rg_proxy_translate_request(src, src_len, src_secret, src_secret_len, id,
                                         srv->cfg->secret, srv->cfg->secret_len, req->pkt,
                                         req->pkt_cap, req->sent_auth);
@@ -672,6 +698,62 @@ static void send_local_reply(struct rg_conn *c, uint8_t code, uint8_t id, const 
     rg_conn_send(c, buf, (size_t)n);
 }
 
+/* The same on a RADIUS/1.1 connection: token is the request's, cause the Error-Cause (0:
+ * none). RFC 9765 §"Protocol-Error": a request that cannot be forwarded is answered with
+ * Protocol-Error and 502 or 505, never left unanswered. */
+static void send_local_reply11(struct rg_conn *c, uint8_t code, uint32_t token,
+                               const uint8_t *request, uint32_t cause, const char *message)
+{
+    uint8_t buf[RG_RADIUS_MAX_LEN];
+    int n = rg_radius11_local_reply(buf, sizeof(buf), code, token, request, cause, message);
+    if (n < 0) {
+        rg_log_limited("local-reply", LOG_WARNING,
+                       "event=local_reply_dropped " RG_CONN_LOG_FMT " proto=radius/1.1 code=%s "
+                       "token=%08x reason=\"Proxy-State of the request leaves no room for the "
+                       "reply\"",
+                       RG_CONN_LOG_ARGS(c), rg_radius_code_name(code), token);
+        return;
+    }
+    if (code == RG_RADIUS_PROTOCOL_ERROR)
+        RG_STAT_INC(&c->worker->stats, protocol_errors);
+    rg_conn_send(c, buf, (size_t)n);
+}
+
+/* A request of req's that the gateway gives up on (no server, timeout, unusable reply): a
+ * RADIUS/1.1 client is told so; a historic one is not (it fails over on its own). */
+static void give_up11(struct rg_request *req, uint32_t cause, const char *message)
+{
+    if (req->v11 && req->conn)
+        send_local_reply11(req->conn, RG_RADIUS_PROTOCOL_ERROR, req->token, req->pkt, cause,
+                           message);
+}
+
+/* The RADIUS/1.1 request holding token on conn, or NULL. */
+static struct rg_request *find_token(struct rg_conn *conn, uint32_t token)
+{
+    struct rg_request *r = conn->inflight[(uint8_t)token];
+    if (r && r->v11 && r->token == token)
+        return r;
+    for (unsigned i = 0; conn->displaced && i < 256; i++) {
+        r = conn->inflight[i];
+        if (r && r->v11 && r->token == token)
+            return r;
+    }
+    return NULL;
+}
+
+/* A free slot of conn->inflight for token: its own (a counter's Tokens rarely share one), else
+ * the next free one; -1 when 256 requests are in flight. */
+static int token_slot(const struct rg_conn *conn, uint32_t token)
+{
+    for (unsigned i = 0; i < 256; i++) {
+        uint8_t slot = (uint8_t)(token + i);
+        if (!conn->inflight[slot])
+            return slot;
+    }
+    return -1;
+}
+
 /* Verify what the AP sent with the RadSec secret before anything else uses it. */
 static const char *check_ap_request(const uint8_t *pkt, const char *secret, size_t slen)
 {
@@ -702,25 +784,64 @@ static const char *check_ap_request(const uint8_t *pkt, const char *secret, size
     }
 }
 
+/* A RADIUS/1.1 request (RFC 9765 §"Receiving Packets"): a Token that stands for another
+ * packet still in flight ends the connection (-EPROTO); the same packet again is dropped as a
+ * duplicate (1); otherwise *slot is where it goes in conn->inflight (0), or -EAGAIN while
+ * 256 are in flight. No other deduplication over TLS. */
+static int admit_token(struct rg_proxy *px, struct rg_conn *conn, const uint8_t *pkt, int *slot)
+{
+    struct rg_worker *w = px->worker;
+    uint32_t token = rg_radius11_token(pkt);
+    struct rg_request *old = find_token(conn, token);
+    if (old && old->fingerprint == rg_radius11_fingerprint(pkt)) {
+        RG_STAT_INC(&w->stats, duplicates);
+        rg_log_limited("ap-duplicate", LOG_NOTICE,
+                       "event=request_duplicate " RG_CONN_LOG_FMT " proto=radius/1.1 code=%s "
+                       "token=%08x result=dropped reason=\"the same packet is in flight\"",
+                       RG_CONN_LOG_ARGS(conn), rg_radius_code_name(pkt[0]), token);
+        return 1;
+    }
+    if (old) {
+        RG_STAT_INC(&w->stats, token_reuse);
+        rg_warn("event=token_reused " RG_CONN_LOG_FMT " proto=radius/1.1 code=%s token=%08x "
+                "in_flight=%s reason=\"Token reused for a different outstanding packet (RFC "
+                "9765)\" action=close",
+                RG_CONN_LOG_ARGS(conn), rg_radius_code_name(pkt[0]), token,
+                rg_radius_code_name(old->code));
+        return -EPROTO;
+    }
+    *slot = token_slot(conn, token);
+    return *slot < 0 ? -EAGAIN : 0;
+}
+
 int rg_proxy_on_request(struct rg_proxy *px, struct rg_conn *conn, const uint8_t *pkt, size_t len)
 {
     struct rg_worker *w = px->worker;
+    bool v11 = conn->proto == RG_PROTO_RADIUS_11;
     uint8_t code = pkt[0], ap_id = pkt[1];
+    uint32_t token = v11 ? rg_radius11_token(pkt) : 0;
     size_t slen;
     const char *secret = rg_conn_secret(conn, &slen);
     const char *why;
+    /* For log lines: the ID, or on RADIUS/1.1 the Token. */
+    char ref[24];
+    if (v11)
+        snprintf(ref, sizeof(ref), "token=%08x", token);
+    else
+        snprintf(ref, sizeof(ref), "id=%u", ap_id);
 
     if (code != RG_RADIUS_ACCESS_REQUEST && code != RG_RADIUS_ACCOUNTING_REQUEST &&
         code != RG_RADIUS_STATUS_SERVER) {
         RG_STAT_INC(&w->stats, drop_unsupported);
         rg_log_limited("ap-unsupported", LOG_NOTICE,
-                       "event=request_dropped " RG_CONN_LOG_FMT " code=%s id=%u "
+                       "event=request_dropped " RG_CONN_LOG_FMT " code=%s %s "
                        "reason=\"not proxied\"",
-                       RG_CONN_LOG_ARGS(conn), rg_radius_code_name(code), ap_id);
+                       RG_CONN_LOG_ARGS(conn), rg_radius_code_name(code), ref);
         return -EPROTONOSUPPORT;
     }
     RG_STAT_INC(&w->stats, requests);
-    if ((why = check_ap_request(pkt, secret, slen)) != NULL) {
+    /* RFC 9765: nothing on a RADIUS/1.1 connection is signed with the secret. */
+    if (!v11 && (why = check_ap_request(pkt, secret, slen)) != NULL) {
         RG_STAT_INC(&w->stats, drop_bad_request);
         rg_log_limited("ap-bad-request", LOG_WARNING,
                        "event=request_bad " RG_CONN_LOG_FMT " code=%s id=%u reason=\"%s\" "
@@ -728,14 +849,18 @@ int rg_proxy_on_request(struct rg_proxy *px, struct rg_conn *conn, const uint8_t
                        RG_CONN_LOG_ARGS(conn), rg_radius_code_name(code), ap_id, why);
         return -EBADMSG;
     }
-    if ((why = rg_proxy_request_invalid(pkt)) != NULL) {
+    if ((why = v11 ? rg_radius11_request_invalid(pkt) : rg_proxy_request_invalid(pkt)) != NULL) {
         /* Authentic but unusable: this request is lost, the connection and the requests in
          * flight on it are not. */
         RG_STAT_INC(&w->stats, drop_invalid);
         rg_log_limited("ap-invalid-request", LOG_WARNING,
-                       "event=request_discarded " RG_CONN_LOG_FMT " code=%s id=%u reason=\"%s\" "
-                       "connection=kept",
-                       RG_CONN_LOG_ARGS(conn), rg_radius_code_name(code), ap_id, why);
+                       "event=request_discarded " RG_CONN_LOG_FMT " code=%s %s reason=\"%s\" "
+                       "connection=kept%s",
+                       RG_CONN_LOG_ARGS(conn), rg_radius_code_name(code), ref, why,
+                       v11 ? " answer=Protocol-Error error_cause=505" : "");
+        if (v11 && code != RG_RADIUS_STATUS_SERVER)
+            send_local_reply11(conn, RG_RADIUS_PROTOCOL_ERROR, token, pkt,
+                               RG_RADIUS11_ERR_PROXY_PROCESSING, why);
         return -EINVAL;
     }
     /* Reverse CoA: the NAS identities it claims, once each per connection. */
@@ -743,10 +868,19 @@ int rg_proxy_on_request(struct rg_proxy *px, struct rg_conn *conn, const uint8_t
     if (code == RG_RADIUS_STATUS_SERVER) {
         /* RFC 5997 §3/§4: answered by the gateway itself, never proxied. */
         RG_STAT_INC(&w->stats, status_local);
-        send_local_reply(conn, RG_RADIUS_ACCESS_ACCEPT, ap_id, pkt + 4, pkt, NULL);
+        if (v11)
+            send_local_reply11(conn, RG_RADIUS_ACCESS_ACCEPT, token, pkt, 0, NULL);
+        else
+            send_local_reply(conn, RG_RADIUS_ACCESS_ACCEPT, ap_id, pkt + 4, pkt, NULL);
         return 0;
     }
-    struct rg_request *old = conn->inflight[ap_id];
+    if (v11) {
+        int slot, rc = admit_token(px, conn, pkt, &slot);
+        if (rc != 0)
+            return rc > 0 ? 0 : rc;
+        ap_id = (uint8_t)slot;
+    }
+    struct rg_request *old = v11 ? NULL : conn->inflight[ap_id];
     if (old && memcmp(old->ap_auth, pkt + 4, RG_RADIUS_AUTH_LEN) == 0 && old->code == code) {
         /* RFC 6613 §2.6.5, RFC 5080 §2.2.2: same ID and authenticator, still in flight. */
         RG_STAT_INC(&w->stats, duplicates);
@@ -756,6 +890,8 @@ int rg_proxy_on_request(struct rg_proxy *px, struct rg_conn *conn, const uint8_t
                        RG_CONN_LOG_ARGS(conn), rg_radius_code_name(code), ap_id);
         return 0;
     }
+    if (old && old->sock && conn->nabandoned >= RG_PROXY_ABANDONED_MAX)
+        return -EBUSY; /* read again once its abandoned requests drain */
     if (old) {
         /* RFC 5080 §2.2.2: the same ID with another Request Authenticator is a new request;
          * the AP gave up on the old one. It stops being retransmitted and keeps its backend
@@ -768,6 +904,15 @@ int rg_proxy_on_request(struct rg_proxy *px, struct rg_conn *conn, const uint8_t
         old->conn = NULL;
         conn->inflight[ap_id] = NULL;
         conn->ninflight--;
+        if (old->sock) {
+            old->abandoned_by = conn;
+            old->ab_prev = NULL;
+            old->ab_next = conn->abandoned;
+            if (conn->abandoned)
+                conn->abandoned->ab_prev = old;
+            conn->abandoned = old;
+            conn->nabandoned++;
+        }
     }
 
     char user[256];
@@ -788,19 +933,31 @@ int rg_proxy_on_request(struct rg_proxy *px, struct rg_conn *conn, const uint8_t
         bool reject =
             pool && pool->cfg->when_dead == RG_WHEN_DEAD_REJECT && code == RG_RADIUS_ACCESS_REQUEST;
         rg_log_limited("pool-dead", LOG_WARNING,
-                       "event=request_no_server " RG_CONN_LOG_FMT " code=%s id=%u user=\"%s\" "
+                       "event=request_no_server " RG_CONN_LOG_FMT " code=%s %s user=\"%s\" "
                        "pool=%s reason=\"%s\"",
-                       RG_CONN_LOG_ARGS(conn), rg_radius_code_name(code), ap_id, user,
+                       RG_CONN_LOG_ARGS(conn), rg_radius_code_name(code), ref, user,
                        cpool ? cpool->name : "-",
                        !pool    ? "no pool for this request"
                        : reject ? "every server of the pool is dead: Access-Reject sent"
+                       : v11    ? "every server of the pool is dead: Protocol-Error sent"
                                 : "every server of the pool is dead: no answer");
         if (reject) {
             RG_STAT_INC(&w->stats, reject_no_server);
-            send_local_reply(conn, RG_RADIUS_ACCESS_REJECT, ap_id, pkt + 4, pkt,
-                             "No RADIUS server available");
+            /* RFC 9765 §"Error-Cause Attribute": Access-Reject may say why. */
+            if (v11)
+                send_local_reply11(conn, RG_RADIUS_ACCESS_REJECT, token, pkt,
+                                   RG_RADIUS11_ERR_NOT_ROUTABLE, "No RADIUS server available");
+            else
+                send_local_reply(conn, RG_RADIUS_ACCESS_REJECT, ap_id, pkt + 4, pkt,
+                                 "No RADIUS server available");
         } else {
             RG_STAT_INC(&w->stats, drop_no_server);
+            /* RFC 9765 §"Protocol-Error": a proxy that cannot forward MUST answer, even
+             * where when-dead = "silent" leaves a historic client to fail over by itself. */
+            if (v11)
+                send_local_reply11(
+                    conn, RG_RADIUS_PROTOCOL_ERROR, token, pkt, RG_RADIUS11_ERR_NOT_ROUTABLE,
+                    pool ? "No RADIUS server available" : "No pool for this request");
         }
         return 0;
     }
@@ -815,8 +972,14 @@ int rg_proxy_on_request(struct rg_proxy *px, struct rg_conn *conn, const uint8_t
     req->received_ms = now;
     struct rg_radius_attr a;
     req->eap = rg_radius_attr_find(pkt, RG_RADIUS_ATTR_EAP_MESSAGE, NULL, &a);
-    memcpy(req->ap_auth, pkt + 4, RG_RADIUS_AUTH_LEN);
-    int rc = start_on_server(px, req, srv, pkt, len, secret, slen);
+    if (v11) {
+        req->v11 = true;
+        req->token = token;
+        req->fingerprint = rg_radius11_fingerprint(pkt);
+    } else {
+        memcpy(req->ap_auth, pkt + 4, RG_RADIUS_AUTH_LEN);
+    }
+    int rc = start_on_server(px, req, srv, pkt, len, secret, slen, v11);
     if (rc < 0) {
         /* Nothing was in flight: waking another paused connection here would only find the
          * same full ID space, once per paused connection. */
@@ -827,18 +990,24 @@ int rg_proxy_on_request(struct rg_proxy *px, struct rg_conn *conn, const uint8_t
         if (rc == -ENOSPC)
             return -EAGAIN;
         RG_STAT_INC(&w->stats, drop_invalid);
+        const char *reason = rc == -EMSGSIZE ? "no room for Message-Authenticator / CHAP-Challenge "
+                                               "within 4096 octets"
+                             : rc == -EINVAL || rc == -EBADMSG ? "malformed hidden attribute"
+                                                               : rg_strerror(rc);
         rg_log_limited("ap-translate", LOG_WARNING,
-                       "event=request_discarded " RG_CONN_LOG_FMT " code=%s id=%u length=%zu "
-                       "reason=\"%s\" connection=kept",
-                       RG_CONN_LOG_ARGS(conn), rg_radius_code_name(code), ap_id, len,
-                       rc == -EMSGSIZE ? "no room for Message-Authenticator / CHAP-Challenge "
-                                         "within 4096 octets"
-                       : rc == -EINVAL || rc == -EBADMSG ? "malformed hidden attribute"
-                                                         : rg_strerror(rc));
+                       "event=request_discarded " RG_CONN_LOG_FMT " code=%s %s length=%zu "
+                       "reason=\"%s\" connection=kept%s",
+                       RG_CONN_LOG_ARGS(conn), rg_radius_code_name(code), ref, len, reason,
+                       v11 ? " answer=Protocol-Error error_cause=505" : "");
+        if (v11)
+            send_local_reply11(conn, RG_RADIUS_PROTOCOL_ERROR, token, pkt,
+                               RG_RADIUS11_ERR_PROXY_PROCESSING, reason);
         return -EINVAL;
     }
     conn->inflight[ap_id] = req;
     conn->ninflight++;
+    if (v11 && ap_id != (uint8_t)token)
+        conn->displaced++;
     RG_STAT_INC(&w->stats, forwarded);
     return 0;
 }
@@ -885,6 +1054,7 @@ static void reply_discarded(struct rg_proxy *px, struct rg_request *req, const u
                 rg_radius_code_name(pkt[0]), req->id, why,
                 discard_fix(kind, srv->pool->cfg->require_message_authenticator));
     log_request(px, req, "discarded", req->pkt);
+    give_up11(req, RG_RADIUS11_ERR_PROXY_PROCESSING, NULL);
     finish(px, req);
 }
 
@@ -983,9 +1153,11 @@ void rg_proxy_on_reply(struct rg_proxy *px, struct rg_backend_sock *sock, const 
     struct rg_conn *conn = req->conn;
     size_t slen;
     const char *secret = rg_conn_secret(conn, &slen);
-    int rc = rg_proxy_translate_reply(pkt, len, RG_RADIUS_MAX_LEN, req->sent_auth, srv->cfg->secret,
-                                      srv->cfg->secret_len, req->ap_id, req->ap_auth, secret, slen,
-                                      &px->salt_counter);
+    int rc = req->v11 ? rg_radius11_reply_from_udp(pkt, req->sent_auth, srv->cfg->secret,
+                                                   srv->cfg->secret_len, req->token)
+                      : rg_proxy_translate_reply(pkt, len, RG_RADIUS_MAX_LEN, req->sent_auth,
+                                                 srv->cfg->secret, srv->cfg->secret_len, req->ap_id,
+                                                 req->ap_auth, secret, slen, &px->salt_counter);
     if (rc < 0) {
         reply_discarded(px, req, pkt, RG_BACKEND_WARN_UNUSABLE,
                         rc == -EMSGSIZE ? "no room for Message-Authenticator within 4096 octets"
@@ -1011,6 +1183,14 @@ void rg_proxy_conn_closed(struct rg_proxy *px, struct rg_conn *conn)
         conn->inflight[i] = NULL;
         conn->ninflight--;
     }
+    while (conn->abandoned) {
+        struct rg_request *req = conn->abandoned;
+        conn->abandoned = req->ab_next;
+        req->abandoned_by = NULL;
+        req->ab_prev = req->ab_next = NULL;
+    }
+    conn->nabandoned = 0;
+    conn->displaced = 0;
 }
 
 int rg_proxy_probe(struct rg_proxy *px, struct rg_backend_server *srv)
@@ -1094,7 +1274,7 @@ static void on_deadline(struct rg_proxy *px, struct rg_request *req, uint64_t no
         uint8_t old_id = req->id;
         rg_proxy_heap_remove(px, req);
         int rc = start_on_server(px, req, next, px->scratch, len, srv->cfg->secret,
-                                 srv->cfg->secret_len);
+                                 srv->cfg->secret_len, false);
         if (rc == 0) {
             rg_backend_release_id(old, old_id);
             RG_STAT_DEC(&w->stats, outstanding);
@@ -1113,8 +1293,16 @@ static void on_deadline(struct rg_proxy *px, struct rg_request *req, uint64_t no
     log_request(px, req, "timeout", req->pkt);
     if (req->code == RG_RADIUS_ACCESS_REQUEST && req->pool->cfg->when_dead == RG_WHEN_DEAD_REJECT) {
         RG_STAT_INC(&w->stats, reject_no_server);
-        send_local_reply(req->conn, RG_RADIUS_ACCESS_REJECT, req->ap_id, req->ap_auth, req->pkt,
-                         "No RADIUS server available");
+        if (req->v11)
+            send_local_reply11(req->conn, RG_RADIUS_ACCESS_REJECT, req->token, req->pkt,
+                               RG_RADIUS11_ERR_NOT_ROUTABLE, "No RADIUS server available");
+        else
+            send_local_reply(req->conn, RG_RADIUS_ACCESS_REJECT, req->ap_id, req->ap_auth, req->pkt,
+                             "No RADIUS server available");
+    } else {
+        /* No server answered: RFC 9765 says so to a RADIUS/1.1 client (502, so it tries
+         * another proxy). */
+        give_up11(req, RG_RADIUS11_ERR_NOT_ROUTABLE, "No RADIUS server answered");
     }
     finish(px, req);
 }

@@ -112,6 +112,7 @@ void rg_buf_pool_put(struct rg_buf_pool *p, void *data)
     p->lent--;
     if (p->nfree >= p->max_free) {
         free(data);
+        p->spilled++;
         return;
     }
     memcpy(data, &p->free, sizeof(p->free));

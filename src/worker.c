@@ -67,9 +67,12 @@ unsigned rg_worker_table_limit(const struct rg_config *cfg)
 static void return_memory(struct rg_worker *w)
 {
     __atomic_store_n(&w->stats.conn_buffers, w->buf_pool.lent, __ATOMIC_RELAXED);
-    if (w->closes_unreturned < RG_WORKER_TRIM_CLOSES)
+    /* A burst (a thousand APs sending at once) leaves the buffers it freed as holes between
+     * the sessions that stay: returned too. */
+    if (w->closes_unreturned < RG_WORKER_TRIM_CLOSES && w->buf_pool.spilled < RG_WORKER_TRIM_CLOSES)
         return;
     w->closes_unreturned = 0;
+    w->buf_pool.spilled = 0;
     rg_buf_pool_trim(&w->buf_pool, RG_WORKER_BUF_KEEP / 8);
     rg_buf_pool_trim(&w->table_pool, RG_WORKER_BUF_KEEP / 8);
 #ifdef __GLIBC__
@@ -141,6 +144,28 @@ void rg_worker_schedule_admit(struct rg_worker *w)
         uv_timer_start(&w->admit_timer, on_admit, 0, RG_WORKER_ADMIT_POLL_MS);
 }
 
+/* ---- fairness: loop turns ---- */
+
+static void on_turn(uv_prepare_t *p)
+{
+    struct rg_worker *w = p->data;
+    w->turn++;
+}
+
+static void on_more(uv_idle_t *i)
+{
+    struct rg_worker *w = i->data;
+    w->turn++;
+    rg_conn_run_more(w);
+    if (!w->more_head)
+        uv_idle_stop(i);
+}
+
+void rg_worker_schedule_more(struct rg_worker *w)
+{
+    uv_idle_start(&w->more_idle, on_more);
+}
+
 /* ---- batched output ---- */
 
 /* Check handles run once per loop turn, right after the I/O callbacks: everything the turn
@@ -204,6 +229,8 @@ static void finish_stop(struct rg_worker *w)
     w->backends = NULL;
     uv_close((uv_handle_t *)&w->health_timer, close_cb_noop);
     uv_close((uv_handle_t *)&w->admit_timer, close_cb_noop);
+    uv_close((uv_handle_t *)&w->turn_prepare, close_cb_noop);
+    uv_close((uv_handle_t *)&w->more_idle, close_cb_noop);
     uv_close((uv_handle_t *)&w->trim_check, close_cb_noop);
     uv_close((uv_handle_t *)&w->drain_timer, close_cb_noop);
     uv_close((uv_handle_t *)&w->flush_check, close_cb_noop);
@@ -307,6 +334,12 @@ int rg_worker_start(struct rg_worker *w, unsigned index, struct rg_gen *gen)
     w->drain_timer.data = w;
     uv_timer_init(&w->loop, &w->admit_timer);
     w->admit_timer.data = w;
+    uv_prepare_init(&w->loop, &w->turn_prepare);
+    w->turn_prepare.data = w;
+    uv_prepare_start(&w->turn_prepare, on_turn);
+    uv_unref((uv_handle_t *)&w->turn_prepare); /* counts turns; keeps no loop alive */
+    uv_idle_init(&w->loop, &w->more_idle);
+    w->more_idle.data = w;
     uv_check_init(&w->loop, &w->flush_check);
     w->flush_check.data = w;
     uv_check_init(&w->loop, &w->trim_check);

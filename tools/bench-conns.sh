@@ -25,7 +25,6 @@ rg_need_build radsecgw radsec_load fake_backend
 ulimit -n "$(ulimit -Hn)"
 
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
-nfds() { find "/proc/$1/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l; }
 per_conn() { awk -v a="$1" -v b="$2" -v n="$3" 'BEGIN {printf "%.1f", (b - a) / n}'; }
 
 # wait_file FILE PATTERN PID: until FILE matches PATTERN or PID exits.
@@ -36,13 +35,12 @@ wait_file() {
 # hold NAME PORT PID: CONNS TLS connections to PORT held idle, then one request each, held
 # idle again, then all closed at once. Sets hold_row (the table row); progress on stderr.
 hold() {
-    local name=$1 port=$2 pid=$3 before during idle after fds0 t0 t1 load out n
+    local name=$1 port=$2 pid=$3 before during idle after t0 t1 load out n
     # Warm up: first handshake allocations, backend sockets.
     GW_PORT=$port rg_load --connections 10 --inflight 10 --per-connection 1 --timeout 10 \
         >/dev/null 2>&1
     sleep 2
     before=$(rss_kb "$pid")
-    fds0=$(nfds "$pid")
     rm -f "$RG_TMP/ready"
     # Not through rg_load (a function): $! must be radsec_load itself, for SIGUSR1.
     "$(rg_bin radsec_load)" --host 127.0.0.1 --port "$port" --ca "$RG_PKI_SERVER_CA" \
@@ -62,10 +60,10 @@ hold() {
     kill -USR1 "$load"
     wait "$load"
     out=$(cat "$RG_TMP/hold.out")
-    # radsec_load closes every connection at once: the close storm, until the server's
-    # descriptors are back to what they were.
+    # radsec_load closes every connection at once: the close storm, until the server has no
+    # established TCP connection on its port left.
     t0=$(date +%s.%N)
-    while [ "$(nfds "$pid")" -gt $((fds0 + 5)) ]; do
+    while [ "$(ss -Htn state established state close-wait "( sport = :$port )" | wc -l)" -gt 0 ]; do
         sleep 0.1
         if [ "$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN {print (b - a > 600)}')" = 1 ]; then
             echo "$name: connections still open after 600 s" >&2

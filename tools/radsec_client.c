@@ -1,6 +1,8 @@
 /* radsec_client: a RadSec (RFC 6614) test client. Sends PAP Access-Requests, Accounting-
  * Requests, Status-Server or raw bytes over one TLS connection, verifies each reply with the
- * shared secret and prints it one attribute per line. A test tool, not part of the daemon:
+ * shared secret and prints it one attribute per line. With --alpn / --radius-1.1 it offers
+ * ALPN and, when radius/1.1 is selected, speaks RADIUS/1.1 (RFC 9765: Tokens, nothing hidden
+ * or signed). A test tool, not part of the daemon:
  * wolfSSL on a blocking socket, the RADIUS codec from rg_core, nothing else. */
 #include <wolfssl/options.h>
 #include <wolfssl/ssl.h>
@@ -24,6 +26,7 @@
 
 #include "radsecgw/common.h"
 #include "radsecgw/radius.h"
+#include "radsecgw/radius11.h"
 #include "radsecgw/radius_crypto.h"
 
 /* Exit codes: the contract the integration tests rely on. */
@@ -31,6 +34,7 @@ enum {
     EXIT_GOOD = 0,   /* every reply an Accept / Accounting-Response / Status answer */
     EXIT_REJECT = 1, /* a reply was Access-Reject (or Challenge) and nothing failed */
     EXIT_FAIL = 2,   /* timeout, TLS error, bad authenticator, malformed reply */
+    EXIT_PERROR = 3, /* RADIUS/1.1: a Protocol-Error answered a request, nothing failed */
 };
 
 #define MAX_COUNT  256 /* one RADIUS ID space: every request in flight needs its own ID */
@@ -130,11 +134,15 @@ struct options {
     const char *answer_coa; /* --answer-coa ack|nak: answer CoA/Disconnect while holding */
     bool coalesce;          /* --records one: every pipelined packet in one TLS write */
     int split;              /* --records split:N: each packet written N octets at a time */
+    const char *alpn;       /* --alpn: ALPN names to offer, comma separated */
+    bool require_11;        /* --radius-1.1: radius/1.1 must be selected */
+    bool same_token;        /* --same-token: every RADIUS/1.1 request gets one Token */
     struct extra_attr extra[MAX_EXTRA];
     int n_extra;
 };
 
 struct request {
+    uint32_t token; /* RADIUS/1.1 */
     uint8_t id;
     uint8_t auth[RG_RADIUS_AUTH_LEN];
     uint8_t code;
@@ -142,7 +150,7 @@ struct request {
 };
 
 struct tally {
-    int sent, replies, accept, reject, challenge, acct, status, timeout, bad;
+    int sent, replies, accept, reject, challenge, acct, status, timeout, bad, perror;
     bool closed;
 };
 
@@ -153,6 +161,10 @@ static struct options opt = {
     .count = 1,
     .timeout = 5.0,
 };
+
+/* The connection speaks RADIUS/1.1 (radius/1.1 was selected by ALPN). */
+static bool v11;
+static uint32_t next_token; /* RFC 9765 §"Sending Packets": a counter from a random start */
 
 static double now_s(void)
 {
@@ -199,8 +211,13 @@ static void usage(FILE *out)
                  "                          the connection (reverse CoA): the request's\n"
                  "                          authenticator is checked with the secret, the\n"
                  "                          answer is an ACK, or a NAK with Error-Cause 503\n"
+                 "  --alpn LIST             offer these ALPN names (e.g. radius/1.0,radius/1.1);\n"
+                 "                          with radius/1.1 selected, speak RADIUS/1.1\n"
+                 "  --radius-1.1            --alpn radius/1.1, and fail unless it is selected\n"
+                 "  --same-token            RADIUS/1.1: every request carries the same Token\n"
                  "  -v, --verbose           TLS details on stderr\n"
-                 "exit: 0 accept/accounting-response/status answer, 1 reject, 2 failure\n");
+                 "exit: 0 accept/accounting-response/status answer, 1 reject, 2 failure,\n"
+                 "      3 Protocol-Error (RADIUS/1.1)\n");
 }
 
 static const struct dict_entry *dict_by_type(uint8_t type)
@@ -344,7 +361,8 @@ static int finish_access_request(struct rg_radius_pkt *p, int rc, size_t slen)
     rc |= add_extras(p);
     if (rc)
         return -ENOSPC;
-    rg_radius_msgauth_sign(p->data, NULL, opt.secret, slen);
+    if (!v11)
+        rg_radius_msgauth_sign(p->data, NULL, opt.secret, slen);
     return 0;
 }
 
@@ -363,8 +381,13 @@ static int build_request(int argc, char **argv, int n, uint8_t id, uint8_t *buf,
         const char *pass = argv[2];
         rc |= rg_radius_init(&p, RG_RADIUS_ACCESS_REQUEST, id, NULL);
         rg_radius_auth_random(buf);
-        rc |= rg_radius_msgauth_add_first(&p);
+        if (!v11)
+            rc |= rg_radius_msgauth_add_first(&p);
         rc |= add_default_string(&p, RG_RADIUS_ATTR_USER_NAME, argv[1]);
+        /* RFC 9765 §"CHAP-Challenge": no Request Authenticator to take the challenge from. */
+        if (v11)
+            rc |=
+                rg_radius_attr_add(&p, RG_RADIUS_ATTR_CHAP_CHALLENGE, buf + 4, RG_RADIUS_AUTH_LEN);
         /* RFC 1994 / RFC 2865 §2.2: MD5(CHAP ident + password + challenge). */
         uint8_t chap[1 + WC_MD5_DIGEST_SIZE];
         wc_Md5 md5;
@@ -388,12 +411,18 @@ static int build_request(int argc, char **argv, int n, uint8_t id, uint8_t *buf,
         rc |= rg_radius_init(&p, RG_RADIUS_ACCESS_REQUEST, id, NULL);
         rg_radius_auth_random(buf);
         /* RFC 3579 §3.2 and the BlastRADIUS advice: Message-Authenticator first. */
-        rc |= rg_radius_msgauth_add_first(&p);
+        if (!v11)
+            rc |= rg_radius_msgauth_add_first(&p);
         rc |= add_default_string(&p, RG_RADIUS_ATTR_USER_NAME, user);
-        if (rg_radius_password_hide((const uint8_t *)pass, strlen(pass), buf + 4, opt.secret, slen,
-                                    hidden, &hidden_len))
-            return -EINVAL;
-        rc |= rg_radius_attr_add(&p, RG_RADIUS_ATTR_USER_PASSWORD, hidden, hidden_len);
+        if (v11) {
+            /* RFC 9765 §"User-Password": in the clear. */
+            rc |= rg_radius_attr_add(&p, RG_RADIUS_ATTR_USER_PASSWORD, pass, strlen(pass));
+        } else {
+            if (rg_radius_password_hide((const uint8_t *)pass, strlen(pass), buf + 4, opt.secret,
+                                        slen, hidden, &hidden_len))
+                return -EINVAL;
+            rc |= rg_radius_attr_add(&p, RG_RADIUS_ATTR_USER_PASSWORD, hidden, hidden_len);
+        }
         if (finish_access_request(&p, rc, slen))
             return -ENOSPC;
     } else if (strcmp(cmd, "acct") == 0) {
@@ -429,20 +458,28 @@ static int build_request(int argc, char **argv, int n, uint8_t id, uint8_t *buf,
         if (rc)
             return -ENOSPC;
         /* RFC 2866 §3: the Request Authenticator is computed, not random. */
-        rg_radius_auth_request_sign(buf, opt.secret, slen);
+        if (!v11)
+            rg_radius_auth_request_sign(buf, opt.secret, slen);
     } else if (strcmp(cmd, "status") == 0) {
         if (argc != 1)
             return -EINVAL;
         rc |= rg_radius_init(&p, RG_RADIUS_STATUS_SERVER, id, NULL);
         rg_radius_auth_random(buf);
-        /* RFC 5997 §3: Status-Server MUST carry Message-Authenticator. */
-        rc |= rg_radius_msgauth_add_first(&p);
+        /* RFC 5997 §3: Status-Server MUST carry Message-Authenticator (not on 1.1). */
+        if (!v11)
+            rc |= rg_radius_msgauth_add_first(&p);
         rc |= add_extras(&p);
         if (rc)
             return -ENOSPC;
-        rg_radius_msgauth_sign(buf, NULL, opt.secret, slen);
+        if (!v11)
+            rg_radius_msgauth_sign(buf, NULL, opt.secret, slen);
     } else {
         return -EINVAL;
+    }
+    if (v11) {
+        /* RFC 9765 §"Packet Format": Reserved-1 and Reserved-2 zero, the Token between. */
+        req->token = opt.same_token ? next_token : next_token++;
+        rg_radius11_set_header(buf, req->token);
     }
     req->id = id;
     req->code = buf[0];
@@ -494,7 +531,15 @@ static void print_microsoft(const uint8_t *v, size_t len, const struct request *
         size_t vlen = sublen - 2u;
         uint8_t key[256];
         size_t key_len = 0;
-        if (type == RG_RADIUS_MS_MPPE_SEND_KEY || type == RG_RADIUS_MS_MPPE_RECV_KEY) {
+        if (v11 && (type == RG_RADIUS_MS_MPPE_SEND_KEY || type == RG_RADIUS_MS_MPPE_RECV_KEY ||
+                    type == RG_RADIUS_MS_CHAP_MPPE_KEYS)) {
+            /* RFC 9765 §"Vendor-Specific Attributes": in the clear. */
+            printf("  %s = ", type == RG_RADIUS_MS_MPPE_SEND_KEY   ? "MS-MPPE-Send-Key"
+                              : type == RG_RADIUS_MS_MPPE_RECV_KEY ? "MS-MPPE-Recv-Key"
+                                                                   : "MS-CHAP-MPPE-Keys");
+            print_hex(val, vlen);
+            putchar('\n');
+        } else if (type == RG_RADIUS_MS_MPPE_SEND_KEY || type == RG_RADIUS_MS_MPPE_RECV_KEY) {
             const char *name =
                 type == RG_RADIUS_MS_MPPE_SEND_KEY ? "MS-MPPE-Send-Key" : "MS-MPPE-Recv-Key";
             if (rg_radius_salted_unhide(val, vlen, req->auth, opt.secret, slen, key, &key_len) ==
@@ -582,11 +627,15 @@ static void print_attrs(const uint8_t *pkt, const struct request *req, int ma_st
             }
             break;
         case KIND_TUNNEL_PASSWORD: {
-            /* RFC 2868 §3.5: Tag, then Salt and the hidden string. */
+            /* RFC 2868 §3.5: Tag, then Salt and the hidden string; RFC 9765: tag, password. */
             uint8_t key[256];
             size_t key_len;
-            if (a.value_len >= 1 && rg_radius_salted_unhide(a.value + 1, a.value_len - 1, req->auth,
-                                                            opt.secret, slen, key, &key_len) == 0) {
+            if (v11 && a.value_len >= 1) {
+                printf(":%u = ", a.value[0]);
+                print_string(a.value + 1, a.value_len - 1);
+            } else if (a.value_len >= 1 &&
+                       rg_radius_salted_unhide(a.value + 1, a.value_len - 1, req->auth, opt.secret,
+                                               slen, key, &key_len) == 0) {
                 printf(":%u = ", a.value[0]);
                 print_string(key, key_len);
             } else {
@@ -607,6 +656,83 @@ static void print_attrs(const uint8_t *pkt, const struct request *req, int ma_st
     }
 }
 
+/* The reply's code against the request's; updates the tally. */
+static void count_reply(uint8_t code, const struct request *req, struct tally *t)
+{
+    if (req->code == RG_RADIUS_STATUS_SERVER && code != RG_RADIUS_PROTOCOL_ERROR) {
+        t->status++;
+        return;
+    }
+    switch (code) {
+    case RG_RADIUS_ACCESS_ACCEPT:
+        t->accept += req->code == RG_RADIUS_ACCESS_REQUEST;
+        t->bad += req->code != RG_RADIUS_ACCESS_REQUEST;
+        break;
+    case RG_RADIUS_ACCESS_REJECT:
+        t->reject += req->code == RG_RADIUS_ACCESS_REQUEST;
+        t->bad += req->code != RG_RADIUS_ACCESS_REQUEST;
+        break;
+    case RG_RADIUS_ACCESS_CHALLENGE:
+        t->challenge += req->code == RG_RADIUS_ACCESS_REQUEST;
+        t->bad += req->code != RG_RADIUS_ACCESS_REQUEST;
+        break;
+    case RG_RADIUS_ACCOUNTING_RESPONSE:
+        t->acct += req->code == RG_RADIUS_ACCOUNTING_REQUEST;
+        t->bad += req->code != RG_RADIUS_ACCOUNTING_REQUEST;
+        break;
+    case RG_RADIUS_PROTOCOL_ERROR:
+        t->perror += v11;
+        t->bad += !v11;
+        break;
+    default:
+        printf("  (unexpected code %u for %s)\n", code, rg_radius_code_name(req->code));
+        t->bad++;
+    }
+}
+
+/* RADIUS/1.1 (RFC 9765): matched by Token; Reserved fields zero; no authenticator to check;
+ * Message-Authenticator MUST NOT be sent. */
+static void handle_reply11(const uint8_t *pkt, struct request *reqs, int nreq, struct tally *t)
+{
+    static const uint8_t zeros[12];
+    uint8_t code = pkt[0];
+    uint32_t token = rg_radius11_token(pkt);
+    const char *name =
+        code == RG_RADIUS_PROTOCOL_ERROR ? "Protocol-Error" : rg_radius_code_name(code);
+    struct request *req = NULL;
+    for (int i = 0; i < nreq; i++)
+        if (reqs[i].token == token && !reqs[i].answered)
+            req = &reqs[i];
+    for (int i = 0; !req && i < nreq; i++)
+        if (reqs[i].token == token)
+            req = &reqs[i];
+    if (!req) {
+        printf("%s token=%08x: no request with this token\n", name, token);
+        t->bad++;
+        return;
+    }
+    if (req->answered) {
+        printf("%s token=%08x: second reply to one request\n", name, token);
+        t->bad++;
+        return;
+    }
+    req->answered = true;
+    if (pkt[1] != 0 || memcmp(pkt + 8, zeros, sizeof(zeros)) != 0) {
+        printf("%s token=%08x: Reserved-1 / Reserved-2 not zero\n", name, token);
+        t->bad++;
+        return;
+    }
+    struct rg_radius_attr a;
+    if (rg_radius_attr_find(pkt, RG_RADIUS_ATTR_MESSAGE_AUTHENTICATOR, NULL, &a)) {
+        printf("%s token=%08x: Message-Authenticator on RADIUS/1.1\n", name, token);
+        t->bad++;
+        return;
+    }
+    printf("%s token=%08x\n", name, token);
+    print_attrs(pkt, req, -ENOENT);
+    count_reply(code, req, t);
+}
+
 /* Verify and print one reply; updates the tally. */
 static void handle_reply(const uint8_t *pkt, size_t len, struct request *reqs, int nreq,
                          struct tally *t)
@@ -622,6 +748,10 @@ static void handle_reply(const uint8_t *pkt, size_t len, struct request *reqs, i
     }
     uint8_t code = pkt[0], id = pkt[1];
     struct request *req = NULL;
+    if (v11) {
+        handle_reply11(pkt, reqs, nreq, t);
+        return;
+    }
     for (int i = 0; i < nreq; i++)
         if (reqs[i].id == id)
             req = &reqs[i];
@@ -656,31 +786,7 @@ static void handle_reply(const uint8_t *pkt, size_t len, struct request *reqs, i
         t->bad++;
         return;
     }
-    if (req->code == RG_RADIUS_STATUS_SERVER) {
-        t->status++;
-        return;
-    }
-    switch (code) {
-    case RG_RADIUS_ACCESS_ACCEPT:
-        t->accept += req->code == RG_RADIUS_ACCESS_REQUEST;
-        t->bad += req->code != RG_RADIUS_ACCESS_REQUEST;
-        break;
-    case RG_RADIUS_ACCESS_REJECT:
-        t->reject += req->code == RG_RADIUS_ACCESS_REQUEST;
-        t->bad += req->code != RG_RADIUS_ACCESS_REQUEST;
-        break;
-    case RG_RADIUS_ACCESS_CHALLENGE:
-        t->challenge += req->code == RG_RADIUS_ACCESS_REQUEST;
-        t->bad += req->code != RG_RADIUS_ACCESS_REQUEST;
-        break;
-    case RG_RADIUS_ACCOUNTING_RESPONSE:
-        t->acct += req->code == RG_RADIUS_ACCOUNTING_REQUEST;
-        t->bad += req->code != RG_RADIUS_ACCOUNTING_REQUEST;
-        break;
-    default:
-        printf("  (unexpected code %u for %s)\n", code, rg_radius_code_name(req->code));
-        t->bad++;
-    }
+    count_reply(code, req, t);
 }
 
 /* Connect with a deadline; returns the socket or -1. */
@@ -809,6 +915,34 @@ static int handshake(WOLFSSL *ssl, double deadline)
     return 0;
 }
 
+/* --answer-coa on RADIUS/1.1: the server's request carries a Token and nothing signed; the
+ * answer echoes the Token. */
+static void answer_coa11(WOLFSSL *ssl, const uint8_t *pkt, struct tally *t)
+{
+    const char *name = rg_radius_code_name(pkt[0]);
+    uint32_t token = rg_radius11_token(pkt);
+    struct rg_radius_attr a;
+    if (rg_radius_attr_find(pkt, RG_RADIUS_ATTR_MESSAGE_AUTHENTICATOR, NULL, &a)) {
+        printf("%s token=%08x from server: Message-Authenticator on RADIUS/1.1\n", name, token);
+        t->bad++;
+    }
+    printf("%s token=%08x from server\n", name, token);
+    struct request req = {.token = token, .code = pkt[0]};
+    print_attrs(pkt, &req, -ENOENT);
+    bool ack = strcmp(opt.answer_coa, "ack") == 0;
+    uint8_t code = pkt[0] == RG_RADIUS_DISCONNECT_REQUEST
+                       ? (ack ? RG_RADIUS_DISCONNECT_ACK : RG_RADIUS_DISCONNECT_NAK)
+                       : (ack ? RG_RADIUS_COA_ACK : RG_RADIUS_COA_NAK);
+    uint8_t out[RG_RADIUS_MAX_LEN];
+    int n = rg_radius11_local_reply(out, sizeof(out), code, token, pkt, ack ? 0 : 503, NULL);
+    if (n < 0 || wolfSSL_write(ssl, out, n) != n) {
+        printf("answering %s token=%08x: write failed\n", name, token);
+        t->closed = true;
+        return;
+    }
+    printf("answered %s token=%08x with %s\n", name, token, rg_radius_code_name(code));
+}
+
 /* --answer-coa: a CoA-Request or Disconnect-Request from the server (draft-ietf-radext-
  * reverse-coa). RFC 5176 §2.3: its Request Authenticator is computed with the secret; the
  * answer is signed with the request's authenticator (Message-Authenticator first). */
@@ -823,6 +957,10 @@ static void answer_coa(WOLFSSL *ssl, const uint8_t *pkt, size_t len, struct tall
         return;
     }
     const char *name = rg_radius_code_name(pkt[0]);
+    if (v11) {
+        answer_coa11(ssl, pkt, t);
+        return;
+    }
     int ma = rg_radius_msgauth_verify(pkt, NULL, opt.secret, slen);
     if (rg_radius_auth_request_verify(pkt, opt.secret, slen) != 0 || (ma != 0 && ma != -ENOENT)) {
         printf("%s id=%u from server: bad %s: not answered\n", name, pkt[1],
@@ -1003,10 +1141,31 @@ static int run(int argc, char **argv)
     wolfSSL_set_fd(ssl, fd);
     if (opt.verify_name)
         wolfSSL_check_domain_name(ssl, opt.verify_name);
+    if (opt.alpn && wolfSSL_UseALPN(ssl, (char *)opt.alpn, (word32)strlen(opt.alpn),
+                                    WOLFSSL_ALPN_CONTINUE_ON_MISMATCH) != WOLFSSL_SUCCESS) {
+        fprintf(stderr, "radsec_client: bad --alpn %s\n", opt.alpn);
+        return EXIT_FAIL;
+    }
 
     int result = EXIT_FAIL;
     bool held_closed = false;
     bool refused = handshake(ssl, deadline) != 0;
+    if (!refused && opt.alpn) {
+        char *sel = NULL;
+        word16 sel_len = 0;
+        if (wolfSSL_ALPN_GetProtocol(ssl, &sel, &sel_len) != WOLFSSL_SUCCESS || !sel)
+            sel_len = 0;
+        printf("alpn: %.*s\n", sel_len ? (int)sel_len : 4, sel_len ? sel : "none");
+        v11 = sel_len == strlen(RG_RADIUS11_ALPN_11) &&
+              memcmp(sel, RG_RADIUS11_ALPN_11, sel_len) == 0;
+        if (opt.require_11 && !v11) {
+            /* RFC 9765 "Close-C": the server did not select radius/1.1. */
+            printf("radius/1.1 not selected by the server: closing\n");
+            refused = true;
+        }
+        for (int i = 0; v11 && i < nreq; i++)
+            lens[i] = build_request(argc, argv, i, 0, pkts[i], sizeof(pkts[i]), &reqs[i]);
+    }
     if (!refused) {
         char ebuf[WOLFSSL_MAX_ERROR_SZ];
         bool write_failed = false;
@@ -1073,8 +1232,9 @@ static int run(int argc, char **argv)
             printf("connection still open after %.1fs\n", opt.timeout);
     }
     printf("summary: sent=%d replies=%d accept=%d reject=%d challenge=%d acct=%d status=%d "
-           "timeout=%d bad=%d closed=%s\n",
+           "timeout=%d bad=%d protocol_error=%d closed=%s\n",
            t.sent, t.replies, t.accept, t.reject, t.challenge, t.acct, t.status, t.timeout, t.bad,
+           t.perror,
            refused    ? "handshake"
            : t.closed ? "yes"
                       : "no");
@@ -1085,6 +1245,8 @@ static int run(int argc, char **argv)
         result = refused || t.closed || t.bad ? EXIT_FAIL : EXIT_GOOD;
     else if (refused || held_closed || t.timeout || t.bad || t.sent != nreq)
         result = EXIT_FAIL;
+    else if (t.perror)
+        result = EXIT_PERROR;
     else if (t.reject || t.challenge)
         result = EXIT_REJECT;
     else
@@ -1116,6 +1278,9 @@ int main(int argc, char **argv)
         O_HOLD_EVERY,
         O_ANSWER_COA,
         O_RECORDS,
+        O_ALPN,
+        O_RADIUS11,
+        O_SAME_TOKEN,
         O_SOURCE
     };
     /* A server that closes on us must show up as a result, not kill the client. */
@@ -1138,6 +1303,9 @@ int main(int argc, char **argv)
         {"hold-every", required_argument, NULL, O_HOLD_EVERY},
         {"answer-coa", required_argument, NULL, O_ANSWER_COA},
         {"records", required_argument, NULL, O_RECORDS},
+        {"alpn", required_argument, NULL, O_ALPN},
+        {"radius-1.1", no_argument, NULL, O_RADIUS11},
+        {"same-token", no_argument, NULL, O_SAME_TOKEN},
         {"source", required_argument, NULL, O_SOURCE},
         {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
@@ -1226,6 +1394,16 @@ int main(int argc, char **argv)
             }
             opt.answer_coa = optarg;
             break;
+        case O_ALPN:
+            opt.alpn = optarg;
+            break;
+        case O_RADIUS11:
+            opt.alpn = RG_RADIUS11_ALPN_11;
+            opt.require_11 = true;
+            break;
+        case O_SAME_TOKEN:
+            opt.same_token = true;
+            break;
         case 'v':
             opt.verbose = true;
             break;
@@ -1242,6 +1420,7 @@ int main(int argc, char **argv)
         return EXIT_FAIL;
     }
     setvbuf(stdout, NULL, _IOLBF, 0);
+    rg_random_bytes((uint8_t *)&next_token, sizeof(next_token));
     wolfSSL_Init();
     int rc = run(argc - optind, argv + optind);
     wolfSSL_Cleanup();

@@ -60,6 +60,7 @@ struct rg_coa_conn {
                                    * owned, as are the server-initiated requests in it */
     unsigned ninflight;
     uint8_t next_id;
+    uint32_t next_token; /* RADIUS/1.1 connection: Token counter (its low octet is the slot) */
 };
 
 /* A connection a CoA matched: copied out under the lock. */

@@ -41,6 +41,13 @@ enum rg_policy {
     RG_POLICY_LEAST_OUTSTANDING,
 };
 
+/* listen radius-1.1 (RFC 9765 "Version"): which ALPN protocols the listener accepts. */
+enum rg_radius11_mode {
+    RG_RADIUS11_ALLOW,   /* radius/1.1 when the client offers it on TLS 1.3 (the default) */
+    RG_RADIUS11_FORBID,  /* radius/1.0 or no ALPN only */
+    RG_RADIUS11_REQUIRE, /* radius/1.1 only: every other client is refused in its handshake */
+};
+
 enum rg_when_dead {
     RG_WHEN_DEAD_SILENT,
     RG_WHEN_DEAD_REJECT,
@@ -144,6 +151,10 @@ struct rg_config {
         unsigned max_handshakes_per_ip;  /* the same, per source address */
         unsigned idle_timeout_s;
         unsigned handshake_timeout_s;
+        unsigned packet_timeout_s;        /* a TLS record or RADIUS packet incomplete this long
+                                             closes the connection */
+        unsigned max_requests_per_second; /* per connection; 0: no limit */
+        enum rg_radius11_mode radius11;
         /* PROXY protocol v2 (behind an L4 balancer): only proxy_from may connect, and each
          * connection starts with a header carrying the AP's address (proxy_protocol.h). */
         bool proxy_protocol;

@@ -42,7 +42,9 @@ enum rg_conn_list {
 
 struct rg_conn {
     uv_tcp_t tcp;     /* embedded; the struct is freed after tcp and timer are closed */
-    uv_timer_t timer; /* embedded; handshake timeout, then idle timeout */
+    uv_timer_t timer; /* embedded; the earliest of: handshake, packet, idle timeout, rate window,
+                         certificate expiry (arm_timer) */
+    uint64_t timer_due_ms; /* when timer fires; 0: not armed */
     unsigned open_handles;
     struct rg_worker *worker; /* not owned */
     struct rg_gen *gen;       /* reference held: the snapshot this connection was accepted under */
@@ -55,13 +57,32 @@ struct rg_conn {
      * used for every limit and log; via_text names the balancer's connection ("" if none). */
     char via_text[64];
     struct rg_pp2_reader *pp2; /* malloced, owned while the PROXY header is read */
-    uint64_t id;        /* connection number, unique in the process: conn=N in logs */
-    uint64_t last_activity_ms;
+    uint64_t id;               /* connection number, unique in the process: conn=N in logs */
+    uint64_t last_activity_ms; /* last whole packet in or out: the idle timer */
+    /* packet-timeout: the TLS record being received (header octets seen, body octets
+     * still to come) and since when; since when the head of tls.plain is an incomplete
+     * RADIUS packet. 0: nothing incomplete. Only counted while reading. */
+    uint8_t rec_hdr[5];
+    uint8_t rec_hdr_got;
+    uint32_t rec_left;
+    uint64_t rec_since_ms;
+    uint64_t pkt_since_ms;
+    /* max-requests-per-second: the current one-second window and requests in it. */
+    uint64_t rate_window_ms;
+    unsigned rate_count;
+    bool rate_blocked; /* the window's requests are used: not read until it ends */
+    /* Fairness: what this connection may still do in the worker's current loop turn. */
+    uint64_t turn;         /* the worker's turn these budgets belong to */
+    unsigned turn_packets; /* packets it may still frame */
+    size_t turn_bytes;     /* plaintext octets it may still decrypt */
+    bool more_queued;      /* used its share with work left: in the worker's more list */
+    struct rg_conn *more_prev, *more_next; /* links in that list */
     uint64_t accepted_ms;
     bool counted;     /* rg_listener_admit counted it: released at close */
     bool holds_slot;  /* a handshake slot (max-handshakes) is held */
     bool established; /* rg_listener_established counted it as authenticated */
     bool heard;       /* a byte arrived from the peer */
+    bool alpn_ready;  /* the ClientHello was read and ALPN set up (rg_tls_alpn_prepare) */
     enum rg_conn_list list;
     struct rg_conn *admit_prev, *admit_next; /* links in that list of the worker */
     struct rg_buf writing; /* ciphertext handed to uv_write, owned until its callback */
@@ -70,12 +91,22 @@ struct rg_conn {
     struct rg_conn *next_staged;
     uv_write_t write_req;
     bool write_busy;
-    bool paused; /* reading stopped: a backend table is full (backpressure) */
-    bool reading;
+    bool paused;                  /* reading stopped: a backend table is full (backpressure) */
+    bool reading;                 /* uv_read_start in effect (update_reading decides) */
     struct rg_conn *next_paused;  /* worker's list of paused connections */
     struct rg_request **inflight; /* from the worker's table_pool while requests are in flight:
-                                   * 256 slots by AP ID (requests not owned); NULL when idle */
+                                   * 256 slots by AP ID (requests not owned); NULL when idle.
+                                   * RADIUS/1.1: by Token, at slot token & 255 or the next
+                                   * free one */
     unsigned ninflight;
+    /* Requests this connection abandoned by reusing their ID (RFC 5080 §2.2.2) that still
+     * hold a backend ID until their deadline (not owned; proxy.c links them). Bounded, or
+     * an AP cycling its IDs would fill the worker's table for everyone. */
+    struct rg_request *abandoned;
+    unsigned nabandoned;
+    bool abandon_blocked;        /* at that bound: not read until half of them are gone */
+    unsigned displaced;          /* RADIUS/1.1 requests not at their Token's own slot */
+    uint8_t proto;               /* enum rg_radius_proto, decided by ALPN in the handshake */
     struct rg_coa_conn *coa;     /* owned (coa.c): learned NAS identities, CoA in flight */
     struct rg_conn *prev, *next; /* worker's list of connections */
     bool trim_queued;            /* on the worker's trim list */
@@ -107,8 +138,17 @@ void rg_conn_flush_staged(struct rg_worker *w);
 /* Close (logging why); safe to call more than once. */
 void rg_conn_close(struct rg_conn *c, const char *why);
 
+/* Requests this connection abandoned drained below half the bound (proxy.c): it is read
+ * again, from the loop. */
+void rg_conn_abandon_drained(struct rg_conn *c);
+
 /* Backpressure released: process buffered packets and read again. */
 void rg_conn_resume(struct rg_conn *c);
+
+/* From the worker's idle handle, once per loop turn: continue the connections that used
+ * their share of the previous turn (packets, decrypted octets, handshake time) with work
+ * left, oldest first; those that use up this turn's share too go to the back again. */
+void rg_conn_run_more(struct rg_worker *w);
 
 /* A new generation was installed (reload, CRL refresh): re-verify the peer under g
  * (radiusdtls-bis §3.3). Closes the connection, logging "no longer verifies after reload:
@@ -117,8 +157,9 @@ void rg_conn_resume(struct rg_conn *c);
  * under the worker's generation when it completes). */
 void rg_conn_recheck(struct rg_conn *c, struct rg_gen *g);
 
-/* From the worker's check handle, once per loop turn: connections that had traffic give back
- * the buffers they emptied and, with no request in flight, their in-flight table. */
+/* From the worker's check handle, once per loop turn: connections that carried requests this
+ * turn give back their in-flight table when none is in flight any more (emptied buffers
+ * went back to the pool already, at the end of each event). */
 void rg_conn_trim_idle(struct rg_worker *w);
 
 /* The RadSec secret of the connection's org. */

@@ -55,6 +55,17 @@ enum rg_listener_event {
 void rg_listener_note(enum rg_listener_event ev);
 /* The gauge of connections waiting for a slot, all workers: one more / one less. */
 void rg_listener_waiting(bool more);
+/* A connection is refused for reason (the text of its log line) from src: true when it
+ * gets a line of its own now, else it is only counted. Before a certificate was seen
+ * (limits, prefixes, timeouts, garbage: !cert) the first of each reason per interval has
+ * its line; certificate refusals (unknown CA, expired, revoked, no match...) the first 5
+ * per reason per interval. The rest are reported by rg_listener_report_refusals. */
+bool rg_listener_refusal(const char *reason, const char *src, bool cert);
+/* One event=refusals line per reason that had refusals without a line of their own, with
+ * their count and a sample address; every 10 s (from rg_listener_report), or at once when
+ * force (at stop). */
+void rg_listener_report_refusals(bool force);
+
 /* Log the events since the last report, if any, at most once per 10 s (any worker may call
  * it: the first one past the interval writes the line). */
 void rg_listener_report(const struct rg_config *cfg);

@@ -27,13 +27,16 @@ struct rg_request {
     struct rg_backend_server *server; /* not owned; server currently tried */
     struct rg_backend_sock *sock;     /* not owned; socket the request is in flight on */
     uint8_t id;                       /* ID on sock */
-    uint8_t ap_id;
+    uint8_t ap_id; /* the AP's ID; on RADIUS/1.1 the request's slot in conn->inflight */
     uint8_t code;
     bool probe;     /* a Status-Server health probe of our own */
     bool eap;       /* the request carries EAP-Message (its reply proves nothing in auto) */
     bool send_busy; /* a send of pkt is queued in libuv (struct rg_send_ctx) */
     bool in_use;
-    bool put_after_send; /* finished while a send was queued: put back when it completes */
+    bool put_after_send;  /* finished while a send was queued: put back when it completes */
+    bool v11;             /* came on a RADIUS/1.1 connection: token and fingerprint, not ap_auth */
+    uint32_t token;       /* RADIUS/1.1: the client's Token (the reply echoes it) */
+    uint64_t fingerprint; /* RADIUS/1.1: rg_radius11_fingerprint of the client's packet */
     uint8_t ap_auth[RG_RADIUS_AUTH_LEN];   /* the AP's Request Authenticator */
     uint8_t sent_auth[RG_RADIUS_AUTH_LEN]; /* the authenticator sent to the backend */
     uint16_t len;                          /* of the packet as sent, in pkt */
@@ -44,6 +47,10 @@ struct rg_request {
     uint64_t deadline_ms;                  /* next timer event */
     uint64_t tried;                        /* servers already tried (bit per pool index) */
     size_t heap_idx;                       /* position in the timer heap */
+    /* Abandoned (ID reused by the AP) but still holding a backend ID: the connection that
+     * did it (not owned; NULL once it closed) and the links in its list of them. */
+    struct rg_conn *abandoned_by;
+    struct rg_request *ab_prev, *ab_next;
     struct rg_request *next_free;
     /* Last, kept across slot reuse: the packet as sent (for retransmission), a buffer of
      * pkt_cap octets from the table's size classes (owned by the table, NULL until used). */
@@ -139,9 +146,16 @@ void rg_proxy_heap_push(struct rg_proxy *px, struct rg_request *req);
 void rg_proxy_heap_remove(struct rg_proxy *px, struct rg_request *req);
 struct rg_request *rg_proxy_heap_peek(struct rg_proxy *px);
 
+/* Requests one connection may have abandoned (ID reused, RFC 5080 §2.2.2) while they still
+ * hold backend IDs: a peer that cycles its IDs without waiting for replies is held here
+ * instead of filling the table that every connection of the worker shares. */
+#define RG_PROXY_ABANDONED_MAX 64
+
 /* A request from an AP on conn (validated packet). Answers locally, forwards, or drops.
  * Returns 0, or -EAGAIN when the backend table is full (the caller keeps the packet and
- * pauses reading until rg_proxy wakes it), or another negative code if dropped. */
+ * pauses reading until rg_proxy wakes it), -EBUSY when conn is at RG_PROXY_ABANDONED_MAX
+ * (the caller keeps the packet until rg_conn_abandon_drained), or another negative code if
+ * dropped. */
 int rg_proxy_on_request(struct rg_proxy *px, struct rg_conn *conn, const uint8_t *pkt, size_t len);
 
 /* A datagram arrived on a backend socket from addr. */

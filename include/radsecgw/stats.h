@@ -30,6 +30,8 @@
     X(drop_no_server)     /* every server of the pool dead, silent */                              \
     X(reject_no_server)   /* every server of the pool dead, Access-Reject sent */                  \
     X(drop_unsupported)   /* codes the gateway does not proxy */                                   \
+    X(protocol_errors)    /* RADIUS/1.1 Protocol-Error sent: request not forwarded (RFC 9765) */   \
+    X(token_reuse)        /* RADIUS/1.1 Token reused for another packet: connection closed */      \
     X(coa_requests)       /* CoA/Disconnect-Requests accepted from coa clients */                  \
     X(coa_forwarded)      /* sent down a NAS's TLS connection */                                   \
     X(coa_replies)        /* NAS ACK/NAK relayed to the coa client */                              \
@@ -41,8 +43,15 @@
     X(coa_drop_reply)     /* NAS ACK/NAK matching no CoA in flight */                              \
     X(coa_handoffs)       /* handed to the instance holding the NAS (cluster) */                   \
     X(backpressure)       /* times a connection was paused for a full table */                     \
+    X(packet_timeouts)    /* closed: a TLS record or RADIUS packet stayed incomplete */            \
+    X(rate_limited)       /* times a connection hit max-requests-per-second */                     \
+    X(unread_paused)      /* times reading stopped: the peer does not read its replies */          \
+    X(abandon_paused)     /* times reading stopped: too many abandoned requests outstanding */     \
+    X(turn_deferred)      /* times a connection used its share of a loop turn */                   \
     X(conn_accepted)      /* TLS connections established */                                        \
     X(conn_refused)       /* refused before or during the handshake */                             \
+    X(accept_failed)      /* accept errors reported by libuv */                                    \
+    X(fd_limit)           /* accepted within 16 descriptors of RLIMIT_NOFILE (EMFILE next) */      \
     X(conn_waited)        /* waited for a handshake slot (max-handshakes, -per-ip) */              \
     X(conn_evicted)       /* silent connections closed to make room (limit full) */                \
     X(conn_waiting)       /* gauge: accepted, waiting for a handshake slot */                      \
@@ -51,6 +60,7 @@
     X(proxy_checks)       /* balancer health checks (PROXY LOCAL, bare connect) */                 \
     X(proxy_refused)      /* refused before TLS: not in proxy-from, bad or missing PROXY header */ \
     X(conn_open)          /* gauge: open connections */                                            \
+    X(conn_radius11)      /* gauge: open connections speaking RADIUS/1.1 */                        \
     X(tls_sessions)       /* gauge: WOLFSSL objects (created at a connection's first byte) */      \
     X(conn_buffers)       /* gauge: pooled buffers held by connections (idle ones hold none) */    \
     X(outstanding)        /* gauge: requests in flight to backends */

@@ -40,6 +40,34 @@ WOLFSSL *rg_tls_ssl_new(struct rg_tls_ctx *ctx);
 /* Frees ssl and the verification state of rg_tls_ssl_new; fine for any WOLFSSL or NULL. */
 void rg_tls_ssl_free(WOLFSSL *ssl);
 
+/* ---- ALPN (RFC 9765): decided on the ClientHello, before any certificate is seen ---- */
+
+/* Read the ClientHello at the start of in (the ciphertext received so far, before wolfSSL
+ * reads it): alpn gets the client's ALPN names, comma separated (names holding a comma are
+ * left out; cut to alpn_cap), *has_alpn whether it sent the extension, *tls13 whether it
+ * offers TLS 1.3. 1: not all there yet, 0: read, -EBADMSG: not a readable ClientHello. */
+int rg_tls_hello_peek(const uint8_t *in, size_t len, char *alpn, size_t alpn_cap, bool *has_alpn,
+                      bool *tls13);
+
+/* Before the first handshake step of a server ssl: read the ClientHello in in and answer it
+ * under listen radius-1.1 (rg_radius11_alpn_choose), leaving wolfSSL the one ALPN name to
+ * select. 1: wait for more input; 0: go on; -EPROTO: refuse the client, why saying so ("ALPN:
+ * ..."): send it rg_tls_alert_no_application_protocol and close. wolfSSL 5.5's own hooks for
+ * this (ALPN select, SNI callbacks) are absent from the tailored build, and its own choice
+ * follows the client's order and ignores the version. */
+int rg_tls_alpn_prepare(struct rg_tls_ctx *ctx, WOLFSSL *ssl, const uint8_t *in, size_t len,
+                        char *why, size_t whylen);
+
+/* A plaintext fatal alert record no_application_protocol (120), sent before the ServerHello. */
+extern const uint8_t rg_tls_alert_no_application_protocol[7];
+
+/* After a successful handshake: what the connection carries (enum rg_radius_proto, from the
+ * negotiated ALPN name), or -EPROTO when it does not satisfy mode: radius/1.1 only over
+ * TLS 1.3 and not under forbid, only radius/1.1 under require. rg_tls_alpn_prepare already
+ * ensures both; this checks the finished handshake (and would a resumed one: RFC 9765
+ * §"Session Resumption"; resumption is disabled). */
+int rg_tls_protocol(WOLFSSL *ssl, enum rg_radius11_mode mode);
+
 /* Client side, for tools and tests: trust ca_file for the server, present cert_file (leaf
  * first, then intermediates) with key_file when cert_file is not NULL. version: 0 for
  * TLS 1.2 or newer, 12 or 13 for exactly that one. Same error convention as above. */

@@ -27,6 +27,7 @@ struct rg_buf_pool {
     unsigned nfree;    /* on the free list */
     unsigned max_free; /* beyond this, a returned buffer is freed */
     unsigned lent;     /* taken and not given back (a gauge for the stats line) */
+    unsigned spilled;  /* given back past max_free and freed (the owner may reset it) */
     size_t size;       /* capacity of every pooled buffer */
 };
 

@@ -48,8 +48,8 @@ struct rg_listener {
  * plus header and expansion); up to RG_WORKER_BUF_KEEP idle ones are kept for reuse. */
 #define RG_WORKER_BUF_SIZE (17u * 1024u)
 #define RG_WORKER_BUF_KEEP 64u
-/* Connections closed since memory was last returned that make the next health tick return
- * it (malloc_trim). */
+/* Connections closed (or pooled buffers freed past RG_WORKER_BUF_KEEP) since memory was last
+ * returned that make the next health tick return it (malloc_trim). */
 #define RG_WORKER_TRIM_CLOSES 1024u
 
 struct rg_worker {
@@ -80,9 +80,19 @@ struct rg_worker {
     struct rg_conn_queue waiting; /* accepted, waiting for a handshake slot, oldest first */
     struct rg_conn_queue silent;  /* in the handshake, nothing received yet, oldest first */
     uv_timer_t admit_timer;       /* hands freed slots to waiting connections */
-    uv_timer_t health_timer;      /* probes and hold-down */
-    uint64_t beat_ms;             /* atomic: when health_timer last ran (the loop turns); main's
-                                     watchdog reads it */
+    /* Fairness (conn.c): a loop turn is counted by turn_prepare; connections that used
+     * their share of one wait in the more list for the next, run from more_idle (which
+     * also keeps the poll from blocking while any wait). */
+    uv_prepare_t turn_prepare;
+    uv_idle_t more_idle;
+    uint64_t turn;
+    struct rg_conn *more_head, *more_tail; /* not owned */
+    unsigned nmore;
+    uint64_t handshake_turn; /* the turn handshake_ns belongs to */
+    uint64_t handshake_ns;   /* TLS handshake work done in that turn */
+    uv_timer_t health_timer; /* probes and hold-down */
+    uint64_t beat_ms;        /* atomic: when health_timer last ran (the loop turns); main's
+                                watchdog reads it */
     struct rg_stats stats;
     struct rg_coa_worker *coa;     /* owned by coa.c: CoA queue from the main thread, timeouts */
     struct rg_buf_pool buf_pool;   /* TLS and write buffers of this worker's connections */
@@ -109,6 +119,9 @@ void rg_worker_join(struct rg_worker *w);
 
 /* Run rg_conn_admit_waiting from the loop soon, then every few ms while any wait. */
 void rg_worker_schedule_admit(struct rg_worker *w);
+
+/* Start the idle handle that runs rg_conn_run_more (the more list is not empty). */
+void rg_worker_schedule_more(struct rg_worker *w);
 
 /* Run rg_conn_flush_staged at the end of this loop turn (the check phase). */
 void rg_worker_schedule_flush(struct rg_worker *w);

@@ -97,3 +97,61 @@ for sub, packets in (("radius", {**common, **crypto}), ("radius_crypto", {**cryp
     for name, data in packets.items():
         with open(os.path.join(d, name + ".bin"), "wb") as f:
             f.write(data)
+
+# ---- fuzz_proxy.c, fuzz_coa.c, fuzz_framer.c, fuzz_config.c (issue 15) ----
+# fuzz_proxy: octet 0 and 1 pick the secret lengths (1 + n % 48), octet 2 the ID, then the
+# AP secret, the backend secret and the packet.
+AP_SECRET, BE_SECRET = b"radsec", b"backend-secret"
+
+
+def proxy_input(pkt, ident=0x42):
+    return bytes([len(AP_SECRET) - 1, len(BE_SECRET) - 1, ident]) + AP_SECRET + BE_SECRET + pkt
+
+
+proxy = {name: proxy_input(data) for name, data in {**common, **crypto}.items()}
+proxy["chap_request"] = proxy_input(packet(1, 20, AUTH, attr(1, b"carol") +
+                                           attr(3, b"\x07" + bytes(range(16)))))
+proxy["status_server"] = proxy_input(with_msgauth(packet(12, 21, AUTH, attr(80, bytes(16)))))
+proxy["challenge_eap"] = proxy_input(packet(11, 22, AUTH, attr(79, b"\x01\x02\x00\x05\x01") +
+                                            attr(80, bytes(16)) + attr(24, b"state")))
+# fuzz_coa: octet 0 the secret length, octet 1 the ID, then the secret and the packet.
+COA_SECRET = b"dac-secret"
+coa = {}
+for name, pkt in {
+    "disconnect": packet(40, 1, bytes(16), attr(1, b"bob") + attr(44, b"sess-1") +
+                         attr(33, b"ps1") + attr(33, b"ps2")),
+    "coa_msgauth": with_msgauth(packet(43, 2, bytes(16), attr(80, bytes(16)) + attr(1, b"amy") +
+                                       attr(31, b"02-00-00-00-00-01"))),
+    "coa_tunnel": packet(43, 3, bytes(16), attr(69, b"\x01" + salted(b"pw", b"\x81\x01"))),
+    "coa_vsa": packet(43, 4, bytes(16), vsa(9, [(1, b"subscriber:command=reauthenticate")])),
+}.items():
+    coa[name] = bytes([len(COA_SECRET) - 1, 0x77]) + COA_SECRET + pkt
+# fuzz_framer: a 4-octet split seed, then a stream of packets (whole, cut, malformed).
+stream = b"".join(common.values()) + b"".join(crypto.values())
+framer = {
+    "stream": b"\x01\x00\x00\x00" + stream,
+    "stream_small_pieces": b"\x03\x00\x00\x00" + stream,
+    "bad_length_midway": b"\x05\x00\x00\x00" + stream[:100] + bytes.fromhex("01000005") + stream,
+    "max_len": b"\x07\x00\x00\x00" + packet(2, 1, AUTH, attr(25, b"x" * 253) * 16)[:4096] + stream,
+}
+config = {}
+conf_dir = os.path.join(HERE, "..", "config")
+for name in ("good.conf",):
+    with open(os.path.join(conf_dir, name), "rb") as f:
+        config[name.replace(".", "_")] = f.read()
+config["minimal"] = b'''listen { port = 2083 packet-timeout = 5 max-requests-per-second = 100 }
+tls { certificate = "c.pem" key = "k.pem" }
+org "a" { ca = {"ca.pem"} pool = "p" }
+pool "p" { server "s" { host = "192.0.2.1" secret = "0123456789abcdef" } }
+'''
+config["errors"] = b'''listen { port = 0 packet-timeout = 0 bogus = 1 }
+org "a" { ca = {} match = {"CN:("} realm "x" { pool = "nope" } }
+include("/nonexistent/*.conf")
+'''
+
+for sub, inputs in (("proxy", proxy), ("coa", coa), ("framer", framer), ("config", config)):
+    d = os.path.join(HERE, "corpus", sub)
+    os.makedirs(d, exist_ok=True)
+    for name, data in inputs.items():
+        with open(os.path.join(d, name + ".bin"), "wb") as f:
+            f.write(data)

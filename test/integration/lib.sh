@@ -824,6 +824,7 @@ rg_gateway_conf() {
         --max-connections) listen_extra+="    max-connections = $2"$'\n' ;;
         --max-handshakes) listen_extra+="    max-handshakes = $2"$'\n' ;;
         --max-handshakes-per-ip) listen_extra+="    max-handshakes-per-ip = $2"$'\n' ;;
+        --radius11) listen_extra+="    radius-1.1 = \"$2\""$'\n' ;;
         --handshake-timeout) hs_timeout=$2 ;;
         --stats-interval) stats_block="stats { interval = $2 }" ;;
         --log-level) log_level=$2 ;;

@@ -75,6 +75,8 @@ static void test_defaults(void **state)
     assert_int_equal(cfg->listen.max_handshakes_per_ip, 64);
     assert_int_equal(cfg->listen.idle_timeout_s, 900);
     assert_int_equal(cfg->listen.handshake_timeout_s, 10);
+    assert_int_equal(cfg->listen.packet_timeout_s, 5);
+    assert_int_equal(cfg->listen.max_requests_per_second, 0); /* off */
 
     assert_string_equal(cfg->tls.certificate, "server-chain.pem");
     assert_string_equal(cfg->tls.key, "server.key");
@@ -249,6 +251,8 @@ static void test_good_file(void **state)
     assert_int_equal(cfg->listen.max_handshakes_per_ip, 7);
     assert_int_equal(cfg->listen.idle_timeout_s, 60);
     assert_int_equal(cfg->listen.handshake_timeout_s, 5);
+    assert_int_equal(cfg->listen.packet_timeout_s, 3);
+    assert_int_equal(cfg->listen.max_requests_per_second, 500);
     assert_int_equal(cfg->tls.min_version, 13);
     assert_string_equal(cfg->tls.ciphers, "TLS13-AES256-GCM-SHA384");
 
@@ -256,7 +260,7 @@ static void test_good_file(void **state)
     const struct rg_org *acme = rg_config_find_org(cfg, "acme");
     assert_non_null(acme);
     /* line numbers survive the comments above (libconfuse 3.3 alone gets them wrong) */
-    assert_int_equal(acme->line, 29);
+    assert_int_equal(acme->line, 31);
     assert_int_equal(acme->nca, 2);
     assert_string_equal(acme->ca[1], "ca-next.pem");
     assert_int_equal(acme->ncrl, 1);
@@ -493,6 +497,10 @@ static void test_range_errors(void **state)
     expect_error(BASE "listen { port = 65536 }\n",
                  "bad.conf:4: port 65536 is out of range (1..65535)\n");
     expect_error(BASE "coa { port = 0 }\n", "bad.conf:4: port 0 is out of range (1..65535)\n");
+    expect_error(BASE "listen { packet-timeout = 0 }\n",
+                 "bad.conf:4: packet-timeout 0 is out of range (1..600)\n");
+    expect_error(BASE "listen { max-requests-per-second = -1 }\n",
+                 "bad.conf:4: max-requests-per-second -1 is out of range (0..1000000)\n");
     expect_error(BASE "pool \"p\" {\n server \"s\" {\n host = \"192.0.2.1\"\n auth-port = 0\n"
                       " secret = \"0123456789abcdef\" } }\n",
                  "bad.conf:7: auth-port 0 is out of range (1..65535)\n");
@@ -669,6 +677,28 @@ static void test_require_message_authenticator(void **state)
                       "  server \"s\" { host = \"192.0.2.1\" secret = \"0123456789abcdef\" } }\n",
                  "bad.conf:5: require-message-authenticator 'sometimes' is not true, false or "
                  "auto\n");
+}
+
+static void test_radius11_mode(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *value;
+        enum rg_radius11_mode want;
+    } cases[] = {
+        {"forbid", RG_RADIUS11_FORBID},
+        {"allow", RG_RADIUS11_ALLOW},
+        {"require", RG_RADIUS11_REQUIRE},
+    };
+    char text[1024];
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        snprintf(text, sizeof(text), BASE "listen { radius-1.1 = \"%s\" }\n", cases[i].value);
+        struct rg_config *cfg = load_ok(text);
+        assert_int_equal(cfg->listen.radius11, cases[i].want);
+        rg_config_unref(cfg);
+    }
+    expect_error(BASE "listen {\n  radius-1.1 = \"yes\"\n}\n",
+                 "bad.conf:5: radius-1.1 'yes' is not forbid, allow or require\n");
 }
 
 static void test_realm_errors(void **state)
@@ -1034,6 +1064,7 @@ int main(void)
         cmocka_unit_test(test_org_errors),
         cmocka_unit_test(test_pool_errors),
         cmocka_unit_test(test_require_message_authenticator),
+        cmocka_unit_test(test_radius11_mode),
         cmocka_unit_test(test_realm_errors),
         cmocka_unit_test(test_realm_scoped_by_org),
         cmocka_unit_test(test_coa_client_orgs),

@@ -9,6 +9,8 @@
 
 #include "tls_test_env.h"
 
+#include "radsecgw/radius11.h"
+
 /* Handshake name (presenting name.pem / name.key, or the given files) against a context
  * built from cfg, then identify it from addr (NULL: no prefix check). Returns the identify
  * result; a failed handshake fails the test unless want_handshake is false. */
@@ -793,6 +795,137 @@ static void test_session_heap(void **state)
     cfg_free(cfg);
 }
 
+/* ---- ALPN (RFC 9765) ---- */
+
+static uint8_t *read_capture(const char *name, size_t *len)
+{
+    char path[512];
+    snprintf(path, sizeof(path), "%s/fuzz/corpus/radius11/%s", RG_TEST_DIR, name);
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    static uint8_t buf[4096];
+    *len = fread(buf, 1, sizeof(buf), f);
+    fclose(f);
+    return buf;
+}
+
+/* ClientHellos from OpenSSL's s_client (captured into test/fuzz/corpus/radius11), an
+ * implementation independent of wolfSSL. */
+static void test_hello_peek_openssl_captures(void **state)
+{
+    (void)state;
+    char alpn[64];
+    bool has_alpn, tls13;
+    size_t len;
+    const uint8_t *hello = read_capture("hello_tls13_alpn_both.bin", &len);
+    assert_int_equal(rg_tls_hello_peek(hello, len, alpn, sizeof(alpn), &has_alpn, &tls13), 0);
+    assert_true(has_alpn);
+    assert_true(tls13);
+    assert_string_equal(alpn, "radius/1.0,radius/1.1");
+    /* Not all there yet: wait (every prefix, the record header included). */
+    for (size_t n = 0; n < len; n += 7)
+        assert_int_equal(rg_tls_hello_peek(hello, n, alpn, sizeof(alpn), &has_alpn, &tls13), 1);
+    /* A list longer than the buffer is cut at a whole name. */
+    assert_int_equal(rg_tls_hello_peek(hello, len, alpn, 12, &has_alpn, &tls13), 0);
+    assert_string_equal(alpn, "radius/1.0");
+
+    hello = read_capture("hello_tls12_alpn_11.bin", &len);
+    assert_int_equal(rg_tls_hello_peek(hello, len, alpn, sizeof(alpn), &has_alpn, &tls13), 0);
+    assert_true(has_alpn);
+    assert_false(tls13);
+    assert_string_equal(alpn, "radius/1.1");
+
+    hello = read_capture("hello_no_alpn.bin", &len);
+    assert_int_equal(rg_tls_hello_peek(hello, len, alpn, sizeof(alpn), &has_alpn, &tls13), 0);
+    assert_false(has_alpn);
+    assert_true(tls13);
+
+    /* Not a handshake record: refused to read (wolfSSL answers it). */
+    static const uint8_t junk[] = {23, 3, 3, 0, 5, 1, 2, 3, 4, 5};
+    assert_int_equal(rg_tls_hello_peek(junk, sizeof(junk), alpn, sizeof(alpn), &has_alpn, &tls13),
+                     -EBADMSG);
+}
+
+/* One handshake over memory: the client offers offered (NULL: no ALPN) with TLS version;
+ * returns what rg_tls_alpn_prepare said and sets *proto (-1 unless the handshake opened). */
+static int alpn_handshake(struct rg_tls_ctx *tls, const char *offered, int version,
+                          enum rg_radius11_mode mode, int *proto, char *selected, size_t sellen)
+{
+    struct pair p;
+    char why[128];
+    assert_int_equal(pair_open(&p, tls, "ap-rsa", version), 0);
+    if (offered)
+        assert_int_equal(wolfSSL_UseALPN(p.cli.ssl, (char *)offered, (word32)strlen(offered),
+                                         WOLFSSL_ALPN_CONTINUE_ON_MISMATCH),
+                         WOLFSSL_SUCCESS);
+    rg_tls_stream_drive(&p.cli);
+    int rc = rg_tls_alpn_prepare(tls, p.srv.ssl, p.cli.out.data, p.cli.out.len, why, sizeof(why));
+    *proto = -1;
+    selected[0] = '\0';
+    if (rc == 0) {
+        pair_pump(&p, 0);
+        if (p.srv.state == RG_TLS_STREAM_OPEN && p.cli.state == RG_TLS_STREAM_OPEN) {
+            *proto = rg_tls_protocol(p.srv.ssl, mode);
+            char *name = NULL;
+            word16 n = 0;
+            if (wolfSSL_ALPN_GetProtocol(p.cli.ssl, &name, &n) == WOLFSSL_SUCCESS && name)
+                snprintf(selected, sellen, "%.*s", (int)n, name);
+        }
+    } else {
+        assert_int_equal(rc, -EPROTO);
+        assert_true(strncmp(why, "ALPN: ", 6) == 0);
+    }
+    pair_close(&p);
+    return rc;
+}
+
+static void test_alpn_handshakes(void **state)
+{
+    (void)state;
+    char err[256], sel[32];
+    struct rg_tls_ctx *tls;
+    struct rg_config *cfg = cfg_acme_globex();
+    int proto;
+    cfg->listen.radius11 = RG_RADIUS11_ALLOW;
+    assert_int_equal(rg_tls_ctx_new(cfg, &tls, err, sizeof(err)), 0);
+    /* wolfSSL alone would answer radius/1.0 here (the client's first name it knows). */
+    assert_int_equal(alpn_handshake(tls, "radius/1.0,radius/1.1", 13, RG_RADIUS11_ALLOW, &proto,
+                                    sel, sizeof(sel)),
+                     0);
+    assert_int_equal(proto, RG_PROTO_RADIUS_11);
+    assert_string_equal(sel, "radius/1.1");
+    /* TLS 1.2: radius/1.0, whatever the order. */
+    assert_int_equal(alpn_handshake(tls, "radius/1.1,radius/1.0", 12, RG_RADIUS11_ALLOW, &proto,
+                                    sel, sizeof(sel)),
+                     0);
+    assert_int_equal(proto, RG_PROTO_RADIUS_10);
+    assert_string_equal(sel, "radius/1.0");
+    assert_int_equal(
+        alpn_handshake(tls, "radius/1.1", 12, RG_RADIUS11_ALLOW, &proto, sel, sizeof(sel)),
+        -EPROTO);
+    assert_int_equal(alpn_handshake(tls, NULL, 13, RG_RADIUS11_ALLOW, &proto, sel, sizeof(sel)), 0);
+    assert_int_equal(proto, RG_PROTO_HISTORIC);
+    assert_string_equal(sel, "");
+    /* A handshake that ended in radius/1.1 does not satisfy forbid (checked again after). */
+    assert_int_equal(
+        alpn_handshake(tls, "radius/1.1", 13, RG_RADIUS11_FORBID, &proto, sel, sizeof(sel)), 0);
+    assert_int_equal(proto, -EPROTO);
+    rg_tls_ctx_free(tls);
+
+    cfg->listen.radius11 = RG_RADIUS11_REQUIRE;
+    assert_int_equal(rg_tls_ctx_new(cfg, &tls, err, sizeof(err)), 0);
+    assert_int_equal(alpn_handshake(tls, NULL, 13, RG_RADIUS11_REQUIRE, &proto, sel, sizeof(sel)),
+                     -EPROTO);
+    assert_int_equal(
+        alpn_handshake(tls, "radius/1.0", 13, RG_RADIUS11_REQUIRE, &proto, sel, sizeof(sel)),
+        -EPROTO);
+    assert_int_equal(
+        alpn_handshake(tls, "radius/1.1", 13, RG_RADIUS11_REQUIRE, &proto, sel, sizeof(sel)), 0);
+    assert_int_equal(proto, RG_PROTO_RADIUS_11);
+    rg_tls_ctx_free(tls);
+    cfg_free(cfg);
+}
+
 int main(void)
 {
     /* Before wolfSSL allocates anything: every block it frees must come from here. */
@@ -819,6 +952,8 @@ int main(void)
         cmocka_unit_test(test_expiry_now),
         cmocka_unit_test(test_expiry_windows),
         cmocka_unit_test(test_session_heap),
+        cmocka_unit_test(test_hello_peek_openssl_captures),
+        cmocka_unit_test(test_alpn_handshakes),
     };
     return cmocka_run_group_tests(tests, env_pki_setup, env_pki_teardown);
 }
