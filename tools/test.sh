@@ -2,7 +2,7 @@
 # The whole test suite from a fresh Debian 12 machine: install what is missing, build with
 # -Wall -Wextra -Werror, run every test through ctest; then the same suite under
 # ASan+UBSan; then the unit tests against Debian's shared libwolfssl (-DRG_WOLFSSL=system);
-# then the libFuzzer drivers for RG_FUZZ_SECONDS (default 40: six drivers, 4 min) each.
+# then the libFuzzer drivers for RG_FUZZ_SECONDS (default 30: eight drivers, 4 min) each.
 # The tailored wolfSSL (cmake/wolfssl.cmake) is built once into build-wolfssl/ and shared
 # by the release, asan and fuzz trees.
 # Usage: tools/test.sh [--quick]   (--quick: the plain build only)
@@ -29,7 +29,7 @@ if [ "${1:-}" != "--quick" ]; then
         run_suite asan -DRG_SANITIZE=ON "${wolfssl_cache[@]}"
     echo "=== build: system libwolfssl (unit tests)"
     run_suite system -DRG_WOLFSSL=system -DRG_INTEGRATION=OFF
-    echo "=== fuzz: ${RG_FUZZ_SECONDS:-40}s per driver"
+    echo "=== fuzz: ${RG_FUZZ_SECONDS:-30}s per driver"
     dir="$top/build-fuzz"
     CC=clang cmake -S "$top" -B "$dir" -DRG_FUZZ=ON -DRG_INTEGRATION=OFF "${wolfssl_cache[@]}" >/dev/null
     cmake --build "$dir" -j "$jobs"
@@ -45,7 +45,7 @@ if [ "${1:-}" != "--quick" ]; then
         fuzz_config) max_len=16384 ;;
         *) max_len=4096 ;;
         esac
-        if "$f" -max_total_time="${RG_FUZZ_SECONDS:-40}" -max_len="$max_len" -print_final_stats=1 \
+        if "$f" -max_total_time="${RG_FUZZ_SECONDS:-30}" -max_len="$max_len" -print_final_stats=1 \
             -artifact_prefix="$dir/$name-" "$work" >"$dir/$name.log" 2>&1; then
             echo "fuzz $name: ok ($(grep -m1 stat::number_of_executed_units "$dir/$name.log" | awk '{print $2}') runs)"
         else
