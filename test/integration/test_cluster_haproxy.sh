@@ -137,13 +137,18 @@ for _ in range(3):  # a keepalived/LVS-style TCP check: connect, close, no byte 
     time.sleep(0.05)
     s.close()
 PY
+# gwa gets exactly our three connects; gwb gets HAProxy's checks, every 300 ms, but HAProxy
+# may reset a check connection before the gateway has read its header (seen under ASan:
+# 2 of ~16 counted in 5 s), so gwb needs only some of them counted.
 for g in gwa gwb; do
-    for ((i = 0; i < 50; i++)); do
+    want=3
+    [ $g = gwb ] && want=1
+    for ((i = 0; i < 100; i++)); do
         n=$(rg_stats_last "$RG_TMP/$g.log" proxy_checks)
-        [ "$n" -ge 3 ] && break
+        [ "$n" -ge $want ] && break
         sleep 0.1
     done
-    [ "$n" -ge 3 ] && rg_pass "$g: $n balancer health checks counted" ||
+    [ "$n" -ge $want ] && rg_pass "$g: $n balancer health checks counted" ||
         rg_fail "$g: proxy_checks=$n"
 done
 rg_assert_log "$RG_TMP/gwa.log" 'event=conn_close conn=[0-9]+ src=127\.0\.0\.5:[0-9]+ state=proxy_header reason="balancer health check \(connect\)"' \
@@ -239,6 +244,29 @@ for ((i = 0; i < 100; i++)); do
     sleep 0.1
 done
 
+# Redis slow (SIGSTOP: connected but silent): a CoA that needs the registry is not held
+# waiting for it (radclient -t 3 gets its NAK), local CoA still works, one down line with the
+# reason; SIGCONT: the instance reconnects and says so once.
+OTHER2=$(other "$H2")
+ups=$(grep -c 'event=cluster_redis state=up' "$RG_TMP/$OTHER2.log")
+rg_signal redis STOP
+out=$(dac "$OTHER2" disconnect 'NAS-Identifier = "nas-2", User-Name = "alice"')
+rg_assert_output "$out" 'Error-Cause = Proxy-Request-Not-Routable' "Redis slow: nas-2 through $OTHER2: NAK 502 instead of waiting"
+rg_wait_log "$RG_TMP/$OTHER2.log" 'event=cluster_redis state=down .*reason="slow' 5 "$OTHER2" &&
+    rg_pass "$OTHER2: Redis slow logged as down" || rg_fail "$OTHER2: no 'slow' down line"
+out=$(dac "$H2" disconnect 'NAS-Identifier = "nas-2", User-Name = "alice"')
+rg_assert_output "$out" 'Received Disconnect-ACK' "Redis slow: Disconnect for nas-2 to its own instance $H2: ACK"
+rg_signal redis CONT
+for ((i = 0; i < 100; i++)); do
+    [ "$(grep -c 'event=cluster_redis state=up' "$RG_TMP/$OTHER2.log")" -gt "$ups" ] && break
+    sleep 0.1
+done
+[ "$(grep -c 'event=cluster_redis state=up' "$RG_TMP/$OTHER2.log")" = $((ups + 1)) ] &&
+    rg_pass "$OTHER2: Redis answering again: one up line" || rg_fail "$OTHER2: no single up line after SIGCONT"
+sleep 0.5 # the registry is published again
+declare -A downs
+for g in gwa gwb; do downs[$g]=$(grep -c 'event=cluster_redis state=down' "$RG_TMP/$g.log"); done
+
 # Redis stopped: local CoA still works, the other instance's NAS gets a NAK, one line each.
 rg_stop redis
 for g in gwa gwb; do
@@ -251,7 +279,7 @@ out=$(dac "$(other "$H2")" disconnect 'NAS-Identifier = "nas-2", User-Name = "al
 rg_assert_output "$out" 'Error-Cause = Proxy-Request-Not-Routable' "Redis down: nas-2 through the other instance: NAK 502"
 sleep 1.5
 for g in gwa gwb; do
-    n=$(grep -c 'event=cluster_redis state=down' "$RG_TMP/$g.log")
+    n=$(($(grep -c 'event=cluster_redis state=down' "$RG_TMP/$g.log") - ${downs[$g]}))
     [ "$n" = 1 ] && rg_pass "$g: one line for the state change, not one per reconnect attempt" ||
         rg_fail "$g: $n Redis down lines"
 done
