@@ -85,9 +85,8 @@ static void reply(const struct input *in, const uint8_t *pkt)
     size_t len = rg_radius_len(pkt);
     memcpy(buf, pkt, len);
     unsigned salt = in->id;
-    int rc = rg_proxy_translate_reply(buf, len, sizeof(buf), sent_auth, in->be_secret,
-                                      in->be_len, in->id, ap_auth, in->ap_secret, in->ap_len,
-                                      &salt);
+    int rc = rg_proxy_translate_reply(buf, len, sizeof(buf), sent_auth, in->be_secret, in->be_len,
+                                      in->id, ap_auth, in->ap_secret, in->ap_len, &salt);
     if (rc < 0)
         return;
     size_t out_len = rg_radius_len(buf);
