@@ -777,6 +777,24 @@ static struct rg_coa_req *req_new(const uint8_t *pkt, size_t len, const struct s
     return req;
 }
 
+/* The NAS's answer (from this instance's AP or from the instance holding it) to the DAC:
+ * re-signed for the client's ID, authenticator and secret, sent, counted, one line;
+ * instance names the holder when it came back through the cluster. */
+static void answer_client(struct rg_coa_req *req, uint8_t *out, size_t len, const char *instance)
+{
+    uint32_t cause = error_cause_of(out);
+    uint8_t code = out[0];
+    rg_coa_translate_reply(out, req->client_id, req->client_auth, req->client_secret,
+                           req->client_secret_len);
+    send_to_client(req, out, len);
+    RG_STAT_INC(&coa.stats, coa_replies);
+    char ec[32] = "";
+    if (cause)
+        snprintf(ec, sizeof(ec), " error_cause=%u", cause);
+    rg_notice("event=coa_reply %s%s%s reply=%s%s", req->desc, instance ? " instance=" : "",
+              instance ? instance : "", rg_radius_code_name(code), ec);
+}
+
 /* The instance holding the NAS answered a hand-off (or nobody holds it, or it timed out). */
 static void on_handed_back(void *arg, int status, const uint8_t *reply, size_t len, const char *why)
 {
@@ -784,16 +802,7 @@ static void on_handed_back(void *arg, int status, const uint8_t *reply, size_t l
     if (status == 1) {
         uint8_t out[RG_RADIUS_MAX_LEN];
         memcpy(out, reply, len);
-        rg_coa_translate_reply(out, req->client_id, req->client_auth, req->client_secret,
-                               req->client_secret_len);
-        send_to_client(req, out, len);
-        RG_STAT_INC(&coa.stats, coa_replies);
-        uint32_t cause = error_cause_of(reply);
-        char ec[32] = "";
-        if (cause)
-            snprintf(ec, sizeof(ec), " error_cause=%u", cause);
-        rg_notice("event=coa_reply %s instance=%s reply=%s%s", req->desc, why,
-                  rg_radius_code_name(reply[0]), ec);
+        answer_client(req, out, len, why);
     } else if (status == 0) {
         RG_STAT_INC(&coa.stats, coa_nak_unroutable);
         char r[300];
@@ -1476,15 +1485,7 @@ int rg_coa_on_reply(struct rg_conn *c, const uint8_t *pkt, size_t len)
         }
         len = (size_t)n;
     }
-    rg_coa_translate_reply(out, req->client_id, req->client_auth, req->client_secret,
-                           req->client_secret_len);
-    send_to_client(req, out, len);
-    RG_STAT_INC(&coa.stats, coa_replies);
-    uint32_t cause = error_cause_of(pkt);
-    char ec[32] = "";
-    if (cause)
-        snprintf(ec, sizeof(ec), " error_cause=%u", cause);
-    rg_notice("event=coa_reply %s reply=%s%s", req->desc, rg_radius_code_name(pkt[0]), ec);
+    answer_client(req, out, len, NULL);
     inflight_finish(c->worker->coa, req);
     return 0;
 }
