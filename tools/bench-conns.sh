@@ -134,37 +134,7 @@ hold "radsecgw${MALLOC_LIB:+ ($(basename "$MALLOC_LIB"))}" "$GW_PORT" "$GW_PID"
 echo "$hold_row"
 
 if [ "${SKIP_RSP:-0}" != 1 ] && command -v radsecproxy >/dev/null; then
-    RSPS_PORT=$(rg_free_port)
-    cat >"$RG_TMP/rsp.conf" <<EOC
-ListenTLS 127.0.0.1:$RSPS_PORT
-LogLevel 2
-PidFile $RG_TMP/rsp.pid
-tls serverside {
-    CACertificateFile $RG_PKI_ACME_CA
-    CertificateFile $RG_PKI_SERVER_CHAIN
-    CertificateKeyFile $RG_PKI_SERVER_KEY
-}
-client aps {
-    host 127.0.0.0/8
-    type tls
-    tls serverside
-    secret radsec
-    CertificateNameCheck off
-}
-server fb {
-    host 127.0.0.1
-    port $FB_PORT_fb
-    type udp
-    secret $FB_SEC
-    StatusServer off
-}
-realm * {
-    server fb
-    accountingServer fb
-}
-EOC
-    rg_start radsecproxy radsecproxy -f -c "$RG_TMP/rsp.conf"
-    rg_wait_port "$RSPS_PORT" tcp 10 radsecproxy || rg_die "radsecproxy did not start"
+    rg_radsecproxy_bench_start "$FB_PORT_fb" "$FB_SEC" 127.0.0.0/8
     hold "radsecproxy $(radsecproxy -v 2>&1 | grep -oE '[0-9]+\.[0-9.]+' | head -n1)" \
         "$RSPS_PORT" "$(rg_pid radsecproxy)"
     echo "$hold_row"

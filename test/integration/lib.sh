@@ -673,6 +673,45 @@ EOF
     rg_wait_port "$RSP_PORT" udp 10 radsecproxy || rg_die "radsecproxy did not start"
 }
 
+# rg_radsecproxy_bench_start BACKEND_PORT BACKEND_SECRET [CLIENT_HOSTS]: radsecproxy as the
+# RadSec server of the benchmarks (as rg_radsecproxy_server_start, quieter logging), every
+# realm to one UDP backend on 127.0.0.1:BACKEND_PORT; TLS clients from CLIENT_HOSTS (default
+# 127.0.0.1) with the acme certificates and secret "radsec". Sets RSPS_PORT.
+rg_radsecproxy_bench_start() {
+    local port=$1 secret=$2 hosts=${3:-127.0.0.1}
+    RSPS_PORT=$(rg_free_port)
+    cat >"$RG_TMP/rsp.conf" <<EOC
+ListenTLS 127.0.0.1:$RSPS_PORT
+LogLevel 2
+PidFile $RG_TMP/rsp.pid
+tls serverside {
+    CACertificateFile $RG_PKI_ACME_CA
+    CertificateFile $RG_PKI_SERVER_CHAIN
+    CertificateKeyFile $RG_PKI_SERVER_KEY
+}
+client aps {
+    host $hosts
+    type tls
+    tls serverside
+    secret radsec
+    CertificateNameCheck off
+}
+server fb {
+    host 127.0.0.1
+    port $port
+    type udp
+    secret $secret
+    StatusServer off
+}
+realm * {
+    server fb
+    accountingServer fb
+}
+EOC
+    rg_start radsecproxy radsecproxy -f -c "$RG_TMP/rsp.conf"
+    rg_wait_port "$RSPS_PORT" tcp 10 radsecproxy || rg_die "radsecproxy did not start"
+}
+
 # rg_radsecproxy_server_start FR_AUTH FR_ACCT FR_SECRET: radsecproxy as a RadSec *server*
 # (TLS on 127.0.0.1:$RSPS_PORT, server certificate of the test PKI, acme client certs,
 # secret "radsec") forwarding to FreeRADIUS over UDP. Used to check radsec_client without
