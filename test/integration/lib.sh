@@ -673,6 +673,21 @@ EOF
     rg_wait_port "$RSP_PORT" udp 10 radsecproxy || rg_die "radsecproxy did not start"
 }
 
+# rg_run_client EXPECTED_EXIT DESCRIPTION ARGS...: radsec_client against the gateway (rg_client), passes
+# when it exits EXPECTED_EXIT, else fails with its output; sets $out.
+rg_run_client() {
+    local want=$1 what=$2
+    shift 2
+    out=$(rg_client --timeout 5 "$@" 2>&1)
+    local st=$?
+    if [ "$st" = "$want" ]; then
+        rg_pass "$what (exit $st)"
+    else
+        rg_fail "$what: radsec_client exited $st, expected $want:"
+        sed 's/^/    | /' <<<"$out" >&2
+    fi
+}
+
 # rg_radsecproxy_bench_start BACKEND_PORT BACKEND_SECRET [CLIENT_HOSTS]: radsecproxy as the
 # RadSec server of the benchmarks (as rg_radsecproxy_server_start, quieter logging), every
 # realm to one UDP backend on 127.0.0.1:BACKEND_PORT; TLS clients from CLIENT_HOSTS (default

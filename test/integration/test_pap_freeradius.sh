@@ -19,20 +19,6 @@ rg_freeradius_start "$FR_SEC"
 rg_gateway_conf "$RG_TMP/radsecgw.conf" --backend "127.0.0.1:$FR_AUTH_PORT:$FR_ACCT_PORT:$FR_SEC"
 rg_gateway_start "$RG_TMP/radsecgw.conf"
 
-# rg_run_client EXPECTED_EXIT DESCRIPTION ARGS...: run radsec_client, sets $out.
-rg_run_client() {
-    local want=$1 what=$2
-    shift 2
-    out=$(rg_client --timeout 5 "$@" 2>&1)
-    local st=$?
-    if [ "$st" = "$want" ]; then
-        rg_pass "$what (exit $st)"
-    else
-        rg_fail "$what: radsec_client exited $st, expected $want:"
-        sed 's/^/    | /' <<<"$out" >&2
-    fi
-}
-
 rg_run_client 0 "PAP alice/wonderland accepted" auth alice "$RG_USERS_ALICE_PASSWORD"
 rg_assert_output "$out" '^Access-Accept id=' "Access-Accept reaches the AP"
 rg_assert_output "$out" 'Reply-Message = "Hello, alice"' "Reply-Message passes through"

@@ -24,22 +24,8 @@ rg_gateway_conf "$RG_TMP/gw.conf" --backend "127.0.0.1:$FR_AUTH_PORT:$FR_ACCT_PO
 rg_gateway_start "$RG_TMP/gw.conf" gw
 rg_wait_port "$COA_PORT" udp 10 gw || rg_die "no coa listener on $COA_PORT"
 
-# run EXPECTED_EXIT DESCRIPTION ARGS...: radsec_client against the gateway; sets $out.
-run() {
-    local want=$1 what=$2
-    shift 2
-    out=$(rg_client --timeout 5 "$@" 2>&1)
-    local st=$?
-    if [ "$st" = "$want" ]; then
-        rg_pass "$what (exit $st)"
-    else
-        rg_fail "$what: radsec_client exited $st, expected $want:"
-        sed 's/^/    | /' <<<"$out" >&2
-    fi
-}
-
 # ---- RADIUS/1.1 through to FreeRADIUS -----------------------------------------------------
-run 0 "RADIUS/1.1 PAP accepted" --radius-1.1 auth alice "$RG_USERS_ALICE_PASSWORD"
+rg_run_client 0 "RADIUS/1.1 PAP accepted" --radius-1.1 auth alice "$RG_USERS_ALICE_PASSWORD"
 rg_assert_output "$out" '^alpn: radius/1.1$' "radius/1.1 selected"
 rg_assert_output "$out" '^Access-Accept token=[0-9a-f]{8}$' "the reply echoes the Token"
 rg_assert_output "$out" 'Reply-Message = "Hello, alice"' "reply attributes pass"
@@ -47,47 +33,47 @@ rg_assert_output "$out" 'Reply-Message = "Hello, alice"' "reply attributes pass"
 rg_assert_output "$out" 'Tunnel-Password:0 = "tunnel-alice"' "Tunnel-Password in the clear"
 rg_assert_no_log <(echo "$out") 'Message-Authenticator|Reserved-1|second reply' \
     "no Message-Authenticator and zero Reserved fields on RADIUS/1.1"
-run 1 "RADIUS/1.1 PAP, wrong password: Access-Reject" --radius-1.1 auth alice not-alices
+rg_run_client 1 "RADIUS/1.1 PAP, wrong password: Access-Reject" --radius-1.1 auth alice not-alices
 rg_assert_output "$out" '^Access-Reject token=' "Access-Reject with the Token"
-run 0 "RADIUS/1.1 CHAP (with CHAP-Challenge) accepted" --radius-1.1 chap alice \
+rg_run_client 0 "RADIUS/1.1 CHAP (with CHAP-Challenge) accepted" --radius-1.1 chap alice \
     "$RG_USERS_ALICE_PASSWORD"
-run 0 "RADIUS/1.1 accounting start" --radius-1.1 acct start alice r11-sess
+rg_run_client 0 "RADIUS/1.1 accounting start" --radius-1.1 acct start alice r11-sess
 rg_assert_output "$out" '^Accounting-Response token=' "Accounting-Response with the Token"
-run 0 "RADIUS/1.1 Status-Server answered by the gateway" --radius-1.1 status
+rg_run_client 0 "RADIUS/1.1 Status-Server answered by the gateway" --radius-1.1 status
 rg_assert_output "$out" 'status=1 ' "one Status-Server answer"
-run 0 "RADIUS/1.1: 40 pipelined requests" --radius-1.1 --count 40 --records one \
+rg_run_client 0 "RADIUS/1.1: 40 pipelined requests" --radius-1.1 --count 40 --records one \
     auth alice "$RG_USERS_ALICE_PASSWORD"
 rg_assert_output "$out" 'accept=40 .*closed=no' "all 40 answered by Token, connection kept"
 rg_assert_no_log "$FR_LOG" '(invalid|bad) (Message-Authenticator|Request Authenticator)|Shared secret is incorrect' \
     "FreeRADIUS saw no authenticator errors"
 
 # ---- the other clients on the same port ----------------------------------------------------
-run 0 "radius/1.0 and radius/1.1 offered: the higher one" --alpn radius/1.0,radius/1.1 \
+rg_run_client 0 "radius/1.0 and radius/1.1 offered: the higher one" --alpn radius/1.0,radius/1.1 \
     auth alice "$RG_USERS_ALICE_PASSWORD"
 rg_assert_output "$out" '^alpn: radius/1.1$' "radius/1.1 chosen over radius/1.0"
-run 0 "radius/1.0 client: historic RadSec" --alpn radius/1.0 auth alice "$RG_USERS_ALICE_PASSWORD"
+rg_run_client 0 "radius/1.0 client: historic RadSec" --alpn radius/1.0 auth alice "$RG_USERS_ALICE_PASSWORD"
 rg_assert_output "$out" '^alpn: radius/1.0$' "radius/1.0 selected"
 rg_assert_output "$out" 'Message-Authenticator = ok' "radius/1.0: signed with the RadSec secret"
-run 0 "no-ALPN client: historic RadSec" auth alice "$RG_USERS_ALICE_PASSWORD"
+rg_run_client 0 "no-ALPN client: historic RadSec" auth alice "$RG_USERS_ALICE_PASSWORD"
 rg_assert_output "$out" '^Access-Accept id=' "historic client answered by ID"
 rg_assert_log "$GW_LOG" 'event=conn_open .* tls=TLSv1.3 .*proto=radius/1.1$' "open line: proto=radius/1.1"
 rg_assert_log "$GW_LOG" 'event=conn_open .*proto=radius/1.0$' "open line: proto=radius/1.0"
 rg_assert_log "$GW_LOG" 'event=conn_open .*proto=historic$' "open line: proto=historic"
-run 0 "TLS 1.2 offering both: radius/1.0" --tls 1.2 --alpn radius/1.0,radius/1.1 \
+rg_run_client 0 "TLS 1.2 offering both: radius/1.0" --tls 1.2 --alpn radius/1.0,radius/1.1 \
     auth alice "$RG_USERS_ALICE_PASSWORD"
 rg_assert_output "$out" '^alpn: radius/1.0$' "TLS 1.2 never selects radius/1.1"
-run 0 "TLS 1.2 offering only radius/1.1: refused" --tls 1.2 --radius-1.1 --expect-close status
+rg_run_client 0 "TLS 1.2 offering only radius/1.1: refused" --tls 1.2 --radius-1.1 --expect-close status
 rg_assert_output "$out" 'TLS handshake failed' "the handshake fails (no_application_protocol)"
 rg_wait_log "$GW_LOG" 'event=tls_refused .*reason="ALPN: the client offers only radius/1.1, which needs TLS 1.3; offered radius/1.1 over TLS 1.2"' \
     5 gw && rg_pass "the refusal is logged with what was offered" ||
     rg_fail "no ALPN refusal line for the TLS 1.2 client"
 
 # ---- Token rules (both packets in one TLS record: they meet in flight) ---------------------
-run 2 "same Token, same packet: one answer, the copy dropped" --radius-1.1 --same-token \
+rg_run_client 2 "same Token, same packet: one answer, the copy dropped" --radius-1.1 --same-token \
     --count 2 --records one --timeout 2 auth alice "$RG_USERS_ALICE_PASSWORD"
 rg_assert_output "$out" 'accept=1 .*closed=no' "one accept, connection kept"
 rg_assert_log "$GW_LOG" 'event=request_duplicate .*proto=radius/1.1' "duplicate logged"
-run 2 "same Token, another packet in flight: connection closed" --radius-1.1 --same-token \
+rg_run_client 2 "same Token, another packet in flight: connection closed" --radius-1.1 --same-token \
     --count 2 --records one acct start alice reuse-sess
 rg_assert_output "$out" 'closed=yes' "the gateway closed the connection"
 rg_assert_log "$GW_LOG" 'event=token_reused .*token=[0-9a-f]{8} in_flight=Accounting-Request.*action=close' \
@@ -116,11 +102,11 @@ rg_fake_backend_start dead "$FR_SEC" drop
 rg_gateway_conf "$RG_TMP/dead.conf" --backend "127.0.0.1:$FB_PORT_dead:$FB_PORT_dead:$FR_SEC" \
     --timeout 1 --retries 0 --workers 1
 rg_gateway_start "$RG_TMP/dead.conf" dead_gw
-run 3 "no server answers: Protocol-Error (when-dead silent)" --radius-1.1 --timeout 8 \
+rg_run_client 3 "no server answers: Protocol-Error (when-dead silent)" --radius-1.1 --timeout 8 \
     acct start alice pe-sess
 rg_assert_output "$out" '^Protocol-Error token=' "Protocol-Error with the Token"
 rg_assert_output "$out" 'Error-Cause = 502' "Error-Cause 502 (Request Not Routable)"
-run 3 "server marked dead: Protocol-Error at once" --radius-1.1 --timeout 3 \
+rg_run_client 3 "server marked dead: Protocol-Error at once" --radius-1.1 --timeout 3 \
     auth alice "$RG_USERS_ALICE_PASSWORD"
 rg_assert_output "$out" 'Error-Cause = 502' "Error-Cause 502 again"
 rg_assert_log "$RG_TMP/dead_gw.log" 'event=request_no_server .*reason="every server of the pool is dead: Protocol-Error sent"' \
@@ -131,10 +117,10 @@ rg_stop dead_gw
 rg_gateway_conf "$RG_TMP/req.conf" --backend "127.0.0.1:$FR_AUTH_PORT:$FR_ACCT_PORT:$FR_SEC" \
     --radius11 require
 rg_gateway_start "$RG_TMP/req.conf" req_gw
-run 0 "require: radius/1.1 client accepted" --radius-1.1 auth alice "$RG_USERS_ALICE_PASSWORD"
-run 0 "require: no-ALPN client refused" --expect-close status
+rg_run_client 0 "require: radius/1.1 client accepted" --radius-1.1 auth alice "$RG_USERS_ALICE_PASSWORD"
+rg_run_client 0 "require: no-ALPN client refused" --expect-close status
 rg_assert_output "$out" 'TLS handshake failed' "no-ALPN: alert in the handshake"
-run 0 "require: radius/1.0 client refused" --alpn radius/1.0 --expect-close status
+rg_run_client 0 "require: radius/1.0 client refused" --alpn radius/1.0 --expect-close status
 rg_wait_log "$RG_TMP/req_gw.log" 'event=tls_refused .*reason="ALPN: the client offers only radius/1.0 \(radius-1.1 = require\); offered radius/1.0 over TLS 1.3"' \
     5 req_gw && rg_pass "radius/1.0 refusal logged" || rg_fail "no refusal line for radius/1.0"
 rg_assert_log "$RG_TMP/req_gw.log" 'event=tls_refused .*reason="ALPN: no ALPN from the client \(radius-1.1 = require\); offered nothing' \
