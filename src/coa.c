@@ -460,22 +460,6 @@ int rg_coa_build_nak(const uint8_t *req, uint32_t error_cause, const char *secre
 
 /* ---- shared helpers ---- */
 
-static void addr_text(const struct sockaddr *sa, char *buf, size_t len)
-{
-    char host[INET6_ADDRSTRLEN] = "?";
-    if (sa->sa_family == AF_INET) {
-        const struct sockaddr_in *s = (const void *)sa;
-        inet_ntop(AF_INET, &s->sin_addr, host, sizeof(host));
-        snprintf(buf, len, "%s:%u", host, ntohs(s->sin_port));
-    } else if (sa->sa_family == AF_INET6) {
-        const struct sockaddr_in6 *s = (const void *)sa;
-        inet_ntop(AF_INET6, &s->sin6_addr, host, sizeof(host));
-        snprintf(buf, len, "[%s]:%u", host, ntohs(s->sin6_port));
-    } else {
-        snprintf(buf, len, "?");
-    }
-}
-
 static struct coa_out *out_ref(struct coa_out *o)
 {
     __atomic_add_fetch(&o->refs, 1, __ATOMIC_RELAXED);
@@ -829,7 +813,7 @@ static void on_udp_recv(uv_udp_t *u, ssize_t nread, const uv_buf_t *buf, const s
         return;
     uint8_t *pkt = (uint8_t *)buf->base;
     char from[80];
-    addr_text(sa, from, sizeof(from));
+    rg_sockaddr_format(sa, true, from, sizeof(from));
     struct rg_radius_error err;
     char why[128];
     bool valid = rg_radius_validate(pkt, (size_t)nread, &err) == 0;

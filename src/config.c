@@ -2066,16 +2066,6 @@ bool rg_config_match_string(const struct rg_match *m, const char *value)
 
 /* ---- printing (-t) ------------------------------------------------------------------------ */
 
-static const char *addr_text(const struct sockaddr_storage *ss, char *buf, size_t len)
-{
-    const void *a = ss->ss_family == AF_INET6
-                        ? (const void *)&((const struct sockaddr_in6 *)ss)->sin6_addr
-                        : (const void *)&((const struct sockaddr_in *)ss)->sin_addr;
-    if (!inet_ntop(ss->ss_family, a, buf, (socklen_t)len))
-        snprintf(buf, len, "?");
-    return buf;
-}
-
 static const char *facility_name(int facility)
 {
     static const struct {
@@ -2178,7 +2168,8 @@ void rg_config_print(const struct rg_config *cfg, FILE *out)
         for (size_t j = 0; j < p->nservers; j++) {
             const struct rg_server *s = &p->servers[j];
             fprintf(out, "  server \"%s\" %s (%s) auth %u acct %u\n", s->name, s->host,
-                    addr_text(&s->auth_addr, a, sizeof(a)), s->auth_port, s->acct_port);
+                    rg_sockaddr_format((const struct sockaddr *)&s->auth_addr, false, a, sizeof(a)),
+                    s->auth_port, s->acct_port);
         }
     }
     if (cfg->metrics.enabled)
@@ -2189,7 +2180,7 @@ void rg_config_print(const struct rg_config *cfg, FILE *out)
         for (size_t i = 0; i < cfg->coa.nclients; i++) {
             const struct rg_coa_client *c = &cfg->coa.clients[i];
             fprintf(out, "  client \"%s\" %s (%s), orgs", c->name, c->host,
-                    addr_text(&c->addr, a, sizeof(a)));
+                    rg_sockaddr_format((const struct sockaddr *)&c->addr, false, a, sizeof(a)));
             for (size_t j = 0; j < c->norgs; j++)
                 fprintf(out, "%s \"%s\"", j ? "," : "", c->orgs[j]->name);
             fprintf(out, "%s\n", c->norgs ? "" : " (none)");

@@ -52,22 +52,6 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 static void arm_sooner(struct rg_conn *c, uint64_t due_ms);
 static void trim_unlink(struct rg_conn *c);
 
-static void addr_format(const struct sockaddr_storage *ss, char *buf, size_t len)
-{
-    char host[INET6_ADDRSTRLEN] = "?";
-    if (ss->ss_family == AF_INET) {
-        const struct sockaddr_in *s = (const void *)ss;
-        inet_ntop(AF_INET, &s->sin_addr, host, sizeof(host));
-        snprintf(buf, len, "%s:%u", host, ntohs(s->sin_port));
-    } else if (ss->ss_family == AF_INET6) {
-        const struct sockaddr_in6 *s = (const void *)ss;
-        inet_ntop(AF_INET6, &s->sin6_addr, host, sizeof(host));
-        snprintf(buf, len, "[%s]:%u", host, ntohs(s->sin6_port));
-    } else {
-        snprintf(buf, len, "?");
-    }
-}
-
 /* ---- the worker's admission lists: waiting for a slot, silent handshakes ---- */
 
 static struct rg_conn_queue *list_of(struct rg_worker *w, enum rg_conn_list list)
@@ -1192,7 +1176,7 @@ static void on_header_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
      * limit, the registry and each log line see it, not the balancer. */
     snprintf(c->via_text, sizeof(c->via_text), "%s", c->addr_text);
     c->addr = h.src;
-    addr_format(&c->addr, c->addr_text, sizeof(c->addr_text));
+    rg_sockaddr_format((const struct sockaddr *)&c->addr, true, c->addr_text, sizeof(c->addr_text));
     uv_timer_stop(&c->timer);
     c->state = RG_CONN_WAITING;
     rg_debug("event=proxy_header conn=%llu src=%s via=%s", (unsigned long long)c->id, c->addr_text,
@@ -1246,7 +1230,7 @@ void rg_conn_accept(struct rg_worker *w, uv_stream_t *server)
         uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
         return;
     }
-    addr_format(&c->addr, c->addr_text, sizeof(c->addr_text));
+    rg_sockaddr_format((const struct sockaddr *)&c->addr, true, c->addr_text, sizeof(c->addr_text));
     uv_timer_init(&w->loop, &c->timer);
     c->timer.data = c;
     c->open_handles = 2;

@@ -179,14 +179,6 @@ void rg_listener_release(const struct sockaddr *addr, bool established)
     pthread_mutex_unlock(&admit_lock);
 }
 
-unsigned rg_listener_total(void)
-{
-    pthread_mutex_lock(&admit_lock);
-    unsigned n = total_conns;
-    pthread_mutex_unlock(&admit_lock);
-    return n;
-}
-
 unsigned rg_listener_handshakes(void)
 {
     return __atomic_load_n(&handshakes, __ATOMIC_RELAXED);
@@ -439,8 +431,7 @@ static int open_one(struct rg_worker *w, const char *host, uint16_t port)
     }
     l->worker = w;
     l->open_handles = 1;
-    snprintf(l->addr_text, sizeof(l->addr_text), strchr(host, ':') ? "[%s]:%u" : "%s:%u", host,
-             port);
+    rg_sockaddr_format((const struct sockaddr *)&ss, true, l->addr_text, sizeof(l->addr_text));
     uv_tcp_init(&w->loop, &l->tcp);
     l->tcp.data = l;
     int rc = uv_tcp_open(&l->tcp, fd);

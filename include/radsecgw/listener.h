@@ -41,7 +41,6 @@ bool rg_listener_handshake_possible(const struct rg_config *cfg);
  * the refusal reason (max-connections-per-ip). */
 const char *rg_listener_established(const struct rg_config *cfg, const struct sockaddr *addr);
 
-unsigned rg_listener_total(void);
 unsigned rg_listener_handshakes(void);
 
 /* Limit events, summed over workers for one aggregate log line per interval. */
