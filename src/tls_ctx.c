@@ -8,7 +8,6 @@
 #include <wolfssl/wolfcrypt/error-crypt.h>
 
 #include <errno.h>
-#include <regex.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -136,14 +135,6 @@ static void org_trust_free(struct org_trust *ot)
     blobs_free(ot->ca, ot->nca);
     blobs_free(ot->crl, ot->ncrl);
     blobs_free(ot->crl_deferred, ot->ncrl_deferred);
-    if (ot->own_re) {
-        for (size_t i = 0; i < ot->org->nmatch; i++)
-            if (ot->own_re_set[i])
-                regfree(&ot->own_re[i]);
-    }
-    free(ot->own_re);
-    free(ot->own_re_set);
-    free(ot->re);
     memset(ot, 0, sizeof(*ot));
 }
 
@@ -157,42 +148,6 @@ void rg_tls_ctx_free(struct rg_tls_ctx *ctx)
     if (ctx->ctx)
         wolfSSL_CTX_free(ctx->ctx);
     free(ctx);
-}
-
-WOLFSSL_CTX *rg_tls_ctx_wolfssl(struct rg_tls_ctx *ctx)
-{
-    return ctx->ctx;
-}
-
-static int org_regex_prepare(struct org_trust *ot, char *err, size_t errlen)
-{
-    const struct rg_org *org = ot->org;
-    if (org->nmatch == 0)
-        return 0;
-    ot->re = calloc(org->nmatch, sizeof(*ot->re));
-    ot->own_re = calloc(org->nmatch, sizeof(*ot->own_re));
-    ot->own_re_set = calloc(org->nmatch, sizeof(*ot->own_re_set));
-    if (!ot->re || !ot->own_re || !ot->own_re_set)
-        return -ENOMEM;
-    for (size_t i = 0; i < org->nmatch; i++) {
-        const struct rg_match *m = &org->match[i];
-        if (m->kind == RG_MATCH_SAN_IP)
-            continue;
-        if (m->regex) {
-            ot->re[i] = m->regex;
-            continue;
-        }
-        int rc = regcomp(&ot->own_re[i], m->pattern ? m->pattern : "", REG_EXTENDED | REG_NOSUB);
-        if (rc != 0) {
-            char msg[128];
-            regerror(rc, &ot->own_re[i], msg, sizeof(msg));
-            errf(err, errlen, "org \"%s\": match \"%s\": %s", org->name, m->pattern, msg);
-            return -EINVAL;
-        }
-        ot->own_re_set[i] = true;
-        ot->re[i] = &ot->own_re[i];
-    }
-    return 0;
 }
 
 WOLFSSL_X509_CRL *rg_tls_crl_parse(const struct blob *b)
@@ -395,8 +350,6 @@ int rg_tls_ctx_new(const struct rg_config *cfg, struct rg_tls_ctx **out, char *e
         tc->orgs[i].org = &cfg->orgs[i];
         any_crl |= cfg->orgs[i].ncrl > 0;
         if ((ret = org_load(tc, &tc->orgs[i], err, errlen)) < 0)
-            goto fail;
-        if ((ret = org_regex_prepare(&tc->orgs[i], err, errlen)) < 0)
             goto fail;
     }
     /* The CTX checks every CRL it has at the handshake (a revoked client never gets in);

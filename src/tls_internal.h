@@ -7,7 +7,6 @@
 #include <wolfssl/options.h>
 #include <wolfssl/ssl.h>
 
-#include <regex.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -35,9 +34,6 @@ struct org_trust {
     struct blob *crl_deferred; /* malloced array, owned: CRLs of intermediate CAs */
     size_t ncrl_deferred;
     bool crl_enabled; /* the org lists CRLs: every CA in a chain needs a current one */
-    regex_t **re;     /* malloced array (nmatch): the config's regex or own_re[i] */
-    regex_t *own_re;  /* malloced array, owned: compiled here when config left it NULL */
-    bool *own_re_set; /* malloced array: own_re[i] needs regfree */
 };
 
 struct rg_tls_ctx {

@@ -8,7 +8,6 @@
 #include <wolfssl/openssl/x509v3.h>
 
 #include <errno.h>
-#include <regex.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -109,7 +108,7 @@ static bool org_addr_allowed(const struct rg_org *org, const struct sockaddr *ad
     return !addr || org->nallow == 0 || addr_in(org->allow, org->nallow, addr);
 }
 
-static bool asn1_regex(const regex_t *re, WOLFSSL_ASN1_STRING *s)
+static bool asn1_match(const struct rg_match *m, WOLFSSL_ASN1_STRING *s)
 {
     char buf[512];
     int len = wolfSSL_ASN1_STRING_length(s);
@@ -120,7 +119,7 @@ static bool asn1_regex(const regex_t *re, WOLFSSL_ASN1_STRING *s)
     buf[len] = '\0';
     if (strlen(buf) != (size_t)len) /* embedded NUL: never a name we should match */
         return false;
-    return regexec(re, buf, 0, NULL, 0) == 0;
+    return rg_config_match_string(m, buf);
 }
 
 static bool san_ip_in(const struct rg_prefix *p, WOLFSSL_ASN1_STRING *s)
@@ -155,7 +154,7 @@ static bool org_rules_match(const struct org_trust *ot, const char *cn,
         const struct rg_match *m = &org->match[i];
         bool ok = false;
         if (m->kind == RG_MATCH_CN) {
-            ok = cn[0] && regexec(ot->re[i], cn, 0, NULL, 0) == 0;
+            ok = cn[0] && rg_config_match_string(m, cn);
         } else {
             int type = m->kind == RG_MATCH_SAN_DNS   ? GEN_DNS
                        : m->kind == RG_MATCH_SAN_URI ? GEN_URI
@@ -166,7 +165,7 @@ static bool org_rules_match(const struct org_trust *ot, const char *cn,
                 if (!gn || gn->type != type || !gn->d.ia5)
                     continue;
                 ok = type == GEN_IPADD ? san_ip_in(&m->prefix, gn->d.iPAddress)
-                                       : asn1_regex(ot->re[i], gn->d.ia5);
+                                       : asn1_match(m, gn->d.ia5);
             }
         }
         if (!ok)

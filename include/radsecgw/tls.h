@@ -32,7 +32,6 @@ void rg_tls_global_cleanup(void);
  * anchor) is applied when a client presents that intermediate. */
 int rg_tls_ctx_new(const struct rg_config *cfg, struct rg_tls_ctx **out, char *err, size_t errlen);
 void rg_tls_ctx_free(struct rg_tls_ctx *ctx);
-WOLFSSL_CTX *rg_tls_ctx_wolfssl(struct rg_tls_ctx *ctx);
 
 /* A new server-side WOLFSSL for one connection (verification state attached). Free it with
  * rg_tls_ssl_free (rg_tls_stream_free does). NULL on allocation failure. */
