@@ -1,7 +1,9 @@
 /* TLS policy from the config snapshot: the server WOLFSSL_CTX (certificate chain, key,
  * versions, ciphers, no renegotiation), the per-org trust (CAs, CRLs) and the peer
  * identity: which org a verified client belongs to, or why it is refused.
- * Knows nothing of RADIUS or sockets. */
+ * Knows nothing of RADIUS or sockets. Implemented by src/tls_ctx.c (contexts), tls_verify.c
+ * (verify callback, reasons), tls_alpn.c (RFC 9765), tls_peer.c (org decision) and
+ * tls_expiry.c (expiry watch). */
 #ifndef RADSECGW_TLS_H
 #define RADSECGW_TLS_H
 
