@@ -11,6 +11,7 @@
 #include "radsecgw/coa.h"
 #include "radsecgw/common.h"
 #include "radsecgw/conn.h"
+#include "radsecgw/gen.h"
 #include "radsecgw/listener.h"
 #include "radsecgw/log.h"
 #include "radsecgw/proxy.h"

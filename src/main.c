@@ -22,6 +22,7 @@
 #include "radsecgw/coa.h"
 #include "radsecgw/common.h"
 #include "radsecgw/config.h"
+#include "radsecgw/gen.h"
 #include "radsecgw/listener.h"
 #include "radsecgw/log.h"
 #include "radsecgw/metrics.h"

@@ -1,6 +1,6 @@
 /* Worker threads: each runs one libuv loop with its own listeners, connections, backend
  * sockets and state table. The main thread talks to a worker only through its uv_async
- * (new generation, stop). Also the config generations they share read-only. */
+ * (new generation, stop). Generations themselves are gen.c's. */
 #include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,41 +16,6 @@
 
 /* Graceful stop: requests in flight get this long to be answered. */
 #define RG_WORKER_DRAIN_MS 5000
-
-/* ---- generations ---- */
-
-struct rg_gen *rg_gen_new(struct rg_config *cfg, char *err, size_t errlen)
-{
-    static uint64_t counter;
-    struct rg_gen *g = calloc(1, sizeof(*g));
-    if (!g) {
-        snprintf(err, errlen, "out of memory");
-        return NULL;
-    }
-    if (rg_tls_ctx_new(cfg, &g->tls, err, errlen) < 0) {
-        free(g);
-        return NULL;
-    }
-    g->cfg = rg_config_ref(cfg);
-    g->refcount = 1;
-    g->number = __atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED);
-    return g;
-}
-
-struct rg_gen *rg_gen_ref(struct rg_gen *g)
-{
-    __atomic_add_fetch(&g->refcount, 1, __ATOMIC_RELAXED);
-    return g;
-}
-
-void rg_gen_unref(struct rg_gen *g)
-{
-    if (!g || __atomic_sub_fetch(&g->refcount, 1, __ATOMIC_ACQ_REL) != 0)
-        return;
-    rg_tls_ctx_free(g->tls);
-    rg_config_unref(g->cfg);
-    free(g);
-}
 
 unsigned rg_worker_table_limit(const struct rg_config *cfg)
 {

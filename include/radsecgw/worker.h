@@ -10,6 +10,7 @@
 
 #include "radsecgw/config.h"
 #include "radsecgw/conn.h"
+#include "radsecgw/gen.h"
 #include "radsecgw/proxy.h"
 #include "radsecgw/metrics.h"
 #include "radsecgw/stats.h"
@@ -19,20 +20,6 @@ struct rg_conn;
 struct rg_backend_set;
 struct rg_backend_sock;
 struct rg_coa_worker;
-
-/* A config generation: the snapshot plus the TLS context built from it. Reference
- * counted; a connection holds the generation it was last verified under (accepted, or
- * re-checked when a newer one was installed: rg_conn_recheck). */
-struct rg_gen {
-    int refcount;           /* atomic */
-    struct rg_config *cfg;  /* reference held */
-    struct rg_tls_ctx *tls; /* owned */
-    uint64_t number;
-};
-
-struct rg_gen *rg_gen_new(struct rg_config *cfg, char *err, size_t errlen);
-struct rg_gen *rg_gen_ref(struct rg_gen *g);
-void rg_gen_unref(struct rg_gen *g);
 
 struct rg_listener {
     uv_tcp_t tcp;             /* embedded; the struct is freed once tcp and spare are closed */
