@@ -8,11 +8,11 @@
 #include <string.h>
 #include <time.h>
 
+#include "radsecgw/admission.h"
 #include "radsecgw/coa.h"
 #include "radsecgw/common.h"
 #include "radsecgw/conn.h"
 #include "radsecgw/gen.h"
-#include "radsecgw/listener.h"
 #include "radsecgw/log.h"
 #include "radsecgw/proxy.h"
 #include "radsecgw/proxy_protocol.h"
@@ -67,56 +67,6 @@ static void addr_format(const struct sockaddr_storage *ss, char *buf, size_t len
     } else {
         snprintf(buf, len, "?");
     }
-}
-
-/* ---- the worker's admission lists: waiting for a slot, silent handshakes ---- */
-
-static struct rg_conn_queue *list_of(struct rg_worker *w, enum rg_conn_list list)
-{
-    return list == RG_CONN_LIST_WAITING ? &w->waiting : &w->silent;
-}
-
-static void list_push(struct rg_conn *c, enum rg_conn_list list)
-{
-    struct rg_worker *w = c->worker;
-    struct rg_conn_queue *q = list_of(w, list);
-    RG_REQUIRE(c->list == RG_CONN_LIST_NONE);
-    c->list = list;
-    c->admit_next = NULL;
-    c->admit_prev = q->tail;
-    if (q->tail)
-        q->tail->admit_next = c;
-    else
-        q->head = c;
-    q->tail = c;
-    q->n++;
-    if (list == RG_CONN_LIST_WAITING) {
-        RG_STAT_INC(&w->stats, conn_waiting);
-        rg_listener_waiting(true);
-    }
-}
-
-static void list_remove(struct rg_conn *c)
-{
-    struct rg_worker *w = c->worker;
-    if (c->list == RG_CONN_LIST_NONE)
-        return;
-    struct rg_conn_queue *q = list_of(w, c->list);
-    if (c->admit_prev)
-        c->admit_prev->admit_next = c->admit_next;
-    else
-        q->head = c->admit_next;
-    if (c->admit_next)
-        c->admit_next->admit_prev = c->admit_prev;
-    else
-        q->tail = c->admit_prev;
-    q->n--;
-    if (c->list == RG_CONN_LIST_WAITING) {
-        RG_STAT_DEC(&w->stats, conn_waiting);
-        rg_listener_waiting(false);
-    }
-    c->list = RG_CONN_LIST_NONE;
-    c->admit_prev = c->admit_next = NULL;
 }
 
 /* ---- fairness: the worker's list of connections that used their share of a turn ---- */
@@ -191,24 +141,13 @@ void rg_conn_run_more(struct rg_worker *w)
     }
 }
 
-/* Has the peer sent anything we have not read yet? (A waiting connection is not read, and
- * a handshake's first bytes may sit in the socket until the next poll.) */
-static bool bytes_pending(struct rg_conn *c)
-{
-    uv_os_fd_t fd;
-    int n = 0;
-    if (uv_fileno((uv_handle_t *)&c->tcp, &fd) < 0 || ioctl(fd, FIONREAD, &n) < 0)
-        return true; /* cannot tell: not silent */
-    return n > 0;
-}
-
 static void release_slot(struct rg_conn *c)
 {
     if (!c->holds_slot)
         return;
     c->holds_slot = false;
     RG_STAT_DEC(&c->worker->stats, conn_handshaking);
-    rg_listener_handshake_release((const struct sockaddr *)&c->addr);
+    rg_admission_handshake_release((const struct sockaddr *)&c->addr);
     if (c->worker->waiting.n)
         rg_worker_schedule_admit(c->worker);
 }
@@ -298,10 +237,10 @@ void rg_conn_close(struct rg_conn *c, const char *why)
     w->closes_unreturned++;
     trim_unlink(c);
     unlink_conn(c);
-    list_remove(c);
+    rg_admission_list_remove(c);
     release_slot(c);
     if (c->counted)
-        rg_listener_release((const struct sockaddr *)&c->addr, c->established);
+        rg_admission_release((const struct sockaddr *)&c->addr, c->established);
     c->counted = c->established = false;
     uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
     uv_close((uv_handle_t *)&c->timer, on_handle_closed);
@@ -313,8 +252,8 @@ static void refuse(struct rg_conn *c, const char *reason)
     RG_STAT_INC(&w->stats, conn_refused);
     rg_metrics_refused(w->metrics, reason);
     /* A line per peer once a certificate was seen (rate-limited per reason); before that,
-     * one per reason and interval with the count (rg_listener_report_refusals). */
-    if (rg_listener_refusal(reason, c->addr_text, c->peer.subject[0] != '\0'))
+     * one per reason and interval with the count (rg_admission_report_refusals). */
+    if (rg_admission_refusal(reason, c->addr_text, c->peer.subject[0] != '\0'))
         rg_warn("event=tls_refused conn=%llu src=%s reason=\"%s\"%s%s%s%s%s%s%s%s",
                 (unsigned long long)c->id, c->addr_text, reason, c->peer.org ? " org=" : "",
                 c->peer.org ? c->peer.org->name : "", c->peer.subject[0] ? " subject=\"" : "",
@@ -601,7 +540,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     if (!c->heard) {
         c->heard = true;
         if (c->list == RG_CONN_LIST_SILENT)
-            list_remove(c);
+            rg_admission_list_remove(c);
     }
     if (!c->tls.ssl && tls_begin(c) < 0)
         return;
@@ -819,9 +758,9 @@ static void on_timer(uv_timer_t *t)
     }
     if (c->state == RG_CONN_WAITING) {
         /* handshake-timeout counts from the accept: waiting is bounded too. Logged in
-         * aggregate (rg_listener_report), not per connection. */
+         * aggregate (rg_admission_report), not per connection. */
         RG_STAT_INC(&c->worker->stats, conn_refused);
-        rg_listener_note(RG_LISTENER_WAIT_TIMEOUT);
+        rg_admission_note(RG_ADMISSION_WAIT_TIMEOUT);
         rg_conn_close(c, "waited for a handshake slot past handshake-timeout");
         return;
     }
@@ -889,7 +828,7 @@ static void handshake_done(struct rg_conn *c)
         return;
     }
     c->proto = (uint8_t)proto;
-    const char *why = rg_listener_established(w->gen->cfg, (const struct sockaddr *)&c->addr);
+    const char *why = rg_admission_established(w->gen->cfg, (const struct sockaddr *)&c->addr);
     if (why) {
         refuse(c, why);
         return;
@@ -1045,31 +984,14 @@ static void process(struct rg_conn *c)
 }
 
 /* Close the oldest connection of w that has not sent a byte, to make room while a global
- * limit is full: a handshake holding a slot, or (with_waiting) a connection waiting for
- * one. True if one was closed. Only the heads are looked at: both lists are oldest first,
- * and a head found to have bytes pending is no longer silent and leaves the list. */
+ * limit is full (rg_admission_silent_victim chooses it). True if one was closed. */
 static bool evict_silent(struct rg_worker *w, bool with_waiting)
 {
-    while (w->silent.head && bytes_pending(w->silent.head)) {
-        w->silent.head->heard = true;
-        list_remove(w->silent.head);
-    }
-    struct rg_conn *victim = w->silent.head;
-    if (with_waiting) {
-        /* The first few waiting connections: one that sent its ClientHello is no victim. */
-        struct rg_conn *c = w->waiting.head;
-        for (int i = 0; c && i < 16; i++, c = c->admit_next) {
-            if (bytes_pending(c))
-                continue;
-            if (!victim || c->accepted_ms < victim->accepted_ms)
-                victim = c;
-            break;
-        }
-    }
+    struct rg_conn *victim = rg_admission_silent_victim(w, with_waiting);
     if (!victim)
         return false;
     RG_STAT_INC(&w->stats, conn_evicted);
-    rg_listener_note(RG_LISTENER_EVICTED);
+    rg_admission_note(RG_ADMISSION_EVICTED);
     rg_conn_close(victim, "evicted: silent while a connection limit was full");
     return true;
 }
@@ -1087,7 +1009,7 @@ static void start_handshake(struct rg_conn *c)
     c->state = RG_CONN_HANDSHAKE; /* the TLS session is created when the first byte arrives */
     c->last_activity_ms = rg_now_ms();
     if (!c->heard)
-        list_push(c, RG_CONN_LIST_SILENT);
+        rg_admission_list_push(c, RG_CONN_LIST_SILENT);
     update_reading(c);
 }
 
@@ -1102,14 +1024,14 @@ void rg_conn_admit_waiting(struct rg_worker *w)
     for (struct rg_conn *c = w->waiting.head, *next; c && scanned < RG_ADMIT_SCAN; c = next) {
         next = c->admit_next;
         scanned++;
-        if (!rg_listener_handshake_possible(cfg))
+        if (!rg_admission_handshake_possible(cfg))
             break;
-        int rc = rg_listener_handshake_take(cfg, (const struct sockaddr *)&c->addr);
+        int rc = rg_admission_handshake_take(cfg, (const struct sockaddr *)&c->addr);
         if (rc == -ENOSPC)
             break;
         if (rc < 0)
             continue; /* its address is at max-handshakes-per-ip: the next one may go */
-        list_remove(c);
+        rg_admission_list_remove(c);
         start_handshake(c);
     }
 }
@@ -1224,13 +1146,11 @@ static void expect_proxy_header(struct rg_conn *c)
         rg_conn_close(c, "cannot read the PROXY header");
 }
 
-void rg_conn_accept(struct rg_worker *w, uv_stream_t *server)
+int rg_conn_accept(struct rg_worker *w, uv_stream_t *server)
 {
     struct rg_conn *c = calloc(1, sizeof(*c));
-    if (!c) {
-        rg_listener_drop(server); /* still taken off the queue, or the listener stalls */
-        return;
-    }
+    if (!c)
+        return -ENOMEM;
     c->worker = w;
     c->writing.pool = c->staged.pool = &w->buf_pool;
     uv_tcp_init(&w->loop, &c->tcp);
@@ -1245,7 +1165,7 @@ void rg_conn_accept(struct rg_worker *w, uv_stream_t *server)
         rg_debug("event=accept_gone reason=\"%s\"", rg_strerror(rc));
         c->state = RG_CONN_CLOSED;
         uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
-        return;
+        return 0;
     }
     addr_format(&c->addr, c->addr_text, sizeof(c->addr_text));
     uv_timer_init(&w->loop, &c->timer);
@@ -1262,9 +1182,10 @@ void rg_conn_accept(struct rg_worker *w, uv_stream_t *server)
     c->state = RG_CONN_WAITING;
     if (w->gen->cfg->listen.proxy_protocol) {
         expect_proxy_header(c);
-        return;
+        return 0;
     }
     admit(c);
+    return 0;
 }
 
 /* A connection whose source is known (the TCP peer, or the AP named by a PROXY header):
@@ -1277,15 +1198,15 @@ static void admit(struct rg_conn *c)
     const struct sockaddr *addr = (const struct sockaddr *)&c->addr;
     /* Limits and source prefixes cost nothing but a lookup: checked before any TLS. */
     const char *why;
-    rc = rg_listener_admit(cfg, addr, &why);
+    rc = rg_admission_admit(cfg, addr, &why);
     if (rc == -EAGAIN && evict_silent(w, true))
-        rc = rg_listener_admit(cfg, addr, &why);
+        rc = rg_admission_admit(cfg, addr, &why);
     if (rc < 0) {
         RG_STAT_INC(&w->stats, conn_refused);
         rg_metrics_refused(w->metrics, why);
         if (rc == -EAGAIN)
-            rg_listener_note(RG_LISTENER_REFUSED);
-        else if (rg_listener_refusal(why, c->addr_text, false))
+            rg_admission_note(RG_ADMISSION_REFUSED);
+        else if (rg_admission_refusal(why, c->addr_text, false))
             rg_warn("event=conn_refused conn=%llu src=%s reason=\"%s\"", (unsigned long long)c->id,
                     c->addr_text, why);
         rg_conn_close(c, why);
@@ -1306,9 +1227,9 @@ static void admit(struct rg_conn *c)
     /* Connections that wait for a slot keep their place in line: a newcomer does not
      * overtake them. */
     if (w->waiting.n)
-        rc = rg_listener_handshake_possible(cfg) ? -EAGAIN : -ENOSPC;
+        rc = rg_admission_handshake_possible(cfg) ? -EAGAIN : -ENOSPC;
     else
-        rc = rg_listener_handshake_take(cfg, addr);
+        rc = rg_admission_handshake_take(cfg, addr);
     if (rc == 0) {
         start_handshake(c);
         rg_debug("event=conn_accept conn=%llu src=%s worker=%u", (unsigned long long)c->id,
@@ -1317,10 +1238,10 @@ static void admit(struct rg_conn *c)
     }
     /* Beyond max-handshakes(-per-ip) a connection waits, accepted but unread, instead of
      * being refused: hundreds of APs behind one NAT address reconnecting together all get
-     * in, as handshakes finish (aggregate log line: rg_listener_report). */
-    list_push(c, RG_CONN_LIST_WAITING);
+     * in, as handshakes finish (aggregate log line: rg_admission_report). */
+    rg_admission_list_push(c, RG_CONN_LIST_WAITING);
     RG_STAT_INC(&w->stats, conn_waited);
-    rg_listener_note(rc == -ENOSPC ? RG_LISTENER_WAITED_GLOBAL : RG_LISTENER_WAITED_IP);
+    rg_admission_note(rc == -ENOSPC ? RG_ADMISSION_WAITED_GLOBAL : RG_ADMISSION_WAITED_IP);
     rg_debug("event=conn_accept conn=%llu src=%s worker=%u wait=handshake_slot",
              (unsigned long long)c->id, c->addr_text, w->index);
     if (rc == -ENOSPC) {

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "radsecgw/admission.h"
 #include "radsecgw/backend.h"
 #include "radsecgw/coa.h"
 #include "radsecgw/common.h"
@@ -50,7 +51,7 @@ static void on_health(uv_timer_t *t)
     struct rg_worker *w = t->data;
     struct rg_backend_set *set = w->backends;
     uint64_t now = rg_now_ms();
-    rg_listener_report(w->gen->cfg);
+    rg_admission_report(w->gen->cfg);
     rg_pp2_report();
     return_memory(w);
     __atomic_store_n(&w->beat_ms, now, __ATOMIC_RELAXED);
