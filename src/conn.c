@@ -20,22 +20,14 @@
 #include "radsecgw/radius11.h"
 #include "radsecgw/worker.h"
 
-/* Decrypted bytes buffered per connection before the TLS layer stops reading: a few
- * maximum-size packets (backpressure when the backend table is full). */
-#define RG_CONN_PLAIN_LIMIT (4 * RG_RADIUS_MAX_LEN)
+#include "conn_internal.h"
+
 /* An AP that stops reading its replies is cut off past this much queued ciphertext. */
 #define RG_CONN_OUT_LIMIT (1024 * 1024)
 /* ...and stops being read long before that, once this much waits unsent: its requests stay
  * in TCP (its own send buffer fills) instead of costing the worker anything. */
 #define RG_CONN_WRITE_PAUSE (64 * 1024)
 #define RG_CONN_SNDBUF      (256 * 1024)
-/* A connection's share of one loop turn: packets framed and plaintext decrypted. What is
- * left waits in the worker's more list for the next turn, after the others had theirs. */
-#define RG_TURN_PACKETS 32
-#define RG_TURN_BYTES   (32 * 1024)
-/* TLS handshake work per worker per loop turn (the first step of a turn always runs): a
- * burst of handshakes must not hold up the packets of connected APs. */
-#define RG_TURN_HANDSHAKE_NS (2u * 1000u * 1000u)
 /* libuv's timers run on the loop's cached clock, which lags rg_now_ms by up to a turn: a
  * deadline this close counts as reached. */
 #define RG_TIMER_SLACK_MS 5
@@ -43,7 +35,6 @@
 /* Connection numbers for log lines (conn=N) and metrics: unique across workers. */
 static uint64_t conn_ids;
 
-static void process(struct rg_conn *c);
 static void on_timer(uv_timer_t *t);
 static void admit(struct rg_conn *c);
 static void expect_proxy_header(struct rg_conn *c);
@@ -66,78 +57,6 @@ static void addr_format(const struct sockaddr_storage *ss, char *buf, size_t len
         snprintf(buf, len, "[%s]:%u", host, ntohs(s->sin6_port));
     } else {
         snprintf(buf, len, "?");
-    }
-}
-
-/* ---- fairness: the worker's list of connections that used their share of a turn ---- */
-
-static void more_push(struct rg_conn *c)
-{
-    struct rg_worker *w = c->worker;
-    if (c->more_queued)
-        return;
-    c->more_queued = true;
-    c->more_next = NULL;
-    c->more_prev = w->more_tail;
-    if (w->more_tail)
-        w->more_tail->more_next = c;
-    else
-        w->more_head = c;
-    w->more_tail = c;
-    w->nmore++;
-    RG_STAT_INC(&w->stats, turn_deferred);
-    rg_worker_schedule_more(w);
-}
-
-static void more_remove(struct rg_conn *c)
-{
-    struct rg_worker *w = c->worker;
-    if (!c->more_queued)
-        return;
-    if (c->more_prev)
-        c->more_prev->more_next = c->more_next;
-    else
-        w->more_head = c->more_next;
-    if (c->more_next)
-        c->more_next->more_prev = c->more_prev;
-    else
-        w->more_tail = c->more_prev;
-    c->more_prev = c->more_next = NULL;
-    c->more_queued = false;
-    w->nmore--;
-}
-
-/* Fresh shares when the worker's loop has turned since this connection last used them. */
-static void turn_refresh(struct rg_conn *c)
-{
-    if (c->turn == c->worker->turn)
-        return;
-    c->turn = c->worker->turn;
-    c->turn_packets = RG_TURN_PACKETS;
-    c->turn_bytes = RG_TURN_BYTES;
-}
-
-static bool turn_used(const struct rg_conn *c)
-{
-    return c->turn_packets == 0 || c->turn_bytes == 0;
-}
-
-void rg_conn_abandon_drained(struct rg_conn *c)
-{
-    if (c->state != RG_CONN_OPEN || !c->abandon_blocked)
-        return;
-    c->abandon_blocked = false;
-    more_push(c); /* from the loop: not from inside the reply that freed the slot */
-}
-
-void rg_conn_run_more(struct rg_worker *w)
-{
-    /* Only those queued before this pass, oldest first: one that uses this turn's share
-     * too goes to the back and waits for the next turn. */
-    for (unsigned n = w->nmore; n > 0 && w->more_head; n--) {
-        struct rg_conn *c = w->more_head;
-        more_remove(c);
-        process(c);
     }
 }
 
@@ -233,7 +152,7 @@ void rg_conn_close(struct rg_conn *c, const char *why)
     rg_proxy_conn_closed(&w->proxy, c);
     rg_coa_conn_closed(c);
     c->state = RG_CONN_CLOSED;
-    more_remove(c);
+    rg_conn_more_remove(c);
     w->closes_unreturned++;
     trim_unlink(c);
     unlink_conn(c);
@@ -549,7 +468,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         rg_conn_close(c, "out of memory");
         return;
     }
-    process(c);
+    rg_conn_process(c);
 }
 
 static void pause_reading(struct rg_conn *c)
@@ -578,7 +497,7 @@ void rg_conn_resume(struct rg_conn *c)
     if (c->state != RG_CONN_OPEN)
         return;
     c->paused = false;
-    process(c); /* reads again at its end */
+    rg_conn_process(c); /* reads again at its end */
 }
 
 /* RADIUS framing on the decrypted stream: the Length field delimits packets; several per
@@ -797,7 +716,7 @@ static void on_timer(uv_timer_t *t)
         }
         if (c->rate_blocked && now >= c->rate_window_ms + 1000u) {
             c->rate_blocked = false;
-            process(c); /* the requests it sent meanwhile, then reading again */
+            rg_conn_process(c); /* the requests it sent meanwhile, then reading again */
             if (c->state == RG_CONN_CLOSED)
                 return;
         }
@@ -873,42 +792,11 @@ void rg_conn_recheck(struct rg_conn *c, struct rg_gen *g)
              (unsigned long long)g->number);
 }
 
-/* Decrypt within the connection's share of the turn: drive() stops at plain_limit, so the
- * limit is what fits in the share (and under RG_CONN_PLAIN_LIMIT). -1 on a TLS failure. */
-static int decrypt(struct rg_conn *c)
-{
-    size_t before = c->tls.plain.len;
-    size_t limit = before + c->turn_bytes;
-    c->tls.plain_limit = limit < RG_CONN_PLAIN_LIMIT ? limit : RG_CONN_PLAIN_LIMIT;
-    if (rg_tls_stream_drive(&c->tls) < 0 || c->tls.state == RG_TLS_STREAM_FAILED)
-        return -1;
-    size_t got = c->tls.plain.len > before ? c->tls.plain.len - before : 0;
-    c->turn_bytes -= got < c->turn_bytes ? got : c->turn_bytes;
-    return 0;
-}
-
-/* One step of the handshake, within the worker's handshake work for this turn; false when
- * that is used up (the connection continues next turn). */
-static bool handshake_step(struct rg_conn *c, int *rc)
-{
-    struct rg_worker *w = c->worker;
-    if (w->handshake_turn != w->turn) {
-        w->handshake_turn = w->turn;
-        w->handshake_ns = 0;
-    } else if (w->handshake_ns >= RG_TURN_HANDSHAKE_NS) {
-        return false;
-    }
-    uint64_t t0 = uv_hrtime();
-    *rc = rg_tls_stream_drive(&c->tls);
-    w->handshake_ns += uv_hrtime() - t0;
-    return true;
-}
-
-static void process(struct rg_conn *c)
+void rg_conn_process(struct rg_conn *c)
 {
     if (c->state != RG_CONN_HANDSHAKE && c->state != RG_CONN_OPEN)
         return;
-    turn_refresh(c);
+    rg_conn_turn_refresh(c);
     bool more = false;
     if (c->state == RG_CONN_HANDSHAKE && !c->alpn_ready) {
         /* RFC 9765: the listener's radius-1.1 answers the ClientHello before wolfSSL does
@@ -927,7 +815,7 @@ static void process(struct rg_conn *c)
     }
     if (c->state == RG_CONN_HANDSHAKE) {
         int rc = 0;
-        if (!handshake_step(c, &rc)) {
+        if (!rg_conn_handshake_step(c, &rc)) {
             more = true;
         } else if (rc < 0 || c->tls.state == RG_TLS_STREAM_FAILED) {
             if (!rg_tls_handshake_failure(c->tls.ssl, &c->peer))
@@ -941,12 +829,12 @@ static void process(struct rg_conn *c)
             if (c->state != RG_CONN_OPEN)
                 return;
             /* Application data may have arrived with the handshake's last flight. */
-            if (decrypt(c) < 0) {
+            if (rg_conn_decrypt(c) < 0) {
                 rg_conn_close(c, c->tls.err_text[0] ? c->tls.err_text : "TLS error");
                 return;
             }
         }
-    } else if (decrypt(c) < 0) {
+    } else if (rg_conn_decrypt(c) < 0) {
         rg_conn_close(c, c->tls.err_text[0] ? c->tls.err_text : "TLS error");
         return;
     }
@@ -957,10 +845,10 @@ static void process(struct rg_conn *c)
         size_t in_before = c->tls.in.len, plain_before = c->tls.plain.len;
         frame(c);
         if (c->state != RG_CONN_OPEN || c->paused || c->rate_blocked || c->abandon_blocked ||
-            turn_used(c) || c->tls.plain.len == plain_before ||
+            rg_conn_turn_used(c) || c->tls.plain.len == plain_before ||
             (c->tls.in.len == 0 && !rg_tls_stream_pending(&c->tls)))
             break;
-        if (decrypt(c) < 0) {
+        if (rg_conn_decrypt(c) < 0) {
             rg_conn_close(c, c->tls.err_text[0] ? c->tls.err_text : "TLS error");
             return;
         }
@@ -974,10 +862,10 @@ static void process(struct rg_conn *c)
         return;
     }
     if (c->state == RG_CONN_OPEN && !c->paused && !c->rate_blocked && !c->abandon_blocked &&
-        turn_used(c) && (c->tls.plain.len > 0 || rg_tls_stream_pending(&c->tls)))
+        rg_conn_turn_used(c) && (c->tls.plain.len > 0 || rg_tls_stream_pending(&c->tls)))
         more = true;
     if (more)
-        more_push(c); /* stops reading until its turn comes again */
+        rg_conn_more_push(c); /* stops reading until its turn comes again */
     flush(c);
     update_reading(c);
     want_trim(c);

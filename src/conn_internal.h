@@ -1,0 +1,31 @@
+/* Between the files of the AP connection (conn.c and conn_*.c): what one part calls in
+ * another. Not for anything outside them; the connection's API is radsecgw/conn.h. */
+#ifndef RADSECGW_CONN_INTERNAL_H
+#define RADSECGW_CONN_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <uv.h>
+
+#include "radsecgw/conn.h"
+#include "radsecgw/radius.h"
+
+/* Decrypted bytes buffered per connection before the TLS layer stops reading: a few
+ * maximum-size packets (backpressure when the backend table is full). */
+#define RG_CONN_PLAIN_LIMIT (4 * RG_RADIUS_MAX_LEN)
+
+/* conn_fairness.c: the more list (run from rg_conn_run_more), fresh shares once the loop
+ * has turned, whether a share is used, decrypting and handshaking within it. */
+void rg_conn_more_push(struct rg_conn *c);
+void rg_conn_more_remove(struct rg_conn *c);
+void rg_conn_turn_refresh(struct rg_conn *c);
+bool rg_conn_turn_used(const struct rg_conn *c);
+int rg_conn_decrypt(struct rg_conn *c);
+bool rg_conn_handshake_step(struct rg_conn *c, int *rc);
+
+/* conn.c: handshake, decrypt and frame what is buffered, within the turn's share. */
+void rg_conn_process(struct rg_conn *c);
+
+#endif
