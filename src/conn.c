@@ -42,7 +42,6 @@ static void flush(struct rg_conn *c);
 static void update_reading(struct rg_conn *c);
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 static void arm_sooner(struct rg_conn *c, uint64_t due_ms);
-static void trim_unlink(struct rg_conn *c);
 
 static void addr_format(const struct sockaddr_storage *ss, char *buf, size_t len)
 {
@@ -154,7 +153,7 @@ void rg_conn_close(struct rg_conn *c, const char *why)
     c->state = RG_CONN_CLOSED;
     rg_conn_more_remove(c);
     w->closes_unreturned++;
-    trim_unlink(c);
+    rg_conn_trim_unlink(c);
     unlink_conn(c);
     rg_admission_list_remove(c);
     release_slot(c);
@@ -187,68 +186,6 @@ static void refuse(struct rg_conn *c, const char *reason)
     rg_conn_close(c, reason);
 }
 
-/* ---- idle connections hold no buffers ---- */
-
-/* Most APs send a request every few minutes and hold their connection all day. Buffers a
- * connection emptied go back to the worker's pool as soon as the event that used them is
- * handled (the next connection's read takes the same buffer again: a loop turn that serves a
- * thousand connections holds a few buffers, not a thousand). The in-flight table is given
- * back from the worker's check handle (rg_conn_trim_idle), once the replies of this turn
- * have finished their requests. */
-static void release_buffers(struct rg_conn *c)
-{
-    rg_buf_release_empty(&c->tls.in);
-    rg_buf_release_empty(&c->tls.out);
-    rg_buf_release_empty(&c->tls.plain);
-    rg_buf_release_empty(&c->staged);
-    if (!c->write_busy)
-        rg_buf_release_empty(&c->writing);
-}
-
-static void want_trim(struct rg_conn *c)
-{
-    struct rg_worker *w = c->worker;
-    if (c->state == RG_CONN_CLOSED)
-        return;
-    release_buffers(c);
-    if (c->trim_queued || !c->inflight)
-        return;
-    c->trim_queued = true;
-    c->trim_prev = NULL;
-    c->trim_next = w->trim_head;
-    if (w->trim_head)
-        w->trim_head->trim_prev = c;
-    w->trim_head = c;
-    rg_worker_schedule_trim(w);
-}
-
-static void trim_unlink(struct rg_conn *c)
-{
-    if (!c->trim_queued)
-        return;
-    if (c->trim_prev)
-        c->trim_prev->trim_next = c->trim_next;
-    else
-        c->worker->trim_head = c->trim_next;
-    if (c->trim_next)
-        c->trim_next->trim_prev = c->trim_prev;
-    c->trim_queued = false;
-    c->trim_prev = c->trim_next = NULL;
-}
-
-void rg_conn_trim_idle(struct rg_worker *w)
-{
-    while (w->trim_head) {
-        struct rg_conn *c = w->trim_head;
-        trim_unlink(c);
-        release_buffers(c);
-        if (c->ninflight == 0) {
-            rg_buf_pool_put(&w->table_pool, c->inflight);
-            c->inflight = NULL;
-        }
-    }
-}
-
 static void on_write(uv_write_t *wr, int status)
 {
     struct rg_conn *c = wr->data;
@@ -262,7 +199,7 @@ static void on_write(uv_write_t *wr, int status)
     }
     flush(c);
     update_reading(c); /* the peer reads again: so do we */
-    want_trim(c);
+    rg_conn_want_trim(c);
 }
 
 static void flush(struct rg_conn *c)
@@ -317,7 +254,7 @@ bool rg_conn_send(struct rg_conn *c, const uint8_t *pkt, size_t len)
         w->staged = c;
         rg_worker_schedule_flush(w);
     }
-    want_trim(c);
+    rg_conn_want_trim(c);
     return true;
 }
 
@@ -339,7 +276,7 @@ void rg_conn_flush_staged(struct rg_worker *w)
         }
         flush(c);
         update_reading(c); /* stops when the peer does not read what we send */
-        want_trim(c);
+        rg_conn_want_trim(c);
     }
 }
 
@@ -868,7 +805,7 @@ void rg_conn_process(struct rg_conn *c)
         rg_conn_more_push(c); /* stops reading until its turn comes again */
     flush(c);
     update_reading(c);
-    want_trim(c);
+    rg_conn_want_trim(c);
 }
 
 /* Close the oldest connection of w that has not sent a byte, to make room while a global

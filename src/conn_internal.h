@@ -28,4 +28,9 @@ bool rg_conn_handshake_step(struct rg_conn *c, int *rc);
 /* conn.c: handshake, decrypt and frame what is buffered, within the turn's share. */
 void rg_conn_process(struct rg_conn *c);
 
+/* conn_idle.c: give back emptied buffers now and queue the in-flight table for
+ * rg_conn_trim_idle; leave the trim list (at close). */
+void rg_conn_want_trim(struct rg_conn *c);
+void rg_conn_trim_unlink(struct rg_conn *c);
+
 #endif
