@@ -22,12 +22,8 @@
 
 #include "conn_internal.h"
 
-/* An AP that stops reading its replies is cut off past this much queued ciphertext. */
-#define RG_CONN_OUT_LIMIT (1024 * 1024)
-/* ...and stops being read long before that, once this much waits unsent: its requests stay
- * in TCP (its own send buffer fills) instead of costing the worker anything. */
-#define RG_CONN_WRITE_PAUSE (64 * 1024)
-#define RG_CONN_SNDBUF      (256 * 1024)
+/* The kernel send buffer of an AP connection: fixed, not autotuned (admit). */
+#define RG_CONN_SNDBUF (256 * 1024)
 /* libuv's timers run on the loop's cached clock, which lags rg_now_ms by up to a turn: a
  * deadline this close counts as reached. */
 #define RG_TIMER_SLACK_MS 5
@@ -38,8 +34,6 @@ static uint64_t conn_ids;
 static void on_timer(uv_timer_t *t);
 static void admit(struct rg_conn *c);
 static void expect_proxy_header(struct rg_conn *c);
-static void flush(struct rg_conn *c);
-static void update_reading(struct rg_conn *c);
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 static void arm_sooner(struct rg_conn *c, uint64_t due_ms);
 
@@ -178,106 +172,12 @@ static void refuse(struct rg_conn *c, const char *reason)
                 RG_LOG_ESC(c->peer.subject), c->peer.subject[0] ? "\"" : "",
                 c->peer.issuer[0] ? " issuer=\"" : "", RG_LOG_ESC(c->peer.issuer),
                 c->peer.issuer[0] ? "\"" : "");
-    flush(c); /* the alert, if wolfSSL produced one */
+    rg_conn_flush(c); /* the alert, if wolfSSL produced one */
     if (!c->write_busy && c->tls.out.len) {
         uv_buf_t b = uv_buf_init((char *)c->tls.out.data, (unsigned)c->tls.out.len);
         uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
     }
     rg_conn_close(c, reason);
-}
-
-static void on_write(uv_write_t *wr, int status)
-{
-    struct rg_conn *c = wr->data;
-    c->write_busy = false;
-    c->writing.len = 0;
-    if (c->state == RG_CONN_CLOSED)
-        return;
-    if (status < 0) {
-        rg_conn_close(c, rg_strerror(status));
-        return;
-    }
-    flush(c);
-    update_reading(c); /* the peer reads again: so do we */
-    rg_conn_want_trim(c);
-}
-
-static void flush(struct rg_conn *c)
-{
-    if (c->write_busy || c->tls.out.len == 0 || c->state == RG_CONN_CLOSED)
-        return;
-    /* Most replies fit in the socket's send buffer: written now, no buffer stays held until
-     * a write callback of the next loop turn. */
-    uv_buf_t now = uv_buf_init((char *)c->tls.out.data, (unsigned)c->tls.out.len);
-    int n = uv_try_write((uv_stream_t *)&c->tcp, &now, 1);
-    if (n < 0 && n != UV_EAGAIN) {
-        rg_conn_close(c, rg_strerror(n));
-        return;
-    }
-    if (n > 0)
-        rg_buf_consume(&c->tls.out, (size_t)n);
-    if (c->tls.out.len == 0)
-        return;
-    /* The rest: hand the whole output buffer to libuv and give the TLS layer the spare one. */
-    struct rg_buf t = c->writing;
-    c->writing = c->tls.out;
-    c->tls.out = t;
-    c->tls.out.len = 0;
-    uv_buf_t b = uv_buf_init((char *)c->writing.data, (unsigned)c->writing.len);
-    c->write_req.data = c;
-    int rc = uv_write(&c->write_req, (uv_stream_t *)&c->tcp, &b, 1, on_write);
-    if (rc < 0) {
-        c->writing.len = 0;
-        rg_conn_close(c, rg_strerror(rc));
-        return;
-    }
-    c->write_busy = true;
-}
-
-bool rg_conn_send(struct rg_conn *c, const uint8_t *pkt, size_t len)
-{
-    if (c->state != RG_CONN_OPEN)
-        return false;
-    if (c->staged.len + c->tls.out.len + c->writing.len + len > RG_CONN_OUT_LIMIT) {
-        rg_conn_close(c, "peer does not read its replies (output limit reached)");
-        return false;
-    }
-    if (rg_buf_append(&c->staged, pkt, len) < 0) {
-        rg_conn_close(c, "out of memory");
-        return false;
-    }
-    c->last_activity_ms = rg_now_ms();
-    if (!c->staged_listed) {
-        struct rg_worker *w = c->worker;
-        c->staged_listed = true;
-        c->next_staged = w->staged;
-        w->staged = c;
-        rg_worker_schedule_flush(w);
-    }
-    rg_conn_want_trim(c);
-    return true;
-}
-
-void rg_conn_flush_staged(struct rg_worker *w)
-{
-    struct rg_conn *c;
-    while ((c = w->staged) != NULL) {
-        w->staged = c->next_staged;
-        c->next_staged = NULL;
-        c->staged_listed = false;
-        if (c->state != RG_CONN_OPEN || c->staged.len == 0)
-            continue;
-        /* One wolfSSL_write: one record (up to 16 KB of packets), one AEAD pass. */
-        int rc = rg_tls_stream_write(&c->tls, c->staged.data, c->staged.len);
-        c->staged.len = 0;
-        if (rc < 0) {
-            rg_conn_close(c, c->tls.err_text[0] ? c->tls.err_text : "TLS write failed");
-            continue;
-        }
-        flush(c);
-        update_reading(c); /* stops when the peer does not read what we send */
-        rg_conn_want_trim(c);
-    }
 }
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
@@ -288,26 +188,21 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     *buf = uv_buf_init((char *)c->worker->tcp_buf, sizeof(c->worker->tcp_buf));
 }
 
-static bool write_backlog(const struct rg_conn *c)
-{
-    return c->staged.len + c->tls.out.len + c->writing.len > RG_CONN_WRITE_PAUSE;
-}
-
 /* Read from the socket exactly when nothing says not to: backpressure from a full backend
  * table, a used share of the loop turn, max-requests-per-second, or replies the peer does
  * not read. */
-static void update_reading(struct rg_conn *c)
+void rg_conn_update_reading(struct rg_conn *c)
 {
     if (c->state != RG_CONN_HANDSHAKE && c->state != RG_CONN_OPEN)
         return;
     bool want = !c->paused && !c->more_queued && !c->rate_blocked && !c->abandon_blocked &&
-                !write_backlog(c);
+                !rg_conn_write_backlog(c);
     if (want == c->reading)
         return;
     if (!want) {
         uv_read_stop((uv_stream_t *)&c->tcp);
         c->reading = false;
-        if (write_backlog(c))
+        if (rg_conn_write_backlog(c))
             RG_STAT_INC(&c->worker->stats, unread_paused);
         return;
     }
@@ -414,7 +309,7 @@ static void pause_reading(struct rg_conn *c)
     if (c->paused)
         return;
     c->paused = true;
-    update_reading(c);
+    rg_conn_update_reading(c);
     /* FIFO: the connection that waited longest gets the next free slot. */
     c->next_paused = NULL;
     if (w->paused_tail)
@@ -803,8 +698,8 @@ void rg_conn_process(struct rg_conn *c)
         more = true;
     if (more)
         rg_conn_more_push(c); /* stops reading until its turn comes again */
-    flush(c);
-    update_reading(c);
+    rg_conn_flush(c);
+    rg_conn_update_reading(c);
     rg_conn_want_trim(c);
 }
 
@@ -835,7 +730,7 @@ static void start_handshake(struct rg_conn *c)
     c->last_activity_ms = rg_now_ms();
     if (!c->heard)
         rg_admission_list_push(c, RG_CONN_LIST_SILENT);
-    update_reading(c);
+    rg_conn_update_reading(c);
 }
 
 /* Waiting connections looked at per pass: a flood from one address at its per-address

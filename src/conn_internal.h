@@ -33,4 +33,12 @@ void rg_conn_process(struct rg_conn *c);
 void rg_conn_want_trim(struct rg_conn *c);
 void rg_conn_trim_unlink(struct rg_conn *c);
 
+/* conn_write.c: write what TLS produced (uv_try_write, then uv_write for the rest); is
+ * more than RG_CONN_WRITE_PAUSE waiting unsent (the peer does not read)? */
+void rg_conn_flush(struct rg_conn *c);
+bool rg_conn_write_backlog(const struct rg_conn *c);
+
+/* conn.c: start or stop reading the socket, as the connection's state says. */
+void rg_conn_update_reading(struct rg_conn *c);
+
 #endif
