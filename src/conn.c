@@ -24,18 +24,13 @@
 
 /* The kernel send buffer of an AP connection: fixed, not autotuned (admit). */
 #define RG_CONN_SNDBUF (256 * 1024)
-/* libuv's timers run on the loop's cached clock, which lags rg_now_ms by up to a turn: a
- * deadline this close counts as reached. */
-#define RG_TIMER_SLACK_MS 5
 
 /* Connection numbers for log lines (conn=N) and metrics: unique across workers. */
 static uint64_t conn_ids;
 
-static void on_timer(uv_timer_t *t);
 static void admit(struct rg_conn *c);
 static void expect_proxy_header(struct rg_conn *c);
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
-static void arm_sooner(struct rg_conn *c, uint64_t due_ms);
 
 static void addr_format(const struct sockaddr_storage *ss, char *buf, size_t len)
 {
@@ -158,7 +153,7 @@ void rg_conn_close(struct rg_conn *c, const char *why)
     uv_close((uv_handle_t *)&c->timer, on_handle_closed);
 }
 
-static void refuse(struct rg_conn *c, const char *reason)
+void rg_conn_refuse(struct rg_conn *c, const char *reason)
 {
     struct rg_worker *w = c->worker;
     RG_STAT_INC(&w->stats, conn_refused);
@@ -214,42 +209,11 @@ void rg_conn_update_reading(struct rg_conn *c)
     uint64_t now = rg_now_ms(), pt = (uint64_t)c->gen->cfg->listen.packet_timeout_s * 1000u;
     if (c->rec_since_ms) {
         c->rec_since_ms = now;
-        arm_sooner(c, now + pt);
+        rg_conn_arm_sooner(c, now + pt);
     }
     if (c->pkt_since_ms) {
         c->pkt_since_ms = now;
-        arm_sooner(c, now + pt);
-    }
-}
-
-/* Follow the record framing of the ciphertext (RFC 8446 §5.1: a 5-octet header ending in
- * the length) to know whether a record is incomplete and since when: only a record that
- * completes within packet-timeout keeps the connection (dribbling keeps nothing open). */
-static void track_records(struct rg_conn *c, const uint8_t *p, size_t n)
-{
-    bool completed = false;
-    while (n > 0) {
-        if (c->rec_left) {
-            size_t take = n < c->rec_left ? n : c->rec_left;
-            c->rec_left -= (uint32_t)take;
-            p += take;
-            n -= take;
-            completed = completed || c->rec_left == 0;
-            continue;
-        }
-        c->rec_hdr[c->rec_hdr_got++] = *p++;
-        n--;
-        if (c->rec_hdr_got == sizeof(c->rec_hdr)) {
-            c->rec_hdr_got = 0;
-            c->rec_left = (uint32_t)c->rec_hdr[3] << 8 | c->rec_hdr[4];
-            completed = completed || c->rec_left == 0;
-        }
-    }
-    if (c->rec_hdr_got == 0 && c->rec_left == 0) {
-        c->rec_since_ms = 0;
-    } else if (completed || !c->rec_since_ms) {
-        c->rec_since_ms = rg_now_ms();
-        arm_sooner(c, c->rec_since_ms + (uint64_t)c->gen->cfg->listen.packet_timeout_s * 1000u);
+        rg_conn_arm_sooner(c, now + pt);
     }
 }
 
@@ -281,8 +245,8 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         return;
     if (nread < 0) {
         if (c->state == RG_CONN_HANDSHAKE) {
-            refuse(c, nread == UV_EOF ? "closed by peer during the TLS handshake"
-                                      : rg_strerror((int)nread));
+            rg_conn_refuse(c, nread == UV_EOF ? "closed by peer during the TLS handshake"
+                                              : rg_strerror((int)nread));
             return;
         }
         rg_conn_close(c, nread == UV_EOF ? "closed by peer" : rg_strerror((int)nread));
@@ -295,7 +259,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     }
     if (!c->tls.ssl && tls_begin(c) < 0)
         return;
-    track_records(c, (const uint8_t *)buf->base, (size_t)nread);
+    rg_conn_track_records(c, (const uint8_t *)buf->base, (size_t)nread);
     if (rg_tls_stream_feed(&c->tls, (const uint8_t *)buf->base, (size_t)nread) < 0) {
         rg_conn_close(c, "out of memory");
         return;
@@ -378,7 +342,7 @@ static void frame(struct rg_conn *c)
                 rg_log_limited("rate-limited", LOG_NOTICE,
                                "event=rate_limited " RG_CONN_LOG_FMT " max_requests_per_second=%u",
                                RG_CONN_LOG_ARGS(c), max_rate);
-                arm_sooner(c, c->rate_window_ms + 1000u);
+                rg_conn_arm_sooner(c, c->rate_window_ms + 1000u);
                 break;
             }
         }
@@ -430,130 +394,8 @@ static void frame(struct rg_conn *c)
         c->pkt_since_ms = 0;
     } else if (off || !c->pkt_since_ms) {
         c->pkt_since_ms = now;
-        arm_sooner(c, now + (uint64_t)c->gen->cfg->listen.packet_timeout_s * 1000u);
+        rg_conn_arm_sooner(c, now + (uint64_t)c->gen->cfg->listen.packet_timeout_s * 1000u);
     }
-}
-
-/* The earliest moment the connection's timer has something to check: the end of
- * handshake-timeout (counted from the accept) or else the idle deadline, the moment the
- * peer's certificate chain expires, the end of a max-requests-per-second window, and the
- * packet-timeout of an incomplete record or packet (only while reading: when we do not
- * read, the peer cannot complete it). */
-static uint64_t timer_deadline(const struct rg_conn *c, uint64_t now)
-{
-    const struct rg_config *cfg = c->gen->cfg;
-    uint64_t due;
-    if (c->state != RG_CONN_OPEN) {
-        due = c->accepted_ms + (uint64_t)cfg->listen.handshake_timeout_s * 1000u;
-    } else {
-        uint64_t idle = (uint64_t)cfg->listen.idle_timeout_s * 1000u;
-        due = c->last_activity_ms + idle > now ? c->last_activity_ms + idle : now + idle;
-        time_t not_after = c->peer.not_after;
-        if (not_after) {
-            time_t t = time(NULL);
-            uint64_t expiry = now + (not_after > t ? (uint64_t)(not_after - t) * 1000u + 1000u : 0);
-            if (expiry < due)
-                due = expiry;
-        }
-        if (c->rate_blocked && c->rate_window_ms + 1000u < due)
-            due = c->rate_window_ms + 1000u;
-    }
-    uint64_t pt = (uint64_t)cfg->listen.packet_timeout_s * 1000u;
-    if (c->reading && c->rec_since_ms && c->rec_since_ms + pt < due)
-        due = c->rec_since_ms + pt;
-    if (c->reading && c->pkt_since_ms && c->pkt_since_ms + pt < due)
-        due = c->pkt_since_ms + pt;
-    return due;
-}
-
-static void arm_timer(struct rg_conn *c)
-{
-    uint64_t now = rg_now_ms();
-    c->timer_due_ms = timer_deadline(c, now);
-    uv_timer_start(&c->timer, on_timer, c->timer_due_ms > now ? c->timer_due_ms - now : 0, 0);
-}
-
-/* A new deadline came up: move the timer only if it is sooner than the armed one (a later
- * one is found when the timer fires and re-arms). */
-static void arm_sooner(struct rg_conn *c, uint64_t due_ms)
-{
-    if (c->state == RG_CONN_CLOSED || (c->timer_due_ms && due_ms >= c->timer_due_ms))
-        return;
-    uint64_t now = rg_now_ms();
-    c->timer_due_ms = due_ms;
-    uv_timer_start(&c->timer, on_timer, due_ms > now ? due_ms - now : 0, 0);
-}
-
-static void packet_timeout(struct rg_conn *c, const char *what)
-{
-    RG_STAT_INC(&c->worker->stats, packet_timeouts);
-    if (c->state == RG_CONN_HANDSHAKE) {
-        refuse(c, what);
-        return;
-    }
-    rg_log_limited("packet-timeout", LOG_NOTICE,
-                   "event=packet_timeout " RG_CONN_LOG_FMT " reason=\"%s\" packet_timeout_s=%u",
-                   RG_CONN_LOG_ARGS(c), what, c->gen->cfg->listen.packet_timeout_s);
-    rg_conn_close(c, what);
-}
-
-static void on_timer(uv_timer_t *t)
-{
-    struct rg_conn *c = t->data;
-    c->timer_due_ms = 0;
-    if (c->state == RG_CONN_PROXY_HEADER) {
-        RG_STAT_INC(&c->worker->stats, proxy_refused);
-        rg_pp2_note(RG_PP2_TIMEOUT, c->addr_text, NULL);
-        rg_conn_close(c, "no PROXY header within handshake-timeout");
-        return;
-    }
-    if (c->state == RG_CONN_WAITING) {
-        /* handshake-timeout counts from the accept: waiting is bounded too. Logged in
-         * aggregate (rg_admission_report), not per connection. */
-        RG_STAT_INC(&c->worker->stats, conn_refused);
-        rg_admission_note(RG_ADMISSION_WAIT_TIMEOUT);
-        rg_conn_close(c, "waited for a handshake slot past handshake-timeout");
-        return;
-    }
-    const struct rg_config *cfg = c->gen->cfg;
-    uint64_t now = rg_now_ms() + RG_TIMER_SLACK_MS;
-    uint64_t pt = (uint64_t)cfg->listen.packet_timeout_s * 1000u;
-    if (c->state == RG_CONN_HANDSHAKE &&
-        now >= c->accepted_ms + (uint64_t)cfg->listen.handshake_timeout_s * 1000u) {
-        refuse(c, "TLS handshake timeout");
-        return;
-    }
-    if (c->reading && c->rec_since_ms && now >= c->rec_since_ms + pt) {
-        packet_timeout(c, "TLS record incomplete past packet-timeout");
-        return;
-    }
-    if (c->reading && c->pkt_since_ms && now >= c->pkt_since_ms + pt) {
-        packet_timeout(c, "RADIUS packet incomplete past packet-timeout");
-        return;
-    }
-    if (c->state == RG_CONN_OPEN) {
-        if (c->peer.not_after && time(NULL) > c->peer.not_after) {
-            /* radiusdtls-bis §3.3: a connection does not outlive the certificates it was
-             * authenticated with. */
-            rg_warn("event=cert_expired " RG_CONN_LOG_FMT
-                    " reason=\"client certificate chain expired\"",
-                    RG_CONN_LOG_ARGS(c));
-            rg_conn_close(c, "client certificate expired");
-            return;
-        }
-        uint64_t idle = (uint64_t)cfg->listen.idle_timeout_s * 1000u;
-        if (c->ninflight == 0 && now - c->last_activity_ms >= idle) {
-            rg_conn_close(c, "idle timeout");
-            return;
-        }
-        if (c->rate_blocked && now >= c->rate_window_ms + 1000u) {
-            c->rate_blocked = false;
-            rg_conn_process(c); /* the requests it sent meanwhile, then reading again */
-            if (c->state == RG_CONN_CLOSED)
-                return;
-        }
-    }
-    arm_timer(c);
 }
 
 static void handshake_done(struct rg_conn *c)
@@ -569,19 +411,19 @@ static void handshake_done(struct rg_conn *c)
         0) {
         const char *reason = c->peer.reason[0] ? c->peer.reason : "not identified";
         c->peer.org = NULL;
-        refuse(c, reason);
+        rg_conn_refuse(c, reason);
         return;
     }
     /* Under the listener setting the ClientHello was answered with (c->gen's). */
     int proto = rg_tls_protocol(c->tls.ssl, c->gen->cfg->listen.radius11);
     if (proto < 0) {
-        refuse(c, "ALPN: the negotiated protocol does not satisfy radius-1.1");
+        rg_conn_refuse(c, "ALPN: the negotiated protocol does not satisfy radius-1.1");
         return;
     }
     c->proto = (uint8_t)proto;
     const char *why = rg_admission_established(w->gen->cfg, (const struct sockaddr *)&c->addr);
     if (why) {
-        refuse(c, why);
+        rg_conn_refuse(c, why);
         return;
     }
     c->established = true;
@@ -597,7 +439,7 @@ static void handshake_done(struct rg_conn *c)
               wolfSSL_get_version(c->tls.ssl), wolfSSL_get_cipher(c->tls.ssl),
               rg_radius_proto_name((enum rg_radius_proto)c->proto));
     c->last_activity_ms = rg_now_ms();
-    arm_timer(c);
+    rg_conn_arm_timer(c);
 }
 
 void rg_conn_recheck(struct rg_conn *c, struct rg_gen *g)
@@ -641,7 +483,7 @@ void rg_conn_process(struct rg_conn *c)
         if (r < 0) {
             rg_buf_append(&c->tls.out, rg_tls_alert_no_application_protocol,
                           sizeof(rg_tls_alert_no_application_protocol));
-            refuse(c, c->peer.reason);
+            rg_conn_refuse(c, c->peer.reason);
             return;
         }
     }
@@ -653,7 +495,7 @@ void rg_conn_process(struct rg_conn *c)
             if (!rg_tls_handshake_failure(c->tls.ssl, &c->peer))
                 snprintf(c->peer.reason, sizeof(c->peer.reason), "TLS handshake failed: %.100s",
                          c->tls.err_text[0] ? c->tls.err_text : "protocol error");
-            refuse(c, c->peer.reason);
+            rg_conn_refuse(c, c->peer.reason);
             return;
         } else if (c->tls.handshake_done_event) {
             c->tls.handshake_done_event = false;
@@ -861,7 +703,8 @@ static void expect_proxy_header(struct rg_conn *c)
     }
     rg_pp2_reader_init(c->pp2);
     c->state = RG_CONN_PROXY_HEADER;
-    uv_timer_start(&c->timer, on_timer, (uint64_t)cfg->listen.handshake_timeout_s * 1000u, 0);
+    uv_timer_start(&c->timer, rg_conn_on_timer, (uint64_t)cfg->listen.handshake_timeout_s * 1000u,
+                   0);
     if (uv_read_start((uv_stream_t *)&c->tcp, on_header_alloc, on_header_read) < 0)
         rg_conn_close(c, "cannot read the PROXY header");
 }
@@ -942,7 +785,7 @@ static void admit(struct rg_conn *c)
     uv_send_buffer_size((uv_handle_t *)&c->tcp, &sndbuf);
     /* handshake-timeout counts from here, so a connection that waits for a slot is bounded
      * by it as well. */
-    arm_timer(c);
+    rg_conn_arm_timer(c);
 
     /* Connections that wait for a slot keep their place in line: a newcomer does not
      * overtake them. */

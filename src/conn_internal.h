@@ -41,4 +41,14 @@ bool rg_conn_write_backlog(const struct rg_conn *c);
 /* conn.c: start or stop reading the socket, as the connection's state says. */
 void rg_conn_update_reading(struct rg_conn *c);
 
+/* conn_timer.c: follow the TLS record framing of received ciphertext (packet-timeout);
+ * arm the timer for the earliest deadline, or sooner for a new one; the timer callback. */
+void rg_conn_track_records(struct rg_conn *c, const uint8_t *p, size_t n);
+void rg_conn_arm_timer(struct rg_conn *c);
+void rg_conn_arm_sooner(struct rg_conn *c, uint64_t due_ms);
+void rg_conn_on_timer(uv_timer_t *t);
+
+/* conn.c: refuse a connection before it is open (counted, one line per reason). */
+void rg_conn_refuse(struct rg_conn *c, const char *reason);
+
 #endif
