@@ -1,12 +1,12 @@
-/* AP connections: accept, TLS stream driving, RADIUS framing on the decrypted bytes
- * (RFC 6613 §2.6.4), timers, backpressure and the write path back to the AP. Requests are
- * handed to the state table (proxy.c); nothing here knows about backends. */
+/* AP connections: accept, the connection's states and close, TLS stream driving, RADIUS
+ * framing on the decrypted bytes (RFC 6613 §2.6.4), reading and backpressure. Requests are
+ * handed to the state table (proxy.c); nothing here knows about backends. The other parts
+ * of a connection: conn_timer.c, conn_write.c, conn_fairness.c, conn_idle.c,
+ * conn_proxy_header.c; who may connect is admission.c's. */
 #include <arpa/inet.h>
-#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "radsecgw/admission.h"
 #include "radsecgw/coa.h"
@@ -15,24 +15,21 @@
 #include "radsecgw/gen.h"
 #include "radsecgw/log.h"
 #include "radsecgw/proxy.h"
-#include "radsecgw/proxy_protocol.h"
 #include "radsecgw/radius.h"
 #include "radsecgw/radius11.h"
 #include "radsecgw/worker.h"
 
 #include "conn_internal.h"
 
-/* The kernel send buffer of an AP connection: fixed, not autotuned (admit). */
+/* The kernel send buffer of an AP connection: fixed, not autotuned (rg_conn_admit). */
 #define RG_CONN_SNDBUF (256 * 1024)
 
 /* Connection numbers for log lines (conn=N) and metrics: unique across workers. */
 static uint64_t conn_ids;
 
-static void admit(struct rg_conn *c);
-static void expect_proxy_header(struct rg_conn *c);
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 
-static void addr_format(const struct sockaddr_storage *ss, char *buf, size_t len)
+void rg_conn_addr_format(const struct sockaddr_storage *ss, char *buf, size_t len)
 {
     char host[INET6_ADDRSTRLEN] = "?";
     if (ss->ss_family == AF_INET) {
@@ -620,95 +617,6 @@ static void fd_limit_check(struct rg_conn *c)
                    (unsigned long long)c->id, c->addr_text, fd, (unsigned long long)rl.rlim_cur);
 }
 
-/* ---- behind a balancer: the PROXY v2 header before anything else ---- */
-
-static void on_header_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
-{
-    struct rg_conn *c = h->data;
-    uint8_t *at;
-    size_t n;
-    (void)suggested;
-    /* Exactly what the header still lacks: the bytes after it stay in the socket. */
-    rg_pp2_reader_want(c->pp2, &at, &n);
-    *buf = uv_buf_init((char *)at, (unsigned)n);
-}
-
-static void on_header_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
-{
-    struct rg_conn *c = s->data;
-    struct rg_worker *w = c->worker;
-    (void)buf;
-    if (nread == 0 || c->state != RG_CONN_PROXY_HEADER)
-        return;
-    if (nread < 0) {
-        if (c->pp2->have == 0) {
-            /* A bare connect from a balancer: its TCP health check. */
-            RG_STAT_INC(&w->stats, proxy_checks);
-            rg_pp2_note(RG_PP2_HEALTH_CHECK, c->addr_text, NULL);
-            rg_conn_close(c, "balancer health check (connect)");
-        } else {
-            RG_STAT_INC(&w->stats, proxy_refused);
-            rg_pp2_note(RG_PP2_MALFORMED, c->addr_text, "closed inside the PROXY header");
-            rg_conn_close(c, "closed inside the PROXY header");
-        }
-        return;
-    }
-    struct rg_pp2_header h;
-    const char *why = NULL;
-    int rc = rg_pp2_reader_got(c->pp2, (size_t)nread, &h, &why);
-    if (rc == 0)
-        return;
-    uv_read_stop(s);
-    if (rc < 0) {
-        RG_STAT_INC(&w->stats, proxy_refused);
-        rg_pp2_note(RG_PP2_MALFORMED, c->addr_text, why);
-        rg_conn_close(c, why);
-        return;
-    }
-    if (h.local) {
-        RG_STAT_INC(&w->stats, proxy_checks);
-        rg_pp2_note(RG_PP2_HEALTH_CHECK, c->addr_text, NULL);
-        rg_conn_close(c, "balancer health check (PROXY LOCAL)");
-        return;
-    }
-    free(c->pp2);
-    c->pp2 = NULL;
-    /* From here on the AP's address is the connection's address: allow prefixes, every
-     * limit, the registry and each log line see it, not the balancer. */
-    snprintf(c->via_text, sizeof(c->via_text), "%s", c->addr_text);
-    c->addr = h.src;
-    addr_format(&c->addr, c->addr_text, sizeof(c->addr_text));
-    uv_timer_stop(&c->timer);
-    c->state = RG_CONN_WAITING;
-    rg_debug("event=proxy_header conn=%llu src=%s via=%s", (unsigned long long)c->id, c->addr_text,
-             c->via_text);
-    admit(c);
-}
-
-static void expect_proxy_header(struct rg_conn *c)
-{
-    struct rg_worker *w = c->worker;
-    const struct rg_config *cfg = w->gen->cfg;
-    if (!rg_pp2_trusted(cfg, (const struct sockaddr *)&c->addr)) {
-        /* Only the balancers may connect: anyone else could claim any address. */
-        RG_STAT_INC(&w->stats, proxy_refused);
-        rg_pp2_note(RG_PP2_UNTRUSTED, c->addr_text, NULL);
-        rg_conn_close(c, "not a balancer in proxy-from");
-        return;
-    }
-    c->pp2 = malloc(sizeof(*c->pp2));
-    if (!c->pp2) {
-        rg_conn_close(c, "out of memory");
-        return;
-    }
-    rg_pp2_reader_init(c->pp2);
-    c->state = RG_CONN_PROXY_HEADER;
-    uv_timer_start(&c->timer, rg_conn_on_timer, (uint64_t)cfg->listen.handshake_timeout_s * 1000u,
-                   0);
-    if (uv_read_start((uv_stream_t *)&c->tcp, on_header_alloc, on_header_read) < 0)
-        rg_conn_close(c, "cannot read the PROXY header");
-}
-
 int rg_conn_accept(struct rg_worker *w, uv_stream_t *server)
 {
     struct rg_conn *c = calloc(1, sizeof(*c));
@@ -730,7 +638,7 @@ int rg_conn_accept(struct rg_worker *w, uv_stream_t *server)
         uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
         return 0;
     }
-    addr_format(&c->addr, c->addr_text, sizeof(c->addr_text));
+    rg_conn_addr_format(&c->addr, c->addr_text, sizeof(c->addr_text));
     uv_timer_init(&w->loop, &c->timer);
     c->timer.data = c;
     c->open_handles = 2;
@@ -744,16 +652,16 @@ int rg_conn_accept(struct rg_worker *w, uv_stream_t *server)
     w->nconns++;
     c->state = RG_CONN_WAITING;
     if (w->gen->cfg->listen.proxy_protocol) {
-        expect_proxy_header(c);
+        rg_conn_expect_proxy_header(c);
         return 0;
     }
-    admit(c);
+    rg_conn_admit(c);
     return 0;
 }
 
 /* A connection whose source is known (the TCP peer, or the AP named by a PROXY header):
  * admission, then a handshake slot or the waiting queue. */
-static void admit(struct rg_conn *c)
+void rg_conn_admit(struct rg_conn *c)
 {
     struct rg_worker *w = c->worker;
     int rc;
