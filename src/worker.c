@@ -132,40 +132,25 @@ void rg_worker_schedule_more(struct rg_worker *w)
     uv_idle_start(&w->more_idle, on_more);
 }
 
-/* ---- batched output ---- */
-
-/* Check handles run once per loop turn, right after the I/O callbacks: everything the turn
- * produced for one connection leaves in one TLS record and one write (issue 14). */
-static void on_flush_check(uv_check_t *h)
-{
-    struct rg_worker *w = h->data;
-    rg_backend_flush(w);
-    rg_conn_flush_staged(w);
-    if (!w->staged && !w->send_socks)
-        uv_check_stop(h);
-}
-
-void rg_worker_schedule_flush(struct rg_worker *w)
-{
-    if (!uv_is_closing((uv_handle_t *)&w->flush_check))
-        uv_check_start(&w->flush_check, on_flush_check);
-}
-
-/* ---- backpressure ---- */
+/* ---- backpressure: paused connections are woken from the loop ---- */
 
 void rg_worker_resume_paused(struct rg_worker *w)
 {
-    /* Wake one connection per freed slot, oldest first; it pauses again if the table is
-     * still full. A resumed connection can free slots itself (a reply, a drop): count those
-     * and go on in this loop instead of recursing once per paused connection. */
-    if (w->resuming) {
-        w->resume_more++;
+    /* One connection per freed slot, counted here and woken by the check handle (wake_paused),
+     * never from inside the reply or the send callback that freed the slot. */
+    if (!w->paused)
         return;
-    }
-    w->resuming = true;
-    w->resume_more = 1;
-    while (w->resume_more > 0 && w->paused) {
-        w->resume_more--;
+    w->wake_credit++;
+    rg_worker_schedule_flush(w);
+}
+
+/* Wake one paused connection per slot freed, oldest first; it pauses again (at the tail) if
+ * the table is still full. Slots a woken connection frees (a reply, a drop) add to the
+ * count and are served in this loop. */
+static void wake_paused(struct rg_worker *w)
+{
+    while (w->wake_credit > 0 && w->paused) {
+        w->wake_credit--;
         struct rg_conn *c = w->paused;
         w->paused = c->next_paused;
         if (!w->paused)
@@ -173,8 +158,31 @@ void rg_worker_resume_paused(struct rg_worker *w)
         c->next_paused = NULL;
         rg_conn_resume(c);
     }
-    w->resume_more = 0;
-    w->resuming = false;
+    w->wake_credit = 0;
+}
+
+/* ---- batched output ---- */
+
+/* Check handles run once per loop turn, right after the I/O callbacks: connections paused for
+ * table room go on first, then everything the turn produced for one connection leaves in one
+ * TLS record and one write (issue 14). A send that completes at once can free a slot: the
+ * connection it wakes sends in this pass too. */
+static void on_flush_check(uv_check_t *h)
+{
+    struct rg_worker *w = h->data;
+    do {
+        wake_paused(w);
+        rg_backend_flush(w);
+    } while (w->wake_credit > 0 && w->paused);
+    rg_conn_flush_staged(w);
+    if (!w->staged && !w->send_socks && !(w->wake_credit > 0 && w->paused))
+        uv_check_stop(h);
+}
+
+void rg_worker_schedule_flush(struct rg_worker *w)
+{
+    if (!uv_is_closing((uv_handle_t *)&w->flush_check))
+        uv_check_start(&w->flush_check, on_flush_check);
 }
 
 /* ---- lifecycle ---- */
