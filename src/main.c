@@ -22,7 +22,8 @@
 #include "radsecgw/coa.h"
 #include "radsecgw/common.h"
 #include "radsecgw/config.h"
-#include "radsecgw/listener.h"
+#include "radsecgw/gen.h"
+#include "radsecgw/admission.h"
 #include "radsecgw/log.h"
 #include "radsecgw/metrics.h"
 #include "radsecgw/service.h"
@@ -782,7 +783,7 @@ int main(int argc, char **argv)
 
     uv_run(loop, UV_RUN_DEFAULT);
     workers_join(&m, m.nworkers);
-    rg_listener_report_refusals(true); /* what the last interval counted */
+    rg_admission_report_refusals(true); /* what the last interval counted */
     rg_metrics_stop();
     rg_coa_shutdown();
     uv_loop_close(loop);
