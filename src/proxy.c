@@ -221,9 +221,8 @@ static int start_on_server(struct rg_proxy *px, struct rg_request *req,
         rc = rg_radius11_request_to_udp(src, src_len, id, srv->cfg->secret, srv->cfg->secret_len,
                                         req->pkt, req->pkt_cap, req->sent_auth);
     else if (rc == 0)
-        rc = rg_proxy_translate_request(src, src_len, src_secret, src_secret_len, id,
-                                        srv->cfg->secret, srv->cfg->secret_len, req->pkt,
-                                        req->pkt_cap, req->sent_auth);
+        rc = rg_translate_request(src, src_len, src_secret, src_secret_len, id, srv->cfg->secret,
+                                  srv->cfg->secret_len, req->pkt, req->pkt_cap, req->sent_auth);
     if (rc < 0) {
         rg_backend_release_id(sock, id);
         return rc;
@@ -258,7 +257,8 @@ static void send_local_reply(struct rg_conn *c, uint8_t code, uint8_t id, const 
     uint8_t buf[RG_RADIUS_MAX_LEN];
     size_t slen;
     const char *secret = rg_conn_secret(c, &slen);
-    int n = rg_proxy_local_reply(buf, sizeof(buf), code, id, auth, request, message, secret, slen);
+    int n =
+        rg_translate_local_reply(buf, sizeof(buf), code, id, auth, request, message, secret, slen);
     if (n < 0) {
         rg_log_limited("local-reply", LOG_WARNING,
                        "event=local_reply_dropped " RG_CONN_LOG_FMT " code=%s id=%u "
@@ -420,7 +420,8 @@ int rg_proxy_on_request(struct rg_proxy *px, struct rg_conn *conn, const uint8_t
                        RG_CONN_LOG_ARGS(conn), rg_radius_code_name(code), ap_id, why);
         return -EBADMSG;
     }
-    if ((why = v11 ? rg_radius11_request_invalid(pkt) : rg_proxy_request_invalid(pkt)) != NULL) {
+    if ((why = v11 ? rg_radius11_request_invalid(pkt) : rg_translate_request_invalid(pkt)) !=
+        NULL) {
         /* Authentic but unusable: this request is lost, the connection and the requests in
          * flight on it are not. */
         RG_STAT_INC(&w->stats, drop_invalid);
@@ -667,7 +668,7 @@ void rg_proxy_on_reply(struct rg_proxy *px, struct rg_backend_sock *sock, const 
     /* The receive buffer is the worker's; the reply is rewritten in place. */
     uint8_t *pkt = (uint8_t *)pkt_in;
     struct rg_reply_check chk;
-    enum rg_reply_verdict v = rg_proxy_check_reply(
+    enum rg_reply_verdict v = rg_translate_check_reply(
         pkt, len, req->code, req->eap, req->sent_auth, srv->cfg->secret, srv->cfg->secret_len,
         srv->pool->cfg->require_message_authenticator, rg_backend_signs(srv->shared), &chk);
     if (v == RG_REPLY_UNVERIFIED) {
@@ -729,9 +730,9 @@ void rg_proxy_on_reply(struct rg_proxy *px, struct rg_backend_sock *sock, const 
     const char *secret = rg_conn_secret(conn, &slen);
     int rc = req->v11 ? rg_radius11_reply_from_udp(pkt, req->sent_auth, srv->cfg->secret,
                                                    srv->cfg->secret_len, req->token)
-                      : rg_proxy_translate_reply(pkt, len, RG_RADIUS_MAX_LEN, req->sent_auth,
-                                                 srv->cfg->secret, srv->cfg->secret_len, req->ap_id,
-                                                 req->ap_auth, secret, slen, &px->salt_counter);
+                      : rg_translate_reply(pkt, len, RG_RADIUS_MAX_LEN, req->sent_auth,
+                                           srv->cfg->secret, srv->cfg->secret_len, req->ap_id,
+                                           req->ap_auth, secret, slen, &px->salt_counter);
     if (rc < 0) {
         reply_discarded(px, req, pkt, RG_BACKEND_WARN_UNUSABLE,
                         rc == -EMSGSIZE ? "no room for Message-Authenticator within 4096 octets"

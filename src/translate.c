@@ -9,10 +9,10 @@
 #include "radsecgw/radius_crypto.h"
 #include "radsecgw/translate.h"
 
-int rg_proxy_translate_request(const uint8_t *in, size_t in_len, const char *ap_secret,
-                               size_t ap_secret_len, uint8_t id, const char *be_secret,
-                               size_t be_secret_len, uint8_t *out, size_t out_cap,
-                               uint8_t sent_auth[RG_RADIUS_AUTH_LEN])
+int rg_translate_request(const uint8_t *in, size_t in_len, const char *ap_secret,
+                         size_t ap_secret_len, uint8_t id, const char *be_secret,
+                         size_t be_secret_len, uint8_t *out, size_t out_cap,
+                         uint8_t sent_auth[RG_RADIUS_AUTH_LEN])
 {
     if (in_len > out_cap || in_len < RG_RADIUS_HDR_LEN)
         return -EINVAL;
@@ -62,7 +62,7 @@ int rg_proxy_translate_request(const uint8_t *in, size_t in_len, const char *ap_
     return (int)rg_radius_len(out);
 }
 
-static bool reply_matches(uint8_t req_code, uint8_t code)
+bool rg_translate_reply_matches(uint8_t req_code, uint8_t code)
 {
     switch (req_code) {
     case RG_RADIUS_ACCESS_REQUEST:
@@ -72,13 +72,17 @@ static bool reply_matches(uint8_t req_code, uint8_t code)
         return code == RG_RADIUS_ACCOUNTING_RESPONSE;
     case RG_RADIUS_STATUS_SERVER:
         return code == RG_RADIUS_ACCESS_ACCEPT || code == RG_RADIUS_ACCOUNTING_RESPONSE;
+    case RG_RADIUS_DISCONNECT_REQUEST:
+        return code == RG_RADIUS_DISCONNECT_ACK || code == RG_RADIUS_DISCONNECT_NAK;
+    case RG_RADIUS_COA_REQUEST:
+        return code == RG_RADIUS_COA_ACK || code == RG_RADIUS_COA_NAK;
     default:
         return false;
     }
 }
 
-int rg_proxy_verify_reply(const uint8_t *pkt, size_t len, const uint8_t *sent_auth,
-                          const char *be_secret, size_t be_secret_len, const char **why)
+int rg_translate_verify_reply(const uint8_t *pkt, size_t len, const uint8_t *sent_auth,
+                              const char *be_secret, size_t be_secret_len, const char **why)
 {
     static const uint8_t zeros[RG_RADIUS_AUTH_LEN];
     struct rg_radius_error err;
@@ -103,20 +107,20 @@ int rg_proxy_verify_reply(const uint8_t *pkt, size_t len, const uint8_t *sent_au
     return ma == 0 ? 1 : 0;
 }
 
-enum rg_reply_verdict rg_proxy_check_reply(const uint8_t *pkt, size_t len, uint8_t req_code,
-                                           bool req_eap, const uint8_t *sent_auth,
-                                           const char *be_secret, size_t be_secret_len,
-                                           enum rg_require_ma mode, bool server_signs,
-                                           struct rg_reply_check *out)
+enum rg_reply_verdict rg_translate_check_reply(const uint8_t *pkt, size_t len, uint8_t req_code,
+                                               bool req_eap, const uint8_t *sent_auth,
+                                               const char *be_secret, size_t be_secret_len,
+                                               enum rg_require_ma mode, bool server_signs,
+                                               struct rg_reply_check *out)
 {
     struct rg_radius_attr a;
     memset(out, 0, sizeof(*out));
-    int ma = rg_proxy_verify_reply(pkt, len, sent_auth, be_secret, be_secret_len, &out->why);
+    int ma = rg_translate_verify_reply(pkt, len, sent_auth, be_secret, be_secret_len, &out->why);
     if (ma < 0)
         return RG_REPLY_UNVERIFIED;
     uint8_t code = pkt[0];
     /* Verified from here on: whatever follows, the server answered. */
-    if (!reply_matches(req_code, code)) {
+    if (!rg_translate_reply_matches(req_code, code)) {
         out->why = req_code == RG_RADIUS_ACCOUNTING_REQUEST
                        ? "reply code does not answer an Accounting-Request"
                        : "reply code does not answer an Access-Request";
@@ -156,10 +160,10 @@ enum rg_reply_verdict rg_proxy_check_reply(const uint8_t *pkt, size_t len, uint8
     return RG_REPLY_FORWARD;
 }
 
-int rg_proxy_translate_reply(uint8_t *pkt, size_t len, size_t cap, const uint8_t *sent_auth,
-                             const char *be_secret, size_t be_secret_len, uint8_t ap_id,
-                             const uint8_t *ap_auth, const char *ap_secret, size_t ap_secret_len,
-                             unsigned *salt_counter)
+int rg_translate_reply(uint8_t *pkt, size_t len, size_t cap, const uint8_t *sent_auth,
+                       const char *be_secret, size_t be_secret_len, uint8_t ap_id,
+                       const uint8_t *ap_auth, const char *ap_secret, size_t ap_secret_len,
+                       unsigned *salt_counter)
 {
     struct rg_radius_pkt p = {.data = pkt, .cap = cap};
     int rc = rg_radius_reply_recrypt(pkt, sent_auth, be_secret, be_secret_len, ap_auth, ap_secret,
@@ -170,7 +174,7 @@ int rg_proxy_translate_reply(uint8_t *pkt, size_t len, size_t cap, const uint8_t
     pkt[1] = ap_id;
     if (pkt[0] == RG_RADIUS_ACCOUNTING_RESPONSE) {
         /* No single Message-Authenticator on an Accounting-Response satisfies every RadSec
-         * client (see rg_proxy_check_reply); over TLS it adds nothing. */
+         * client (see rg_translate_check_reply); over TLS it adds nothing. */
         rg_radius_attr_remove_all(&p, RG_RADIUS_ATTR_MESSAGE_AUTHENTICATOR);
     } else {
         /* The Message-Authenticator of a reply is computed with the request's authenticator
@@ -186,9 +190,9 @@ int rg_proxy_translate_reply(uint8_t *pkt, size_t len, size_t cap, const uint8_t
     return 0;
 }
 
-int rg_proxy_local_reply(uint8_t *buf, size_t cap, uint8_t code, uint8_t id, const uint8_t *auth,
-                         const uint8_t *request, const char *message, const char *secret,
-                         size_t secret_len)
+int rg_translate_local_reply(uint8_t *buf, size_t cap, uint8_t code, uint8_t id,
+                             const uint8_t *auth, const uint8_t *request, const char *message,
+                             const char *secret, size_t secret_len)
 {
     struct rg_radius_pkt p = {.data = buf, .cap = cap};
     struct rg_radius_attr a;
@@ -208,7 +212,7 @@ int rg_proxy_local_reply(uint8_t *buf, size_t cap, uint8_t code, uint8_t id, con
     return (int)rg_radius_len(buf);
 }
 
-const char *rg_proxy_request_invalid(const uint8_t *pkt)
+const char *rg_translate_request_invalid(const uint8_t *pkt)
 {
     struct rg_radius_attr a;
     size_t pos = 0;
