@@ -251,7 +251,7 @@ static void schedule(struct rg_proxy *px, struct rg_request *req, uint64_t at)
  * server's secret from src (the AP's packet, or what was sent to the previous server). */
 static int start_on_server(struct rg_proxy *px, struct rg_request *req,
                            struct rg_backend_server *srv, const uint8_t *src, size_t src_len,
-                           const char *src_secret, size_t src_secret_len, bool src_v11)
+                           rg_secret src_secret, bool src_v11)
 {
     struct rg_backend_sock *sock;
     uint8_t id;
@@ -263,11 +263,11 @@ static int start_on_server(struct rg_proxy *px, struct rg_request *req,
     rc = rg_proxy_pkt_reserve(px, req,
                               src_len + 64 > RG_RADIUS_MAX_LEN ? RG_RADIUS_MAX_LEN : src_len + 64);
     if (rc == 0 && src_v11)
-        rc = rg_radius11_request_to_udp(src, src_len, id, srv->cfg->secret, srv->cfg->secret_len,
-                                        req->pkt, req->pkt_cap, req->sent_auth);
+        rc = rg_radius11_request_to_udp(src, src_len, id, RG_SECRET_OF(srv->cfg), req->pkt,
+                                        req->pkt_cap, req->sent_auth);
     else if (rc == 0)
-        rc = rg_translate_request(src, src_len, src_secret, src_secret_len, id, srv->cfg->secret,
-                                  srv->cfg->secret_len, req->pkt, req->pkt_cap, req->sent_auth);
+        rc = rg_translate_request(src, src_len, src_secret, id, RG_SECRET_OF(srv->cfg), req->pkt,
+                                  req->pkt_cap, req->sent_auth);
     if (rc < 0) {
         px->ops->release_id(px->ops_arg, sock, id);
         return rc;
@@ -300,10 +300,8 @@ static void send_local_reply(struct rg_conn *c, uint8_t code, uint8_t id, const 
                              const uint8_t *request, const char *message)
 {
     uint8_t buf[RG_RADIUS_MAX_LEN];
-    size_t slen;
-    const char *secret = rg_conn_secret(c, &slen);
-    int n =
-        rg_translate_local_reply(buf, sizeof(buf), code, id, auth, request, message, secret, slen);
+    int n = rg_translate_local_reply(buf, sizeof(buf), code, id, auth, request, message,
+                                     rg_conn_secret(c));
     if (n < 0) {
         rg_log_limited("local-reply", LOG_WARNING,
                        "event=local_reply_dropped " RG_CONN_LOG_FMT " code=%s id=%u "
@@ -371,13 +369,13 @@ static int token_slot(const struct rg_conn *conn, uint32_t token)
 }
 
 /* Verify what the AP sent with the RadSec secret before anything else uses it. */
-static const char *check_ap_request(const uint8_t *pkt, const char *secret, size_t slen)
+static const char *check_ap_request(const uint8_t *pkt, rg_secret secret)
 {
     struct rg_radius_attr a;
     int rc;
     switch (pkt[0]) {
     case RG_RADIUS_ACCESS_REQUEST:
-        rc = rg_radius_msgauth_verify(pkt, NULL, secret, slen);
+        rc = rg_radius_msgauth_verify(pkt, NULL, secret.data, secret.len);
         if (rc == -ENOENT) {
             /* RFC 3579 §3.1: EAP-Message without Message-Authenticator is discarded. */
             if (rg_radius_attr_find(pkt, RG_RADIUS_ATTR_EAP_MESSAGE, NULL, &a))
@@ -386,13 +384,13 @@ static const char *check_ap_request(const uint8_t *pkt, const char *secret, size
         }
         return rc < 0 ? "bad Message-Authenticator" : NULL;
     case RG_RADIUS_ACCOUNTING_REQUEST:
-        if (rg_radius_auth_request_verify(pkt, secret, slen) < 0)
+        if (rg_radius_auth_request_verify(pkt, secret.data, secret.len) < 0)
             return "bad Accounting Request Authenticator";
-        rc = rg_radius_msgauth_verify(pkt, NULL, secret, slen);
+        rc = rg_radius_msgauth_verify(pkt, NULL, secret.data, secret.len);
         return (rc < 0 && rc != -ENOENT) ? "bad Message-Authenticator" : NULL;
     case RG_RADIUS_STATUS_SERVER:
         /* RFC 5997 §3: Status-Server without a valid Message-Authenticator is discarded. */
-        return rg_radius_msgauth_verify(pkt, NULL, secret, slen) < 0
+        return rg_radius_msgauth_verify(pkt, NULL, secret.data, secret.len) < 0
                    ? "Status-Server without valid Message-Authenticator"
                    : NULL;
     default:
@@ -436,8 +434,7 @@ int rg_proxy_on_request(struct rg_proxy *px, struct rg_conn *conn, const uint8_t
     bool v11 = conn->proto == RG_PROTO_RADIUS_11;
     uint8_t code = pkt[0], ap_id = pkt[1];
     uint32_t token = v11 ? rg_radius11_token(pkt) : 0;
-    size_t slen;
-    const char *secret = rg_conn_secret(conn, &slen);
+    rg_secret secret = rg_conn_secret(conn);
     const char *why;
     /* For log lines: the ID, or on RADIUS/1.1 the Token. */
     char ref[24];
@@ -457,7 +454,7 @@ int rg_proxy_on_request(struct rg_proxy *px, struct rg_conn *conn, const uint8_t
     }
     RG_STAT_INC(&w->stats, requests);
     /* RFC 9765: nothing on a RADIUS/1.1 connection is signed with the secret. */
-    if (!v11 && (why = check_ap_request(pkt, secret, slen)) != NULL) {
+    if (!v11 && (why = check_ap_request(pkt, secret)) != NULL) {
         RG_STAT_INC(&w->stats, drop_bad_request);
         rg_log_limited("ap-bad-request", LOG_WARNING,
                        "event=request_bad " RG_CONN_LOG_FMT " code=%s id=%u reason=\"%s\" "
@@ -599,7 +596,7 @@ int rg_proxy_on_request(struct rg_proxy *px, struct rg_conn *conn, const uint8_t
     } else {
         memcpy(req->ap_auth, pkt + 4, RG_RADIUS_AUTH_LEN);
     }
-    int rc = start_on_server(px, req, srv, pkt, len, secret, slen, v11);
+    int rc = start_on_server(px, req, srv, pkt, len, secret, v11);
     if (rc < 0) {
         /* Nothing was in flight: waking another paused connection here would only find the
          * same full ID space, once per paused connection. */
@@ -714,7 +711,7 @@ void rg_proxy_on_reply(struct rg_proxy *px, struct rg_backend_sock *sock, const 
     uint8_t *pkt = (uint8_t *)pkt_in;
     struct rg_reply_check chk;
     enum rg_reply_verdict v = rg_translate_check_reply(
-        pkt, len, req->code, req->eap, req->sent_auth, srv->cfg->secret, srv->cfg->secret_len,
+        pkt, len, req->code, req->eap, req->sent_auth, RG_SECRET_OF(srv->cfg),
         srv->pool->cfg->require_message_authenticator, rg_backend_signs(srv->shared), &chk);
     if (v == RG_REPLY_UNVERIFIED) {
         /* deprecating-radius: behave as if no response arrived; timers and health stay. */
@@ -771,13 +768,11 @@ void rg_proxy_on_reply(struct rg_proxy *px, struct rg_backend_sock *sock, const 
         return;
     }
     struct rg_conn *conn = req->conn;
-    size_t slen;
-    const char *secret = rg_conn_secret(conn, &slen);
-    int rc = req->v11 ? rg_radius11_reply_from_udp(pkt, req->sent_auth, srv->cfg->secret,
-                                                   srv->cfg->secret_len, req->token)
+    int rc = req->v11 ? rg_radius11_reply_from_udp(pkt, req->sent_auth, RG_SECRET_OF(srv->cfg),
+                                                   req->token)
                       : rg_translate_reply(pkt, len, RG_RADIUS_MAX_LEN, req->sent_auth,
-                                           srv->cfg->secret, srv->cfg->secret_len, req->ap_id,
-                                           req->ap_auth, secret, slen, &px->salt_counter);
+                                           RG_SECRET_OF(srv->cfg), req->ap_id, req->ap_auth,
+                                           rg_conn_secret(conn), &px->salt_counter);
     if (rc < 0) {
         reply_discarded(px, req, pkt, RG_BACKEND_WARN_UNUSABLE,
                         rc == -EMSGSIZE ? "no room for Message-Authenticator within 4096 octets"
@@ -893,8 +888,7 @@ static void on_deadline(struct rg_proxy *px, struct rg_request *req, uint64_t no
         struct rg_backend_sock *old = req->sock;
         uint8_t old_id = req->id;
         rg_proxy_heap_remove(px, req);
-        int rc = start_on_server(px, req, next, px->scratch, len, srv->cfg->secret,
-                                 srv->cfg->secret_len, false);
+        int rc = start_on_server(px, req, next, px->scratch, len, RG_SECRET_OF(srv->cfg), false);
         if (rc == 0) {
             px->ops->release_id(px->ops_arg, old, old_id);
             RG_STAT_DEC(&w->stats, outstanding);
