@@ -368,36 +368,6 @@ static int token_slot(const struct rg_conn *conn, uint32_t token)
     return -1;
 }
 
-/* Verify what the AP sent with the RadSec secret before anything else uses it. */
-static const char *check_ap_request(const uint8_t *pkt, rg_secret secret)
-{
-    struct rg_radius_attr a;
-    int rc;
-    switch (pkt[0]) {
-    case RG_RADIUS_ACCESS_REQUEST:
-        rc = rg_radius_msgauth_verify(pkt, NULL, secret.data, secret.len);
-        if (rc == -ENOENT) {
-            /* RFC 3579 §3.1: EAP-Message without Message-Authenticator is discarded. */
-            if (rg_radius_attr_find(pkt, RG_RADIUS_ATTR_EAP_MESSAGE, NULL, &a))
-                return "EAP-Message without Message-Authenticator";
-            return NULL;
-        }
-        return rc < 0 ? "bad Message-Authenticator" : NULL;
-    case RG_RADIUS_ACCOUNTING_REQUEST:
-        if (rg_radius_auth_request_verify(pkt, secret.data, secret.len) < 0)
-            return "bad Accounting Request Authenticator";
-        rc = rg_radius_msgauth_verify(pkt, NULL, secret.data, secret.len);
-        return (rc < 0 && rc != -ENOENT) ? "bad Message-Authenticator" : NULL;
-    case RG_RADIUS_STATUS_SERVER:
-        /* RFC 5997 §3: Status-Server without a valid Message-Authenticator is discarded. */
-        return rg_radius_msgauth_verify(pkt, NULL, secret.data, secret.len) < 0
-                   ? "Status-Server without valid Message-Authenticator"
-                   : NULL;
-    default:
-        return NULL;
-    }
-}
-
 /* A RADIUS/1.1 request (RFC 9765 §"Receiving Packets"): a Token that stands for another
  * packet still in flight ends the connection (-EPROTO); the same packet again is dropped as a
  * duplicate (1); otherwise *slot is where it goes in conn->inflight (0), or -EAGAIN while
@@ -454,7 +424,7 @@ int rg_proxy_on_request(struct rg_proxy *px, struct rg_conn *conn, const uint8_t
     }
     RG_STAT_INC(&w->stats, requests);
     /* RFC 9765: nothing on a RADIUS/1.1 connection is signed with the secret. */
-    if (!v11 && (why = check_ap_request(pkt, secret)) != NULL) {
+    if (!v11 && (why = rg_translate_check_request(pkt, secret)) != NULL) {
         RG_STAT_INC(&w->stats, drop_bad_request);
         rg_log_limited("ap-bad-request", LOG_WARNING,
                        "event=request_bad " RG_CONN_LOG_FMT " code=%s id=%u reason=\"%s\" "

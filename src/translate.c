@@ -206,6 +206,35 @@ int rg_translate_local_reply(uint8_t *buf, size_t cap, uint8_t code, uint8_t id,
     return (int)rg_radius_len(buf);
 }
 
+const char *rg_translate_check_request(const uint8_t *pkt, rg_secret secret)
+{
+    struct rg_radius_attr a;
+    int rc;
+    switch (pkt[0]) {
+    case RG_RADIUS_ACCESS_REQUEST:
+        rc = rg_radius_msgauth_verify(pkt, NULL, secret.data, secret.len);
+        if (rc == -ENOENT) {
+            /* RFC 3579 §3.1: EAP-Message without Message-Authenticator is discarded. */
+            if (rg_radius_attr_find(pkt, RG_RADIUS_ATTR_EAP_MESSAGE, NULL, &a))
+                return "EAP-Message without Message-Authenticator";
+            return NULL;
+        }
+        return rc < 0 ? "bad Message-Authenticator" : NULL;
+    case RG_RADIUS_ACCOUNTING_REQUEST:
+        if (rg_radius_auth_request_verify(pkt, secret.data, secret.len) < 0)
+            return "bad Accounting Request Authenticator";
+        rc = rg_radius_msgauth_verify(pkt, NULL, secret.data, secret.len);
+        return (rc < 0 && rc != -ENOENT) ? "bad Message-Authenticator" : NULL;
+    case RG_RADIUS_STATUS_SERVER:
+        /* RFC 5997 §3: Status-Server without a valid Message-Authenticator is discarded. */
+        return rg_radius_msgauth_verify(pkt, NULL, secret.data, secret.len) < 0
+                   ? "Status-Server without valid Message-Authenticator"
+                   : NULL;
+    default:
+        return NULL;
+    }
+}
+
 const char *rg_translate_request_invalid(const uint8_t *pkt)
 {
     struct rg_radius_attr a;

@@ -77,6 +77,12 @@ int rg_translate_local_reply(uint8_t *buf, size_t cap, uint8_t code, uint8_t id,
                              const uint8_t *auth, const uint8_t *request, const char *message,
                              rg_secret secret);
 
+/* Verify what an AP sent with the RadSec secret before anything else uses it (pure): an
+ * Access-Request's Message-Authenticator when present (EAP-Message needs one, RFC 3579
+ * §3.1), an Accounting-Request's Request Authenticator, a Status-Server's
+ * Message-Authenticator (RFC 5997 §3). A reason (discard it, close the connection) or NULL. */
+const char *rg_translate_check_request(const uint8_t *pkt, rg_secret secret);
+
 /* An AP request that is well formed but invalid: a reason (discard it, keep the
  * connection) or NULL. User-Password: at most one, 16..128 octets in whole blocks (RFC 2865
  * §5.2, §5.44). */

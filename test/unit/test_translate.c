@@ -475,6 +475,41 @@ static void test_reply_matches_each_request_code(void **state)
         assert_int_equal(rg_translate_reply_matches(cases[i].req, cases[i].code), cases[i].ok);
 }
 
+/* What an AP sends is verified with the RadSec secret first: a wrong secret, an unsigned
+ * EAP-Message or Status-Server, a bad Accounting Request Authenticator each give a reason. */
+static void test_check_request_with_radsec_secret(void **state)
+{
+    (void)state;
+    rg_secret ap = {AP_SECRET, 6}, other = {"other!", 6};
+    uint8_t buf[RG_RADIUS_MAX_LEN];
+    make_ap_access_request(buf, "wonderland", false);
+    assert_null(rg_translate_check_request(buf, ap));
+    assert_string_equal(rg_translate_check_request(buf, other), "bad Message-Authenticator");
+
+    struct rg_radius_pkt p = {.data = buf, .cap = sizeof(buf)};
+    rg_radius_init(&p, RG_RADIUS_ACCESS_REQUEST, 1, NULL);
+    rg_radius_auth_random(buf);
+    rg_radius_attr_add(&p, RG_RADIUS_ATTR_USER_NAME, "bob", 3);
+    assert_null(rg_translate_check_request(buf, ap)); /* unsigned PAP: allowed */
+    rg_radius_attr_add(&p, RG_RADIUS_ATTR_EAP_MESSAGE, "\x02\x01\x00\x04", 4);
+    assert_string_equal(rg_translate_check_request(buf, ap),
+                        "EAP-Message without Message-Authenticator");
+
+    rg_radius_init(&p, RG_RADIUS_STATUS_SERVER, 2, NULL);
+    rg_radius_auth_random(buf);
+    assert_non_null(rg_translate_check_request(buf, ap));
+    rg_radius_msgauth_add_first(&p);
+    rg_radius_msgauth_sign(buf, NULL, AP_SECRET, 6);
+    assert_null(rg_translate_check_request(buf, ap));
+
+    rg_radius_init(&p, RG_RADIUS_ACCOUNTING_REQUEST, 3, NULL);
+    rg_radius_attr_add(&p, RG_RADIUS_ATTR_USER_NAME, "bob", 3);
+    rg_radius_auth_request_sign(buf, AP_SECRET, 6);
+    assert_null(rg_translate_check_request(buf, ap));
+    assert_string_equal(rg_translate_check_request(buf, other),
+                        "bad Accounting Request Authenticator");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -490,6 +525,7 @@ int main(void)
         cmocka_unit_test(test_local_reply_echoes_proxy_state),
         cmocka_unit_test(test_request_invalid_user_password),
         cmocka_unit_test(test_reply_matches_each_request_code),
+        cmocka_unit_test(test_check_request_with_radsec_secret),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
