@@ -1,8 +1,9 @@
-/* libFuzzer driver for the request and reply translation of src/proxy.c (the pure trust-
- * boundary functions): random secrets, random packets. Invariants: a translated request is a
- * valid packet with the same code and the ID asked for, and translating it back with the
- * secrets swapped gives the same shape; a translated reply is valid and verifies as the
- * answer to the AP's request under the AP's secret (what the AP itself checks). */
+/* libFuzzer driver for the request and reply translation of src/translate.c (the pure trust-
+ * boundary functions; the driver keeps its name and corpus from when they were in proxy.c): random
+ * secrets, random packets. Invariants: a translated request is a valid packet with the same code
+ * and the ID asked for, and translating it back with the secrets swapped gives the same shape; a
+ * translated reply is valid and verifies as the answer to the AP's request under the AP's secret
+ * (what the AP itself checks). */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
