@@ -40,10 +40,9 @@ static void release_slot(struct rg_conn *c)
         rg_worker_schedule_admit(c->worker);
 }
 
-const char *rg_conn_secret(const struct rg_conn *c, size_t *len)
+rg_secret rg_conn_secret(const struct rg_conn *c)
 {
-    *len = c->peer.org->secret_len;
-    return c->peer.org->secret;
+    return RG_SECRET_OF(c->peer.org);
 }
 
 static void on_handle_closed(uv_handle_t *h)

@@ -9,6 +9,7 @@
 #include <netinet/in.h>
 #include <uv.h>
 
+#include "radsecgw/common.h"
 #include "radsecgw/log.h"
 #include "radsecgw/tls.h"
 #include "radsecgw/tls_stream.h"
@@ -164,6 +165,6 @@ void rg_conn_recheck(struct rg_conn *c, struct rg_gen *g);
 void rg_conn_trim_idle(struct rg_worker *w);
 
 /* The RadSec secret of the connection's org. */
-const char *rg_conn_secret(const struct rg_conn *c, size_t *len);
+rg_secret rg_conn_secret(const struct rg_conn *c);
 
 #endif
