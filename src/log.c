@@ -185,13 +185,13 @@ void rg_log_limited(const char *key, int prio, const char *fmt, ...)
     }
 }
 
-void rg_log_limited_flush(void)
+void rg_log_limited_flush(bool force)
 {
     pthread_mutex_lock(&limit_lock);
     uint64_t now = limit_clock();
     for (size_t i = 0; i < LIMIT_SLOTS; i++) {
         struct limit_slot *s = &limit_slots[i];
-        if (!s->key || !s->suppressed || now - s->window_start_ms < RG_LOG_WINDOW_MS)
+        if (!s->key || !s->suppressed || (!force && now - s->window_start_ms < RG_LOG_WINDOW_MS))
             continue;
         /* emit() takes no lock of ours, so reporting under limit_lock is safe */
         char msg[256];

@@ -30,8 +30,9 @@ void rg_log_limited(const char *key, int prio, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 /* Report the suppressed counts of windows that have ended with no later message to carry
- * them (call from a periodic timer; rg_log_limited reports them itself otherwise). */
-void rg_log_limited_flush(void);
+ * them (main calls it every RG_LOG_WINDOW_MS; rg_log_limited reports them itself
+ * otherwise); force reports open windows too (at stop). */
+void rg_log_limited_flush(bool force);
 
 /* Tests: replace the millisecond clock of the rate limiter (NULL restores rg_now_ms). */
 void rg_log_set_clock(uint64_t (*now_ms)(void));

@@ -37,6 +37,14 @@ v=$(rg_stats_last "$GW_LOG" duplicates)
 v=$(rg_stats_last "$GW_LOG" forwarded)
 [ "$v" = 500 ] && rg_pass "duplicates: forwarded=500" || rg_fail "duplicates: forwarded=$v"
 rg_stop dup-gw || rg_fail "dup-gw exit status $?"
+# Duplicate lines are rate-limited (RG_LOG_BURST per second): what a window suppressed is
+# reported by main's flush timer or at stop, so lines + suppressed counts add up to 100.
+logged=$(grep -c 'event=request_duplicate ' "$GW_LOG")
+suppressed=$(grep -o 'event=log_suppressed count=[0-9]* key=ap-duplicate' "$GW_LOG" |
+    sed 's/.*count=\([0-9]*\).*/\1/' | awk '{s += $1} END {print s + 0}')
+[ "$suppressed" -gt 0 ] && [ $((logged + suppressed)) = 100 ] &&
+    rg_pass "duplicates: $logged lines + $suppressed suppressed = 100 reported" ||
+    rg_fail "duplicates: $logged lines + $suppressed suppressed, expected 100 in all"
 
 # --- backpressure
 rg_fake_backend_start bp "$FB_SEC" accept --delay-ms 1000

@@ -222,15 +222,15 @@ static void test_flush(void **state)
     capture_begin();
     for (int i = 0; i < RG_LOG_BURST + 3; i++)
         rg_log_limited("flood", LOG_NOTICE, "flood %d", i);
-    rg_log_limited_flush(); /* window still open: nothing yet */
+    rg_log_limited_flush(false); /* window still open: nothing yet */
     char *out = capture_end();
     assert_null(strstr(out, "event=log_suppressed"));
     free(out);
 
     fake_now += RG_LOG_WINDOW_MS;
     capture_begin();
-    rg_log_limited_flush();
-    rg_log_limited_flush(); /* reported once only */
+    rg_log_limited_flush(false);
+    rg_log_limited_flush(false); /* reported once only */
     rg_log_limited("flood", LOG_NOTICE, "flood after");
     out = capture_end();
     assert_int_equal(count(out, "event=log_suppressed count=3 key=flood\n"), 1);
