@@ -116,11 +116,6 @@ void rg_proxy_free(struct rg_proxy *px)
             chunk = next;
         }
     }
-    while (px->send_all) {
-        struct rg_send_ctx *next = px->send_all->next_all;
-        free(px->send_all);
-        px->send_all = next;
-    }
     memset(px, 0, sizeof(*px));
 }
 
@@ -214,28 +209,6 @@ void rg_proxy_slot_put(struct rg_proxy *px, struct rg_request *req)
     req->next_free = px->free_list;
     px->free_list = req;
     px->inuse--;
-}
-
-struct rg_send_ctx *rg_proxy_send_ctx_get(struct rg_proxy *px)
-{
-    struct rg_send_ctx *ctx = px->send_free;
-    if (ctx) {
-        px->send_free = ctx->next_free;
-        return ctx;
-    }
-    ctx = calloc(1, sizeof(*ctx));
-    if (!ctx)
-        return NULL;
-    ctx->next_all = px->send_all;
-    px->send_all = ctx;
-    return ctx;
-}
-
-void rg_proxy_send_ctx_put(struct rg_proxy *px, struct rg_send_ctx *ctx)
-{
-    ctx->owner = NULL;
-    ctx->next_free = px->send_free;
-    px->send_free = ctx;
 }
 
 /* ---- timer heap ---- */
@@ -1392,4 +1365,22 @@ int rg_proxy_set_limit(struct rg_proxy *px, unsigned max_requests)
     px->chunks = c;
     px->max_chunks = chunks;
     return 0;
+}
+
+/* ---- what the backend reports ---- */
+
+static void backend_reply(void *arg, struct rg_backend_sock *sock, const uint8_t *pkt, size_t len,
+                          const struct sockaddr *addr)
+{
+    rg_proxy_on_reply(arg, sock, pkt, len, addr);
+}
+
+static void backend_sent(void *arg, struct rg_request *req)
+{
+    rg_proxy_on_sent(arg, req);
+}
+
+struct rg_backend_events rg_proxy_backend_events(struct rg_proxy *px)
+{
+    return (struct rg_backend_events){.reply = backend_reply, .sent = backend_sent, .arg = px};
 }

@@ -31,7 +31,7 @@ struct rg_request {
     uint8_t code;
     bool probe;     /* a Status-Server health probe of our own */
     bool eap;       /* the request carries EAP-Message (its reply proves nothing in auto) */
-    bool send_busy; /* a send of pkt is queued in libuv (struct rg_send_ctx) */
+    bool send_busy; /* a send of pkt is queued in libuv (struct rg_backend_send_ctx) */
     bool in_use;
     bool put_after_send;  /* finished while a send was queued: put back when it completes */
     bool v11;             /* came on a RADIUS/1.1 connection: token and fingerprint, not ap_auth */
@@ -56,15 +56,6 @@ struct rg_request {
      * pkt_cap octets from the table's size classes (owned by the table, NULL until used). */
     uint8_t *pkt;
     uint16_t pkt_cap;
-};
-
-/* A queued UDP send, used only when the socket buffer is full (uv_udp_try_send said
- * EAGAIN); pooled by the table so that path allocates nothing once warm either. */
-struct rg_send_ctx {
-    uv_udp_send_t req;
-    struct rg_request *owner; /* not owned */
-    struct rg_send_ctx *next_free;
-    struct rg_send_ctx *next_all; /* every context ever made, for rg_proxy_free */
 };
 
 /* Packet buffer size classes: most RADIUS packets are a few hundred octets, EAP ones about
@@ -118,8 +109,6 @@ struct rg_proxy {
     uint64_t timer_at;
     unsigned salt_counter;
     struct rg_bufclass bufs[RG_PROXY_BUF_CLASSES];
-    struct rg_send_ctx *send_free;      /* free send contexts */
-    struct rg_send_ctx *send_all;       /* every send context, owned */
     uint8_t scratch[RG_RADIUS_MAX_LEN]; /* re-translation on failover */
 };
 
@@ -137,9 +126,6 @@ void rg_proxy_slot_put(struct rg_proxy *px, struct rg_request *req);
 /* Make req->pkt hold at least need octets (smallest class that fits; keeps the current
  * buffer when it is big enough). 0 or -ENOMEM. */
 int rg_proxy_pkt_reserve(struct rg_proxy *px, struct rg_request *req, size_t need);
-
-struct rg_send_ctx *rg_proxy_send_ctx_get(struct rg_proxy *px);
-void rg_proxy_send_ctx_put(struct rg_proxy *px, struct rg_send_ctx *ctx);
 
 /* Timer heap (pure; tests drive it with their own clock). */
 void rg_proxy_heap_push(struct rg_proxy *px, struct rg_request *req);
@@ -168,6 +154,10 @@ void rg_proxy_conn_closed(struct rg_proxy *px, struct rg_conn *conn);
 
 /* A queued send completed (backend.c). */
 void rg_proxy_on_sent(struct rg_proxy *px, struct rg_request *req);
+
+/* How a backend set the table sends through reports to it (rg_backend_set_new): replies to
+ * rg_proxy_on_reply, ended sends to rg_proxy_on_sent. */
+struct rg_backend_events rg_proxy_backend_events(struct rg_proxy *px);
 
 /* Send a Status-Server probe to srv (RFC 5997, with Message-Authenticator, never
  * retransmitted). */
