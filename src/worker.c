@@ -112,10 +112,16 @@ void rg_worker_schedule_admit(struct rg_worker *w)
 
 /* ---- fairness: loop turns ---- */
 
+static void wake_paused(struct rg_worker *w);
+
 static void on_turn(uv_prepare_t *p)
 {
     struct rg_worker *w = p->data;
     w->turn++;
+    /* Slots freed outside the poll (a timeout, a deferred connection's drop): the woken are
+     * read in this poll already, not only after it. */
+    if (w->wake_credit > 0 && w->paused)
+        wake_paused(w);
 }
 
 static void on_more(uv_idle_t *i)
@@ -136,8 +142,9 @@ void rg_worker_schedule_more(struct rg_worker *w)
 
 void rg_worker_resume_paused(struct rg_worker *w)
 {
-    /* One connection per freed slot, counted here and woken by the check handle (wake_paused),
-     * never from inside the reply or the send callback that freed the slot. */
+    /* One connection per freed slot, counted here and woken from the loop (wake_paused: the
+     * check handle after the poll, the prepare handle before it), never from inside the
+     * reply, timeout or send callback that freed the slot. */
     if (!w->paused)
         return;
     w->wake_credit++;
