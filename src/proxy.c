@@ -1,6 +1,7 @@
-/* The per-worker state table and the translation between secrets. Owns request slots,
- * the retransmission heap and the decisions: answer locally, forward, retransmit, fail
- * over, give up. Sockets belong to backend.c, TLS connections to conn.c. */
+/* The state table's decisions: the request path, RFC 5080 timing, failover, late replies.
+ * It decides: answer locally, forward, retransmit, fail over, give up. Slots, buffers and
+ * the timer heap are proxy_table.c's, translation translate.c's, sockets backend.c's, TLS
+ * connections conn.c's. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,6 +14,7 @@
 #include "radsecgw/radius.h"
 #include "radsecgw/radius11.h"
 #include "radsecgw/radius_crypto.h"
+#include "radsecgw/translate.h"
 #include "radsecgw/worker.h"
 
 /* How often each operator warning about one server's replies may repeat. */
@@ -70,465 +72,6 @@ static int rand_permille(void)
     uint16_t r;
     rg_random_bytes((uint8_t *)&r, sizeof(r));
     return (int)(r % 201) - 100; /* -100..+100: RAND in [-0.1, 0.1] */
-}
-
-/* ---- slots ---- */
-
-int rg_proxy_init(struct rg_proxy *px, struct rg_worker *w, uv_loop_t *loop, unsigned max_requests)
-{
-    static const size_t class_size[RG_PROXY_BUF_CLASSES] = {512, 1280, RG_RADIUS_MAX_LEN};
-    memset(px, 0, sizeof(*px));
-    px->worker = w;
-    px->max_chunks = (max_requests + RG_PROXY_CHUNK - 1) / RG_PROXY_CHUNK;
-    if (px->max_chunks == 0)
-        px->max_chunks = 1;
-    px->chunks = calloc(px->max_chunks, sizeof(*px->chunks));
-    if (!px->chunks)
-        return -ENOMEM;
-    for (unsigned i = 0; i < RG_PROXY_BUF_CLASSES; i++)
-        px->bufs[i].size = class_size[i];
-    if (loop) {
-        int rc = uv_timer_init(loop, &px->timer);
-        if (rc < 0)
-            return rc;
-        px->timer.data = px;
-    }
-    return 0;
-}
-
-void rg_proxy_close(struct rg_proxy *px)
-{
-    if (px->timer.loop && !uv_is_closing((uv_handle_t *)&px->timer))
-        uv_close((uv_handle_t *)&px->timer, NULL);
-}
-
-void rg_proxy_free(struct rg_proxy *px)
-{
-    for (unsigned i = 0; i < px->nchunks; i++)
-        free(px->chunks[i]);
-    free(px->chunks);
-    free(px->heap);
-    for (unsigned c = 0; c < RG_PROXY_BUF_CLASSES; c++) {
-        void *chunk = px->bufs[c].chunks;
-        while (chunk) {
-            void *next = *(void **)chunk;
-            free(chunk);
-            chunk = next;
-        }
-    }
-    while (px->send_all) {
-        struct rg_send_ctx *next = px->send_all->next_all;
-        free(px->send_all);
-        px->send_all = next;
-    }
-    memset(px, 0, sizeof(*px));
-}
-
-/* Grow by one chunk of slots (their packet buffers come from the size classes). */
-static int grow(struct rg_proxy *px)
-{
-    if (px->nchunks >= px->max_chunks)
-        return -ENOSPC;
-    struct rg_request *chunk = calloc(RG_PROXY_CHUNK, sizeof(*chunk));
-    if (!chunk)
-        return -ENOMEM;
-    for (unsigned i = 0; i < RG_PROXY_CHUNK; i++)
-        chunk[i].next_free = i + 1 < RG_PROXY_CHUNK ? &chunk[i + 1] : px->free_list;
-    px->free_list = &chunk[0];
-    px->chunks[px->nchunks++] = chunk;
-    return 0;
-}
-
-struct rg_request *rg_proxy_slot_get(struct rg_proxy *px)
-{
-    if (!px->free_list && grow(px) < 0)
-        return NULL;
-    struct rg_request *req = px->free_list;
-    px->free_list = req->next_free;
-    memset(req, 0, offsetof(struct rg_request, pkt));
-    req->in_use = true;
-    req->heap_idx = SIZE_MAX;
-    px->inuse++;
-    return req;
-}
-
-static struct rg_bufclass *class_of(struct rg_proxy *px, size_t cap)
-{
-    for (unsigned i = 0; i < RG_PROXY_BUF_CLASSES; i++)
-        if (px->bufs[i].size == cap)
-            return &px->bufs[i];
-    RG_REQUIRE(!"packet buffer of no class");
-    return NULL;
-}
-
-static void pkt_release(struct rg_proxy *px, struct rg_request *req)
-{
-    if (!req->pkt)
-        return;
-    struct rg_bufclass *bc = class_of(px, req->pkt_cap);
-    *(uint8_t **)(void *)req->pkt = bc->free_list;
-    bc->free_list = req->pkt;
-    bc->inuse--;
-    req->pkt = NULL;
-    req->pkt_cap = 0;
-}
-
-int rg_proxy_pkt_reserve(struct rg_proxy *px, struct rg_request *req, size_t need)
-{
-    if (req->pkt && req->pkt_cap >= need)
-        return 0;
-    struct rg_bufclass *bc = NULL;
-    for (unsigned i = 0; i < RG_PROXY_BUF_CLASSES && !bc; i++)
-        if (px->bufs[i].size >= need)
-            bc = &px->bufs[i];
-    if (!bc)
-        return -EMSGSIZE;
-    if (!bc->free_list) {
-        /* 64 KiB of buffers at a time, kept for reuse. */
-        size_t n = 65536 / bc->size;
-        uint8_t *chunk = malloc(sizeof(void *) + n * bc->size);
-        if (!chunk)
-            return -ENOMEM;
-        *(void **)(void *)chunk = bc->chunks;
-        bc->chunks = chunk;
-        for (size_t i = 0; i < n; i++) {
-            uint8_t *b = chunk + sizeof(void *) + i * bc->size;
-            *(uint8_t **)(void *)b = bc->free_list;
-            bc->free_list = b;
-        }
-    }
-    pkt_release(px, req);
-    req->pkt = bc->free_list;
-    bc->free_list = *(uint8_t **)(void *)req->pkt;
-    req->pkt_cap = (uint16_t)bc->size;
-    bc->inuse++;
-    return 0;
-}
-
-void rg_proxy_slot_put(struct rg_proxy *px, struct rg_request *req)
-{
-    RG_REQUIRE(req->in_use);
-    RG_REQUIRE(req->heap_idx == SIZE_MAX);
-    pkt_release(px, req);
-    req->in_use = false;
-    req->next_free = px->free_list;
-    px->free_list = req;
-    px->inuse--;
-}
-
-struct rg_send_ctx *rg_proxy_send_ctx_get(struct rg_proxy *px)
-{
-    struct rg_send_ctx *ctx = px->send_free;
-    if (ctx) {
-        px->send_free = ctx->next_free;
-        return ctx;
-    }
-    ctx = calloc(1, sizeof(*ctx));
-    if (!ctx)
-        return NULL;
-    ctx->next_all = px->send_all;
-    px->send_all = ctx;
-    return ctx;
-}
-
-void rg_proxy_send_ctx_put(struct rg_proxy *px, struct rg_send_ctx *ctx)
-{
-    ctx->owner = NULL;
-    ctx->next_free = px->send_free;
-    px->send_free = ctx;
-}
-
-/* ---- timer heap ---- */
-
-static void heap_swap(struct rg_proxy *px, size_t a, size_t b)
-{
-    struct rg_request *t = px->heap[a];
-    px->heap[a] = px->heap[b];
-    px->heap[b] = t;
-    px->heap[a]->heap_idx = a;
-    px->heap[b]->heap_idx = b;
-}
-
-static void heap_up(struct rg_proxy *px, size_t i)
-{
-    while (i > 0) {
-        size_t parent = (i - 1) / 2;
-        if (px->heap[parent]->deadline_ms <= px->heap[i]->deadline_ms)
-            break;
-        heap_swap(px, i, parent);
-        i = parent;
-    }
-}
-
-static void heap_down(struct rg_proxy *px, size_t i)
-{
-    for (;;) {
-        size_t l = 2 * i + 1, r = l + 1, m = i;
-        if (l < px->heap_len && px->heap[l]->deadline_ms < px->heap[m]->deadline_ms)
-            m = l;
-        if (r < px->heap_len && px->heap[r]->deadline_ms < px->heap[m]->deadline_ms)
-            m = r;
-        if (m == i)
-            return;
-        heap_swap(px, i, m);
-        i = m;
-    }
-}
-
-void rg_proxy_heap_push(struct rg_proxy *px, struct rg_request *req)
-{
-    RG_REQUIRE(req->heap_idx == SIZE_MAX);
-    if (px->heap_len == px->heap_cap) {
-        size_t cap = px->heap_cap ? px->heap_cap * 2 : RG_PROXY_CHUNK;
-        struct rg_request **h = realloc(px->heap, cap * sizeof(*h));
-        RG_REQUIRE(h != NULL);
-        px->heap = h;
-        px->heap_cap = cap;
-    }
-    req->heap_idx = px->heap_len;
-    px->heap[px->heap_len++] = req;
-    heap_up(px, req->heap_idx);
-}
-
-void rg_proxy_heap_remove(struct rg_proxy *px, struct rg_request *req)
-{
-    size_t i = req->heap_idx;
-    if (i == SIZE_MAX)
-        return;
-    RG_REQUIRE(i < px->heap_len && px->heap[i] == req);
-    px->heap_len--;
-    if (i != px->heap_len) {
-        px->heap[i] = px->heap[px->heap_len];
-        px->heap[i]->heap_idx = i;
-        heap_down(px, i);
-        heap_up(px, i);
-    }
-    req->heap_idx = SIZE_MAX;
-}
-
-struct rg_request *rg_proxy_heap_peek(struct rg_proxy *px)
-{
-    return px->heap_len ? px->heap[0] : NULL;
-}
-
-/* ---- translation (pure) ---- */
-
-int rg_proxy_translate_request(const uint8_t *in, size_t in_len, const char *ap_secret,
-                               size_t ap_secret_len, uint8_t id, const char *be_secret,
-                               size_t be_secret_len, uint8_t *out, size_t out_cap,
-                               uint8_t sent_auth[RG_RADIUS_AUTH_LEN])
-{
-    if (in_len > out_cap || in_len < RG_RADIUS_HDR_LEN)
-        return -EINVAL;
-    memcpy(out, in, in_len);
-    struct rg_radius_pkt p = {.data = out, .cap = out_cap};
-    uint8_t code = out[0];
-    const uint8_t *ap_auth = in + 4;
-    struct rg_radius_attr a;
-    int rc;
-
-    out[1] = id;
-    /* The AP's Message-Authenticator was verified with its secret; it is recomputed for the
-     * backend secret (Access-Request, Status-Server) or dropped (Accounting-Request). */
-    rg_radius_attr_remove_all(&p, RG_RADIUS_ATTR_MESSAGE_AUTHENTICATOR);
-
-    if (code == RG_RADIUS_ACCESS_REQUEST || code == RG_RADIUS_STATUS_SERVER) {
-        /* A fresh Request Authenticator per backend request (RFC 2865 §3: unpredictable). */
-        rg_random_bytes(out + 4, RG_RADIUS_AUTH_LEN);
-        /* RFC 2865 §5.3: without CHAP-Challenge the Request Authenticator is the challenge;
-         * keep the AP's so CHAP-Password still verifies at the backend. */
-        if (rg_radius_attr_find(out, RG_RADIUS_ATTR_CHAP_PASSWORD, NULL, &a) &&
-            !rg_radius_attr_find(out, RG_RADIUS_ATTR_CHAP_CHALLENGE, NULL, &a)) {
-            rc = rg_radius_attr_add(&p, RG_RADIUS_ATTR_CHAP_CHALLENGE, ap_auth, RG_RADIUS_AUTH_LEN);
-            if (rc < 0)
-                return rc == -ENOSPC ? -EMSGSIZE : rc;
-        }
-        rc = rg_radius_request_recrypt(out, ap_auth, ap_secret, ap_secret_len, out + 4, be_secret,
-                                       be_secret_len);
-        if (rc < 0)
-            return rc;
-        /* deprecating-radius §5.2 (BlastRADIUS): first, so no forged prefix precedes it. */
-        rc = rg_radius_msgauth_add_first(&p);
-        if (rc < 0)
-            return rc == -ENOSPC ? -EMSGSIZE : rc;
-        rc = rg_radius_msgauth_sign(out, NULL, be_secret, be_secret_len);
-        if (rc < 0)
-            return rc;
-    } else if (code == RG_RADIUS_ACCOUNTING_REQUEST) {
-        /* RFC 3579 §3.3: Message-Authenticator MUST NOT be in an Accounting-Request. RFC 2866
-         * §3: the digest is computed over a zeroed authenticator field. */
-        memset(out + 4, 0, RG_RADIUS_AUTH_LEN);
-        rg_radius_auth_request_sign(out, be_secret, be_secret_len);
-    } else {
-        return -EPROTONOSUPPORT;
-    }
-    memcpy(sent_auth, out + 4, RG_RADIUS_AUTH_LEN);
-    return (int)rg_radius_len(out);
-}
-
-static bool reply_matches(uint8_t req_code, uint8_t code)
-{
-    switch (req_code) {
-    case RG_RADIUS_ACCESS_REQUEST:
-        return code == RG_RADIUS_ACCESS_ACCEPT || code == RG_RADIUS_ACCESS_REJECT ||
-               code == RG_RADIUS_ACCESS_CHALLENGE;
-    case RG_RADIUS_ACCOUNTING_REQUEST:
-        return code == RG_RADIUS_ACCOUNTING_RESPONSE;
-    case RG_RADIUS_STATUS_SERVER:
-        return code == RG_RADIUS_ACCESS_ACCEPT || code == RG_RADIUS_ACCOUNTING_RESPONSE;
-    default:
-        return false;
-    }
-}
-
-int rg_proxy_verify_reply(const uint8_t *pkt, size_t len, const uint8_t *sent_auth,
-                          const char *be_secret, size_t be_secret_len, const char **why)
-{
-    static const uint8_t zeros[RG_RADIUS_AUTH_LEN];
-    struct rg_radius_error err;
-    if (rg_radius_validate(pkt, len, &err) < 0) {
-        *why = "malformed";
-        return -EBADMSG;
-    }
-    if (rg_radius_auth_response_verify(pkt, sent_auth, be_secret, be_secret_len) < 0) {
-        *why = "bad Response Authenticator";
-        return -EBADMSG;
-    }
-    int ma = rg_radius_msgauth_verify(pkt, sent_auth, be_secret, be_secret_len);
-    /* RFC 2866 defines no Message-Authenticator on Accounting-Response: FreeRADIUS 3.2.1-3.2.8
-     * compute it over a zeroed authenticator field, 3.2.9+, radsecproxy and hostapd over the
-     * request's. Either proves the secret; it is removed before the AP sees the reply. */
-    if (ma == -EBADMSG && pkt[0] == RG_RADIUS_ACCOUNTING_RESPONSE)
-        ma = rg_radius_msgauth_verify(pkt, zeros, be_secret, be_secret_len);
-    if (ma < 0 && ma != -ENOENT) {
-        *why = "bad Message-Authenticator";
-        return -EBADMSG;
-    }
-    return ma == 0 ? 1 : 0;
-}
-
-enum rg_reply_verdict rg_proxy_check_reply(const uint8_t *pkt, size_t len, uint8_t req_code,
-                                           bool req_eap, const uint8_t *sent_auth,
-                                           const char *be_secret, size_t be_secret_len,
-                                           enum rg_require_ma mode, bool server_signs,
-                                           struct rg_reply_check *out)
-{
-    struct rg_radius_attr a;
-    memset(out, 0, sizeof(*out));
-    int ma = rg_proxy_verify_reply(pkt, len, sent_auth, be_secret, be_secret_len, &out->why);
-    if (ma < 0)
-        return RG_REPLY_UNVERIFIED;
-    uint8_t code = pkt[0];
-    /* Verified from here on: whatever follows, the server answered. */
-    if (!reply_matches(req_code, code)) {
-        out->why = req_code == RG_RADIUS_ACCOUNTING_REQUEST
-                       ? "reply code does not answer an Accounting-Request"
-                       : "reply code does not answer an Access-Request";
-        out->warn = RG_BACKEND_WARN_UNUSABLE;
-        return RG_REPLY_DISCARD;
-    }
-    if (req_code != RG_RADIUS_ACCESS_REQUEST)
-        return RG_REPLY_FORWARD; /* Accounting-Response, or a Status-Server answer */
-    if (ma == 1) {
-        /* Every server signs EAP replies: only a signed reply to a request without
-         * EAP-Message shows that this server signs all of them. */
-        out->learned = !req_eap;
-        return RG_REPLY_FORWARD;
-    }
-    if (rg_radius_attr_find(pkt, RG_RADIUS_ATTR_EAP_MESSAGE, NULL, &a)) {
-        out->why = "EAP-Message without Message-Authenticator (RFC 3579 §3.2)";
-        out->warn = RG_BACKEND_WARN_EAP_UNSIGNED;
-        return RG_REPLY_DISCARD;
-    }
-    switch (mode) {
-    case RG_REQUIRE_MA_FALSE:
-        break;
-    case RG_REQUIRE_MA_TRUE:
-        out->why = "no Message-Authenticator (require-message-authenticator = true)";
-        out->warn = RG_BACKEND_WARN_UNSIGNED_DROPPED;
-        return RG_REPLY_DISCARD;
-    case RG_REQUIRE_MA_AUTO:
-        if (server_signs) {
-            out->why = "no Message-Authenticator, though this server signed such replies before "
-                       "(require-message-authenticator = auto)";
-            out->warn = RG_BACKEND_WARN_UNSIGNED_DROPPED;
-            return RG_REPLY_DISCARD;
-        }
-        break;
-    }
-    out->unsigned_passed = true;
-    return RG_REPLY_FORWARD;
-}
-
-int rg_proxy_translate_reply(uint8_t *pkt, size_t len, size_t cap, const uint8_t *sent_auth,
-                             const char *be_secret, size_t be_secret_len, uint8_t ap_id,
-                             const uint8_t *ap_auth, const char *ap_secret, size_t ap_secret_len,
-                             unsigned *salt_counter)
-{
-    struct rg_radius_pkt p = {.data = pkt, .cap = cap};
-    int rc = rg_radius_reply_recrypt(pkt, sent_auth, be_secret, be_secret_len, ap_auth, ap_secret,
-                                     ap_secret_len, salt_counter);
-    if (rc < 0)
-        return -EBADMSG;
-    (void)len;
-    pkt[1] = ap_id;
-    if (pkt[0] == RG_RADIUS_ACCOUNTING_RESPONSE) {
-        /* No single Message-Authenticator on an Accounting-Response satisfies every RadSec
-         * client (see rg_proxy_check_reply); over TLS it adds nothing. */
-        rg_radius_attr_remove_all(&p, RG_RADIUS_ATTR_MESSAGE_AUTHENTICATOR);
-    } else {
-        /* The Message-Authenticator of a reply is computed with the request's authenticator
-         * in the authenticator field (RFC 3579 §3.2), then the Response Authenticator. */
-        rc = rg_radius_msgauth_add_first(&p);
-        if (rc < 0)
-            return rc == -ENOSPC ? -EMSGSIZE : rc;
-        rc = rg_radius_msgauth_sign(pkt, ap_auth, ap_secret, ap_secret_len);
-        if (rc < 0)
-            return rc;
-    }
-    rg_radius_auth_response_sign(pkt, ap_auth, ap_secret, ap_secret_len);
-    return 0;
-}
-
-int rg_proxy_local_reply(uint8_t *buf, size_t cap, uint8_t code, uint8_t id, const uint8_t *auth,
-                         const uint8_t *request, const char *message, const char *secret,
-                         size_t secret_len)
-{
-    struct rg_radius_pkt p = {.data = buf, .cap = cap};
-    struct rg_radius_attr a;
-    size_t pos = 0;
-    int rc = rg_radius_init(&p, code, id, NULL);
-    if (rc == 0)
-        rc = rg_radius_msgauth_add_first(&p);
-    if (rc == 0 && message)
-        rc = rg_radius_attr_add(&p, RG_RADIUS_ATTR_REPLY_MESSAGE, message, strlen(message));
-    /* RFC 2865 §5.33: Proxy-State is copied unmodified and in order into the reply. */
-    while (rc == 0 && rg_radius_attr_find(request, RG_RADIUS_ATTR_PROXY_STATE, &pos, &a))
-        rc = rg_radius_attr_add(&p, RG_RADIUS_ATTR_PROXY_STATE, a.value, a.value_len);
-    if (rc < 0)
-        return rc;
-    rg_radius_msgauth_sign(buf, auth, secret, secret_len);
-    rg_radius_auth_response_sign(buf, auth, secret, secret_len);
-    return (int)rg_radius_len(buf);
-}
-
-const char *rg_proxy_request_invalid(const uint8_t *pkt)
-{
-    struct rg_radius_attr a;
-    size_t pos = 0;
-    if (!rg_radius_attr_find(pkt, RG_RADIUS_ATTR_USER_PASSWORD, &pos, &a))
-        return NULL;
-    /* RFC 2865 §5.44: zero or one; §5.2: 16 to 128 octets, a multiple of 16. */
-    if (a.value_len == 0)
-        return "empty User-Password";
-    if (a.value_len > RG_RADIUS_PASSWORD_MAX)
-        return "User-Password over 128 octets (RFC 2865 §5.2)";
-    if (a.value_len % 16 != 0)
-        return "User-Password not a multiple of 16 octets (RFC 2865 §5.2)";
-    struct rg_radius_attr again;
-    if (rg_radius_attr_find(pkt, RG_RADIUS_ATTR_USER_PASSWORD, &pos, &again))
-        return "User-Password more than once (RFC 2865 §5.44)";
-    return NULL;
 }
 
 /* ---- the request path ---- */
@@ -616,12 +159,8 @@ static void finish_ex(struct rg_proxy *px, struct rg_request *req, bool wake)
         RG_STAT_DEC(&px->worker->stats, outstanding);
     }
     if (req->conn) {
-        if (req->conn->inflight[req->ap_id] == req) {
-            req->conn->inflight[req->ap_id] = NULL;
-            req->conn->ninflight--;
-            if (req->v11 && req->ap_id != (uint8_t)req->token)
-                req->conn->displaced--;
-        }
+        rg_conn_inflight_release(req->conn, req->ap_id, req,
+                                 req->v11 && req->ap_id != (uint8_t)req->token);
         req->conn = NULL;
     }
     if (req->probe && req->server)
@@ -678,9 +217,8 @@ static int start_on_server(struct rg_proxy *px, struct rg_request *req,
         rc = rg_radius11_request_to_udp(src, src_len, id, srv->cfg->secret, srv->cfg->secret_len,
                                         req->pkt, req->pkt_cap, req->sent_auth);
     else if (rc == 0)
-        rc = rg_proxy_translate_request(src, src_len, src_secret, src_secret_len, id,
-                                        srv->cfg->secret, srv->cfg->secret_len, req->pkt,
-                                        req->pkt_cap, req->sent_auth);
+        rc = rg_translate_request(src, src_len, src_secret, src_secret_len, id, srv->cfg->secret,
+                                  srv->cfg->secret_len, req->pkt, req->pkt_cap, req->sent_auth);
     if (rc < 0) {
         rg_backend_release_id(sock, id);
         return rc;
@@ -715,7 +253,8 @@ static void send_local_reply(struct rg_conn *c, uint8_t code, uint8_t id, const 
     uint8_t buf[RG_RADIUS_MAX_LEN];
     size_t slen;
     const char *secret = rg_conn_secret(c, &slen);
-    int n = rg_proxy_local_reply(buf, sizeof(buf), code, id, auth, request, message, secret, slen);
+    int n =
+        rg_translate_local_reply(buf, sizeof(buf), code, id, auth, request, message, secret, slen);
     if (n < 0) {
         rg_log_limited("local-reply", LOG_WARNING,
                        "event=local_reply_dropped " RG_CONN_LOG_FMT " code=%s id=%u "
@@ -759,11 +298,11 @@ static void give_up11(struct rg_request *req, uint32_t cause, const char *messag
 /* The RADIUS/1.1 request holding token on conn, or NULL. */
 static struct rg_request *find_token(struct rg_conn *conn, uint32_t token)
 {
-    struct rg_request *r = conn->inflight[(uint8_t)token];
+    struct rg_request *r = rg_conn_inflight_get(conn, (uint8_t)token);
     if (r && r->v11 && r->token == token)
         return r;
-    for (unsigned i = 0; conn->displaced && i < 256; i++) {
-        r = conn->inflight[i];
+    for (unsigned i = 0; rg_conn_inflight_displaced(conn) && i < 256; i++) {
+        r = rg_conn_inflight_get(conn, (uint8_t)i);
         if (r && r->v11 && r->token == token)
             return r;
     }
@@ -776,7 +315,7 @@ static int token_slot(const struct rg_conn *conn, uint32_t token)
 {
     for (unsigned i = 0; i < 256; i++) {
         uint8_t slot = (uint8_t)(token + i);
-        if (!conn->inflight[slot])
+        if (!rg_conn_inflight_get(conn, slot))
             return slot;
     }
     return -1;
@@ -877,7 +416,8 @@ int rg_proxy_on_request(struct rg_proxy *px, struct rg_conn *conn, const uint8_t
                        RG_CONN_LOG_ARGS(conn), rg_radius_code_name(code), ap_id, why);
         return -EBADMSG;
     }
-    if ((why = v11 ? rg_radius11_request_invalid(pkt) : rg_proxy_request_invalid(pkt)) != NULL) {
+    if ((why = v11 ? rg_radius11_request_invalid(pkt) : rg_translate_request_invalid(pkt)) !=
+        NULL) {
         /* Authentic but unusable: this request is lost, the connection and the requests in
          * flight on it are not. */
         RG_STAT_INC(&w->stats, drop_invalid);
@@ -908,7 +448,7 @@ int rg_proxy_on_request(struct rg_proxy *px, struct rg_conn *conn, const uint8_t
             return rc > 0 ? 0 : rc;
         ap_id = (uint8_t)slot;
     }
-    struct rg_request *old = v11 ? NULL : conn->inflight[ap_id];
+    struct rg_request *old = v11 ? NULL : rg_conn_inflight_get(conn, ap_id);
     if (old && memcmp(old->ap_auth, pkt + 4, RG_RADIUS_AUTH_LEN) == 0 && old->code == code) {
         /* RFC 6613 §2.6.5, RFC 5080 §2.2.2: same ID and authenticator, still in flight. */
         RG_STAT_INC(&w->stats, duplicates);
@@ -930,8 +470,7 @@ int rg_proxy_on_request(struct rg_proxy *px, struct rg_conn *conn, const uint8_t
                        "reason=\"ID reused with a new Request Authenticator (RFC 5080 §2.2.2)\"",
                        RG_CONN_LOG_ARGS(conn), rg_radius_code_name(old->code), ap_id);
         old->conn = NULL;
-        conn->inflight[ap_id] = NULL;
-        conn->ninflight--;
+        rg_conn_inflight_release(conn, ap_id, old, false);
         if (old->sock) {
             old->abandoned_by = conn;
             old->ab_prev = NULL;
@@ -1035,10 +574,7 @@ int rg_proxy_on_request(struct rg_proxy *px, struct rg_conn *conn, const uint8_t
                                RG_RADIUS11_ERR_PROXY_PROCESSING, reason);
         return -EINVAL;
     }
-    conn->inflight[ap_id] = req;
-    conn->ninflight++;
-    if (v11 && ap_id != (uint8_t)token)
-        conn->displaced++;
+    rg_conn_inflight_claim(conn, ap_id, req, v11 && ap_id != (uint8_t)token);
     RG_STAT_INC(&w->stats, forwarded);
     return 0;
 }
@@ -1124,7 +660,7 @@ void rg_proxy_on_reply(struct rg_proxy *px, struct rg_backend_sock *sock, const 
     /* The receive buffer is the worker's; the reply is rewritten in place. */
     uint8_t *pkt = (uint8_t *)pkt_in;
     struct rg_reply_check chk;
-    enum rg_reply_verdict v = rg_proxy_check_reply(
+    enum rg_reply_verdict v = rg_translate_check_reply(
         pkt, len, req->code, req->eap, req->sent_auth, srv->cfg->secret, srv->cfg->secret_len,
         srv->pool->cfg->require_message_authenticator, rg_backend_signs(srv->shared), &chk);
     if (v == RG_REPLY_UNVERIFIED) {
@@ -1186,9 +722,9 @@ void rg_proxy_on_reply(struct rg_proxy *px, struct rg_backend_sock *sock, const 
     const char *secret = rg_conn_secret(conn, &slen);
     int rc = req->v11 ? rg_radius11_reply_from_udp(pkt, req->sent_auth, srv->cfg->secret,
                                                    srv->cfg->secret_len, req->token)
-                      : rg_proxy_translate_reply(pkt, len, RG_RADIUS_MAX_LEN, req->sent_auth,
-                                                 srv->cfg->secret, srv->cfg->secret_len, req->ap_id,
-                                                 req->ap_auth, secret, slen, &px->salt_counter);
+                      : rg_translate_reply(pkt, len, RG_RADIUS_MAX_LEN, req->sent_auth,
+                                           srv->cfg->secret, srv->cfg->secret_len, req->ap_id,
+                                           req->ap_auth, secret, slen, &px->salt_counter);
     if (rc < 0) {
         reply_discarded(px, req, pkt, RG_BACKEND_WARN_UNUSABLE,
                         rc == -EMSGSIZE ? "no room for Message-Authenticator within 4096 octets"
@@ -1206,13 +742,12 @@ void rg_proxy_conn_closed(struct rg_proxy *px, struct rg_conn *conn)
     (void)px;
     /* radiusdtls-bis §6.2.2: nothing more is sent for a closed connection; the requests
      * keep their IDs until their deadlines so late replies are recognised and dropped. */
-    for (unsigned i = 0; i < 256 && conn->ninflight; i++) {
-        struct rg_request *req = conn->inflight[i];
+    for (unsigned i = 0; i < 256 && rg_conn_inflight_count(conn); i++) {
+        struct rg_request *req = rg_conn_inflight_get(conn, (uint8_t)i);
         if (!req)
             continue;
         req->conn = NULL;
-        conn->inflight[i] = NULL;
-        conn->ninflight--;
+        rg_conn_inflight_release(conn, (uint8_t)i, req, req->v11 && i != (uint8_t)req->token);
     }
     while (conn->abandoned) {
         struct rg_request *req = conn->abandoned;
@@ -1221,7 +756,6 @@ void rg_proxy_conn_closed(struct rg_proxy *px, struct rg_conn *conn)
         req->ab_prev = req->ab_next = NULL;
     }
     conn->nabandoned = 0;
-    conn->displaced = 0;
 }
 
 int rg_proxy_probe(struct rg_proxy *px, struct rg_backend_server *srv)
@@ -1392,4 +926,22 @@ int rg_proxy_set_limit(struct rg_proxy *px, unsigned max_requests)
     px->chunks = c;
     px->max_chunks = chunks;
     return 0;
+}
+
+/* ---- what the backend reports ---- */
+
+static void backend_reply(void *arg, struct rg_backend_sock *sock, const uint8_t *pkt, size_t len,
+                          const struct sockaddr *addr)
+{
+    rg_proxy_on_reply(arg, sock, pkt, len, addr);
+}
+
+static void backend_sent(void *arg, struct rg_request *req)
+{
+    rg_proxy_on_sent(arg, req);
+}
+
+struct rg_backend_events rg_proxy_backend_events(struct rg_proxy *px)
+{
+    return (struct rg_backend_events){.reply = backend_reply, .sent = backend_sent, .arg = px};
 }
