@@ -515,7 +515,7 @@ static void on_udp_recv(uv_udp_t *u, ssize_t nread, const uv_buf_t *buf, const s
     }
     const char *why = NULL;
     size_t len = rg_radius_len(pkt);
-    if (rg_translate_verify_reply(pkt, len, h->sent_auth, cl.secret, cl.secret_len, &why) < 0) {
+    if (rg_translate_verify_reply(pkt, len, h->sent_auth, RG_SECRET_OF(&cl), &why) < 0) {
         rg_log_limited("cluster-bad", LOG_WARNING,
                        "event=cluster_answer_dropped reason=\"%s\" instance=%s id=%u", why,
                        h->owner, pkt[1]);

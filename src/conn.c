@@ -93,10 +93,9 @@ unsigned rg_conn_inflight_displaced(const struct rg_conn *c)
     return c->displaced;
 }
 
-const char *rg_conn_secret(const struct rg_conn *c, size_t *len)
+rg_secret rg_conn_secret(const struct rg_conn *c)
 {
-    *len = c->peer.org->secret_len;
-    return c->peer.org->secret;
+    return RG_SECRET_OF(c->peer.org);
 }
 
 static void on_handle_closed(uv_handle_t *h)

@@ -67,11 +67,56 @@ uint64_t rg_rt_deadline(const struct rg_rt_params *p, uint64_t first_ms, uint64_
     return at;
 }
 
-static int rand_permille(void)
+static int rand_permille(void *arg)
 {
     uint16_t r;
+    (void)arg;
     rg_random_bytes((uint8_t *)&r, sizeof(r));
     return (int)(r % 201) - 100; /* -100..+100: RAND in [-0.1, 0.1] */
+}
+
+static uint64_t backend_now_ms(void *arg)
+{
+    (void)arg;
+    return rg_now_ms();
+}
+
+static int backend_alloc_id(void *arg, struct rg_backend_dest *dest, struct rg_request *req,
+                            struct rg_backend_sock **sock, uint8_t *id)
+{
+    (void)arg;
+    return rg_backend_alloc_id(dest, req, sock, id);
+}
+
+static void backend_release_id(void *arg, struct rg_backend_sock *sock, uint8_t id)
+{
+    (void)arg;
+    rg_backend_release_id(sock, id);
+}
+
+static int backend_send(void *arg, struct rg_backend_sock *sock, struct rg_request *req)
+{
+    (void)arg;
+    return rg_backend_send(sock, req);
+}
+
+const struct rg_proxy_ops rg_proxy_backend_ops = {
+    .now_ms = backend_now_ms,
+    .rand_permille = rand_permille,
+    .alloc_id = backend_alloc_id,
+    .release_id = backend_release_id,
+    .send = backend_send,
+};
+
+void rg_proxy_set_ops(struct rg_proxy *px, const struct rg_proxy_ops *ops, void *arg)
+{
+    px->ops = ops;
+    px->ops_arg = arg;
+}
+
+static uint64_t now_ms(const struct rg_proxy *px)
+{
+    return px->ops->now_ms(px->ops_arg);
 }
 
 /* ---- the request path ---- */
@@ -107,7 +152,7 @@ static void log_request(struct rg_proxy *px, const struct rg_request *req, const
                         const uint8_t *pkt, bool timed)
 {
     const struct rg_conn *c = req->conn;
-    uint64_t latency = rg_now_ms() - req->received_ms;
+    uint64_t latency = now_ms(px) - req->received_ms;
     rg_metrics_request(px->worker->metrics, c && c->peer.org ? c->peer.org->name : "-",
                        req->pool ? req->pool->cfg->name : "-", rg_radius_code_name(req->code),
                        result, timed ? (int64_t)latency : -1);
@@ -154,7 +199,7 @@ static void finish_ex(struct rg_proxy *px, struct rg_request *req, bool wake)
     rg_proxy_heap_remove(px, req);
     abandoned_unlink(req);
     if (req->sock) {
-        rg_backend_release_id(req->sock, req->id);
+        px->ops->release_id(px->ops_arg, req->sock, req->id);
         req->sock = NULL;
         RG_STAT_DEC(&px->worker->stats, outstanding);
     }
@@ -202,11 +247,11 @@ static void schedule(struct rg_proxy *px, struct rg_request *req, uint64_t at)
  * server's secret from src (the AP's packet, or what was sent to the previous server). */
 static int start_on_server(struct rg_proxy *px, struct rg_request *req,
                            struct rg_backend_server *srv, const uint8_t *src, size_t src_len,
-                           const char *src_secret, size_t src_secret_len, bool src_v11)
+                           rg_secret src_secret, bool src_v11)
 {
     struct rg_backend_sock *sock;
     uint8_t id;
-    int rc = rg_backend_alloc_id(dest_of(srv, req->code), req, &sock, &id);
+    int rc = px->ops->alloc_id(px->ops_arg, dest_of(srv, req->code), req, &sock, &id);
     if (rc < 0)
         return rc;
     /* Translation adds at most Message-Authenticator and CHAP-Challenge (2 x 18), or on
@@ -214,13 +259,13 @@ static int start_on_server(struct rg_proxy *px, struct rg_request *req,
     rc = rg_proxy_pkt_reserve(px, req,
                               src_len + 64 > RG_RADIUS_MAX_LEN ? RG_RADIUS_MAX_LEN : src_len + 64);
     if (rc == 0 && src_v11)
-        rc = rg_radius11_request_to_udp(src, src_len, id, srv->cfg->secret, srv->cfg->secret_len,
-                                        req->pkt, req->pkt_cap, req->sent_auth);
+        rc = rg_radius11_request_to_udp(src, src_len, id, RG_SECRET_OF(srv->cfg), req->pkt,
+                                        req->pkt_cap, req->sent_auth);
     else if (rc == 0)
-        rc = rg_translate_request(src, src_len, src_secret, src_secret_len, id, srv->cfg->secret,
-                                  srv->cfg->secret_len, req->pkt, req->pkt_cap, req->sent_auth);
+        rc = rg_translate_request(src, src_len, src_secret, id, RG_SECRET_OF(srv->cfg), req->pkt,
+                                  req->pkt_cap, req->sent_auth);
     if (rc < 0) {
-        rg_backend_release_id(sock, id);
+        px->ops->release_id(px->ops_arg, sock, id);
         return rc;
     }
     RG_STAT_INC(&px->worker->stats, outstanding);
@@ -232,13 +277,13 @@ static int start_on_server(struct rg_proxy *px, struct rg_request *req,
     srv->sent++;
     rg_metrics_backend(px->worker->metrics, RG_METRIC_BACKEND_SENT, srv->pool->cfg->name,
                        srv->cfg->name, 1);
-    uint64_t now = rg_now_ms();
+    uint64_t now = now_ms(px);
     struct rg_rt_params rt;
     rg_rt_params_from_pool(srv->pool->cfg, &rt);
     req->first_ms = now;
-    req->rt_ms = rg_rt_next(&rt, 0, rand_permille());
+    req->rt_ms = rg_rt_next(&rt, 0, px->ops->rand_permille(px->ops_arg));
     schedule(px, req, rg_rt_deadline(&rt, now, now, req->rt_ms));
-    rc = rg_backend_send(sock, req);
+    rc = px->ops->send(px->ops_arg, sock, req);
     if (rc < 0)
         rg_log_limited("backend-send", LOG_WARNING,
                        "event=backend_send_failed backend=%s pool=%s error=\"%s\"", srv->cfg->name,
@@ -251,10 +296,8 @@ static void send_local_reply(struct rg_conn *c, uint8_t code, uint8_t id, const 
                              const uint8_t *request, const char *message)
 {
     uint8_t buf[RG_RADIUS_MAX_LEN];
-    size_t slen;
-    const char *secret = rg_conn_secret(c, &slen);
-    int n =
-        rg_translate_local_reply(buf, sizeof(buf), code, id, auth, request, message, secret, slen);
+    int n = rg_translate_local_reply(buf, sizeof(buf), code, id, auth, request, message,
+                                     rg_conn_secret(c));
     if (n < 0) {
         rg_log_limited("local-reply", LOG_WARNING,
                        "event=local_reply_dropped " RG_CONN_LOG_FMT " code=%s id=%u "
@@ -321,36 +364,6 @@ static int token_slot(const struct rg_conn *conn, uint32_t token)
     return -1;
 }
 
-/* Verify what the AP sent with the RadSec secret before anything else uses it. */
-static const char *check_ap_request(const uint8_t *pkt, const char *secret, size_t slen)
-{
-    struct rg_radius_attr a;
-    int rc;
-    switch (pkt[0]) {
-    case RG_RADIUS_ACCESS_REQUEST:
-        rc = rg_radius_msgauth_verify(pkt, NULL, secret, slen);
-        if (rc == -ENOENT) {
-            /* RFC 3579 §3.1: EAP-Message without Message-Authenticator is discarded. */
-            if (rg_radius_attr_find(pkt, RG_RADIUS_ATTR_EAP_MESSAGE, NULL, &a))
-                return "EAP-Message without Message-Authenticator";
-            return NULL;
-        }
-        return rc < 0 ? "bad Message-Authenticator" : NULL;
-    case RG_RADIUS_ACCOUNTING_REQUEST:
-        if (rg_radius_auth_request_verify(pkt, secret, slen) < 0)
-            return "bad Accounting Request Authenticator";
-        rc = rg_radius_msgauth_verify(pkt, NULL, secret, slen);
-        return (rc < 0 && rc != -ENOENT) ? "bad Message-Authenticator" : NULL;
-    case RG_RADIUS_STATUS_SERVER:
-        /* RFC 5997 §3: Status-Server without a valid Message-Authenticator is discarded. */
-        return rg_radius_msgauth_verify(pkt, NULL, secret, slen) < 0
-                   ? "Status-Server without valid Message-Authenticator"
-                   : NULL;
-    default:
-        return NULL;
-    }
-}
-
 /* A RADIUS/1.1 request (RFC 9765 §"Receiving Packets"): a Token that stands for another
  * packet still in flight ends the connection (-EPROTO); the same packet again is dropped as a
  * duplicate (1); otherwise *slot is where it goes in conn->inflight (0), or -EAGAIN while
@@ -387,8 +400,7 @@ int rg_proxy_on_request(struct rg_proxy *px, struct rg_conn *conn, const uint8_t
     bool v11 = conn->proto == RG_PROTO_RADIUS_11;
     uint8_t code = pkt[0], ap_id = pkt[1];
     uint32_t token = v11 ? rg_radius11_token(pkt) : 0;
-    size_t slen;
-    const char *secret = rg_conn_secret(conn, &slen);
+    rg_secret secret = rg_conn_secret(conn);
     const char *why;
     /* For log lines: the ID, or on RADIUS/1.1 the Token. */
     char ref[24];
@@ -408,7 +420,7 @@ int rg_proxy_on_request(struct rg_proxy *px, struct rg_conn *conn, const uint8_t
     }
     RG_STAT_INC(&w->stats, requests);
     /* RFC 9765: nothing on a RADIUS/1.1 connection is signed with the secret. */
-    if (!v11 && (why = check_ap_request(pkt, secret, slen)) != NULL) {
+    if (!v11 && (why = rg_translate_check_request(pkt, secret)) != NULL) {
         RG_STAT_INC(&w->stats, drop_bad_request);
         rg_log_limited("ap-bad-request", LOG_WARNING,
                        "event=request_bad " RG_CONN_LOG_FMT " code=%s id=%u reason=\"%s\" "
@@ -495,7 +507,7 @@ int rg_proxy_on_request(struct rg_proxy *px, struct rg_conn *conn, const uint8_t
     }
     const struct rg_pool *cpool = rg_config_route(conn->peer.org, raw_user);
     struct rg_backend_pool *pool = cpool ? rg_backend_set_pool(w->backends, cpool) : NULL;
-    uint64_t now = rg_now_ms();
+    uint64_t now = now_ms(px);
     struct rg_backend_server *srv = pool ? rg_backend_pick(pool, 0, now) : NULL;
     if (!srv) {
         bool reject =
@@ -549,7 +561,7 @@ int rg_proxy_on_request(struct rg_proxy *px, struct rg_conn *conn, const uint8_t
     } else {
         memcpy(req->ap_auth, pkt + 4, RG_RADIUS_AUTH_LEN);
     }
-    int rc = start_on_server(px, req, srv, pkt, len, secret, slen, v11);
+    int rc = start_on_server(px, req, srv, pkt, len, secret, v11);
     if (rc < 0) {
         /* Nothing was in flight: waking another paused connection here would only find the
          * same full ID space, once per paused connection. */
@@ -611,7 +623,7 @@ static void reply_discarded(struct rg_proxy *px, struct rg_request *req, const u
         RG_STAT_INC(&w->stats, drop_unusable);
     else
         RG_STAT_INC(&w->stats, drop_unsigned);
-    if (rg_backend_warn_due(srv->shared, kind, rg_now_ms(), RG_PROXY_WARN_MINUTE_MS))
+    if (rg_backend_warn_due(srv->shared, kind, now_ms(px), RG_PROXY_WARN_MINUTE_MS))
         rg_warn("event=reply_discarded backend=%s pool=%s server=%s code=%s id=%u result=discarded "
                 "reason=\"%s\" "
                 "effect=\"server counted alive, request ended without a reply\" fix=\"%s\" "
@@ -661,7 +673,7 @@ void rg_proxy_on_reply(struct rg_proxy *px, struct rg_backend_sock *sock, const 
     uint8_t *pkt = (uint8_t *)pkt_in;
     struct rg_reply_check chk;
     enum rg_reply_verdict v = rg_translate_check_reply(
-        pkt, len, req->code, req->eap, req->sent_auth, srv->cfg->secret, srv->cfg->secret_len,
+        pkt, len, req->code, req->eap, req->sent_auth, RG_SECRET_OF(srv->cfg),
         srv->pool->cfg->require_message_authenticator, rg_backend_signs(srv->shared), &chk);
     if (v == RG_REPLY_UNVERIFIED) {
         /* deprecating-radius: behave as if no response arrived; timers and health stay. */
@@ -698,7 +710,7 @@ void rg_proxy_on_reply(struct rg_proxy *px, struct rg_backend_sock *sock, const 
     if (chk.unsigned_passed) {
         RG_STAT_INC(&w->stats, unsigned_accepted);
         if (srv->pool->cfg->require_message_authenticator == RG_REQUIRE_MA_AUTO &&
-            rg_backend_warn_due(srv->shared, RG_BACKEND_WARN_UNSIGNED_ACCEPTED, rg_now_ms(),
+            rg_backend_warn_due(srv->shared, RG_BACKEND_WARN_UNSIGNED_ACCEPTED, now_ms(px),
                                 RG_PROXY_WARN_HOURLY_MS))
             rg_warn("event=reply_unsigned_accepted backend=%s pool=%s server=%s code=%s "
                     "result=accepted "
@@ -718,13 +730,11 @@ void rg_proxy_on_reply(struct rg_proxy *px, struct rg_backend_sock *sock, const 
         return;
     }
     struct rg_conn *conn = req->conn;
-    size_t slen;
-    const char *secret = rg_conn_secret(conn, &slen);
-    int rc = req->v11 ? rg_radius11_reply_from_udp(pkt, req->sent_auth, srv->cfg->secret,
-                                                   srv->cfg->secret_len, req->token)
+    int rc = req->v11 ? rg_radius11_reply_from_udp(pkt, req->sent_auth, RG_SECRET_OF(srv->cfg),
+                                                   req->token)
                       : rg_translate_reply(pkt, len, RG_RADIUS_MAX_LEN, req->sent_auth,
-                                           srv->cfg->secret, srv->cfg->secret_len, req->ap_id,
-                                           req->ap_auth, secret, slen, &px->salt_counter);
+                                           RG_SECRET_OF(srv->cfg), req->ap_id, req->ap_auth,
+                                           rg_conn_secret(conn), &px->salt_counter);
     if (rc < 0) {
         reply_discarded(px, req, pkt, RG_BACKEND_WARN_UNUSABLE,
                         rc == -EMSGSIZE ? "no room for Message-Authenticator within 4096 octets"
@@ -765,13 +775,13 @@ int rg_proxy_probe(struct rg_proxy *px, struct rg_backend_server *srv)
         return -ENOSPC;
     struct rg_backend_sock *sock;
     uint8_t id;
-    int rc = rg_backend_alloc_id(&srv->auth, req, &sock, &id);
+    int rc = px->ops->alloc_id(px->ops_arg, &srv->auth, req, &sock, &id);
     if (rc < 0) {
         rg_proxy_slot_put(px, req);
         return rc;
     }
     if (rg_proxy_pkt_reserve(px, req, 64) < 0) {
-        rg_backend_release_id(sock, id);
+        px->ops->release_id(px->ops_arg, sock, id);
         rg_proxy_slot_put(px, req);
         return -ENOMEM;
     }
@@ -790,10 +800,10 @@ int rg_proxy_probe(struct rg_proxy *px, struct rg_backend_server *srv)
     req->tries = 1;
     RG_STAT_INC(&px->worker->stats, outstanding);
     srv->probe_inflight = true;
-    srv->last_probe_ms = rg_now_ms();
+    srv->last_probe_ms = now_ms(px);
     /* RFC 5997 §6: a probe is never retransmitted; no answer within the timeout is a miss. */
     schedule(px, req, srv->last_probe_ms + (uint64_t)srv->pool->cfg->timeout_s * 1000u);
-    return rg_backend_send(sock, req);
+    return px->ops->send(px->ops_arg, sock, req);
 }
 
 /* The current server did not answer in time: retransmit, fail over, or give up. */
@@ -809,12 +819,12 @@ static void on_deadline(struct rg_proxy *px, struct rg_request *req, uint64_t no
     rg_rt_params_from_pool(srv->pool->cfg, &rt);
     if (rg_rt_may_retransmit(&rt, req->tries, req->first_ms, now)) {
         /* RFC 5080 §2.2.1: same ID, authenticator and source port; RT doubles with jitter. */
-        uint64_t next_rt = rg_rt_next(&rt, req->rt_ms, rand_permille());
+        uint64_t next_rt = rg_rt_next(&rt, req->rt_ms, px->ops->rand_permille(px->ops_arg));
         req->tries++;
         req->rt_ms = next_rt;
         RG_STAT_INC(&w->stats, retransmits);
         schedule(px, req, rg_rt_deadline(&rt, req->first_ms, now, next_rt));
-        rg_backend_send(req->sock, req);
+        px->ops->send(px->ops_arg, req->sock, req);
         return;
     }
     if (req->send_busy) {
@@ -838,10 +848,9 @@ static void on_deadline(struct rg_proxy *px, struct rg_request *req, uint64_t no
         struct rg_backend_sock *old = req->sock;
         uint8_t old_id = req->id;
         rg_proxy_heap_remove(px, req);
-        int rc = start_on_server(px, req, next, px->scratch, len, srv->cfg->secret,
-                                 srv->cfg->secret_len, false);
+        int rc = start_on_server(px, req, next, px->scratch, len, RG_SECRET_OF(srv->cfg), false);
         if (rc == 0) {
-            rg_backend_release_id(old, old_id);
+            px->ops->release_id(px->ops_arg, old, old_id);
             RG_STAT_DEC(&w->stats, outstanding);
             RG_STAT_INC(&w->stats, failovers);
             rg_notice("event=request_failover conn=%llu src=%s code=%s id=%u pool=%s backend=%s "
@@ -872,17 +881,22 @@ static void on_deadline(struct rg_proxy *px, struct rg_request *req, uint64_t no
     finish(px, req);
 }
 
-static void on_timer(uv_timer_t *t)
+void rg_proxy_expire(struct rg_proxy *px)
 {
-    struct rg_proxy *px = t->data;
-    px->timer_armed = false;
-    uint64_t now = rg_now_ms();
+    uint64_t now = now_ms(px);
     struct rg_request *req;
     while ((req = rg_proxy_heap_peek(px)) && req->deadline_ms <= now) {
         rg_proxy_heap_remove(px, req);
         on_deadline(px, req, now);
     }
     arm_timer(px);
+}
+
+static void on_timer(uv_timer_t *t)
+{
+    struct rg_proxy *px = t->data;
+    px->timer_armed = false;
+    rg_proxy_expire(px);
 }
 
 static void arm_timer(struct rg_proxy *px)
@@ -898,7 +912,7 @@ static void arm_timer(struct rg_proxy *px)
     }
     if (px->timer_armed && px->timer_at <= top->deadline_ms)
         return;
-    uint64_t now = rg_now_ms();
+    uint64_t now = now_ms(px);
     uint64_t delay = top->deadline_ms > now ? top->deadline_ms - now : 0;
     uv_timer_start(&px->timer, on_timer, delay, 0);
     px->timer_armed = true;

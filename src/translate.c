@@ -9,10 +9,8 @@
 #include "radsecgw/radius_crypto.h"
 #include "radsecgw/translate.h"
 
-int rg_translate_request(const uint8_t *in, size_t in_len, const char *ap_secret,
-                         size_t ap_secret_len, uint8_t id, const char *be_secret,
-                         size_t be_secret_len, uint8_t *out, size_t out_cap,
-                         uint8_t sent_auth[RG_RADIUS_AUTH_LEN])
+int rg_translate_request(const uint8_t *in, size_t in_len, rg_secret ap, uint8_t id, rg_secret be,
+                         uint8_t *out, size_t out_cap, uint8_t sent_auth[RG_RADIUS_AUTH_LEN])
 {
     if (in_len > out_cap || in_len < RG_RADIUS_HDR_LEN)
         return -EINVAL;
@@ -39,22 +37,21 @@ int rg_translate_request(const uint8_t *in, size_t in_len, const char *ap_secret
             if (rc < 0)
                 return rc == -ENOSPC ? -EMSGSIZE : rc;
         }
-        rc = rg_radius_request_recrypt(out, ap_auth, ap_secret, ap_secret_len, out + 4, be_secret,
-                                       be_secret_len);
+        rc = rg_radius_request_recrypt(out, ap_auth, ap.data, ap.len, out + 4, be.data, be.len);
         if (rc < 0)
             return rc;
         /* deprecating-radius §5.2 (BlastRADIUS): first, so no forged prefix precedes it. */
         rc = rg_radius_msgauth_add_first(&p);
         if (rc < 0)
             return rc == -ENOSPC ? -EMSGSIZE : rc;
-        rc = rg_radius_msgauth_sign(out, NULL, be_secret, be_secret_len);
+        rc = rg_radius_msgauth_sign(out, NULL, be.data, be.len);
         if (rc < 0)
             return rc;
     } else if (code == RG_RADIUS_ACCOUNTING_REQUEST) {
         /* RFC 3579 §3.3: Message-Authenticator MUST NOT be in an Accounting-Request. RFC 2866
          * §3: the digest is computed over a zeroed authenticator field. */
         memset(out + 4, 0, RG_RADIUS_AUTH_LEN);
-        rg_radius_auth_request_sign(out, be_secret, be_secret_len);
+        rg_radius_auth_request_sign(out, be.data, be.len);
     } else {
         return -EPROTONOSUPPORT;
     }
@@ -82,7 +79,7 @@ bool rg_translate_reply_matches(uint8_t req_code, uint8_t code)
 }
 
 int rg_translate_verify_reply(const uint8_t *pkt, size_t len, const uint8_t *sent_auth,
-                              const char *be_secret, size_t be_secret_len, const char **why)
+                              rg_secret be, const char **why)
 {
     static const uint8_t zeros[RG_RADIUS_AUTH_LEN];
     struct rg_radius_error err;
@@ -90,16 +87,16 @@ int rg_translate_verify_reply(const uint8_t *pkt, size_t len, const uint8_t *sen
         *why = "malformed";
         return -EBADMSG;
     }
-    if (rg_radius_auth_response_verify(pkt, sent_auth, be_secret, be_secret_len) < 0) {
+    if (rg_radius_auth_response_verify(pkt, sent_auth, be.data, be.len) < 0) {
         *why = "bad Response Authenticator";
         return -EBADMSG;
     }
-    int ma = rg_radius_msgauth_verify(pkt, sent_auth, be_secret, be_secret_len);
+    int ma = rg_radius_msgauth_verify(pkt, sent_auth, be.data, be.len);
     /* RFC 2866 defines no Message-Authenticator on Accounting-Response: FreeRADIUS 3.2.1-3.2.8
      * compute it over a zeroed authenticator field, 3.2.9+, radsecproxy and hostapd over the
      * request's. Either proves the secret; it is removed before the AP sees the reply. */
     if (ma == -EBADMSG && pkt[0] == RG_RADIUS_ACCOUNTING_RESPONSE)
-        ma = rg_radius_msgauth_verify(pkt, zeros, be_secret, be_secret_len);
+        ma = rg_radius_msgauth_verify(pkt, zeros, be.data, be.len);
     if (ma < 0 && ma != -ENOENT) {
         *why = "bad Message-Authenticator";
         return -EBADMSG;
@@ -108,14 +105,13 @@ int rg_translate_verify_reply(const uint8_t *pkt, size_t len, const uint8_t *sen
 }
 
 enum rg_reply_verdict rg_translate_check_reply(const uint8_t *pkt, size_t len, uint8_t req_code,
-                                               bool req_eap, const uint8_t *sent_auth,
-                                               const char *be_secret, size_t be_secret_len,
+                                               bool req_eap, const uint8_t *sent_auth, rg_secret be,
                                                enum rg_require_ma mode, bool server_signs,
                                                struct rg_reply_check *out)
 {
     struct rg_radius_attr a;
     memset(out, 0, sizeof(*out));
-    int ma = rg_translate_verify_reply(pkt, len, sent_auth, be_secret, be_secret_len, &out->why);
+    int ma = rg_translate_verify_reply(pkt, len, sent_auth, be, &out->why);
     if (ma < 0)
         return RG_REPLY_UNVERIFIED;
     uint8_t code = pkt[0];
@@ -160,14 +156,12 @@ enum rg_reply_verdict rg_translate_check_reply(const uint8_t *pkt, size_t len, u
     return RG_REPLY_FORWARD;
 }
 
-int rg_translate_reply(uint8_t *pkt, size_t len, size_t cap, const uint8_t *sent_auth,
-                       const char *be_secret, size_t be_secret_len, uint8_t ap_id,
-                       const uint8_t *ap_auth, const char *ap_secret, size_t ap_secret_len,
-                       unsigned *salt_counter)
+int rg_translate_reply(uint8_t *pkt, size_t len, size_t cap, const uint8_t *sent_auth, rg_secret be,
+                       uint8_t ap_id, const uint8_t *ap_auth, rg_secret ap, unsigned *salt_counter)
 {
     struct rg_radius_pkt p = {.data = pkt, .cap = cap};
-    int rc = rg_radius_reply_recrypt(pkt, sent_auth, be_secret, be_secret_len, ap_auth, ap_secret,
-                                     ap_secret_len, salt_counter);
+    int rc = rg_radius_reply_recrypt(pkt, sent_auth, be.data, be.len, ap_auth, ap.data, ap.len,
+                                     salt_counter);
     if (rc < 0)
         return -EBADMSG;
     (void)len;
@@ -182,17 +176,17 @@ int rg_translate_reply(uint8_t *pkt, size_t len, size_t cap, const uint8_t *sent
         rc = rg_radius_msgauth_add_first(&p);
         if (rc < 0)
             return rc == -ENOSPC ? -EMSGSIZE : rc;
-        rc = rg_radius_msgauth_sign(pkt, ap_auth, ap_secret, ap_secret_len);
+        rc = rg_radius_msgauth_sign(pkt, ap_auth, ap.data, ap.len);
         if (rc < 0)
             return rc;
     }
-    rg_radius_auth_response_sign(pkt, ap_auth, ap_secret, ap_secret_len);
+    rg_radius_auth_response_sign(pkt, ap_auth, ap.data, ap.len);
     return 0;
 }
 
 int rg_translate_local_reply(uint8_t *buf, size_t cap, uint8_t code, uint8_t id,
                              const uint8_t *auth, const uint8_t *request, const char *message,
-                             const char *secret, size_t secret_len)
+                             rg_secret secret)
 {
     struct rg_radius_pkt p = {.data = buf, .cap = cap};
     struct rg_radius_attr a;
@@ -207,9 +201,38 @@ int rg_translate_local_reply(uint8_t *buf, size_t cap, uint8_t code, uint8_t id,
         rc = rg_radius_attr_add(&p, RG_RADIUS_ATTR_PROXY_STATE, a.value, a.value_len);
     if (rc < 0)
         return rc;
-    rg_radius_msgauth_sign(buf, auth, secret, secret_len);
-    rg_radius_auth_response_sign(buf, auth, secret, secret_len);
+    rg_radius_msgauth_sign(buf, auth, secret.data, secret.len);
+    rg_radius_auth_response_sign(buf, auth, secret.data, secret.len);
     return (int)rg_radius_len(buf);
+}
+
+const char *rg_translate_check_request(const uint8_t *pkt, rg_secret secret)
+{
+    struct rg_radius_attr a;
+    int rc;
+    switch (pkt[0]) {
+    case RG_RADIUS_ACCESS_REQUEST:
+        rc = rg_radius_msgauth_verify(pkt, NULL, secret.data, secret.len);
+        if (rc == -ENOENT) {
+            /* RFC 3579 §3.1: EAP-Message without Message-Authenticator is discarded. */
+            if (rg_radius_attr_find(pkt, RG_RADIUS_ATTR_EAP_MESSAGE, NULL, &a))
+                return "EAP-Message without Message-Authenticator";
+            return NULL;
+        }
+        return rc < 0 ? "bad Message-Authenticator" : NULL;
+    case RG_RADIUS_ACCOUNTING_REQUEST:
+        if (rg_radius_auth_request_verify(pkt, secret.data, secret.len) < 0)
+            return "bad Accounting Request Authenticator";
+        rc = rg_radius_msgauth_verify(pkt, NULL, secret.data, secret.len);
+        return (rc < 0 && rc != -ENOENT) ? "bad Message-Authenticator" : NULL;
+    case RG_RADIUS_STATUS_SERVER:
+        /* RFC 5997 §3: Status-Server without a valid Message-Authenticator is discarded. */
+        return rg_radius_msgauth_verify(pkt, NULL, secret.data, secret.len) < 0
+                   ? "Status-Server without valid Message-Authenticator"
+                   : NULL;
+    default:
+        return NULL;
+    }
 }
 
 const char *rg_translate_request_invalid(const uint8_t *pkt)

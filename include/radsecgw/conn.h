@@ -9,6 +9,7 @@
 #include <netinet/in.h>
 #include <uv.h>
 
+#include "radsecgw/common.h"
 #include "radsecgw/log.h"
 #include "radsecgw/tls.h"
 #include "radsecgw/tls_stream.h"
@@ -178,6 +179,6 @@ unsigned rg_conn_inflight_count(const struct rg_conn *c);
 unsigned rg_conn_inflight_displaced(const struct rg_conn *c);
 
 /* The RadSec secret of the connection's org. */
-const char *rg_conn_secret(const struct rg_conn *c, size_t *len);
+rg_secret rg_conn_secret(const struct rg_conn *c);
 
 #endif

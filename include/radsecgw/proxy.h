@@ -47,9 +47,28 @@ bool rg_rt_may_retransmit(const struct rg_rt_params *p, unsigned transmissions, 
  * first_ms + MRD, where the exchange with this server fails. */
 uint64_t rg_rt_deadline(const struct rg_rt_params *p, uint64_t first_ms, uint64_t now, uint64_t rt);
 
+/* What the table needs from below and from time, so that it can be driven without sockets
+ * and on a fake clock: rg_proxy_init installs rg_proxy_backend_ops (backend.c's sockets,
+ * rg_now_ms, rg_random_bytes); a test installs its own with rg_proxy_set_ops. arg is the
+ * installer's. The backend's reply path into the table is rg_proxy_on_reply. */
+struct rg_proxy_ops {
+    uint64_t (*now_ms)(void *arg);
+    int (*rand_permille)(void *arg); /* RAND*1000 of RFC 5080 §2.2.1, -100..+100 */
+    /* An ID for req towards dest (rg_backend_alloc_id): 0, -ENOSPC, or another error. */
+    int (*alloc_id)(void *arg, struct rg_backend_dest *dest, struct rg_request *req,
+                    struct rg_backend_sock **sock, uint8_t *id);
+    void (*release_id)(void *arg, struct rg_backend_sock *sock, uint8_t id);
+    /* Send req->pkt (req->len octets) on sock (rg_backend_send). */
+    int (*send)(void *arg, struct rg_backend_sock *sock, struct rg_request *req);
+};
+
+extern const struct rg_proxy_ops rg_proxy_backend_ops;
+
 /* The table. */
 struct rg_proxy {
-    struct rg_worker *worker;   /* owner */
+    struct rg_worker *worker;       /* owner */
+    const struct rg_proxy_ops *ops; /* not owned (static, or the test's) */
+    void *ops_arg;
     struct rg_request **chunks; /* malloced array of malloced chunks of slots, owned */
     unsigned nchunks;
     unsigned max_chunks;
@@ -71,6 +90,13 @@ struct rg_proxy {
 int rg_proxy_init(struct rg_proxy *px, struct rg_worker *w, uv_loop_t *loop, unsigned max_requests);
 void rg_proxy_close(struct rg_proxy *px); /* closes the timer; free with rg_proxy_free later */
 void rg_proxy_free(struct rg_proxy *px);
+
+/* Drive the table through ops from now on (tests: a fake backend and clock). */
+void rg_proxy_set_ops(struct rg_proxy *px, const struct rg_proxy_ops *ops, void *arg);
+
+/* Act on every deadline that has passed by ops->now_ms (the timer's callback; a test calls
+ * it after moving its clock): retransmit, fail over, or give up. */
+void rg_proxy_expire(struct rg_proxy *px);
 
 /* Requests one connection may have abandoned (ID reused, RFC 5080 §2.2.2) while they still
  * hold backend IDs: a peer that cycles its IDs without waiting for replies is held here

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "radsecgw/backend.h"
+#include "radsecgw/common.h"
 #include "radsecgw/config.h"
 #include "radsecgw/radius.h"
 
@@ -18,10 +19,8 @@
  * Message-Authenticator first and signed in Access-Request and Status-Server, and none in
  * Accounting-Request (RFC 3579 §3.3). Returns the length, -EMSGSIZE when the added
  * attributes would take it past 4096 octets, or another negative code. */
-int rg_translate_request(const uint8_t *in, size_t in_len, const char *ap_secret,
-                         size_t ap_secret_len, uint8_t id, const char *be_secret,
-                         size_t be_secret_len, uint8_t *out, size_t out_cap,
-                         uint8_t sent_auth[RG_RADIUS_AUTH_LEN]);
+int rg_translate_request(const uint8_t *in, size_t in_len, rg_secret ap, uint8_t id, rg_secret be,
+                         uint8_t *out, size_t out_cap, uint8_t sent_auth[RG_RADIUS_AUTH_LEN]);
 
 /* Translate a backend reply (already checked) to the AP (pure): hidden attributes
  * re-encrypted, ID and authenticator restored, Message-Authenticator first and signed on
@@ -29,10 +28,8 @@ int rg_translate_request(const uint8_t *in, size_t in_len, const char *ap_secret
  * computed there), Response Authenticator with the AP's secret. In place. 0, -EMSGSIZE
  * when Message-Authenticator does not fit, -EBADMSG for a hidden attribute that does not
  * decrypt. */
-int rg_translate_reply(uint8_t *pkt, size_t len, size_t cap, const uint8_t *sent_auth,
-                       const char *be_secret, size_t be_secret_len, uint8_t ap_id,
-                       const uint8_t *ap_auth, const char *ap_secret, size_t ap_secret_len,
-                       unsigned *salt_counter);
+int rg_translate_reply(uint8_t *pkt, size_t len, size_t cap, const uint8_t *sent_auth, rg_secret be,
+                       uint8_t ap_id, const uint8_t *ap_auth, rg_secret ap, unsigned *salt_counter);
 
 /* Does a reply of code answer a request of req_code? Access-Request: Access-Accept, -Reject,
  * -Challenge; Accounting-Request: Accounting-Response; Status-Server: Access-Accept or
@@ -45,7 +42,7 @@ bool rg_translate_reply_matches(uint8_t req_code, uint8_t code);
  * either convention: the request authenticator or zeros in the field). 1 if signed, 0 if
  * verified without Message-Authenticator, negative with *why set. */
 int rg_translate_verify_reply(const uint8_t *pkt, size_t len, const uint8_t *sent_auth,
-                              const char *be_secret, size_t be_secret_len, const char **why);
+                              rg_secret be, const char **why);
 
 /* What to do with a backend reply. */
 enum rg_reply_verdict {
@@ -68,8 +65,7 @@ struct rg_reply_check {
  * without one an Access-* reply passes under false, under auto until the server is known to
  * sign (server_signs), never under true. */
 enum rg_reply_verdict rg_translate_check_reply(const uint8_t *pkt, size_t len, uint8_t req_code,
-                                               bool req_eap, const uint8_t *sent_auth,
-                                               const char *be_secret, size_t be_secret_len,
+                                               bool req_eap, const uint8_t *sent_auth, rg_secret be,
                                                enum rg_require_ma mode, bool server_signs,
                                                struct rg_reply_check *out);
 
@@ -79,7 +75,13 @@ enum rg_reply_verdict rg_translate_check_reply(const uint8_t *pkt, size_t len, u
  * (RFC 2865 §5.33), signed with the AP's secret. Length or -ENOSPC. */
 int rg_translate_local_reply(uint8_t *buf, size_t cap, uint8_t code, uint8_t id,
                              const uint8_t *auth, const uint8_t *request, const char *message,
-                             const char *secret, size_t secret_len);
+                             rg_secret secret);
+
+/* Verify what an AP sent with the RadSec secret before anything else uses it (pure): an
+ * Access-Request's Message-Authenticator when present (EAP-Message needs one, RFC 3579
+ * §3.1), an Accounting-Request's Request Authenticator, a Status-Server's
+ * Message-Authenticator (RFC 5997 §3). A reason (discard it, close the connection) or NULL. */
+const char *rg_translate_check_request(const uint8_t *pkt, rg_secret secret);
 
 /* An AP request that is well formed but invalid: a reason (discard it, keep the
  * connection) or NULL. User-Password: at most one, 16..128 octets in whole blocks (RFC 2865

@@ -18,6 +18,7 @@
 #include "radsecgw/proxy.h"
 #include "radsecgw/radius.h"
 #include "radsecgw/radius_crypto.h"
+#include "radsecgw/tls_stream.h"
 #include "radsecgw/worker.h"
 
 /* ---- the state table driven without TLS: a worker with a loop and real UDP sockets towards
@@ -374,6 +375,259 @@ static void test_worker_bad_user_password_keeps_connection(void **state)
     worker_down();
 }
 
+/* ---- the state table on a fake clock and a fake backend (no sockets, no sleeps, no uv
+ * timer): rg_proxy_set_ops hands the table a clock the test moves, a fixed RAND, and a
+ * backend whose sockets are plain structs that record every datagram; rg_proxy_expire is
+ * what the timer would do. The AP's connection is open, so what it is sent is staged in
+ * conn->staged, unencrypted, and the test reads it there. ---- */
+
+struct fake_sent {
+    struct rg_backend_sock *sock;
+    uint64_t at;
+    uint16_t len;
+    uint8_t pkt[RG_RADIUS_MAX_LEN];
+};
+
+static struct fake {
+    uint64_t now;
+    int rand_permille;
+    struct rg_backend_sock socks[4]; /* one per destination used, in order of first use */
+    unsigned nsocks;
+    struct fake_sent sent[16];
+    unsigned nsent;
+} fk;
+
+static uint64_t fake_now(void *arg)
+{
+    return ((struct fake *)arg)->now;
+}
+
+static int fake_rand(void *arg)
+{
+    return ((struct fake *)arg)->rand_permille;
+}
+
+static int fake_alloc_id(void *arg, struct rg_backend_dest *dest, struct rg_request *req,
+                         struct rg_backend_sock **sock, uint8_t *id)
+{
+    struct fake *f = arg;
+    struct rg_backend_sock *s = NULL;
+    for (unsigned i = 0; i < f->nsocks && !s; i++)
+        if (f->socks[i].dest == dest)
+            s = &f->socks[i];
+    if (!s) {
+        assert_true(f->nsocks < 4);
+        s = &f->socks[f->nsocks++];
+        s->dest = dest;
+        rg_idspace_init(&s->ids);
+    }
+    if (s->ids.nfree == 0)
+        return -ENOSPC;
+    *id = (uint8_t)rg_idspace_alloc(&s->ids, req);
+    *sock = s;
+    dest->outstanding++;
+    dest->server->pool->set->outstanding++;
+    return 0;
+}
+
+static void fake_release_id(void *arg, struct rg_backend_sock *sock, uint8_t id)
+{
+    (void)arg;
+    rg_idspace_release(&sock->ids, id);
+    sock->dest->outstanding--;
+    rg_backend_set_release(sock->dest->server->pool->set);
+}
+
+static int fake_send(void *arg, struct rg_backend_sock *sock, struct rg_request *req)
+{
+    struct fake *f = arg;
+    assert_true(f->nsent < 16);
+    struct fake_sent *d = &f->sent[f->nsent++];
+    d->sock = sock;
+    d->at = f->now;
+    d->len = req->len;
+    memcpy(d->pkt, req->pkt, req->len);
+    return 0;
+}
+
+static const struct rg_proxy_ops fake_ops = {
+    .now_ms = fake_now,
+    .rand_permille = fake_rand,
+    .alloc_id = fake_alloc_id,
+    .release_id = fake_release_id,
+    .send = fake_send,
+};
+
+#define FAKE_T0 1000000u
+
+/* Two servers in failover order, IRT 2 s, one retransmission (MRC 1). */
+static void fake_up(void)
+{
+    const char *text =
+        "tls { certificate = \"c.pem\" key = \"k.pem\" }\n"
+        "pool \"corp\" { timeout = 2 retries = 1 status-server = false\n"
+        "  policy = \"failover\" dead-time = 60\n"
+        "  server \"rad1\" { host = \"127.0.0.1\" auth-port = 9 acct-port = 9 "
+        "secret = \"" BE_SECRET "\" }\n"
+        "  server \"rad2\" { host = \"127.0.0.2\" auth-port = 9 acct-port = 9 "
+        "secret = \"" BE_SECRET "\" } }\n"
+        "org \"acme\" { ca = {\"ca.pem\"} pool = \"corp\" secret = \"" AP_SECRET "\" }\n"
+        "log { requests = false }\n";
+    struct rg_config *cfg = NULL;
+    struct rg_config_diag diag = {0};
+    if (rg_config_load_buf("t.conf", text, false, &cfg, &diag) != 0)
+        fail_msg("config: %s", diag.text ? diag.text : "?");
+    rg_config_diag_free(&diag);
+    memset(&fk, 0, sizeof(fk));
+    fk.now = FAKE_T0;
+    fk.rand_permille = 50; /* RAND = +0.05: RT = 2100, then 2 * 2100 + 105 */
+    memset(&wk, 0, sizeof(wk));
+    /* The loop only carries the connection's check handles; it never runs before teardown. */
+    assert_int_equal(uv_loop_init(&wk.loop), 0);
+    assert_int_equal(uv_check_init(&wk.loop, &wk.flush_check), 0);
+    assert_int_equal(uv_check_init(&wk.loop, &wk.trim_check), 0);
+    assert_int_equal(rg_proxy_init(&wk.proxy, &wk, NULL, 1024), 0); /* no uv timer */
+    rg_proxy_set_ops(&wk.proxy, &fake_ops, &fk);
+    wk.backends = rg_backend_set_new(&wk, cfg);
+    memset(&wgen, 0, sizeof(wgen));
+    wgen.refcount = 1;
+    wgen.cfg = cfg;
+    wk.gen = &wgen;
+    wconn = calloc(1, sizeof(*wconn));
+    wconn->inflight = calloc(256, sizeof(*wconn->inflight));
+    wconn->worker = &wk;
+    wconn->gen = &wgen;
+    wconn->state = RG_CONN_OPEN; /* rg_conn_send stages what the AP is sent */
+    wconn->peer.org = rg_config_find_org(cfg, "acme");
+    snprintf(wconn->addr_text, sizeof(wconn->addr_text), "127.0.0.1:1");
+    snprintf(wconn->peer.cn, sizeof(wconn->peer.cn), "ap");
+}
+
+static void fake_down(void)
+{
+    rg_proxy_conn_closed(&wk.proxy, wconn);
+    rg_proxy_abort_all(&wk.proxy);
+    assert_int_equal(wk.proxy.inuse, 0);
+    rg_backend_set_retire(wk.backends);
+    uv_close((uv_handle_t *)&wk.flush_check, NULL);
+    uv_close((uv_handle_t *)&wk.trim_check, NULL);
+    assert_int_equal(uv_run(&wk.loop, UV_RUN_DEFAULT), 0);
+    assert_int_equal(uv_loop_close(&wk.loop), 0);
+    rg_proxy_free(&wk.proxy);
+    rg_config_unref(wgen.cfg);
+    rg_buf_free(&wconn->staged);
+    free(wconn->inflight);
+    free(wconn);
+}
+
+/* The backend answers the datagram fake sent as sent[i] (its ID, its authenticator). */
+static void fake_backend_answers(unsigned i, uint8_t code)
+{
+    const struct fake_sent *d = &fk.sent[i];
+    uint8_t buf[RG_RADIUS_MAX_LEN];
+    make_reply(buf, code, d->pkt[1], d->pkt + 4, true, false);
+    rg_proxy_on_reply(&wk.proxy, d->sock, buf, rg_radius_len(buf),
+                      (const struct sockaddr *)d->sock->dest->addr);
+}
+
+/* The clock moves to FAKE_T0 + ms and the due deadlines run. */
+static void fake_at(uint64_t ms)
+{
+    fk.now = FAKE_T0 + ms;
+    rg_proxy_expire(&wk.proxy);
+}
+
+/* RFC 5080 §2.2.1 end to end: the request goes to rad1; at RT (IRT + RAND*IRT) it is sent
+ * again unchanged; at the next RT (2*RT + RAND*RT), MRC spent, rad1 is marked dead and the
+ * request fails over to rad2 with a fresh ID and authenticator; rad1's late reply finds no
+ * request (its ID was released) and reaches nobody; rad2's reply reaches the AP with the
+ * AP's ID, signed with the AP's secret. */
+static void test_table_timeout_retransmit_failover_late_reply(void **state)
+{
+    (void)state;
+    fake_up();
+    struct rg_backend_server *rad1 = &wk.backends->pools[0].servers[0];
+    struct rg_backend_server *rad2 = &wk.backends->pools[0].servers[1];
+    uint8_t ap[RG_RADIUS_MAX_LEN];
+    make_pap_request(ap, 33);
+    assert_int_equal(ap_sends(ap), 0);
+    assert_int_equal(fk.nsent, 1);
+    assert_ptr_equal(fk.sent[0].sock->dest, &rad1->auth);
+    assert_int_equal(fk.sent[0].at, FAKE_T0);
+
+    fake_at(2099); /* RT = 2000 + 2000 * 0.05 */
+    assert_int_equal(fk.nsent, 1);
+    fake_at(2100);
+    assert_int_equal(fk.nsent, 2);
+    assert_ptr_equal(fk.sent[1].sock, fk.sent[0].sock); /* same source port */
+    assert_int_equal(fk.sent[1].len, fk.sent[0].len);
+    assert_memory_equal(fk.sent[1].pkt, fk.sent[0].pkt, fk.sent[0].len); /* same ID, auth */
+    assert_int_equal(STAT(retransmits), 1);
+    assert_int_equal(rad1->health, RG_BACKEND_ALIVE);
+
+    fake_at(2100 + 4304); /* next RT = 2 * 2100 + 2100 * 0.05 = 4305 */
+    assert_int_equal(fk.nsent, 2);
+    fake_at(2100 + 4305);
+    assert_int_equal(fk.nsent, 3);
+    assert_int_equal(rad1->health, RG_BACKEND_DEAD);
+    assert_int_equal(STAT(failovers), 1);
+    assert_int_equal(STAT(timeouts), 0);
+    assert_ptr_equal(fk.sent[2].sock->dest, &rad2->auth);
+    assert_memory_not_equal(fk.sent[2].pkt + 4, fk.sent[0].pkt + 4, RG_RADIUS_AUTH_LEN);
+    assert_int_equal(rad1->auth.outstanding, 0); /* rad1's ID was given back */
+    assert_int_equal(rad2->auth.outstanding, 1);
+
+    fake_backend_answers(0, RG_RADIUS_ACCESS_ACCEPT); /* rad1, late */
+    assert_int_equal(STAT(drop_unknown_reply), 1);
+    assert_int_equal(wconn->staged.len, 0);
+    assert_int_equal(rad1->health, RG_BACKEND_DEAD); /* an unknown ID proves nothing */
+
+    fk.now = FAKE_T0 + 2100 + 4305 + 40;
+    fake_backend_answers(2, RG_RADIUS_ACCESS_ACCEPT); /* rad2 */
+    assert_int_equal(STAT(replies), 1);
+    assert_int_equal(wconn->staged.len, rg_radius_len(wconn->staged.data));
+    assert_int_equal(wconn->staged.data[0], RG_RADIUS_ACCESS_ACCEPT);
+    assert_int_equal(wconn->staged.data[1], 33);
+    assert_int_equal(rg_radius_auth_response_verify(wconn->staged.data, ap + 4, AP_SECRET, 6), 0);
+    assert_int_equal(rg_radius_msgauth_verify(wconn->staged.data, ap + 4, AP_SECRET, 6), 0);
+    assert_null(wconn->inflight[33]);
+    assert_int_equal(wk.proxy.inuse, 0);
+    assert_int_equal(rad2->auth.outstanding, 0);
+    assert_null(rg_proxy_heap_peek(&wk.proxy)); /* nothing left to retransmit */
+    fake_down();
+}
+
+/* A reply for a request whose AP connection closed is late: counted, sent to no one, and
+ * the ID is given back at once; before it, the closed connection's request was never
+ * retransmitted. */
+static void test_table_reply_after_conn_closed(void **state)
+{
+    (void)state;
+    fake_up();
+    struct rg_backend_server *rad1 = &wk.backends->pools[0].servers[0];
+    uint8_t ap[RG_RADIUS_MAX_LEN];
+    make_pap_request(ap, 7);
+    assert_int_equal(ap_sends(ap), 0);
+    rg_proxy_conn_closed(&wk.proxy, wconn);
+    fake_at(2100);
+    assert_int_equal(fk.nsent, 1); /* radiusdtls-bis §6.2.2: nothing more for it */
+    assert_int_equal(STAT(retransmits), 0);
+    assert_int_equal(wk.proxy.inuse, 0); /* its deadline passed: the slot is free */
+    assert_int_equal(rad1->auth.outstanding, 0);
+    /* Again, with the reply arriving before the deadline. */
+    make_pap_request(ap, 8);
+    assert_int_equal(ap_sends(ap), 0);
+    rg_proxy_conn_closed(&wk.proxy, wconn);
+    assert_int_equal(rad1->auth.outstanding, 1); /* the ID stays reserved */
+    fake_backend_answers(1, RG_RADIUS_ACCESS_ACCEPT);
+    assert_int_equal(STAT(drop_late_reply), 1);
+    assert_int_equal(STAT(replies), 0);
+    assert_int_equal(wconn->staged.len, 0);
+    assert_int_equal(rad1->auth.outstanding, 0);
+    assert_int_equal(wk.proxy.inuse, 0);
+    fake_down();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -384,6 +638,8 @@ int main(void)
         cmocka_unit_test(test_worker_reused_id_is_new_request),
         cmocka_unit_test(test_worker_near_4096_dropped_not_paused),
         cmocka_unit_test(test_worker_bad_user_password_keeps_connection),
+        cmocka_unit_test(test_table_timeout_retransmit_failover_late_reply),
+        cmocka_unit_test(test_table_reply_after_conn_closed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -23,8 +23,9 @@ static void test_translate_access_request(void **state)
     uint8_t in[RG_RADIUS_MAX_LEN], out[RG_RADIUS_MAX_LEN], sent_auth[16];
     const char *pw = "correct horse battery staple";
     size_t len = make_ap_access_request(in, pw, false);
-    int n = rg_translate_request(in, len, AP_SECRET, 6, 77, BE_SECRET, strlen(BE_SECRET), out,
-                                 sizeof(out), sent_auth);
+    int n = rg_translate_request(in, len, (rg_secret){AP_SECRET, 6}, 77,
+                                 (rg_secret){BE_SECRET, strlen(BE_SECRET)}, out, sizeof(out),
+                                 sent_auth);
     assert_true(n > 0);
     struct rg_radius_error err;
     assert_int_equal(rg_radius_validate(out, (size_t)n, &err), 0);
@@ -67,8 +68,9 @@ static void test_translate_chap_adds_challenge(void **state)
     (void)state;
     uint8_t in[RG_RADIUS_MAX_LEN], out[RG_RADIUS_MAX_LEN], sent_auth[16];
     size_t len = make_ap_access_request(in, NULL, true);
-    int n = rg_translate_request(in, len, AP_SECRET, 6, 1, BE_SECRET, strlen(BE_SECRET), out,
-                                 sizeof(out), sent_auth);
+    int n = rg_translate_request(in, len, (rg_secret){AP_SECRET, 6}, 1,
+                                 (rg_secret){BE_SECRET, strlen(BE_SECRET)}, out, sizeof(out),
+                                 sent_auth);
     assert_true(n > 0);
     struct rg_radius_attr a;
     /* RFC 2865 §5.3: the AP's authenticator was the CHAP challenge; it travels on. */
@@ -89,8 +91,9 @@ static void test_translate_accounting_request(void **state)
     rg_radius_attr_add(&p, RG_RADIUS_ATTR_USER_NAME, "bob", 3);
     rg_radius_auth_request_sign(in, AP_SECRET, 6);
     assert_int_equal(rg_radius_auth_request_verify(in, AP_SECRET, 6), 0);
-    int n = rg_translate_request(in, rg_radius_len(in), AP_SECRET, 6, 3, BE_SECRET,
-                                 strlen(BE_SECRET), out, sizeof(out), sent_auth);
+    int n = rg_translate_request(in, rg_radius_len(in), (rg_secret){AP_SECRET, 6}, 3,
+                                 (rg_secret){BE_SECRET, strlen(BE_SECRET)}, out, sizeof(out),
+                                 sent_auth);
     assert_true(n > 0);
     assert_int_equal(out[1], 3);
     /* RFC 2866 §3: recomputed for the backend secret. */
@@ -103,8 +106,9 @@ static void test_translate_accounting_request(void **state)
     rg_radius_msgauth_add_first(&p);
     rg_radius_msgauth_sign(in, NULL, AP_SECRET, 6);
     rg_radius_auth_request_sign(in, AP_SECRET, 6);
-    n = rg_translate_request(in, rg_radius_len(in), AP_SECRET, 6, 4, BE_SECRET, strlen(BE_SECRET),
-                             out, sizeof(out), sent_auth);
+    n = rg_translate_request(in, rg_radius_len(in), (rg_secret){AP_SECRET, 6}, 4,
+                             (rg_secret){BE_SECRET, strlen(BE_SECRET)}, out, sizeof(out),
+                             sent_auth);
     assert_int_equal(n, rg_radius_len(in) - 18);
     struct rg_radius_attr a;
     assert_int_equal(rg_radius_attr_find(out, RG_RADIUS_ATTR_MESSAGE_AUTHENTICATOR, NULL, &a), 0);
@@ -142,10 +146,12 @@ static void test_translate_reply_reencrypts(void **state)
 
     const char *why = NULL;
     size_t len = rg_radius_len(buf);
-    assert_int_equal(
-        rg_translate_verify_reply(buf, len, sent_auth, BE_SECRET, strlen(BE_SECRET), &why), 1);
-    assert_int_equal(rg_translate_reply(buf, len, sizeof(buf), sent_auth, BE_SECRET,
-                                        strlen(BE_SECRET), 9, ap_auth, AP_SECRET, 6, &ctr),
+    assert_int_equal(rg_translate_verify_reply(buf, len, sent_auth,
+                                               (rg_secret){BE_SECRET, strlen(BE_SECRET)}, &why),
+                     1);
+    assert_int_equal(rg_translate_reply(buf, len, sizeof(buf), sent_auth,
+                                        (rg_secret){BE_SECRET, strlen(BE_SECRET)}, 9, ap_auth,
+                                        (rg_secret){AP_SECRET, 6}, &ctr),
                      0);
     assert_int_equal(buf[1], 9);
     assert_int_equal(rg_radius_auth_response_verify(buf, ap_auth, AP_SECRET, 6), 0);
@@ -176,7 +182,7 @@ static enum rg_reply_verdict check(const uint8_t *buf, uint8_t req_code, bool re
                                    struct rg_reply_check *chk)
 {
     return rg_translate_check_reply(buf, rg_radius_len(buf), req_code, req_eap, sent_auth,
-                                    BE_SECRET, strlen(BE_SECRET), mode, signs, chk);
+                                    (rg_secret){BE_SECRET, strlen(BE_SECRET)}, mode, signs, chk);
 }
 
 static void test_check_reply_verification(void **state)
@@ -339,7 +345,8 @@ static void test_accounting_response_msgauth(void **state)
                          RG_REPLY_FORWARD);
         unsigned ctr = 0;
         assert_int_equal(rg_translate_reply(buf, rg_radius_len(buf), sizeof(buf), sent_auth,
-                                            BE_SECRET, bl, 9, ap_auth, AP_SECRET, 6, &ctr),
+                                            (rg_secret){BE_SECRET, bl}, 9, ap_auth,
+                                            (rg_secret){AP_SECRET, 6}, &ctr),
                          0);
         struct rg_radius_attr a;
         assert_int_equal(rg_radius_attr_find(buf, RG_RADIUS_ATTR_MESSAGE_AUTHENTICATOR, NULL, &a),
@@ -359,8 +366,9 @@ static void test_accounting_response_msgauth(void **state)
     /* Access-* replies keep theirs, re-signed for the AP. */
     make_reply(buf, RG_RADIUS_ACCESS_ACCEPT, 1, sent_auth, false, false);
     unsigned ctr = 0;
-    assert_int_equal(rg_translate_reply(buf, rg_radius_len(buf), sizeof(buf), sent_auth, BE_SECRET,
-                                        bl, 9, ap_auth, AP_SECRET, 6, &ctr),
+    assert_int_equal(rg_translate_reply(buf, rg_radius_len(buf), sizeof(buf), sent_auth,
+                                        (rg_secret){BE_SECRET, bl}, 9, ap_auth,
+                                        (rg_secret){AP_SECRET, 6}, &ctr),
                      0);
     assert_int_equal(rg_radius_msgauth_verify(buf, ap_auth, AP_SECRET, 6), 0);
     assert_int_equal(buf[20], RG_RADIUS_ATTR_MESSAGE_AUTHENTICATOR);
@@ -372,18 +380,21 @@ static void test_translate_request_no_room(void **state)
     uint8_t in[RG_RADIUS_MAX_LEN], out[RG_RADIUS_MAX_LEN], sent_auth[16];
     size_t len = make_big_request(in, RG_RADIUS_ACCESS_REQUEST, 4090, false);
     assert_true(len > 4078);
-    assert_int_equal(rg_translate_request(in, len, AP_SECRET, 6, 1, BE_SECRET, strlen(BE_SECRET),
-                                          out, sizeof(out), sent_auth),
+    assert_int_equal(rg_translate_request(in, len, (rg_secret){AP_SECRET, 6}, 1,
+                                          (rg_secret){BE_SECRET, strlen(BE_SECRET)}, out,
+                                          sizeof(out), sent_auth),
                      -EMSGSIZE);
     len = make_big_request(in, RG_RADIUS_ACCESS_REQUEST, 4070, true);
-    assert_int_equal(rg_translate_request(in, len, AP_SECRET, 6, 1, BE_SECRET, strlen(BE_SECRET),
-                                          out, sizeof(out), sent_auth),
+    assert_int_equal(rg_translate_request(in, len, (rg_secret){AP_SECRET, 6}, 1,
+                                          (rg_secret){BE_SECRET, strlen(BE_SECRET)}, out,
+                                          sizeof(out), sent_auth),
                      -EMSGSIZE);
     /* Accounting gets nothing added: a full-size Accounting-Request goes through. */
     len = make_big_request(in, RG_RADIUS_ACCOUNTING_REQUEST, 4096, false);
     assert_int_equal(len, 4096);
-    assert_int_equal(rg_translate_request(in, len, AP_SECRET, 6, 1, BE_SECRET, strlen(BE_SECRET),
-                                          out, sizeof(out), sent_auth),
+    assert_int_equal(rg_translate_request(in, len, (rg_secret){AP_SECRET, 6}, 1,
+                                          (rg_secret){BE_SECRET, strlen(BE_SECRET)}, out,
+                                          sizeof(out), sent_auth),
                      4096);
 }
 
@@ -395,7 +406,7 @@ static void test_local_reply_echoes_proxy_state(void **state)
     size_t len = make_ap_access_request(in, "pw", false);
     (void)len;
     int n = rg_translate_local_reply(out, sizeof(out), RG_RADIUS_ACCESS_REJECT, in[1], in + 4, in,
-                                     "No RADIUS server available", AP_SECRET, 6);
+                                     "No RADIUS server available", (rg_secret){AP_SECRET, 6});
     assert_true(n > 0);
     assert_int_equal(out[1], in[1]);
     assert_int_equal(rg_radius_auth_response_verify(out, in + 4, AP_SECRET, 6), 0);
@@ -411,7 +422,7 @@ static void test_local_reply_echoes_proxy_state(void **state)
     assert_int_equal(rg_radius_attr_find(out, RG_RADIUS_ATTR_REPLY_MESSAGE, NULL, &a), 1);
     /* Status-Server answer: the same. */
     n = rg_translate_local_reply(out, sizeof(out), RG_RADIUS_ACCESS_ACCEPT, 7, in + 4, in, NULL,
-                                 AP_SECRET, 6);
+                                 (rg_secret){AP_SECRET, 6});
     assert_true(n > 0);
     assert_int_equal(rg_radius_attr_find(out, RG_RADIUS_ATTR_PROXY_STATE, NULL, &a), 1);
     assert_int_equal(rg_radius_attr_find(out, RG_RADIUS_ATTR_REPLY_MESSAGE, NULL, &a), 0);
@@ -464,6 +475,41 @@ static void test_reply_matches_each_request_code(void **state)
         assert_int_equal(rg_translate_reply_matches(cases[i].req, cases[i].code), cases[i].ok);
 }
 
+/* What an AP sends is verified with the RadSec secret first: a wrong secret, an unsigned
+ * EAP-Message or Status-Server, a bad Accounting Request Authenticator each give a reason. */
+static void test_check_request_with_radsec_secret(void **state)
+{
+    (void)state;
+    rg_secret ap = {AP_SECRET, 6}, other = {"other!", 6};
+    uint8_t buf[RG_RADIUS_MAX_LEN];
+    make_ap_access_request(buf, "wonderland", false);
+    assert_null(rg_translate_check_request(buf, ap));
+    assert_string_equal(rg_translate_check_request(buf, other), "bad Message-Authenticator");
+
+    struct rg_radius_pkt p = {.data = buf, .cap = sizeof(buf)};
+    rg_radius_init(&p, RG_RADIUS_ACCESS_REQUEST, 1, NULL);
+    rg_radius_auth_random(buf);
+    rg_radius_attr_add(&p, RG_RADIUS_ATTR_USER_NAME, "bob", 3);
+    assert_null(rg_translate_check_request(buf, ap)); /* unsigned PAP: allowed */
+    rg_radius_attr_add(&p, RG_RADIUS_ATTR_EAP_MESSAGE, "\x02\x01\x00\x04", 4);
+    assert_string_equal(rg_translate_check_request(buf, ap),
+                        "EAP-Message without Message-Authenticator");
+
+    rg_radius_init(&p, RG_RADIUS_STATUS_SERVER, 2, NULL);
+    rg_radius_auth_random(buf);
+    assert_non_null(rg_translate_check_request(buf, ap));
+    rg_radius_msgauth_add_first(&p);
+    rg_radius_msgauth_sign(buf, NULL, AP_SECRET, 6);
+    assert_null(rg_translate_check_request(buf, ap));
+
+    rg_radius_init(&p, RG_RADIUS_ACCOUNTING_REQUEST, 3, NULL);
+    rg_radius_attr_add(&p, RG_RADIUS_ATTR_USER_NAME, "bob", 3);
+    rg_radius_auth_request_sign(buf, AP_SECRET, 6);
+    assert_null(rg_translate_check_request(buf, ap));
+    assert_string_equal(rg_translate_check_request(buf, other),
+                        "bad Accounting Request Authenticator");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -479,6 +525,7 @@ int main(void)
         cmocka_unit_test(test_local_reply_echoes_proxy_state),
         cmocka_unit_test(test_request_invalid_user_password),
         cmocka_unit_test(test_reply_matches_each_request_code),
+        cmocka_unit_test(test_check_request_with_radsec_secret),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
