@@ -488,7 +488,7 @@ static void fake_up(void)
     assert_int_equal(uv_check_init(&wk.loop, &wk.trim_check), 0);
     assert_int_equal(rg_proxy_init(&wk.proxy, &wk, NULL, 1024), 0); /* no uv timer */
     rg_proxy_set_ops(&wk.proxy, &fake_ops, &fk);
-    wk.backends = rg_backend_set_new(&wk, cfg);
+    wk.backends = rg_backend_set_new(&wk, cfg, NULL); /* fake_ops: no sockets, nothing reported */
     memset(&wgen, 0, sizeof(wgen));
     wgen.refcount = 1;
     wgen.cfg = cfg;
