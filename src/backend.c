@@ -248,20 +248,7 @@ static struct rg_worker *sock_worker(const struct rg_backend_sock *sock)
 
 const char *rg_backend_dest_str(const struct rg_backend_dest *d, char *buf, size_t len)
 {
-    char host[INET6_ADDRSTRLEN] = "?";
-    unsigned port = 0;
-    if (d->addr->ss_family == AF_INET) {
-        const struct sockaddr_in *s = (const void *)d->addr;
-        inet_ntop(AF_INET, &s->sin_addr, host, sizeof(host));
-        port = ntohs(s->sin_port);
-        snprintf(buf, len, "%s:%u", host, port);
-    } else {
-        const struct sockaddr_in6 *s = (const void *)d->addr;
-        inet_ntop(AF_INET6, &s->sin6_addr, host, sizeof(host));
-        port = ntohs(s->sin6_port);
-        snprintf(buf, len, "[%s]:%u", host, port);
-    }
-    return buf;
+    return rg_sockaddr_format((const struct sockaddr *)d->addr, true, buf, len);
 }
 
 /* libuv's recvmmsg gives each datagram a 64 KiB slice of the buffer. */

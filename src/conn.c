@@ -29,22 +29,6 @@ static uint64_t conn_ids;
 
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 
-void rg_conn_addr_format(const struct sockaddr_storage *ss, char *buf, size_t len)
-{
-    char host[INET6_ADDRSTRLEN] = "?";
-    if (ss->ss_family == AF_INET) {
-        const struct sockaddr_in *s = (const void *)ss;
-        inet_ntop(AF_INET, &s->sin_addr, host, sizeof(host));
-        snprintf(buf, len, "%s:%u", host, ntohs(s->sin_port));
-    } else if (ss->ss_family == AF_INET6) {
-        const struct sockaddr_in6 *s = (const void *)ss;
-        inet_ntop(AF_INET6, &s->sin6_addr, host, sizeof(host));
-        snprintf(buf, len, "[%s]:%u", host, ntohs(s->sin6_port));
-    } else {
-        snprintf(buf, len, "?");
-    }
-}
-
 static void release_slot(struct rg_conn *c)
 {
     if (!c->holds_slot)
@@ -674,7 +658,7 @@ int rg_conn_accept(struct rg_worker *w, uv_stream_t *server)
         uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
         return 0;
     }
-    rg_conn_addr_format(&c->addr, c->addr_text, sizeof(c->addr_text));
+    rg_sockaddr_format((const struct sockaddr *)&c->addr, true, c->addr_text, sizeof(c->addr_text));
     uv_timer_init(&w->loop, &c->timer);
     c->timer.data = c;
     c->open_handles = 2;

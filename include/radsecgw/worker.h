@@ -93,7 +93,6 @@ struct rg_worker {
                                          sockets, RG_BACKEND_RECV_BATCH datagrams of up to 64 KiB
                                          (recvmmsg; only the octets received are touched) */
     uint8_t tcp_buf[65536];           /* receive buffer for AP connections */
-    bool udp_buf_busy;
     bool tcp_buf_busy;
     uv_timer_t drain_timer; /* graceful stop */
     uint64_t stop_deadline_ms;
