@@ -40,6 +40,43 @@ static void release_slot(struct rg_conn *c)
         rg_worker_schedule_admit(c->worker);
 }
 
+/* ---- requests in flight: the connection's table, filled by the state table ---- */
+
+struct rg_request *rg_conn_inflight_get(const struct rg_conn *c, uint8_t slot)
+{
+    return c->inflight[slot];
+}
+
+void rg_conn_inflight_claim(struct rg_conn *c, uint8_t slot, struct rg_request *req, bool displaced)
+{
+    c->inflight[slot] = req;
+    c->ninflight++;
+    if (displaced)
+        c->displaced++;
+}
+
+bool rg_conn_inflight_release(struct rg_conn *c, uint8_t slot, const struct rg_request *req,
+                              bool displaced)
+{
+    if (c->inflight[slot] != req)
+        return false;
+    c->inflight[slot] = NULL;
+    c->ninflight--;
+    if (displaced)
+        c->displaced--;
+    return true;
+}
+
+unsigned rg_conn_inflight_count(const struct rg_conn *c)
+{
+    return c->ninflight;
+}
+
+unsigned rg_conn_inflight_displaced(const struct rg_conn *c)
+{
+    return c->displaced;
+}
+
 rg_secret rg_conn_secret(const struct rg_conn *c)
 {
     return RG_SECRET_OF(c->peer.org);
