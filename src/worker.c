@@ -114,14 +114,20 @@ void rg_worker_schedule_admit(struct rg_worker *w)
 
 static void wake_paused(struct rg_worker *w);
 
+static void flush_output(struct rg_worker *w);
+
 static void on_turn(uv_prepare_t *p)
 {
     struct rg_worker *w = p->data;
     w->turn++;
     /* Slots freed outside the poll (a timeout, a deferred connection's drop): the woken are
-     * read in this poll already, not only after it. */
+     * read in this poll already, not only after it. Output produced outside the poll (a
+     * retransmission from a timer, requests framed from the "more" list) leaves now: the
+     * poll may block, and the check handle would only run after its next event. */
     if (w->wake_credit > 0 && w->paused)
         wake_paused(w);
+    if (uv_is_active((uv_handle_t *)&w->flush_check))
+        flush_output(w);
 }
 
 static void on_more(uv_idle_t *i)
@@ -174,16 +180,20 @@ static void wake_paused(struct rg_worker *w)
  * table room go on first, then everything the turn produced for one connection leaves in one
  * TLS record and one write (issue 14). A send that completes at once can free a slot: the
  * connection it wakes sends in this pass too. */
-static void on_flush_check(uv_check_t *h)
+static void flush_output(struct rg_worker *w)
 {
-    struct rg_worker *w = h->data;
     do {
         wake_paused(w);
         rg_backend_flush(w);
     } while (w->wake_credit > 0 && w->paused);
     rg_conn_flush_staged(w);
     if (!w->staged && !w->send_socks && !(w->wake_credit > 0 && w->paused))
-        uv_check_stop(h);
+        uv_check_stop(&w->flush_check);
+}
+
+static void on_flush_check(uv_check_t *h)
+{
+    flush_output(h->data);
 }
 
 void rg_worker_schedule_flush(struct rg_worker *w)
