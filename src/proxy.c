@@ -1,5 +1,6 @@
-/* The state table's decisions: the request path, RFC 5080 timing, failover, late replies.
- * It decides: answer locally, forward, retransmit, fail over, give up. Slots, buffers and
+/* The state table's decisions on the way out: a request admitted, answered locally or
+ * forwarded, retransmitted, failed over, given up; probes; the table's timer. Replies from
+ * the backends are proxy_reply.c's, the RFC 5080 schedule retransmit.c's; slots, buffers and
  * the timer heap are proxy_table.c's, translation translate.c's, sockets backend.c's, TLS
  * connections conn.c's. */
 #include <stdlib.h>
@@ -11,61 +12,12 @@
 #include "radsecgw/conn.h"
 #include "radsecgw/log.h"
 #include "radsecgw/proxy.h"
+#include "proxy_internal.h"
 #include "radsecgw/radius.h"
 #include "radsecgw/radius11.h"
 #include "radsecgw/radius_crypto.h"
 #include "radsecgw/translate.h"
 #include "radsecgw/worker.h"
-
-/* How often each operator warning about one server's replies may repeat. */
-#define RG_PROXY_WARN_HOURLY_MS (3600u * 1000u)
-#define RG_PROXY_WARN_MINUTE_MS (60u * 1000u)
-
-/* RFC 5080 §2.2.1: MRT and MRD are not configured per pool; these bound the schedule. */
-#define RG_RT_MRT_MS 16000
-#define RG_RT_MRD_MS 30000
-
-void rg_rt_params_from_pool(const struct rg_pool *pool, struct rg_rt_params *rt)
-{
-    rt->irt = (uint64_t)pool->timeout_s * 1000u;
-    rt->mrc = pool->retries;
-    rt->mrt = RG_RT_MRT_MS;
-    rt->mrd = RG_RT_MRD_MS;
-    if (rt->mrt < rt->irt)
-        rt->mrt = rt->irt;
-}
-
-uint64_t rg_rt_next(const struct rg_rt_params *p, uint64_t prev_rt, int rand_permille)
-{
-    int64_t rt;
-    if (prev_rt == 0)
-        rt = (int64_t)p->irt + (int64_t)p->irt * rand_permille / 1000;
-    else
-        rt = 2 * (int64_t)prev_rt + (int64_t)prev_rt * rand_permille / 1000;
-    if (p->mrt && rt > (int64_t)p->mrt)
-        rt = (int64_t)p->mrt + (int64_t)p->mrt * rand_permille / 1000;
-    return rt < 1 ? 1 : (uint64_t)rt;
-}
-
-bool rg_rt_may_retransmit(const struct rg_rt_params *p, unsigned transmissions, uint64_t first_ms,
-                          uint64_t now)
-{
-    /* RFC 5080 §2.2.1: the exchange fails after MRC retransmissions or once MRD seconds
-     * have elapsed since the first transmission, whichever comes first. The RFC lets MRC 0
-     * mean "bounded by MRD only"; here MRC is the pool's `retries`, and retries = 0 means
-     * what an operator writes: no retransmission. */
-    if (p->mrd && now - first_ms >= p->mrd)
-        return false;
-    return transmissions <= p->mrc;
-}
-
-uint64_t rg_rt_deadline(const struct rg_rt_params *p, uint64_t first_ms, uint64_t now, uint64_t rt)
-{
-    uint64_t at = now + rt;
-    if (p->mrd && at > first_ms + p->mrd)
-        at = first_ms + p->mrd;
-    return at;
-}
 
 static int rand_permille(void *arg)
 {
@@ -114,11 +66,6 @@ void rg_proxy_set_ops(struct rg_proxy *px, const struct rg_proxy_ops *ops, void 
     px->ops_arg = arg;
 }
 
-static uint64_t now_ms(const struct rg_proxy *px)
-{
-    return px->ops->now_ms(px->ops_arg);
-}
-
 /* ---- the request path ---- */
 
 static void arm_timer(struct rg_proxy *px);
@@ -148,11 +95,11 @@ static const char *log_attr(const struct rg_config *cfg, const uint8_t *pkt, uin
 
 /* Every request that leaves the table with an outcome: counted for /metrics, and logged with
  * log { requests = true }. timed: a reply arrived, its latency goes into the histogram. */
-static void log_request(struct rg_proxy *px, const struct rg_request *req, const char *result,
-                        const uint8_t *pkt, bool timed)
+void rg_proxy_log_request(struct rg_proxy *px, const struct rg_request *req, const char *result,
+                          const uint8_t *pkt, bool timed)
 {
     const struct rg_conn *c = req->conn;
-    uint64_t latency = now_ms(px) - req->received_ms;
+    uint64_t latency = rg_proxy_now(px) - req->received_ms;
     rg_metrics_request(px->worker->metrics, c && c->peer.org ? c->peer.org->name : "-",
                        req->pool ? req->pool->cfg->name : "-", rg_radius_code_name(req->code),
                        result, timed ? (int64_t)latency : -1);
@@ -219,7 +166,7 @@ static void finish_ex(struct rg_proxy *px, struct rg_request *req, bool wake)
         rg_worker_resume_paused(px->worker);
 }
 
-static void finish(struct rg_proxy *px, struct rg_request *req)
+void rg_proxy_finish(struct rg_proxy *px, struct rg_request *req)
 {
     finish_ex(px, req, true);
 }
@@ -277,7 +224,7 @@ static int start_on_server(struct rg_proxy *px, struct rg_request *req,
     srv->sent++;
     rg_metrics_backend(px->worker->metrics, RG_METRIC_BACKEND_SENT, srv->pool->cfg->name,
                        srv->cfg->name, 1);
-    uint64_t now = now_ms(px);
+    uint64_t now = rg_proxy_now(px);
     struct rg_rt_params rt;
     rg_rt_params_from_pool(srv->pool->cfg, &rt);
     req->first_ms = now;
@@ -331,7 +278,7 @@ static void send_local_reply11(struct rg_conn *c, uint8_t code, uint32_t token,
 
 /* A request of req's that the gateway gives up on (no server, timeout, unusable reply): a
  * RADIUS/1.1 client is told so; a historic one is not (it fails over on its own). */
-static void give_up11(struct rg_request *req, uint32_t cause, const char *message)
+void rg_proxy_give_up11(struct rg_request *req, uint32_t cause, const char *message)
 {
     if (req->v11 && req->conn)
         send_local_reply11(req->conn, RG_RADIUS_PROTOCOL_ERROR, req->token, req->pkt, cause,
@@ -507,7 +454,7 @@ int rg_proxy_on_request(struct rg_proxy *px, struct rg_conn *conn, const uint8_t
     }
     const struct rg_pool *cpool = rg_config_route(conn->peer.org, raw_user);
     struct rg_backend_pool *pool = cpool ? rg_backend_set_pool(w->backends, cpool) : NULL;
-    uint64_t now = now_ms(px);
+    uint64_t now = rg_proxy_now(px);
     struct rg_backend_server *srv = pool ? rg_backend_pick(pool, 0, now) : NULL;
     if (!srv) {
         bool reject =
@@ -591,162 +538,6 @@ int rg_proxy_on_request(struct rg_proxy *px, struct rg_conn *conn, const uint8_t
     return 0;
 }
 
-/* What the operator can change for each kind of discarded reply. */
-static const char *discard_fix(enum rg_backend_warning kind, enum rg_require_ma mode)
-{
-    switch (kind) {
-    case RG_BACKEND_WARN_UNSIGNED_DROPPED:
-        return mode == RG_REQUIRE_MA_TRUE
-                   ? "make the server put Message-Authenticator in every Access-* reply "
-                     "(FreeRADIUS 3.2.5 and later do), or set require-message-authenticator = "
-                     "auto or false for this pool"
-                   : "if the server was replaced by one that does not sign, restart radsecgw or "
-                     "set require-message-authenticator = false; otherwise the reply may be "
-                     "forged (BlastRADIUS)";
-    case RG_BACKEND_WARN_EAP_UNSIGNED:
-        return "the server or something on the path is broken, or the reply is forged";
-    default:
-        return "fix what the server sends for this request";
-    }
-}
-
-/* A verified reply that is not forwarded: the server answered (no retransmission, no failover,
- * not a miss), the request ends now without a reply to the AP. One line per server and reason
- * a minute, for every worker together. */
-static void reply_discarded(struct rg_proxy *px, struct rg_request *req, const uint8_t *pkt,
-                            enum rg_backend_warning kind, const char *why)
-{
-    struct rg_worker *w = px->worker;
-    struct rg_backend_server *srv = req->server;
-    char dest[80];
-    if (kind == RG_BACKEND_WARN_UNUSABLE)
-        RG_STAT_INC(&w->stats, drop_unusable);
-    else
-        RG_STAT_INC(&w->stats, drop_unsigned);
-    if (rg_backend_warn_due(srv->shared, kind, now_ms(px), RG_PROXY_WARN_MINUTE_MS))
-        rg_warn("event=reply_discarded backend=%s pool=%s server=%s code=%s id=%u result=discarded "
-                "reason=\"%s\" "
-                "effect=\"server counted alive, request ended without a reply\" fix=\"%s\" "
-                "repeat=minute",
-                srv->cfg->name, srv->pool->cfg->name,
-                rg_backend_dest_str(req->sock->dest, dest, sizeof(dest)),
-                rg_radius_code_name(pkt[0]), req->id, why,
-                discard_fix(kind, srv->pool->cfg->require_message_authenticator));
-    log_request(px, req, "discarded", req->pkt, false);
-    give_up11(req, RG_RADIUS11_ERR_PROXY_PROCESSING, NULL);
-    finish(px, req);
-}
-
-void rg_proxy_on_reply(struct rg_proxy *px, struct rg_backend_sock *sock, const uint8_t *pkt_in,
-                       size_t len, const struct sockaddr *addr)
-{
-    struct rg_worker *w = px->worker;
-    struct rg_backend_server *srv = sock->dest->server;
-    char dest[80];
-
-    if (!rg_sockaddr_equal(addr, (const struct sockaddr *)sock->dest->addr)) {
-        RG_STAT_INC(&w->stats, drop_wrong_source);
-        rg_log_limited("backend-wrong-source", LOG_WARNING,
-                       "event=reply_dropped backend=%s server=%s "
-                       "reason=\"reply from another address or port\"",
-                       srv->cfg->name, rg_backend_dest_str(sock->dest, dest, sizeof(dest)));
-        return;
-    }
-    if (len < RG_RADIUS_HDR_LEN || len > RG_RADIUS_MAX_LEN) {
-        RG_STAT_INC(&w->stats, drop_bad_reply);
-        rg_log_limited("backend-bad-reply", LOG_WARNING,
-                       "event=reply_dropped backend=%s server=%s length=%zu "
-                       "reason=\"length outside 20..4096\"",
-                       srv->cfg->name, rg_backend_dest_str(sock->dest, dest, sizeof(dest)), len);
-        return;
-    }
-    struct rg_request *req = sock->ids.inflight[pkt_in[1]];
-    if (!req) {
-        RG_STAT_INC(&w->stats, drop_unknown_reply);
-        rg_log_limited("backend-unknown-id", LOG_NOTICE,
-                       "event=reply_dropped backend=%s server=%s id=%u reason=\"not in flight\"",
-                       srv->cfg->name, rg_backend_dest_str(sock->dest, dest, sizeof(dest)),
-                       pkt_in[1]);
-        return;
-    }
-    /* The receive buffer is the worker's; the reply is rewritten in place. */
-    uint8_t *pkt = (uint8_t *)pkt_in;
-    struct rg_reply_check chk;
-    enum rg_reply_verdict v = rg_translate_check_reply(
-        pkt, len, req->code, req->eap, req->sent_auth, RG_SECRET_OF(srv->cfg),
-        srv->pool->cfg->require_message_authenticator, rg_backend_signs(srv->shared), &chk);
-    if (v == RG_REPLY_UNVERIFIED) {
-        /* deprecating-radius: behave as if no response arrived; timers and health stay. */
-        RG_STAT_INC(&w->stats, drop_bad_reply);
-        rg_log_limited(
-            "backend-bad-reply", LOG_WARNING,
-            "event=reply_dropped backend=%s server=%s code=%s id=%u result=dropped reason=\"%s\" "
-            "effect=\"as if not received\"",
-            srv->cfg->name, rg_backend_dest_str(sock->dest, dest, sizeof(dest)),
-            rg_radius_code_name(pkt[0]), pkt[1], chk.why);
-        return;
-    }
-    len = rg_radius_len(pkt);
-    /* A reply whose authenticators verify proves the server alive, whatever happens to it. */
-    srv->missed = 0;
-    if (srv->health == RG_BACKEND_DEAD)
-        rg_backend_mark_alive(srv, req->probe ? "answered Status-Server" : "answered a request");
-    if (chk.learned && rg_backend_learn_signs(srv->shared) &&
-        srv->pool->cfg->require_message_authenticator == RG_REQUIRE_MA_AUTO)
-        rg_notice("event=backend_signs_replies backend=%s pool=%s server=%s reason=\"%s to an "
-                  "Access-Request without EAP-Message carries Message-Authenticator\" "
-                  "effect=\"unsigned Access-* replies from this server are dropped from now on "
-                  "(require-message-authenticator = auto)\"",
-                  srv->cfg->name, srv->pool->cfg->name,
-                  rg_backend_dest_str(sock->dest, dest, sizeof(dest)), rg_radius_code_name(pkt[0]));
-    if (req->probe) {
-        finish(px, req);
-        return;
-    }
-    if (v == RG_REPLY_DISCARD) {
-        reply_discarded(px, req, pkt, chk.warn, chk.why);
-        return;
-    }
-    if (chk.unsigned_passed) {
-        RG_STAT_INC(&w->stats, unsigned_accepted);
-        if (srv->pool->cfg->require_message_authenticator == RG_REQUIRE_MA_AUTO &&
-            rg_backend_warn_due(srv->shared, RG_BACKEND_WARN_UNSIGNED_ACCEPTED, now_ms(px),
-                                RG_PROXY_WARN_HOURLY_MS))
-            rg_warn("event=reply_unsigned_accepted backend=%s pool=%s server=%s code=%s "
-                    "result=accepted "
-                    "reason=\"no Message-Authenticator; require-message-authenticator = auto and "
-                    "this server has not yet signed a reply to an Access-Request without "
-                    "EAP-Message\" risk=\"unsigned replies can be forged (BlastRADIUS, "
-                    "CVE-2024-3596)\" fix=\"make the server put Message-Authenticator in every "
-                    "Access-* reply (FreeRADIUS 3.2.5 and later do), then set "
-                    "require-message-authenticator = true\" repeat=hourly",
-                    srv->cfg->name, srv->pool->cfg->name,
-                    rg_backend_dest_str(sock->dest, dest, sizeof(dest)),
-                    rg_radius_code_name(pkt[0]));
-    }
-    if (!req->conn) {
-        RG_STAT_INC(&w->stats, drop_late_reply);
-        finish(px, req);
-        return;
-    }
-    struct rg_conn *conn = req->conn;
-    int rc = req->v11 ? rg_radius11_reply_from_udp(pkt, req->sent_auth, RG_SECRET_OF(srv->cfg),
-                                                   req->token)
-                      : rg_translate_reply(pkt, len, RG_RADIUS_MAX_LEN, req->sent_auth,
-                                           RG_SECRET_OF(srv->cfg), req->ap_id, req->ap_auth,
-                                           rg_conn_secret(conn), &px->salt_counter);
-    if (rc < 0) {
-        reply_discarded(px, req, pkt, RG_BACKEND_WARN_UNUSABLE,
-                        rc == -EMSGSIZE ? "no room for Message-Authenticator within 4096 octets"
-                                        : "hidden attribute does not decrypt");
-        return;
-    }
-    log_request(px, req, rg_radius_code_name(pkt[0]), req->pkt, true);
-    if (rg_conn_send(conn, pkt, rg_radius_len(pkt)))
-        RG_STAT_INC(&w->stats, replies);
-    finish(px, req);
-}
-
 void rg_proxy_conn_closed(struct rg_proxy *px, struct rg_conn *conn)
 {
     (void)px;
@@ -800,7 +591,7 @@ int rg_proxy_probe(struct rg_proxy *px, struct rg_backend_server *srv)
     req->tries = 1;
     RG_STAT_INC(&px->worker->stats, outstanding);
     srv->probe_inflight = true;
-    srv->last_probe_ms = now_ms(px);
+    srv->last_probe_ms = rg_proxy_now(px);
     /* RFC 5997 §6: a probe is never retransmitted; no answer within the timeout is a miss. */
     schedule(px, req, srv->last_probe_ms + (uint64_t)srv->pool->cfg->timeout_s * 1000u);
     return px->ops->send(px->ops_arg, sock, req);
@@ -812,7 +603,7 @@ static void on_deadline(struct rg_proxy *px, struct rg_request *req, uint64_t no
     struct rg_worker *w = px->worker;
     struct rg_backend_server *srv = req->server;
     if (req->probe || !req->conn) {
-        finish(px, req);
+        rg_proxy_finish(px, req);
         return;
     }
     struct rg_rt_params rt;
@@ -864,7 +655,7 @@ static void on_deadline(struct rg_proxy *px, struct rg_request *req, uint64_t no
         req->id = old_id;
     }
     RG_STAT_INC(&w->stats, timeouts);
-    log_request(px, req, "timeout", req->pkt, false);
+    rg_proxy_log_request(px, req, "timeout", req->pkt, false);
     if (req->code == RG_RADIUS_ACCESS_REQUEST && req->pool->cfg->when_dead == RG_WHEN_DEAD_REJECT) {
         RG_STAT_INC(&w->stats, reject_no_server);
         if (req->v11)
@@ -876,14 +667,14 @@ static void on_deadline(struct rg_proxy *px, struct rg_request *req, uint64_t no
     } else {
         /* No server answered: RFC 9765 says so to a RADIUS/1.1 client (502, so it tries
          * another proxy). */
-        give_up11(req, RG_RADIUS11_ERR_NOT_ROUTABLE, "No RADIUS server answered");
+        rg_proxy_give_up11(req, RG_RADIUS11_ERR_NOT_ROUTABLE, "No RADIUS server answered");
     }
-    finish(px, req);
+    rg_proxy_finish(px, req);
 }
 
 void rg_proxy_expire(struct rg_proxy *px)
 {
-    uint64_t now = now_ms(px);
+    uint64_t now = rg_proxy_now(px);
     struct rg_request *req;
     while ((req = rg_proxy_heap_peek(px)) && req->deadline_ms <= now) {
         rg_proxy_heap_remove(px, req);
@@ -912,7 +703,7 @@ static void arm_timer(struct rg_proxy *px)
     }
     if (px->timer_armed && px->timer_at <= top->deadline_ms)
         return;
-    uint64_t now = now_ms(px);
+    uint64_t now = rg_proxy_now(px);
     uint64_t delay = top->deadline_ms > now ? top->deadline_ms - now : 0;
     uv_timer_start(&px->timer, on_timer, delay, 0);
     px->timer_armed = true;
@@ -924,7 +715,7 @@ void rg_proxy_abort_all(struct rg_proxy *px)
     struct rg_request *req;
     while ((req = rg_proxy_heap_peek(px)) != NULL) {
         req->conn = NULL;
-        finish(px, req);
+        rg_proxy_finish(px, req);
     }
     arm_timer(px);
 }
@@ -940,22 +731,4 @@ int rg_proxy_set_limit(struct rg_proxy *px, unsigned max_requests)
     px->chunks = c;
     px->max_chunks = chunks;
     return 0;
-}
-
-/* ---- what the backend reports ---- */
-
-static void backend_reply(void *arg, struct rg_backend_sock *sock, const uint8_t *pkt, size_t len,
-                          const struct sockaddr *addr)
-{
-    rg_proxy_on_reply(arg, sock, pkt, len, addr);
-}
-
-static void backend_sent(void *arg, struct rg_request *req)
-{
-    rg_proxy_on_sent(arg, req);
-}
-
-struct rg_backend_events rg_proxy_backend_events(struct rg_proxy *px)
-{
-    return (struct rg_backend_events){.reply = backend_reply, .sent = backend_sent, .arg = px};
 }

@@ -3,7 +3,7 @@
 # retransmission leaves ~1 s (IRT ± RAND 0.1) after the original, whatever else the loop is
 # doing. Found on main: sends queued from a timer waited in the batch for the loop's next
 # event (the worker's 1 s health tick), so retransmissions left up to 1 s late. Two APs,
-# each alone, start 3.5 s apart: their retransmission timers fall half a second apart in
+# each alone, start 4.5 s apart: their retransmission timers fall half a second apart in
 # the phase of that tick, so a late send cannot hide behind a lucky phase.
 set -uo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -23,11 +23,15 @@ while True:
 rg_wait_log "$RG_TMP/silent-backend.log" '^ready' 5 || rg_fail "silent backend did not start"
 rg_gateway_conf "$RG_TMP/gw.conf" --workers 1 --timeout 1 --retries 1 \
     --backend "127.0.0.1:$P:$P:silent-$RANDOM" --log-level info --log-requests false
+# The first request's timeout marks the server dead; it is back (hold-down, no Status-Server)
+# before the second request.
+sed -i 's/^\( *\)retries = 1$/&\n\1dead-time = 1/' "$RG_TMP/gw.conf"
+grep -q 'dead-time = 1' "$RG_TMP/gw.conf" || rg_die "could not set dead-time in gw.conf"
 rg_gateway_start "$RG_TMP/gw.conf" gw
-rg_load --connections 1 --inflight 1 --requests 1 --timeout 3 >/dev/null 2>&1 &
+rg_load --connections 1 --inflight 1 --requests 1 --timeout 6 >/dev/null 2>&1 &
 first=$!
-sleep 3.5
-rg_load --connections 1 --inflight 1 --requests 1 --timeout 3 >/dev/null 2>&1 &
+sleep 4.5
+rg_load --connections 1 --inflight 1 --requests 1 --timeout 6 >/dev/null 2>&1 &
 second=$!
 wait "$first" "$second"
 rg_stop gw || rg_fail "gw exit status $?"
