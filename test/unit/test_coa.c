@@ -451,10 +451,11 @@ static void test_check_request_radclient_vector(void **state)
     size_t len = from_hex(kat_disconnect_hex, pkt);
     assert_int_equal(len, 39);
     assert_int_equal(rg_radius_validate(pkt, len, NULL), 0);
-    assert_null(rg_coa_check_request(pkt, DAC_SECRET, strlen(DAC_SECRET)));
-    assert_string_equal(rg_coa_check_request(pkt, "wrong", 5), "bad Request Authenticator");
+    assert_null(rg_translate_coa_check_request(pkt, DAC_SECRET, strlen(DAC_SECRET)));
+    assert_string_equal(rg_translate_coa_check_request(pkt, "wrong", 5),
+                        "bad Request Authenticator");
     pkt[0] = RG_RADIUS_ACCOUNTING_REQUEST;
-    assert_non_null(rg_coa_check_request(pkt, DAC_SECRET, strlen(DAC_SECRET)));
+    assert_non_null(rg_translate_coa_check_request(pkt, DAC_SECRET, strlen(DAC_SECRET)));
 }
 
 /* A CoA-Request as a DAC would send it, optionally with Message-Authenticator. */
@@ -479,11 +480,11 @@ static void test_check_request_message_authenticator(void **state)
     (void)state;
     uint8_t pkt[RG_RADIUS_MAX_LEN];
     size_t len = build_coa(pkt, RG_RADIUS_COA_REQUEST, true, DAC_SECRET);
-    assert_null(rg_coa_check_request(pkt, DAC_SECRET, strlen(DAC_SECRET)));
+    assert_null(rg_translate_coa_check_request(pkt, DAC_SECRET, strlen(DAC_SECRET)));
     /* A forged Message-Authenticator with a recomputed Request Authenticator. */
     pkt[RG_RADIUS_HDR_LEN + 5] ^= 1;
     rg_radius_auth_request_sign(pkt, DAC_SECRET, strlen(DAC_SECRET));
-    assert_string_equal(rg_coa_check_request(pkt, DAC_SECRET, strlen(DAC_SECRET)),
+    assert_string_equal(rg_translate_coa_check_request(pkt, DAC_SECRET, strlen(DAC_SECRET)),
                         "bad Message-Authenticator");
     (void)len;
 }
@@ -494,15 +495,15 @@ static void test_translate_request_resigns(void **state)
     uint8_t in[RG_RADIUS_MAX_LEN], out[RG_RADIUS_MAX_LEN], sent[RG_RADIUS_AUTH_LEN];
     for (int ma = 0; ma < 2; ma++) {
         size_t len = build_coa(in, RG_RADIUS_DISCONNECT_REQUEST, ma, DAC_SECRET);
-        int n = rg_coa_translate_request(in, len, 200, RADSEC_SECRET, strlen(RADSEC_SECRET), out,
+        int n = rg_translate_coa_request(in, len, 200, RADSEC_SECRET, strlen(RADSEC_SECRET), out,
                                          sizeof(out), sent);
         assert_int_equal(n, (int)len);
         assert_int_equal(out[0], RG_RADIUS_DISCONNECT_REQUEST);
         assert_int_equal(out[1], 200);
         assert_memory_equal(out + 4, sent, RG_RADIUS_AUTH_LEN);
         /* RFC 5176 §2.3 with the RadSec secret; no longer good with the DAC's. */
-        assert_null(rg_coa_check_request(out, RADSEC_SECRET, strlen(RADSEC_SECRET)));
-        assert_non_null(rg_coa_check_request(out, DAC_SECRET, strlen(DAC_SECRET)));
+        assert_null(rg_translate_coa_check_request(out, RADSEC_SECRET, strlen(RADSEC_SECRET)));
+        assert_non_null(rg_translate_coa_check_request(out, DAC_SECRET, strlen(DAC_SECRET)));
         assert_int_equal(rg_radius_msgauth_verify(out, NULL, RADSEC_SECRET, strlen(RADSEC_SECRET)),
                          ma ? 0 : -ENOENT);
         /* Attributes travel unchanged (Proxy-State in order, RFC 5176 §3.1). */
@@ -512,11 +513,11 @@ static void test_translate_request_resigns(void **state)
     /* In place, as the worker does it. */
     size_t len = build_coa(in, RG_RADIUS_COA_REQUEST, true, DAC_SECRET);
     assert_int_equal(
-        rg_coa_translate_request(in, len, 9, RADSEC_SECRET, strlen(RADSEC_SECRET), in, len, sent),
+        rg_translate_coa_request(in, len, 9, RADSEC_SECRET, strlen(RADSEC_SECRET), in, len, sent),
         (int)len);
-    assert_null(rg_coa_check_request(in, RADSEC_SECRET, strlen(RADSEC_SECRET)));
+    assert_null(rg_translate_coa_check_request(in, RADSEC_SECRET, strlen(RADSEC_SECRET)));
     /* A Length that disagrees with the datagram is refused. */
-    assert_true(rg_coa_translate_request(in, len - 1, 9, RADSEC_SECRET, strlen(RADSEC_SECRET), out,
+    assert_true(rg_translate_coa_request(in, len - 1, 9, RADSEC_SECRET, strlen(RADSEC_SECRET), out,
                                          sizeof(out), sent) < 0);
 }
 
@@ -525,7 +526,7 @@ static void test_translate_reply_for_client(void **state)
     (void)state;
     uint8_t req[RG_RADIUS_MAX_LEN], sent_pkt[RG_RADIUS_MAX_LEN], sent[RG_RADIUS_AUTH_LEN];
     size_t len = build_coa(req, RG_RADIUS_COA_REQUEST, true, DAC_SECRET);
-    rg_coa_translate_request(req, len, 5, RADSEC_SECRET, strlen(RADSEC_SECRET), sent_pkt,
+    rg_translate_coa_request(req, len, 5, RADSEC_SECRET, strlen(RADSEC_SECRET), sent_pkt,
                              sizeof(sent_pkt), sent);
     /* The NAS's CoA-NAK: Message-Authenticator, Error-Cause 503, signed for the request it
      * got. */
@@ -540,7 +541,7 @@ static void test_translate_reply_for_client(void **state)
     assert_true(rg_translate_reply_matches(RG_RADIUS_COA_REQUEST, ack[0]));
     assert_false(rg_translate_reply_matches(RG_RADIUS_DISCONNECT_REQUEST, ack[0]));
 
-    rg_coa_translate_reply(ack, req[1], req + 4, DAC_SECRET, strlen(DAC_SECRET));
+    rg_translate_coa_reply(ack, req[1], req + 4, DAC_SECRET, strlen(DAC_SECRET));
     assert_int_equal(ack[1], 77);
     assert_int_equal(rg_radius_auth_response_verify(ack, req + 4, DAC_SECRET, strlen(DAC_SECRET)),
                      0);
@@ -555,8 +556,8 @@ static void test_build_nak(void **state)
     (void)state;
     uint8_t req[RG_RADIUS_MAX_LEN], nak[RG_RADIUS_MAX_LEN];
     build_coa(req, RG_RADIUS_DISCONNECT_REQUEST, false, DAC_SECRET);
-    int n = rg_coa_build_nak(req, RG_COA_ERR_NOT_ROUTABLE, DAC_SECRET, strlen(DAC_SECRET), nak,
-                             sizeof(nak));
+    int n = rg_translate_coa_nak(req, RG_COA_ERR_NOT_ROUTABLE, DAC_SECRET, strlen(DAC_SECRET), nak,
+                                 sizeof(nak));
     assert_true(n > 0);
     assert_int_equal(nak[0], RG_RADIUS_DISCONNECT_NAK);
     assert_int_equal(nak[1], req[1]);
@@ -578,8 +579,8 @@ static void test_build_nak(void **state)
     assert_false(rg_radius_attr_find(nak, RG_RADIUS_ATTR_USER_NAME, NULL, &a));
 
     build_coa(req, RG_RADIUS_COA_REQUEST, true, DAC_SECRET);
-    n = rg_coa_build_nak(req, RG_COA_ERR_UNSUPPORTED_ATTRIBUTE, DAC_SECRET, strlen(DAC_SECRET), nak,
-                         sizeof(nak));
+    n = rg_translate_coa_nak(req, RG_COA_ERR_UNSUPPORTED_ATTRIBUTE, DAC_SECRET, strlen(DAC_SECRET),
+                             nak, sizeof(nak));
     assert_true(n > 0);
     assert_int_equal(nak[0], RG_RADIUS_COA_NAK);
 }
@@ -592,15 +593,15 @@ static void test_hidden_attributes_detected(void **state)
     rg_radius_init(&p, RG_RADIUS_COA_REQUEST, 1, NULL);
     rg_radius_attr_add(&p, RG_RADIUS_ATTR_NAS_IDENTIFIER, "ap-1", 4);
     rg_radius_attr_add(&p, 27 /* Session-Timeout */, "\0\0\0\x3c", 4);
-    assert_null(rg_coa_hidden_attr(buf));
+    assert_null(rg_translate_coa_hidden_attr(buf));
     uint8_t salted[19] = {0x80, 0x01};
     assert_int_equal(rg_radius_vsa_add(&p, RG_RADIUS_VENDOR_MICROSOFT, RG_RADIUS_MS_MPPE_RECV_KEY,
                                        salted, sizeof(salted)),
                      0);
-    assert_string_equal(rg_coa_hidden_attr(buf), "MS-MPPE-Recv-Key");
+    assert_string_equal(rg_translate_coa_hidden_attr(buf), "MS-MPPE-Recv-Key");
     uint8_t tp[19] = {0x01, 0x80, 0x02};
     rg_radius_attr_add(&p, RG_RADIUS_ATTR_TUNNEL_PASSWORD, tp, sizeof(tp));
-    assert_string_equal(rg_coa_hidden_attr(buf), "Tunnel-Password");
+    assert_string_equal(rg_translate_coa_hidden_attr(buf), "Tunnel-Password");
 }
 
 int main(void)
