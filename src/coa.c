@@ -56,8 +56,8 @@ void rg_coa_send_nak(struct rg_coa_req *req, uint32_t cause)
         return;
     memcpy(copy, req->pkt, req->len);
     memcpy(copy, orig, RG_RADIUS_HDR_LEN);
-    int n = rg_translate_coa_nak(copy, cause, req->client_secret, req->client_secret_len, nak,
-                                 sizeof(nak));
+    int n = rg_translate_coa_nak(
+        copy, cause, (rg_secret){req->client_secret, req->client_secret_len}, nak, sizeof(nak));
     free(copy);
     if (n > 0)
         send_to_client(req, nak, (size_t)n);
@@ -140,8 +140,8 @@ void rg_coa_answer_client(struct rg_coa_req *req, uint8_t *out, size_t len, cons
 {
     uint32_t cause = error_cause_of(out);
     uint8_t code = out[0];
-    rg_translate_coa_reply(out, req->client_id, req->client_auth, req->client_secret,
-                           req->client_secret_len);
+    rg_translate_coa_reply(out, req->client_id, req->client_auth,
+                           (rg_secret){req->client_secret, req->client_secret_len});
     send_to_client(req, out, len);
     RG_STAT_INC(&rg_coa.stats, coa_replies);
     char ec[32] = "";

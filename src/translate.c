@@ -257,15 +257,14 @@ const char *rg_translate_request_invalid(const uint8_t *pkt)
 
 /* ---- CoA and Disconnect (RFC 5176) ---- */
 
-const char *rg_translate_coa_check_request(const uint8_t *pkt, const char *secret,
-                                           size_t secret_len)
+const char *rg_translate_coa_check_request(const uint8_t *pkt, rg_secret secret)
 {
     if (pkt[0] != RG_RADIUS_DISCONNECT_REQUEST && pkt[0] != RG_RADIUS_COA_REQUEST)
         return "not a CoA-Request or Disconnect-Request";
     /* RFC 5176 §2.3: computed like an Accounting-Request's (RFC 2866 §3). */
-    if (rg_radius_auth_request_verify(pkt, secret, secret_len) < 0)
+    if (rg_radius_auth_request_verify(pkt, secret.data, secret.len) < 0)
         return "bad Request Authenticator";
-    int rc = rg_radius_msgauth_verify(pkt, NULL, secret, secret_len);
+    int rc = rg_radius_msgauth_verify(pkt, NULL, secret.data, secret.len);
     if (rc == -EBADMSG)
         return "bad Message-Authenticator";
     if (rc == -EINVAL)
@@ -289,9 +288,8 @@ const char *rg_translate_coa_hidden_attr(const uint8_t *pkt)
     return NULL;
 }
 
-int rg_translate_coa_request(const uint8_t *in, size_t len, uint8_t id, const char *secret,
-                             size_t secret_len, uint8_t *out, size_t cap,
-                             uint8_t sent_auth[RG_RADIUS_AUTH_LEN])
+int rg_translate_coa_request(const uint8_t *in, size_t len, uint8_t id, rg_secret secret,
+                             uint8_t *out, size_t cap, uint8_t sent_auth[RG_RADIUS_AUTH_LEN])
 {
     if (len < RG_RADIUS_HDR_LEN || len > cap || rg_radius_len(in) != len)
         return -EINVAL;
@@ -300,26 +298,26 @@ int rg_translate_coa_request(const uint8_t *in, size_t len, uint8_t id, const ch
     memset(out + 4, 0, RG_RADIUS_AUTH_LEN);
     /* RFC 5176 §3 / RFC 3579 §3.2: Message-Authenticator over the packet with a zero
      * authenticator, before the Request Authenticator is computed (RFC 5176 §2.3). */
-    int rc = rg_radius_msgauth_sign(out, NULL, secret, secret_len);
+    int rc = rg_radius_msgauth_sign(out, NULL, secret.data, secret.len);
     if (rc < 0 && rc != -ENOENT)
         return rc;
-    rg_radius_auth_request_sign(out, secret, secret_len);
+    rg_radius_auth_request_sign(out, secret.data, secret.len);
     memcpy(sent_auth, out + 4, RG_RADIUS_AUTH_LEN);
     return (int)len;
 }
 
 void rg_translate_coa_reply(uint8_t *pkt, uint8_t client_id, const uint8_t *client_auth,
-                            const char *secret, size_t secret_len)
+                            rg_secret secret)
 {
     pkt[1] = client_id;
     /* RFC 3579 §3.2: a reply's Message-Authenticator uses the request's authenticator; then
      * the Response Authenticator (RFC 2865 §3) over the signed packet. */
-    rg_radius_msgauth_sign(pkt, client_auth, secret, secret_len);
-    rg_radius_auth_response_sign(pkt, client_auth, secret, secret_len);
+    rg_radius_msgauth_sign(pkt, client_auth, secret.data, secret.len);
+    rg_radius_auth_response_sign(pkt, client_auth, secret.data, secret.len);
 }
 
-int rg_translate_coa_nak(const uint8_t *req, uint32_t error_cause, const char *secret,
-                         size_t secret_len, uint8_t *out, size_t cap)
+int rg_translate_coa_nak(const uint8_t *req, uint32_t error_cause, rg_secret secret, uint8_t *out,
+                         size_t cap)
 {
     struct rg_radius_pkt p = {.data = out, .cap = cap};
     uint8_t code =
@@ -338,7 +336,7 @@ int rg_translate_coa_nak(const uint8_t *req, uint32_t error_cause, const char *s
         rc = rg_radius_attr_add(&p, RG_RADIUS_ATTR_PROXY_STATE, a.value, a.value_len);
     if (rc < 0)
         return rc;
-    rg_radius_msgauth_sign(out, req + 4, secret, secret_len);
-    rg_radius_auth_response_sign(out, req + 4, secret, secret_len);
+    rg_radius_msgauth_sign(out, req + 4, secret.data, secret.len);
+    rg_radius_auth_response_sign(out, req + 4, secret.data, secret.len);
     return rg_radius_len(out);
 }
