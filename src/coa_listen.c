@@ -17,22 +17,6 @@
 #include "radsecgw/translate.h"
 #include "coa_internal.h"
 
-static void addr_text(const struct sockaddr *sa, char *buf, size_t len)
-{
-    char host[INET6_ADDRSTRLEN] = "?";
-    if (sa->sa_family == AF_INET) {
-        const struct sockaddr_in *s = (const void *)sa;
-        inet_ntop(AF_INET, &s->sin_addr, host, sizeof(host));
-        snprintf(buf, len, "%s:%u", host, ntohs(s->sin_port));
-    } else if (sa->sa_family == AF_INET6) {
-        const struct sockaddr_in6 *s = (const void *)sa;
-        inet_ntop(AF_INET6, &s->sin6_addr, host, sizeof(host));
-        snprintf(buf, len, "[%s]:%u", host, ntohs(s->sin6_port));
-    } else {
-        snprintf(buf, len, "?");
-    }
-}
-
 static const struct rg_coa_client *find_client(const struct sockaddr *sa)
 {
     /* Clients are known by source address only; the port is the DAC's choice. */
@@ -136,7 +120,7 @@ static void on_udp_recv(uv_udp_t *u, ssize_t nread, const uv_buf_t *buf, const s
         return;
     uint8_t *pkt = (uint8_t *)buf->base;
     char from[80];
-    addr_text(sa, from, sizeof(from));
+    rg_sockaddr_format(sa, true, from, sizeof(from));
     struct rg_radius_error err;
     char why[128];
     bool valid = rg_radius_validate(pkt, (size_t)nread, &err) == 0;
