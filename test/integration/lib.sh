@@ -1145,6 +1145,12 @@ rg_load() {
         --cert "$RG_PKI_AP_CERT" --key "$RG_PKI_AP_KEY" "$@"
 }
 
+# rg_wait_file FILE PATTERN PID: until FILE matches PATTERN (grep -E) or PID exits (a
+# radsec_load --ready-file).
+rg_wait_file() {
+    while ! grep -qE "$2" "$1" 2>/dev/null && kill -0 "$3" 2>/dev/null; do sleep 0.2; done
+}
+
 # rg_kv TEXT KEY: value of KEY=VALUE in a line of space-separated pairs (the last line that
 # has it; 0 if absent).
 rg_kv() {
