@@ -16,7 +16,7 @@
 #   RG_BUILD_DIR=$PWD/build-release flock /tmp/rg-heavy.lock tools/bench-cpu.sh
 # Environment: REQUESTS (default 50000), CONNS (default 300), QUIET (default 0), WORKERS
 # (radsecgw workers, a list: one radsecgw row each, default 1), SERVER_KEY (ec or rsa, default
-# ec), GROUPS (radsec_load --groups for the handshake loads, e.g. x25519,p256; default
+# ec), KEX_GROUPS (radsec_load --groups for the handshake loads, e.g. x25519,p256; default
 # wolfSSL's: a P-256 key share), SKIP_RSP=1 skips radsecproxy.
 set -uo pipefail
 source "$(dirname "$0")/../test/integration/lib.sh"
@@ -27,13 +27,13 @@ CONNS=${CONNS:-300}
 QUIET=${QUIET:-0}
 WORKERS=${WORKERS:-1}
 SERVER_KEY=${SERVER_KEY:-ec}
-GROUPS=${GROUPS:-}
+KEX_GROUPS=${KEX_GROUPS:-}
 FB_SEC=bench-backend-secret-0123456789
 rg_need_build radsecgw radsec_load fake_backend
 hz=$(getconf CLK_TCK)
 ulimit -n "$(ulimit -Hn)"
 hs_opts=()
-[ -z "$GROUPS" ] || hs_opts=(--groups "$GROUPS")
+[ -z "$KEX_GROUPS" ] || hs_opts=(--groups "$KEX_GROUPS")
 
 if [ "$SERVER_KEY" = rsa ]; then
     # The same name and CA as server.pem, an RSA-2048 key: every client trusts it as it is.
@@ -127,7 +127,7 @@ row() {
 
 echo "machine: $(nproc) CPU(s), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
 echo "radsecgw workers=$WORKERS; $REQUESTS requests per load, $CONNS handshakes per version;" \
-    "server key $SERVER_KEY; client groups ${GROUPS:-default}"
+    "server key $SERVER_KEY; client groups ${KEX_GROUPS:-default}"
 echo
 echo "| server | CPU s / 100k auth (8x32) | CPU s / 100k acct (8x32) | CPU ms / handshake TLS 1.3 | CPU ms / handshake TLS 1.2 | CPU s / 100k, ${QUIET}x1 |"
 echo "|---|---|---|---|---|---|"
