@@ -17,7 +17,9 @@
 # Environment: REQUESTS (default 50000), CONNS (default 300), QUIET (default 0), WORKERS
 # (radsecgw workers, a list: one radsecgw row each, default 1), SERVER_KEY (ec or rsa, default
 # ec), KEX_GROUPS (radsec_load --groups for the handshake loads, e.g. x25519,p256; default
-# wolfSSL's: a P-256 key share), SKIP_RSP=1 skips radsecproxy.
+# wolfSSL's: a P-256 key share), GW_CIPHERS (radsecgw's tls ciphers, e.g.
+# ECDHE-ECDSA-CHACHA20-POLY1305:TLS13-CHACHA20-POLY1305-SHA256; default the built-in list),
+# SKIP_RSP=1 skips radsecproxy.
 set -uo pipefail
 source "$(dirname "$0")/../test/integration/lib.sh"
 rg_tmpdir >/dev/null
@@ -28,6 +30,7 @@ QUIET=${QUIET:-0}
 WORKERS=${WORKERS:-1}
 SERVER_KEY=${SERVER_KEY:-ec}
 KEX_GROUPS=${KEX_GROUPS:-}
+GW_CIPHERS=${GW_CIPHERS:-}
 FB_SEC=bench-backend-secret-0123456789
 rg_need_build radsecgw radsec_load fake_backend
 hz=$(getconf CLK_TCK)
@@ -127,7 +130,8 @@ row() {
 
 echo "machine: $(nproc) CPU(s), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
 echo "radsecgw workers=$WORKERS; $REQUESTS requests per load, $CONNS handshakes per version;" \
-    "server key $SERVER_KEY; client groups ${KEX_GROUPS:-default}"
+    "server key $SERVER_KEY; client groups ${KEX_GROUPS:-default};" \
+    "radsecgw ciphers ${GW_CIPHERS:-built-in}"
 echo
 echo "| server | CPU s / 100k auth (8x32) | CPU s / 100k acct (8x32) | CPU ms / handshake TLS 1.3 | CPU ms / handshake TLS 1.2 | CPU s / 100k, ${QUIET}x1 |"
 echo "|---|---|---|---|---|---|"
@@ -137,6 +141,8 @@ for w in $WORKERS; do
     rg_gateway_conf "$RG_TMP/gw$w.conf" --backend "127.0.0.1:$FB_PORT_fb:$FB_PORT_fb:$FB_SEC" \
         --workers "$w" --max-outstanding 32768 --max-conn-per-ip $((CONNS + 100)) \
         --max-handshakes-per-ip 4096 --timeout 10 --log-level notice --log-requests false
+    [ -z "$GW_CIPHERS" ] ||
+        sed -i "s|^    min-version = .*|&\n    ciphers = \"$GW_CIPHERS\"|" "$RG_TMP/gw$w.conf"
     rg_gateway_start "$RG_TMP/gw$w.conf" "radsecgw$w"
     row "radsecgw, workers = $w" "$(rg_pid "radsecgw$w")" "$GW_PORT"
     rg_stop "radsecgw$w"
