@@ -802,7 +802,8 @@ const char *rg_tls_default_ciphers(void)
 /* Key-exchange groups in the server's order: X25519 first (constant-time by construction,
  * one scalar multiplication each way), then P-256 (SP assembly), then the larger curves.
  * TLS 1.3: among the key shares a client sent, the best-ranked one is taken (no
- * HelloRetryRequest while any offered share is acceptable); TLS 1.2: the curve for ECDHE. */
+ * HelloRetryRequest while any offered share is acceptable). TLS 1.2: wolfSSL 5.5 takes the
+ * first of the client's groups that is in this list (test_tls test_server_preference). */
 static int set_groups(WOLFSSL_CTX *ctx)
 {
     int groups[] = {

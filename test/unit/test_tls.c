@@ -458,9 +458,9 @@ static void handshake_as(struct rg_tls_ctx *tls, int version, const char *cipher
 }
 
 /* The built-in list is taken in the server's order (AES-GCM first with AES in hardware,
- * ChaCha20-Poly1305 first without), whatever the client prefers; the key exchange prefers
- * X25519 among the shares a TLS 1.3 client sent and in a TLS 1.2 client's groups, and takes
- * a client's only share (P-256) without a HelloRetryRequest (which would ask for X25519). */
+ * ChaCha20-Poly1305 first without), whatever the client prefers; the TLS 1.3 key exchange
+ * prefers X25519 among the shares a client sent, and takes a client's only share (P-256)
+ * without a HelloRetryRequest (which would ask for X25519). */
 static void test_server_preference(void **state)
 {
     (void)state;
@@ -470,6 +470,7 @@ static void test_server_preference(void **state)
     assert_int_equal(rg_tls_ctx_new(cfg, &tls, err, sizeof(err)), 0);
     bool aes = rg_tls_aes_in_hardware();
     const int p256_x25519[] = {WOLFSSL_ECC_SECP256R1, WOLFSSL_ECC_X25519};
+    const int x25519_p256[] = {WOLFSSL_ECC_X25519, WOLFSSL_ECC_SECP256R1};
     const int p256[] = {WOLFSSL_ECC_SECP256R1};
 
     handshake_as(tls, 13, "TLS13-CHACHA20-POLY1305-SHA256:TLS13-AES128-GCM-SHA256", NULL, 0, NULL,
@@ -489,9 +490,12 @@ static void test_server_preference(void **state)
     /* one P-256 share (wolfSSL's default client): P-256, no retry */
     handshake_as(tls, 13, NULL, p256_x25519, 2, p256, 1, cipher, curve, sizeof(cipher));
     assert_string_equal(curve, "SECP256R1");
-    /* TLS 1.2: the server's order among the client's groups; a P-256-only client gets P-256 */
-    handshake_as(tls, 12, NULL, p256_x25519, 2, NULL, 0, cipher, curve, sizeof(cipher));
+    /* TLS 1.2: wolfSSL 5.5 takes the first of the client's groups it supports (the server's
+     * list does not reorder them), and never one the client did not offer */
+    handshake_as(tls, 12, NULL, x25519_p256, 2, NULL, 0, cipher, curve, sizeof(cipher));
     assert_string_equal(curve, "X25519");
+    handshake_as(tls, 12, NULL, p256_x25519, 2, NULL, 0, cipher, curve, sizeof(cipher));
+    assert_string_equal(curve, "SECP256R1");
     handshake_as(tls, 12, NULL, p256, 1, NULL, 0, cipher, curve, sizeof(cipher));
     assert_string_equal(curve, "SECP256R1");
     rg_tls_ctx_free(tls);
