@@ -69,7 +69,7 @@ enum redis_state { REDIS_DOWN, REDIS_CONNECTING, REDIS_UP };
 static struct {
     bool enabled;
     uv_loop_t *loop;
-    struct rg_coa_registry *reg; /* not owned: coa.c's */
+    struct rg_coa_registry *reg; /* not owned: coa_registry.c's */
     /* copies of the config, owned */
     char *instance, *host, *password, *secret, *self;
     size_t secret_len;

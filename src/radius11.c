@@ -1,6 +1,7 @@
 /* RADIUS/1.1 (RFC 9765): the listener's ALPN decision and the translation of packets between
  * a RADIUS/1.1 connection (Token, attributes in the clear, no Message-Authenticator) and
- * RADIUS/UDP under the backend's secret. No I/O; sockets and TLS belong to conn.c / tls.c. */
+ * RADIUS/UDP under the backend's secret. No I/O; sockets and TLS belong to conn.c and the
+ * tls_*.c files. */
 #include <string.h>
 
 #include "radsecgw/common.h"

@@ -1,6 +1,7 @@
 /* Reverse CoA (RFC 5176, draft-ietf-radext-reverse-coa): the UDP listener for Dynamic
- * Authorization Clients (main thread), the NAS registry (the one structure shared between
- * threads) and the relay of CoA/Disconnect down the NAS's own TLS connection (its worker).
+ * Authorization Clients (main thread, src/coa_listen.c), the NAS registry (the one structure
+ * shared between threads, coa_registry.c) and the relay of CoA/Disconnect down the NAS's own
+ * TLS connection (its worker, coa_worker.c); coa.c holds the shared state and translation.
  * Knows nothing of TLS internals or backends: a connection is written with rg_conn_send. */
 #ifndef RADSECGW_COA_H
 #define RADSECGW_COA_H

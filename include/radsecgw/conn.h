@@ -107,7 +107,7 @@ struct rg_conn {
     bool abandon_blocked;        /* at that bound: not read until half of them are gone */
     unsigned displaced;          /* RADIUS/1.1 requests not at their Token's own slot */
     uint8_t proto;               /* enum rg_radius_proto, decided by ALPN in the handshake */
-    struct rg_coa_conn *coa;     /* owned (coa.c): learned NAS identities, CoA in flight */
+    struct rg_coa_conn *coa;     /* owned (coa_worker.c): learned NAS identities, CoA in flight */
     struct rg_conn *prev, *next; /* worker's list of connections */
     bool trim_queued;            /* on the worker's trim list */
     struct rg_conn *trim_prev, *trim_next;

@@ -96,7 +96,7 @@ struct rg_worker {
                                 watchdog reads it */
     struct rg_stats stats;
     struct rg_metrics_shard *metrics; /* not owned (metrics.c); NULL without a metrics block */
-    struct rg_coa_worker *coa;        /* owned by coa.c: CoA queue from the main thread, timeouts */
+    struct rg_coa_worker *coa;        /* owned by coa_worker.c: CoA queue, timeouts */
     struct rg_buf_pool buf_pool;      /* TLS and write buffers of this worker's connections */
     struct rg_buf_pool table_pool;    /* connections' in-flight tables (rg_conn.inflight) */
     uv_check_t trim_check;            /* runs rg_conn_trim_idle after the poll */

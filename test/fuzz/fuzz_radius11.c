@@ -1,5 +1,5 @@
-/* libFuzzer driver for src/radius11.c and the ClientHello reader of src/tls.c: the input is
- * read as the first bytes of a TLS connection (rg_tls_hello_peek) and, when it validates as
+/* libFuzzer driver for src/radius11.c and the ClientHello reader of src/tls_alpn.c: the input
+ * is read as the first bytes of a TLS connection (rg_tls_hello_peek) and, when it validates as
  * a RADIUS packet, translated both ways between RADIUS/1.1 and RADIUS/UDP. Must never crash
  * or read out of bounds; every packet produced must validate, and a reply only shrinks. */
 #include <errno.h>
