@@ -19,15 +19,6 @@ struct coa_shared rg_coa;
 
 /* ---- translation ---- */
 
-bool rg_coa_reply_matches(uint8_t req_code, uint8_t code)
-{
-    if (req_code == RG_RADIUS_DISCONNECT_REQUEST)
-        return code == RG_RADIUS_DISCONNECT_ACK || code == RG_RADIUS_DISCONNECT_NAK;
-    if (req_code == RG_RADIUS_COA_REQUEST)
-        return code == RG_RADIUS_COA_ACK || code == RG_RADIUS_COA_NAK;
-    return false;
-}
-
 const char *rg_coa_check_request(const uint8_t *pkt, const char *secret, size_t secret_len)
 {
     if (pkt[0] != RG_RADIUS_DISCONNECT_REQUEST && pkt[0] != RG_RADIUS_COA_REQUEST)

@@ -13,9 +13,9 @@
 #include "radsecgw/common.h"
 #include "radsecgw/conn.h"
 #include "radsecgw/log.h"
-#include "radsecgw/proxy.h"
 #include "radsecgw/radius11.h"
 #include "radsecgw/radius_crypto.h"
+#include "radsecgw/translate.h"
 #include "radsecgw/worker.h"
 #include "coa_internal.h"
 
@@ -110,11 +110,10 @@ static void dispatch(struct rg_coa_worker *cw, struct rg_coa_req *req)
         rg_coa_req_finish(req);
         return;
     }
-    size_t slen;
-    const char *secret = rg_conn_secret(c, &slen);
+    rg_secret secret = rg_conn_secret(c);
     int n = v11 ? rg_radius11_coa_request(req->pkt, token)
-                : rg_coa_translate_request(req->pkt, req->len, (uint8_t)id, secret, slen, req->pkt,
-                                           req->len, req->sent_auth);
+                : rg_coa_translate_request(req->pkt, req->len, (uint8_t)id, secret.data, secret.len,
+                                           req->pkt, req->len, req->sent_auth);
     if (n < 0 || !rg_conn_send(c, req->pkt, (size_t)n)) {
         /* The packet was rewritten: answer from the saved ID and authenticator. */
         RG_STAT_INC(&rg_coa.stats, coa_nak_unroutable);
@@ -337,7 +336,7 @@ int rg_coa_on_reply(struct rg_conn *c, const uint8_t *pkt, size_t len)
         cc && cc->inflight ? cc->inflight[v11 ? (uint8_t)token : pkt[1]] : NULL;
     if (req && v11 && req->token != token)
         req = NULL;
-    if (!req || !rg_coa_reply_matches(req->pkt[0], pkt[0])) {
+    if (!req || !rg_translate_reply_matches(req->pkt[0], pkt[0])) {
         /* reverse-coa §"Errors and Fail Over": an unexpected reply is silently discarded. */
         RG_STAT_INC(&rg_coa.stats, coa_drop_reply);
         rg_log_limited("coa-unmatched", LOG_NOTICE,
@@ -347,11 +346,9 @@ int rg_coa_on_reply(struct rg_conn *c, const uint8_t *pkt, size_t len)
                        v11 ? token : pkt[1]);
         return 0;
     }
-    size_t slen;
-    const char *secret = rg_conn_secret(c, &slen);
     const char *why = NULL;
     /* RFC 9765: nothing to verify on RADIUS/1.1 (TLS authenticates it). */
-    if (!v11 && rg_proxy_verify_reply(pkt, len, req->sent_auth, secret, slen, &why) < 0) {
+    if (!v11 && rg_translate_verify_reply(pkt, len, req->sent_auth, rg_conn_secret(c), &why) < 0) {
         /* RFC 6613 §2.6.4: failed authentication closes the connection (the caller does;
          * the request is dropped with it). */
         RG_STAT_INC(&rg_coa.stats, coa_drop_bad);

@@ -154,9 +154,6 @@ void rg_coa_translate_reply(uint8_t *pkt, uint8_t client_id, const uint8_t *clie
 int rg_coa_build_nak(const uint8_t *req, uint32_t error_cause, const char *secret,
                      size_t secret_len, uint8_t *out, size_t cap);
 
-/* Does code answer req_code (41/42 for 40, 44/45 for 43)? */
-bool rg_coa_reply_matches(uint8_t req_code, uint8_t code);
-
 static inline bool rg_coa_is_reply(uint8_t code)
 {
     return code == RG_RADIUS_DISCONNECT_ACK || code == RG_RADIUS_DISCONNECT_NAK ||

@@ -9,6 +9,7 @@
 #include <netinet/in.h>
 #include <uv.h>
 
+#include "radsecgw/common.h"
 #include "radsecgw/log.h"
 #include "radsecgw/tls.h"
 #include "radsecgw/tls_stream.h"
@@ -78,9 +79,9 @@ struct rg_conn {
     bool more_queued;      /* used its share with work left: in the worker's more list */
     struct rg_conn *more_prev, *more_next; /* links in that list */
     uint64_t accepted_ms;
-    bool counted;     /* rg_listener_admit counted it: released at close */
+    bool counted;     /* rg_admission_admit counted it: released at close */
     bool holds_slot;  /* a handshake slot (max-handshakes) is held */
-    bool established; /* rg_listener_established counted it as authenticated */
+    bool established; /* rg_admission_established counted it as authenticated */
     bool heard;       /* a byte arrived from the peer */
     bool alpn_ready;  /* the ClientHello was read and ALPN set up (rg_tls_alpn_prepare) */
     enum rg_conn_list list;
@@ -120,8 +121,9 @@ struct rg_conn {
 
 /* Accept a pending connection on server (a listening handle of w). It starts its handshake
  * when a slot is free (max-handshakes, max-handshakes-per-ip), else waits unread in the
- * worker's FIFO until one is, or until handshake-timeout from the accept. */
-void rg_conn_accept(struct rg_worker *w, uv_stream_t *server);
+ * worker's FIFO until one is, or until handshake-timeout from the accept. -ENOMEM: nothing
+ * was accepted (the caller still takes the connection off the queue: rg_listener_drop). */
+int rg_conn_accept(struct rg_worker *w, uv_stream_t *server);
 
 /* Give free handshake slots to waiting connections of w, oldest first (from the loop:
  * the worker's admit timer; slots freed by other workers are noticed by its polling). */
@@ -163,6 +165,6 @@ void rg_conn_recheck(struct rg_conn *c, struct rg_gen *g);
 void rg_conn_trim_idle(struct rg_worker *w);
 
 /* The RadSec secret of the connection's org. */
-const char *rg_conn_secret(const struct rg_conn *c, size_t *len);
+rg_secret rg_conn_secret(const struct rg_conn *c);
 
 #endif
