@@ -45,6 +45,8 @@ static uint64_t conn_ids;
 static void process(struct rg_conn *c);
 static void on_timer(uv_timer_t *t);
 static void admit(struct rg_conn *c);
+static void watch_waiting(struct rg_conn *c);
+static bool evict_silent(struct rg_worker *w, bool with_waiting);
 static void expect_proxy_header(struct rg_conn *c);
 static void flush(struct rg_conn *c);
 static void update_reading(struct rg_conn *c);
@@ -111,11 +113,42 @@ static void list_remove(struct rg_conn *c)
         q->tail = c->admit_prev;
     q->n--;
     if (c->list == RG_CONN_LIST_WAITING) {
+        if (w->waiting_heard == c)
+            w->waiting_heard = c->admit_prev; /* the ones that spoke are contiguous */
         RG_STAT_DEC(&w->stats, conn_waiting);
         rg_listener_waiting(false);
     }
     c->list = RG_CONN_LIST_NONE;
     c->admit_prev = c->admit_next = NULL;
+}
+
+/* A waiting connection that spoke goes before the silent ones (in arrival order among
+ * those that spoke, which are the head of the queue up to w->waiting_heard): an AP's
+ * ClientHello does not queue behind a half-open flood. */
+static void list_waiting_to_front(struct rg_conn *c)
+{
+    struct rg_worker *w = c->worker;
+    struct rg_conn_queue *q = &w->waiting;
+    struct rg_conn *after = w->waiting_heard;
+    RG_REQUIRE(c->list == RG_CONN_LIST_WAITING && c->heard);
+    if (c->admit_prev != after) {
+        c->admit_prev->admit_next = c->admit_next; /* not the head: the head is `after` */
+        if (c->admit_next)
+            c->admit_next->admit_prev = c->admit_prev;
+        else
+            q->tail = c->admit_prev;
+        c->admit_prev = after;
+        c->admit_next = after ? after->admit_next : q->head;
+        if (c->admit_next)
+            c->admit_next->admit_prev = c;
+        else
+            q->tail = c;
+        if (after)
+            after->admit_next = c;
+        else
+            q->head = c;
+    }
+    w->waiting_heard = c;
 }
 
 /* ---- fairness: the worker's list of connections that used their share of a turn ---- */
@@ -1077,6 +1110,10 @@ static bool evict_silent(struct rg_worker *w, bool with_waiting)
 static void start_handshake(struct rg_conn *c)
 {
     struct rg_worker *w = c->worker;
+    if (c->watching) {
+        uv_read_stop((uv_stream_t *)&c->tcp);
+        c->watching = false;
+    }
     c->holds_slot = true;
     RG_STAT_INC(&w->stats, conn_handshaking);
     if (c->gen != w->gen) { /* waited across a reload: the generation in force */
@@ -1093,6 +1130,47 @@ static void start_handshake(struct rg_conn *c)
 /* Waiting connections looked at per pass: a flood from one address at its per-address
  * limit must not make every slot release walk the whole queue. */
 #define RG_ADMIT_SCAN 1024
+
+/* A waiting connection is not read (it holds no buffers), but the loop tells when its
+ * peer has sent something: an empty buffer makes libuv report UV_ENOBUFS instead of
+ * reading. Then it goes first in the queue and, when every slot is taken, the oldest
+ * silent handshake makes room for it (a half-open flood must not keep an AP's ClientHello
+ * waiting until handshake-timeout frees slots). */
+static void on_watch_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    (void)h;
+    (void)suggested;
+    *buf = uv_buf_init(NULL, 0);
+}
+
+static void on_watch_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    struct rg_conn *c = s->data;
+    struct rg_worker *w = c->worker;
+    (void)nread; /* UV_ENOBUFS: readable (data, or the peer's FIN, which the read will see) */
+    (void)buf;
+    uv_read_stop(s);
+    c->watching = false;
+    if (c->state != RG_CONN_WAITING || c->list != RG_CONN_LIST_WAITING)
+        return;
+    c->heard = true;
+    list_waiting_to_front(c);
+    const struct rg_config *cfg = w->gen->cfg;
+    const struct sockaddr *addr = (const struct sockaddr *)&c->addr;
+    int rc = rg_listener_handshake_take(cfg, addr);
+    if (rc == -ENOSPC && evict_silent(w, false))
+        rc = rg_listener_handshake_take(cfg, addr);
+    if (rc < 0)
+        return; /* first in line for the next slot */
+    list_remove(c);
+    start_handshake(c);
+}
+
+static void watch_waiting(struct rg_conn *c)
+{
+    if (uv_read_start((uv_stream_t *)&c->tcp, on_watch_alloc, on_watch_read) == 0)
+        c->watching = true;
+}
 
 void rg_conn_admit_waiting(struct rg_worker *w)
 {
@@ -1318,6 +1396,7 @@ static void admit(struct rg_conn *c)
      * being refused: hundreds of APs behind one NAT address reconnecting together all get
      * in, as handshakes finish (aggregate log line: rg_listener_report). */
     list_push(c, RG_CONN_LIST_WAITING);
+    watch_waiting(c);
     RG_STAT_INC(&w->stats, conn_waited);
     rg_listener_note(rc == -ENOSPC ? RG_LISTENER_WAITED_GLOBAL : RG_LISTENER_WAITED_IP);
     rg_debug("event=conn_accept conn=%llu src=%s worker=%u wait=handshake_slot",
