@@ -19,9 +19,9 @@
 #include "radsecgw/cluster.h"
 #include "radsecgw/common.h"
 #include "radsecgw/log.h"
-#include "radsecgw/proxy.h"
 #include "radsecgw/radius.h"
 #include "radsecgw/radius_crypto.h"
+#include "radsecgw/translate.h"
 
 /* Proxy-State value of a hand-off: this prefix, then the name of the DAC's coa client. */
 #define HANDOFF_TAG     "radsecgw-cluster "
@@ -69,7 +69,7 @@ enum redis_state { REDIS_DOWN, REDIS_CONNECTING, REDIS_UP };
 static struct {
     bool enabled;
     uv_loop_t *loop;
-    struct rg_coa_registry *reg; /* not owned: coa.c's */
+    struct rg_coa_registry *reg; /* not owned: coa_registry.c's */
     /* copies of the config, owned */
     char *instance, *host, *password, *secret, *self;
     size_t secret_len;
@@ -506,7 +506,7 @@ static void on_udp_recv(uv_udp_t *u, ssize_t nread, const uv_buf_t *buf, const s
     if (rg_radius_validate(pkt, (size_t)nread, &err) < 0)
         return;
     struct handoff *h = cl.inflight[pkt[1]];
-    if (!h || !rg_coa_reply_matches(h->code, pkt[0]) ||
+    if (!h || !rg_translate_reply_matches(h->code, pkt[0]) ||
         !rg_sockaddr_equal(sa, (const struct sockaddr *)&h->to)) {
         rg_log_limited("cluster-unmatched", LOG_NOTICE,
                        "event=cluster_answer_dropped reason=\"matches no hand-off\" code=%s id=%u",
@@ -515,7 +515,7 @@ static void on_udp_recv(uv_udp_t *u, ssize_t nread, const uv_buf_t *buf, const s
     }
     const char *why = NULL;
     size_t len = rg_radius_len(pkt);
-    if (rg_proxy_verify_reply(pkt, len, h->sent_auth, cl.secret, cl.secret_len, &why) < 0) {
+    if (rg_translate_verify_reply(pkt, len, h->sent_auth, RG_SECRET_OF(&cl), &why) < 0) {
         rg_log_limited("cluster-bad", LOG_WARNING,
                        "event=cluster_answer_dropped reason=\"%s\" instance=%s id=%u", why,
                        h->owner, pkt[1]);

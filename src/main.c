@@ -22,7 +22,8 @@
 #include "radsecgw/coa.h"
 #include "radsecgw/common.h"
 #include "radsecgw/config.h"
-#include "radsecgw/listener.h"
+#include "radsecgw/gen.h"
+#include "radsecgw/admission.h"
 #include "radsecgw/log.h"
 #include "radsecgw/metrics.h"
 #include "radsecgw/service.h"
@@ -762,7 +763,7 @@ int main(int argc, char **argv)
     uv_run(loop, UV_RUN_DEFAULT);
     for (unsigned i = 0; i < m.nworkers; i++)
         rg_worker_join(&m.workers[i]);
-    rg_listener_report_refusals(true); /* what the last interval counted */
+    rg_admission_report_refusals(true); /* what the last interval counted */
     rg_metrics_stop();
     free(m.stat_blocks);
     rg_coa_shutdown();

@@ -1,6 +1,7 @@
-/* The per-worker state table and the translation between secrets. Owns request slots,
- * the retransmission heap and the decisions: answer locally, forward, retransmit, fail
- * over, give up. Sockets belong to backend.c, TLS connections to conn.c. */
+/* The state table's decisions: the request path, RFC 5080 timing, failover, late replies.
+ * It decides: answer locally, forward, retransmit, fail over, give up. Slots, buffers and
+ * the timer heap are proxy_table.c's, translation translate.c's, sockets backend.c's, TLS
+ * connections conn.c's. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,6 +14,7 @@
 #include "radsecgw/radius.h"
 #include "radsecgw/radius11.h"
 #include "radsecgw/radius_crypto.h"
+#include "radsecgw/translate.h"
 #include "radsecgw/worker.h"
 
 /* How often each operator warning about one server's replies may repeat. */
@@ -65,470 +67,56 @@ uint64_t rg_rt_deadline(const struct rg_rt_params *p, uint64_t first_ms, uint64_
     return at;
 }
 
-static int rand_permille(void)
+static int rand_permille(void *arg)
 {
     uint16_t r;
+    (void)arg;
     rg_random_bytes((uint8_t *)&r, sizeof(r));
     return (int)(r % 201) - 100; /* -100..+100: RAND in [-0.1, 0.1] */
 }
 
-/* ---- slots ---- */
-
-int rg_proxy_init(struct rg_proxy *px, struct rg_worker *w, uv_loop_t *loop, unsigned max_requests)
+static uint64_t backend_now_ms(void *arg)
 {
-    static const size_t class_size[RG_PROXY_BUF_CLASSES] = {512, 1280, RG_RADIUS_MAX_LEN};
-    memset(px, 0, sizeof(*px));
-    px->worker = w;
-    px->max_chunks = (max_requests + RG_PROXY_CHUNK - 1) / RG_PROXY_CHUNK;
-    if (px->max_chunks == 0)
-        px->max_chunks = 1;
-    px->chunks = calloc(px->max_chunks, sizeof(*px->chunks));
-    if (!px->chunks)
-        return -ENOMEM;
-    for (unsigned i = 0; i < RG_PROXY_BUF_CLASSES; i++)
-        px->bufs[i].size = class_size[i];
-    if (loop) {
-        int rc = uv_timer_init(loop, &px->timer);
-        if (rc < 0)
-            return rc;
-        px->timer.data = px;
-    }
-    return 0;
+    (void)arg;
+    return rg_now_ms();
 }
 
-void rg_proxy_close(struct rg_proxy *px)
+static int backend_alloc_id(void *arg, struct rg_backend_dest *dest, struct rg_request *req,
+                            struct rg_backend_sock **sock, uint8_t *id)
 {
-    if (px->timer.loop && !uv_is_closing((uv_handle_t *)&px->timer))
-        uv_close((uv_handle_t *)&px->timer, NULL);
+    (void)arg;
+    return rg_backend_alloc_id(dest, req, sock, id);
 }
 
-void rg_proxy_free(struct rg_proxy *px)
+static void backend_release_id(void *arg, struct rg_backend_sock *sock, uint8_t id)
 {
-    for (unsigned i = 0; i < px->nchunks; i++)
-        free(px->chunks[i]);
-    free(px->chunks);
-    free(px->heap);
-    for (unsigned c = 0; c < RG_PROXY_BUF_CLASSES; c++) {
-        void *chunk = px->bufs[c].chunks;
-        while (chunk) {
-            void *next = *(void **)chunk;
-            free(chunk);
-            chunk = next;
-        }
-    }
-    while (px->send_all) {
-        struct rg_send_ctx *next = px->send_all->next_all;
-        free(px->send_all);
-        px->send_all = next;
-    }
-    memset(px, 0, sizeof(*px));
+    (void)arg;
+    rg_backend_release_id(sock, id);
 }
 
-/* Grow by one chunk of slots (their packet buffers come from the size classes). */
-static int grow(struct rg_proxy *px)
+static int backend_send(void *arg, struct rg_backend_sock *sock, struct rg_request *req)
 {
-    if (px->nchunks >= px->max_chunks)
-        return -ENOSPC;
-    struct rg_request *chunk = calloc(RG_PROXY_CHUNK, sizeof(*chunk));
-    if (!chunk)
-        return -ENOMEM;
-    for (unsigned i = 0; i < RG_PROXY_CHUNK; i++)
-        chunk[i].next_free = i + 1 < RG_PROXY_CHUNK ? &chunk[i + 1] : px->free_list;
-    px->free_list = &chunk[0];
-    px->chunks[px->nchunks++] = chunk;
-    return 0;
+    (void)arg;
+    return rg_backend_send(sock, req);
 }
 
-struct rg_request *rg_proxy_slot_get(struct rg_proxy *px)
+const struct rg_proxy_ops rg_proxy_backend_ops = {
+    .now_ms = backend_now_ms,
+    .rand_permille = rand_permille,
+    .alloc_id = backend_alloc_id,
+    .release_id = backend_release_id,
+    .send = backend_send,
+};
+
+void rg_proxy_set_ops(struct rg_proxy *px, const struct rg_proxy_ops *ops, void *arg)
 {
-    if (!px->free_list && grow(px) < 0)
-        return NULL;
-    struct rg_request *req = px->free_list;
-    px->free_list = req->next_free;
-    memset(req, 0, offsetof(struct rg_request, pkt));
-    req->in_use = true;
-    req->heap_idx = SIZE_MAX;
-    px->inuse++;
-    return req;
+    px->ops = ops;
+    px->ops_arg = arg;
 }
 
-static struct rg_bufclass *class_of(struct rg_proxy *px, size_t cap)
+static uint64_t now_ms(const struct rg_proxy *px)
 {
-    for (unsigned i = 0; i < RG_PROXY_BUF_CLASSES; i++)
-        if (px->bufs[i].size == cap)
-            return &px->bufs[i];
-    RG_REQUIRE(!"packet buffer of no class");
-    return NULL;
-}
-
-static void pkt_release(struct rg_proxy *px, struct rg_request *req)
-{
-    if (!req->pkt)
-        return;
-    struct rg_bufclass *bc = class_of(px, req->pkt_cap);
-    *(uint8_t **)(void *)req->pkt = bc->free_list;
-    bc->free_list = req->pkt;
-    bc->inuse--;
-    req->pkt = NULL;
-    req->pkt_cap = 0;
-}
-
-int rg_proxy_pkt_reserve(struct rg_proxy *px, struct rg_request *req, size_t need)
-{
-    if (req->pkt && req->pkt_cap >= need)
-        return 0;
-    struct rg_bufclass *bc = NULL;
-    for (unsigned i = 0; i < RG_PROXY_BUF_CLASSES && !bc; i++)
-        if (px->bufs[i].size >= need)
-            bc = &px->bufs[i];
-    if (!bc)
-        return -EMSGSIZE;
-    if (!bc->free_list) {
-        /* 64 KiB of buffers at a time, kept for reuse. */
-        size_t n = 65536 / bc->size;
-        uint8_t *chunk = malloc(sizeof(void *) + n * bc->size);
-        if (!chunk)
-            return -ENOMEM;
-        *(void **)(void *)chunk = bc->chunks;
-        bc->chunks = chunk;
-        for (size_t i = 0; i < n; i++) {
-            uint8_t *b = chunk + sizeof(void *) + i * bc->size;
-            *(uint8_t **)(void *)b = bc->free_list;
-            bc->free_list = b;
-        }
-    }
-    pkt_release(px, req);
-    req->pkt = bc->free_list;
-    bc->free_list = *(uint8_t **)(void *)req->pkt;
-    req->pkt_cap = (uint16_t)bc->size;
-    bc->inuse++;
-    return 0;
-}
-
-void rg_proxy_slot_put(struct rg_proxy *px, struct rg_request *req)
-{
-    RG_REQUIRE(req->in_use);
-    RG_REQUIRE(req->heap_idx == SIZE_MAX);
-    pkt_release(px, req);
-    req->in_use = false;
-    req->next_free = px->free_list;
-    px->free_list = req;
-    px->inuse--;
-}
-
-struct rg_send_ctx *rg_proxy_send_ctx_get(struct rg_proxy *px)
-{
-    struct rg_send_ctx *ctx = px->send_free;
-    if (ctx) {
-        px->send_free = ctx->next_free;
-        return ctx;
-    }
-    ctx = calloc(1, sizeof(*ctx));
-    if (!ctx)
-        return NULL;
-    ctx->next_all = px->send_all;
-    px->send_all = ctx;
-    return ctx;
-}
-
-void rg_proxy_send_ctx_put(struct rg_proxy *px, struct rg_send_ctx *ctx)
-{
-    ctx->owner = NULL;
-    ctx->next_free = px->send_free;
-    px->send_free = ctx;
-}
-
-/* ---- timer heap ---- */
-
-static void heap_swap(struct rg_proxy *px, size_t a, size_t b)
-{
-    struct rg_request *t = px->heap[a];
-    px->heap[a] = px->heap[b];
-    px->heap[b] = t;
-    px->heap[a]->heap_idx = a;
-    px->heap[b]->heap_idx = b;
-}
-
-static void heap_up(struct rg_proxy *px, size_t i)
-{
-    while (i > 0) {
-        size_t parent = (i - 1) / 2;
-        if (px->heap[parent]->deadline_ms <= px->heap[i]->deadline_ms)
-            break;
-        heap_swap(px, i, parent);
-        i = parent;
-    }
-}
-
-static void heap_down(struct rg_proxy *px, size_t i)
-{
-    for (;;) {
-        size_t l = 2 * i + 1, r = l + 1, m = i;
-        if (l < px->heap_len && px->heap[l]->deadline_ms < px->heap[m]->deadline_ms)
-            m = l;
-        if (r < px->heap_len && px->heap[r]->deadline_ms < px->heap[m]->deadline_ms)
-            m = r;
-        if (m == i)
-            return;
-        heap_swap(px, i, m);
-        i = m;
-    }
-}
-
-void rg_proxy_heap_push(struct rg_proxy *px, struct rg_request *req)
-{
-    RG_REQUIRE(req->heap_idx == SIZE_MAX);
-    if (px->heap_len == px->heap_cap) {
-        size_t cap = px->heap_cap ? px->heap_cap * 2 : RG_PROXY_CHUNK;
-        struct rg_request **h = realloc(px->heap, cap * sizeof(*h));
-        RG_REQUIRE(h != NULL);
-        px->heap = h;
-        px->heap_cap = cap;
-    }
-    req->heap_idx = px->heap_len;
-    px->heap[px->heap_len++] = req;
-    heap_up(px, req->heap_idx);
-}
-
-void rg_proxy_heap_remove(struct rg_proxy *px, struct rg_request *req)
-{
-    size_t i = req->heap_idx;
-    if (i == SIZE_MAX)
-        return;
-    RG_REQUIRE(i < px->heap_len && px->heap[i] == req);
-    px->heap_len--;
-    if (i != px->heap_len) {
-        px->heap[i] = px->heap[px->heap_len];
-        px->heap[i]->heap_idx = i;
-        heap_down(px, i);
-        heap_up(px, i);
-    }
-    req->heap_idx = SIZE_MAX;
-}
-
-struct rg_request *rg_proxy_heap_peek(struct rg_proxy *px)
-{
-    return px->heap_len ? px->heap[0] : NULL;
-}
-
-/* ---- translation (pure) ---- */
-
-int rg_proxy_translate_request(const uint8_t *in, size_t in_len, const char *ap_secret,
-                               size_t ap_secret_len, uint8_t id, const char *be_secret,
-                               size_t be_secret_len, uint8_t *out, size_t out_cap,
-                               uint8_t sent_auth[RG_RADIUS_AUTH_LEN])
-{
-    if (in_len > out_cap || in_len < RG_RADIUS_HDR_LEN)
-        return -EINVAL;
-    memcpy(out, in, in_len);
-    struct rg_radius_pkt p = {.data = out, .cap = out_cap};
-    uint8_t code = out[0];
-    const uint8_t *ap_auth = in + 4;
-    struct rg_radius_attr a;
-    int rc;
-
-    out[1] = id;
-    /* The AP's Message-Authenticator was verified with its secret; it is recomputed for the
-     * backend secret (Access-Request, Status-Server) or dropped (Accounting-Request). */
-    rg_radius_attr_remove_all(&p, RG_RADIUS_ATTR_MESSAGE_AUTHENTICATOR);
-
-    if (code == RG_RADIUS_ACCESS_REQUEST || code == RG_RADIUS_STATUS_SERVER) {
-        /* A fresh Request Authenticator per backend request (RFC 2865 §3: unpredictable). */
-        rg_random_bytes(out + 4, RG_RADIUS_AUTH_LEN);
-        /* RFC 2865 §5.3: without CHAP-Challenge the Request Authenticator is the challenge;
-         * keep the AP's so CHAP-Password still verifies at the backend. */
-        if (rg_radius_attr_find(out, RG_RADIUS_ATTR_CHAP_PASSWORD, NULL, &a) &&
-            !rg_radius_attr_find(out, RG_RADIUS_ATTR_CHAP_CHALLENGE, NULL, &a)) {
-            rc = rg_radius_attr_add(&p, RG_RADIUS_ATTR_CHAP_CHALLENGE, ap_auth, RG_RADIUS_AUTH_LEN);
-            if (rc < 0)
-                return rc == -ENOSPC ? -EMSGSIZE : rc;
-        }
-        rc = rg_radius_request_recrypt(out, ap_auth, ap_secret, ap_secret_len, out + 4, be_secret,
-                                       be_secret_len);
-        if (rc < 0)
-            return rc;
-        /* deprecating-radius §5.2 (BlastRADIUS): first, so no forged prefix precedes it. */
-        rc = rg_radius_msgauth_add_first(&p);
-        if (rc < 0)
-            return rc == -ENOSPC ? -EMSGSIZE : rc;
-        rc = rg_radius_msgauth_sign(out, NULL, be_secret, be_secret_len);
-        if (rc < 0)
-            return rc;
-    } else if (code == RG_RADIUS_ACCOUNTING_REQUEST) {
-        /* RFC 3579 §3.3: Message-Authenticator MUST NOT be in an Accounting-Request. RFC 2866
-         * §3: the digest is computed over a zeroed authenticator field. */
-        memset(out + 4, 0, RG_RADIUS_AUTH_LEN);
-        rg_radius_auth_request_sign(out, be_secret, be_secret_len);
-    } else {
-        return -EPROTONOSUPPORT;
-    }
-    memcpy(sent_auth, out + 4, RG_RADIUS_AUTH_LEN);
-    return (int)rg_radius_len(out);
-}
-
-static bool reply_matches(uint8_t req_code, uint8_t code)
-{
-    switch (req_code) {
-    case RG_RADIUS_ACCESS_REQUEST:
-        return code == RG_RADIUS_ACCESS_ACCEPT || code == RG_RADIUS_ACCESS_REJECT ||
-               code == RG_RADIUS_ACCESS_CHALLENGE;
-    case RG_RADIUS_ACCOUNTING_REQUEST:
-        return code == RG_RADIUS_ACCOUNTING_RESPONSE;
-    case RG_RADIUS_STATUS_SERVER:
-        return code == RG_RADIUS_ACCESS_ACCEPT || code == RG_RADIUS_ACCOUNTING_RESPONSE;
-    default:
-        return false;
-    }
-}
-
-int rg_proxy_verify_reply(const uint8_t *pkt, size_t len, const uint8_t *sent_auth,
-                          const char *be_secret, size_t be_secret_len, const char **why)
-{
-    static const uint8_t zeros[RG_RADIUS_AUTH_LEN];
-    struct rg_radius_error err;
-    if (rg_radius_validate(pkt, len, &err) < 0) {
-        *why = "malformed";
-        return -EBADMSG;
-    }
-    if (rg_radius_auth_response_verify(pkt, sent_auth, be_secret, be_secret_len) < 0) {
-        *why = "bad Response Authenticator";
-        return -EBADMSG;
-    }
-    int ma = rg_radius_msgauth_verify(pkt, sent_auth, be_secret, be_secret_len);
-    /* RFC 2866 defines no Message-Authenticator on Accounting-Response: FreeRADIUS 3.2.1-3.2.8
-     * compute it over a zeroed authenticator field, 3.2.9+, radsecproxy and hostapd over the
-     * request's. Either proves the secret; it is removed before the AP sees the reply. */
-    if (ma == -EBADMSG && pkt[0] == RG_RADIUS_ACCOUNTING_RESPONSE)
-        ma = rg_radius_msgauth_verify(pkt, zeros, be_secret, be_secret_len);
-    if (ma < 0 && ma != -ENOENT) {
-        *why = "bad Message-Authenticator";
-        return -EBADMSG;
-    }
-    return ma == 0 ? 1 : 0;
-}
-
-enum rg_reply_verdict rg_proxy_check_reply(const uint8_t *pkt, size_t len, uint8_t req_code,
-                                           bool req_eap, const uint8_t *sent_auth,
-                                           const char *be_secret, size_t be_secret_len,
-                                           enum rg_require_ma mode, bool server_signs,
-                                           struct rg_reply_check *out)
-{
-    struct rg_radius_attr a;
-    memset(out, 0, sizeof(*out));
-    int ma = rg_proxy_verify_reply(pkt, len, sent_auth, be_secret, be_secret_len, &out->why);
-    if (ma < 0)
-        return RG_REPLY_UNVERIFIED;
-    uint8_t code = pkt[0];
-    /* Verified from here on: whatever follows, the server answered. */
-    if (!reply_matches(req_code, code)) {
-        out->why = req_code == RG_RADIUS_ACCOUNTING_REQUEST
-                       ? "reply code does not answer an Accounting-Request"
-                       : "reply code does not answer an Access-Request";
-        out->warn = RG_BACKEND_WARN_UNUSABLE;
-        return RG_REPLY_DISCARD;
-    }
-    if (req_code != RG_RADIUS_ACCESS_REQUEST)
-        return RG_REPLY_FORWARD; /* Accounting-Response, or a Status-Server answer */
-    if (ma == 1) {
-        /* Every server signs EAP replies: only a signed reply to a request without
-         * EAP-Message shows that this server signs all of them. */
-        out->learned = !req_eap;
-        return RG_REPLY_FORWARD;
-    }
-    if (rg_radius_attr_find(pkt, RG_RADIUS_ATTR_EAP_MESSAGE, NULL, &a)) {
-        out->why = "EAP-Message without Message-Authenticator (RFC 3579 §3.2)";
-        out->warn = RG_BACKEND_WARN_EAP_UNSIGNED;
-        return RG_REPLY_DISCARD;
-    }
-    switch (mode) {
-    case RG_REQUIRE_MA_FALSE:
-        break;
-    case RG_REQUIRE_MA_TRUE:
-        out->why = "no Message-Authenticator (require-message-authenticator = true)";
-        out->warn = RG_BACKEND_WARN_UNSIGNED_DROPPED;
-        return RG_REPLY_DISCARD;
-    case RG_REQUIRE_MA_AUTO:
-        if (server_signs) {
-            out->why = "no Message-Authenticator, though this server signed such replies before "
-                       "(require-message-authenticator = auto)";
-            out->warn = RG_BACKEND_WARN_UNSIGNED_DROPPED;
-            return RG_REPLY_DISCARD;
-        }
-        break;
-    }
-    out->unsigned_passed = true;
-    return RG_REPLY_FORWARD;
-}
-
-int rg_proxy_translate_reply(uint8_t *pkt, size_t len, size_t cap, const uint8_t *sent_auth,
-                             const char *be_secret, size_t be_secret_len, uint8_t ap_id,
-                             const uint8_t *ap_auth, const char *ap_secret, size_t ap_secret_len,
-                             unsigned *salt_counter)
-{
-    struct rg_radius_pkt p = {.data = pkt, .cap = cap};
-    int rc = rg_radius_reply_recrypt(pkt, sent_auth, be_secret, be_secret_len, ap_auth, ap_secret,
-                                     ap_secret_len, salt_counter);
-    if (rc < 0)
-        return -EBADMSG;
-    (void)len;
-    pkt[1] = ap_id;
-    if (pkt[0] == RG_RADIUS_ACCOUNTING_RESPONSE) {
-        /* No single Message-Authenticator on an Accounting-Response satisfies every RadSec
-         * client (see rg_proxy_check_reply); over TLS it adds nothing. */
-        rg_radius_attr_remove_all(&p, RG_RADIUS_ATTR_MESSAGE_AUTHENTICATOR);
-    } else {
-        /* The Message-Authenticator of a reply is computed with the request's authenticator
-         * in the authenticator field (RFC 3579 §3.2), then the Response Authenticator. */
-        rc = rg_radius_msgauth_add_first(&p);
-        if (rc < 0)
-            return rc == -ENOSPC ? -EMSGSIZE : rc;
-        rc = rg_radius_msgauth_sign(pkt, ap_auth, ap_secret, ap_secret_len);
-        if (rc < 0)
-            return rc;
-    }
-    rg_radius_auth_response_sign(pkt, ap_auth, ap_secret, ap_secret_len);
-    return 0;
-}
-
-int rg_proxy_local_reply(uint8_t *buf, size_t cap, uint8_t code, uint8_t id, const uint8_t *auth,
-                         const uint8_t *request, const char *message, const char *secret,
-                         size_t secret_len)
-{
-    struct rg_radius_pkt p = {.data = buf, .cap = cap};
-    struct rg_radius_attr a;
-    size_t pos = 0;
-    int rc = rg_radius_init(&p, code, id, NULL);
-    if (rc == 0)
-        rc = rg_radius_msgauth_add_first(&p);
-    if (rc == 0 && message)
-        rc = rg_radius_attr_add(&p, RG_RADIUS_ATTR_REPLY_MESSAGE, message, strlen(message));
-    /* RFC 2865 §5.33: Proxy-State is copied unmodified and in order into the reply. */
-    while (rc == 0 && rg_radius_attr_find(request, RG_RADIUS_ATTR_PROXY_STATE, &pos, &a))
-        rc = rg_radius_attr_add(&p, RG_RADIUS_ATTR_PROXY_STATE, a.value, a.value_len);
-    if (rc < 0)
-        return rc;
-    rg_radius_msgauth_sign(buf, auth, secret, secret_len);
-    rg_radius_auth_response_sign(buf, auth, secret, secret_len);
-    return (int)rg_radius_len(buf);
-}
-
-const char *rg_proxy_request_invalid(const uint8_t *pkt)
-{
-    struct rg_radius_attr a;
-    size_t pos = 0;
-    if (!rg_radius_attr_find(pkt, RG_RADIUS_ATTR_USER_PASSWORD, &pos, &a))
-        return NULL;
-    /* RFC 2865 §5.44: zero or one; §5.2: 16 to 128 octets, a multiple of 16. */
-    if (a.value_len == 0)
-        return "empty User-Password";
-    if (a.value_len > RG_RADIUS_PASSWORD_MAX)
-        return "User-Password over 128 octets (RFC 2865 §5.2)";
-    if (a.value_len % 16 != 0)
-        return "User-Password not a multiple of 16 octets (RFC 2865 §5.2)";
-    struct rg_radius_attr again;
-    if (rg_radius_attr_find(pkt, RG_RADIUS_ATTR_USER_PASSWORD, &pos, &again))
-        return "User-Password more than once (RFC 2865 §5.44)";
-    return NULL;
+    return px->ops->now_ms(px->ops_arg);
 }
 
 /* ---- the request path ---- */
@@ -564,7 +152,7 @@ static void log_request(struct rg_proxy *px, const struct rg_request *req, const
                         const uint8_t *pkt, bool timed)
 {
     const struct rg_conn *c = req->conn;
-    uint64_t latency = rg_now_ms() - req->received_ms;
+    uint64_t latency = now_ms(px) - req->received_ms;
     rg_metrics_request(px->worker->metrics, c && c->peer.org ? c->peer.org->name : "-",
                        req->pool ? req->pool->cfg->name : "-", rg_radius_code_name(req->code),
                        result, timed ? (int64_t)latency : -1);
@@ -611,7 +199,7 @@ static void finish_ex(struct rg_proxy *px, struct rg_request *req, bool wake)
     rg_proxy_heap_remove(px, req);
     abandoned_unlink(req);
     if (req->sock) {
-        rg_backend_release_id(req->sock, req->id);
+        px->ops->release_id(px->ops_arg, req->sock, req->id);
         req->sock = NULL;
         RG_STAT_DEC(&px->worker->stats, outstanding);
     }
@@ -663,11 +251,11 @@ static void schedule(struct rg_proxy *px, struct rg_request *req, uint64_t at)
  * server's secret from src (the AP's packet, or what was sent to the previous server). */
 static int start_on_server(struct rg_proxy *px, struct rg_request *req,
                            struct rg_backend_server *srv, const uint8_t *src, size_t src_len,
-                           const char *src_secret, size_t src_secret_len, bool src_v11)
+                           rg_secret src_secret, bool src_v11)
 {
     struct rg_backend_sock *sock;
     uint8_t id;
-    int rc = rg_backend_alloc_id(dest_of(srv, req->code), req, &sock, &id);
+    int rc = px->ops->alloc_id(px->ops_arg, dest_of(srv, req->code), req, &sock, &id);
     if (rc < 0)
         return rc;
     /* Translation adds at most Message-Authenticator and CHAP-Challenge (2 x 18), or on
@@ -675,14 +263,13 @@ static int start_on_server(struct rg_proxy *px, struct rg_request *req,
     rc = rg_proxy_pkt_reserve(px, req,
                               src_len + 64 > RG_RADIUS_MAX_LEN ? RG_RADIUS_MAX_LEN : src_len + 64);
     if (rc == 0 && src_v11)
-        rc = rg_radius11_request_to_udp(src, src_len, id, srv->cfg->secret, srv->cfg->secret_len,
-                                        req->pkt, req->pkt_cap, req->sent_auth);
-    else if (rc == 0)
-        rc = rg_proxy_translate_request(src, src_len, src_secret, src_secret_len, id,
-                                        srv->cfg->secret, srv->cfg->secret_len, req->pkt,
+        rc = rg_radius11_request_to_udp(src, src_len, id, RG_SECRET_OF(srv->cfg), req->pkt,
                                         req->pkt_cap, req->sent_auth);
+    else if (rc == 0)
+        rc = rg_translate_request(src, src_len, src_secret, id, RG_SECRET_OF(srv->cfg), req->pkt,
+                                  req->pkt_cap, req->sent_auth);
     if (rc < 0) {
-        rg_backend_release_id(sock, id);
+        px->ops->release_id(px->ops_arg, sock, id);
         return rc;
     }
     RG_STAT_INC(&px->worker->stats, outstanding);
@@ -694,13 +281,13 @@ static int start_on_server(struct rg_proxy *px, struct rg_request *req,
     srv->sent++;
     rg_metrics_backend(px->worker->metrics, RG_METRIC_BACKEND_SENT, srv->pool->cfg->name,
                        srv->cfg->name, 1);
-    uint64_t now = rg_now_ms();
+    uint64_t now = now_ms(px);
     struct rg_rt_params rt;
     rg_rt_params_from_pool(srv->pool->cfg, &rt);
     req->first_ms = now;
-    req->rt_ms = rg_rt_next(&rt, 0, rand_permille());
+    req->rt_ms = rg_rt_next(&rt, 0, px->ops->rand_permille(px->ops_arg));
     schedule(px, req, rg_rt_deadline(&rt, now, now, req->rt_ms));
-    rc = rg_backend_send(sock, req);
+    rc = px->ops->send(px->ops_arg, sock, req);
     if (rc < 0)
         rg_log_limited("backend-send", LOG_WARNING,
                        "event=backend_send_failed backend=%s pool=%s error=\"%s\"", srv->cfg->name,
@@ -713,9 +300,8 @@ static void send_local_reply(struct rg_conn *c, uint8_t code, uint8_t id, const 
                              const uint8_t *request, const char *message)
 {
     uint8_t buf[RG_RADIUS_MAX_LEN];
-    size_t slen;
-    const char *secret = rg_conn_secret(c, &slen);
-    int n = rg_proxy_local_reply(buf, sizeof(buf), code, id, auth, request, message, secret, slen);
+    int n = rg_translate_local_reply(buf, sizeof(buf), code, id, auth, request, message,
+                                     rg_conn_secret(c));
     if (n < 0) {
         rg_log_limited("local-reply", LOG_WARNING,
                        "event=local_reply_dropped " RG_CONN_LOG_FMT " code=%s id=%u "
@@ -782,36 +368,6 @@ static int token_slot(const struct rg_conn *conn, uint32_t token)
     return -1;
 }
 
-/* Verify what the AP sent with the RadSec secret before anything else uses it. */
-static const char *check_ap_request(const uint8_t *pkt, const char *secret, size_t slen)
-{
-    struct rg_radius_attr a;
-    int rc;
-    switch (pkt[0]) {
-    case RG_RADIUS_ACCESS_REQUEST:
-        rc = rg_radius_msgauth_verify(pkt, NULL, secret, slen);
-        if (rc == -ENOENT) {
-            /* RFC 3579 §3.1: EAP-Message without Message-Authenticator is discarded. */
-            if (rg_radius_attr_find(pkt, RG_RADIUS_ATTR_EAP_MESSAGE, NULL, &a))
-                return "EAP-Message without Message-Authenticator";
-            return NULL;
-        }
-        return rc < 0 ? "bad Message-Authenticator" : NULL;
-    case RG_RADIUS_ACCOUNTING_REQUEST:
-        if (rg_radius_auth_request_verify(pkt, secret, slen) < 0)
-            return "bad Accounting Request Authenticator";
-        rc = rg_radius_msgauth_verify(pkt, NULL, secret, slen);
-        return (rc < 0 && rc != -ENOENT) ? "bad Message-Authenticator" : NULL;
-    case RG_RADIUS_STATUS_SERVER:
-        /* RFC 5997 §3: Status-Server without a valid Message-Authenticator is discarded. */
-        return rg_radius_msgauth_verify(pkt, NULL, secret, slen) < 0
-                   ? "Status-Server without valid Message-Authenticator"
-                   : NULL;
-    default:
-        return NULL;
-    }
-}
-
 /* A RADIUS/1.1 request (RFC 9765 §"Receiving Packets"): a Token that stands for another
  * packet still in flight ends the connection (-EPROTO); the same packet again is dropped as a
  * duplicate (1); otherwise *slot is where it goes in conn->inflight (0), or -EAGAIN while
@@ -848,8 +404,7 @@ int rg_proxy_on_request(struct rg_proxy *px, struct rg_conn *conn, const uint8_t
     bool v11 = conn->proto == RG_PROTO_RADIUS_11;
     uint8_t code = pkt[0], ap_id = pkt[1];
     uint32_t token = v11 ? rg_radius11_token(pkt) : 0;
-    size_t slen;
-    const char *secret = rg_conn_secret(conn, &slen);
+    rg_secret secret = rg_conn_secret(conn);
     const char *why;
     /* For log lines: the ID, or on RADIUS/1.1 the Token. */
     char ref[24];
@@ -869,7 +424,7 @@ int rg_proxy_on_request(struct rg_proxy *px, struct rg_conn *conn, const uint8_t
     }
     RG_STAT_INC(&w->stats, requests);
     /* RFC 9765: nothing on a RADIUS/1.1 connection is signed with the secret. */
-    if (!v11 && (why = check_ap_request(pkt, secret, slen)) != NULL) {
+    if (!v11 && (why = rg_translate_check_request(pkt, secret)) != NULL) {
         RG_STAT_INC(&w->stats, drop_bad_request);
         rg_log_limited("ap-bad-request", LOG_WARNING,
                        "event=request_bad " RG_CONN_LOG_FMT " code=%s id=%u reason=\"%s\" "
@@ -877,7 +432,8 @@ int rg_proxy_on_request(struct rg_proxy *px, struct rg_conn *conn, const uint8_t
                        RG_CONN_LOG_ARGS(conn), rg_radius_code_name(code), ap_id, why);
         return -EBADMSG;
     }
-    if ((why = v11 ? rg_radius11_request_invalid(pkt) : rg_proxy_request_invalid(pkt)) != NULL) {
+    if ((why = v11 ? rg_radius11_request_invalid(pkt) : rg_translate_request_invalid(pkt)) !=
+        NULL) {
         /* Authentic but unusable: this request is lost, the connection and the requests in
          * flight on it are not. */
         RG_STAT_INC(&w->stats, drop_invalid);
@@ -956,7 +512,7 @@ int rg_proxy_on_request(struct rg_proxy *px, struct rg_conn *conn, const uint8_t
     }
     const struct rg_pool *cpool = rg_config_route(conn->peer.org, raw_user);
     struct rg_backend_pool *pool = cpool ? rg_backend_set_pool(w->backends, cpool) : NULL;
-    uint64_t now = rg_now_ms();
+    uint64_t now = now_ms(px);
     struct rg_backend_server *srv = pool ? rg_backend_pick(pool, 0, now) : NULL;
     if (!srv) {
         bool reject =
@@ -1010,7 +566,7 @@ int rg_proxy_on_request(struct rg_proxy *px, struct rg_conn *conn, const uint8_t
     } else {
         memcpy(req->ap_auth, pkt + 4, RG_RADIUS_AUTH_LEN);
     }
-    int rc = start_on_server(px, req, srv, pkt, len, secret, slen, v11);
+    int rc = start_on_server(px, req, srv, pkt, len, secret, v11);
     if (rc < 0) {
         /* Nothing was in flight: waking another paused connection here would only find the
          * same full ID space, once per paused connection. */
@@ -1075,7 +631,7 @@ static void reply_discarded(struct rg_proxy *px, struct rg_request *req, const u
         RG_STAT_INC(&w->stats, drop_unusable);
     else
         RG_STAT_INC(&w->stats, drop_unsigned);
-    if (rg_backend_warn_due(srv->shared, kind, rg_now_ms(), RG_PROXY_WARN_MINUTE_MS))
+    if (rg_backend_warn_due(srv->shared, kind, now_ms(px), RG_PROXY_WARN_MINUTE_MS))
         rg_warn("event=reply_discarded backend=%s pool=%s server=%s code=%s id=%u result=discarded "
                 "reason=\"%s\" "
                 "effect=\"server counted alive, request ended without a reply\" fix=\"%s\" "
@@ -1124,8 +680,8 @@ void rg_proxy_on_reply(struct rg_proxy *px, struct rg_backend_sock *sock, const 
     /* The receive buffer is the worker's; the reply is rewritten in place. */
     uint8_t *pkt = (uint8_t *)pkt_in;
     struct rg_reply_check chk;
-    enum rg_reply_verdict v = rg_proxy_check_reply(
-        pkt, len, req->code, req->eap, req->sent_auth, srv->cfg->secret, srv->cfg->secret_len,
+    enum rg_reply_verdict v = rg_translate_check_reply(
+        pkt, len, req->code, req->eap, req->sent_auth, RG_SECRET_OF(srv->cfg),
         srv->pool->cfg->require_message_authenticator, rg_backend_signs(srv->shared), &chk);
     if (v == RG_REPLY_UNVERIFIED) {
         /* deprecating-radius: behave as if no response arrived; timers and health stay. */
@@ -1162,7 +718,7 @@ void rg_proxy_on_reply(struct rg_proxy *px, struct rg_backend_sock *sock, const 
     if (chk.unsigned_passed) {
         RG_STAT_INC(&w->stats, unsigned_accepted);
         if (srv->pool->cfg->require_message_authenticator == RG_REQUIRE_MA_AUTO &&
-            rg_backend_warn_due(srv->shared, RG_BACKEND_WARN_UNSIGNED_ACCEPTED, rg_now_ms(),
+            rg_backend_warn_due(srv->shared, RG_BACKEND_WARN_UNSIGNED_ACCEPTED, now_ms(px),
                                 RG_PROXY_WARN_HOURLY_MS))
             rg_warn("event=reply_unsigned_accepted backend=%s pool=%s server=%s code=%s "
                     "result=accepted "
@@ -1182,13 +738,11 @@ void rg_proxy_on_reply(struct rg_proxy *px, struct rg_backend_sock *sock, const 
         return;
     }
     struct rg_conn *conn = req->conn;
-    size_t slen;
-    const char *secret = rg_conn_secret(conn, &slen);
-    int rc = req->v11 ? rg_radius11_reply_from_udp(pkt, req->sent_auth, srv->cfg->secret,
-                                                   srv->cfg->secret_len, req->token)
-                      : rg_proxy_translate_reply(pkt, len, RG_RADIUS_MAX_LEN, req->sent_auth,
-                                                 srv->cfg->secret, srv->cfg->secret_len, req->ap_id,
-                                                 req->ap_auth, secret, slen, &px->salt_counter);
+    int rc = req->v11 ? rg_radius11_reply_from_udp(pkt, req->sent_auth, RG_SECRET_OF(srv->cfg),
+                                                   req->token)
+                      : rg_translate_reply(pkt, len, RG_RADIUS_MAX_LEN, req->sent_auth,
+                                           RG_SECRET_OF(srv->cfg), req->ap_id, req->ap_auth,
+                                           rg_conn_secret(conn), &px->salt_counter);
     if (rc < 0) {
         reply_discarded(px, req, pkt, RG_BACKEND_WARN_UNUSABLE,
                         rc == -EMSGSIZE ? "no room for Message-Authenticator within 4096 octets"
@@ -1231,13 +785,13 @@ int rg_proxy_probe(struct rg_proxy *px, struct rg_backend_server *srv)
         return -ENOSPC;
     struct rg_backend_sock *sock;
     uint8_t id;
-    int rc = rg_backend_alloc_id(&srv->auth, req, &sock, &id);
+    int rc = px->ops->alloc_id(px->ops_arg, &srv->auth, req, &sock, &id);
     if (rc < 0) {
         rg_proxy_slot_put(px, req);
         return rc;
     }
     if (rg_proxy_pkt_reserve(px, req, 64) < 0) {
-        rg_backend_release_id(sock, id);
+        px->ops->release_id(px->ops_arg, sock, id);
         rg_proxy_slot_put(px, req);
         return -ENOMEM;
     }
@@ -1256,10 +810,10 @@ int rg_proxy_probe(struct rg_proxy *px, struct rg_backend_server *srv)
     req->tries = 1;
     RG_STAT_INC(&px->worker->stats, outstanding);
     srv->probe_inflight = true;
-    srv->last_probe_ms = rg_now_ms();
+    srv->last_probe_ms = now_ms(px);
     /* RFC 5997 §6: a probe is never retransmitted; no answer within the timeout is a miss. */
     schedule(px, req, srv->last_probe_ms + (uint64_t)srv->pool->cfg->timeout_s * 1000u);
-    return rg_backend_send(sock, req);
+    return px->ops->send(px->ops_arg, sock, req);
 }
 
 /* The current server did not answer in time: retransmit, fail over, or give up. */
@@ -1275,12 +829,12 @@ static void on_deadline(struct rg_proxy *px, struct rg_request *req, uint64_t no
     rg_rt_params_from_pool(srv->pool->cfg, &rt);
     if (rg_rt_may_retransmit(&rt, req->tries, req->first_ms, now)) {
         /* RFC 5080 §2.2.1: same ID, authenticator and source port; RT doubles with jitter. */
-        uint64_t next_rt = rg_rt_next(&rt, req->rt_ms, rand_permille());
+        uint64_t next_rt = rg_rt_next(&rt, req->rt_ms, px->ops->rand_permille(px->ops_arg));
         req->tries++;
         req->rt_ms = next_rt;
         RG_STAT_INC(&w->stats, retransmits);
         schedule(px, req, rg_rt_deadline(&rt, req->first_ms, now, next_rt));
-        rg_backend_send(req->sock, req);
+        px->ops->send(px->ops_arg, req->sock, req);
         return;
     }
     if (req->send_busy) {
@@ -1304,10 +858,9 @@ static void on_deadline(struct rg_proxy *px, struct rg_request *req, uint64_t no
         struct rg_backend_sock *old = req->sock;
         uint8_t old_id = req->id;
         rg_proxy_heap_remove(px, req);
-        int rc = start_on_server(px, req, next, px->scratch, len, srv->cfg->secret,
-                                 srv->cfg->secret_len, false);
+        int rc = start_on_server(px, req, next, px->scratch, len, RG_SECRET_OF(srv->cfg), false);
         if (rc == 0) {
-            rg_backend_release_id(old, old_id);
+            px->ops->release_id(px->ops_arg, old, old_id);
             RG_STAT_DEC(&w->stats, outstanding);
             RG_STAT_INC(&w->stats, failovers);
             rg_notice("event=request_failover conn=%llu src=%s code=%s id=%u pool=%s backend=%s "
@@ -1338,17 +891,22 @@ static void on_deadline(struct rg_proxy *px, struct rg_request *req, uint64_t no
     finish(px, req);
 }
 
-static void on_timer(uv_timer_t *t)
+void rg_proxy_expire(struct rg_proxy *px)
 {
-    struct rg_proxy *px = t->data;
-    px->timer_armed = false;
-    uint64_t now = rg_now_ms();
+    uint64_t now = now_ms(px);
     struct rg_request *req;
     while ((req = rg_proxy_heap_peek(px)) && req->deadline_ms <= now) {
         rg_proxy_heap_remove(px, req);
         on_deadline(px, req, now);
     }
     arm_timer(px);
+}
+
+static void on_timer(uv_timer_t *t)
+{
+    struct rg_proxy *px = t->data;
+    px->timer_armed = false;
+    rg_proxy_expire(px);
 }
 
 static void arm_timer(struct rg_proxy *px)
@@ -1364,7 +922,7 @@ static void arm_timer(struct rg_proxy *px)
     }
     if (px->timer_armed && px->timer_at <= top->deadline_ms)
         return;
-    uint64_t now = rg_now_ms();
+    uint64_t now = now_ms(px);
     uint64_t delay = top->deadline_ms > now ? top->deadline_ms - now : 0;
     uv_timer_start(&px->timer, on_timer, delay, 0);
     px->timer_armed = true;

@@ -1,6 +1,7 @@
 /* RADIUS/1.1 (RFC 9765): the listener's ALPN decision and the translation of packets between
  * a RADIUS/1.1 connection (Token, attributes in the clear, no Message-Authenticator) and
- * RADIUS/UDP under the backend's secret. No I/O; sockets and TLS belong to conn.c / tls.c. */
+ * RADIUS/UDP under the backend's secret. No I/O; sockets and TLS belong to conn.c and the
+ * tls_*.c files. */
 #include <string.h>
 
 #include "radsecgw/common.h"
@@ -118,9 +119,8 @@ uint64_t rg_radius11_fingerprint(const uint8_t *pkt)
     return h;
 }
 
-int rg_radius11_request_to_udp(const uint8_t *in, size_t in_len, uint8_t id, const char *be_secret,
-                               size_t be_secret_len, uint8_t *out, size_t out_cap,
-                               uint8_t sent_auth[RG_RADIUS_AUTH_LEN])
+int rg_radius11_request_to_udp(const uint8_t *in, size_t in_len, uint8_t id, rg_secret be,
+                               uint8_t *out, size_t out_cap, uint8_t sent_auth[RG_RADIUS_AUTH_LEN])
 {
     uint8_t code = in[0];
     bool signed_req = code == RG_RADIUS_ACCESS_REQUEST || code == RG_RADIUS_STATUS_SERVER;
@@ -147,8 +147,8 @@ int rg_radius11_request_to_udp(const uint8_t *in, size_t in_len, uint8_t id, con
         if (a.type == RG_RADIUS_ATTR_USER_PASSWORD) {
             uint8_t hidden[RG_RADIUS_PASSWORD_MAX];
             size_t hlen;
-            rc = rg_radius_password_hide(a.value, a.value_len, out + 4, be_secret, be_secret_len,
-                                         hidden, &hlen);
+            rc = rg_radius_password_hide(a.value, a.value_len, out + 4, be.data, be.len, hidden,
+                                         &hlen);
             if (rc == 0)
                 rc = rg_radius_attr_add(&p, a.type, hidden, hlen);
             explicit_bzero(hidden, sizeof(hidden));
@@ -161,9 +161,9 @@ int rg_radius11_request_to_udp(const uint8_t *in, size_t in_len, uint8_t id, con
     if (rc < 0)
         return rc;
     if (signed_req)
-        rc = rg_radius_msgauth_sign(out, NULL, be_secret, be_secret_len);
+        rc = rg_radius_msgauth_sign(out, NULL, be.data, be.len);
     else
-        rg_radius_auth_request_sign(out, be_secret, be_secret_len); /* over a zero field */
+        rg_radius_auth_request_sign(out, be.data, be.len); /* over a zero field */
     if (rc < 0)
         return rc;
     memcpy(sent_auth, out + 4, RG_RADIUS_AUTH_LEN);
@@ -225,8 +225,7 @@ static bool is_microsoft(const struct rg_radius_attr *a)
            a->value[3] == (RG_RADIUS_VENDOR_MICROSOFT & 0xff);
 }
 
-int rg_radius11_reply_from_udp(uint8_t *pkt, const uint8_t *sent_auth, const char *be_secret,
-                               size_t be_secret_len, uint32_t token)
+int rg_radius11_reply_from_udp(uint8_t *pkt, const uint8_t *sent_auth, rg_secret be, uint32_t token)
 {
     uint8_t out[RG_RADIUS_MAX_LEN];
     struct rg_radius_pkt p = {.data = out, .cap = sizeof(out)};
@@ -243,8 +242,8 @@ int rg_radius11_reply_from_udp(uint8_t *pkt, const uint8_t *sent_auth, const cha
             if (a.value_len < 1)
                 return -EBADMSG;
             value[0] = a.value[0];
-            rc = rg_radius_salted_unhide(a.value + 1, a.value_len - 1, sent_auth, be_secret,
-                                         be_secret_len, value + 1, &key_len);
+            rc = rg_radius_salted_unhide(a.value + 1, a.value_len - 1, sent_auth, be.data, be.len,
+                                         value + 1, &key_len);
             if (rc == 0)
                 rc = rg_radius_attr_add(&p, a.type, value, key_len + 1);
             else
@@ -253,7 +252,7 @@ int rg_radius11_reply_from_udp(uint8_t *pkt, const uint8_t *sent_auth, const cha
             continue;
         }
         if (is_microsoft(&a)) {
-            rc = microsoft_clear(&p, &a, sent_auth, be_secret, be_secret_len);
+            rc = microsoft_clear(&p, &a, sent_auth, be.data, be.len);
             continue;
         }
         rc = rg_radius_attr_add(&p, a.type, a.value, a.value_len);

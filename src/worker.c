@@ -1,10 +1,11 @@
 /* Worker threads: each runs one libuv loop with its own listeners, connections, backend
  * sockets and state table. The main thread talks to a worker only through its uv_async
- * (new generation, stop). Also the config generations they share read-only. */
+ * (new generation, stop). Generations themselves are gen.c's. */
 #include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "radsecgw/admission.h"
 #include "radsecgw/backend.h"
 #include "radsecgw/coa.h"
 #include "radsecgw/common.h"
@@ -16,41 +17,6 @@
 
 /* Graceful stop: requests in flight get this long to be answered. */
 #define RG_WORKER_DRAIN_MS 5000
-
-/* ---- generations ---- */
-
-struct rg_gen *rg_gen_new(struct rg_config *cfg, char *err, size_t errlen)
-{
-    static uint64_t counter;
-    struct rg_gen *g = calloc(1, sizeof(*g));
-    if (!g) {
-        snprintf(err, errlen, "out of memory");
-        return NULL;
-    }
-    if (rg_tls_ctx_new(cfg, &g->tls, err, errlen) < 0) {
-        free(g);
-        return NULL;
-    }
-    g->cfg = rg_config_ref(cfg);
-    g->refcount = 1;
-    g->number = __atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED);
-    return g;
-}
-
-struct rg_gen *rg_gen_ref(struct rg_gen *g)
-{
-    __atomic_add_fetch(&g->refcount, 1, __ATOMIC_RELAXED);
-    return g;
-}
-
-void rg_gen_unref(struct rg_gen *g)
-{
-    if (!g || __atomic_sub_fetch(&g->refcount, 1, __ATOMIC_ACQ_REL) != 0)
-        return;
-    rg_tls_ctx_free(g->tls);
-    rg_config_unref(g->cfg);
-    free(g);
-}
 
 unsigned rg_worker_table_limit(const struct rg_config *cfg)
 {
@@ -85,7 +51,7 @@ static void on_health(uv_timer_t *t)
     struct rg_worker *w = t->data;
     struct rg_backend_set *set = w->backends;
     uint64_t now = rg_now_ms();
-    rg_listener_report(w->gen->cfg);
+    rg_admission_report(w->gen->cfg);
     rg_pp2_report();
     return_memory(w);
     __atomic_store_n(&w->beat_ms, now, __ATOMIC_RELAXED);
@@ -146,10 +112,16 @@ void rg_worker_schedule_admit(struct rg_worker *w)
 
 /* ---- fairness: loop turns ---- */
 
+static void wake_paused(struct rg_worker *w);
+
 static void on_turn(uv_prepare_t *p)
 {
     struct rg_worker *w = p->data;
     w->turn++;
+    /* Slots freed outside the poll (a timeout, a deferred connection's drop): the woken are
+     * read in this poll already, not only after it. */
+    if (w->wake_credit > 0 && w->paused)
+        wake_paused(w);
 }
 
 static void on_more(uv_idle_t *i)
@@ -166,40 +138,26 @@ void rg_worker_schedule_more(struct rg_worker *w)
     uv_idle_start(&w->more_idle, on_more);
 }
 
-/* ---- batched output ---- */
-
-/* Check handles run once per loop turn, right after the I/O callbacks: everything the turn
- * produced for one connection leaves in one TLS record and one write (issue 14). */
-static void on_flush_check(uv_check_t *h)
-{
-    struct rg_worker *w = h->data;
-    rg_backend_flush(w);
-    rg_conn_flush_staged(w);
-    if (!w->staged && !w->send_socks)
-        uv_check_stop(h);
-}
-
-void rg_worker_schedule_flush(struct rg_worker *w)
-{
-    if (!uv_is_closing((uv_handle_t *)&w->flush_check))
-        uv_check_start(&w->flush_check, on_flush_check);
-}
-
-/* ---- backpressure ---- */
+/* ---- backpressure: paused connections are woken from the loop ---- */
 
 void rg_worker_resume_paused(struct rg_worker *w)
 {
-    /* Wake one connection per freed slot, oldest first; it pauses again if the table is
-     * still full. A resumed connection can free slots itself (a reply, a drop): count those
-     * and go on in this loop instead of recursing once per paused connection. */
-    if (w->resuming) {
-        w->resume_more++;
+    /* One connection per freed slot, counted here and woken from the loop (wake_paused: the
+     * check handle after the poll, the prepare handle before it), never from inside the
+     * reply, timeout or send callback that freed the slot. */
+    if (!w->paused)
         return;
-    }
-    w->resuming = true;
-    w->resume_more = 1;
-    while (w->resume_more > 0 && w->paused) {
-        w->resume_more--;
+    w->wake_credit++;
+    rg_worker_schedule_flush(w);
+}
+
+/* Wake one paused connection per slot freed, oldest first; it pauses again (at the tail) if
+ * the table is still full. Slots a woken connection frees (a reply, a drop) add to the
+ * count and are served in this loop. */
+static void wake_paused(struct rg_worker *w)
+{
+    while (w->wake_credit > 0 && w->paused) {
+        w->wake_credit--;
         struct rg_conn *c = w->paused;
         w->paused = c->next_paused;
         if (!w->paused)
@@ -207,8 +165,31 @@ void rg_worker_resume_paused(struct rg_worker *w)
         c->next_paused = NULL;
         rg_conn_resume(c);
     }
-    w->resume_more = 0;
-    w->resuming = false;
+    w->wake_credit = 0;
+}
+
+/* ---- batched output ---- */
+
+/* Check handles run once per loop turn, right after the I/O callbacks: connections paused for
+ * table room go on first, then everything the turn produced for one connection leaves in one
+ * TLS record and one write (issue 14). A send that completes at once can free a slot: the
+ * connection it wakes sends in this pass too. */
+static void on_flush_check(uv_check_t *h)
+{
+    struct rg_worker *w = h->data;
+    do {
+        wake_paused(w);
+        rg_backend_flush(w);
+    } while (w->wake_credit > 0 && w->paused);
+    rg_conn_flush_staged(w);
+    if (!w->staged && !w->send_socks && !(w->wake_credit > 0 && w->paused))
+        uv_check_stop(h);
+}
+
+void rg_worker_schedule_flush(struct rg_worker *w)
+{
+    if (!uv_is_closing((uv_handle_t *)&w->flush_check))
+        uv_check_start(&w->flush_check, on_flush_check);
 }
 
 /* ---- lifecycle ---- */

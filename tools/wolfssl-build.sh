@@ -35,7 +35,7 @@ flock 9 # one at a time per cache (build trees configured at once may share it)
 #  ChaCha20-Poly1305 (AVX/AVX2 picked at run time); SP math with x86_64 assembly
 #  (BMI2/ADX picked at run time), sp-math-all for any other size;
 #  CRLs, ALPN, SNI, subjectAltName DNS/URI/IP; the OpenSSL-compatible X509/CRL API that
-#  src/tls.c reads names, SANs and dates with; ex_data and the verify callback on every
+#  src/tls_peer.c and tls_expiry.c read names, SANs and dates with; ex_data and the verify callback on every
 #  certificate (the gateway keeps the peer chain itself: no session certificate copies);
 #  session tickets built (the gateway turns them off), no early data; no DH, no PSK.
 #  WOLFSSL_FPKI, as in Debian's build: without it wolfSSL 5.5 refuses a certificate whose

@@ -1,7 +1,7 @@
 /* Several gateways behind one balancer (docs/ha.md): the NAS registry published to Redis
  * (hiredis on the main loop, never on a worker's request path) and the hand-off of a CoA for
  * a NAS another instance holds, authenticated with the cluster secret. The DAC side (its
- * secret, its answer) stays in coa.c; this file knows Redis and the other instances. */
+ * secret, its answer) stays in coa_listen.c; this file knows Redis and the other instances. */
 #ifndef RADSECGW_CLUSTER_H
 #define RADSECGW_CLUSTER_H
 
@@ -24,7 +24,8 @@
 
 /* ---- main thread ---- */
 
-/* Connect to Redis when cfg->cluster.enabled and publish registry (coa.c's). 0 or negative. */
+/* Connect to Redis when cfg->cluster.enabled and publish registry (coa_registry.c's). 0 or
+ * negative. */
 int rg_cluster_start(uv_loop_t *loop, const struct rg_config *cfg, struct rg_coa_registry *reg);
 /* A new config: Redis address, password, instance or secret changed -> reconnect. */
 void rg_cluster_reload(const struct rg_config *cfg);
@@ -60,7 +61,7 @@ size_t rg_cluster_handoff_strip(uint8_t *pkt);
 /* The secret answers to a hand-off are signed with. */
 const char *rg_cluster_secret(size_t *len);
 
-/* ---- any thread: registry changes (coa.c), queued for the main loop ---- */
+/* ---- any thread: registry changes (coa_registry.c), queued for the main loop ---- */
 void rg_cluster_note(bool added, const char *org, enum rg_coa_key_kind kind, const void *value,
                      size_t len);
 

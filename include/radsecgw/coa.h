@@ -1,6 +1,7 @@
 /* Reverse CoA (RFC 5176, draft-ietf-radext-reverse-coa): the UDP listener for Dynamic
- * Authorization Clients (main thread), the NAS registry (the one structure shared between
- * threads) and the relay of CoA/Disconnect down the NAS's own TLS connection (its worker).
+ * Authorization Clients (main thread, src/coa_listen.c), the NAS registry (the one structure
+ * shared between threads, coa_registry.c) and the relay of CoA/Disconnect down the NAS's own
+ * TLS connection (its worker, coa_worker.c); coa.c holds the shared state and translation.
  * Knows nothing of TLS internals or backends: a connection is written with rg_conn_send. */
 #ifndef RADSECGW_COA_H
 #define RADSECGW_COA_H
@@ -152,9 +153,6 @@ void rg_coa_translate_reply(uint8_t *pkt, uint8_t client_id, const uint8_t *clie
  * the DAC's secret. Length or negative. */
 int rg_coa_build_nak(const uint8_t *req, uint32_t error_cause, const char *secret,
                      size_t secret_len, uint8_t *out, size_t cap);
-
-/* Does code answer req_code (41/42 for 40, 44/45 for 43)? */
-bool rg_coa_reply_matches(uint8_t req_code, uint8_t code);
 
 static inline bool rg_coa_is_reply(uint8_t code)
 {

@@ -19,6 +19,17 @@ void rg_require_failed(const char *expr, const char *file, int line) __attribute
 
 #define RG_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
+/* A shared secret (RadSec, backend, CoA client, cluster), passed by value like h2o's
+ * h2o_iovec_t instead of a pointer and a length in every signature. data is not owned: it
+ * points into the config snapshot (or a copy) that outlives the call. */
+typedef struct {
+    const char *data;
+    size_t len;
+} rg_secret;
+
+/* The secret of a struct with secret / secret_len fields (the config's servers, orgs). */
+#define RG_SECRET_OF(p) ((rg_secret){.data = (p)->secret, .len = (p)->secret_len})
+
 /* Functions that can fail return 0 or a negative errno-style code (UV_E* pass through). */
 const char *rg_strerror(int err);
 

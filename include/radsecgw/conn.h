@@ -9,6 +9,7 @@
 #include <netinet/in.h>
 #include <uv.h>
 
+#include "radsecgw/common.h"
 #include "radsecgw/log.h"
 #include "radsecgw/tls.h"
 #include "radsecgw/tls_stream.h"
@@ -78,9 +79,9 @@ struct rg_conn {
     bool more_queued;      /* used its share with work left: in the worker's more list */
     struct rg_conn *more_prev, *more_next; /* links in that list */
     uint64_t accepted_ms;
-    bool counted;     /* rg_listener_admit counted it: released at close */
+    bool counted;     /* rg_admission_admit counted it: released at close */
     bool holds_slot;  /* a handshake slot (max-handshakes) is held */
-    bool established; /* rg_listener_established counted it as authenticated */
+    bool established; /* rg_admission_established counted it as authenticated */
     bool heard;       /* a byte arrived from the peer */
     bool watching;    /* waiting for a slot: readable is noticed (nothing is read) */
     bool alpn_ready;  /* the ClientHello was read and ALPN set up (rg_tls_alpn_prepare) */
@@ -108,7 +109,7 @@ struct rg_conn {
     bool abandon_blocked;        /* at that bound: not read until half of them are gone */
     unsigned displaced;          /* RADIUS/1.1 requests not at their Token's own slot */
     uint8_t proto;               /* enum rg_radius_proto, decided by ALPN in the handshake */
-    struct rg_coa_conn *coa;     /* owned (coa.c): learned NAS identities, CoA in flight */
+    struct rg_coa_conn *coa;     /* owned (coa_worker.c): learned NAS identities, CoA in flight */
     struct rg_conn *prev, *next; /* worker's list of connections */
     bool trim_queued;            /* on the worker's trim list */
     struct rg_conn *trim_prev, *trim_next;
@@ -121,8 +122,9 @@ struct rg_conn {
 
 /* Accept a pending connection on server (a listening handle of w). It starts its handshake
  * when a slot is free (max-handshakes, max-handshakes-per-ip), else waits unread in the
- * worker's FIFO until one is, or until handshake-timeout from the accept. */
-void rg_conn_accept(struct rg_worker *w, uv_stream_t *server);
+ * worker's FIFO until one is, or until handshake-timeout from the accept. -ENOMEM: nothing
+ * was accepted (the caller still takes the connection off the queue: rg_listener_drop). */
+int rg_conn_accept(struct rg_worker *w, uv_stream_t *server);
 
 /* Give free handshake slots to waiting connections of w, oldest first (from the loop:
  * the worker's admit timer; slots freed by other workers are noticed by its polling). */
@@ -164,6 +166,6 @@ void rg_conn_recheck(struct rg_conn *c, struct rg_gen *g);
 void rg_conn_trim_idle(struct rg_worker *w);
 
 /* The RadSec secret of the connection's org. */
-const char *rg_conn_secret(const struct rg_conn *c, size_t *len);
+rg_secret rg_conn_secret(const struct rg_conn *c);
 
 #endif

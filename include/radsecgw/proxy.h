@@ -1,7 +1,7 @@
 /* The per-worker state table: (backend socket, ID) <-> (AP connection, AP ID, AP
- * authenticator), retransmission timers (RFC 5080 §2.2.1), failover, and the translation
- * of every packet between the RadSec secret and the backend secret. Slots are
- * preallocated in chunks and recycled; nothing is allocated per request. */
+ * authenticator), retransmission timers (RFC 5080 §2.2.1), failover and late replies.
+ * Its slots, buffers and heap are in proxy_table.h (preallocated in chunks and recycled;
+ * nothing is allocated per request); the translation between secrets in translate.h. */
 #ifndef RADSECGW_PROXY_H
 #define RADSECGW_PROXY_H
 
@@ -11,7 +11,9 @@
 
 #include "radsecgw/backend.h"
 #include "radsecgw/config.h"
+#include "radsecgw/proxy_table.h"
 #include "radsecgw/radius.h"
+#include "radsecgw/translate.h"
 
 struct rg_conn;
 struct rg_worker;
@@ -19,63 +21,6 @@ struct rg_backend_sock;
 struct rg_backend_server;
 struct rg_backend_pool;
 struct rg_backend_set;
-
-/* One request in flight (a slot of the state table). */
-struct rg_request {
-    struct rg_conn *conn;             /* not owned; NULL once the AP's connection closed */
-    struct rg_backend_pool *pool;     /* not owned */
-    struct rg_backend_server *server; /* not owned; server currently tried */
-    struct rg_backend_sock *sock;     /* not owned; socket the request is in flight on */
-    uint8_t id;                       /* ID on sock */
-    uint8_t ap_id; /* the AP's ID; on RADIUS/1.1 the request's slot in conn->inflight */
-    uint8_t code;
-    bool probe;     /* a Status-Server health probe of our own */
-    bool eap;       /* the request carries EAP-Message (its reply proves nothing in auto) */
-    bool send_busy; /* a send of pkt is queued in libuv (struct rg_send_ctx) */
-    bool in_use;
-    bool put_after_send;  /* finished while a send was queued: put back when it completes */
-    bool v11;             /* came on a RADIUS/1.1 connection: token and fingerprint, not ap_auth */
-    uint32_t token;       /* RADIUS/1.1: the client's Token (the reply echoes it) */
-    uint64_t fingerprint; /* RADIUS/1.1: rg_radius11_fingerprint of the client's packet */
-    uint8_t ap_auth[RG_RADIUS_AUTH_LEN];   /* the AP's Request Authenticator */
-    uint8_t sent_auth[RG_RADIUS_AUTH_LEN]; /* the authenticator sent to the backend */
-    uint16_t len;                          /* of the packet as sent, in pkt */
-    unsigned tries;                        /* transmissions to the current server */
-    uint64_t received_ms;                  /* when the AP's request arrived (latency) */
-    uint64_t first_ms;                     /* first transmission to the current server (MRD) */
-    uint64_t rt_ms;                        /* current retransmission interval (RT) */
-    uint64_t deadline_ms;                  /* next timer event */
-    uint64_t tried;                        /* servers already tried (bit per pool index) */
-    size_t heap_idx;                       /* position in the timer heap */
-    /* Abandoned (ID reused by the AP) but still holding a backend ID: the connection that
-     * did it (not owned; NULL once it closed) and the links in its list of them. */
-    struct rg_conn *abandoned_by;
-    struct rg_request *ab_prev, *ab_next;
-    struct rg_request *next_free;
-    /* Last, kept across slot reuse: the packet as sent (for retransmission), a buffer of
-     * pkt_cap octets from the table's size classes (owned by the table, NULL until used). */
-    uint8_t *pkt;
-    uint16_t pkt_cap;
-};
-
-/* A queued UDP send, used only when the socket buffer is full (uv_udp_try_send said
- * EAGAIN); pooled by the table so that path allocates nothing once warm either. */
-struct rg_send_ctx {
-    uv_udp_send_t req;
-    struct rg_request *owner; /* not owned */
-    struct rg_send_ctx *next_free;
-    struct rg_send_ctx *next_all; /* every context ever made, for rg_proxy_free */
-};
-
-/* Packet buffer size classes: most RADIUS packets are a few hundred octets, EAP ones about
- * a kilobyte; only a few approach the RFC 2865 maximum. */
-#define RG_PROXY_BUF_CLASSES 3
-struct rg_bufclass {
-    size_t size;
-    uint8_t *free_list; /* free buffers, linked through their first octets */
-    void *chunks;       /* malloced chunks, linked through their first word; owned */
-    unsigned inuse;
-};
 
 /* RFC 5080 §2.2.1 parameters, in milliseconds. */
 struct rg_rt_params {
@@ -102,9 +47,28 @@ bool rg_rt_may_retransmit(const struct rg_rt_params *p, unsigned transmissions, 
  * first_ms + MRD, where the exchange with this server fails. */
 uint64_t rg_rt_deadline(const struct rg_rt_params *p, uint64_t first_ms, uint64_t now, uint64_t rt);
 
+/* What the table needs from below and from time, so that it can be driven without sockets
+ * and on a fake clock: rg_proxy_init installs rg_proxy_backend_ops (backend.c's sockets,
+ * rg_now_ms, rg_random_bytes); a test installs its own with rg_proxy_set_ops. arg is the
+ * installer's. The backend's reply path into the table is rg_proxy_on_reply. */
+struct rg_proxy_ops {
+    uint64_t (*now_ms)(void *arg);
+    int (*rand_permille)(void *arg); /* RAND*1000 of RFC 5080 §2.2.1, -100..+100 */
+    /* An ID for req towards dest (rg_backend_alloc_id): 0, -ENOSPC, or another error. */
+    int (*alloc_id)(void *arg, struct rg_backend_dest *dest, struct rg_request *req,
+                    struct rg_backend_sock **sock, uint8_t *id);
+    void (*release_id)(void *arg, struct rg_backend_sock *sock, uint8_t id);
+    /* Send req->pkt (req->len octets) on sock (rg_backend_send). */
+    int (*send)(void *arg, struct rg_backend_sock *sock, struct rg_request *req);
+};
+
+extern const struct rg_proxy_ops rg_proxy_backend_ops;
+
 /* The table. */
 struct rg_proxy {
-    struct rg_worker *worker;   /* owner */
+    struct rg_worker *worker;       /* owner */
+    const struct rg_proxy_ops *ops; /* not owned (static, or the test's) */
+    void *ops_arg;
     struct rg_request **chunks; /* malloced array of malloced chunks of slots, owned */
     unsigned nchunks;
     unsigned max_chunks;
@@ -123,28 +87,18 @@ struct rg_proxy {
     uint8_t scratch[RG_RADIUS_MAX_LEN]; /* re-translation on failover */
 };
 
-#define RG_PROXY_CHUNK 256
-
-/* Limit: max_requests slots (rounded up to a chunk). timer may be NULL loop for tests. */
+/* Limit: max_requests slots (rounded up to a chunk). timer may be NULL loop for tests.
+ * These three live in proxy_table.c with the storage they set up and free. */
 int rg_proxy_init(struct rg_proxy *px, struct rg_worker *w, uv_loop_t *loop, unsigned max_requests);
 void rg_proxy_close(struct rg_proxy *px); /* closes the timer; free with rg_proxy_free later */
 void rg_proxy_free(struct rg_proxy *px);
 
-struct rg_request *rg_proxy_slot_get(struct rg_proxy *px);
-/* Returns the slot and its packet buffer to the table. */
-void rg_proxy_slot_put(struct rg_proxy *px, struct rg_request *req);
+/* Drive the table through ops from now on (tests: a fake backend and clock). */
+void rg_proxy_set_ops(struct rg_proxy *px, const struct rg_proxy_ops *ops, void *arg);
 
-/* Make req->pkt hold at least need octets (smallest class that fits; keeps the current
- * buffer when it is big enough). 0 or -ENOMEM. */
-int rg_proxy_pkt_reserve(struct rg_proxy *px, struct rg_request *req, size_t need);
-
-struct rg_send_ctx *rg_proxy_send_ctx_get(struct rg_proxy *px);
-void rg_proxy_send_ctx_put(struct rg_proxy *px, struct rg_send_ctx *ctx);
-
-/* Timer heap (pure; tests drive it with their own clock). */
-void rg_proxy_heap_push(struct rg_proxy *px, struct rg_request *req);
-void rg_proxy_heap_remove(struct rg_proxy *px, struct rg_request *req);
-struct rg_request *rg_proxy_heap_peek(struct rg_proxy *px);
+/* Act on every deadline that has passed by ops->now_ms (the timer's callback; a test calls
+ * it after moving its clock): retransmit, fail over, or give up. */
+void rg_proxy_expire(struct rg_proxy *px);
 
 /* Requests one connection may have abandoned (ID reused, RFC 5080 §2.2.2) while they still
  * hold backend IDs: a peer that cycles its IDs without waiting for replies is held here
@@ -178,73 +132,5 @@ void rg_proxy_abort_all(struct rg_proxy *px);
 
 /* Grow the slot limit (after a reload with larger pools). */
 int rg_proxy_set_limit(struct rg_proxy *px, unsigned max_requests);
-
-/* Translate a request from the AP's secret to the backend's (pure): out gets the packet to
- * send with id and a fresh authenticator (Access-Request, Status-Server) or the computed
- * one (Accounting-Request): User-Password re-hidden, CHAP-Challenge added when needed,
- * Message-Authenticator first and signed in Access-Request and Status-Server, and none in
- * Accounting-Request (RFC 3579 §3.3). Returns the length, -EMSGSIZE when the added
- * attributes would take it past 4096 octets, or another negative code. */
-int rg_proxy_translate_request(const uint8_t *in, size_t in_len, const char *ap_secret,
-                               size_t ap_secret_len, uint8_t id, const char *be_secret,
-                               size_t be_secret_len, uint8_t *out, size_t out_cap,
-                               uint8_t sent_auth[RG_RADIUS_AUTH_LEN]);
-
-/* Translate a backend reply (already checked) to the AP (pure): hidden attributes
- * re-encrypted, ID and authenticator restored, Message-Authenticator first and signed on
- * Access-* replies, removed from Accounting-Response (implementations disagree on how it is
- * computed there), Response Authenticator with the AP's secret. In place. 0, -EMSGSIZE
- * when Message-Authenticator does not fit, -EBADMSG for a hidden attribute that does not
- * decrypt. */
-int rg_proxy_translate_reply(uint8_t *pkt, size_t len, size_t cap, const uint8_t *sent_auth,
-                             const char *be_secret, size_t be_secret_len, uint8_t ap_id,
-                             const uint8_t *ap_auth, const char *ap_secret, size_t ap_secret_len,
-                             unsigned *salt_counter);
-
-/* Verify a reply's authenticators against the request sent with sent_auth (pure): the
- * Response Authenticator, and Message-Authenticator when present (on an Accounting-Response
- * either convention: the request authenticator or zeros in the field). 1 if signed, 0 if
- * verified without Message-Authenticator, negative with *why set. */
-int rg_proxy_verify_reply(const uint8_t *pkt, size_t len, const uint8_t *sent_auth,
-                          const char *be_secret, size_t be_secret_len, const char **why);
-
-/* What to do with a backend reply. */
-enum rg_reply_verdict {
-    RG_REPLY_FORWARD,    /* verified and acceptable */
-    RG_REPLY_UNVERIFIED, /* fails verification: as if it never arrived (deprecating-radius) */
-    RG_REPLY_DISCARD,    /* verified, so the server is alive, but not usable: the request ends */
-};
-
-struct rg_reply_check {
-    const char *why;              /* UNVERIFIED, DISCARD: the reason for the log line */
-    enum rg_backend_warning warn; /* DISCARD: which operator warning it is */
-    bool learned;                 /* a signed reply to an Access-Request without EAP-Message */
-    bool unsigned_passed;         /* FORWARD of an Access-* reply without Message-Authenticator */
-};
-
-/* Check a backend reply to a request of req_code (req_eap: it carried EAP-Message) sent with
- * sent_auth (pure): Response Authenticator, then Message-Authenticator when present (on an
- * Accounting-Response either convention: request authenticator or zeros in the field), then
- * the reply code, then the policy: EAP-Message needs Message-Authenticator (RFC 3579 §3.2);
- * without one an Access-* reply passes under false, under auto until the server is known to
- * sign (server_signs), never under true. */
-enum rg_reply_verdict rg_proxy_check_reply(const uint8_t *pkt, size_t len, uint8_t req_code,
-                                           bool req_eap, const uint8_t *sent_auth,
-                                           const char *be_secret, size_t be_secret_len,
-                                           enum rg_require_ma mode, bool server_signs,
-                                           struct rg_reply_check *out);
-
-/* A reply of the gateway's own (Status-Server answer, when-dead Access-Reject) to the AP's
- * request id / auth (pure): Message-Authenticator first, Reply-Message when message is set,
- * the Proxy-State attributes of request (the AP's packet or its translation) in order
- * (RFC 2865 §5.33), signed with the AP's secret. Length or -ENOSPC. */
-int rg_proxy_local_reply(uint8_t *buf, size_t cap, uint8_t code, uint8_t id, const uint8_t *auth,
-                         const uint8_t *request, const char *message, const char *secret,
-                         size_t secret_len);
-
-/* An AP request that is well formed but invalid: a reason (discard it, keep the
- * connection) or NULL. User-Password: at most one, 16..128 octets in whole blocks (RFC 2865
- * §5.2, §5.44). */
-const char *rg_proxy_request_invalid(const uint8_t *pkt);
 
 #endif

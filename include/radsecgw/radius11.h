@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "radsecgw/common.h"
 #include "radsecgw/config.h"
 #include "radsecgw/radius.h"
 
@@ -60,15 +61,14 @@ uint64_t rg_radius11_fingerprint(const uint8_t *pkt);
 
 /* A request received on a RADIUS/1.1 connection (validated), as sent to a RADIUS/UDP server:
  * id; a fresh random Request Authenticator (Access-Request, Status-Server) or the computed
- * one (Accounting-Request, RFC 2866 §3); User-Password hidden with be_secret (RFC 2865 §5.2);
+ * one (Accounting-Request, RFC 2866 §3); User-Password hidden with be (RFC 2865 §5.2);
  * any Message-Authenticator received dropped (RFC 9765: ignored), and for Access-Request and
  * Status-Server a new one added first and signed (RFC 9765 §"Message-Authenticator": SHOULD
  * for every Access-Request over UDP). Length, -EMSGSIZE when that outgrows out_cap or 4096
  * octets, -EINVAL for a User-Password rg_radius11_request_invalid refuses,
  * -EPROTONOSUPPORT for another code. */
-int rg_radius11_request_to_udp(const uint8_t *in, size_t in_len, uint8_t id, const char *be_secret,
-                               size_t be_secret_len, uint8_t *out, size_t out_cap,
-                               uint8_t sent_auth[RG_RADIUS_AUTH_LEN]);
+int rg_radius11_request_to_udp(const uint8_t *in, size_t in_len, uint8_t id, rg_secret be,
+                               uint8_t *out, size_t out_cap, uint8_t sent_auth[RG_RADIUS_AUTH_LEN]);
 
 /* A verified RADIUS/UDP reply to the request sent with sent_auth, as sent on the RADIUS/1.1
  * connection, in place (it only shrinks): Tunnel-Password as tag and password,
@@ -76,8 +76,8 @@ int rg_radius11_request_to_udp(const uint8_t *in, size_t in_len, uint8_t id, con
  * LM-Key and NT-Key (RFC 9765 §"Obfuscated Attributes"), Message-Authenticator removed, the
  * Token echoed, Reserved fields zero. New length, or -EBADMSG when a hidden attribute does
  * not decode or a Microsoft VSA is malformed. */
-int rg_radius11_reply_from_udp(uint8_t *pkt, const uint8_t *sent_auth, const char *be_secret,
-                               size_t be_secret_len, uint32_t token);
+int rg_radius11_reply_from_udp(uint8_t *pkt, const uint8_t *sent_auth, rg_secret be,
+                               uint32_t token);
 
 /* A reply of the gateway's own on a RADIUS/1.1 connection: code (Access-Accept for
  * Status-Server, Access-Reject, Protocol-Error), the Token of the request it answers,

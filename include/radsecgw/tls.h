@@ -1,7 +1,9 @@
 /* TLS policy from the config snapshot: the server WOLFSSL_CTX (certificate chain, key,
  * versions, ciphers, no renegotiation), the per-org trust (CAs, CRLs) and the peer
  * identity: which org a verified client belongs to, or why it is refused.
- * Knows nothing of RADIUS or sockets. */
+ * Knows nothing of RADIUS or sockets. Implemented by src/tls_ctx.c (contexts), tls_verify.c
+ * (verify callback, reasons), tls_alpn.c (RFC 9765), tls_peer.c (org decision) and
+ * tls_expiry.c (expiry watch). */
 #ifndef RADSECGW_TLS_H
 #define RADSECGW_TLS_H
 
@@ -32,7 +34,6 @@ void rg_tls_global_cleanup(void);
  * anchor) is applied when a client presents that intermediate. */
 int rg_tls_ctx_new(const struct rg_config *cfg, struct rg_tls_ctx **out, char *err, size_t errlen);
 void rg_tls_ctx_free(struct rg_tls_ctx *ctx);
-WOLFSSL_CTX *rg_tls_ctx_wolfssl(struct rg_tls_ctx *ctx);
 
 /* A new server-side WOLFSSL for one connection (verification state attached). Free it with
  * rg_tls_ssl_free (rg_tls_stream_free does). NULL on allocation failure. */

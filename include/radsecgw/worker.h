@@ -10,6 +10,7 @@
 
 #include "radsecgw/config.h"
 #include "radsecgw/conn.h"
+#include "radsecgw/gen.h"
 #include "radsecgw/proxy.h"
 #include "radsecgw/metrics.h"
 #include "radsecgw/stats.h"
@@ -19,20 +20,6 @@ struct rg_conn;
 struct rg_backend_set;
 struct rg_backend_sock;
 struct rg_coa_worker;
-
-/* A config generation: the snapshot plus the TLS context built from it. Reference
- * counted; a connection holds the generation it was last verified under (accepted, or
- * re-checked when a newer one was installed: rg_conn_recheck). */
-struct rg_gen {
-    int refcount;           /* atomic */
-    struct rg_config *cfg;  /* reference held */
-    struct rg_tls_ctx *tls; /* owned */
-    uint64_t number;
-};
-
-struct rg_gen *rg_gen_new(struct rg_config *cfg, char *err, size_t errlen);
-struct rg_gen *rg_gen_ref(struct rg_gen *g);
-void rg_gen_unref(struct rg_gen *g);
 
 struct rg_listener {
     uv_tcp_t tcp;             /* embedded; the struct is freed once tcp and spare are closed */
@@ -69,14 +56,14 @@ struct rg_worker {
     unsigned nlisteners;
     struct rg_conn *conns; /* list of open connections (owned, freed in close callbacks) */
     unsigned nconns;
-    struct rg_conn *staged;             /* connections with packets staged in this loop turn */
-    uv_check_t flush_check;             /* after the turn's I/O: encrypts and writes them */
+    struct rg_conn *staged; /* connections with packets staged in this loop turn */
+    uv_check_t
+        flush_check; /* after the turn's I/O: wakes paused connections, encrypts and writes */
     struct rg_backend_sock *send_socks; /* backend sockets with packets queued this turn */
     struct rg_conn *paused;             /* connections waiting for table room, oldest first */
     struct rg_conn *paused_tail;        /* last of that list: paused connections resume in order */
-    bool resuming;                      /* rg_worker_resume_paused is running (not re-entered) */
-    unsigned resume_more;               /* slots freed meanwhile: connections still to wake */
-    unsigned closes_unreturned;         /* connections closed since return_memory last ran */
+    unsigned wake_credit;       /* slots freed since the paused were woken: how many to wake */
+    unsigned closes_unreturned; /* connections closed since return_memory last ran */
     uint64_t next_conn_id;
     struct rg_conn_queue waiting;  /* accepted, waiting for a handshake slot, oldest first */
     struct rg_conn *waiting_heard; /* ...but those that spoke first: the last of them */
@@ -97,7 +84,7 @@ struct rg_worker {
                                 watchdog reads it */
     struct rg_stats stats;
     struct rg_metrics_shard *metrics; /* not owned (metrics.c); NULL without a metrics block */
-    struct rg_coa_worker *coa;        /* owned by coa.c: CoA queue from the main thread, timeouts */
+    struct rg_coa_worker *coa;        /* owned by coa_worker.c: CoA queue, timeouts */
     struct rg_buf_pool buf_pool;      /* TLS and write buffers of this worker's connections */
     struct rg_buf_pool table_pool;    /* connections' in-flight tables (rg_conn.inflight) */
     uv_check_t trim_check;            /* runs rg_conn_trim_idle after the poll */
@@ -132,7 +119,8 @@ void rg_worker_schedule_flush(struct rg_worker *w);
 /* Run rg_conn_trim_idle once this loop turn has polled. */
 void rg_worker_schedule_trim(struct rg_worker *w);
 
-/* Wake connections paused by backpressure. */
+/* A request slot was freed (proxy.c): one connection paused by backpressure is woken from
+ * the worker's check handle, once this loop turn has polled (not from inside the caller). */
 void rg_worker_resume_paused(struct rg_worker *w);
 
 /* Requests the worker's table may hold for cfg (every server's max-outstanding, auth

@@ -1,15 +1,16 @@
-/* libFuzzer driver for the request and reply translation of src/proxy.c (the pure trust-
- * boundary functions): random secrets, random packets. Invariants: a translated request is a
- * valid packet with the same code and the ID asked for, and translating it back with the
- * secrets swapped gives the same shape; a translated reply is valid and verifies as the
- * answer to the AP's request under the AP's secret (what the AP itself checks). */
+/* libFuzzer driver for the request and reply translation of src/translate.c (the pure trust-
+ * boundary functions; the driver keeps its name and corpus from when they were in proxy.c): random
+ * secrets, random packets. Invariants: a translated request is a valid packet with the same code
+ * and the ID asked for, and translating it back with the secrets swapped gives the same shape; a
+ * translated reply is valid and verifies as the answer to the AP's request under the AP's secret
+ * (what the AP itself checks). */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "radsecgw/proxy.h"
 #include "radsecgw/radius.h"
+#include "radsecgw/translate.h"
 
 static void check(int cond)
 {
@@ -50,8 +51,8 @@ static void request(const struct input *in, const uint8_t *pkt)
     static uint8_t out[RG_RADIUS_MAX_LEN], back[RG_RADIUS_MAX_LEN], again[RG_RADIUS_MAX_LEN];
     uint8_t sent[RG_RADIUS_AUTH_LEN], sent2[RG_RADIUS_AUTH_LEN];
     struct rg_radius_error err;
-    int n = rg_proxy_translate_request(pkt, in->pkt_len, in->ap_secret, in->ap_len, in->id,
-                                       in->be_secret, in->be_len, out, sizeof(out), sent);
+    int n = rg_translate_request(pkt, in->pkt_len, (rg_secret){in->ap_secret, in->ap_len}, in->id,
+                                 (rg_secret){in->be_secret, in->be_len}, out, sizeof(out), sent);
     if (n < 0)
         return;
     check(n >= RG_RADIUS_MIN_LEN && n <= RG_RADIUS_MAX_LEN);
@@ -59,12 +60,13 @@ static void request(const struct input *in, const uint8_t *pkt)
     check(out[0] == pkt[0] && out[1] == in->id && rg_radius_len(out) == (size_t)n);
     check(memcmp(out + 4, sent, RG_RADIUS_AUTH_LEN) == 0);
     /* Back to the AP's secret, then once more: the added attributes are added once. */
-    int m = rg_proxy_translate_request(out, (size_t)n, in->be_secret, in->be_len, pkt[1],
-                                       in->ap_secret, in->ap_len, back, sizeof(back), sent2);
+    int m = rg_translate_request(out, (size_t)n, (rg_secret){in->be_secret, in->be_len}, pkt[1],
+                                 (rg_secret){in->ap_secret, in->ap_len}, back, sizeof(back), sent2);
     check(m > 0);
     check(rg_radius_validate(back, (size_t)m, &err) == 0 && back[0] == pkt[0]);
-    int k = rg_proxy_translate_request(back, (size_t)m, in->ap_secret, in->ap_len, in->id,
-                                       in->be_secret, in->be_len, again, sizeof(again), sent2);
+    int k =
+        rg_translate_request(back, (size_t)m, (rg_secret){in->ap_secret, in->ap_len}, in->id,
+                             (rg_secret){in->be_secret, in->be_len}, again, sizeof(again), sent2);
     check(k == n);
 }
 
@@ -80,13 +82,15 @@ static void reply(const struct input *in, const uint8_t *pkt)
         ap_auth[i] = (uint8_t)(in->ap_secret[i % in->ap_len] ^ i);
         sent_auth[i] = (uint8_t)(in->be_secret[i % in->be_len] + i);
     }
-    int v = rg_proxy_verify_reply(pkt, in->pkt_len, sent_auth, in->be_secret, in->be_len, &why);
+    int v = rg_translate_verify_reply(pkt, in->pkt_len, sent_auth,
+                                      (rg_secret){in->be_secret, in->be_len}, &why);
     check(v >= 0 || why != NULL);
     size_t len = rg_radius_len(pkt);
     memcpy(buf, pkt, len);
     unsigned salt = in->id;
-    int rc = rg_proxy_translate_reply(buf, len, sizeof(buf), sent_auth, in->be_secret, in->be_len,
-                                      in->id, ap_auth, in->ap_secret, in->ap_len, &salt);
+    int rc =
+        rg_translate_reply(buf, len, sizeof(buf), sent_auth, (rg_secret){in->be_secret, in->be_len},
+                           in->id, ap_auth, (rg_secret){in->ap_secret, in->ap_len}, &salt);
     if (rc < 0)
         return;
     size_t out_len = rg_radius_len(buf);
@@ -95,7 +99,8 @@ static void reply(const struct input *in, const uint8_t *pkt)
     /* What the AP checks: Response Authenticator and Message-Authenticator under its own
      * secret and request authenticator. */
     why = NULL;
-    check(rg_proxy_verify_reply(buf, out_len, ap_auth, in->ap_secret, in->ap_len, &why) >= 0);
+    check(rg_translate_verify_reply(buf, out_len, ap_auth, (rg_secret){in->ap_secret, in->ap_len},
+                                    &why) >= 0);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -1,5 +1,5 @@
-/* libFuzzer driver for src/radius11.c and the ClientHello reader of src/tls.c: the input is
- * read as the first bytes of a TLS connection (rg_tls_hello_peek) and, when it validates as
+/* libFuzzer driver for src/radius11.c and the ClientHello reader of src/tls_alpn.c: the input
+ * is read as the first bytes of a TLS connection (rg_tls_hello_peek) and, when it validates as
  * a RADIUS packet, translated both ways between RADIUS/1.1 and RADIUS/UDP. Must never crash
  * or read out of bounds; every packet produced must validate, and a reply only shrinks. */
 #include <errno.h>
@@ -54,13 +54,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (pkt && out) {
             rg_radius11_request_invalid(in);
             rg_radius11_fingerprint(in);
-            int n = rg_radius11_request_to_udp(in, len, 7, secret, sizeof(secret) - 1, out,
-                                               RG_RADIUS_MAX_LEN, sent_auth);
+            int n = rg_radius11_request_to_udp(in, len, 7, (rg_secret){secret, sizeof(secret) - 1},
+                                               out, RG_RADIUS_MAX_LEN, sent_auth);
             if (n > 0)
                 check(rg_radius_validate(out, (size_t)n, NULL) == 0);
 
             memcpy(pkt, in, len);
-            n = rg_radius11_reply_from_udp(pkt, auth, secret, sizeof(secret) - 1, 0x01020304);
+            n = rg_radius11_reply_from_udp(pkt, auth, (rg_secret){secret, sizeof(secret) - 1},
+                                           0x01020304);
             if (n > 0) {
                 check((size_t)n <= len);
                 check(rg_radius_validate(pkt, (size_t)n, NULL) == 0);

@@ -15,6 +15,7 @@
 #include "radsecgw/common.h"
 #include "radsecgw/radius.h"
 #include "radsecgw/radius_crypto.h"
+#include "radsecgw/translate.h"
 
 #define DAC_SECRET    "kat-secret"
 #define RADSEC_SECRET "radsec"
@@ -536,8 +537,8 @@ static void test_translate_reply_for_client(void **state)
     assert_int_equal(rg_radius_attr_add(&p, RG_RADIUS_ATTR_ERROR_CAUSE, ec, 4), 0);
     rg_radius_msgauth_sign(ack, sent, RADSEC_SECRET, strlen(RADSEC_SECRET));
     rg_radius_auth_response_sign(ack, sent, RADSEC_SECRET, strlen(RADSEC_SECRET));
-    assert_true(rg_coa_reply_matches(RG_RADIUS_COA_REQUEST, ack[0]));
-    assert_false(rg_coa_reply_matches(RG_RADIUS_DISCONNECT_REQUEST, ack[0]));
+    assert_true(rg_translate_reply_matches(RG_RADIUS_COA_REQUEST, ack[0]));
+    assert_false(rg_translate_reply_matches(RG_RADIUS_DISCONNECT_REQUEST, ack[0]));
 
     rg_coa_translate_reply(ack, req[1], req + 4, DAC_SECRET, strlen(DAC_SECRET));
     assert_int_equal(ack[1], 77);

@@ -20,7 +20,7 @@
 
 static unsigned offered;
 
-/* What rg_conn_accept does when calloc fails. */
+/* What on_connection does when rg_conn_accept has no memory for the connection. */
 static void on_connection_no_memory(uv_stream_t *server, int status)
 {
     assert_int_equal(status, 0);
@@ -100,40 +100,10 @@ static void test_drop_accepts_and_closes_every_pending(void **state)
     free(l);
 }
 
-/* Refusals before a certificate: the first of each reason per interval has its own line, the
- * rest only count; certificate refusals keep a line per peer up to 5 per reason; a report
- * starts a new interval. */
-static void test_refusals_aggregate_per_reason(void **state)
-{
-    (void)state;
-    rg_listener_report_refusals(true);
-    assert_true(rg_listener_refusal("TLS handshake timeout", "127.1.0.1:1000", false));
-    for (int i = 0; i < 1000; i++)
-        assert_false(rg_listener_refusal("TLS handshake timeout", "127.1.0.2:1000", false));
-    assert_true(rg_listener_refusal("TLS handshake failed: record layer length error",
-                                    "127.1.0.3:1000", false));
-    for (int i = 0; i < 5; i++)
-        assert_true(rg_listener_refusal("unknown CA", "127.2.0.1:1000", true));
-    for (int i = 0; i < 100; i++)
-        assert_false(rg_listener_refusal("unknown CA", "127.2.0.1:1000", true));
-    /* the same text before a certificate is another reason */
-    assert_true(rg_listener_refusal("unknown CA", "127.2.0.1:1000", false));
-    rg_listener_report_refusals(true);
-    assert_true(rg_listener_refusal("TLS handshake timeout", "127.1.0.1:1000", false));
-    /* more distinct reasons than slots: still bounded, still counted */
-    char reason[32];
-    for (int i = 0; i < 100; i++) {
-        snprintf(reason, sizeof(reason), "reason %d", i);
-        rg_listener_refusal(reason, "127.3.0.1:1000", false);
-    }
-    rg_listener_report_refusals(true);
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_drop_accepts_and_closes_every_pending),
-        cmocka_unit_test(test_refusals_aggregate_per_reason),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

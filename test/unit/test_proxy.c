@@ -1,8 +1,6 @@
-/* Tests of src/proxy.c: slot recycling, the timer heap, the translation of requests and
- * replies between the RadSec secret and a backend secret, the reply checks and the
- * require-message-authenticator policy (pure), and the state table driven through
- * rg_proxy_on_request / rg_proxy_on_reply with a worker whose backend sockets are real but
- * whose replies the test hands in (no TLS, no backend process). */
+/* Tests of src/proxy.c: the state table driven through rg_proxy_on_request /
+ * rg_proxy_on_reply with a worker whose backend sockets are real but whose replies the test
+ * hands in (no TLS, no backend process). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,6 +10,7 @@
 
 #include <cmocka.h>
 
+#include "proxy_packets.h"
 #include "radsecgw/backend.h"
 #include "radsecgw/common.h"
 #include "radsecgw/config.h"
@@ -19,606 +18,8 @@
 #include "radsecgw/proxy.h"
 #include "radsecgw/radius.h"
 #include "radsecgw/radius_crypto.h"
+#include "radsecgw/tls_stream.h"
 #include "radsecgw/worker.h"
-
-#define AP_SECRET "radsec"
-#define BE_SECRET "backend-secret-0123456789"
-
-static void test_slots_bounded_and_recycled(void **state)
-{
-    (void)state;
-    struct rg_proxy px;
-    assert_int_equal(rg_proxy_init(&px, NULL, NULL, 2 * RG_PROXY_CHUNK), 0);
-    struct rg_request *got[2 * RG_PROXY_CHUNK];
-    for (unsigned i = 0; i < 2 * RG_PROXY_CHUNK; i++) {
-        got[i] = rg_proxy_slot_get(&px);
-        assert_non_null(got[i]);
-        assert_null(got[i]->pkt); /* a packet buffer only once something is sent */
-    }
-    assert_null(rg_proxy_slot_get(&px)); /* the limit holds */
-    assert_int_equal(px.nchunks, 2);
-    rg_proxy_slot_put(&px, got[7]);
-    struct rg_request *again = rg_proxy_slot_get(&px);
-    assert_ptr_equal(again, got[7]); /* recycled, nothing allocated */
-    assert_int_equal(px.nchunks, 2);
-    for (unsigned i = 0; i < 2 * RG_PROXY_CHUNK; i++)
-        rg_proxy_slot_put(&px, got[i]);
-    assert_int_equal(px.inuse, 0);
-    rg_proxy_free(&px);
-}
-
-static void test_packet_buffers_sized_and_recycled(void **state)
-{
-    (void)state;
-    struct rg_proxy px;
-    assert_int_equal(rg_proxy_init(&px, NULL, NULL, RG_PROXY_CHUNK), 0);
-    struct rg_request *a = rg_proxy_slot_get(&px), *b = rg_proxy_slot_get(&px);
-    /* A small packet takes a small buffer; a large one the RFC 2865 maximum. */
-    assert_int_equal(rg_proxy_pkt_reserve(&px, a, 300), 0);
-    assert_true(a->pkt_cap >= 300 && a->pkt_cap < 1024);
-    assert_int_equal(rg_proxy_pkt_reserve(&px, b, 3000), 0);
-    assert_int_equal(b->pkt_cap, RG_RADIUS_MAX_LEN);
-    assert_int_equal(rg_proxy_pkt_reserve(&px, b, RG_RADIUS_MAX_LEN + 1), -EMSGSIZE);
-    /* Growing keeps the slot usable: the small buffer is swapped for a bigger one. */
-    uint8_t *small = a->pkt;
-    memset(a->pkt, 0xab, a->pkt_cap);
-    assert_int_equal(rg_proxy_pkt_reserve(&px, a, 1000), 0);
-    assert_true(a->pkt_cap >= 1000);
-    memset(a->pkt, 0xcd, a->pkt_cap);
-    /* Released buffers are reused (no allocation once warm). */
-    uint8_t *big = b->pkt;
-    rg_proxy_slot_put(&px, b);
-    b = rg_proxy_slot_get(&px);
-    assert_int_equal(rg_proxy_pkt_reserve(&px, b, 2000), 0);
-    assert_ptr_equal(b->pkt, big);
-    struct rg_request *c = rg_proxy_slot_get(&px);
-    assert_int_equal(rg_proxy_pkt_reserve(&px, c, 100), 0);
-    assert_ptr_equal(c->pkt, small);
-    for (unsigned i = 0; i < RG_PROXY_BUF_CLASSES; i++)
-        assert_true(px.bufs[i].inuse <= 1);
-    rg_proxy_slot_put(&px, a);
-    rg_proxy_slot_put(&px, b);
-    rg_proxy_slot_put(&px, c);
-    for (unsigned i = 0; i < RG_PROXY_BUF_CLASSES; i++)
-        assert_int_equal(px.bufs[i].inuse, 0);
-    rg_proxy_free(&px);
-}
-
-static void test_heap_orders_deadlines(void **state)
-{
-    (void)state;
-    struct rg_proxy px;
-    assert_int_equal(rg_proxy_init(&px, NULL, NULL, 4 * RG_PROXY_CHUNK), 0);
-    enum { N = 1000 };
-    struct rg_request *r[N];
-    srand(7);
-    for (unsigned i = 0; i < N; i++) {
-        r[i] = rg_proxy_slot_get(&px);
-        r[i]->deadline_ms = (uint64_t)(rand() % 5000);
-        rg_proxy_heap_push(&px, r[i]);
-    }
-    /* Remove a third from the middle, as replies do. */
-    for (unsigned i = 0; i < N; i += 3)
-        rg_proxy_heap_remove(&px, r[i]);
-    uint64_t last = 0;
-    unsigned popped = 0;
-    struct rg_request *top;
-    while ((top = rg_proxy_heap_peek(&px)) != NULL) {
-        assert_true(top->deadline_ms >= last);
-        last = top->deadline_ms;
-        rg_proxy_heap_remove(&px, top);
-        popped++;
-    }
-    assert_int_equal(popped, N - (N + 2) / 3);
-    for (unsigned i = 0; i < N; i++)
-        rg_proxy_slot_put(&px, r[i]);
-    rg_proxy_free(&px);
-}
-
-/* An AP's Access-Request: User-Name, User-Password, Proxy-State x2, hidden with "radsec". */
-static size_t make_ap_access_request(uint8_t *buf, const char *password, bool chap)
-{
-    struct rg_radius_pkt p = {.data = buf, .cap = RG_RADIUS_MAX_LEN};
-    rg_radius_init(&p, RG_RADIUS_ACCESS_REQUEST, 9, NULL);
-    rg_radius_auth_random(buf);
-    rg_radius_attr_add(&p, RG_RADIUS_ATTR_USER_NAME, "alice", 5);
-    if (chap) {
-        uint8_t chap_pw[17] = {1};
-        rg_radius_attr_add(&p, RG_RADIUS_ATTR_CHAP_PASSWORD, chap_pw, sizeof(chap_pw));
-    } else {
-        uint8_t hidden[RG_RADIUS_PASSWORD_MAX];
-        size_t hl;
-        assert_int_equal(rg_radius_password_hide((const uint8_t *)password, strlen(password),
-                                                 buf + 4, AP_SECRET, 6, hidden, &hl),
-                         0);
-        rg_radius_attr_add(&p, RG_RADIUS_ATTR_USER_PASSWORD, hidden, hl);
-    }
-    rg_radius_attr_add(&p, RG_RADIUS_ATTR_PROXY_STATE, "one", 3);
-    rg_radius_attr_add(&p, RG_RADIUS_ATTR_PROXY_STATE, "two", 3);
-    rg_radius_msgauth_add_first(&p);
-    rg_radius_msgauth_sign(buf, NULL, AP_SECRET, 6);
-    return rg_radius_len(buf);
-}
-
-static void test_translate_access_request(void **state)
-{
-    (void)state;
-    uint8_t in[RG_RADIUS_MAX_LEN], out[RG_RADIUS_MAX_LEN], sent_auth[16];
-    const char *pw = "correct horse battery staple";
-    size_t len = make_ap_access_request(in, pw, false);
-    int n = rg_proxy_translate_request(in, len, AP_SECRET, 6, 77, BE_SECRET, strlen(BE_SECRET), out,
-                                       sizeof(out), sent_auth);
-    assert_true(n > 0);
-    struct rg_radius_error err;
-    assert_int_equal(rg_radius_validate(out, (size_t)n, &err), 0);
-    assert_int_equal(out[0], RG_RADIUS_ACCESS_REQUEST);
-    assert_int_equal(out[1], 77);
-    assert_memory_equal(out + 4, sent_auth, 16);
-    assert_memory_not_equal(out + 4, in + 4, 16); /* a fresh authenticator */
-    /* Message-Authenticator is first and verifies with the backend secret only. */
-    struct rg_radius_attr a;
-    size_t pos = 0;
-    assert_int_equal(rg_radius_attr_next(out, &pos, &a), 1);
-    assert_int_equal(a.type, RG_RADIUS_ATTR_MESSAGE_AUTHENTICATOR);
-    assert_int_equal(rg_radius_msgauth_verify(out, NULL, BE_SECRET, strlen(BE_SECRET)), 0);
-    assert_int_not_equal(rg_radius_msgauth_verify(out, NULL, AP_SECRET, 6), 0);
-    /* User-Password unhides with the backend secret to the AP's password. */
-    assert_int_equal(rg_radius_attr_find(out, RG_RADIUS_ATTR_USER_PASSWORD, NULL, &a), 1);
-    uint8_t plain[RG_RADIUS_PASSWORD_MAX];
-    size_t pl;
-    assert_int_equal(rg_radius_password_unhide(a.value, a.value_len, out + 4, BE_SECRET,
-                                               strlen(BE_SECRET), plain, &pl),
-                     0);
-    assert_int_equal(pl, strlen(pw));
-    assert_memory_equal(plain, pw, pl);
-    /* Proxy-State kept, in order. */
-    pos = 0;
-    assert_int_equal(rg_radius_attr_find(out, RG_RADIUS_ATTR_PROXY_STATE, &pos, &a), 1);
-    assert_memory_equal(a.value, "one", 3);
-    pos = a.offset + a.len;
-    assert_int_equal(rg_radius_attr_find(out, RG_RADIUS_ATTR_PROXY_STATE, &pos, &a), 1);
-    assert_memory_equal(a.value, "two", 3);
-    /* Only one Message-Authenticator. */
-    assert_int_equal(
-        rg_radius_attr_remove_all(&(struct rg_radius_pkt){.data = out, .cap = sizeof(out)},
-                                  RG_RADIUS_ATTR_MESSAGE_AUTHENTICATOR),
-        1);
-}
-
-static void test_translate_chap_adds_challenge(void **state)
-{
-    (void)state;
-    uint8_t in[RG_RADIUS_MAX_LEN], out[RG_RADIUS_MAX_LEN], sent_auth[16];
-    size_t len = make_ap_access_request(in, NULL, true);
-    int n = rg_proxy_translate_request(in, len, AP_SECRET, 6, 1, BE_SECRET, strlen(BE_SECRET), out,
-                                       sizeof(out), sent_auth);
-    assert_true(n > 0);
-    struct rg_radius_attr a;
-    /* RFC 2865 §5.3: the AP's authenticator was the CHAP challenge; it travels on. */
-    assert_int_equal(rg_radius_attr_find(out, RG_RADIUS_ATTR_CHAP_CHALLENGE, NULL, &a), 1);
-    assert_int_equal(a.value_len, 16);
-    assert_memory_equal(a.value, in + 4, 16);
-    assert_int_equal(rg_radius_msgauth_verify(out, NULL, BE_SECRET, strlen(BE_SECRET)), 0);
-}
-
-static void test_translate_accounting_request(void **state)
-{
-    (void)state;
-    uint8_t in[RG_RADIUS_MAX_LEN], out[RG_RADIUS_MAX_LEN], sent_auth[16];
-    struct rg_radius_pkt p = {.data = in, .cap = sizeof(in)};
-    rg_radius_init(&p, RG_RADIUS_ACCOUNTING_REQUEST, 200, NULL);
-    uint8_t start[4] = {0, 0, 0, 1};
-    rg_radius_attr_add(&p, RG_RADIUS_ATTR_ACCT_STATUS_TYPE, start, 4);
-    rg_radius_attr_add(&p, RG_RADIUS_ATTR_USER_NAME, "bob", 3);
-    rg_radius_auth_request_sign(in, AP_SECRET, 6);
-    assert_int_equal(rg_radius_auth_request_verify(in, AP_SECRET, 6), 0);
-    int n = rg_proxy_translate_request(in, rg_radius_len(in), AP_SECRET, 6, 3, BE_SECRET,
-                                       strlen(BE_SECRET), out, sizeof(out), sent_auth);
-    assert_true(n > 0);
-    assert_int_equal(out[1], 3);
-    /* RFC 2866 §3: recomputed for the backend secret. */
-    assert_int_equal(rg_radius_auth_request_verify(out, BE_SECRET, strlen(BE_SECRET)), 0);
-    assert_int_not_equal(rg_radius_auth_request_verify(out, AP_SECRET, 6), 0);
-    /* RFC 3579 §3.3: Message-Authenticator MUST NOT be in an Accounting-Request. */
-    assert_int_equal(rg_radius_msgauth_verify(out, NULL, BE_SECRET, strlen(BE_SECRET)), -ENOENT);
-
-    /* One from the AP is verified on the way in (by the caller) and never forwarded. */
-    rg_radius_msgauth_add_first(&p);
-    rg_radius_msgauth_sign(in, NULL, AP_SECRET, 6);
-    rg_radius_auth_request_sign(in, AP_SECRET, 6);
-    n = rg_proxy_translate_request(in, rg_radius_len(in), AP_SECRET, 6, 4, BE_SECRET,
-                                   strlen(BE_SECRET), out, sizeof(out), sent_auth);
-    assert_int_equal(n, rg_radius_len(in) - 18);
-    struct rg_radius_attr a;
-    assert_int_equal(rg_radius_attr_find(out, RG_RADIUS_ATTR_MESSAGE_AUTHENTICATOR, NULL, &a), 0);
-    assert_int_equal(rg_radius_auth_request_verify(out, BE_SECRET, strlen(BE_SECRET)), 0);
-}
-
-static void test_translate_reply_reencrypts(void **state)
-{
-    (void)state;
-    uint8_t sent_auth[16], ap_auth[16], buf[RG_RADIUS_MAX_LEN];
-    rg_random_bytes(sent_auth, 16);
-    rg_random_bytes(ap_auth, 16);
-    /* The backend's Access-Accept: Tunnel-Password and both MPPE keys for its secret. */
-    struct rg_radius_pkt p = {.data = buf, .cap = sizeof(buf)};
-    rg_radius_init(&p, RG_RADIUS_ACCESS_ACCEPT, 77, NULL);
-    rg_radius_msgauth_add_first(&p);
-    uint8_t key[32], salt[2], hidden[64], tp[70];
-    size_t hl;
-    unsigned ctr = 0;
-    for (int i = 0; i < 32; i++)
-        key[i] = (uint8_t)(i * 7 + 1);
-    rg_radius_salt_new(salt, &ctr);
-    assert_int_equal(
-        rg_radius_salted_hide(key, 32, salt, sent_auth, BE_SECRET, strlen(BE_SECRET), hidden, &hl),
-        0);
-    rg_radius_vsa_add(&p, RG_RADIUS_VENDOR_MICROSOFT, RG_RADIUS_MS_MPPE_RECV_KEY, hidden, hl);
-    rg_radius_salt_new(salt, &ctr);
-    rg_radius_salted_hide(key, 16, salt, sent_auth, BE_SECRET, strlen(BE_SECRET), hidden, &hl);
-    tp[0] = 1; /* tag */
-    memcpy(tp + 1, hidden, hl);
-    rg_radius_attr_add(&p, RG_RADIUS_ATTR_TUNNEL_PASSWORD, tp, hl + 1);
-    rg_radius_attr_add(&p, RG_RADIUS_ATTR_REPLY_MESSAGE, "hi", 2);
-    rg_radius_msgauth_sign(buf, sent_auth, BE_SECRET, strlen(BE_SECRET));
-    rg_radius_auth_response_sign(buf, sent_auth, BE_SECRET, strlen(BE_SECRET));
-
-    const char *why = NULL;
-    size_t len = rg_radius_len(buf);
-    assert_int_equal(rg_proxy_verify_reply(buf, len, sent_auth, BE_SECRET, strlen(BE_SECRET), &why),
-                     1);
-    assert_int_equal(rg_proxy_translate_reply(buf, len, sizeof(buf), sent_auth, BE_SECRET,
-                                              strlen(BE_SECRET), 9, ap_auth, AP_SECRET, 6, &ctr),
-                     0);
-    assert_int_equal(buf[1], 9);
-    assert_int_equal(rg_radius_auth_response_verify(buf, ap_auth, AP_SECRET, 6), 0);
-    assert_int_equal(rg_radius_msgauth_verify(buf, ap_auth, AP_SECRET, 6), 0);
-    /* The keys unhide with the AP's secret and authenticator to the same octets. */
-    struct rg_radius_attr a;
-    size_t pos = 0;
-    uint8_t out[64];
-    size_t ol;
-    assert_int_equal(
-        rg_radius_vsa_find(buf, RG_RADIUS_VENDOR_MICROSOFT, RG_RADIUS_MS_MPPE_RECV_KEY, &pos, &a),
-        1);
-    assert_int_equal(rg_radius_salted_unhide(a.value, a.value_len, ap_auth, AP_SECRET, 6, out, &ol),
-                     0);
-    assert_int_equal(ol, 32);
-    assert_memory_equal(out, key, 32);
-    assert_int_equal(rg_radius_attr_find(buf, RG_RADIUS_ATTR_TUNNEL_PASSWORD, NULL, &a), 1);
-    assert_int_equal(a.value[0], 1); /* tag kept */
-    assert_true(a.value[1] & 0x80);  /* RFC 2868 §3.5: salt top bit set */
-    assert_int_equal(
-        rg_radius_salted_unhide(a.value + 1, a.value_len - 1, ap_auth, AP_SECRET, 6, out, &ol), 0);
-    assert_int_equal(ol, 16);
-    assert_memory_equal(out, key, 16);
-}
-
-/* A backend reply to a request sent with sent_auth: code, optional EAP-Message, signed with
- * Message-Authenticator when ma, Response Authenticator with the backend secret. */
-static size_t make_reply(uint8_t *buf, uint8_t code, uint8_t id, const uint8_t *sent_auth, bool ma,
-                         bool eap)
-{
-    struct rg_radius_pkt p = {.data = buf, .cap = RG_RADIUS_MAX_LEN};
-    size_t bl = strlen(BE_SECRET);
-    rg_radius_init(&p, code, id, NULL);
-    if (ma)
-        rg_radius_msgauth_add_first(&p);
-    if (eap)
-        rg_radius_attr_add(&p, RG_RADIUS_ATTR_EAP_MESSAGE, "\x01\x02\x00\x04", 4);
-    rg_radius_attr_add(&p, RG_RADIUS_ATTR_REPLY_MESSAGE, "hi", 2);
-    if (ma)
-        rg_radius_msgauth_sign(buf, sent_auth, BE_SECRET, bl);
-    rg_radius_auth_response_sign(buf, sent_auth, BE_SECRET, bl);
-    return rg_radius_len(buf);
-}
-
-static enum rg_reply_verdict check(const uint8_t *buf, uint8_t req_code, bool req_eap,
-                                   const uint8_t *sent_auth, enum rg_require_ma mode, bool signs,
-                                   struct rg_reply_check *chk)
-{
-    return rg_proxy_check_reply(buf, rg_radius_len(buf), req_code, req_eap, sent_auth, BE_SECRET,
-                                strlen(BE_SECRET), mode, signs, chk);
-}
-
-static void test_check_reply_verification(void **state)
-{
-    (void)state;
-    uint8_t sent_auth[16], buf[RG_RADIUS_MAX_LEN];
-    rg_random_bytes(sent_auth, 16);
-    struct rg_reply_check chk;
-    size_t bl = strlen(BE_SECRET);
-
-    /* Wrong secret: the Response Authenticator fails, whatever the policy. */
-    struct rg_radius_pkt p = {.data = buf, .cap = sizeof(buf)};
-    rg_radius_init(&p, RG_RADIUS_ACCESS_ACCEPT, 1, NULL);
-    rg_radius_auth_response_sign(buf, sent_auth, "other", 5);
-    assert_int_equal(
-        check(buf, RG_RADIUS_ACCESS_REQUEST, false, sent_auth, RG_REQUIRE_MA_FALSE, false, &chk),
-        RG_REPLY_UNVERIFIED);
-    assert_string_equal(chk.why, "bad Response Authenticator");
-
-    /* A tampered Message-Authenticator fails even under false. */
-    make_reply(buf, RG_RADIUS_ACCESS_REJECT, 1, sent_auth, true, false);
-    buf[22] ^= 1;
-    rg_radius_auth_response_sign(buf, sent_auth, BE_SECRET, bl);
-    assert_int_equal(
-        check(buf, RG_RADIUS_ACCESS_REQUEST, false, sent_auth, RG_REQUIRE_MA_FALSE, false, &chk),
-        RG_REPLY_UNVERIFIED);
-    assert_string_equal(chk.why, "bad Message-Authenticator");
-
-    /* A verified reply of the wrong code: discarded (the server answered), not unverified. */
-    make_reply(buf, RG_RADIUS_ACCOUNTING_RESPONSE, 1, sent_auth, false, false);
-    assert_int_equal(
-        check(buf, RG_RADIUS_ACCESS_REQUEST, false, sent_auth, RG_REQUIRE_MA_AUTO, false, &chk),
-        RG_REPLY_DISCARD);
-    assert_int_equal(chk.warn, RG_BACKEND_WARN_UNUSABLE);
-    make_reply(buf, RG_RADIUS_ACCESS_ACCEPT, 1, sent_auth, true, false);
-    assert_int_equal(
-        check(buf, RG_RADIUS_ACCOUNTING_REQUEST, false, sent_auth, RG_REQUIRE_MA_AUTO, false, &chk),
-        RG_REPLY_DISCARD);
-
-    /* EAP-Message without Message-Authenticator: RFC 3579 §3.2, even under false. */
-    make_reply(buf, RG_RADIUS_ACCESS_CHALLENGE, 1, sent_auth, false, true);
-    assert_int_equal(
-        check(buf, RG_RADIUS_ACCESS_REQUEST, true, sent_auth, RG_REQUIRE_MA_FALSE, false, &chk),
-        RG_REPLY_DISCARD);
-    assert_int_equal(chk.warn, RG_BACKEND_WARN_EAP_UNSIGNED);
-
-    /* A Status-Server answer proves the server alive, signed or not. */
-    make_reply(buf, RG_RADIUS_ACCESS_ACCEPT, 1, sent_auth, false, false);
-    assert_int_equal(
-        check(buf, RG_RADIUS_STATUS_SERVER, false, sent_auth, RG_REQUIRE_MA_TRUE, false, &chk),
-        RG_REPLY_FORWARD);
-    assert_false(chk.learned);
-}
-
-/* require-message-authenticator = auto, as a server like Debian's FreeRADIUS 3.2.1 answers:
- * EAP replies signed, PAP replies not. EAP first proves nothing; PAP passes (and is flagged
- * for the warning) until the server once signs a PAP reply; after that unsigned ones go. */
-static void test_check_reply_policy_auto_learns(void **state)
-{
-    (void)state;
-    uint8_t sent_auth[16], buf[RG_RADIUS_MAX_LEN];
-    rg_random_bytes(sent_auth, 16);
-    struct rg_reply_check chk;
-    bool signs = false;
-
-    make_reply(buf, RG_RADIUS_ACCESS_CHALLENGE, 2, sent_auth, true, true);
-    assert_int_equal(
-        check(buf, RG_RADIUS_ACCESS_REQUEST, true, sent_auth, RG_REQUIRE_MA_AUTO, signs, &chk),
-        RG_REPLY_FORWARD);
-    assert_false(chk.learned); /* an EAP reply is signed by every server */
-    assert_false(chk.unsigned_passed);
-    /* An EAP conversation's final Access-Accept, signed: still proves nothing. */
-    make_reply(buf, RG_RADIUS_ACCESS_ACCEPT, 2, sent_auth, true, true);
-    check(buf, RG_RADIUS_ACCESS_REQUEST, true, sent_auth, RG_REQUIRE_MA_AUTO, signs, &chk);
-    assert_false(chk.learned);
-
-    make_reply(buf, RG_RADIUS_ACCESS_ACCEPT, 3, sent_auth, false, false);
-    assert_int_equal(
-        check(buf, RG_RADIUS_ACCESS_REQUEST, false, sent_auth, RG_REQUIRE_MA_AUTO, signs, &chk),
-        RG_REPLY_FORWARD);
-    assert_true(chk.unsigned_passed);
-    assert_false(chk.learned);
-    make_reply(buf, RG_RADIUS_ACCESS_REJECT, 3, sent_auth, false, false);
-    assert_int_equal(
-        check(buf, RG_RADIUS_ACCESS_REQUEST, false, sent_auth, RG_REQUIRE_MA_AUTO, signs, &chk),
-        RG_REPLY_FORWARD);
-
-    /* The server starts signing PAP replies (upgraded): learned. */
-    make_reply(buf, RG_RADIUS_ACCESS_ACCEPT, 4, sent_auth, true, false);
-    assert_int_equal(
-        check(buf, RG_RADIUS_ACCESS_REQUEST, false, sent_auth, RG_REQUIRE_MA_AUTO, signs, &chk),
-        RG_REPLY_FORWARD);
-    assert_true(chk.learned);
-    signs = chk.learned;
-
-    /* From then on an unsigned one is discarded: a forged reply (BlastRADIUS) looks like this. */
-    make_reply(buf, RG_RADIUS_ACCESS_ACCEPT, 5, sent_auth, false, false);
-    assert_int_equal(
-        check(buf, RG_RADIUS_ACCESS_REQUEST, false, sent_auth, RG_REQUIRE_MA_AUTO, signs, &chk),
-        RG_REPLY_DISCARD);
-    assert_int_equal(chk.warn, RG_BACKEND_WARN_UNSIGNED_DROPPED);
-    /* ... also the unsigned final reply of an EAP request without EAP-Message in it. */
-    make_reply(buf, RG_RADIUS_ACCESS_REJECT, 5, sent_auth, false, false);
-    assert_int_equal(
-        check(buf, RG_RADIUS_ACCESS_REQUEST, true, sent_auth, RG_REQUIRE_MA_AUTO, signs, &chk),
-        RG_REPLY_DISCARD);
-    /* Accounting-Response never needs one. */
-    make_reply(buf, RG_RADIUS_ACCOUNTING_RESPONSE, 6, sent_auth, false, false);
-    assert_int_equal(
-        check(buf, RG_RADIUS_ACCOUNTING_REQUEST, false, sent_auth, RG_REQUIRE_MA_AUTO, signs, &chk),
-        RG_REPLY_FORWARD);
-}
-
-static void test_check_reply_policy_true_false(void **state)
-{
-    (void)state;
-    uint8_t sent_auth[16], buf[RG_RADIUS_MAX_LEN];
-    rg_random_bytes(sent_auth, 16);
-    struct rg_reply_check chk;
-
-    make_reply(buf, RG_RADIUS_ACCESS_ACCEPT, 1, sent_auth, false, false);
-    assert_int_equal(
-        check(buf, RG_RADIUS_ACCESS_REQUEST, false, sent_auth, RG_REQUIRE_MA_TRUE, false, &chk),
-        RG_REPLY_DISCARD);
-    assert_int_equal(chk.warn, RG_BACKEND_WARN_UNSIGNED_DROPPED);
-    assert_non_null(strstr(chk.why, "require-message-authenticator = true"));
-    assert_int_equal(
-        check(buf, RG_RADIUS_ACCESS_REQUEST, false, sent_auth, RG_REQUIRE_MA_FALSE, true, &chk),
-        RG_REPLY_FORWARD);
-    assert_true(chk.unsigned_passed);
-    make_reply(buf, RG_RADIUS_ACCESS_ACCEPT, 1, sent_auth, true, false);
-    assert_int_equal(
-        check(buf, RG_RADIUS_ACCESS_REQUEST, false, sent_auth, RG_REQUIRE_MA_TRUE, false, &chk),
-        RG_REPLY_FORWARD);
-    assert_false(chk.unsigned_passed);
-}
-
-/* An Accounting-Response with Message-Authenticator: accepted under either convention
- * (FreeRADIUS 3.2.1-3.2.8: zeroed authenticator field; 3.2.9+, radsecproxy, hostapd: the
- * request's), refused when it matches neither, and never passed on to the AP. */
-static void test_accounting_response_msgauth(void **state)
-{
-    (void)state;
-    uint8_t sent_auth[16], ap_auth[16], buf[RG_RADIUS_MAX_LEN];
-    static const uint8_t zeros[16];
-    rg_random_bytes(sent_auth, 16);
-    rg_random_bytes(ap_auth, 16);
-    size_t bl = strlen(BE_SECRET);
-    struct rg_reply_check chk;
-    const uint8_t *conventions[] = {sent_auth, zeros};
-    for (unsigned i = 0; i < 2; i++) {
-        struct rg_radius_pkt p = {.data = buf, .cap = sizeof(buf)};
-        rg_radius_init(&p, RG_RADIUS_ACCOUNTING_RESPONSE, 8, NULL);
-        rg_radius_msgauth_add_first(&p);
-        rg_radius_attr_add(&p, RG_RADIUS_ATTR_PROXY_STATE, "ps", 2);
-        rg_radius_msgauth_sign(buf, conventions[i], BE_SECRET, bl);
-        rg_radius_auth_response_sign(buf, sent_auth, BE_SECRET, bl);
-        assert_int_equal(check(buf, RG_RADIUS_ACCOUNTING_REQUEST, false, sent_auth,
-                               RG_REQUIRE_MA_TRUE, false, &chk),
-                         RG_REPLY_FORWARD);
-        unsigned ctr = 0;
-        assert_int_equal(rg_proxy_translate_reply(buf, rg_radius_len(buf), sizeof(buf), sent_auth,
-                                                  BE_SECRET, bl, 9, ap_auth, AP_SECRET, 6, &ctr),
-                         0);
-        struct rg_radius_attr a;
-        assert_int_equal(rg_radius_attr_find(buf, RG_RADIUS_ATTR_MESSAGE_AUTHENTICATOR, NULL, &a),
-                         0);
-        assert_int_equal(rg_radius_len(buf), 20 + 4);
-        assert_int_equal(rg_radius_auth_response_verify(buf, ap_auth, AP_SECRET, 6), 0);
-    }
-    /* Signed with something else: fails verification. */
-    struct rg_radius_pkt p = {.data = buf, .cap = sizeof(buf)};
-    rg_radius_init(&p, RG_RADIUS_ACCOUNTING_RESPONSE, 8, NULL);
-    rg_radius_msgauth_add_first(&p);
-    rg_radius_msgauth_sign(buf, ap_auth, BE_SECRET, bl);
-    rg_radius_auth_response_sign(buf, sent_auth, BE_SECRET, bl);
-    assert_int_equal(
-        check(buf, RG_RADIUS_ACCOUNTING_REQUEST, false, sent_auth, RG_REQUIRE_MA_AUTO, false, &chk),
-        RG_REPLY_UNVERIFIED);
-    /* Access-* replies keep theirs, re-signed for the AP. */
-    make_reply(buf, RG_RADIUS_ACCESS_ACCEPT, 1, sent_auth, false, false);
-    unsigned ctr = 0;
-    assert_int_equal(rg_proxy_translate_reply(buf, rg_radius_len(buf), sizeof(buf), sent_auth,
-                                              BE_SECRET, bl, 9, ap_auth, AP_SECRET, 6, &ctr),
-                     0);
-    assert_int_equal(rg_radius_msgauth_verify(buf, ap_auth, AP_SECRET, 6), 0);
-    assert_int_equal(buf[20], RG_RADIUS_ATTR_MESSAGE_AUTHENTICATOR);
-}
-
-/* An Access-Request of nearly 4096 octets that cannot take the Message-Authenticator or the
- * CHAP-Challenge: -EMSGSIZE (dropped by the caller), not -ENOSPC (which means "wait for IDs"). */
-static size_t make_big_request(uint8_t *buf, uint8_t code, size_t target, bool chap)
-{
-    struct rg_radius_pkt p = {.data = buf, .cap = RG_RADIUS_MAX_LEN};
-    rg_radius_init(&p, code, 5, NULL);
-    rg_radius_auth_random(buf);
-    rg_radius_attr_add(&p, RG_RADIUS_ATTR_USER_NAME, "alice", 5);
-    if (chap) {
-        uint8_t chap_pw[17] = {1};
-        rg_radius_attr_add(&p, RG_RADIUS_ATTR_CHAP_PASSWORD, chap_pw, sizeof(chap_pw));
-    }
-    uint8_t filler[253];
-    memset(filler, 'x', sizeof(filler));
-    size_t rem;
-    while ((rem = target - rg_radius_len(buf)) >= 3) {
-        size_t chunk = rem - 2 > 253 ? 253 : rem - 2;
-        if (rem - (chunk + 2) > 0 && rem - (chunk + 2) < 3)
-            chunk -= 3; /* leave room for a last attribute of 3 octets or more */
-        assert_int_equal(rg_radius_attr_add(&p, RG_RADIUS_ATTR_CLASS, filler, chunk), 0);
-    }
-    if (code == RG_RADIUS_ACCOUNTING_REQUEST)
-        rg_radius_auth_request_sign(buf, AP_SECRET, 6);
-    return rg_radius_len(buf);
-}
-
-static void test_translate_request_no_room(void **state)
-{
-    (void)state;
-    uint8_t in[RG_RADIUS_MAX_LEN], out[RG_RADIUS_MAX_LEN], sent_auth[16];
-    size_t len = make_big_request(in, RG_RADIUS_ACCESS_REQUEST, 4090, false);
-    assert_true(len > 4078);
-    assert_int_equal(rg_proxy_translate_request(in, len, AP_SECRET, 6, 1, BE_SECRET,
-                                                strlen(BE_SECRET), out, sizeof(out), sent_auth),
-                     -EMSGSIZE);
-    len = make_big_request(in, RG_RADIUS_ACCESS_REQUEST, 4070, true);
-    assert_int_equal(rg_proxy_translate_request(in, len, AP_SECRET, 6, 1, BE_SECRET,
-                                                strlen(BE_SECRET), out, sizeof(out), sent_auth),
-                     -EMSGSIZE);
-    /* Accounting gets nothing added: a full-size Accounting-Request goes through. */
-    len = make_big_request(in, RG_RADIUS_ACCOUNTING_REQUEST, 4096, false);
-    assert_int_equal(len, 4096);
-    assert_int_equal(rg_proxy_translate_request(in, len, AP_SECRET, 6, 1, BE_SECRET,
-                                                strlen(BE_SECRET), out, sizeof(out), sent_auth),
-                     4096);
-}
-
-/* RFC 2865 §5.33: replies the gateway makes itself carry the request's Proxy-State, in order. */
-static void test_local_reply_echoes_proxy_state(void **state)
-{
-    (void)state;
-    uint8_t in[RG_RADIUS_MAX_LEN], out[RG_RADIUS_MAX_LEN];
-    size_t len = make_ap_access_request(in, "pw", false);
-    (void)len;
-    int n = rg_proxy_local_reply(out, sizeof(out), RG_RADIUS_ACCESS_REJECT, in[1], in + 4, in,
-                                 "No RADIUS server available", AP_SECRET, 6);
-    assert_true(n > 0);
-    assert_int_equal(out[1], in[1]);
-    assert_int_equal(rg_radius_auth_response_verify(out, in + 4, AP_SECRET, 6), 0);
-    assert_int_equal(rg_radius_msgauth_verify(out, in + 4, AP_SECRET, 6), 0);
-    assert_int_equal(out[20], RG_RADIUS_ATTR_MESSAGE_AUTHENTICATOR);
-    struct rg_radius_attr a;
-    size_t pos = 0;
-    assert_int_equal(rg_radius_attr_find(out, RG_RADIUS_ATTR_PROXY_STATE, &pos, &a), 1);
-    assert_memory_equal(a.value, "one", 3);
-    assert_int_equal(rg_radius_attr_find(out, RG_RADIUS_ATTR_PROXY_STATE, &pos, &a), 1);
-    assert_memory_equal(a.value, "two", 3);
-    assert_int_equal(rg_radius_attr_find(out, RG_RADIUS_ATTR_PROXY_STATE, &pos, &a), 0);
-    assert_int_equal(rg_radius_attr_find(out, RG_RADIUS_ATTR_REPLY_MESSAGE, NULL, &a), 1);
-    /* Status-Server answer: the same. */
-    n = rg_proxy_local_reply(out, sizeof(out), RG_RADIUS_ACCESS_ACCEPT, 7, in + 4, in, NULL,
-                             AP_SECRET, 6);
-    assert_true(n > 0);
-    assert_int_equal(rg_radius_attr_find(out, RG_RADIUS_ATTR_PROXY_STATE, NULL, &a), 1);
-    assert_int_equal(rg_radius_attr_find(out, RG_RADIUS_ATTR_REPLY_MESSAGE, NULL, &a), 0);
-}
-
-/* An Access-Request with one User-Password attribute of raw value v (len n), or two. */
-static size_t make_password_request(uint8_t *buf, size_t n, bool twice)
-{
-    struct rg_radius_pkt p = {.data = buf, .cap = RG_RADIUS_MAX_LEN};
-    uint8_t v[253];
-    memset(v, 0x41, sizeof(v));
-    rg_radius_init(&p, RG_RADIUS_ACCESS_REQUEST, 3, NULL);
-    rg_radius_auth_random(buf);
-    rg_radius_attr_add(&p, RG_RADIUS_ATTR_USER_NAME, "alice", 5);
-    rg_radius_attr_add(&p, RG_RADIUS_ATTR_USER_PASSWORD, v, n);
-    if (twice)
-        rg_radius_attr_add(&p, RG_RADIUS_ATTR_USER_PASSWORD, v, n);
-    rg_radius_msgauth_add_first(&p);
-    rg_radius_msgauth_sign(buf, NULL, AP_SECRET, 6);
-    return rg_radius_len(buf);
-}
-
-static void test_request_invalid_user_password(void **state)
-{
-    (void)state;
-    uint8_t buf[RG_RADIUS_MAX_LEN];
-    make_password_request(buf, 16, false);
-    assert_null(rg_proxy_request_invalid(buf));
-    make_password_request(buf, 128, false);
-    assert_null(rg_proxy_request_invalid(buf));
-    make_password_request(buf, 0, false);
-    assert_string_equal(rg_proxy_request_invalid(buf), "empty User-Password");
-    make_password_request(buf, 144, false);
-    assert_non_null(strstr(rg_proxy_request_invalid(buf), "over 128"));
-    make_password_request(buf, 20, false);
-    assert_non_null(strstr(rg_proxy_request_invalid(buf), "multiple of 16"));
-    make_password_request(buf, 16, true);
-    assert_non_null(strstr(rg_proxy_request_invalid(buf), "more than once"));
-}
 
 /* ---- the state table driven without TLS: a worker with a loop and real UDP sockets towards
  * a port nobody answers on; replies are handed to rg_proxy_on_reply directly. The AP's
@@ -973,23 +374,262 @@ static void test_worker_bad_user_password_keeps_connection(void **state)
     worker_down();
 }
 
+/* ---- the state table on a fake clock and a fake backend (no sockets, no sleeps, no uv
+ * timer): rg_proxy_set_ops hands the table a clock the test moves, a fixed RAND, and a
+ * backend whose sockets are plain structs that record every datagram; rg_proxy_expire is
+ * what the timer would do. The AP's connection is open, so what it is sent is staged in
+ * conn->staged, unencrypted, and the test reads it there. ---- */
+
+struct fake_sent {
+    struct rg_backend_sock *sock;
+    uint64_t at;
+    uint16_t len;
+    uint8_t pkt[RG_RADIUS_MAX_LEN];
+};
+
+static struct fake {
+    uint64_t now;
+    int rand_permille;
+    struct rg_backend_sock socks[4]; /* one per destination used, in order of first use */
+    unsigned nsocks;
+    struct fake_sent sent[16];
+    unsigned nsent;
+} fk;
+
+static uint64_t fake_now(void *arg)
+{
+    return ((struct fake *)arg)->now;
+}
+
+static int fake_rand(void *arg)
+{
+    return ((struct fake *)arg)->rand_permille;
+}
+
+static int fake_alloc_id(void *arg, struct rg_backend_dest *dest, struct rg_request *req,
+                         struct rg_backend_sock **sock, uint8_t *id)
+{
+    struct fake *f = arg;
+    struct rg_backend_sock *s = NULL;
+    for (unsigned i = 0; i < f->nsocks && !s; i++)
+        if (f->socks[i].dest == dest)
+            s = &f->socks[i];
+    if (!s) {
+        assert_true(f->nsocks < 4);
+        s = &f->socks[f->nsocks++];
+        s->dest = dest;
+        rg_idspace_init(&s->ids);
+    }
+    if (s->ids.nfree == 0)
+        return -ENOSPC;
+    *id = (uint8_t)rg_idspace_alloc(&s->ids, req);
+    *sock = s;
+    dest->outstanding++;
+    dest->server->pool->set->outstanding++;
+    return 0;
+}
+
+static void fake_release_id(void *arg, struct rg_backend_sock *sock, uint8_t id)
+{
+    (void)arg;
+    rg_idspace_release(&sock->ids, id);
+    sock->dest->outstanding--;
+    rg_backend_set_release(sock->dest->server->pool->set);
+}
+
+static int fake_send(void *arg, struct rg_backend_sock *sock, struct rg_request *req)
+{
+    struct fake *f = arg;
+    assert_true(f->nsent < 16);
+    struct fake_sent *d = &f->sent[f->nsent++];
+    d->sock = sock;
+    d->at = f->now;
+    d->len = req->len;
+    memcpy(d->pkt, req->pkt, req->len);
+    return 0;
+}
+
+static const struct rg_proxy_ops fake_ops = {
+    .now_ms = fake_now,
+    .rand_permille = fake_rand,
+    .alloc_id = fake_alloc_id,
+    .release_id = fake_release_id,
+    .send = fake_send,
+};
+
+#define FAKE_T0 1000000u
+
+/* Two servers in failover order, IRT 2 s, one retransmission (MRC 1). */
+static void fake_up(void)
+{
+    const char *text =
+        "tls { certificate = \"c.pem\" key = \"k.pem\" }\n"
+        "pool \"corp\" { timeout = 2 retries = 1 status-server = false\n"
+        "  policy = \"failover\" dead-time = 60\n"
+        "  server \"rad1\" { host = \"127.0.0.1\" auth-port = 9 acct-port = 9 "
+        "secret = \"" BE_SECRET "\" }\n"
+        "  server \"rad2\" { host = \"127.0.0.2\" auth-port = 9 acct-port = 9 "
+        "secret = \"" BE_SECRET "\" } }\n"
+        "org \"acme\" { ca = {\"ca.pem\"} pool = \"corp\" secret = \"" AP_SECRET "\" }\n"
+        "log { requests = false }\n";
+    struct rg_config *cfg = NULL;
+    struct rg_config_diag diag = {0};
+    if (rg_config_load_buf("t.conf", text, false, &cfg, &diag) != 0)
+        fail_msg("config: %s", diag.text ? diag.text : "?");
+    rg_config_diag_free(&diag);
+    memset(&fk, 0, sizeof(fk));
+    fk.now = FAKE_T0;
+    fk.rand_permille = 50; /* RAND = +0.05: RT = 2100, then 2 * 2100 + 105 */
+    memset(&wk, 0, sizeof(wk));
+    /* The loop only carries the connection's check handles; it never runs before teardown. */
+    assert_int_equal(uv_loop_init(&wk.loop), 0);
+    assert_int_equal(uv_check_init(&wk.loop, &wk.flush_check), 0);
+    assert_int_equal(uv_check_init(&wk.loop, &wk.trim_check), 0);
+    assert_int_equal(rg_proxy_init(&wk.proxy, &wk, NULL, 1024), 0); /* no uv timer */
+    rg_proxy_set_ops(&wk.proxy, &fake_ops, &fk);
+    wk.backends = rg_backend_set_new(&wk, cfg);
+    memset(&wgen, 0, sizeof(wgen));
+    wgen.refcount = 1;
+    wgen.cfg = cfg;
+    wk.gen = &wgen;
+    wconn = calloc(1, sizeof(*wconn));
+    wconn->inflight = calloc(256, sizeof(*wconn->inflight));
+    wconn->worker = &wk;
+    wconn->gen = &wgen;
+    wconn->state = RG_CONN_OPEN; /* rg_conn_send stages what the AP is sent */
+    wconn->peer.org = rg_config_find_org(cfg, "acme");
+    snprintf(wconn->addr_text, sizeof(wconn->addr_text), "127.0.0.1:1");
+    snprintf(wconn->peer.cn, sizeof(wconn->peer.cn), "ap");
+}
+
+static void fake_down(void)
+{
+    rg_proxy_conn_closed(&wk.proxy, wconn);
+    rg_proxy_abort_all(&wk.proxy);
+    assert_int_equal(wk.proxy.inuse, 0);
+    rg_backend_set_retire(wk.backends);
+    uv_close((uv_handle_t *)&wk.flush_check, NULL);
+    uv_close((uv_handle_t *)&wk.trim_check, NULL);
+    assert_int_equal(uv_run(&wk.loop, UV_RUN_DEFAULT), 0);
+    assert_int_equal(uv_loop_close(&wk.loop), 0);
+    rg_proxy_free(&wk.proxy);
+    rg_config_unref(wgen.cfg);
+    rg_buf_free(&wconn->staged);
+    free(wconn->inflight);
+    free(wconn);
+}
+
+/* The backend answers the datagram fake sent as sent[i] (its ID, its authenticator). */
+static void fake_backend_answers(unsigned i, uint8_t code)
+{
+    const struct fake_sent *d = &fk.sent[i];
+    uint8_t buf[RG_RADIUS_MAX_LEN];
+    make_reply(buf, code, d->pkt[1], d->pkt + 4, true, false);
+    rg_proxy_on_reply(&wk.proxy, d->sock, buf, rg_radius_len(buf),
+                      (const struct sockaddr *)d->sock->dest->addr);
+}
+
+/* The clock moves to FAKE_T0 + ms and the due deadlines run. */
+static void fake_at(uint64_t ms)
+{
+    fk.now = FAKE_T0 + ms;
+    rg_proxy_expire(&wk.proxy);
+}
+
+/* RFC 5080 §2.2.1 end to end: the request goes to rad1; at RT (IRT + RAND*IRT) it is sent
+ * again unchanged; at the next RT (2*RT + RAND*RT), MRC spent, rad1 is marked dead and the
+ * request fails over to rad2 with a fresh ID and authenticator; rad1's late reply finds no
+ * request (its ID was released) and reaches nobody; rad2's reply reaches the AP with the
+ * AP's ID, signed with the AP's secret. */
+static void test_table_timeout_retransmit_failover_late_reply(void **state)
+{
+    (void)state;
+    fake_up();
+    struct rg_backend_server *rad1 = &wk.backends->pools[0].servers[0];
+    struct rg_backend_server *rad2 = &wk.backends->pools[0].servers[1];
+    uint8_t ap[RG_RADIUS_MAX_LEN];
+    make_pap_request(ap, 33);
+    assert_int_equal(ap_sends(ap), 0);
+    assert_int_equal(fk.nsent, 1);
+    assert_ptr_equal(fk.sent[0].sock->dest, &rad1->auth);
+    assert_int_equal(fk.sent[0].at, FAKE_T0);
+
+    fake_at(2099); /* RT = 2000 + 2000 * 0.05 */
+    assert_int_equal(fk.nsent, 1);
+    fake_at(2100);
+    assert_int_equal(fk.nsent, 2);
+    assert_ptr_equal(fk.sent[1].sock, fk.sent[0].sock); /* same source port */
+    assert_int_equal(fk.sent[1].len, fk.sent[0].len);
+    assert_memory_equal(fk.sent[1].pkt, fk.sent[0].pkt, fk.sent[0].len); /* same ID, auth */
+    assert_int_equal(STAT(retransmits), 1);
+    assert_int_equal(rad1->health, RG_BACKEND_ALIVE);
+
+    fake_at(2100 + 4304); /* next RT = 2 * 2100 + 2100 * 0.05 = 4305 */
+    assert_int_equal(fk.nsent, 2);
+    fake_at(2100 + 4305);
+    assert_int_equal(fk.nsent, 3);
+    assert_int_equal(rad1->health, RG_BACKEND_DEAD);
+    assert_int_equal(STAT(failovers), 1);
+    assert_int_equal(STAT(timeouts), 0);
+    assert_ptr_equal(fk.sent[2].sock->dest, &rad2->auth);
+    assert_memory_not_equal(fk.sent[2].pkt + 4, fk.sent[0].pkt + 4, RG_RADIUS_AUTH_LEN);
+    assert_int_equal(rad1->auth.outstanding, 0); /* rad1's ID was given back */
+    assert_int_equal(rad2->auth.outstanding, 1);
+
+    fake_backend_answers(0, RG_RADIUS_ACCESS_ACCEPT); /* rad1, late */
+    assert_int_equal(STAT(drop_unknown_reply), 1);
+    assert_int_equal(wconn->staged.len, 0);
+    assert_int_equal(rad1->health, RG_BACKEND_DEAD); /* an unknown ID proves nothing */
+
+    fk.now = FAKE_T0 + 2100 + 4305 + 40;
+    fake_backend_answers(2, RG_RADIUS_ACCESS_ACCEPT); /* rad2 */
+    assert_int_equal(STAT(replies), 1);
+    assert_int_equal(wconn->staged.len, rg_radius_len(wconn->staged.data));
+    assert_int_equal(wconn->staged.data[0], RG_RADIUS_ACCESS_ACCEPT);
+    assert_int_equal(wconn->staged.data[1], 33);
+    assert_int_equal(rg_radius_auth_response_verify(wconn->staged.data, ap + 4, AP_SECRET, 6), 0);
+    assert_int_equal(rg_radius_msgauth_verify(wconn->staged.data, ap + 4, AP_SECRET, 6), 0);
+    assert_null(wconn->inflight[33]);
+    assert_int_equal(wk.proxy.inuse, 0);
+    assert_int_equal(rad2->auth.outstanding, 0);
+    assert_null(rg_proxy_heap_peek(&wk.proxy)); /* nothing left to retransmit */
+    fake_down();
+}
+
+/* A reply for a request whose AP connection closed is late: counted, sent to no one, and
+ * the ID is given back at once; before it, the closed connection's request was never
+ * retransmitted. */
+static void test_table_reply_after_conn_closed(void **state)
+{
+    (void)state;
+    fake_up();
+    struct rg_backend_server *rad1 = &wk.backends->pools[0].servers[0];
+    uint8_t ap[RG_RADIUS_MAX_LEN];
+    make_pap_request(ap, 7);
+    assert_int_equal(ap_sends(ap), 0);
+    rg_proxy_conn_closed(&wk.proxy, wconn);
+    fake_at(2100);
+    assert_int_equal(fk.nsent, 1); /* radiusdtls-bis §6.2.2: nothing more for it */
+    assert_int_equal(STAT(retransmits), 0);
+    assert_int_equal(wk.proxy.inuse, 0); /* its deadline passed: the slot is free */
+    assert_int_equal(rad1->auth.outstanding, 0);
+    /* Again, with the reply arriving before the deadline. */
+    make_pap_request(ap, 8);
+    assert_int_equal(ap_sends(ap), 0);
+    rg_proxy_conn_closed(&wk.proxy, wconn);
+    assert_int_equal(rad1->auth.outstanding, 1); /* the ID stays reserved */
+    fake_backend_answers(1, RG_RADIUS_ACCESS_ACCEPT);
+    assert_int_equal(STAT(drop_late_reply), 1);
+    assert_int_equal(STAT(replies), 0);
+    assert_int_equal(wconn->staged.len, 0);
+    assert_int_equal(rad1->auth.outstanding, 0);
+    assert_int_equal(wk.proxy.inuse, 0);
+    fake_down();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_slots_bounded_and_recycled),
-        cmocka_unit_test(test_packet_buffers_sized_and_recycled),
-        cmocka_unit_test(test_heap_orders_deadlines),
-        cmocka_unit_test(test_translate_access_request),
-        cmocka_unit_test(test_translate_chap_adds_challenge),
-        cmocka_unit_test(test_translate_accounting_request),
-        cmocka_unit_test(test_translate_reply_reencrypts),
-        cmocka_unit_test(test_check_reply_verification),
-        cmocka_unit_test(test_check_reply_policy_auto_learns),
-        cmocka_unit_test(test_check_reply_policy_true_false),
-        cmocka_unit_test(test_accounting_response_msgauth),
-        cmocka_unit_test(test_translate_request_no_room),
-        cmocka_unit_test(test_local_reply_echoes_proxy_state),
-        cmocka_unit_test(test_request_invalid_user_password),
         cmocka_unit_test(test_worker_auto_eap_then_pap),
         cmocka_unit_test(test_worker_true_unsigned_server_stays_alive),
         cmocka_unit_test(test_worker_unverified_changes_nothing),
@@ -997,6 +637,8 @@ int main(void)
         cmocka_unit_test(test_worker_reused_id_is_new_request),
         cmocka_unit_test(test_worker_near_4096_dropped_not_paused),
         cmocka_unit_test(test_worker_bad_user_password_keeps_connection),
+        cmocka_unit_test(test_table_timeout_retransmit_failover_late_reply),
+        cmocka_unit_test(test_table_reply_after_conn_closed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

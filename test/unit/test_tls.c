@@ -1,6 +1,7 @@
-/* Tests src/tls.c: the server context built from a config snapshot and the peer identity:
- * which org a client certificate belongs to (CAs, rotation, intermediates, CRLs, allow
- * prefixes, match rules) and the reason given when it belongs to none. */
+/* Tests src/tls_ctx.c, tls_verify.c and tls_peer.c: the server context built from a config
+ * snapshot and the peer identity: which org a client certificate belongs to (CAs, rotation,
+ * intermediates, CRLs, allow prefixes, match rules) and the reason given when it belongs to
+ * none. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>

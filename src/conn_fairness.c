@@ -1,0 +1,118 @@
+/* Fairness between the connections of a worker: each gets a share of every loop turn
+ * (packets framed, plaintext decrypted; the worker's TLS handshake work in all), and one that
+ * used its share with work left waits in the worker's "more" list for the next turn. Part of
+ * the AP connection (conn.c); decides only when a connection runs, not what it does. */
+#include "radsecgw/conn.h"
+#include "radsecgw/stats.h"
+#include "radsecgw/worker.h"
+
+#include "conn_internal.h"
+
+/* A connection's share of one loop turn: packets framed and plaintext decrypted. What is
+ * left waits in the worker's more list for the next turn, after the others had theirs. */
+#define RG_TURN_PACKETS 32
+#define RG_TURN_BYTES   (32 * 1024)
+/* TLS handshake work per worker per loop turn (the first step of a turn always runs): a
+ * burst of handshakes must not hold up the packets of connected APs. */
+#define RG_TURN_HANDSHAKE_NS (2u * 1000u * 1000u)
+
+void rg_conn_more_push(struct rg_conn *c)
+{
+    struct rg_worker *w = c->worker;
+    if (c->more_queued)
+        return;
+    c->more_queued = true;
+    c->more_next = NULL;
+    c->more_prev = w->more_tail;
+    if (w->more_tail)
+        w->more_tail->more_next = c;
+    else
+        w->more_head = c;
+    w->more_tail = c;
+    w->nmore++;
+    RG_STAT_INC(&w->stats, turn_deferred);
+    rg_worker_schedule_more(w);
+}
+
+void rg_conn_more_remove(struct rg_conn *c)
+{
+    struct rg_worker *w = c->worker;
+    if (!c->more_queued)
+        return;
+    if (c->more_prev)
+        c->more_prev->more_next = c->more_next;
+    else
+        w->more_head = c->more_next;
+    if (c->more_next)
+        c->more_next->more_prev = c->more_prev;
+    else
+        w->more_tail = c->more_prev;
+    c->more_prev = c->more_next = NULL;
+    c->more_queued = false;
+    w->nmore--;
+}
+
+/* Fresh shares when the worker's loop has turned since this connection last used them. */
+void rg_conn_turn_refresh(struct rg_conn *c)
+{
+    if (c->turn == c->worker->turn)
+        return;
+    c->turn = c->worker->turn;
+    c->turn_packets = RG_TURN_PACKETS;
+    c->turn_bytes = RG_TURN_BYTES;
+}
+
+bool rg_conn_turn_used(const struct rg_conn *c)
+{
+    return c->turn_packets == 0 || c->turn_bytes == 0;
+}
+
+void rg_conn_abandon_drained(struct rg_conn *c)
+{
+    if (c->state != RG_CONN_OPEN || !c->abandon_blocked)
+        return;
+    c->abandon_blocked = false;
+    rg_conn_more_push(c); /* from the loop: not from inside the reply that freed the slot */
+}
+
+void rg_conn_run_more(struct rg_worker *w)
+{
+    /* Only those queued before this pass, oldest first: one that uses this turn's share
+     * too goes to the back and waits for the next turn. */
+    for (unsigned n = w->nmore; n > 0 && w->more_head; n--) {
+        struct rg_conn *c = w->more_head;
+        rg_conn_more_remove(c);
+        rg_conn_process(c);
+    }
+}
+
+/* Decrypt within the connection's share of the turn: drive() stops at plain_limit, so the
+ * limit is what fits in the share (and under RG_CONN_PLAIN_LIMIT). -1 on a TLS failure. */
+int rg_conn_decrypt(struct rg_conn *c)
+{
+    size_t before = c->tls.plain.len;
+    size_t limit = before + c->turn_bytes;
+    c->tls.plain_limit = limit < RG_CONN_PLAIN_LIMIT ? limit : RG_CONN_PLAIN_LIMIT;
+    if (rg_tls_stream_drive(&c->tls) < 0 || c->tls.state == RG_TLS_STREAM_FAILED)
+        return -1;
+    size_t got = c->tls.plain.len > before ? c->tls.plain.len - before : 0;
+    c->turn_bytes -= got < c->turn_bytes ? got : c->turn_bytes;
+    return 0;
+}
+
+/* One step of the handshake, within the worker's handshake work for this turn; false when
+ * that is used up (the connection continues next turn). */
+bool rg_conn_handshake_step(struct rg_conn *c, int *rc)
+{
+    struct rg_worker *w = c->worker;
+    if (w->handshake_turn != w->turn) {
+        w->handshake_turn = w->turn;
+        w->handshake_ns = 0;
+    } else if (w->handshake_ns >= RG_TURN_HANDSHAKE_NS) {
+        return false;
+    }
+    uint64_t t0 = uv_hrtime();
+    *rc = rg_tls_stream_drive(&c->tls);
+    w->handshake_ns += uv_hrtime() - t0;
+    return true;
+}

@@ -1,0 +1,67 @@
+/* Idle connections hold no buffers: what a connection emptied goes back to the worker's
+ * pool at the end of each event, and its in-flight table from the worker's check handle once
+ * nothing is in flight. Part of the AP connection (conn.c). */
+#include "radsecgw/conn.h"
+#include "radsecgw/worker.h"
+
+#include "conn_internal.h"
+
+/* Most APs send a request every few minutes and hold their connection all day. Buffers a
+ * connection emptied go back to the worker's pool as soon as the event that used them is
+ * handled (the next connection's read takes the same buffer again: a loop turn that serves a
+ * thousand connections holds a few buffers, not a thousand). The in-flight table is given
+ * back from the worker's check handle (rg_conn_trim_idle), once the replies of this turn
+ * have finished their requests. */
+static void release_buffers(struct rg_conn *c)
+{
+    rg_buf_release_empty(&c->tls.in);
+    rg_buf_release_empty(&c->tls.out);
+    rg_buf_release_empty(&c->tls.plain);
+    rg_buf_release_empty(&c->staged);
+    if (!c->write_busy)
+        rg_buf_release_empty(&c->writing);
+}
+
+void rg_conn_want_trim(struct rg_conn *c)
+{
+    struct rg_worker *w = c->worker;
+    if (c->state == RG_CONN_CLOSED)
+        return;
+    release_buffers(c);
+    if (c->trim_queued || !c->inflight)
+        return;
+    c->trim_queued = true;
+    c->trim_prev = NULL;
+    c->trim_next = w->trim_head;
+    if (w->trim_head)
+        w->trim_head->trim_prev = c;
+    w->trim_head = c;
+    rg_worker_schedule_trim(w);
+}
+
+void rg_conn_trim_unlink(struct rg_conn *c)
+{
+    if (!c->trim_queued)
+        return;
+    if (c->trim_prev)
+        c->trim_prev->trim_next = c->trim_next;
+    else
+        c->worker->trim_head = c->trim_next;
+    if (c->trim_next)
+        c->trim_next->trim_prev = c->trim_prev;
+    c->trim_queued = false;
+    c->trim_prev = c->trim_next = NULL;
+}
+
+void rg_conn_trim_idle(struct rg_worker *w)
+{
+    while (w->trim_head) {
+        struct rg_conn *c = w->trim_head;
+        rg_conn_trim_unlink(c);
+        release_buffers(c);
+        if (c->ninflight == 0) {
+            rg_buf_pool_put(&w->table_pool, c->inflight);
+            c->inflight = NULL;
+        }
+    }
+}
