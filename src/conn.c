@@ -29,22 +29,6 @@ static uint64_t conn_ids;
 
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 
-void rg_conn_addr_format(const struct sockaddr_storage *ss, char *buf, size_t len)
-{
-    char host[INET6_ADDRSTRLEN] = "?";
-    if (ss->ss_family == AF_INET) {
-        const struct sockaddr_in *s = (const void *)ss;
-        inet_ntop(AF_INET, &s->sin_addr, host, sizeof(host));
-        snprintf(buf, len, "%s:%u", host, ntohs(s->sin_port));
-    } else if (ss->ss_family == AF_INET6) {
-        const struct sockaddr_in6 *s = (const void *)ss;
-        inet_ntop(AF_INET6, &s->sin6_addr, host, sizeof(host));
-        snprintf(buf, len, "[%s]:%u", host, ntohs(s->sin6_port));
-    } else {
-        snprintf(buf, len, "?");
-    }
-}
-
 static void release_slot(struct rg_conn *c)
 {
     if (!c->holds_slot)
@@ -54,6 +38,43 @@ static void release_slot(struct rg_conn *c)
     rg_admission_handshake_release((const struct sockaddr *)&c->addr);
     if (c->worker->waiting.n)
         rg_worker_schedule_admit(c->worker);
+}
+
+/* ---- requests in flight: the connection's table, filled by the state table ---- */
+
+struct rg_request *rg_conn_inflight_get(const struct rg_conn *c, uint8_t slot)
+{
+    return c->inflight[slot];
+}
+
+void rg_conn_inflight_claim(struct rg_conn *c, uint8_t slot, struct rg_request *req, bool displaced)
+{
+    c->inflight[slot] = req;
+    c->ninflight++;
+    if (displaced)
+        c->displaced++;
+}
+
+bool rg_conn_inflight_release(struct rg_conn *c, uint8_t slot, const struct rg_request *req,
+                              bool displaced)
+{
+    if (c->inflight[slot] != req)
+        return false;
+    c->inflight[slot] = NULL;
+    c->ninflight--;
+    if (displaced)
+        c->displaced--;
+    return true;
+}
+
+unsigned rg_conn_inflight_count(const struct rg_conn *c)
+{
+    return c->ninflight;
+}
+
+unsigned rg_conn_inflight_displaced(const struct rg_conn *c)
+{
+    return c->displaced;
 }
 
 rg_secret rg_conn_secret(const struct rg_conn *c)
@@ -682,7 +703,7 @@ int rg_conn_accept(struct rg_worker *w, uv_stream_t *server)
         uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
         return 0;
     }
-    rg_conn_addr_format(&c->addr, c->addr_text, sizeof(c->addr_text));
+    rg_sockaddr_format((const struct sockaddr *)&c->addr, true, c->addr_text, sizeof(c->addr_text));
     uv_timer_init(&w->loop, &c->timer);
     c->timer.data = c;
     c->open_handles = 2;
