@@ -1,6 +1,8 @@
 /* UDP socket pools towards the RADIUS servers of one worker: ID allocation (least recently
  * used first, RFC 5080 §2.2.2), sockets opened as IDs fill, health and pool policies.
- * The state table (proxy.c) decides what to send; this file only moves datagrams. */
+ * The state table (proxy.c) decides what to send; this file only moves datagrams, keeps the
+ * contexts of sends queued in libuv, and reports replies and ended sends through the
+ * rg_backend_events its set was made with. */
 #define _GNU_SOURCE /* sendmmsg */
 #include <arpa/inet.h>
 #include <pthread.h>
@@ -246,20 +248,7 @@ static struct rg_worker *sock_worker(const struct rg_backend_sock *sock)
 
 const char *rg_backend_dest_str(const struct rg_backend_dest *d, char *buf, size_t len)
 {
-    char host[INET6_ADDRSTRLEN] = "?";
-    unsigned port = 0;
-    if (d->addr->ss_family == AF_INET) {
-        const struct sockaddr_in *s = (const void *)d->addr;
-        inet_ntop(AF_INET, &s->sin_addr, host, sizeof(host));
-        port = ntohs(s->sin_port);
-        snprintf(buf, len, "%s:%u", host, port);
-    } else {
-        const struct sockaddr_in6 *s = (const void *)d->addr;
-        inet_ntop(AF_INET6, &s->sin6_addr, host, sizeof(host));
-        port = ntohs(s->sin6_port);
-        snprintf(buf, len, "[%s]:%u", host, port);
-    }
-    return buf;
+    return rg_sockaddr_format((const struct sockaddr *)d->addr, true, buf, len);
 }
 
 /* libuv's recvmmsg gives each datagram a 64 KiB slice of the buffer. */
@@ -282,14 +271,14 @@ static void on_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struc
                     unsigned flags)
 {
     struct rg_backend_sock *sock = h->data;
-    struct rg_worker *w = sock->dest->server->pool->set->worker;
+    struct rg_backend_set *set = sock->dest->server->pool->set;
     if (nread <= 0 || !addr)
         return;
     if (flags & UV_UDP_PARTIAL) {
-        RG_STAT_INC(&w->stats, drop_bad_reply);
+        RG_STAT_INC(&set->worker->stats, drop_bad_reply);
         return;
     }
-    rg_proxy_on_reply(&w->proxy, sock, (const uint8_t *)buf->base, (size_t)nread, addr);
+    set->events.reply(set->events.arg, sock, (const uint8_t *)buf->base, (size_t)nread, addr);
 }
 
 /* A socket has at most RG_BACKEND_IDS requests in flight, so it never has more than that many
@@ -389,22 +378,63 @@ void rg_backend_release_id(struct rg_backend_sock *sock, uint8_t id)
     rg_backend_set_release(sock->dest->server->pool->set);
 }
 
+/* ---- queued sends: contexts from the worker's pool ---- */
+
+static struct rg_backend_send_ctx *send_ctx_get(struct rg_backend_send_pool *pool)
+{
+    struct rg_backend_send_ctx *ctx = pool->free_list;
+    if (ctx) {
+        pool->free_list = ctx->next_free;
+        return ctx;
+    }
+    ctx = calloc(1, sizeof(*ctx));
+    if (!ctx)
+        return NULL;
+    ctx->next_all = pool->all;
+    pool->all = ctx;
+    return ctx;
+}
+
+static void send_ctx_put(struct rg_backend_send_pool *pool, struct rg_backend_send_ctx *ctx)
+{
+    ctx->owner = NULL;
+    ctx->next_free = pool->free_list;
+    pool->free_list = ctx;
+}
+
+void rg_backend_send_pool_free(struct rg_backend_send_pool *pool)
+{
+    while (pool->all) {
+        struct rg_backend_send_ctx *next = pool->all->next_all;
+        free(pool->all);
+        pool->all = next;
+    }
+    pool->free_list = NULL;
+}
+
+/* The end of a send of req, reported to the layer above (rg_backend_events.sent). */
+static void send_ended(struct rg_backend_sock *sock, struct rg_request *req)
+{
+    const struct rg_backend_events *ev = &sock->dest->server->pool->set->events;
+    ev->sent(ev->arg, req);
+}
+
 static void on_sent(uv_udp_send_t *sr, int status)
 {
-    struct rg_send_ctx *ctx = sr->data;
+    struct rg_backend_send_ctx *ctx = sr->data;
     struct rg_request *req = ctx->owner;
-    struct rg_proxy *px = &sock_worker(sr->handle->data)->proxy;
+    struct rg_backend_sock *sock = sr->handle->data;
     (void)status; /* a lost datagram is what retransmission is for */
-    rg_proxy_send_ctx_put(px, ctx);
-    rg_proxy_on_sent(px, req);
+    send_ctx_put(&sock_worker(sock)->send_pool, ctx);
+    send_ended(sock, req);
 }
 
 /* The socket buffer is full: req waits in libuv's queue (send_busy stays set until on_sent). */
 static int send_queued(struct rg_backend_sock *sock, struct rg_request *req)
 {
-    struct rg_proxy *px = &sock_worker(sock)->proxy;
+    struct rg_backend_send_pool *pool = &sock_worker(sock)->send_pool;
     uv_buf_t buf = uv_buf_init((char *)req->pkt, req->len);
-    struct rg_send_ctx *ctx = rg_proxy_send_ctx_get(px);
+    struct rg_backend_send_ctx *ctx = send_ctx_get(pool);
     if (!ctx)
         return -ENOMEM;
     ctx->owner = req;
@@ -412,7 +442,7 @@ static int send_queued(struct rg_backend_sock *sock, struct rg_request *req)
     int rc = uv_udp_send(&ctx->req, &sock->udp, &buf, 1, (const struct sockaddr *)sock->dest->addr,
                          on_sent);
     if (rc < 0)
-        rg_proxy_send_ctx_put(px, ctx);
+        send_ctx_put(pool, ctx);
     return rc;
 }
 
@@ -438,9 +468,8 @@ int rg_backend_send(struct rg_backend_sock *sock, struct rg_request *req)
 
 static void sock_flush(struct rg_backend_sock *sock)
 {
-    struct rg_proxy *px = &sock_worker(sock)->proxy;
-    /* rg_proxy_on_sent can free slots, resume paused connections and so queue new packets
-     * on this socket: work on a copy of the queue. */
+    /* The end of a send can free a slot and so queue new packets on this socket: work on a
+     * copy of the queue. */
     struct rg_request *q[RG_BACKEND_IDS];
     unsigned n = sock->nsendq, done = 0;
     memcpy(q, sock->sendq, n * sizeof(q[0]));
@@ -473,13 +502,13 @@ static void sock_flush(struct rg_backend_sock *sock)
         /* Another error belongs to the first packet: it is lost (retransmission is for that). */
         unsigned finished = sent < 0 ? 1 : (unsigned)sent;
         for (unsigned i = 0; i < finished; i++)
-            rg_proxy_on_sent(px, q[done + i]);
+            send_ended(sock, q[done + i]);
         done += finished;
     }
     for (; done < n; done++) {
         struct rg_request *req = q[done];
         if (uv_is_closing((uv_handle_t *)&sock->udp) || send_queued(sock, req) < 0)
-            rg_proxy_on_sent(px, req); /* not sent: lost, like a dropped datagram */
+            send_ended(sock, req); /* not sent: lost, like a dropped datagram */
     }
 }
 
@@ -526,11 +555,14 @@ static void dest_init(struct rg_backend_dest *d, struct rg_backend_server *srv,
     RG_REQUIRE(d->socks != NULL);
 }
 
-struct rg_backend_set *rg_backend_set_new(struct rg_worker *w, struct rg_config *cfg)
+struct rg_backend_set *rg_backend_set_new(struct rg_worker *w, struct rg_config *cfg,
+                                          const struct rg_backend_events *events)
 {
     struct rg_backend_set *set = calloc(1, sizeof(*set));
     RG_REQUIRE(set != NULL);
     set->worker = w;
+    if (events)
+        set->events = *events;
     set->cfg = rg_config_ref(cfg);
     set->npools = (unsigned)cfg->npools;
     set->pools = calloc(set->npools ? set->npools : 1, sizeof(*set->pools));

@@ -352,8 +352,8 @@ static void handoff_send(struct lookup *lk, const char *owner, const struct sock
     int rc = rg_radius_attr_add(&p, RG_RADIUS_ATTR_PROXY_STATE, tag, (size_t)tl);
     if (rc == 0)
         rc = rg_radius_msgauth_add_first(&p);
-    int n = rc == 0 ? rg_coa_translate_request(buf, rg_radius_len(buf), (uint8_t)id, cl.secret,
-                                               cl.secret_len, buf, sizeof(buf), h->sent_auth)
+    int n = rc == 0 ? rg_translate_coa_request(buf, rg_radius_len(buf), (uint8_t)id,
+                                               RG_SECRET_OF(&cl), buf, sizeof(buf), h->sent_auth)
                     : rc;
     uv_buf_t b = uv_buf_init((char *)buf, n > 0 ? (unsigned)n : 0);
     if (n < 0 || uv_udp_try_send(cl.udp, &b, 1, (const struct sockaddr *)to) < 0) {
@@ -544,7 +544,7 @@ int rg_cluster_handoff_check(const uint8_t *pkt, const char **client_name, size_
     if (!found)
         return 0;
     /* Signed with the cluster secret, Message-Authenticator required. */
-    if (rg_coa_check_request(pkt, cl.secret, cl.secret_len) != NULL ||
+    if (rg_translate_coa_check_request(pkt, RG_SECRET_OF(&cl)) != NULL ||
         rg_radius_msgauth_verify(pkt, NULL, cl.secret, cl.secret_len) != 0)
         return -EBADMSG;
     *client_name = (const char *)tag.value + HANDOFF_TAG_LEN;

@@ -1,6 +1,6 @@
 /* Reverse CoA (RFC 5176, draft-ietf-radext-reverse-coa), what both threads share: the state
  * (one lock, the NAS registry, the pending list, the counters), a request's life from its
- * acceptance to its answer to the DAC, and the pure translation of CoA packets both ways.
+ * acceptance to its answer to the DAC. The translation of CoA packets is translate.c's.
  * The listener is coa_listen.c, the worker side coa_worker.c, the registry coa_registry.c. */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -13,96 +13,10 @@
 #include "radsecgw/common.h"
 #include "radsecgw/log.h"
 #include "radsecgw/radius_crypto.h"
+#include "radsecgw/translate.h"
 #include "coa_internal.h"
 
 struct coa_shared rg_coa;
-
-/* ---- translation ---- */
-
-const char *rg_coa_check_request(const uint8_t *pkt, const char *secret, size_t secret_len)
-{
-    if (pkt[0] != RG_RADIUS_DISCONNECT_REQUEST && pkt[0] != RG_RADIUS_COA_REQUEST)
-        return "not a CoA-Request or Disconnect-Request";
-    /* RFC 5176 §2.3: computed like an Accounting-Request's (RFC 2866 §3). */
-    if (rg_radius_auth_request_verify(pkt, secret, secret_len) < 0)
-        return "bad Request Authenticator";
-    int rc = rg_radius_msgauth_verify(pkt, NULL, secret, secret_len);
-    if (rc == -EBADMSG)
-        return "bad Message-Authenticator";
-    if (rc == -EINVAL)
-        return "malformed or repeated Message-Authenticator";
-    return NULL;
-}
-
-const char *rg_coa_hidden_attr(const uint8_t *pkt)
-{
-    struct rg_radius_attr a;
-    if (rg_radius_attr_find(pkt, RG_RADIUS_ATTR_USER_PASSWORD, NULL, &a))
-        return "User-Password";
-    if (rg_radius_attr_find(pkt, RG_RADIUS_ATTR_TUNNEL_PASSWORD, NULL, &a))
-        return "Tunnel-Password";
-    if (rg_radius_vsa_find(pkt, RG_RADIUS_VENDOR_MICROSOFT, RG_RADIUS_MS_MPPE_SEND_KEY, NULL, &a))
-        return "MS-MPPE-Send-Key";
-    if (rg_radius_vsa_find(pkt, RG_RADIUS_VENDOR_MICROSOFT, RG_RADIUS_MS_MPPE_RECV_KEY, NULL, &a))
-        return "MS-MPPE-Recv-Key";
-    if (rg_radius_vsa_find(pkt, RG_RADIUS_VENDOR_MICROSOFT, RG_RADIUS_MS_CHAP_MPPE_KEYS, NULL, &a))
-        return "MS-CHAP-MPPE-Keys";
-    return NULL;
-}
-
-int rg_coa_translate_request(const uint8_t *in, size_t len, uint8_t id, const char *secret,
-                             size_t secret_len, uint8_t *out, size_t cap,
-                             uint8_t sent_auth[RG_RADIUS_AUTH_LEN])
-{
-    if (len < RG_RADIUS_HDR_LEN || len > cap || rg_radius_len(in) != len)
-        return -EINVAL;
-    memmove(out, in, len);
-    out[1] = id;
-    memset(out + 4, 0, RG_RADIUS_AUTH_LEN);
-    /* RFC 5176 §3 / RFC 3579 §3.2: Message-Authenticator over the packet with a zero
-     * authenticator, before the Request Authenticator is computed (RFC 5176 §2.3). */
-    int rc = rg_radius_msgauth_sign(out, NULL, secret, secret_len);
-    if (rc < 0 && rc != -ENOENT)
-        return rc;
-    rg_radius_auth_request_sign(out, secret, secret_len);
-    memcpy(sent_auth, out + 4, RG_RADIUS_AUTH_LEN);
-    return (int)len;
-}
-
-void rg_coa_translate_reply(uint8_t *pkt, uint8_t client_id, const uint8_t *client_auth,
-                            const char *secret, size_t secret_len)
-{
-    pkt[1] = client_id;
-    /* RFC 3579 §3.2: a reply's Message-Authenticator uses the request's authenticator; then
-     * the Response Authenticator (RFC 2865 §3) over the signed packet. */
-    rg_radius_msgauth_sign(pkt, client_auth, secret, secret_len);
-    rg_radius_auth_response_sign(pkt, client_auth, secret, secret_len);
-}
-
-int rg_coa_build_nak(const uint8_t *req, uint32_t error_cause, const char *secret,
-                     size_t secret_len, uint8_t *out, size_t cap)
-{
-    struct rg_radius_pkt p = {.data = out, .cap = cap};
-    uint8_t code =
-        req[0] == RG_RADIUS_DISCONNECT_REQUEST ? RG_RADIUS_DISCONNECT_NAK : RG_RADIUS_COA_NAK;
-    uint8_t ec[4] = {(uint8_t)(error_cause >> 24), (uint8_t)(error_cause >> 16),
-                     (uint8_t)(error_cause >> 8), (uint8_t)error_cause};
-    int rc = rg_radius_init(&p, code, req[1], req + 4);
-    if (rc == 0)
-        rc = rg_radius_msgauth_add_first(&p);
-    if (rc == 0)
-        rc = rg_radius_attr_add(&p, RG_RADIUS_ATTR_ERROR_CAUSE, ec, sizeof(ec));
-    /* RFC 5176 §3.1: Proxy-State attributes of the request go back, in order. */
-    size_t pos = 0;
-    struct rg_radius_attr a;
-    while (rc == 0 && rg_radius_attr_find(req, RG_RADIUS_ATTR_PROXY_STATE, &pos, &a))
-        rc = rg_radius_attr_add(&p, RG_RADIUS_ATTR_PROXY_STATE, a.value, a.value_len);
-    if (rc < 0)
-        return rc;
-    rg_radius_msgauth_sign(out, req + 4, secret, secret_len);
-    rg_radius_auth_response_sign(out, req + 4, secret, secret_len);
-    return rg_radius_len(out);
-}
 
 /* ---- a request's life ---- */
 
@@ -142,8 +56,8 @@ void rg_coa_send_nak(struct rg_coa_req *req, uint32_t cause)
         return;
     memcpy(copy, req->pkt, req->len);
     memcpy(copy, orig, RG_RADIUS_HDR_LEN);
-    int n =
-        rg_coa_build_nak(copy, cause, req->client_secret, req->client_secret_len, nak, sizeof(nak));
+    int n = rg_translate_coa_nak(
+        copy, cause, (rg_secret){req->client_secret, req->client_secret_len}, nak, sizeof(nak));
     free(copy);
     if (n > 0)
         send_to_client(req, nak, (size_t)n);
@@ -226,8 +140,8 @@ void rg_coa_answer_client(struct rg_coa_req *req, uint8_t *out, size_t len, cons
 {
     uint32_t cause = error_cause_of(out);
     uint8_t code = out[0];
-    rg_coa_translate_reply(out, req->client_id, req->client_auth, req->client_secret,
-                           req->client_secret_len);
+    rg_translate_coa_reply(out, req->client_id, req->client_auth,
+                           (rg_secret){req->client_secret, req->client_secret_len});
     send_to_client(req, out, len);
     RG_STAT_INC(&rg_coa.stats, coa_replies);
     char ec[32] = "";

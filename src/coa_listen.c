@@ -14,23 +14,8 @@
 #include "radsecgw/common.h"
 #include "radsecgw/log.h"
 #include "radsecgw/worker.h"
+#include "radsecgw/translate.h"
 #include "coa_internal.h"
-
-static void addr_text(const struct sockaddr *sa, char *buf, size_t len)
-{
-    char host[INET6_ADDRSTRLEN] = "?";
-    if (sa->sa_family == AF_INET) {
-        const struct sockaddr_in *s = (const void *)sa;
-        inet_ntop(AF_INET, &s->sin_addr, host, sizeof(host));
-        snprintf(buf, len, "%s:%u", host, ntohs(s->sin_port));
-    } else if (sa->sa_family == AF_INET6) {
-        const struct sockaddr_in6 *s = (const void *)sa;
-        inet_ntop(AF_INET6, &s->sin6_addr, host, sizeof(host));
-        snprintf(buf, len, "[%s]:%u", host, ntohs(s->sin6_port));
-    } else {
-        snprintf(buf, len, "?");
-    }
-}
 
 static const struct rg_coa_client *find_client(const struct sockaddr *sa)
 {
@@ -58,7 +43,7 @@ static void nak_local(const uint8_t *pkt, size_t len, const struct sockaddr *add
 {
     uint8_t nak[RG_RADIUS_MAX_LEN];
     (void)len;
-    int n = rg_coa_build_nak(pkt, cause, secret, secret_len, nak, sizeof(nak));
+    int n = rg_translate_coa_nak(pkt, cause, (rg_secret){secret, secret_len}, nak, sizeof(nak));
     if (n > 0 && rg_coa.out &&
         sendto(rg_coa.out->fd, nak, (size_t)n, 0, addr,
                addr->sa_family == AF_INET ? sizeof(struct sockaddr_in)
@@ -135,7 +120,7 @@ static void on_udp_recv(uv_udp_t *u, ssize_t nread, const uv_buf_t *buf, const s
         return;
     uint8_t *pkt = (uint8_t *)buf->base;
     char from[80];
-    addr_text(sa, from, sizeof(from));
+    rg_sockaddr_format(sa, true, from, sizeof(from));
     struct rg_radius_error err;
     char why[128];
     bool valid = rg_radius_validate(pkt, (size_t)nread, &err) == 0;
@@ -189,7 +174,7 @@ static void on_udp_recv(uv_udp_t *u, ssize_t nread, const uv_buf_t *buf, const s
         return;
     }
     size_t len = rg_radius_len(pkt); /* RFC 2865 §3: octets past Length are padding */
-    const char *bad = handoff ? NULL : rg_coa_check_request(pkt, cl->secret, cl->secret_len);
+    const char *bad = handoff ? NULL : rg_translate_coa_check_request(pkt, RG_SECRET_OF(cl));
     if (bad) {
         /* RFC 5176 §3: silently discarded (no NAK: the sender is not authenticated). */
         RG_STAT_INC(&rg_coa.stats, coa_drop_bad);
@@ -222,7 +207,7 @@ static void on_udp_recv(uv_udp_t *u, ssize_t nread, const uv_buf_t *buf, const s
                        head);
         return;
     }
-    const char *hidden = rg_coa_hidden_attr(pkt);
+    const char *hidden = rg_translate_coa_hidden_attr(pkt);
     if (hidden) {
         /* RFC 5176 §3.6 lets CoA-Request carry Tunnel-Password (and MPPE VSAs), but defines
          * no Request Authenticator to hide them with; re-encrypting for the NAS would be a

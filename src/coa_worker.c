@@ -112,8 +112,8 @@ static void dispatch(struct rg_coa_worker *cw, struct rg_coa_req *req)
     }
     rg_secret secret = rg_conn_secret(c);
     int n = v11 ? rg_radius11_coa_request(req->pkt, token)
-                : rg_coa_translate_request(req->pkt, req->len, (uint8_t)id, secret.data, secret.len,
-                                           req->pkt, req->len, req->sent_auth);
+                : rg_translate_coa_request(req->pkt, req->len, (uint8_t)id, secret, req->pkt,
+                                           req->len, req->sent_auth);
     if (n < 0 || !rg_conn_send(c, req->pkt, (size_t)n)) {
         /* The packet was rewritten: answer from the saved ID and authenticator. */
         RG_STAT_INC(&rg_coa.stats, coa_nak_unroutable);

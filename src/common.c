@@ -1,8 +1,10 @@
-/* Shared basics: invariant failures, error text, clock, random bytes. */
+/* Shared basics: invariant failures, error text, clock, random bytes, address comparison
+ * and address-to-text. */
 #include <wolfssl/options.h>
 #include <wolfssl/wolfcrypt/ecc.h>
 #include <wolfssl/wolfcrypt/random.h>
 
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -131,4 +133,27 @@ bool rg_sockaddr_equal(const struct sockaddr *a, const struct sockaddr *b)
                memcmp(&x->sin6_addr, &y->sin6_addr, sizeof(x->sin6_addr)) == 0;
     }
     return false;
+}
+
+const char *rg_sockaddr_format(const struct sockaddr *sa, bool with_port, char *buf, size_t len)
+{
+    char host[INET6_ADDRSTRLEN];
+    unsigned port;
+    const char *fmt;
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *s = (const void *)sa;
+        inet_ntop(AF_INET, &s->sin_addr, host, sizeof(host));
+        port = ntohs(s->sin_port);
+        fmt = with_port ? "%s:%u" : "%s";
+    } else if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *s = (const void *)sa;
+        inet_ntop(AF_INET6, &s->sin6_addr, host, sizeof(host));
+        port = ntohs(s->sin6_port);
+        fmt = with_port ? "[%s]:%u" : "%s";
+    } else {
+        snprintf(buf, len, "?");
+        return buf;
+    }
+    snprintf(buf, len, fmt, host, port);
+    return buf;
 }

@@ -29,22 +29,6 @@ static uint64_t conn_ids;
 
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 
-void rg_conn_addr_format(const struct sockaddr_storage *ss, char *buf, size_t len)
-{
-    char host[INET6_ADDRSTRLEN] = "?";
-    if (ss->ss_family == AF_INET) {
-        const struct sockaddr_in *s = (const void *)ss;
-        inet_ntop(AF_INET, &s->sin_addr, host, sizeof(host));
-        snprintf(buf, len, "%s:%u", host, ntohs(s->sin_port));
-    } else if (ss->ss_family == AF_INET6) {
-        const struct sockaddr_in6 *s = (const void *)ss;
-        inet_ntop(AF_INET6, &s->sin6_addr, host, sizeof(host));
-        snprintf(buf, len, "[%s]:%u", host, ntohs(s->sin6_port));
-    } else {
-        snprintf(buf, len, "?");
-    }
-}
-
 static void release_slot(struct rg_conn *c)
 {
     if (!c->holds_slot)
@@ -54,6 +38,43 @@ static void release_slot(struct rg_conn *c)
     rg_admission_handshake_release((const struct sockaddr *)&c->addr);
     if (c->worker->waiting.n)
         rg_worker_schedule_admit(c->worker);
+}
+
+/* ---- requests in flight: the connection's table, filled by the state table ---- */
+
+struct rg_request *rg_conn_inflight_get(const struct rg_conn *c, uint8_t slot)
+{
+    return c->inflight[slot];
+}
+
+void rg_conn_inflight_claim(struct rg_conn *c, uint8_t slot, struct rg_request *req, bool displaced)
+{
+    c->inflight[slot] = req;
+    c->ninflight++;
+    if (displaced)
+        c->displaced++;
+}
+
+bool rg_conn_inflight_release(struct rg_conn *c, uint8_t slot, const struct rg_request *req,
+                              bool displaced)
+{
+    if (c->inflight[slot] != req)
+        return false;
+    c->inflight[slot] = NULL;
+    c->ninflight--;
+    if (displaced)
+        c->displaced--;
+    return true;
+}
+
+unsigned rg_conn_inflight_count(const struct rg_conn *c)
+{
+    return c->ninflight;
+}
+
+unsigned rg_conn_inflight_displaced(const struct rg_conn *c)
+{
+    return c->displaced;
 }
 
 rg_secret rg_conn_secret(const struct rg_conn *c)
@@ -558,6 +579,10 @@ static bool evict_silent(struct rg_worker *w, bool with_waiting)
 static void start_handshake(struct rg_conn *c)
 {
     struct rg_worker *w = c->worker;
+    if (c->watching) {
+        uv_read_stop((uv_stream_t *)&c->tcp);
+        c->watching = false;
+    }
     c->holds_slot = true;
     RG_STAT_INC(&w->stats, conn_handshaking);
     if (c->gen != w->gen) { /* waited across a reload: the generation in force */
@@ -574,6 +599,47 @@ static void start_handshake(struct rg_conn *c)
 /* Waiting connections looked at per pass: a flood from one address at its per-address
  * limit must not make every slot release walk the whole queue. */
 #define RG_ADMIT_SCAN 1024
+
+/* A waiting connection is not read (it holds no buffers), but the loop tells when its
+ * peer has sent something: an empty buffer makes libuv report UV_ENOBUFS instead of
+ * reading. Then it goes first in the queue and, when every slot is taken, the oldest
+ * silent handshake makes room for it (a half-open flood must not keep an AP's ClientHello
+ * waiting until handshake-timeout frees slots). */
+static void on_watch_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    (void)h;
+    (void)suggested;
+    *buf = uv_buf_init(NULL, 0);
+}
+
+static void on_watch_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    struct rg_conn *c = s->data;
+    struct rg_worker *w = c->worker;
+    (void)nread; /* UV_ENOBUFS: readable (data, or the peer's FIN, which the read will see) */
+    (void)buf;
+    uv_read_stop(s);
+    c->watching = false;
+    if (c->state != RG_CONN_WAITING || c->list != RG_CONN_LIST_WAITING)
+        return;
+    c->heard = true;
+    rg_admission_waiting_to_front(c);
+    const struct rg_config *cfg = w->gen->cfg;
+    const struct sockaddr *addr = (const struct sockaddr *)&c->addr;
+    int rc = rg_admission_handshake_take(cfg, addr);
+    if (rc == -ENOSPC && evict_silent(w, false))
+        rc = rg_admission_handshake_take(cfg, addr);
+    if (rc < 0)
+        return; /* first in line for the next slot */
+    rg_admission_list_remove(c);
+    start_handshake(c);
+}
+
+static void watch_waiting(struct rg_conn *c)
+{
+    if (uv_read_start((uv_stream_t *)&c->tcp, on_watch_alloc, on_watch_read) == 0)
+        c->watching = true;
+}
 
 void rg_conn_admit_waiting(struct rg_worker *w)
 {
@@ -637,7 +703,7 @@ int rg_conn_accept(struct rg_worker *w, uv_stream_t *server)
         uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
         return 0;
     }
-    rg_conn_addr_format(&c->addr, c->addr_text, sizeof(c->addr_text));
+    rg_sockaddr_format((const struct sockaddr *)&c->addr, true, c->addr_text, sizeof(c->addr_text));
     uv_timer_init(&w->loop, &c->timer);
     c->timer.data = c;
     c->open_handles = 2;
@@ -710,6 +776,7 @@ void rg_conn_admit(struct rg_conn *c)
      * being refused: hundreds of APs behind one NAT address reconnecting together all get
      * in, as handshakes finish (aggregate log line: rg_admission_report). */
     rg_admission_list_push(c, RG_CONN_LIST_WAITING);
+    watch_waiting(c);
     RG_STAT_INC(&w->stats, conn_waited);
     rg_admission_note(rc == -ENOSPC ? RG_ADMISSION_WAITED_GLOBAL : RG_ADMISSION_WAITED_IP);
     rg_debug("event=conn_accept conn=%llu src=%s worker=%u wait=handshake_slot",

@@ -67,7 +67,7 @@ static void on_header_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
      * limit, the registry and each log line see it, not the balancer. */
     snprintf(c->via_text, sizeof(c->via_text), "%s", c->addr_text);
     c->addr = h.src;
-    rg_conn_addr_format(&c->addr, c->addr_text, sizeof(c->addr_text));
+    rg_sockaddr_format((const struct sockaddr *)&c->addr, true, c->addr_text, sizeof(c->addr_text));
     uv_timer_stop(&c->timer);
     c->state = RG_CONN_WAITING;
     rg_debug("event=proxy_header conn=%llu src=%s via=%s", (unsigned long long)c->id, c->addr_text,

@@ -140,8 +140,7 @@ static int open_one(struct rg_worker *w, const char *host, uint16_t port)
     }
     l->worker = w;
     l->open_handles = 1;
-    snprintf(l->addr_text, sizeof(l->addr_text), strchr(host, ':') ? "[%s]:%u" : "%s:%u", host,
-             port);
+    rg_sockaddr_format((const struct sockaddr *)&ss, true, l->addr_text, sizeof(l->addr_text));
     uv_tcp_init(&w->loop, &l->tcp);
     l->tcp.data = l;
     int rc = uv_tcp_open(&l->tcp, fd);

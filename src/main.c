@@ -360,6 +360,36 @@ static bool reload(struct main_state *m)
     return true;
 }
 
+/* ---- workers: stop, join, release ---- */
+
+/* Ask the first n workers to stop: each drains its requests in flight, then its thread
+ * ends (rg_worker_stop returns at once). */
+static void workers_stop(struct main_state *m, unsigned n)
+{
+    for (unsigned i = 0; i < n; i++)
+        rg_worker_stop(&m->workers[i]);
+}
+
+/* Wait for the threads of the first n workers, stopped already, and free what they held. */
+static void workers_join(struct main_state *m, unsigned n)
+{
+    for (unsigned i = 0; i < n; i++)
+        rg_worker_join(&m->workers[i]);
+}
+
+/* The last step of every exit once workers were allocated: what main owns, then the
+ * process-wide state (thread-local RNG, wolfSSL, the log). */
+static void release_all(struct main_state *m)
+{
+    free(m->stat_blocks);
+    free(m->workers);
+    free(m->trust);
+    rg_gen_unref(m->gen);
+    rg_thread_cleanup();
+    rg_tls_global_cleanup();
+    rg_log_close();
+}
+
 static void on_signal(uv_signal_t *s, int signum)
 {
     struct main_state *m = s->data;
@@ -375,8 +405,7 @@ static void on_signal(uv_signal_t *s, int signum)
     m->stopping = true;
     rg_service_stopping();
     rg_notice("event=stopping signal=%d effect=\"draining requests in flight\"", signum);
-    for (unsigned i = 0; i < m->nworkers; i++)
-        rg_worker_stop(&m->workers[i]);
+    workers_stop(m, m->nworkers);
     rg_coa_stop();
     uv_close((uv_handle_t *)&m->sig_hup, NULL);
     uv_close((uv_handle_t *)&m->sig_term, NULL);
@@ -594,18 +623,10 @@ static int check_files_as_user(const struct rg_config *cfg)
 /* The start failed (the reason is logged): stop the n workers started and exit 1. */
 static int start_failed(struct main_state *m, unsigned n)
 {
-    for (unsigned i = 0; i < n; i++)
-        rg_worker_stop(&m->workers[i]);
-    for (unsigned i = 0; i < n; i++)
-        rg_worker_join(&m->workers[i]);
+    workers_stop(m, n);
+    workers_join(m, n);
     rg_metrics_stop();
-    free(m->stat_blocks);
-    free(m->workers);
-    free(m->trust);
-    rg_gen_unref(m->gen);
-    rg_thread_cleanup();
-    rg_tls_global_cleanup();
-    rg_log_close();
+    release_all(m);
     return 1;
 }
 
@@ -761,21 +782,14 @@ int main(int argc, char **argv)
     }
 
     uv_run(loop, UV_RUN_DEFAULT);
-    for (unsigned i = 0; i < m.nworkers; i++)
-        rg_worker_join(&m.workers[i]);
+    workers_join(&m, m.nworkers);
     rg_admission_report_refusals(true); /* what the last interval counted */
     rg_metrics_stop();
-    free(m.stat_blocks);
     rg_coa_shutdown();
-    free(m.workers);
-    free(m.trust);
-    rg_gen_unref(m.gen);
     uv_loop_close(loop);
     if (pidfile)
         unlink(pidfile);
     rg_notice("event=stopped");
-    rg_thread_cleanup();
-    rg_tls_global_cleanup();
-    rg_log_close();
+    release_all(&m);
     return 0;
 }

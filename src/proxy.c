@@ -204,12 +204,8 @@ static void finish_ex(struct rg_proxy *px, struct rg_request *req, bool wake)
         RG_STAT_DEC(&px->worker->stats, outstanding);
     }
     if (req->conn) {
-        if (req->conn->inflight[req->ap_id] == req) {
-            req->conn->inflight[req->ap_id] = NULL;
-            req->conn->ninflight--;
-            if (req->v11 && req->ap_id != (uint8_t)req->token)
-                req->conn->displaced--;
-        }
+        rg_conn_inflight_release(req->conn, req->ap_id, req,
+                                 req->v11 && req->ap_id != (uint8_t)req->token);
         req->conn = NULL;
     }
     if (req->probe && req->server)
@@ -345,11 +341,11 @@ static void give_up11(struct rg_request *req, uint32_t cause, const char *messag
 /* The RADIUS/1.1 request holding token on conn, or NULL. */
 static struct rg_request *find_token(struct rg_conn *conn, uint32_t token)
 {
-    struct rg_request *r = conn->inflight[(uint8_t)token];
+    struct rg_request *r = rg_conn_inflight_get(conn, (uint8_t)token);
     if (r && r->v11 && r->token == token)
         return r;
-    for (unsigned i = 0; conn->displaced && i < 256; i++) {
-        r = conn->inflight[i];
+    for (unsigned i = 0; rg_conn_inflight_displaced(conn) && i < 256; i++) {
+        r = rg_conn_inflight_get(conn, (uint8_t)i);
         if (r && r->v11 && r->token == token)
             return r;
     }
@@ -362,7 +358,7 @@ static int token_slot(const struct rg_conn *conn, uint32_t token)
 {
     for (unsigned i = 0; i < 256; i++) {
         uint8_t slot = (uint8_t)(token + i);
-        if (!conn->inflight[slot])
+        if (!rg_conn_inflight_get(conn, slot))
             return slot;
     }
     return -1;
@@ -464,7 +460,7 @@ int rg_proxy_on_request(struct rg_proxy *px, struct rg_conn *conn, const uint8_t
             return rc > 0 ? 0 : rc;
         ap_id = (uint8_t)slot;
     }
-    struct rg_request *old = v11 ? NULL : conn->inflight[ap_id];
+    struct rg_request *old = v11 ? NULL : rg_conn_inflight_get(conn, ap_id);
     if (old && memcmp(old->ap_auth, pkt + 4, RG_RADIUS_AUTH_LEN) == 0 && old->code == code) {
         /* RFC 6613 §2.6.5, RFC 5080 §2.2.2: same ID and authenticator, still in flight. */
         RG_STAT_INC(&w->stats, duplicates);
@@ -486,8 +482,7 @@ int rg_proxy_on_request(struct rg_proxy *px, struct rg_conn *conn, const uint8_t
                        "reason=\"ID reused with a new Request Authenticator (RFC 5080 §2.2.2)\"",
                        RG_CONN_LOG_ARGS(conn), rg_radius_code_name(old->code), ap_id);
         old->conn = NULL;
-        conn->inflight[ap_id] = NULL;
-        conn->ninflight--;
+        rg_conn_inflight_release(conn, ap_id, old, false);
         if (old->sock) {
             old->abandoned_by = conn;
             old->ab_prev = NULL;
@@ -591,10 +586,7 @@ int rg_proxy_on_request(struct rg_proxy *px, struct rg_conn *conn, const uint8_t
                                RG_RADIUS11_ERR_PROXY_PROCESSING, reason);
         return -EINVAL;
     }
-    conn->inflight[ap_id] = req;
-    conn->ninflight++;
-    if (v11 && ap_id != (uint8_t)token)
-        conn->displaced++;
+    rg_conn_inflight_claim(conn, ap_id, req, v11 && ap_id != (uint8_t)token);
     RG_STAT_INC(&w->stats, forwarded);
     return 0;
 }
@@ -760,13 +752,12 @@ void rg_proxy_conn_closed(struct rg_proxy *px, struct rg_conn *conn)
     (void)px;
     /* radiusdtls-bis §6.2.2: nothing more is sent for a closed connection; the requests
      * keep their IDs until their deadlines so late replies are recognised and dropped. */
-    for (unsigned i = 0; i < 256 && conn->ninflight; i++) {
-        struct rg_request *req = conn->inflight[i];
+    for (unsigned i = 0; i < 256 && rg_conn_inflight_count(conn); i++) {
+        struct rg_request *req = rg_conn_inflight_get(conn, (uint8_t)i);
         if (!req)
             continue;
         req->conn = NULL;
-        conn->inflight[i] = NULL;
-        conn->ninflight--;
+        rg_conn_inflight_release(conn, (uint8_t)i, req, req->v11 && i != (uint8_t)req->token);
     }
     while (conn->abandoned) {
         struct rg_request *req = conn->abandoned;
@@ -775,7 +766,6 @@ void rg_proxy_conn_closed(struct rg_proxy *px, struct rg_conn *conn)
         req->ab_prev = req->ab_next = NULL;
     }
     conn->nabandoned = 0;
-    conn->displaced = 0;
 }
 
 int rg_proxy_probe(struct rg_proxy *px, struct rg_backend_server *srv)
@@ -950,4 +940,22 @@ int rg_proxy_set_limit(struct rg_proxy *px, unsigned max_requests)
     px->chunks = c;
     px->max_chunks = chunks;
     return 0;
+}
+
+/* ---- what the backend reports ---- */
+
+static void backend_reply(void *arg, struct rg_backend_sock *sock, const uint8_t *pkt, size_t len,
+                          const struct sockaddr *addr)
+{
+    rg_proxy_on_reply(arg, sock, pkt, len, addr);
+}
+
+static void backend_sent(void *arg, struct rg_request *req)
+{
+    rg_proxy_on_sent(arg, req);
+}
+
+struct rg_backend_events rg_proxy_backend_events(struct rg_proxy *px)
+{
+    return (struct rg_backend_events){.reply = backend_reply, .sent = backend_sent, .arg = px};
 }

@@ -1,5 +1,5 @@
 /* The state table's storage: request slots preallocated in chunks and recycled, packet
- * buffers in size classes, the queued-send contexts, and the min-heap of deadlines. No
+ * buffers in size classes and the min-heap of deadlines. No
  * decisions here (proxy.c makes them), no sockets (backend.c), no translation (translate.c). */
 #include <stdlib.h>
 #include <string.h>
@@ -53,11 +53,6 @@ void rg_proxy_free(struct rg_proxy *px)
             free(chunk);
             chunk = next;
         }
-    }
-    while (px->send_all) {
-        struct rg_send_ctx *next = px->send_all->next_all;
-        free(px->send_all);
-        px->send_all = next;
     }
     memset(px, 0, sizeof(*px));
 }
@@ -152,28 +147,6 @@ void rg_proxy_slot_put(struct rg_proxy *px, struct rg_request *req)
     req->next_free = px->free_list;
     px->free_list = req;
     px->inuse--;
-}
-
-struct rg_send_ctx *rg_proxy_send_ctx_get(struct rg_proxy *px)
-{
-    struct rg_send_ctx *ctx = px->send_free;
-    if (ctx) {
-        px->send_free = ctx->next_free;
-        return ctx;
-    }
-    ctx = calloc(1, sizeof(*ctx));
-    if (!ctx)
-        return NULL;
-    ctx->next_all = px->send_all;
-    px->send_all = ctx;
-    return ctx;
-}
-
-void rg_proxy_send_ctx_put(struct rg_proxy *px, struct rg_send_ctx *ctx)
-{
-    ctx->owner = NULL;
-    ctx->next_free = px->send_free;
-    px->send_free = ctx;
 }
 
 /* ---- timer heap ---- */

@@ -1,6 +1,7 @@
 /* The trust-boundary translation (pure): a request re-signed and re-encrypted from the
  * AP's RadSec secret for a backend's, a backend reply checked and translated back, the
- * gateway's own replies, and the checks on what an AP sends. No uv, no worker, no conn. */
+ * gateway's own replies, the checks on what an AP sends, and CoA/Disconnect packets between
+ * a DAC's secret and the RadSec secret (RFC 5176). No uv, no worker, no conn. */
 #include <errno.h>
 #include <string.h>
 
@@ -252,4 +253,90 @@ const char *rg_translate_request_invalid(const uint8_t *pkt)
     if (rg_radius_attr_find(pkt, RG_RADIUS_ATTR_USER_PASSWORD, &pos, &again))
         return "User-Password more than once (RFC 2865 §5.44)";
     return NULL;
+}
+
+/* ---- CoA and Disconnect (RFC 5176) ---- */
+
+const char *rg_translate_coa_check_request(const uint8_t *pkt, rg_secret secret)
+{
+    if (pkt[0] != RG_RADIUS_DISCONNECT_REQUEST && pkt[0] != RG_RADIUS_COA_REQUEST)
+        return "not a CoA-Request or Disconnect-Request";
+    /* RFC 5176 §2.3: computed like an Accounting-Request's (RFC 2866 §3). */
+    if (rg_radius_auth_request_verify(pkt, secret.data, secret.len) < 0)
+        return "bad Request Authenticator";
+    int rc = rg_radius_msgauth_verify(pkt, NULL, secret.data, secret.len);
+    if (rc == -EBADMSG)
+        return "bad Message-Authenticator";
+    if (rc == -EINVAL)
+        return "malformed or repeated Message-Authenticator";
+    return NULL;
+}
+
+const char *rg_translate_coa_hidden_attr(const uint8_t *pkt)
+{
+    struct rg_radius_attr a;
+    if (rg_radius_attr_find(pkt, RG_RADIUS_ATTR_USER_PASSWORD, NULL, &a))
+        return "User-Password";
+    if (rg_radius_attr_find(pkt, RG_RADIUS_ATTR_TUNNEL_PASSWORD, NULL, &a))
+        return "Tunnel-Password";
+    if (rg_radius_vsa_find(pkt, RG_RADIUS_VENDOR_MICROSOFT, RG_RADIUS_MS_MPPE_SEND_KEY, NULL, &a))
+        return "MS-MPPE-Send-Key";
+    if (rg_radius_vsa_find(pkt, RG_RADIUS_VENDOR_MICROSOFT, RG_RADIUS_MS_MPPE_RECV_KEY, NULL, &a))
+        return "MS-MPPE-Recv-Key";
+    if (rg_radius_vsa_find(pkt, RG_RADIUS_VENDOR_MICROSOFT, RG_RADIUS_MS_CHAP_MPPE_KEYS, NULL, &a))
+        return "MS-CHAP-MPPE-Keys";
+    return NULL;
+}
+
+int rg_translate_coa_request(const uint8_t *in, size_t len, uint8_t id, rg_secret secret,
+                             uint8_t *out, size_t cap, uint8_t sent_auth[RG_RADIUS_AUTH_LEN])
+{
+    if (len < RG_RADIUS_HDR_LEN || len > cap || rg_radius_len(in) != len)
+        return -EINVAL;
+    memmove(out, in, len);
+    out[1] = id;
+    memset(out + 4, 0, RG_RADIUS_AUTH_LEN);
+    /* RFC 5176 §3 / RFC 3579 §3.2: Message-Authenticator over the packet with a zero
+     * authenticator, before the Request Authenticator is computed (RFC 5176 §2.3). */
+    int rc = rg_radius_msgauth_sign(out, NULL, secret.data, secret.len);
+    if (rc < 0 && rc != -ENOENT)
+        return rc;
+    rg_radius_auth_request_sign(out, secret.data, secret.len);
+    memcpy(sent_auth, out + 4, RG_RADIUS_AUTH_LEN);
+    return (int)len;
+}
+
+void rg_translate_coa_reply(uint8_t *pkt, uint8_t client_id, const uint8_t *client_auth,
+                            rg_secret secret)
+{
+    pkt[1] = client_id;
+    /* RFC 3579 §3.2: a reply's Message-Authenticator uses the request's authenticator; then
+     * the Response Authenticator (RFC 2865 §3) over the signed packet. */
+    rg_radius_msgauth_sign(pkt, client_auth, secret.data, secret.len);
+    rg_radius_auth_response_sign(pkt, client_auth, secret.data, secret.len);
+}
+
+int rg_translate_coa_nak(const uint8_t *req, uint32_t error_cause, rg_secret secret, uint8_t *out,
+                         size_t cap)
+{
+    struct rg_radius_pkt p = {.data = out, .cap = cap};
+    uint8_t code =
+        req[0] == RG_RADIUS_DISCONNECT_REQUEST ? RG_RADIUS_DISCONNECT_NAK : RG_RADIUS_COA_NAK;
+    uint8_t ec[4] = {(uint8_t)(error_cause >> 24), (uint8_t)(error_cause >> 16),
+                     (uint8_t)(error_cause >> 8), (uint8_t)error_cause};
+    int rc = rg_radius_init(&p, code, req[1], req + 4);
+    if (rc == 0)
+        rc = rg_radius_msgauth_add_first(&p);
+    if (rc == 0)
+        rc = rg_radius_attr_add(&p, RG_RADIUS_ATTR_ERROR_CAUSE, ec, sizeof(ec));
+    /* RFC 5176 §3.1: Proxy-State attributes of the request go back, in order. */
+    size_t pos = 0;
+    struct rg_radius_attr a;
+    while (rc == 0 && rg_radius_attr_find(req, RG_RADIUS_ATTR_PROXY_STATE, &pos, &a))
+        rc = rg_radius_attr_add(&p, RG_RADIUS_ATTR_PROXY_STATE, a.value, a.value_len);
+    if (rc < 0)
+        return rc;
+    rg_radius_msgauth_sign(out, req + 4, secret.data, secret.len);
+    rg_radius_auth_response_sign(out, req + 4, secret.data, secret.len);
+    return rg_radius_len(out);
 }

@@ -240,7 +240,8 @@ static void install_gen(struct rg_worker *w, struct rg_gen *g)
     rg_proxy_set_limit(&w->proxy, rg_worker_table_limit(cfg));
     /* Requests in flight finish on the old backend set; new ones use the new one. */
     struct rg_backend_set *old_set = w->backends;
-    w->backends = rg_backend_set_new(w, g->cfg);
+    struct rg_backend_events ev = rg_proxy_backend_events(&w->proxy);
+    w->backends = rg_backend_set_new(w, g->cfg, &ev);
     rg_backend_set_inherit(w->backends, old_set);
     rg_backend_set_retire(old_set);
     rg_gen_unref(w->gen);
@@ -327,7 +328,8 @@ int rg_worker_start(struct rg_worker *w, unsigned index, struct rg_gen *gen)
     uv_check_init(&w->loop, &w->trim_check);
     w->trim_check.data = w;
     w->gen = rg_gen_ref(gen);
-    w->backends = rg_backend_set_new(w, gen->cfg);
+    struct rg_backend_events ev = rg_proxy_backend_events(&w->proxy);
+    w->backends = rg_backend_set_new(w, gen->cfg, &ev);
     rc = rg_proxy_init(&w->proxy, w, &w->loop, rg_worker_table_limit(gen->cfg));
     if (rc == 0)
         rc = rg_listener_open(w, gen->cfg);
@@ -340,6 +342,7 @@ int rg_worker_start(struct rg_worker *w, unsigned index, struct rg_gen *gen)
         /* what rg_worker_join releases, for a worker that never ran */
         uv_loop_close(&w->loop);
         rg_proxy_free(&w->proxy);
+        rg_backend_send_pool_free(&w->send_pool);
         rg_coa_worker_free(w);
         free(w->udp_buf);
         w->udp_buf = NULL;
@@ -380,6 +383,7 @@ void rg_worker_join(struct rg_worker *w)
     uv_run(&w->loop, UV_RUN_DEFAULT);
     uv_loop_close(&w->loop);
     rg_proxy_free(&w->proxy);
+    rg_backend_send_pool_free(&w->send_pool);
     rg_coa_worker_free(w);
     free(w->udp_buf);
     w->udp_buf = NULL;

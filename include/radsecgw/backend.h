@@ -34,6 +34,36 @@ int rg_idspace_alloc(struct rg_idspace *ids, struct rg_request *req);
 void rg_idspace_release(struct rg_idspace *ids, uint8_t id);
 
 struct rg_backend_dest;
+struct rg_backend_sock;
+
+/* What a backend set reports to the layer that sends through it (the state table), which
+ * registers it when the set is made: a reply datagram arrived on sock from addr, or the
+ * send of req ended (sent, or lost like a dropped datagram; req->send_busy was set by
+ * rg_backend_send). backend.c calls nothing above it. */
+struct rg_backend_events {
+    void (*reply)(void *arg, struct rg_backend_sock *sock, const uint8_t *pkt, size_t len,
+                  const struct sockaddr *addr);
+    void (*sent)(void *arg, struct rg_request *req);
+    void *arg;
+};
+
+/* A UDP send queued in libuv, used only when the socket buffer is full (sendmmsg said
+ * EAGAIN); pooled per worker (struct rg_backend_send_pool) so that path allocates nothing
+ * once warm either. */
+struct rg_backend_send_ctx {
+    uv_udp_send_t req;
+    struct rg_request *owner; /* not owned */
+    struct rg_backend_send_ctx *next_free;
+    struct rg_backend_send_ctx *next_all; /* every context ever made, for the pool's free */
+};
+
+struct rg_backend_send_pool {
+    struct rg_backend_send_ctx *free_list; /* free contexts */
+    struct rg_backend_send_ctx *all;       /* every context, owned */
+};
+
+/* Free every context of the pool (the worker's loop has closed: none is in flight). */
+void rg_backend_send_pool_free(struct rg_backend_send_pool *pool);
 
 /* One UDP socket (one source port) towards one destination. */
 struct rg_backend_sock {
@@ -135,9 +165,10 @@ struct rg_backend_pool {
 /* All pools of one config snapshot in one worker. After a reload the old set is retired:
  * it keeps its sockets until its last request in flight completes, then closes. */
 struct rg_backend_set {
-    struct rg_worker *worker;      /* owner */
-    struct rg_config *cfg;         /* reference held */
-    struct rg_backend_pool *pools; /* malloced array, owned */
+    struct rg_worker *worker;        /* owner */
+    struct rg_backend_events events; /* where replies and ended sends go */
+    struct rg_config *cfg;           /* reference held */
+    struct rg_backend_pool *pools;   /* malloced array, owned */
     unsigned npools;
     unsigned outstanding;  /* requests in flight over every socket of the set */
     unsigned open_handles; /* sockets not yet closed */
@@ -154,7 +185,9 @@ struct rg_backend_server *rg_backend_pick(struct rg_backend_pool *pool, uint64_t
 void rg_backend_mark_dead(struct rg_backend_server *srv, uint64_t now_ms, const char *why);
 void rg_backend_mark_alive(struct rg_backend_server *srv, const char *why);
 
-struct rg_backend_set *rg_backend_set_new(struct rg_worker *w, struct rg_config *cfg);
+/* events: where the set's sockets report (NULL: a set that is never sent through). */
+struct rg_backend_set *rg_backend_set_new(struct rg_worker *w, struct rg_config *cfg,
+                                          const struct rg_backend_events *events);
 /* Carry server health (dead/alive, hold-down, probe times) from the set being retired to a
  * new one, for servers with the same pool name, server name and address: a reload or CRL
  * refresh must not bring a dead server back without it answering. */

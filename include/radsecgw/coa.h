@@ -1,7 +1,8 @@
 /* Reverse CoA (RFC 5176, draft-ietf-radext-reverse-coa): the UDP listener for Dynamic
  * Authorization Clients (main thread, src/coa_listen.c), the NAS registry (the one structure
  * shared between threads, coa_registry.c) and the relay of CoA/Disconnect down the NAS's own
- * TLS connection (its worker, coa_worker.c); coa.c holds the shared state and translation.
+ * TLS connection (its worker, coa_worker.c); coa.c holds the shared state; the packet
+ * translation is translate.c's.
  * Knows nothing of TLS internals or backends: a connection is written with rg_conn_send. */
 #ifndef RADSECGW_COA_H
 #define RADSECGW_COA_H
@@ -124,35 +125,6 @@ int rg_coa_route(struct rg_coa_registry *r, const struct rg_config *cfg,
                  char *nas, size_t naslen, char *why, size_t whylen);
 /* The key hash the per-connection cache compares (FNV-1a over org, kind and value). */
 uint64_t rg_coa_key_hash(const char *org, enum rg_coa_key_kind kind, const void *value, size_t len);
-
-/* ---- translation (pure) ---- */
-
-/* A request from a DAC: code 40/43, computed Request Authenticator (RFC 5176 §2.3) and
- * Message-Authenticator if present. NULL if good, else the reason. Packet validated. */
-const char *rg_coa_check_request(const uint8_t *pkt, const char *secret, size_t secret_len);
-
-/* The first attribute hidden with the shared secret (RFC 5176 §3.6 allows Tunnel-Password
- * and VSAs in CoA-Request), by name, or NULL. Such a request is not forwarded: RFC 5176
- * defines no key for hiding in a CoA-Request (its authenticator is computed over the hidden
- * value), so the gateway cannot re-encrypt it for the NAS correctly. */
-const char *rg_coa_hidden_attr(const uint8_t *pkt);
-
-/* The request as the NAS gets it: id, Message-Authenticator re-signed if present, Request
- * Authenticator computed with the RadSec secret (RFC 5176 §2.3). Length or negative. */
-int rg_coa_translate_request(const uint8_t *in, size_t len, uint8_t id, const char *secret,
-                             size_t secret_len, uint8_t *out, size_t cap,
-                             uint8_t sent_auth[RG_RADIUS_AUTH_LEN]);
-
-/* The NAS's ACK/NAK (already verified) as the DAC gets it, in place: its ID, Message-
- * Authenticator if present and Response Authenticator with the DAC's secret. */
-void rg_coa_translate_reply(uint8_t *pkt, uint8_t client_id, const uint8_t *client_auth,
-                            const char *secret, size_t secret_len);
-
-/* A NAK of the gateway's own for req (Disconnect-NAK or CoA-NAK): Message-Authenticator,
- * Error-Cause, the request's Proxy-State attributes in order (RFC 5176 §3.1), signed with
- * the DAC's secret. Length or negative. */
-int rg_coa_build_nak(const uint8_t *req, uint32_t error_cause, const char *secret,
-                     size_t secret_len, uint8_t *out, size_t cap);
 
 static inline bool rg_coa_is_reply(uint8_t code)
 {

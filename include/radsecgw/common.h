@@ -47,6 +47,14 @@ struct sockaddr;
 /* Same family, address and port (IPv4 or IPv6); other fields are ignored. */
 bool rg_sockaddr_equal(const struct sockaddr *a, const struct sockaddr *b);
 
+/* Room for the longest rg_sockaddr_format text: "[" IPv6 "]:" port and the NUL. */
+#define RG_SOCKADDR_TEXT 56
+
+/* Address as log lines and -t print it: "192.0.2.1:1812", "[2001:db8::1]:1812" (a v4-mapped
+ * IPv6 address stays "[::ffff:192.0.2.1]:1812"); without the port "192.0.2.1",
+ * "2001:db8::1". "?" for any other family. Returns buf. */
+const char *rg_sockaddr_format(const struct sockaddr *sa, bool with_port, char *buf, size_t len);
+
 /* Constant-time comparison: 0 when equal. */
 int rg_memcmp_ct(const void *a, const void *b, size_t len);
 

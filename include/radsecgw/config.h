@@ -11,14 +11,9 @@
 #include <sys/socket.h>
 #include <netinet/in.h>
 
-#define RG_CONFIG_DEFAULT_PATH "/etc/radsecgw/radsecgw.conf"
+#include "radsecgw/prefix.h"
 
-/* An address prefix (allow lists, SAN:IP match). */
-struct rg_prefix {
-    int family; /* AF_INET or AF_INET6 */
-    uint8_t addr[16];
-    unsigned bits;
-};
+#define RG_CONFIG_DEFAULT_PATH "/etc/radsecgw/radsecgw.conf"
 
 enum rg_match_kind {
     RG_MATCH_CN,
@@ -31,7 +26,7 @@ struct rg_match {
     enum rg_match_kind kind;
     char *pattern;           /* malloced, owned: the regex text or prefix text */
     struct rg_prefix prefix; /* for RG_MATCH_SAN_IP */
-    /* compiled regex (regex_t) kept opaque here; owned, see config.c */
+    /* compiled regex (regex_t) kept opaque here; owned, see config_check.c */
     void *regex;
 };
 
@@ -260,10 +255,5 @@ bool rg_config_match_string(const struct rg_match *m, const char *value);
 
 /* Print a summary of the snapshot (for -t). */
 void rg_config_print(const struct rg_config *cfg, FILE *out);
-
-/* Parse "10.0.0.0/8", "::/0", "192.0.2.1" (full length). 0 or -EINVAL. */
-int rg_prefix_parse(const char *text, struct rg_prefix *out);
-/* Does addr (sockaddr_in/in6; v4-mapped v6 is treated as v4) fall in prefix? */
-bool rg_prefix_contains(const struct rg_prefix *p, const struct sockaddr *addr);
 
 #endif

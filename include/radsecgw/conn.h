@@ -83,6 +83,7 @@ struct rg_conn {
     bool holds_slot;  /* a handshake slot (max-handshakes) is held */
     bool established; /* rg_admission_established counted it as authenticated */
     bool heard;       /* a byte arrived from the peer */
+    bool watching;    /* waiting for a slot: readable is noticed (nothing is read) */
     bool alpn_ready;  /* the ClientHello was read and ALPN set up (rg_tls_alpn_prepare) */
     enum rg_conn_list list;
     struct rg_conn *admit_prev, *admit_next; /* links in that list of the worker */
@@ -163,6 +164,20 @@ void rg_conn_recheck(struct rg_conn *c, struct rg_gen *g);
  * turn give back their in-flight table when none is in flight any more (emptied buffers
  * went back to the pool already, at the end of each event). */
 void rg_conn_trim_idle(struct rg_worker *w);
+
+/* The connection's requests in flight, by AP ID (RADIUS/1.1: by Token, at slot token & 255
+ * or the next free one): the table is the connection's, the state table says what goes in
+ * and out. Claim a free slot for req (displaced: a 1.1 request not at its Token's own
+ * slot); release gives slot back if it still holds req (true) - the same displaced as the
+ * claim. Only while the table exists (from the first request framed to rg_conn_trim_idle). */
+struct rg_request *rg_conn_inflight_get(const struct rg_conn *c, uint8_t slot);
+void rg_conn_inflight_claim(struct rg_conn *c, uint8_t slot, struct rg_request *req,
+                            bool displaced);
+bool rg_conn_inflight_release(struct rg_conn *c, uint8_t slot, const struct rg_request *req,
+                              bool displaced);
+/* Requests in flight; how many of them are displaced (RADIUS/1.1). */
+unsigned rg_conn_inflight_count(const struct rg_conn *c);
+unsigned rg_conn_inflight_displaced(const struct rg_conn *c);
 
 /* The RadSec secret of the connection's org. */
 rg_secret rg_conn_secret(const struct rg_conn *c);

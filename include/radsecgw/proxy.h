@@ -82,8 +82,6 @@ struct rg_proxy {
     uint64_t timer_at;
     unsigned salt_counter;
     struct rg_bufclass bufs[RG_PROXY_BUF_CLASSES];
-    struct rg_send_ctx *send_free;      /* free send contexts */
-    struct rg_send_ctx *send_all;       /* every send context, owned */
     uint8_t scratch[RG_RADIUS_MAX_LEN]; /* re-translation on failover */
 };
 
@@ -122,6 +120,10 @@ void rg_proxy_conn_closed(struct rg_proxy *px, struct rg_conn *conn);
 
 /* A queued send completed (backend.c). */
 void rg_proxy_on_sent(struct rg_proxy *px, struct rg_request *req);
+
+/* How a backend set the table sends through reports to it (rg_backend_set_new): replies to
+ * rg_proxy_on_reply, ended sends to rg_proxy_on_sent. */
+struct rg_backend_events rg_proxy_backend_events(struct rg_proxy *px);
 
 /* Send a Status-Server probe to srv (RFC 5997, with Message-Authenticator, never
  * retransmitted). */

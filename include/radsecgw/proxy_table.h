@@ -1,5 +1,5 @@
 /* The state table's storage (src/proxy_table.c): one slot per request in flight, its packet
- * buffer from a size class, queued-send contexts, and the min-heap of deadlines the
+ * buffer from a size class, and the min-heap of deadlines the
  * retransmission timer runs from. The table itself is struct rg_proxy (proxy.h). */
 #ifndef RADSECGW_PROXY_TABLE_H
 #define RADSECGW_PROXY_TABLE_H
@@ -28,7 +28,7 @@ struct rg_request {
     uint8_t code;
     bool probe;     /* a Status-Server health probe of our own */
     bool eap;       /* the request carries EAP-Message (its reply proves nothing in auto) */
-    bool send_busy; /* a send of pkt is queued in libuv (struct rg_send_ctx) */
+    bool send_busy; /* a send of pkt is queued in libuv (struct rg_backend_send_ctx) */
     bool in_use;
     bool put_after_send;  /* finished while a send was queued: put back when it completes */
     bool v11;             /* came on a RADIUS/1.1 connection: token and fingerprint, not ap_auth */
@@ -55,15 +55,6 @@ struct rg_request {
     uint16_t pkt_cap;
 };
 
-/* A queued UDP send, used only when the socket buffer is full (uv_udp_try_send said
- * EAGAIN); pooled by the table so that path allocates nothing once warm either. */
-struct rg_send_ctx {
-    uv_udp_send_t req;
-    struct rg_request *owner; /* not owned */
-    struct rg_send_ctx *next_free;
-    struct rg_send_ctx *next_all; /* every context ever made, for rg_proxy_free */
-};
-
 /* Packet buffer size classes: most RADIUS packets are a few hundred octets, EAP ones about
  * a kilobyte; only a few approach the RFC 2865 maximum. */
 #define RG_PROXY_BUF_CLASSES 3
@@ -83,9 +74,6 @@ void rg_proxy_slot_put(struct rg_proxy *px, struct rg_request *req);
 /* Make req->pkt hold at least need octets (smallest class that fits; keeps the current
  * buffer when it is big enough). 0 or -ENOMEM. */
 int rg_proxy_pkt_reserve(struct rg_proxy *px, struct rg_request *req, size_t need);
-
-struct rg_send_ctx *rg_proxy_send_ctx_get(struct rg_proxy *px);
-void rg_proxy_send_ctx_put(struct rg_proxy *px, struct rg_send_ctx *ctx);
 
 /* Timer heap (pure; tests drive it with their own clock). */
 void rg_proxy_heap_push(struct rg_proxy *px, struct rg_request *req);

@@ -89,12 +89,12 @@ int rg_radius11_local_reply(uint8_t *buf, size_t cap, uint8_t code, uint32_t tok
                             const uint8_t *request, uint32_t error_cause, const char *message);
 
 /* A CoA-Request or Disconnect-Request from a Dynamic Authorization Client (verified, no
- * hidden attribute: rg_coa_hidden_attr), as sent on a RADIUS/1.1 connection: the Token,
+ * hidden attribute: rg_translate_coa_hidden_attr), as sent on a RADIUS/1.1 connection: the Token,
  * Reserved fields zero, Message-Authenticator removed. In place; new length. */
 int rg_radius11_coa_request(uint8_t *pkt, uint32_t token);
 
 /* The NAS's ACK/NAK from a RADIUS/1.1 connection, readied for RADIUS/UDP: any
- * Message-Authenticator removed and a zeroed one added first, for rg_coa_translate_reply to
+ * Message-Authenticator removed and a zeroed one added first, for rg_translate_coa_reply to
  * sign with the client's secret. In place in a buffer of cap octets; new length or -EMSGSIZE. */
 int rg_radius11_reply_to_udp(uint8_t *pkt, size_t cap);
 

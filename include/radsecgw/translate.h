@@ -1,6 +1,7 @@
 /* The trust-boundary translation (src/translate.c, pure): requests re-encrypted and re-signed
  * from the AP's RadSec secret for a backend's, backend replies checked and translated back,
- * the gateway's own replies, and the checks on what an AP sends. */
+ * the gateway's own replies, the checks on what an AP sends, and CoA/Disconnect packets
+ * between a DAC's secret and the RadSec secret (RFC 5176). */
 #ifndef RADSECGW_TRANSLATE_H
 #define RADSECGW_TRANSLATE_H
 
@@ -87,5 +88,33 @@ const char *rg_translate_check_request(const uint8_t *pkt, rg_secret secret);
  * connection) or NULL. User-Password: at most one, 16..128 octets in whole blocks (RFC 2865
  * §5.2, §5.44). */
 const char *rg_translate_request_invalid(const uint8_t *pkt);
+
+/* ---- CoA and Disconnect (RFC 5176), between a DAC's secret and the RadSec secret ---- */
+
+/* A request from a DAC: code 40/43, computed Request Authenticator (RFC 5176 §2.3) and
+ * Message-Authenticator if present. NULL if good, else the reason. Packet validated. */
+const char *rg_translate_coa_check_request(const uint8_t *pkt, rg_secret secret);
+
+/* The first attribute hidden with the shared secret (RFC 5176 §3.6 allows Tunnel-Password
+ * and VSAs in CoA-Request), by name, or NULL. Such a request is not forwarded: RFC 5176
+ * defines no key for hiding in a CoA-Request (its authenticator is computed over the hidden
+ * value), so the gateway cannot re-encrypt it for the NAS correctly. */
+const char *rg_translate_coa_hidden_attr(const uint8_t *pkt);
+
+/* The request as the NAS gets it: id, Message-Authenticator re-signed if present, Request
+ * Authenticator computed with the RadSec secret (RFC 5176 §2.3). Length or negative. */
+int rg_translate_coa_request(const uint8_t *in, size_t len, uint8_t id, rg_secret secret,
+                             uint8_t *out, size_t cap, uint8_t sent_auth[RG_RADIUS_AUTH_LEN]);
+
+/* The NAS's ACK/NAK (already verified) as the DAC gets it, in place: its ID, Message-
+ * Authenticator if present and Response Authenticator with the DAC's secret. */
+void rg_translate_coa_reply(uint8_t *pkt, uint8_t client_id, const uint8_t *client_auth,
+                            rg_secret secret);
+
+/* A NAK of the gateway's own for req (Disconnect-NAK or CoA-NAK): Message-Authenticator,
+ * Error-Cause, the request's Proxy-State attributes in order (RFC 5176 §3.1), signed with
+ * the DAC's secret. Length or negative. */
+int rg_translate_coa_nak(const uint8_t *req, uint32_t error_cause, rg_secret secret, uint8_t *out,
+                         size_t cap);
 
 #endif

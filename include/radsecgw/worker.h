@@ -59,15 +59,17 @@ struct rg_worker {
     struct rg_conn *staged; /* connections with packets staged in this loop turn */
     uv_check_t
         flush_check; /* after the turn's I/O: wakes paused connections, encrypts and writes */
-    struct rg_backend_sock *send_socks; /* backend sockets with packets queued this turn */
-    struct rg_conn *paused;             /* connections waiting for table room, oldest first */
-    struct rg_conn *paused_tail;        /* last of that list: paused connections resume in order */
-    unsigned wake_credit;       /* slots freed since the paused were woken: how many to wake */
-    unsigned closes_unreturned; /* connections closed since return_memory last ran */
+    struct rg_backend_sock *send_socks;    /* backend sockets with packets queued this turn */
+    struct rg_backend_send_pool send_pool; /* backend.c's: sends queued in libuv */
+    struct rg_conn *paused;                /* connections waiting for table room, oldest first */
+    struct rg_conn *paused_tail; /* last of that list: paused connections resume in order */
+    unsigned wake_credit;        /* slots freed since the paused were woken: how many to wake */
+    unsigned closes_unreturned;  /* connections closed since return_memory last ran */
     uint64_t next_conn_id;
-    struct rg_conn_queue waiting; /* accepted, waiting for a handshake slot, oldest first */
-    struct rg_conn_queue silent;  /* in the handshake, nothing received yet, oldest first */
-    uv_timer_t admit_timer;       /* hands freed slots to waiting connections */
+    struct rg_conn_queue waiting;  /* accepted, waiting for a handshake slot, oldest first */
+    struct rg_conn *waiting_heard; /* ...but those that spoke first: the last of them */
+    struct rg_conn_queue silent;   /* in the handshake, nothing received yet, oldest first */
+    uv_timer_t admit_timer;        /* hands freed slots to waiting connections */
     /* Fairness (conn.c): a loop turn is counted by turn_prepare; connections that used
      * their share of one wait in the more list for the next, run from more_idle (which
      * also keeps the poll from blocking while any wait). */
@@ -92,7 +94,6 @@ struct rg_worker {
                                          sockets, RG_BACKEND_RECV_BATCH datagrams of up to 64 KiB
                                          (recvmmsg; only the octets received are touched) */
     uint8_t tcp_buf[65536];           /* receive buffer for AP connections */
-    bool udp_buf_busy;
     bool tcp_buf_busy;
     uv_timer_t drain_timer; /* graceful stop */
     uint64_t stop_deadline_ms;

@@ -1,4 +1,4 @@
-/* libFuzzer driver for the config parser (src/config.c over libconfuse's cfg_parse_buf):
+/* libFuzzer driver for the config parser (src/config*.c over libconfuse's cfg_parse_buf):
  * any text either loads into a snapshot or fails with at least one file:line error; never
  * a crash, a leak or a read past the text. Certificates and CAs are not opened
  * (check_files false), so the driver needs no files. */

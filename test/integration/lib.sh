@@ -961,6 +961,8 @@ EOF
 
 # rg_gateway_start CONF [NAME]: radsecgw -f -d -c CONF as process NAME (default radsecgw),
 # log in $RG_TMP/NAME.log (GW_LOG); waits for GW_PORT (from rg_gateway_conf) to listen.
+# RG_GW_DEBUG=0 leaves out -d: the config's log-level, as an operator runs it (benchmarks
+# that count log lines).
 rg_gateway_start() {
     local conf=${1:?conf} name=${2:-radsecgw}
     local gw
@@ -969,7 +971,9 @@ rg_gateway_start() {
         cat "$RG_TMP/$name-check.log" >&2
         rg_die "radsecgw -t rejects the generated config $conf"
     fi
-    rg_start "$name" "$gw" -f -d -c "$conf"
+    local debug=-d
+    [ "${RG_GW_DEBUG:-1}" = 0 ] && debug=
+    rg_start "$name" "$gw" -f ${debug:+"$debug"} -c "$conf"
     GW_LOG=$RG_TMP/$name.log
     rg_wait_port "$GW_PORT" tcp 10 "$name" || rg_die "radsecgw does not listen on $GW_PORT"
 }

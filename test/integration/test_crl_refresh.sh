@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Issue #5, CRL refresh without SIGHUP (DESIGN.md: CRLs are re-read every crl-refresh
-# seconds; crl-refresh = 1 here, the smallest value config.c accepts, for tests). ap-rsa and
+# seconds; crl-refresh = 1 here, the smallest value config_check.c accepts, for tests). ap-rsa and
 # ap-ecdsa hold connections open; the acme CRL file is replaced by one revoking ap-ecdsa:
 # within a few refresh periods ap-ecdsa is disconnected with the re-check's log line and
 # ap-rsa keeps being answered. Unchanged files build nothing (no churn); a stale CRL is

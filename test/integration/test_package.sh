@@ -83,7 +83,7 @@ for d in '^Type=notify$' '^ExecStartPre=/usr/sbin/radsecgw -t -c /etc/radsecgw/r
     rg_assert_log "$unit" "$d" "unit: $d"
 done
 nofile=$(sed -n 's/^LimitNOFILE=//p' "$unit")
-max=$(sed -n 's/.*OPT_INT("max-connections", "\([0-9]*\)").*/\1/p' "$src/src/config.c")
+max=$(sed -n 's/.*OPT_INT("max-connections", "\([0-9]*\)").*/\1/p' "$src/src/config_schema.c")
 [ -n "$nofile" ] && [ -n "$max" ] && [ "$nofile" -ge $((max + 1024)) ] &&
     rg_pass "unit: LimitNOFILE=$nofile covers max-connections $max" ||
     rg_fail "unit: LimitNOFILE '$nofile' below max-connections '$max' + 1024"
@@ -113,7 +113,7 @@ done
 lint=$(cd "$RG_TMP/man" && mandoc -Tlint radsecgw.8 radsecgw.conf.5 2>&1 |
     grep -v 'referenced manual not found\|mandoc.db')
 [ -z "$lint" ] && rg_pass "mandoc -Tlint: clean" || rg_fail "mandoc -Tlint: $lint"
-keys=$(grep -oE 'OPT_[A-Z_]+\("[a-z0-9-]+"' "$src/src/config.c" | sed -E 's/.*\("//; s/"$//' | sort -u)
+keys=$(grep -oE 'OPT_[A-Z_]+\("[a-z0-9-]+"' "$src/src/config_schema.c" | sed -E 's/.*\("//; s/"$//' | sort -u)
 missing_man="" missing_sample=""
 for k in $keys include; do
     grep -qE "^\.It Ic $k( |$)" "$RG_TMP/man/radsecgw.conf.5" || missing_man+=" $k"

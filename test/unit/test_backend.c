@@ -120,7 +120,7 @@ static struct rg_backend_set *make_set(enum rg_policy policy, unsigned n, bool s
     cfg.pools = &pool;
     cfg.npools = 1;
     cfg.refcount = 1000; /* the set's reference never frees this static config */
-    return rg_backend_set_new(NULL, &cfg);
+    return rg_backend_set_new(NULL, &cfg, NULL);
 }
 
 static void test_failover_order(void **state)
@@ -153,7 +153,7 @@ static void test_reload_keeps_health(void **state)
     rg_backend_mark_dead(&old->pools[0].servers[0], 5000, "test");
     /* A reload (or CRL refresh) builds a new set from the same servers: rad0 stays dead until
      * it answers a probe, so requests keep going to rad1 without a timeout first. */
-    struct rg_backend_set *set = rg_backend_set_new(NULL, &cfg);
+    struct rg_backend_set *set = rg_backend_set_new(NULL, &cfg, NULL);
     rg_backend_set_inherit(set, old);
     assert_int_equal(set->pools[0].servers[0].health, RG_BACKEND_DEAD);
     assert_int_equal(set->pools[0].servers[0].dead_since_ms, 5000);
@@ -182,7 +182,7 @@ static void test_shared_state_by_address_and_secret(void **state)
     assert_true(rg_backend_warn_due(sh, RG_BACKEND_WARN_UNSIGNED_ACCEPTED, 3601000, 3600000));
 
     /* Reload with the same servers: the new set sees what was learnt. */
-    struct rg_backend_set *set = rg_backend_set_new(NULL, &cfg);
+    struct rg_backend_set *set = rg_backend_set_new(NULL, &cfg, NULL);
     assert_ptr_equal(set->pools[0].servers[0].shared, sh);
     assert_true(rg_backend_signs(set->pools[0].servers[0].shared));
     rg_backend_set_retire(old);
@@ -190,14 +190,14 @@ static void test_shared_state_by_address_and_secret(void **state)
 
     /* The secret changes: learnt again from scratch. */
     servers[0].secret = "t";
-    struct rg_backend_set *rekeyed = rg_backend_set_new(NULL, &cfg);
+    struct rg_backend_set *rekeyed = rg_backend_set_new(NULL, &cfg, NULL);
     assert_ptr_not_equal(rekeyed->pools[0].servers[0].shared, sh);
     assert_false(rg_backend_signs(rekeyed->pools[0].servers[0].shared));
     rg_backend_set_retire(rekeyed);
     /* The address changes: the same. */
     servers[0].secret = "s";
     ((struct sockaddr_in *)&servers[0].auth_addr)->sin_port = htons(1999);
-    struct rg_backend_set *moved = rg_backend_set_new(NULL, &cfg);
+    struct rg_backend_set *moved = rg_backend_set_new(NULL, &cfg, NULL);
     assert_false(rg_backend_signs(moved->pools[0].servers[0].shared));
     rg_backend_set_retire(moved);
     rg_backend_set_retire(set);

@@ -14,6 +14,7 @@
 #include "radsecgw/coa.h"
 #include "radsecgw/radius.h"
 #include "radsecgw/radius_crypto.h"
+#include "radsecgw/translate.h"
 
 #define SECRET "cluster-secret-long"
 
@@ -45,8 +46,9 @@ static size_t handoff(uint8_t *out, const char *tag, const char *secret, bool ms
     if (msgauth)
         assert_int_equal(rg_radius_msgauth_add_first(&p), 0);
     uint8_t sent[RG_RADIUS_AUTH_LEN];
-    int n = rg_coa_translate_request(out, rg_radius_len(out), 9, secret, strlen(secret), out,
-                                     RG_RADIUS_MAX_LEN, sent);
+    int n =
+        rg_translate_coa_request(out, rg_radius_len(out), 9, (rg_secret){secret, strlen(secret)},
+                                 out, RG_RADIUS_MAX_LEN, sent);
     assert_true(n > 0);
     return (size_t)n;
 }

@@ -1,4 +1,4 @@
-/* Tests for src/config.c: defaults, every rejection with its exact "file:line: reason",
+/* Tests for src/config*.c: defaults, every rejection with its exact "file:line: reason",
  * the short-secret warning, routing by realm, prefixes and the snapshot's reference count. */
 #include <stdarg.h>
 #include <stddef.h>
@@ -477,7 +477,7 @@ static void test_syntax_errors(void **state)
 static void test_line_numbers_after_comments(void **state)
 {
     /* libconfuse 3.3 counts '#' and '//' comment lines more than once and rejects a comment
-     * inside a list; config.c strips comments first. */
+     * inside a list; config_load.c strips comments first. */
     expect_error("# one\n# two\n// three\n/* four\n five */\n" BASE
                  "listen {\n  address = {\"127.0.0.1\", # first\n   \"::1\"}  // second\n"
                  "  port = 0\n}\n",

@@ -52,7 +52,8 @@ static void worker_up(const char *ma)
     assert_int_equal(uv_check_init(&wk.loop, &wk.flush_check), 0); /* batched sends */
     wk.flush_check.data = &wk;
     assert_int_equal(rg_proxy_init(&wk.proxy, &wk, &wk.loop, 1024), 0);
-    wk.backends = rg_backend_set_new(&wk, cfg);
+    struct rg_backend_events ev = rg_proxy_backend_events(&wk.proxy);
+    wk.backends = rg_backend_set_new(&wk, cfg, &ev);
     memset(&wgen, 0, sizeof(wgen));
     wgen.refcount = 1;
     wgen.cfg = cfg;
@@ -157,7 +158,7 @@ static void test_worker_auto_eap_then_pap(void **state)
     assert_false(rg_backend_signs(sh));
 
     /* Another worker's (or the next generation's) set for the same server shares the state. */
-    struct rg_backend_set *other = rg_backend_set_new(NULL, wgen.cfg);
+    struct rg_backend_set *other = rg_backend_set_new(NULL, wgen.cfg, NULL);
     assert_ptr_equal(other->pools[0].servers[0].shared, sh);
 
     make_pap_request(pkt, 12);
@@ -487,7 +488,7 @@ static void fake_up(void)
     assert_int_equal(uv_check_init(&wk.loop, &wk.trim_check), 0);
     assert_int_equal(rg_proxy_init(&wk.proxy, &wk, NULL, 1024), 0); /* no uv timer */
     rg_proxy_set_ops(&wk.proxy, &fake_ops, &fk);
-    wk.backends = rg_backend_set_new(&wk, cfg);
+    wk.backends = rg_backend_set_new(&wk, cfg, NULL); /* fake_ops: no sockets, nothing reported */
     memset(&wgen, 0, sizeof(wgen));
     wgen.refcount = 1;
     wgen.cfg = cfg;
