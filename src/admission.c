@@ -353,11 +353,39 @@ void rg_admission_list_remove(struct rg_conn *c)
         q->tail = c->admit_prev;
     q->n--;
     if (c->list == RG_CONN_LIST_WAITING) {
+        if (w->waiting_heard == c)
+            w->waiting_heard = c->admit_prev; /* the ones that spoke are contiguous */
         RG_STAT_DEC(&w->stats, conn_waiting);
         rg_admission_waiting(false);
     }
     c->list = RG_CONN_LIST_NONE;
     c->admit_prev = c->admit_next = NULL;
+}
+
+void rg_admission_waiting_to_front(struct rg_conn *c)
+{
+    struct rg_worker *w = c->worker;
+    struct rg_conn_queue *q = &w->waiting;
+    struct rg_conn *after = w->waiting_heard;
+    RG_REQUIRE(c->list == RG_CONN_LIST_WAITING && c->heard);
+    if (c->admit_prev != after) {
+        c->admit_prev->admit_next = c->admit_next; /* not the head: the head is `after` */
+        if (c->admit_next)
+            c->admit_next->admit_prev = c->admit_prev;
+        else
+            q->tail = c->admit_prev;
+        c->admit_prev = after;
+        c->admit_next = after ? after->admit_next : q->head;
+        if (c->admit_next)
+            c->admit_next->admit_prev = c;
+        else
+            q->tail = c;
+        if (after)
+            after->admit_next = c;
+        else
+            q->head = c;
+    }
+    w->waiting_heard = c;
 }
 
 /* Has the peer sent anything we have not read yet? (A waiting connection is not read, and

@@ -579,6 +579,10 @@ static bool evict_silent(struct rg_worker *w, bool with_waiting)
 static void start_handshake(struct rg_conn *c)
 {
     struct rg_worker *w = c->worker;
+    if (c->watching) {
+        uv_read_stop((uv_stream_t *)&c->tcp);
+        c->watching = false;
+    }
     c->holds_slot = true;
     RG_STAT_INC(&w->stats, conn_handshaking);
     if (c->gen != w->gen) { /* waited across a reload: the generation in force */
@@ -595,6 +599,47 @@ static void start_handshake(struct rg_conn *c)
 /* Waiting connections looked at per pass: a flood from one address at its per-address
  * limit must not make every slot release walk the whole queue. */
 #define RG_ADMIT_SCAN 1024
+
+/* A waiting connection is not read (it holds no buffers), but the loop tells when its
+ * peer has sent something: an empty buffer makes libuv report UV_ENOBUFS instead of
+ * reading. Then it goes first in the queue and, when every slot is taken, the oldest
+ * silent handshake makes room for it (a half-open flood must not keep an AP's ClientHello
+ * waiting until handshake-timeout frees slots). */
+static void on_watch_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    (void)h;
+    (void)suggested;
+    *buf = uv_buf_init(NULL, 0);
+}
+
+static void on_watch_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    struct rg_conn *c = s->data;
+    struct rg_worker *w = c->worker;
+    (void)nread; /* UV_ENOBUFS: readable (data, or the peer's FIN, which the read will see) */
+    (void)buf;
+    uv_read_stop(s);
+    c->watching = false;
+    if (c->state != RG_CONN_WAITING || c->list != RG_CONN_LIST_WAITING)
+        return;
+    c->heard = true;
+    rg_admission_waiting_to_front(c);
+    const struct rg_config *cfg = w->gen->cfg;
+    const struct sockaddr *addr = (const struct sockaddr *)&c->addr;
+    int rc = rg_admission_handshake_take(cfg, addr);
+    if (rc == -ENOSPC && evict_silent(w, false))
+        rc = rg_admission_handshake_take(cfg, addr);
+    if (rc < 0)
+        return; /* first in line for the next slot */
+    rg_admission_list_remove(c);
+    start_handshake(c);
+}
+
+static void watch_waiting(struct rg_conn *c)
+{
+    if (uv_read_start((uv_stream_t *)&c->tcp, on_watch_alloc, on_watch_read) == 0)
+        c->watching = true;
+}
 
 void rg_conn_admit_waiting(struct rg_worker *w)
 {
@@ -731,6 +776,7 @@ void rg_conn_admit(struct rg_conn *c)
      * being refused: hundreds of APs behind one NAT address reconnecting together all get
      * in, as handshakes finish (aggregate log line: rg_admission_report). */
     rg_admission_list_push(c, RG_CONN_LIST_WAITING);
+    watch_waiting(c);
     RG_STAT_INC(&w->stats, conn_waited);
     rg_admission_note(rc == -ENOSPC ? RG_ADMISSION_WAITED_GLOBAL : RG_ADMISSION_WAITED_IP);
     rg_debug("event=conn_accept conn=%llu src=%s worker=%u wait=handshake_slot",

@@ -18,12 +18,21 @@
 #include "radsecgw/tls.h"
 #include "tls_internal.h"
 
-/* RFC 6614 §2.3 asks for strong suites; we take ECDHE (forward secrecy) with AEAD only. */
-#define DEFAULT_CIPHERS                                                                            \
+/* RFC 6614 §2.3 asks for strong suites; we take ECDHE (forward secrecy) with AEAD only.
+ * wolfSSL picks in the server's order (it follows the client's only after
+ * wolfSSL_CTX_UseClientSuites), so the list is ordered by what is cheapest here: AES-GCM
+ * first where wolfSSL runs it on AES-NI, ChaCha20-Poly1305 first where AES-GCM would be
+ * software (several times slower per octet). */
+#define DEFAULT_CIPHERS_AES                                                                        \
     "TLS13-AES128-GCM-SHA256:TLS13-AES256-GCM-SHA384:TLS13-CHACHA20-POLY1305-SHA256:"              \
     "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"                                   \
     "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"                                   \
     "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
+#define DEFAULT_CIPHERS_CHACHA                                                                     \
+    "TLS13-CHACHA20-POLY1305-SHA256:TLS13-AES128-GCM-SHA256:TLS13-AES256-GCM-SHA384:"              \
+    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:"                                   \
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"                                   \
+    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384"
 
 #define FILE_MAX (16u << 20) /* CA and CRL files larger than this are refused */
 
@@ -269,6 +278,43 @@ static int org_load_crls(struct rg_tls_ctx *tc, struct org_trust *ot, char *err,
     return 0;
 }
 
+bool rg_tls_aes_in_hardware(void)
+{
+#if defined(WOLFSSL_AESNI) && (defined(__x86_64__) || defined(__i386__))
+    /* wolfSSL checks the same flags at run time and falls back to its C code without. */
+    return __builtin_cpu_supports("aes") && __builtin_cpu_supports("pclmul");
+#elif defined(WOLFSSL_ARMASM) && defined(__aarch64__)
+    return true; /* built for ARMv8 crypto extensions: no fallback */
+#else
+    return false;
+#endif
+}
+
+const char *rg_tls_default_ciphers(void)
+{
+    return rg_tls_aes_in_hardware() ? DEFAULT_CIPHERS_AES : DEFAULT_CIPHERS_CHACHA;
+}
+
+/* Key-exchange groups in the server's order: X25519 first (constant-time by construction,
+ * one scalar multiplication each way), then P-256 (SP assembly), then the larger curves.
+ * TLS 1.3: among the key shares a client sent, the best-ranked one is taken (no
+ * HelloRetryRequest while any offered share is acceptable). TLS 1.2: wolfSSL 5.5 takes the
+ * first of the client's groups that is in this list (test_tls test_server_preference).
+ * A wolfSSL without P-384/P-521 gets the first two; one without either keeps its own order
+ * (P-256 first) rather than refusing to start. */
+static void set_groups(WOLFSSL_CTX *ctx)
+{
+    int groups[] = {
+        WOLFSSL_ECC_X25519,
+        WOLFSSL_ECC_SECP256R1,
+        WOLFSSL_ECC_SECP384R1,
+        WOLFSSL_ECC_SECP521R1,
+    };
+    if (wolfSSL_CTX_set_groups(ctx, groups, (int)(sizeof(groups) / sizeof(groups[0]))) !=
+        WOLFSSL_SUCCESS)
+        wolfSSL_CTX_set_groups(ctx, groups, 2);
+}
+
 int rg_tls_ctx_new(const struct rg_config *cfg, struct rg_tls_ctx **out, char *err, size_t errlen)
 {
     char text[96];
@@ -294,11 +340,12 @@ int rg_tls_ctx_new(const struct rg_config *cfg, struct rg_tls_ctx **out, char *e
         goto fail;
     }
     const char *ciphers =
-        cfg->tls.ciphers && cfg->tls.ciphers[0] ? cfg->tls.ciphers : DEFAULT_CIPHERS;
+        cfg->tls.ciphers && cfg->tls.ciphers[0] ? cfg->tls.ciphers : rg_tls_default_ciphers();
     if (wolfSSL_CTX_set_cipher_list(tc->ctx, ciphers) != WOLFSSL_SUCCESS) {
         errf(err, errlen, "tls: ciphers \"%s\": no usable cipher suite", ciphers);
         goto fail;
     }
+    set_groups(tc->ctx);
     /* No renegotiation: this wolfSSL build only answers renegotiation_info (RFC 5746) and
      * never renegotiates; we do not enable wolfSSL_UseSecureRenegotiation. */
 

@@ -27,11 +27,6 @@ ulimit -n "$(ulimit -Hn)"
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 per_conn() { awk -v a="$1" -v b="$2" -v n="$3" 'BEGIN {printf "%.1f", (b - a) / n}'; }
 
-# wait_file FILE PATTERN PID: until FILE matches PATTERN or PID exits.
-wait_file() {
-    while ! grep -qE "$2" "$1" 2>/dev/null && kill -0 "$3" 2>/dev/null; do sleep 0.5; done
-}
-
 # hold NAME PORT PID: CONNS TLS connections to PORT held idle, then one request each, held
 # idle again, then all closed at once. Sets hold_row (the table row); progress on stderr.
 hold() {
@@ -48,12 +43,12 @@ hold() {
         --inflight "$CONNS" --per-connection 1 --timeout 60 --hold --ready-file "$RG_TMP/ready" \
         --source 127.2.0.0/16 --connect-rate "$RATE" >"$RG_TMP/hold.out" 2>"$RG_TMP/hold.err" &
     load=$!
-    wait_file "$RG_TMP/ready" established= "$load"
+    rg_wait_file "$RG_TMP/ready" established= "$load"
     sleep 5 # handshakes finished: what stays is per-connection state
     during=$(rss_kb "$pid")
     echo "$name: $(cat "$RG_TMP/ready"), RSS $before -> $during kB" >&2
     kill -USR1 "$load"
-    wait_file "$RG_TMP/ready" answered= "$load"
+    rg_wait_file "$RG_TMP/ready" answered= "$load"
     sleep 3
     idle=$(rss_kb "$pid")
     echo "$name: $(cat "$RG_TMP/ready"), RSS $idle kB" >&2

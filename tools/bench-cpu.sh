@@ -5,14 +5,21 @@
 #     x 32 in flight, scaled to 100k;
 #   - hs13 / hs12: CONNS new connections (TLS 1.3, then TLS 1.2), one request each, over
 #     CONNS (so a handshake figure includes that one request);
-#   - quiet (QUIET=N, 0 skips): N connections x 1 in flight, REQUESTS requests, minus N
-#     handshakes at the hs13 cost, scaled to 100k.
-# Server certificate: ECDSA P-256 (the test PKI); client: RSA-2048 (ap-rsa). Backend:
-# fake_backend answering at once. radsec_load and fake_backend run on the same CPUs.
+#   - quiet (QUIET=N, 0 skips): N connections (source addresses spread over 127.2.0.0/16,
+#     500 new per second) established and held first, then REQUESTS requests with one in
+#     flight on each; only the requests are counted (between the handshakes and the close),
+#     scaled to 100k.
+# Server certificate: ECDSA P-256 (the test PKI) or, with SERVER_KEY=rsa, an RSA-2048 one from
+# the same CA; client: RSA-2048 (ap-rsa). Backend: fake_backend answering at once.
+# radsec_load and fake_backend run on the same CPUs.
 # Not a test: prints a Markdown table for docs/benchmarks.md.
 #   RG_BUILD_DIR=$PWD/build-release flock /tmp/rg-heavy.lock tools/bench-cpu.sh
 # Environment: REQUESTS (default 50000), CONNS (default 300), QUIET (default 0), WORKERS
-# (radsecgw workers, default 1), SKIP_RSP=1 skips radsecproxy.
+# (radsecgw workers, a list: one radsecgw row each, default 1), SERVER_KEY (ec or rsa, default
+# ec), KEX_GROUPS (radsec_load --groups for the handshake loads, e.g. x25519,p256; default
+# wolfSSL's: a P-256 key share), GW_CIPHERS (radsecgw's tls ciphers, e.g.
+# ECDHE-ECDSA-CHACHA20-POLY1305:TLS13-CHACHA20-POLY1305-SHA256; default the built-in list),
+# SKIP_RSP=1 skips radsecproxy.
 set -uo pipefail
 source "$(dirname "$0")/../test/integration/lib.sh"
 rg_tmpdir >/dev/null
@@ -21,9 +28,33 @@ REQUESTS=${REQUESTS:-50000}
 CONNS=${CONNS:-300}
 QUIET=${QUIET:-0}
 WORKERS=${WORKERS:-1}
+SERVER_KEY=${SERVER_KEY:-ec}
+KEX_GROUPS=${KEX_GROUPS:-}
+GW_CIPHERS=${GW_CIPHERS:-}
 FB_SEC=bench-backend-secret-0123456789
 rg_need_build radsecgw radsec_load fake_backend
 hz=$(getconf CLK_TCK)
+ulimit -n "$(ulimit -Hn)"
+hs_opts=()
+[ -z "$KEX_GROUPS" ] || hs_opts=(--groups "$KEX_GROUPS")
+
+if [ "$SERVER_KEY" = rsa ]; then
+    # The same name and CA as server.pem, an RSA-2048 key: every client trusts it as it is.
+    (
+        cd "$RG_PKI" &&
+            openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out server-rsa.key \
+                2>/dev/null &&
+            openssl req -new -key server-rsa.key -subj "/O=radsecgw test/CN=radsecgw.test" \
+                -out server-rsa.csr &&
+            openssl ca -config ca/server-ca/ca.cnf -batch -notext -preserveDN \
+                -extensions ext_server -in server-rsa.csr -out server-rsa.pem 2>/dev/null &&
+            cat server-rsa.pem server-ca.pem >server-rsa-chain.pem
+    ) || rg_die "could not issue the RSA server certificate"
+    RG_PKI_SERVER_CHAIN=$RG_PKI/server-rsa-chain.pem
+    RG_PKI_SERVER_KEY=$RG_PKI/server-rsa.key
+elif [ "$SERVER_KEY" != ec ]; then
+    rg_die "SERVER_KEY is ec or rsa"
+fi
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
@@ -35,6 +66,32 @@ measure() {
     t0=$(cpu_ticks "$pid")
     out=$(GW_PORT=$port rg_load --timeout 10 --allow-loss "$@" 2>&1)
     t1=$(cpu_ticks "$pid")
+    echo "$(awk -v t=$((t1 - t0)) -v hz="$hz" 'BEGIN {printf "%.3f", t / hz}')" \
+        "$(rg_kv "$out" answered)" "$(rg_kv "$out" sent)"
+}
+
+# quiet PID PORT: CPU seconds PID spent on REQUESTS requests over QUIET held connections with
+# one in flight each (the handshakes before and the close after not counted); prints
+# "SECONDS ANSWERED SENT".
+quiet() {
+    local pid=$1 port=$2 t0 t1 load out
+    rm -f "$RG_TMP/quiet.ready"
+    # Not through rg_load (a function): $! must be radsec_load itself, for SIGUSR1.
+    "$(rg_bin radsec_load)" --host 127.0.0.1 --port "$port" --ca "$RG_PKI_SERVER_CA" \
+        --cert "$RG_PKI_AP_CERT" --key "$RG_PKI_AP_KEY" --connections "$QUIET" \
+        --inflight "$QUIET" --requests "$REQUESTS" --timeout 10 --allow-loss --hold \
+        --ready-file "$RG_TMP/quiet.ready" --source 127.2.0.0/16 --connect-rate 500 \
+        >"$RG_TMP/quiet.out" 2>"$RG_TMP/quiet.err" &
+    load=$!
+    rg_wait_file "$RG_TMP/quiet.ready" established= "$load"
+    sleep 2 # the last handshakes' work done
+    t0=$(cpu_ticks "$pid")
+    kill -USR1 "$load"
+    rg_wait_file "$RG_TMP/quiet.ready" answered= "$load"
+    t1=$(cpu_ticks "$pid")
+    kill -USR1 "$load"
+    wait "$load"
+    out=$(cat "$RG_TMP/quiet.out")
     echo "$(awk -v t=$((t1 - t0)) -v hz="$hz" 'BEGIN {printf "%.3f", t / hz}')" \
         "$(rg_kv "$out" answered)" "$(rg_kv "$out" sent)"
 }
@@ -51,19 +108,17 @@ row() {
     read -r c ca cs < <(measure "$pid" "$port" --connections 8 --inflight 256 \
         --requests "$REQUESTS" --type acct)
     read -r h13 ha hs < <(measure "$pid" "$port" --connections "$CONNS" --inflight "$CONNS" \
-        --requests "$CONNS" --tls 1.3)
+        --requests "$CONNS" --tls 1.3 "${hs_opts[@]}")
     read -r h12 hb hc < <(measure "$pid" "$port" --connections "$CONNS" --inflight "$CONNS" \
-        --requests "$CONNS" --tls 1.2)
+        --requests "$CONNS" --tls 1.2 "${hs_opts[@]}")
     [ "$aa" = "$as" ] || lost+=" auth $aa/$as"
     [ "$ca" = "$cs" ] || lost+=" acct $ca/$cs"
     [ "$ha" = "$hs" ] || lost+=" hs13 $ha/$hs"
     [ "$hb" = "$hc" ] || lost+=" hs12 $hb/$hc"
     if [ "$QUIET" -gt 0 ]; then
-        read -r qs qa qn < <(measure "$pid" "$port" --connections "$QUIET" --inflight "$QUIET" \
-            --requests "$REQUESTS")
+        read -r qs qa qn < <(quiet "$pid" "$port")
         [ "$qa" = "$qn" ] || lost+=" quiet $qa/$qn"
-        q=$(awk -v s="$qs" -v h="$h13" -v c="$CONNS" -v n="$QUIET" -v r="$REQUESTS" \
-            'BEGIN {printf "%.2f", (s - h / c * n) * 100000 / r}')
+        q=$(awk -v s="$qs" -v r="$REQUESTS" 'BEGIN {printf "%.2f", s * 100000 / r}')
     fi
     printf '| %s | %s | %s | %s | %s | %s |%s\n' "$name" \
         "$(awk -v s="$a" -v r="$REQUESTS" 'BEGIN {printf "%.2f", s * 100000 / r}')" \
@@ -74,21 +129,27 @@ row() {
 }
 
 echo "machine: $(nproc) CPU(s), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
-echo "radsecgw workers=$WORKERS; $REQUESTS requests per load, $CONNS handshakes per version"
+echo "radsecgw workers=$WORKERS; $REQUESTS requests per load, $CONNS handshakes per version;" \
+    "server key $SERVER_KEY; client groups ${KEX_GROUPS:-default};" \
+    "radsecgw ciphers ${GW_CIPHERS:-built-in}"
 echo
 echo "| server | CPU s / 100k auth (8x32) | CPU s / 100k acct (8x32) | CPU ms / handshake TLS 1.3 | CPU ms / handshake TLS 1.2 | CPU s / 100k, ${QUIET}x1 |"
 echo "|---|---|---|---|---|---|"
 
 rg_fake_backend_start fb "$FB_SEC" accept
-rg_gateway_conf "$RG_TMP/gw.conf" --backend "127.0.0.1:$FB_PORT_fb:$FB_PORT_fb:$FB_SEC" \
-    --workers "$WORKERS" --max-outstanding 32768 --max-conn-per-ip $((CONNS + QUIET + 100)) \
-    --max-handshakes-per-ip 4096 --timeout 10 --log-level notice --log-requests false
-rg_gateway_start "$RG_TMP/gw.conf"
-row radsecgw "$(rg_pid radsecgw)" "$GW_PORT"
-rg_stop radsecgw
+for w in $WORKERS; do
+    rg_gateway_conf "$RG_TMP/gw$w.conf" --backend "127.0.0.1:$FB_PORT_fb:$FB_PORT_fb:$FB_SEC" \
+        --workers "$w" --max-outstanding 32768 --max-conn-per-ip $((CONNS + 100)) \
+        --max-handshakes-per-ip 4096 --timeout 10 --log-level notice --log-requests false
+    [ -z "$GW_CIPHERS" ] ||
+        sed -i "s|^    min-version = .*|&\n    ciphers = \"$GW_CIPHERS\"|" "$RG_TMP/gw$w.conf"
+    rg_gateway_start "$RG_TMP/gw$w.conf" "radsecgw$w"
+    row "radsecgw, workers = $w" "$(rg_pid "radsecgw$w")" "$GW_PORT"
+    rg_stop "radsecgw$w"
+done
 
 if [ "${SKIP_RSP:-0}" != 1 ] && command -v radsecproxy >/dev/null; then
-    rg_radsecproxy_bench_start "$FB_PORT_fb" "$FB_SEC"
+    rg_radsecproxy_bench_start "$FB_PORT_fb" "$FB_SEC" 127.0.0.0/8
     row "radsecproxy $(radsecproxy -v 2>&1 | grep -oE '[0-9]+\.[0-9.]+' | head -n1)" \
         "$(rg_pid radsecproxy)" "$RSPS_PORT"
 fi

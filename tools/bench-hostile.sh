@@ -8,12 +8,16 @@
 # reading, GARBAGE garbage senders; all held for HOLD seconds. Measured: the legitimate AP's
 # answers and p50/p99/max latency, the newcomer's time to its first answer (handshake
 # included), RSS before the attack and once every attacker is connected, the number of log
-# lines, and the time to stop on SIGTERM. Not a test: prints a Markdown table for
-# docs/benchmarks.md. Run under the shared lock:
+# lines at log-level info (by event, on stderr), and the time to stop on SIGTERM. The
+# attacker runs at nice ATTACK_NICE: on the shared 2-core machine it would otherwise take
+# the CPU the legitimate AP, the backend and the server under test need (real attackers
+# bring their own). Not a test: prints a Markdown table for docs/benchmarks.md. Run under
+# the shared lock:
 #
 #   flock /tmp/rg-heavy.lock env RG_BUILD_DIR=$PWD/build-release tools/bench-hostile.sh
 # Environment: HALF_OPEN (5000), SLOW (500), FLOOD (20), GARBAGE (1000), OPEN_RATE (2000),
-# HOLD (40), LEGIT_RATE (200 requests/s), SKIP_RSP=1 skips radsecproxy.
+# HOLD (40), LEGIT_RATE (200 requests/s), ATTACK_NICE (10), SKIP_RSP=1 skips radsecproxy,
+# PERF=FILE records the gateway (perf record -g) from all-open to the end of the attack.
 set -uo pipefail
 source "$(dirname "$0")/../test/integration/lib.sh"
 rg_tmpdir >/dev/null
@@ -25,6 +29,7 @@ GARBAGE=${GARBAGE:-1000}
 OPEN_RATE=${OPEN_RATE:-2000}
 HOLD=${HOLD:-40}
 LEGIT_RATE=${LEGIT_RATE:-200}
+ATTACK_NICE=${ATTACK_NICE:-10}
 FB_SEC=bench-backend-secret-0123456789
 rg_need_build radsecgw radsec_load radsec_client fake_backend
 ulimit -n "$(ulimit -Hn)"
@@ -45,7 +50,7 @@ attack() {
     sleep 2
     before=$(rss "$pid")
     lines=$(wc -l <"$log")
-    python3 "$RG_SOURCE_DIR/tools/radsec_hostile.py" --port "$port" --ca "$RG_PKI_SERVER_CA" \
+    nice -n "$ATTACK_NICE" python3 "$RG_SOURCE_DIR/tools/radsec_hostile.py" --port "$port" --ca "$RG_PKI_SERVER_CA" \
         --cert "$RG_PKI_AP_CERT" --key "$RG_PKI_AP_KEY" --duration "$HOLD" \
         --open-rate "$OPEN_RATE" --dribble 5 --half-open "$HALF_OPEN" --partial-hello "$SLOW" \
         --flood "$FLOOD" --garbage "$GARBAGE" >"$RG_TMP/$name-hostile.out" 2>&1 &
@@ -57,6 +62,11 @@ attack() {
     done
     sleep 2
     after=$(rss "$pid")
+    local perf=
+    if [ -n "${PERF:-}" ] && [ "$name" = radsecgw ]; then
+        perf record -g -o "$PERF" -p "$pid" >"$RG_TMP/perf.out" 2>&1 &
+        perf=$!
+    fi
     t0=$(date +%s.%N)
     GW_PORT=$port rg_client --timeout 10 auth alice wonderland >"$RG_TMP/$name-new.out" 2>&1
     t1=$(date +%s.%N)
@@ -66,8 +76,12 @@ attack() {
         newcomer="failed: $(head -c 60 "$RG_TMP/$name-new.out")"
     fi
     wait "$hostile"
+    [ -n "$perf" ] && kill -INT "$perf" && wait "$perf"
     wait "$legit"
     out=$(tail -n1 "$RG_TMP/$name-legit.out")
+    echo "  $name log lines by event:" >&2
+    tail -n +$((lines + 1)) "$log" | grep -oE 'event=[a-z_]+' | sort | uniq -c | sort -rn |
+        sed 's/^/    /' >&2
     lines=$(($(wc -l <"$log") - lines))
     t0=$(date +%s.%N)
     kill -TERM "$pid"
@@ -90,7 +104,7 @@ echo "|---|---|---|---|---|---|---|---|---|"
 rg_fake_backend_start fb "$FB_SEC" accept --password wonderland
 rg_gateway_conf "$RG_TMP/gw.conf" --backend "127.0.0.1:$FB_PORT_fb:$FB_PORT_fb:$FB_SEC" \
     --workers 1 --timeout 2 --log-level info --log-requests false --handshake-timeout 10
-rg_gateway_start "$RG_TMP/gw.conf" gw
+RG_GW_DEBUG=0 rg_gateway_start "$RG_TMP/gw.conf" gw
 attack radsecgw "$GW_PORT" "$(rg_pid gw)" "$GW_LOG"
 
 if [ "${SKIP_RSP:-0}" != 1 ] && command -v radsecproxy >/dev/null; then

@@ -53,6 +53,8 @@ static struct {
     bool hold;             /* send nothing until SIGUSR1 */
     const char *ready_file;
     int tls_version; /* 12 or 13 only; 0: 1.2 or 1.3, as negotiated */
+    int groups[4];   /* --groups: key-exchange groups in preference order */
+    int ngroups;     /* 0: wolfSSL's default (a P-256 key share) */
     size_t secret_len;
 } opt = {
     .host = "127.0.0.1",
@@ -145,6 +147,8 @@ static void usage(FILE *out)
                  "  --duration S             stop sending after S seconds\n"
                  "  --type auth|acct|mix     Access-Request, Accounting-Request or both\n"
                  "  --tls 1.2|1.3            offer only this TLS version (default: both)\n"
+                 "  --groups G,G...          key-exchange groups (x25519, p256, p384) in order;\n"
+                 "                           TLS 1.3 sends a key share for the first only\n"
                  "  --timeout S              per request (default 10)\n"
                  "  --user U --password P    PAP credentials (default alice / wonderland)\n"
                  "  --duplicate-every N      send every Nth request twice with the same ID\n"
@@ -466,9 +470,12 @@ static void process(struct lconn *c)
         if (c->tls.handshake_done_event) {
             c->open = true;
             st.established++;
-            if (opt.verbose)
-                fprintf(stderr, "radsec_load: connection %u: %s %s\n", c->index,
-                        wolfSSL_get_version(c->tls.ssl), wolfSSL_get_cipher(c->tls.ssl));
+            if (opt.verbose) {
+                const char *group = wolfSSL_get_curve_name(c->tls.ssl);
+                fprintf(stderr, "radsec_load: connection %u: %s %s %s\n", c->index,
+                        wolfSSL_get_version(c->tls.ssl), wolfSSL_get_cipher(c->tls.ssl),
+                        group ? group : "-");
+            }
         }
         /* drive() stops at plain_limit; records may then wait inside wolfSSL. */
         bool full = c->tls.plain.len >= c->tls.plain_limit;
@@ -749,6 +756,35 @@ static double percentile_ms(uint64_t n, double p)
 
 /* ---- main ---- */
 
+/* --groups "x25519,p256": opt.groups in that order. */
+static int parse_groups(const char *list)
+{
+    static const struct {
+        const char *name;
+        int group;
+    } names[] = {
+        {"x25519", WOLFSSL_ECC_X25519},
+        {"p256", WOLFSSL_ECC_SECP256R1},
+        {"p384", WOLFSSL_ECC_SECP384R1},
+    };
+    opt.ngroups = 0;
+    for (const char *p = list; *p;) {
+        size_t len = strcspn(p, ",");
+        size_t i = 0;
+        while (i < sizeof(names) / sizeof(names[0]) &&
+               (strlen(names[i].name) != len || strncmp(names[i].name, p, len) != 0))
+            i++;
+        if (i == sizeof(names) / sizeof(names[0]) ||
+            opt.ngroups == (int)(sizeof(opt.groups) / sizeof(opt.groups[0])))
+            return -1;
+        opt.groups[opt.ngroups++] = names[i].group;
+        p += len;
+        if (*p == ',')
+            p++;
+    }
+    return opt.ngroups > 0 ? 0 : -1;
+}
+
 static int parse_args(int argc, char **argv)
 {
     enum {
@@ -776,6 +812,7 @@ static int parse_args(int argc, char **argv)
         O_HOLD,
         O_READY_FILE,
         O_TLS,
+        O_GROUPS,
         O_HELP
     };
     static const struct option longopts[] = {
@@ -803,6 +840,7 @@ static int parse_args(int argc, char **argv)
         {"hold", no_argument, NULL, O_HOLD},
         {"ready-file", required_argument, NULL, O_READY_FILE},
         {"tls", required_argument, NULL, O_TLS},
+        {"groups", required_argument, NULL, O_GROUPS},
         {"help", no_argument, NULL, O_HELP},
         {NULL, 0, NULL, 0},
     };
@@ -895,6 +933,10 @@ static int parse_args(int argc, char **argv)
             else
                 return -1;
             break;
+        case O_GROUPS:
+            if (parse_groups(optarg) < 0)
+                return -1;
+            break;
         case O_TYPE:
             if (strcmp(optarg, "auth") == 0)
                 opt.type = TYPE_AUTH;
@@ -932,6 +974,18 @@ static int parse_args(int argc, char **argv)
     return 0;
 }
 
+/* --groups on the client context: the order of supported_groups and, for TLS 1.3, the
+ * one key share sent (wolfSSL's set_groups refuses a TLS 1.2-only method). */
+static int set_groups(void)
+{
+    if (opt.tls_version != 12)
+        return wolfSSL_CTX_set_groups(ctx, opt.groups, opt.ngroups) == WOLFSSL_SUCCESS ? 0 : -1;
+    for (int i = 0; i < opt.ngroups; i++)
+        if (wolfSSL_CTX_UseSupportedCurve(ctx, (word16)opt.groups[i]) != WOLFSSL_SUCCESS)
+            return -1;
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     signal(SIGPIPE, SIG_IGN); /* a closed connection is a result, not a crash */
@@ -944,6 +998,10 @@ int main(int argc, char **argv)
         rg_tls_client_ctx_new(opt.ca, opt.cert, opt.key, opt.tls_version, &ctx, err, sizeof(err)) <
             0) {
         fprintf(stderr, "radsec_load: TLS: %s\n", err);
+        return 2;
+    }
+    if (opt.ngroups > 0 && set_groups() < 0) {
+        fprintf(stderr, "radsec_load: --groups: not supported by this wolfSSL\n");
         return 2;
     }
     struct sockaddr_storage *addr = &server_addr;

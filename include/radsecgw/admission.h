@@ -66,6 +66,10 @@ void rg_admission_report(const struct rg_config *cfg);
  * whichever c is on (nothing if none). */
 void rg_admission_list_push(struct rg_conn *c, enum rg_conn_list list);
 void rg_admission_list_remove(struct rg_conn *c);
+/* A waiting connection that spoke (c->heard) goes before the silent ones, in arrival order
+ * among those that spoke (the head of the queue up to w->waiting_heard): an AP's
+ * ClientHello does not queue behind a half-open flood. */
+void rg_admission_waiting_to_front(struct rg_conn *c);
 
 /* The oldest connection of w that has not sent a byte (FIONREAD confirms it), a handshake
  * holding a slot or (with_waiting) one of the first waiting connections; NULL if none. */

@@ -83,6 +83,7 @@ struct rg_conn {
     bool holds_slot;  /* a handshake slot (max-handshakes) is held */
     bool established; /* rg_admission_established counted it as authenticated */
     bool heard;       /* a byte arrived from the peer */
+    bool watching;    /* waiting for a slot: readable is noticed (nothing is read) */
     bool alpn_ready;  /* the ClientHello was read and ALPN set up (rg_tls_alpn_prepare) */
     enum rg_conn_list list;
     struct rg_conn *admit_prev, *admit_next; /* links in that list of the worker */

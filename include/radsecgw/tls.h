@@ -69,6 +69,14 @@ extern const uint8_t rg_tls_alert_no_application_protocol[7];
  * §"Session Resumption"; resumption is disabled). */
 int rg_tls_protocol(WOLFSSL *ssl, enum rg_radius11_mode mode);
 
+/* Whether wolfSSL runs AES-GCM in hardware here (AES-NI and PCLMULQDQ on x86 with a wolfSSL
+ * built with AES-NI; ARMv8 crypto extensions). */
+bool rg_tls_aes_in_hardware(void);
+
+/* The built-in cipher list (tls ciphers = ""), in server preference order: AES-GCM first
+ * when rg_tls_aes_in_hardware(), ChaCha20-Poly1305 first otherwise. */
+const char *rg_tls_default_ciphers(void);
+
 /* Client side, for tools and tests: trust ca_file for the server, present cert_file (leaf
  * first, then intermediates) with key_file when cert_file is not NULL. version: 0 for
  * TLS 1.2 or newer, 12 or 13 for exactly that one. Same error convention as above. */

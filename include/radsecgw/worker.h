@@ -66,9 +66,10 @@ struct rg_worker {
     unsigned wake_credit;        /* slots freed since the paused were woken: how many to wake */
     unsigned closes_unreturned;  /* connections closed since return_memory last ran */
     uint64_t next_conn_id;
-    struct rg_conn_queue waiting; /* accepted, waiting for a handshake slot, oldest first */
-    struct rg_conn_queue silent;  /* in the handshake, nothing received yet, oldest first */
-    uv_timer_t admit_timer;       /* hands freed slots to waiting connections */
+    struct rg_conn_queue waiting;  /* accepted, waiting for a handshake slot, oldest first */
+    struct rg_conn *waiting_heard; /* ...but those that spoke first: the last of them */
+    struct rg_conn_queue silent;   /* in the handshake, nothing received yet, oldest first */
+    uv_timer_t admit_timer;        /* hands freed slots to waiting connections */
     /* Fairness (conn.c): a loop turn is counted by turn_prepare; connections that used
      * their share of one wait in the more list for the next, run from more_idle (which
      * also keeps the poll from blocking while any wait). */

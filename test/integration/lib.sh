@@ -961,6 +961,8 @@ EOF
 
 # rg_gateway_start CONF [NAME]: radsecgw -f -d -c CONF as process NAME (default radsecgw),
 # log in $RG_TMP/NAME.log (GW_LOG); waits for GW_PORT (from rg_gateway_conf) to listen.
+# RG_GW_DEBUG=0 leaves out -d: the config's log-level, as an operator runs it (benchmarks
+# that count log lines).
 rg_gateway_start() {
     local conf=${1:?conf} name=${2:-radsecgw}
     local gw
@@ -969,7 +971,9 @@ rg_gateway_start() {
         cat "$RG_TMP/$name-check.log" >&2
         rg_die "radsecgw -t rejects the generated config $conf"
     fi
-    rg_start "$name" "$gw" -f -d -c "$conf"
+    local debug=-d
+    [ "${RG_GW_DEBUG:-1}" = 0 ] && debug=
+    rg_start "$name" "$gw" -f ${debug:+"$debug"} -c "$conf"
     GW_LOG=$RG_TMP/$name.log
     rg_wait_port "$GW_PORT" tcp 10 "$name" || rg_die "radsecgw does not listen on $GW_PORT"
 }
@@ -1143,6 +1147,12 @@ Calling-Station-Id = \"02-00-00-00-00-07\", Acct-Session-Time = 60")
 rg_load() {
     "$(rg_bin radsec_load)" --host 127.0.0.1 --port "$GW_PORT" --ca "$RG_PKI_SERVER_CA" \
         --cert "$RG_PKI_AP_CERT" --key "$RG_PKI_AP_KEY" "$@"
+}
+
+# rg_wait_file FILE PATTERN PID: until FILE matches PATTERN (grep -E) or PID exits (a
+# radsec_load --ready-file).
+rg_wait_file() {
+    while ! grep -qE "$2" "$1" 2>/dev/null && kill -0 "$3" 2>/dev/null; do sleep 0.2; done
 }
 
 # rg_kv TEXT KEY: value of KEY=VALUE in a line of space-separated pairs (the last line that

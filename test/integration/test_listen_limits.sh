@@ -11,6 +11,9 @@
 #     silent one stays.
 #  4. max-connections = 2 (one worker), both held by silent connections: a new connection
 #     is not refused, the oldest silent one is closed for it.
+#  5. max-handshakes = 4 (one worker), the slots and a queue of 200 behind them taken by
+#     half-open connections (issue 15): a new AP's ClientHello goes before the silent queue
+#     and a silent slot holder makes room: it is served at once, not at handshake-timeout.
 set -uo pipefail
 source "$(dirname "$0")/lib.sh"
 rg_tmpdir >/dev/null
@@ -160,4 +163,24 @@ rg_assert_log "$GW_LOG" 'event=listen_limits .*evicted_silent=1 refused_max_conn
     "gw4: aggregate line: one eviction, nothing refused at max-connections"
 rg_assert_no_log "$GW_LOG" 'event=(conn|tls)_refused .*reason="too many connections' "gw4: no connection refused for the limit"
 rg_stop gw4
+
+# ---- 5. a queue of silent connections: one that speaks goes first ----
+rg_gateway_conf "$RG_TMP/gw5.conf" --backend "$BACKEND" --workers 1 --max-handshakes 4 \
+    --handshake-timeout 10 --stats-interval 1 --log-level info
+rg_gateway_start "$RG_TMP/gw5.conf" gw5
+python3 "$RG_SOURCE_DIR/tools/radsec_hostile.py" --port "$GW_PORT" --duration 4 \
+    --open-rate 1000 --half-open 204 >"$RG_TMP/half5.out" 2>&1 &
+hp=$!
+sleep 1.5
+timed_auth
+wait "$hp"
+[ "$st" = 0 ] && rg_assert_output "$out" 'Access-Accept' "gw5: new connection served behind 200 waiting" ||
+    rg_fail "gw5: new connection failed (exit $st): $out"
+python3 -c "import sys; sys.exit(0 if $el < 2 else 1)" &&
+    rg_pass "gw5: served at once (${el}s), not after the silent queue timed out" ||
+    rg_fail "gw5: answered after ${el}s"
+waited=$(rg_stats_max "$GW_LOG" conn_waiting)
+[ "${waited:-0}" -ge 150 ] && rg_pass "gw5: $waited connections were waiting for a slot" ||
+    rg_fail "gw5: only ${waited:-0} waited: the queue the newcomer should overtake was not there"
+rg_stop gw5
 rg_finish

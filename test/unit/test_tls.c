@@ -434,6 +434,75 @@ static void test_versions_and_ciphers(void **state)
     cfg_free(cfg);
 }
 
+/* One handshake of an ap-rsa client shaped like another TLS stack: its own cipher order
+ * (NULL: wolfSSL's), supported_groups in its order and, for TLS 1.3, key shares for shares[]
+ * (none: wolfSSL's single P-256 share). Copies what the server negotiated. */
+static void handshake_as(struct rg_tls_ctx *tls, int version, const char *ciphers,
+                         const int *groups, int ngroups, const int *shares, int nshares,
+                         char *cipher, char *curve, size_t len)
+{
+    struct pair p;
+    assert_int_equal(pair_open(&p, tls, "ap-rsa", version), 0);
+    if (ciphers)
+        assert_int_equal(wolfSSL_set_cipher_list(p.cli.ssl, ciphers), WOLFSSL_SUCCESS);
+    for (int i = 0; i < ngroups; i++)
+        assert_int_equal(wolfSSL_UseSupportedCurve(p.cli.ssl, (word16)groups[i]), WOLFSSL_SUCCESS);
+    for (int i = 0; i < nshares; i++)
+        assert_int_equal(wolfSSL_UseKeyShare(p.cli.ssl, (word16)shares[i]), WOLFSSL_SUCCESS);
+    pair_pump(&p, 0);
+    assert_int_equal(p.srv.state, RG_TLS_STREAM_OPEN);
+    const char *c = wolfSSL_get_cipher_name(p.srv.ssl);
+    const char *g = wolfSSL_get_curve_name(p.srv.ssl);
+    snprintf(cipher, len, "%s", c ? c : "");
+    snprintf(curve, len, "%s", g ? g : "");
+    pair_close(&p);
+}
+
+/* The built-in list is taken in the server's order (AES-GCM first with AES in hardware,
+ * ChaCha20-Poly1305 first without), whatever the client prefers; the TLS 1.3 key exchange
+ * prefers X25519 among the shares a client sent, and takes a client's only share (P-256)
+ * without a HelloRetryRequest (which would ask for X25519). */
+static void test_server_preference(void **state)
+{
+    (void)state;
+    char err[256], cipher[64], curve[64];
+    struct rg_tls_ctx *tls;
+    struct rg_config *cfg = cfg_acme_globex();
+    assert_int_equal(rg_tls_ctx_new(cfg, &tls, err, sizeof(err)), 0);
+    bool aes = rg_tls_aes_in_hardware();
+    const int p256_x25519[] = {WOLFSSL_ECC_SECP256R1, WOLFSSL_ECC_X25519};
+    const int x25519_p256[] = {WOLFSSL_ECC_X25519, WOLFSSL_ECC_SECP256R1};
+    const int p256[] = {WOLFSSL_ECC_SECP256R1};
+
+    handshake_as(tls, 13, "TLS13-CHACHA20-POLY1305-SHA256:TLS13-AES128-GCM-SHA256", NULL, 0, NULL,
+                 0, cipher, curve, sizeof(cipher));
+    assert_string_equal(cipher, aes ? "TLS13-AES128-GCM-SHA256" : "TLS13-CHACHA20-POLY1305-SHA256");
+    handshake_as(tls, 13, "TLS13-AES128-GCM-SHA256:TLS13-CHACHA20-POLY1305-SHA256", NULL, 0, NULL,
+                 0, cipher, curve, sizeof(cipher));
+    assert_string_equal(cipher, aes ? "TLS13-AES128-GCM-SHA256" : "TLS13-CHACHA20-POLY1305-SHA256");
+    handshake_as(tls, 12, "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-ECDSA-AES128-GCM-SHA256", NULL, 0,
+                 NULL, 0, cipher, curve, sizeof(cipher));
+    assert_string_equal(cipher,
+                        aes ? "ECDHE-ECDSA-AES128-GCM-SHA256" : "ECDHE-ECDSA-CHACHA20-POLY1305");
+
+    /* TLS 1.3: both shares sent, P-256 first in the client's order: X25519 */
+    handshake_as(tls, 13, NULL, p256_x25519, 2, p256_x25519, 2, cipher, curve, sizeof(cipher));
+    assert_string_equal(curve, "X25519");
+    /* one P-256 share (wolfSSL's default client): P-256, no retry */
+    handshake_as(tls, 13, NULL, p256_x25519, 2, p256, 1, cipher, curve, sizeof(cipher));
+    assert_string_equal(curve, "SECP256R1");
+    /* TLS 1.2: wolfSSL 5.5 takes the first of the client's groups it supports (the server's
+     * list does not reorder them), and never one the client did not offer */
+    handshake_as(tls, 12, NULL, x25519_p256, 2, NULL, 0, cipher, curve, sizeof(cipher));
+    assert_string_equal(curve, "X25519");
+    handshake_as(tls, 12, NULL, p256_x25519, 2, NULL, 0, cipher, curve, sizeof(cipher));
+    assert_string_equal(curve, "SECP256R1");
+    handshake_as(tls, 12, NULL, p256, 1, NULL, 0, cipher, curve, sizeof(cipher));
+    assert_string_equal(curve, "SECP256R1");
+    rg_tls_ctx_free(tls);
+    cfg_free(cfg);
+}
+
 /* No resumption: a second connection presenting the first one's session does a full
  * handshake, so the client certificate is seen (and identified) every time. */
 static void test_no_resumption(void **state)
@@ -948,6 +1017,7 @@ int main(void)
         cmocka_unit_test(test_rogue_same_name),
         cmocka_unit_test(test_ctx_errors_name_the_file),
         cmocka_unit_test(test_versions_and_ciphers),
+        cmocka_unit_test(test_server_preference),
         cmocka_unit_test(test_no_resumption),
         cmocka_unit_test(test_recheck),
         cmocka_unit_test(test_expiry_now),
