@@ -111,7 +111,8 @@ if [ "${SKIP_RSP:-0}" != 1 ] && command -v radsecproxy >/dev/null; then
     rg_radsecproxy_server_start "$FB_PORT_fb" "$FB_PORT_fb" "$FB_SEC"
     # The attackers come from all of 127.0.0.0/8: let radsecproxy take them as clients too.
     rg_stop radsecproxy-server
-    sed -i 's|^    host 127.0.0.1$|    host 127.0.0.0/8|' "$RG_TMP/radsecproxy-server.conf"
+    sed -i '/^client aps {/,/^}/ s|^    host 127.0.0.1$|    host 127.0.0.0/8|' \
+        "$RG_TMP/radsecproxy-server.conf"
     # radsecproxy's clients use the acme AP certificate with the default secret "radsec".
     rg_start radsecproxy-server radsecproxy -f -d 3 -c "$RG_TMP/radsecproxy-server.conf"
     rg_wait_port "$RSPS_PORT" tcp 10 radsecproxy-server || rg_die "radsecproxy did not start"
