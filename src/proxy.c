@@ -93,8 +93,7 @@ static const char *log_attr(const struct rg_config *cfg, const uint8_t *pkt, uin
     return out;
 }
 
-/* Every request that leaves the table with an outcome: counted for /metrics, and logged with
- * log { requests = true }. timed: a reply arrived, its latency goes into the histogram. */
+/* proxy_internal.h says what it does. */
 void rg_proxy_log_request(struct rg_proxy *px, const struct rg_request *req, const char *result,
                           const uint8_t *pkt, bool timed)
 {

@@ -113,21 +113,21 @@ void rg_worker_schedule_admit(struct rg_worker *w)
 /* ---- fairness: loop turns ---- */
 
 static void wake_paused(struct rg_worker *w);
-
 static void flush_output(struct rg_worker *w);
 
 static void on_turn(uv_prepare_t *p)
 {
     struct rg_worker *w = p->data;
     w->turn++;
-    /* Slots freed outside the poll (a timeout, a deferred connection's drop): the woken are
-     * read in this poll already, not only after it. Output produced outside the poll (a
-     * retransmission from a timer, requests framed from the "more" list) leaves now: the
-     * poll may block, and the check handle would only run after its next event. */
-    if (w->wake_credit > 0 && w->paused)
-        wake_paused(w);
+    /* Output produced outside the poll (a retransmission from a timer, requests framed from
+     * the "more" list) leaves now: the poll may block, and the check handle would only run
+     * after its next event. flush_output first wakes the connections that slots freed outside
+     * the poll (a timeout, a deferred connection's drop) let go on, so they are read in this
+     * poll already; a freed slot always starts the check handle, except while it closes. */
     if (uv_is_active((uv_handle_t *)&w->flush_check))
         flush_output(w);
+    else if (w->wake_credit > 0 && w->paused)
+        wake_paused(w);
 }
 
 static void on_more(uv_idle_t *i)
