@@ -381,9 +381,11 @@ static void frame(struct rg_conn *c)
             pause_reading(c);
             break;
         }
-        if (rc == -EBUSY) {
+        if (rc == -EBUSY || rc == -EDQUOT) {
+            /* Too many abandoned, or its share of congested backends (share_paused). */
             c->abandon_blocked = true; /* update_reading stops reading */
-            RG_STAT_INC(&w->stats, abandon_paused);
+            if (rc == -EBUSY)
+                RG_STAT_INC(&w->stats, abandon_paused);
             break;
         }
         if (rc == -EBADMSG) {

@@ -120,13 +120,28 @@ void rg_proxy_log_request(struct rg_proxy *px, const struct rg_request *req, con
             req->server ? req->server->cfg->name : "-", (unsigned long long)latency);
 }
 
-/* Every way a request leaves the table goes through here. wake: the slot and ID it frees
- * may let a connection paused by backpressure go on. */
-static void abandoned_unlink(struct rg_request *req)
+/* Requests conn keeps at the backends: in flight, and abandoned ones still holding an ID
+ * (its count in the fair shares, proxy_fair.h). */
+static uint32_t held_by(const struct rg_conn *c)
+{
+    return rg_conn_inflight_count(c) + c->nabandoned;
+}
+
+/* A connection held back (too many abandoned, or at its share of congested backends) is read
+ * again once both allow it. */
+static void maybe_unblock(struct rg_proxy *px, struct rg_conn *c)
+{
+    if (c->abandon_blocked && c->nabandoned <= RG_PROXY_ABANDONED_MAX / 2 &&
+        rg_proxy_fair_may_resume(&px->fair, held_by(c)))
+        rg_conn_abandon_drained(c);
+}
+
+static void abandoned_unlink(struct rg_proxy *px, struct rg_request *req)
 {
     struct rg_conn *c = req->abandoned_by;
     if (!c)
         return;
+    uint32_t before = held_by(c);
     if (req->ab_prev)
         req->ab_prev->ab_next = req->ab_next;
     else
@@ -136,23 +151,28 @@ static void abandoned_unlink(struct rg_request *req)
     req->abandoned_by = NULL;
     req->ab_prev = req->ab_next = NULL;
     c->nabandoned--;
-    if (c->abandon_blocked && c->nabandoned <= RG_PROXY_ABANDONED_MAX / 2)
-        rg_conn_abandon_drained(c);
+    rg_proxy_fair_held(&px->fair, before, held_by(c));
+    maybe_unblock(px, c);
 }
 
+/* Every way a request leaves the table goes through here. wake: the slot and ID it frees
+ * may let a connection paused by backpressure go on. */
 static void finish_ex(struct rg_proxy *px, struct rg_request *req, bool wake)
 {
     rg_proxy_heap_remove(px, req);
-    abandoned_unlink(req);
+    abandoned_unlink(px, req);
     if (req->sock) {
         px->ops->release_id(px->ops_arg, req->sock, req->id);
         req->sock = NULL;
         RG_STAT_DEC(&px->worker->stats, outstanding);
     }
     if (req->conn) {
-        rg_conn_inflight_release(req->conn, req->ap_id, req,
-                                 req->v11 && req->ap_id != (uint8_t)req->token);
+        struct rg_conn *c = req->conn;
+        uint32_t before = held_by(c);
+        rg_conn_inflight_release(c, req->ap_id, req, req->v11 && req->ap_id != (uint8_t)req->token);
         req->conn = NULL;
+        rg_proxy_fair_held(&px->fair, before, held_by(c));
+        maybe_unblock(px, c);
     }
     if (req->probe && req->server)
         req->server->probe_inflight = false;
@@ -168,6 +188,33 @@ static void finish_ex(struct rg_proxy *px, struct rg_request *req, bool wake)
 void rg_proxy_finish(struct rg_proxy *px, struct rg_request *req)
 {
     finish_ex(px, req, true);
+}
+
+void rg_proxy_fair_reply(struct rg_proxy *px, const struct rg_request *req)
+{
+    struct rg_proxy_fair *f = &px->fair;
+    uint64_t now = rg_proxy_now(px), congested = f->congested;
+    uint32_t before = f->budget;
+    uint64_t latency = now > req->first_ms ? now - req->first_ms : 0;
+    if (!rg_proxy_fair_sample(f, now, latency) && f->congested == congested)
+        return;
+    if (!px->worker)
+        return;
+    if (f->congested != congested)
+        RG_STAT_INC(&px->worker->stats, backend_congested);
+    if (before == RG_PROXY_FAIR_UNLIMITED && f->budget != RG_PROXY_FAIR_UNLIMITED)
+        rg_log_limited("backend-congested", LOG_NOTICE,
+                       "event=backend_congested worker=%u latency_ms=%llu baseline_ms=%llu "
+                       "budget=%u connections=%u share=%u action=\"a connection at its share is "
+                       "not read until its requests drain\"",
+                       px->worker->index, (unsigned long long)latency,
+                       (unsigned long long)rg_proxy_fair_baseline(f), f->budget, f->active,
+                       rg_proxy_fair_share(f));
+    else if (before != RG_PROXY_FAIR_UNLIMITED && f->budget == RG_PROXY_FAIR_UNLIMITED)
+        rg_log_limited("backend-congested", LOG_NOTICE,
+                       "event=backend_uncongested worker=%u latency_ms=%llu baseline_ms=%llu",
+                       px->worker->index, (unsigned long long)latency,
+                       (unsigned long long)rg_proxy_fair_baseline(f));
 }
 
 void rg_proxy_on_sent(struct rg_proxy *px, struct rg_request *req)
@@ -418,7 +465,12 @@ int rg_proxy_on_request(struct rg_proxy *px, struct rg_conn *conn, const uint8_t
     }
     if (old && old->sock && conn->nabandoned >= RG_PROXY_ABANDONED_MAX)
         return -EBUSY; /* read again once its abandoned requests drain */
+    if (!rg_proxy_fair_may_add(&px->fair, held_by(conn))) {
+        RG_STAT_INC(&w->stats, share_paused);
+        return -EDQUOT; /* read again once it holds less than its share */
+    }
     if (old) {
+        uint32_t before = held_by(conn);
         /* RFC 5080 §2.2.2: the same ID with another Request Authenticator is a new request;
          * the AP gave up on the old one. It stops being retransmitted and keeps its backend
          * ID until its deadline, so its late reply is recognised and dropped. */
@@ -438,6 +490,7 @@ int rg_proxy_on_request(struct rg_proxy *px, struct rg_conn *conn, const uint8_t
             conn->abandoned = old;
             conn->nabandoned++;
         }
+        rg_proxy_fair_held(&px->fair, before, held_by(conn));
     }
 
     char user[256];
@@ -532,14 +585,16 @@ int rg_proxy_on_request(struct rg_proxy *px, struct rg_conn *conn, const uint8_t
                                RG_RADIUS11_ERR_PROXY_PROCESSING, reason);
         return -EINVAL;
     }
+    uint32_t before = held_by(conn);
     rg_conn_inflight_claim(conn, ap_id, req, v11 && ap_id != (uint8_t)token);
+    rg_proxy_fair_held(&px->fair, before, held_by(conn));
     RG_STAT_INC(&w->stats, forwarded);
     return 0;
 }
 
 void rg_proxy_conn_closed(struct rg_proxy *px, struct rg_conn *conn)
 {
-    (void)px;
+    rg_proxy_fair_held(&px->fair, held_by(conn), 0);
     /* radiusdtls-bis §6.2.2: nothing more is sent for a closed connection; the requests
      * keep their IDs until their deadlines so late replies are recognised and dropped. */
     for (unsigned i = 0; i < 256 && rg_conn_inflight_count(conn); i++) {

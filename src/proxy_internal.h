@@ -25,5 +25,8 @@ void rg_proxy_log_request(struct rg_proxy *px, const struct rg_request *req, con
 void rg_proxy_give_up11(struct rg_request *req, uint32_t cause, const char *message);
 /* The request leaves the table: IDs and slot released, paused connections woken. */
 void rg_proxy_finish(struct rg_proxy *px, struct rg_request *req);
+/* A verified reply to req arrived: its latency judges the backends' congestion (the fair
+ * shares, proxy_fair.h). */
+void rg_proxy_fair_reply(struct rg_proxy *px, const struct rg_request *req);
 
 #endif

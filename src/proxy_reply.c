@@ -128,6 +128,7 @@ void rg_proxy_on_reply(struct rg_proxy *px, struct rg_backend_sock *sock, const 
         rg_proxy_finish(px, req);
         return;
     }
+    rg_proxy_fair_reply(px, req);
     if (v == RG_REPLY_DISCARD) {
         reply_discarded(px, req, pkt, chk.warn, chk.why);
         return;

@@ -106,7 +106,8 @@ struct rg_conn {
      * an AP cycling its IDs would fill the worker's table for everyone. */
     struct rg_request *abandoned;
     unsigned nabandoned;
-    bool abandon_blocked;        /* at that bound: not read until half of them are gone */
+    bool abandon_blocked;        /* at that bound, or at its share of congested backends
+                                  * (proxy_fair.h): not read until proxy.c lets it go on */
     unsigned displaced;          /* RADIUS/1.1 requests not at their Token's own slot */
     uint8_t proto;               /* enum rg_radius_proto, decided by ALPN in the handshake */
     struct rg_coa_conn *coa;     /* owned (coa_worker.c): learned NAS identities, CoA in flight */
@@ -141,8 +142,8 @@ void rg_conn_flush_staged(struct rg_worker *w);
 /* Close (logging why); safe to call more than once. */
 void rg_conn_close(struct rg_conn *c, const char *why);
 
-/* Requests this connection abandoned drained below half the bound (proxy.c): it is read
- * again, from the loop. */
+/* Requests this connection abandoned drained below half the bound, and it holds less than
+ * its share of congested backends (proxy.c): it is read again, from the loop. */
 void rg_conn_abandon_drained(struct rg_conn *c);
 
 /* Backpressure released: process buffered packets and read again. */

@@ -11,6 +11,7 @@
 
 #include "radsecgw/backend.h"
 #include "radsecgw/config.h"
+#include "radsecgw/proxy_fair.h"
 #include "radsecgw/proxy_table.h"
 #include "radsecgw/radius.h"
 #include "radsecgw/retransmit.h"
@@ -59,6 +60,7 @@ struct rg_proxy {
     unsigned salt_counter;
     struct rg_bufclass bufs[RG_PROXY_BUF_CLASSES];
     uint8_t scratch[RG_RADIUS_MAX_LEN]; /* re-translation on failover */
+    struct rg_proxy_fair fair;          /* the connections' shares of the backends */
 };
 
 /* Limit: max_requests slots (rounded up to a chunk). timer may be NULL loop for tests.
@@ -81,9 +83,10 @@ void rg_proxy_expire(struct rg_proxy *px);
 
 /* A request from an AP on conn (validated packet). Answers locally, forwards, or drops.
  * Returns 0, or -EAGAIN when the backend table is full (the caller keeps the packet and
- * pauses reading until rg_proxy wakes it), -EBUSY when conn is at RG_PROXY_ABANDONED_MAX
- * (the caller keeps the packet until rg_conn_abandon_drained), or another negative code if
- * dropped. */
+ * pauses reading until rg_proxy wakes it), -EBUSY when conn is at RG_PROXY_ABANDONED_MAX,
+ * -EDQUOT when the backends are congested and conn holds its share of them (proxy_fair.h;
+ * for both the caller keeps the packet until rg_conn_abandon_drained), or another negative
+ * code if dropped. */
 int rg_proxy_on_request(struct rg_proxy *px, struct rg_conn *conn, const uint8_t *pkt, size_t len);
 
 /* A datagram arrived on a backend socket from addr. */
