@@ -69,7 +69,8 @@ enum redis_state { REDIS_DOWN, REDIS_CONNECTING, REDIS_UP };
 static struct {
     bool enabled;
     uv_loop_t *loop;
-    struct rg_coa_registry *reg; /* not owned: coa_registry.c's */
+    rg_cluster_each_fn each; /* lists the keys to publish (rg_cluster_start's) */
+    void *each_arg;
     /* copies of the config, owned */
     char *instance, *host, *password, *secret, *self;
     size_t secret_len;
@@ -235,16 +236,17 @@ static void publish(bool added, const char *org, enum rg_coa_key_kind kind, cons
         redisAsyncCommand(cl.ac, NULL, NULL, "EVAL %s 1 %s %s", CAS_DEL, key, cl.self);
 }
 
-static void publish_entry(void *arg, const char *org, enum rg_coa_key_kind kind,
+static void publish_entry(void *arg, bool added, const char *org, enum rg_coa_key_kind kind,
                           const uint8_t *value, size_t len)
 {
     (void)arg;
-    publish(true, org, kind, value, len);
+    publish(added, org, kind, value, len);
 }
 
-void rg_cluster_note(bool added, const char *org, enum rg_coa_key_kind kind, const void *value,
-                     size_t len)
+void rg_cluster_note(void *arg, bool added, const char *org, enum rg_coa_key_kind kind,
+                     const uint8_t *value, size_t len)
 {
+    (void)arg;
     if (!__atomic_load_n(&cl.enabled, __ATOMIC_RELAXED) || len > 253)
         return;
     struct note *n = malloc(sizeof(*n) + len);
@@ -606,7 +608,8 @@ static void on_tick(uv_timer_t *t)
     if (cl.resync || now - cl.last_refresh_ms >= RG_CLUSTER_REFRESH_MS) {
         cl.resync = false;
         cl.last_refresh_ms = now;
-        rg_coa_registry_each(cl.reg, publish_entry, NULL);
+        if (cl.each)
+            cl.each(cl.each_arg, publish_entry, NULL);
     }
 }
 
@@ -660,10 +663,12 @@ static void answer_all(const char *why)
     }
 }
 
-int rg_cluster_start(uv_loop_t *loop, const struct rg_config *cfg, struct rg_coa_registry *reg)
+int rg_cluster_start(uv_loop_t *loop, const struct rg_config *cfg, rg_cluster_each_fn each,
+                     void *each_arg)
 {
     cl.loop = loop;
-    cl.reg = reg;
+    cl.each = each;
+    cl.each_arg = each_arg;
     if (!cfg->cluster.enabled)
         return 0;
     if (take_settings(cfg) < 0)
@@ -704,7 +709,7 @@ void rg_cluster_reload(const struct rg_config *cfg)
 {
     if (!cl.enabled) {
         if (cfg->cluster.enabled && cl.loop)
-            rg_cluster_start(cl.loop, cfg, cl.reg);
+            rg_cluster_start(cl.loop, cfg, cl.each, cl.each_arg);
         return;
     }
     if (!cfg->cluster.enabled) {

@@ -1,7 +1,9 @@
 /* Reverse CoA on the main loop: the UDP socket Dynamic Authorization Clients send to, who
  * they are (configured source addresses, or a hand-off from another instance), the checks
  * and NAKs of RFC 5176 before anything is forwarded, and the hand-over of a routed request
- * to the worker that owns the NAS's connection (coa_worker.c). */
+ * to the worker that owns the NAS's connection (coa_worker.c). It owns the registry and the
+ * cluster side by side and wires them: the registry reports its changes to rg_cluster_note
+ * and the cluster lists it through registry_each, so neither calls the other. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
@@ -342,6 +344,12 @@ static int open_socket(const struct rg_config *cfg)
     return 0;
 }
 
+/* The cluster publishes the registry without knowing it: it is handed the keys. */
+static void registry_each(void *each_arg, rg_coa_key_fn fn, void *fn_arg)
+{
+    rg_coa_registry_each(each_arg, fn, fn_arg);
+}
+
 int rg_coa_start(uv_loop_t *loop, struct rg_config *cfg, struct rg_worker *workers,
                  unsigned nworkers)
 {
@@ -355,8 +363,11 @@ int rg_coa_start(uv_loop_t *loop, struct rg_config *cfg, struct rg_worker *worke
     uv_mutex_unlock(&rg_coa.lock);
     rg_coa.cfg = rg_config_ref(cfg);
     rc = cfg->coa.enabled ? open_socket(cfg) : 0;
+    /* The registry reports its changes to the cluster (which drops them while disabled);
+     * neither calls the other. */
+    rg_coa_registry_watch(&rg_coa.registry, rg_cluster_note, NULL);
     if (rc == 0)
-        rc = rg_cluster_start(loop, cfg, &rg_coa.registry);
+        rc = rg_cluster_start(loop, cfg, registry_each, &rg_coa.registry);
     return rc;
 }
 

@@ -9,7 +9,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "radsecgw/cluster.h"
 #include "radsecgw/coa.h"
 #include "radsecgw/common.h"
 #include "radsecgw/log.h"
@@ -163,21 +162,29 @@ int rg_coa_registry_add(struct rg_coa_registry *r, struct rg_coa_conn *cc,
     /* Under the lock: rg_coa_registry_match reads the keys of other connections. */
     cc->key_hash[cc->nkeys] = h;
     cc->keys[cc->nkeys++] = k;
+    rg_coa_key_fn on_change = r->on_change;
+    void *on_change_arg = r->on_change_arg;
     uv_mutex_unlock(&r->lock);
     free(fresh);
-    rg_cluster_note(true, cc->org, kind, value, len);
+    if (on_change)
+        on_change(on_change_arg, true, cc->org, kind, value, len);
     return 1;
 }
 
-void rg_coa_registry_each(struct rg_coa_registry *r,
-                          void (*fn)(void *arg, const char *org, enum rg_coa_key_kind kind,
-                                     const uint8_t *value, size_t len),
-                          void *arg)
+void rg_coa_registry_watch(struct rg_coa_registry *r, rg_coa_key_fn fn, void *arg)
+{
+    uv_mutex_lock(&r->lock);
+    r->on_change = fn;
+    r->on_change_arg = arg;
+    uv_mutex_unlock(&r->lock);
+}
+
+void rg_coa_registry_each(struct rg_coa_registry *r, rg_coa_key_fn fn, void *arg)
 {
     uv_mutex_lock(&r->lock);
     for (size_t i = 0; i < r->nbuckets; i++)
         for (const struct rg_coa_name *n = r->buckets[i]; n; n = n->next)
-            fn(arg, n->holders->owner->org, (enum rg_coa_key_kind)n->kind, n->value, n->len);
+            fn(arg, true, n->holders->owner->org, (enum rg_coa_key_kind)n->kind, n->value, n->len);
     uv_mutex_unlock(&r->lock);
 }
 
@@ -196,8 +203,10 @@ void rg_coa_registry_remove_conn(struct rg_coa_registry *r, struct rg_coa_conn *
             *n->pprev = n->next;
             if (n->next)
                 n->next->pprev = n->pprev;
-            /* no connection here holds it any more: out of the cluster's registry */
-            rg_cluster_note(false, cc->org, (enum rg_coa_key_kind)n->kind, n->value, n->len);
+            /* no connection here holds it any more (the cluster takes it out of Redis) */
+            if (r->on_change)
+                r->on_change(r->on_change_arg, false, cc->org, (enum rg_coa_key_kind)n->kind,
+                             n->value, n->len);
             free(n);
         }
         r->nkeys--;
@@ -295,6 +304,38 @@ size_t rg_coa_registry_match(struct rg_coa_registry *r, const char *org,
 
 const char rg_coa_no_connected_nas[] = "no connected NAS";
 
+bool rg_coa_ident_kind(uint8_t type, enum rg_coa_key_kind *kind, const char **log_key)
+{
+    static const struct {
+        uint8_t type;
+        enum rg_coa_key_kind kind;
+        const char *log_key;
+    } map[] = {
+        {RG_RADIUS_ATTR_NAS_IDENTIFIER, RG_COA_KEY_NAS_ID, "nas_identifier"},
+        {RG_RADIUS_ATTR_NAS_IP_ADDRESS, RG_COA_KEY_NAS_IP, "nas_ip_address"},
+        {RG_RADIUS_ATTR_NAS_IPV6_ADDRESS, RG_COA_KEY_NAS_IPV6, "nas_ipv6_address"},
+        {RG_RADIUS_ATTR_OPERATOR_NAS_IDENTIFIER, RG_COA_KEY_OPERATOR_NAS_ID,
+         "operator_nas_identifier"},
+    };
+    for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+        if (map[i].type == type) {
+            *kind = map[i].kind;
+            *log_key = map[i].log_key;
+            return true;
+        }
+    return false;
+}
+
+const char *rg_coa_ident_text(enum rg_coa_key_kind kind, const uint8_t *value, size_t len,
+                              char *buf, size_t cap)
+{
+    if (kind == RG_COA_KEY_NAS_IP && len == 4 && inet_ntop(AF_INET, value, buf, (socklen_t)cap))
+        return buf;
+    if (kind == RG_COA_KEY_NAS_IPV6 && len == 16 && inet_ntop(AF_INET6, value, buf, (socklen_t)cap))
+        return buf;
+    return rg_log_escape(value, len, buf, cap);
+}
+
 int rg_coa_idents_of(const uint8_t *pkt, struct rg_coa_ident *ids, size_t *nids, char *desc,
                      size_t desclen)
 {
@@ -306,37 +347,14 @@ int rg_coa_idents_of(const uint8_t *pkt, struct rg_coa_ident *ids, size_t *nids,
     while (rg_radius_attr_next(pkt, &pos, &a)) {
         enum rg_coa_key_kind kind;
         const char *name; /* the log key */
-        switch (a.type) {
-        case RG_RADIUS_ATTR_NAS_IDENTIFIER:
-            kind = RG_COA_KEY_NAS_ID;
-            name = "nas_identifier";
-            break;
-        case RG_RADIUS_ATTR_NAS_IP_ADDRESS:
-            kind = RG_COA_KEY_NAS_IP;
-            name = "nas_ip_address";
-            break;
-        case RG_RADIUS_ATTR_NAS_IPV6_ADDRESS:
-            kind = RG_COA_KEY_NAS_IPV6;
-            name = "nas_ipv6_address";
-            break;
-        case RG_RADIUS_ATTR_OPERATOR_NAS_IDENTIFIER:
-            kind = RG_COA_KEY_OPERATOR_NAS_ID;
-            name = "operator_nas_identifier";
-            break;
-        default:
+        if (!rg_coa_ident_kind(a.type, &kind, &name))
             continue;
-        }
         if (*nids == RG_COA_MAX_IDENTS)
             return -E2BIG;
         ids[*nids] = (struct rg_coa_ident){.kind = kind, .value = a.value, .len = a.value_len};
         (*nids)++;
-        char val[RG_LOG_ESC_BUF];
-        if (kind == RG_COA_KEY_NAS_IP && a.value_len == 4)
-            inet_ntop(AF_INET, a.value, val, sizeof(val));
-        else if (kind == RG_COA_KEY_NAS_IPV6 && a.value_len == 16)
-            inet_ntop(AF_INET6, a.value, val, sizeof(val));
-        else
-            rg_log_escape(a.value, a.value_len, val, 100);
+        char val[100];
+        rg_coa_ident_text(kind, a.value, a.value_len, val, sizeof(val));
         /* Whole items only, so an escape or a quote is never cut in half. */
         char item[RG_LOG_ESC_BUF + 40];
         int w = snprintf(item, sizeof(item), "%s%s=\"%s\"", used ? " " : "", name, val);

@@ -2,7 +2,6 @@
  * sent down the NAS's own connection under the gateway's ID space (or RADIUS/1.1 Tokens),
  * their timeouts, the NAS identities learned from each connection's requests, and the
  * NAS's answer relayed back to the DAC. */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -279,22 +278,9 @@ void rg_coa_learn(struct rg_conn *c, const uint8_t *pkt)
     struct rg_radius_attr a;
     while (rg_radius_attr_next(pkt, &pos, &a)) {
         enum rg_coa_key_kind kind;
-        switch (a.type) {
-        case RG_RADIUS_ATTR_NAS_IDENTIFIER:
-            kind = RG_COA_KEY_NAS_ID;
-            break;
-        case RG_RADIUS_ATTR_NAS_IP_ADDRESS:
-            kind = RG_COA_KEY_NAS_IP;
-            break;
-        case RG_RADIUS_ATTR_NAS_IPV6_ADDRESS:
-            kind = RG_COA_KEY_NAS_IPV6;
-            break;
-        case RG_RADIUS_ATTR_OPERATOR_NAS_IDENTIFIER:
-            kind = RG_COA_KEY_OPERATOR_NAS_ID;
-            break;
-        default:
+        const char *log_key;
+        if (!rg_coa_ident_kind(a.type, &kind, &log_key))
             continue;
-        }
         /* Hot path: a hash compare against what this connection already registered. */
         uint64_t h = rg_coa_key_hash(cc->org, kind, a.value, a.value_len);
         bool known = false;
@@ -309,20 +295,10 @@ void rg_coa_learn(struct rg_conn *c, const uint8_t *pkt)
                       "effect=\"no more NAS identities learned\"",
                       RG_CONN_LOG_ARGS(c), cc->org, RG_COA_CONN_KEYS);
         } else if (rc == 1) {
-            char val[96] = "";
-            if (kind == RG_COA_KEY_NAS_IP && a.value_len == 4)
-                inet_ntop(AF_INET, a.value, val, sizeof(val));
-            else if (kind == RG_COA_KEY_NAS_IPV6 && a.value_len == 16)
-                inet_ntop(AF_INET6, a.value, val, sizeof(val));
-            else
-                rg_log_escape(a.value, a.value_len, val, sizeof(val));
+            char val[96];
             rg_debug("event=coa_registered " RG_CONN_LOG_FMT " org=%s %s=\"%s\"",
-                     RG_CONN_LOG_ARGS(c), cc->org,
-                     kind == RG_COA_KEY_NAS_ID     ? "nas_identifier"
-                     : kind == RG_COA_KEY_NAS_IP   ? "nas_ip_address"
-                     : kind == RG_COA_KEY_NAS_IPV6 ? "nas_ipv6_address"
-                                                   : "operator_nas_identifier",
-                     val);
+                     RG_CONN_LOG_ARGS(c), cc->org, log_key,
+                     rg_coa_ident_text(kind, a.value, a.value_len, val, sizeof(val)));
         }
     }
 }

@@ -14,27 +14,40 @@
 
 __thread struct load *rg_config_current;
 
+/* One line per diagnostic, whatever the text held: a control character (a newline inside a
+ * quoted value, say, or in an included file's name) is shown as \xNN. */
+static size_t one_line(char *out, size_t cap, const char *in)
+{
+    size_t n = 0;
+    for (const unsigned char *p = (const unsigned char *)in; *p && n + 5 < cap; p++) {
+        if (*p < 0x20 || *p == 0x7f)
+            n += (size_t)snprintf(out + n, cap - n, "\\x%02x", *p);
+        else
+            out[n++] = (char)*p;
+    }
+    out[n] = '\0';
+    return n;
+}
+
 static void diag_vadd(struct load *ld, bool warning, int line, const char *fmt, va_list ap)
 {
-    char msg[1024];
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-
-    char head[512];
+    char raw[1536];
     const char *name = ld->name;
     if (line > 0)
         rg_config_include_locate(ld, line, &name, &line);
-    if (line > 0)
-        snprintf(head, sizeof(head), "%s:%d: %s", name, line, warning ? "warning: " : "");
-    else
-        snprintf(head, sizeof(head), "%s: %s", name, warning ? "warning: " : "");
+    int head = line > 0 ? snprintf(raw, 512, "%s:%d: %s", name, line, warning ? "warning: " : "")
+                        : snprintf(raw, 512, "%s: %s", name, warning ? "warning: " : "");
+    size_t at = head < 0 ? 0 : head >= 512 ? 511 : (size_t)head;
+    vsnprintf(raw + at, sizeof(raw) - at, fmt, ap);
+    char msg[4 * sizeof(raw)];
+    size_t add = one_line(msg, sizeof(msg), raw) + 1;
 
-    size_t add = strlen(head) + strlen(msg) + 1;
     char *text = realloc(ld->diag->text, ld->diag_len + add + 1);
     if (!text) {
         ld->nomem = true;
     } else {
         ld->diag->text = text;
-        snprintf(text + ld->diag_len, add + 1, "%s%s\n", head, msg);
+        snprintf(text + ld->diag_len, add + 1, "%s\n", msg);
         ld->diag_len += add;
     }
     if (warning) {

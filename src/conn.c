@@ -40,41 +40,35 @@ static void release_slot(struct rg_conn *c)
         rg_worker_schedule_admit(c->worker);
 }
 
-/* ---- requests in flight: the connection's table, filled by the state table ---- */
+/* ---- the connection as the state table's origin of requests ---- */
 
-struct rg_request *rg_conn_inflight_get(const struct rg_conn *c, uint8_t slot)
+static bool origin_send(void *arg, const uint8_t *pkt, size_t len)
 {
-    return c->inflight[slot];
+    return rg_conn_send(arg, pkt, len);
 }
 
-void rg_conn_inflight_claim(struct rg_conn *c, uint8_t slot, struct rg_request *req, bool displaced)
+static void origin_verified(void *arg, const uint8_t *pkt)
 {
-    c->inflight[slot] = req;
-    c->ninflight++;
-    if (displaced)
-        c->displaced++;
+    rg_coa_learn(arg, pkt); /* reverse CoA: the NAS identities it claims */
 }
 
-bool rg_conn_inflight_release(struct rg_conn *c, uint8_t slot, const struct rg_request *req,
-                              bool displaced)
+static void origin_drained(void *arg)
 {
-    if (c->inflight[slot] != req)
-        return false;
-    c->inflight[slot] = NULL;
-    c->ninflight--;
-    if (displaced)
-        c->displaced--;
-    return true;
+    rg_conn_abandon_drained(arg);
 }
 
-unsigned rg_conn_inflight_count(const struct rg_conn *c)
-{
-    return c->ninflight;
-}
+static const struct rg_origin_ops conn_origin_ops = {
+    .send = origin_send,
+    .verified = origin_verified,
+    .drained = origin_drained,
+};
 
-unsigned rg_conn_inflight_displaced(const struct rg_conn *c)
+/* The connection's snapshot, org and protocol as its requests see them: at open, and on
+ * adopting a reload's generation before the old one is released (the secret's bytes live
+ * in the snapshot). */
+static void describe_origin(struct rg_conn *c)
 {
-    return c->displaced;
+    rg_origin_describe(&c->origin, c->gen->cfg, c->peer.org, RG_SECRET_OF(c->peer.org), c->proto);
 }
 
 rg_secret rg_conn_secret(const struct rg_conn *c)
@@ -93,7 +87,6 @@ static void on_handle_closed(uv_handle_t *h)
     rg_buf_free(&c->writing);
     rg_buf_free(&c->staged);
     free(c->pp2);
-    rg_buf_pool_put(&c->worker->table_pool, c->inflight);
     rg_gen_unref(c->gen);
     free(c);
 }
@@ -130,7 +123,8 @@ void rg_conn_close(struct rg_conn *c, const char *why)
     if (c->state == RG_CONN_OPEN) {
         rg_metrics_conn(w->metrics, c->peer.org ? c->peer.org->name : "-", -1);
         rg_notice("event=conn_close " RG_CONN_LOG_FMT " org=%s reason=\"%s\" inflight=%u",
-                  RG_CONN_LOG_ARGS(c), c->peer.org ? c->peer.org->name : "-", why, c->ninflight);
+                  RG_CONN_LOG_ARGS(c), c->peer.org ? c->peer.org->name : "-", why,
+                  rg_origin_inflight(&c->origin));
         RG_STAT_INC(&w->stats, conn_closed);
         RG_STAT_DEC(&w->stats, conn_open);
         if (c->proto == RG_PROTO_RADIUS_11)
@@ -154,7 +148,7 @@ void rg_conn_close(struct rg_conn *c, const char *why)
                                                   : "handshake",
                  why);
     }
-    rg_proxy_conn_closed(&w->proxy, c);
+    rg_proxy_origin_closed(&w->proxy, &c->origin);
     rg_coa_conn_closed(c);
     c->state = RG_CONN_CLOSED;
     rg_conn_more_remove(c);
@@ -322,15 +316,6 @@ static void frame(struct rg_conn *c)
     size_t off = 0;
     unsigned max_rate = c->gen->cfg->listen.max_requests_per_second;
     uint64_t now = rg_now_ms();
-    if (!c->inflight && plain->len) {
-        /* Requests are coming: the table they are kept in by AP ID (given back when the
-         * connection is idle again). */
-        if (!(c->inflight = rg_buf_pool_get(&w->table_pool))) {
-            rg_conn_close(c, "out of memory");
-            return;
-        }
-        memset(c->inflight, 0, w->table_pool.size);
-    }
     while (c->state == RG_CONN_OPEN && !c->paused && !c->abandon_blocked && c->turn_packets > 0) {
         long need = rg_radius_frame_len(plain->data + off, plain->len - off);
         if (need < 0) {
@@ -376,20 +361,27 @@ static void frame(struct rg_conn *c)
         }
         /* ACK/NAK codes answer CoA the gateway sent down this connection (reverse CoA). */
         int rc = is_reply ? rg_coa_on_reply(c, pkt, (size_t)need)
-                          : rg_proxy_on_request(&w->proxy, c, pkt, (size_t)need);
+                          : rg_proxy_on_request(&w->proxy, &c->origin, pkt, (size_t)need);
         if (rc == -EAGAIN) {
             pause_reading(c);
             break;
         }
-        if (rc == -EBUSY) {
+        if (rc == -EBUSY || rc == -EDQUOT) {
+            /* Too many abandoned, or its share of congested backends (share_paused). */
             c->abandon_blocked = true; /* update_reading stops reading */
-            RG_STAT_INC(&w->stats, abandon_paused);
+            if (rc == -EBUSY)
+                RG_STAT_INC(&w->stats, abandon_paused);
             break;
         }
         if (rc == -EBADMSG) {
             /* RFC 6613 §2.6.4: a failed Request Authenticator or Message-Authenticator
              * closes the connection (proxy.c logged why). */
             rg_conn_close(c, "request failed authentication (RFC 6613 §2.6.4)");
+            return;
+        }
+        if (rc == -ENOMEM) {
+            /* No in-flight table for the connection's requests. */
+            rg_conn_close(c, "out of memory");
             return;
         }
         if (rc == -EPROTO) {
@@ -449,6 +441,7 @@ static void handshake_done(struct rg_conn *c)
     RG_STAT_INC(&w->stats, conn_open);
     if (c->proto == RG_PROTO_RADIUS_11)
         RG_STAT_INC(&w->stats, conn_radius11);
+    describe_origin(c);
     rg_coa_conn_open(c);
     rg_metrics_conn(w->metrics, c->peer.org->name, 1);
     rg_notice("event=conn_open conn=%llu src=%s org=%s cn=\"%s\" tls=%s cipher=%s proto=%s",
@@ -473,11 +466,14 @@ void rg_conn_recheck(struct rg_conn *c, struct rg_gen *g)
     }
     /* Still the same org: adopt the new snapshot (its secret, pool, limits) so old ones are
      * not kept alive by long-lived connections. Safe here, on the worker's loop: requests in
-     * flight reach the org only through c (c->peer.org, c->gen->cfg), and the WOLFSSL keeps
-     * its own reference to the WOLFSSL_CTX it was created from. */
+     * flight reach the org, its secret and the config only through the origin, described
+     * again before the old generation is let go, and the WOLFSSL keeps its own reference to
+     * the WOLFSSL_CTX it was created from. */
+    struct rg_gen *old = c->gen;
     c->peer = now;
-    rg_gen_unref(c->gen);
     c->gen = rg_gen_ref(g);
+    describe_origin(c);
+    rg_gen_unref(old);
     rg_debug("event=conn_recheck conn=%llu src=%s org=%s generation=%llu result=verified",
              (unsigned long long)c->id, c->addr_text, c->peer.org->name,
              (unsigned long long)g->number);
@@ -708,6 +704,11 @@ int rg_conn_accept(struct rg_worker *w, uv_stream_t *server)
     c->timer.data = c;
     c->open_handles = 2;
     c->id = __atomic_add_fetch(&conn_ids, 1, __ATOMIC_RELAXED);
+    c->origin.ops = &conn_origin_ops;
+    c->origin.arg = c;
+    c->origin.id = c->id;
+    c->origin.addr_text = c->addr_text; /* a PROXY header may rewrite the text, not move it */
+    c->origin.cn = c->peer.cn;
     fd_limit_check(c);
     c->accepted_ms = rg_now_ms();
     c->next = w->conns;

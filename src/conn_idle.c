@@ -1,7 +1,8 @@
 /* Idle connections hold no buffers: what a connection emptied goes back to the worker's
- * pool at the end of each event, and its in-flight table from the worker's check handle once
- * nothing is in flight. Part of the AP connection (conn.c). */
+ * pool at the end of each event, and its in-flight table to the state table's pool from the
+ * worker's check handle once nothing is in flight. Part of the AP connection (conn.c). */
 #include "radsecgw/conn.h"
+#include "radsecgw/proxy.h"
 #include "radsecgw/worker.h"
 
 #include "conn_internal.h"
@@ -28,7 +29,7 @@ void rg_conn_want_trim(struct rg_conn *c)
     if (c->state == RG_CONN_CLOSED)
         return;
     release_buffers(c);
-    if (c->trim_queued || !c->inflight)
+    if (c->trim_queued || !rg_proxy_origin_holds_table(&c->origin))
         return;
     c->trim_queued = true;
     c->trim_prev = NULL;
@@ -59,9 +60,6 @@ void rg_conn_trim_idle(struct rg_worker *w)
         struct rg_conn *c = w->trim_head;
         rg_conn_trim_unlink(c);
         release_buffers(c);
-        if (c->ninflight == 0) {
-            rg_buf_pool_put(&w->table_pool, c->inflight);
-            c->inflight = NULL;
-        }
+        rg_proxy_origin_trim(&w->proxy, &c->origin);
     }
 }

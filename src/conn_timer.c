@@ -158,7 +158,7 @@ void rg_conn_on_timer(uv_timer_t *t)
             return;
         }
         uint64_t idle = (uint64_t)cfg->listen.idle_timeout_s * 1000u;
-        if (c->ninflight == 0 && now - c->last_activity_ms >= idle) {
+        if (rg_origin_inflight(&c->origin) == 0 && now - c->last_activity_ms >= idle) {
             rg_conn_close(c, "idle timeout");
             return;
         }

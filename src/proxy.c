@@ -1,15 +1,14 @@
 /* The state table's decisions on the way out: a request admitted, answered locally or
- * forwarded, retransmitted, failed over, given up; probes; the table's timer. Replies from
- * the backends are proxy_reply.c's, the RFC 5080 schedule retransmit.c's; slots, buffers and
- * the timer heap are proxy_table.c's, translation translate.c's, sockets backend.c's, TLS
- * connections conn.c's. */
+ * forwarded, retransmitted, failed over, given up; probes; the table's timer; each origin's
+ * requests in flight and abandoned. Replies from the backends are proxy_reply.c's, the
+ * RFC 5080 schedule retransmit.c's; slots, buffers and the timer heap are proxy_table.c's,
+ * translation translate.c's, sockets backend.c's. A request's origin (origin.h) is all it
+ * knows of where a request came from: no connection, no TLS. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "radsecgw/backend.h"
-#include "radsecgw/coa.h"
 #include "radsecgw/common.h"
-#include "radsecgw/conn.h"
 #include "radsecgw/log.h"
 #include "radsecgw/proxy.h"
 #include "proxy_internal.h"
@@ -97,14 +96,14 @@ static const char *log_attr(const struct rg_config *cfg, const uint8_t *pkt, uin
 void rg_proxy_log_request(struct rg_proxy *px, const struct rg_request *req, const char *result,
                           const uint8_t *pkt, bool timed)
 {
-    const struct rg_conn *c = req->conn;
+    const struct rg_origin *o = req->origin;
     uint64_t latency = rg_proxy_now(px) - req->received_ms;
-    rg_metrics_request(px->worker->metrics, c && c->peer.org ? c->peer.org->name : "-",
+    rg_metrics_request(px->worker->metrics, o && o->org ? o->org->name : "-",
                        req->pool ? req->pool->cfg->name : "-", rg_radius_code_name(req->code),
                        result, timed ? (int64_t)latency : -1);
-    if (!c || !c->gen->cfg->log.requests)
+    if (!o || !o->cfg->log.requests)
         return;
-    const struct rg_config *cfg = c->gen->cfg;
+    const struct rg_config *cfg = o->cfg;
     char user[80], calling[48], called[80];
     log_attr(cfg, pkt, RG_RADIUS_ATTR_USER_NAME, cfg->log.hash_user_names, false, user,
              sizeof(user));
@@ -114,45 +113,53 @@ void rg_proxy_log_request(struct rg_proxy *px, const struct rg_request *req, con
              sizeof(called));
     rg_info("event=request conn=%llu id=%u org=%s nas=\"%s\" src=%s user=\"%s\" "
             "calling=\"%s\" called=\"%s\" code=%s result=%s pool=%s backend=%s latency_ms=%llu",
-            (unsigned long long)c->id, req->ap_id, c->peer.org ? c->peer.org->name : "-",
-            RG_LOG_ESC(c->peer.cn), c->addr_text, user, calling, called,
-            rg_radius_code_name(req->code), result, req->pool ? req->pool->cfg->name : "-",
-            req->server ? req->server->cfg->name : "-", (unsigned long long)latency);
+            (unsigned long long)o->id, req->ap_id, o->org ? o->org->name : "-", RG_LOG_ESC(o->cn),
+            o->addr_text, user, calling, called, rg_radius_code_name(req->code), result,
+            req->pool ? req->pool->cfg->name : "-", req->server ? req->server->cfg->name : "-",
+            (unsigned long long)latency);
+}
+
+/* Requests o keeps at the backends: in flight, and abandoned ones still holding an ID (its
+ * count in the fair shares, proxy_fair.h). */
+static uint32_t held_by(const struct rg_origin *o)
+{
+    return o->ninflight + o->nabandoned;
+}
+
+/* An origin held back at its share of congested backends may be read again once it holds
+ * less (proxy_fair.h: with some room, not for every single reply). */
+static void share_unblock(struct rg_proxy *px, struct rg_origin *o)
+{
+    if (o->share_wait && rg_proxy_fair_may_resume(&px->fair, held_by(o))) {
+        o->share_wait = false;
+        o->ops->drained(o->arg);
+    }
 }
 
 /* Every way a request leaves the table goes through here. wake: the slot and ID it frees
  * may let a connection paused by backpressure go on. */
-static void abandoned_unlink(struct rg_request *req)
-{
-    struct rg_conn *c = req->abandoned_by;
-    if (!c)
-        return;
-    if (req->ab_prev)
-        req->ab_prev->ab_next = req->ab_next;
-    else
-        c->abandoned = req->ab_next;
-    if (req->ab_next)
-        req->ab_next->ab_prev = req->ab_prev;
-    req->abandoned_by = NULL;
-    req->ab_prev = req->ab_next = NULL;
-    c->nabandoned--;
-    if (c->abandon_blocked && c->nabandoned <= RG_PROXY_ABANDONED_MAX / 2)
-        rg_conn_abandon_drained(c);
-}
-
 static void finish_ex(struct rg_proxy *px, struct rg_request *req, bool wake)
 {
     rg_proxy_heap_remove(px, req);
-    abandoned_unlink(req);
+    struct rg_origin *ab = req->abandoned_by;
+    if (ab) {
+        uint32_t before = held_by(ab);
+        rg_proxy_abandoned_unlink(req);
+        rg_proxy_fair_held(&px->fair, before, held_by(ab));
+        share_unblock(px, ab);
+    }
     if (req->sock) {
         px->ops->release_id(px->ops_arg, req->sock, req->id);
         req->sock = NULL;
         RG_STAT_DEC(&px->worker->stats, outstanding);
     }
-    if (req->conn) {
-        rg_conn_inflight_release(req->conn, req->ap_id, req,
-                                 req->v11 && req->ap_id != (uint8_t)req->token);
-        req->conn = NULL;
+    if (req->origin) {
+        struct rg_origin *o = req->origin;
+        uint32_t before = held_by(o);
+        rg_proxy_inflight_release(o, req->ap_id, req);
+        req->origin = NULL;
+        rg_proxy_fair_held(&px->fair, before, held_by(o));
+        share_unblock(px, o);
     }
     if (req->probe && req->server)
         req->server->probe_inflight = false;
@@ -168,6 +175,33 @@ static void finish_ex(struct rg_proxy *px, struct rg_request *req, bool wake)
 void rg_proxy_finish(struct rg_proxy *px, struct rg_request *req)
 {
     finish_ex(px, req, true);
+}
+
+void rg_proxy_fair_reply(struct rg_proxy *px, const struct rg_request *req)
+{
+    struct rg_proxy_fair *f = &px->fair;
+    uint64_t now = rg_proxy_now(px), congested = f->congested;
+    uint32_t before = f->budget;
+    uint64_t latency = now > req->first_ms ? now - req->first_ms : 0;
+    if (!rg_proxy_fair_sample(f, now, latency) && f->congested == congested)
+        return;
+    if (!px->worker)
+        return;
+    if (f->congested != congested)
+        RG_STAT_INC(&px->worker->stats, backend_congested);
+    if (before == RG_PROXY_FAIR_UNLIMITED && f->budget != RG_PROXY_FAIR_UNLIMITED)
+        rg_log_limited("backend-congested", LOG_NOTICE,
+                       "event=backend_congested worker=%u latency_ms=%llu baseline_ms=%llu "
+                       "budget=%u connections=%u share=%u action=\"a connection at its share is "
+                       "not read until its requests drain\"",
+                       px->worker->index, (unsigned long long)latency,
+                       (unsigned long long)rg_proxy_fair_baseline(f), f->budget, f->active,
+                       rg_proxy_fair_share(f));
+    else if (before != RG_PROXY_FAIR_UNLIMITED && f->budget == RG_PROXY_FAIR_UNLIMITED)
+        rg_log_limited("backend-congested", LOG_NOTICE,
+                       "event=backend_uncongested worker=%u latency_ms=%llu baseline_ms=%llu",
+                       px->worker->index, (unsigned long long)latency,
+                       (unsigned long long)rg_proxy_fair_baseline(f));
 }
 
 void rg_proxy_on_sent(struct rg_proxy *px, struct rg_request *req)
@@ -238,115 +272,90 @@ static int start_on_server(struct rg_proxy *px, struct rg_request *req,
 }
 
 /* request: the AP's packet or its translation, whose Proxy-State the reply echoes. */
-static void send_local_reply(struct rg_conn *c, uint8_t code, uint8_t id, const uint8_t *auth,
+static void send_local_reply(struct rg_origin *o, uint8_t code, uint8_t id, const uint8_t *auth,
                              const uint8_t *request, const char *message)
 {
     uint8_t buf[RG_RADIUS_MAX_LEN];
-    int n = rg_translate_local_reply(buf, sizeof(buf), code, id, auth, request, message,
-                                     rg_conn_secret(c));
+    int n = rg_translate_local_reply(buf, sizeof(buf), code, id, auth, request, message, o->secret);
     if (n < 0) {
         rg_log_limited("local-reply", LOG_WARNING,
-                       "event=local_reply_dropped " RG_CONN_LOG_FMT " code=%s id=%u "
+                       "event=local_reply_dropped " RG_ORIGIN_LOG_FMT " code=%s id=%u "
                        "reason=\"Proxy-State of the request leaves no room for the reply\"",
-                       RG_CONN_LOG_ARGS(c), rg_radius_code_name(code), id);
+                       RG_ORIGIN_LOG_ARGS(o), rg_radius_code_name(code), id);
         return;
     }
-    rg_conn_send(c, buf, (size_t)n);
+    o->ops->send(o->arg, buf, (size_t)n);
 }
 
 /* The same on a RADIUS/1.1 connection: token is the request's, cause the Error-Cause (0:
  * none). RFC 9765 §"Protocol-Error": a request that cannot be forwarded is answered with
  * Protocol-Error and 502 or 505, never left unanswered. */
-static void send_local_reply11(struct rg_conn *c, uint8_t code, uint32_t token,
-                               const uint8_t *request, uint32_t cause, const char *message)
+static void send_local_reply11(struct rg_proxy *px, struct rg_origin *o, uint8_t code,
+                               uint32_t token, const uint8_t *request, uint32_t cause,
+                               const char *message)
 {
     uint8_t buf[RG_RADIUS_MAX_LEN];
     int n = rg_radius11_local_reply(buf, sizeof(buf), code, token, request, cause, message);
     if (n < 0) {
         rg_log_limited("local-reply", LOG_WARNING,
-                       "event=local_reply_dropped " RG_CONN_LOG_FMT " proto=radius/1.1 code=%s "
+                       "event=local_reply_dropped " RG_ORIGIN_LOG_FMT " proto=radius/1.1 code=%s "
                        "token=%08x reason=\"Proxy-State of the request leaves no room for the "
                        "reply\"",
-                       RG_CONN_LOG_ARGS(c), rg_radius_code_name(code), token);
+                       RG_ORIGIN_LOG_ARGS(o), rg_radius_code_name(code), token);
         return;
     }
     if (code == RG_RADIUS_PROTOCOL_ERROR)
-        RG_STAT_INC(&c->worker->stats, protocol_errors);
-    rg_conn_send(c, buf, (size_t)n);
+        RG_STAT_INC(&px->worker->stats, protocol_errors);
+    o->ops->send(o->arg, buf, (size_t)n);
 }
 
 /* A request of req's that the gateway gives up on (no server, timeout, unusable reply): a
  * RADIUS/1.1 client is told so; a historic one is not (it fails over on its own). */
-void rg_proxy_give_up11(struct rg_request *req, uint32_t cause, const char *message)
+void rg_proxy_give_up11(struct rg_proxy *px, struct rg_request *req, uint32_t cause,
+                        const char *message)
 {
-    if (req->v11 && req->conn)
-        send_local_reply11(req->conn, RG_RADIUS_PROTOCOL_ERROR, req->token, req->pkt, cause,
+    if (req->v11 && req->origin)
+        send_local_reply11(px, req->origin, RG_RADIUS_PROTOCOL_ERROR, req->token, req->pkt, cause,
                            message);
-}
-
-/* The RADIUS/1.1 request holding token on conn, or NULL. */
-static struct rg_request *find_token(struct rg_conn *conn, uint32_t token)
-{
-    struct rg_request *r = rg_conn_inflight_get(conn, (uint8_t)token);
-    if (r && r->v11 && r->token == token)
-        return r;
-    for (unsigned i = 0; rg_conn_inflight_displaced(conn) && i < 256; i++) {
-        r = rg_conn_inflight_get(conn, (uint8_t)i);
-        if (r && r->v11 && r->token == token)
-            return r;
-    }
-    return NULL;
-}
-
-/* A free slot of conn->inflight for token: its own (a counter's Tokens rarely share one), else
- * the next free one; -1 when 256 requests are in flight. */
-static int token_slot(const struct rg_conn *conn, uint32_t token)
-{
-    for (unsigned i = 0; i < 256; i++) {
-        uint8_t slot = (uint8_t)(token + i);
-        if (!rg_conn_inflight_get(conn, slot))
-            return slot;
-    }
-    return -1;
 }
 
 /* A RADIUS/1.1 request (RFC 9765 §"Receiving Packets"): a Token that stands for another
  * packet still in flight ends the connection (-EPROTO); the same packet again is dropped as a
- * duplicate (1); otherwise *slot is where it goes in conn->inflight (0), or -EAGAIN while
+ * duplicate (1); otherwise *slot is where it goes in o->inflight (0), or -EAGAIN while
  * 256 are in flight. No other deduplication over TLS. */
-static int admit_token(struct rg_proxy *px, struct rg_conn *conn, const uint8_t *pkt, int *slot)
+static int admit_token(struct rg_proxy *px, struct rg_origin *o, const uint8_t *pkt, int *slot)
 {
     struct rg_worker *w = px->worker;
     uint32_t token = rg_radius11_token(pkt);
-    struct rg_request *old = find_token(conn, token);
+    struct rg_request *old = rg_proxy_find_token(o, token);
     if (old && old->fingerprint == rg_radius11_fingerprint(pkt)) {
         RG_STAT_INC(&w->stats, duplicates);
         rg_log_limited("ap-duplicate", LOG_NOTICE,
-                       "event=request_duplicate " RG_CONN_LOG_FMT " proto=radius/1.1 code=%s "
+                       "event=request_duplicate " RG_ORIGIN_LOG_FMT " proto=radius/1.1 code=%s "
                        "token=%08x result=dropped reason=\"the same packet is in flight\"",
-                       RG_CONN_LOG_ARGS(conn), rg_radius_code_name(pkt[0]), token);
+                       RG_ORIGIN_LOG_ARGS(o), rg_radius_code_name(pkt[0]), token);
         return 1;
     }
     if (old) {
         RG_STAT_INC(&w->stats, token_reuse);
-        rg_warn("event=token_reused " RG_CONN_LOG_FMT " proto=radius/1.1 code=%s token=%08x "
+        rg_warn("event=token_reused " RG_ORIGIN_LOG_FMT " proto=radius/1.1 code=%s token=%08x "
                 "in_flight=%s reason=\"Token reused for a different outstanding packet (RFC "
                 "9765)\" action=close",
-                RG_CONN_LOG_ARGS(conn), rg_radius_code_name(pkt[0]), token,
+                RG_ORIGIN_LOG_ARGS(o), rg_radius_code_name(pkt[0]), token,
                 rg_radius_code_name(old->code));
         return -EPROTO;
     }
-    *slot = token_slot(conn, token);
+    *slot = rg_proxy_token_slot(o, token);
     return *slot < 0 ? -EAGAIN : 0;
 }
 
-int rg_proxy_on_request(struct rg_proxy *px, struct rg_conn *conn, const uint8_t *pkt, size_t len)
+int rg_proxy_on_request(struct rg_proxy *px, struct rg_origin *o, const uint8_t *pkt, size_t len)
 {
     struct rg_worker *w = px->worker;
-    bool v11 = conn->proto == RG_PROTO_RADIUS_11;
+    bool v11 = o->proto == RG_PROTO_RADIUS_11;
     uint8_t code = pkt[0], ap_id = pkt[1];
     uint32_t token = v11 ? rg_radius11_token(pkt) : 0;
-    rg_secret secret = rg_conn_secret(conn);
+    rg_secret secret = o->secret;
     const char *why;
     /* For log lines: the ID, or on RADIUS/1.1 the Token. */
     char ref[24];
@@ -359,9 +368,9 @@ int rg_proxy_on_request(struct rg_proxy *px, struct rg_conn *conn, const uint8_t
         code != RG_RADIUS_STATUS_SERVER) {
         RG_STAT_INC(&w->stats, drop_unsupported);
         rg_log_limited("ap-unsupported", LOG_NOTICE,
-                       "event=request_dropped " RG_CONN_LOG_FMT " code=%s %s "
+                       "event=request_dropped " RG_ORIGIN_LOG_FMT " code=%s %s "
                        "reason=\"not proxied\"",
-                       RG_CONN_LOG_ARGS(conn), rg_radius_code_name(code), ref);
+                       RG_ORIGIN_LOG_ARGS(o), rg_radius_code_name(code), ref);
         return -EPROTONOSUPPORT;
     }
     RG_STAT_INC(&w->stats, requests);
@@ -369,9 +378,9 @@ int rg_proxy_on_request(struct rg_proxy *px, struct rg_conn *conn, const uint8_t
     if (!v11 && (why = rg_translate_check_request(pkt, secret)) != NULL) {
         RG_STAT_INC(&w->stats, drop_bad_request);
         rg_log_limited("ap-bad-request", LOG_WARNING,
-                       "event=request_bad " RG_CONN_LOG_FMT " code=%s id=%u reason=\"%s\" "
+                       "event=request_bad " RG_ORIGIN_LOG_FMT " code=%s id=%u reason=\"%s\" "
                        "action=close",
-                       RG_CONN_LOG_ARGS(conn), rg_radius_code_name(code), ap_id, why);
+                       RG_ORIGIN_LOG_ARGS(o), rg_radius_code_name(code), ap_id, why);
         return -EBADMSG;
     }
     if ((why = v11 ? rg_radius11_request_invalid(pkt) : rg_translate_request_invalid(pkt)) !=
@@ -380,69 +389,74 @@ int rg_proxy_on_request(struct rg_proxy *px, struct rg_conn *conn, const uint8_t
          * flight on it are not. */
         RG_STAT_INC(&w->stats, drop_invalid);
         rg_log_limited("ap-invalid-request", LOG_WARNING,
-                       "event=request_discarded " RG_CONN_LOG_FMT " code=%s %s reason=\"%s\" "
+                       "event=request_discarded " RG_ORIGIN_LOG_FMT " code=%s %s reason=\"%s\" "
                        "connection=kept%s",
-                       RG_CONN_LOG_ARGS(conn), rg_radius_code_name(code), ref, why,
+                       RG_ORIGIN_LOG_ARGS(o), rg_radius_code_name(code), ref, why,
                        v11 ? " answer=Protocol-Error error_cause=505" : "");
         if (v11 && code != RG_RADIUS_STATUS_SERVER)
-            send_local_reply11(conn, RG_RADIUS_PROTOCOL_ERROR, token, pkt,
+            send_local_reply11(px, o, RG_RADIUS_PROTOCOL_ERROR, token, pkt,
                                RG_RADIUS11_ERR_PROXY_PROCESSING, why);
         return -EINVAL;
     }
     /* Reverse CoA: the NAS identities it claims, once each per connection. */
-    rg_coa_learn(conn, pkt);
+    if (o->ops->verified)
+        o->ops->verified(o->arg, pkt);
     if (code == RG_RADIUS_STATUS_SERVER) {
         /* RFC 5997 §3/§4: answered by the gateway itself, never proxied. */
         RG_STAT_INC(&w->stats, status_local);
         if (v11)
-            send_local_reply11(conn, RG_RADIUS_ACCESS_ACCEPT, token, pkt, 0, NULL);
+            send_local_reply11(px, o, RG_RADIUS_ACCESS_ACCEPT, token, pkt, 0, NULL);
         else
-            send_local_reply(conn, RG_RADIUS_ACCESS_ACCEPT, ap_id, pkt + 4, pkt, NULL);
+            send_local_reply(o, RG_RADIUS_ACCESS_ACCEPT, ap_id, pkt + 4, pkt, NULL);
         return 0;
     }
+    if (rg_proxy_inflight_table(px, o) < 0)
+        return -ENOMEM;
     if (v11) {
-        int slot, rc = admit_token(px, conn, pkt, &slot);
+        int slot, rc = admit_token(px, o, pkt, &slot);
         if (rc != 0)
             return rc > 0 ? 0 : rc;
         ap_id = (uint8_t)slot;
     }
-    struct rg_request *old = v11 ? NULL : rg_conn_inflight_get(conn, ap_id);
+    struct rg_request *old = v11 ? NULL : o->inflight[ap_id];
     if (old && memcmp(old->ap_auth, pkt + 4, RG_RADIUS_AUTH_LEN) == 0 && old->code == code) {
         /* RFC 6613 §2.6.5, RFC 5080 §2.2.2: same ID and authenticator, still in flight. */
         RG_STAT_INC(&w->stats, duplicates);
         rg_log_limited("ap-duplicate", LOG_NOTICE,
-                       "event=request_duplicate " RG_CONN_LOG_FMT " code=%s id=%u "
+                       "event=request_duplicate " RG_ORIGIN_LOG_FMT " code=%s id=%u "
                        "reason=\"already in flight\"",
-                       RG_CONN_LOG_ARGS(conn), rg_radius_code_name(code), ap_id);
+                       RG_ORIGIN_LOG_ARGS(o), rg_radius_code_name(code), ap_id);
         return 0;
     }
-    if (old && old->sock && conn->nabandoned >= RG_PROXY_ABANDONED_MAX)
+    if (old && old->sock && o->nabandoned >= RG_PROXY_ABANDONED_MAX) {
+        o->abandon_wait = true;
         return -EBUSY; /* read again once its abandoned requests drain */
+    }
+    if (!rg_proxy_fair_may_add(&px->fair, held_by(o))) {
+        o->share_wait = true;
+        RG_STAT_INC(&w->stats, share_paused);
+        return -EDQUOT; /* read again once it holds less than its share */
+    }
     if (old) {
+        uint32_t before = held_by(o);
         /* RFC 5080 §2.2.2: the same ID with another Request Authenticator is a new request;
          * the AP gave up on the old one. It stops being retransmitted and keeps its backend
          * ID until its deadline, so its late reply is recognised and dropped. */
         RG_STAT_INC(&w->stats, abandoned);
         rg_log_limited("ap-abandoned", LOG_INFO,
-                       "event=request_abandoned " RG_CONN_LOG_FMT " code=%s id=%u "
+                       "event=request_abandoned " RG_ORIGIN_LOG_FMT " code=%s id=%u "
                        "reason=\"ID reused with a new Request Authenticator (RFC 5080 §2.2.2)\"",
-                       RG_CONN_LOG_ARGS(conn), rg_radius_code_name(old->code), ap_id);
-        old->conn = NULL;
-        rg_conn_inflight_release(conn, ap_id, old, false);
-        if (old->sock) {
-            old->abandoned_by = conn;
-            old->ab_prev = NULL;
-            old->ab_next = conn->abandoned;
-            if (conn->abandoned)
-                conn->abandoned->ab_prev = old;
-            conn->abandoned = old;
-            conn->nabandoned++;
-        }
+                       RG_ORIGIN_LOG_ARGS(o), rg_radius_code_name(old->code), ap_id);
+        old->origin = NULL;
+        rg_proxy_inflight_release(o, ap_id, old);
+        if (old->sock)
+            rg_proxy_abandoned_link(o, old);
+        rg_proxy_fair_held(&px->fair, before, held_by(o));
     }
 
     char user[256];
-    log_attr(conn->gen->cfg, pkt, RG_RADIUS_ATTR_USER_NAME, conn->gen->cfg->log.hash_user_names,
-             false, user, sizeof(user));
+    log_attr(o->cfg, pkt, RG_RADIUS_ATTR_USER_NAME, o->cfg->log.hash_user_names, false, user,
+             sizeof(user));
     /* Routing reads the realm from the raw User-Name: the escaped copy is for log lines and
      * may be cut short or differ from what the AP sent. */
     char raw_user[256] = "";
@@ -451,7 +465,7 @@ int rg_proxy_on_request(struct rg_proxy *px, struct rg_conn *conn, const uint8_t
         memcpy(raw_user, ua.value, ua.value_len);
         raw_user[ua.value_len] = '\0';
     }
-    const struct rg_pool *cpool = rg_config_route(conn->peer.org, raw_user);
+    const struct rg_pool *cpool = rg_config_route(o->org, raw_user);
     struct rg_backend_pool *pool = cpool ? rg_backend_set_pool(w->backends, cpool) : NULL;
     uint64_t now = rg_proxy_now(px);
     struct rg_backend_server *srv = pool ? rg_backend_pick(pool, 0, now) : NULL;
@@ -459,24 +473,24 @@ int rg_proxy_on_request(struct rg_proxy *px, struct rg_conn *conn, const uint8_t
         bool reject =
             pool && pool->cfg->when_dead == RG_WHEN_DEAD_REJECT && code == RG_RADIUS_ACCESS_REQUEST;
         rg_log_limited("pool-dead", LOG_WARNING,
-                       "event=request_no_server " RG_CONN_LOG_FMT " code=%s %s user=\"%s\" "
+                       "event=request_no_server " RG_ORIGIN_LOG_FMT " code=%s %s user=\"%s\" "
                        "pool=%s reason=\"%s\"",
-                       RG_CONN_LOG_ARGS(conn), rg_radius_code_name(code), ref, user,
+                       RG_ORIGIN_LOG_ARGS(o), rg_radius_code_name(code), ref, user,
                        cpool ? cpool->name : "-",
                        !pool    ? "no pool for this request"
                        : reject ? "every server of the pool is dead: Access-Reject sent"
                        : v11    ? "every server of the pool is dead: Protocol-Error sent"
                                 : "every server of the pool is dead: no answer");
-        rg_metrics_request(w->metrics, conn->peer.org ? conn->peer.org->name : "-",
-                           cpool ? cpool->name : "-", rg_radius_code_name(code), "no_server", -1);
+        rg_metrics_request(w->metrics, o->org ? o->org->name : "-", cpool ? cpool->name : "-",
+                           rg_radius_code_name(code), "no_server", -1);
         if (reject) {
             RG_STAT_INC(&w->stats, reject_no_server);
             /* RFC 9765 §"Error-Cause Attribute": Access-Reject may say why. */
             if (v11)
-                send_local_reply11(conn, RG_RADIUS_ACCESS_REJECT, token, pkt,
+                send_local_reply11(px, o, RG_RADIUS_ACCESS_REJECT, token, pkt,
                                    RG_RADIUS11_ERR_NOT_ROUTABLE, "No RADIUS server available");
             else
-                send_local_reply(conn, RG_RADIUS_ACCESS_REJECT, ap_id, pkt + 4, pkt,
+                send_local_reply(o, RG_RADIUS_ACCESS_REJECT, ap_id, pkt + 4, pkt,
                                  "No RADIUS server available");
         } else {
             RG_STAT_INC(&w->stats, drop_no_server);
@@ -484,7 +498,7 @@ int rg_proxy_on_request(struct rg_proxy *px, struct rg_conn *conn, const uint8_t
              * where when-dead = "silent" leaves a historic client to fail over by itself. */
             if (v11)
                 send_local_reply11(
-                    conn, RG_RADIUS_PROTOCOL_ERROR, token, pkt, RG_RADIUS11_ERR_NOT_ROUTABLE,
+                    px, o, RG_RADIUS_PROTOCOL_ERROR, token, pkt, RG_RADIUS11_ERR_NOT_ROUTABLE,
                     pool ? "No RADIUS server available" : "No pool for this request");
         }
         return 0;
@@ -493,7 +507,7 @@ int rg_proxy_on_request(struct rg_proxy *px, struct rg_conn *conn, const uint8_t
     struct rg_request *req = rg_proxy_slot_get(px);
     if (!req)
         return -EAGAIN;
-    req->conn = conn;
+    req->origin = o;
     req->ap_id = ap_id;
     req->code = code;
     req->pool = pool;
@@ -511,7 +525,7 @@ int rg_proxy_on_request(struct rg_proxy *px, struct rg_conn *conn, const uint8_t
     if (rc < 0) {
         /* Nothing was in flight: waking another paused connection here would only find the
          * same full ID space, once per paused connection. */
-        req->conn = NULL;
+        req->origin = NULL;
         finish_ex(px, req, false);
         /* Only a full ID space waits for replies to drain; a packet that can never be sent
          * is dropped at once, or the connection would stay paused for it for good. */
@@ -523,39 +537,20 @@ int rg_proxy_on_request(struct rg_proxy *px, struct rg_conn *conn, const uint8_t
                              : rc == -EINVAL || rc == -EBADMSG ? "malformed hidden attribute"
                                                                : rg_strerror(rc);
         rg_log_limited("ap-translate", LOG_WARNING,
-                       "event=request_discarded " RG_CONN_LOG_FMT " code=%s %s length=%zu "
+                       "event=request_discarded " RG_ORIGIN_LOG_FMT " code=%s %s length=%zu "
                        "reason=\"%s\" connection=kept%s",
-                       RG_CONN_LOG_ARGS(conn), rg_radius_code_name(code), ref, len, reason,
+                       RG_ORIGIN_LOG_ARGS(o), rg_radius_code_name(code), ref, len, reason,
                        v11 ? " answer=Protocol-Error error_cause=505" : "");
         if (v11)
-            send_local_reply11(conn, RG_RADIUS_PROTOCOL_ERROR, token, pkt,
+            send_local_reply11(px, o, RG_RADIUS_PROTOCOL_ERROR, token, pkt,
                                RG_RADIUS11_ERR_PROXY_PROCESSING, reason);
         return -EINVAL;
     }
-    rg_conn_inflight_claim(conn, ap_id, req, v11 && ap_id != (uint8_t)token);
+    uint32_t before = held_by(o);
+    rg_proxy_inflight_claim(o, ap_id, req);
+    rg_proxy_fair_held(&px->fair, before, held_by(o));
     RG_STAT_INC(&w->stats, forwarded);
     return 0;
-}
-
-void rg_proxy_conn_closed(struct rg_proxy *px, struct rg_conn *conn)
-{
-    (void)px;
-    /* radiusdtls-bis §6.2.2: nothing more is sent for a closed connection; the requests
-     * keep their IDs until their deadlines so late replies are recognised and dropped. */
-    for (unsigned i = 0; i < 256 && rg_conn_inflight_count(conn); i++) {
-        struct rg_request *req = rg_conn_inflight_get(conn, (uint8_t)i);
-        if (!req)
-            continue;
-        req->conn = NULL;
-        rg_conn_inflight_release(conn, (uint8_t)i, req, req->v11 && i != (uint8_t)req->token);
-    }
-    while (conn->abandoned) {
-        struct rg_request *req = conn->abandoned;
-        conn->abandoned = req->ab_next;
-        req->abandoned_by = NULL;
-        req->ab_prev = req->ab_next = NULL;
-    }
-    conn->nabandoned = 0;
 }
 
 int rg_proxy_probe(struct rg_proxy *px, struct rg_backend_server *srv)
@@ -601,7 +596,7 @@ static void on_deadline(struct rg_proxy *px, struct rg_request *req, uint64_t no
 {
     struct rg_worker *w = px->worker;
     struct rg_backend_server *srv = req->server;
-    if (req->probe || !req->conn) {
+    if (req->probe || !req->origin) {
         rg_proxy_finish(px, req);
         return;
     }
@@ -645,7 +640,7 @@ static void on_deadline(struct rg_proxy *px, struct rg_request *req, uint64_t no
             RG_STAT_INC(&w->stats, failovers);
             rg_notice("event=request_failover conn=%llu src=%s code=%s id=%u pool=%s backend=%s "
                       "next=%s reason=timeout",
-                      (unsigned long long)req->conn->id, req->conn->addr_text,
+                      (unsigned long long)req->origin->id, req->origin->addr_text,
                       rg_radius_code_name(req->code), req->ap_id, srv->pool->cfg->name,
                       srv->cfg->name, next->cfg->name);
             return;
@@ -658,15 +653,15 @@ static void on_deadline(struct rg_proxy *px, struct rg_request *req, uint64_t no
     if (req->code == RG_RADIUS_ACCESS_REQUEST && req->pool->cfg->when_dead == RG_WHEN_DEAD_REJECT) {
         RG_STAT_INC(&w->stats, reject_no_server);
         if (req->v11)
-            send_local_reply11(req->conn, RG_RADIUS_ACCESS_REJECT, req->token, req->pkt,
+            send_local_reply11(px, req->origin, RG_RADIUS_ACCESS_REJECT, req->token, req->pkt,
                                RG_RADIUS11_ERR_NOT_ROUTABLE, "No RADIUS server available");
         else
-            send_local_reply(req->conn, RG_RADIUS_ACCESS_REJECT, req->ap_id, req->ap_auth, req->pkt,
-                             "No RADIUS server available");
+            send_local_reply(req->origin, RG_RADIUS_ACCESS_REJECT, req->ap_id, req->ap_auth,
+                             req->pkt, "No RADIUS server available");
     } else {
         /* No server answered: RFC 9765 says so to a RADIUS/1.1 client (502, so it tries
          * another proxy). */
-        rg_proxy_give_up11(req, RG_RADIUS11_ERR_NOT_ROUTABLE, "No RADIUS server answered");
+        rg_proxy_give_up11(px, req, RG_RADIUS11_ERR_NOT_ROUTABLE, "No RADIUS server answered");
     }
     rg_proxy_finish(px, req);
 }
@@ -713,7 +708,7 @@ void rg_proxy_abort_all(struct rg_proxy *px)
 {
     struct rg_request *req;
     while ((req = rg_proxy_heap_peek(px)) != NULL) {
-        req->conn = NULL;
+        req->origin = NULL;
         rg_proxy_finish(px, req);
     }
     arm_timer(px);

@@ -1,4 +1,5 @@
-/* What proxy.c (requests) and proxy_reply.c (replies) share inside the state table. */
+/* What proxy.c (requests), proxy_reply.c (replies) and proxy_origin.c (each origin's
+ * requests) share inside the state table. */
 #ifndef RADSECGW_PROXY_INTERNAL_H
 #define RADSECGW_PROXY_INTERNAL_H
 
@@ -22,8 +23,26 @@ static inline uint64_t rg_proxy_now(const struct rg_proxy *px)
 void rg_proxy_log_request(struct rg_proxy *px, const struct rg_request *req, const char *result,
                           const uint8_t *pkt, bool timed);
 /* A request the gateway gives up on: a RADIUS/1.1 client is told (Protocol-Error). */
-void rg_proxy_give_up11(struct rg_request *req, uint32_t cause, const char *message);
+void rg_proxy_give_up11(struct rg_proxy *px, struct rg_request *req, uint32_t cause,
+                        const char *message);
 /* The request leaves the table: IDs and slot released, paused connections woken. */
 void rg_proxy_finish(struct rg_proxy *px, struct rg_request *req);
+/* A verified reply to req arrived: its latency judges the backends' congestion (the fair
+ * shares, proxy_fair.h). */
+void rg_proxy_fair_reply(struct rg_proxy *px, const struct rg_request *req);
+
+/* proxy_origin.c: an origin's requests. Its in-flight table, had from the pool at its first
+ * request (0, -ENOMEM); req claims a free slot / gives slot back if it still holds it; the
+ * RADIUS/1.1 request holding token (or NULL) and a free slot for token (its own, else the
+ * next free one; -1 when 256 are in flight); an abandoned request that still holds its
+ * backend ID joins / leaves the origin's list (leaving tells a waiting origin once half of
+ * RG_PROXY_ABANDONED_MAX are gone: o->ops->drained). */
+int rg_proxy_inflight_table(struct rg_proxy *px, struct rg_origin *o);
+void rg_proxy_inflight_claim(struct rg_origin *o, uint8_t slot, struct rg_request *req);
+void rg_proxy_inflight_release(struct rg_origin *o, uint8_t slot, const struct rg_request *req);
+struct rg_request *rg_proxy_find_token(const struct rg_origin *o, uint32_t token);
+int rg_proxy_token_slot(const struct rg_origin *o, uint32_t token);
+void rg_proxy_abandoned_link(struct rg_origin *o, struct rg_request *req);
+void rg_proxy_abandoned_unlink(struct rg_request *req);
 
 #endif

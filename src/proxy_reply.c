@@ -1,13 +1,13 @@
 /* The state table's replies from the backends: a reply verified against the request it
  * answers (source, ID, authenticators, Message-Authenticator), the server counted alive,
  * then translated back to the AP or discarded with the operator's reason; and the backend's
- * events (reply, send done) handed to the table. Requests go out through proxy.c. */
+ * events (reply, send done) handed to the table. Requests go out through proxy.c; the
+ * answer goes back through the request's origin (origin.h). */
 #include <stdlib.h>
 #include <string.h>
 
 #include "radsecgw/backend.h"
 #include "radsecgw/common.h"
-#include "radsecgw/conn.h"
 #include "radsecgw/log.h"
 #include "radsecgw/proxy.h"
 #include "radsecgw/radius.h"
@@ -58,7 +58,7 @@ static void reply_discarded(struct rg_proxy *px, struct rg_request *req, const u
                 rg_radius_code_name(pkt[0]), req->id, why,
                 discard_fix(kind, srv->pool->cfg->require_message_authenticator));
     rg_proxy_log_request(px, req, "discarded", req->pkt, false);
-    rg_proxy_give_up11(req, RG_RADIUS11_ERR_PROXY_PROCESSING, NULL);
+    rg_proxy_give_up11(px, req, RG_RADIUS11_ERR_PROXY_PROCESSING, NULL);
     rg_proxy_finish(px, req);
 }
 
@@ -128,6 +128,7 @@ void rg_proxy_on_reply(struct rg_proxy *px, struct rg_backend_sock *sock, const 
         rg_proxy_finish(px, req);
         return;
     }
+    rg_proxy_fair_reply(px, req);
     if (v == RG_REPLY_DISCARD) {
         reply_discarded(px, req, pkt, chk.warn, chk.why);
         return;
@@ -149,17 +150,18 @@ void rg_proxy_on_reply(struct rg_proxy *px, struct rg_backend_sock *sock, const 
                     rg_backend_dest_str(sock->dest, dest, sizeof(dest)),
                     rg_radius_code_name(pkt[0]));
     }
-    if (!req->conn) {
+    if (!req->origin) {
         RG_STAT_INC(&w->stats, drop_late_reply);
         rg_proxy_finish(px, req);
         return;
     }
-    struct rg_conn *conn = req->conn;
+    /* Signed with the origin's secret as it is now (a reload it adopted may have changed it). */
+    struct rg_origin *o = req->origin;
     int rc = req->v11 ? rg_radius11_reply_from_udp(pkt, req->sent_auth, RG_SECRET_OF(srv->cfg),
                                                    req->token)
                       : rg_translate_reply(pkt, len, RG_RADIUS_MAX_LEN, req->sent_auth,
                                            RG_SECRET_OF(srv->cfg), req->ap_id, req->ap_auth,
-                                           rg_conn_secret(conn), &px->salt_counter);
+                                           o->secret, &px->salt_counter);
     if (rc < 0) {
         reply_discarded(px, req, pkt, RG_BACKEND_WARN_UNUSABLE,
                         rc == -EMSGSIZE ? "no room for Message-Authenticator within 4096 octets"
@@ -167,7 +169,7 @@ void rg_proxy_on_reply(struct rg_proxy *px, struct rg_backend_sock *sock, const 
         return;
     }
     rg_proxy_log_request(px, req, rg_radius_code_name(pkt[0]), req->pkt, true);
-    if (rg_conn_send(conn, pkt, rg_radius_len(pkt)))
+    if (o->ops->send(o->arg, pkt, rg_radius_len(pkt)))
         RG_STAT_INC(&w->stats, replies);
     rg_proxy_finish(px, req);
 }

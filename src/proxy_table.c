@@ -17,6 +17,7 @@ int rg_proxy_init(struct rg_proxy *px, struct rg_worker *w, uv_loop_t *loop, uns
     memset(px, 0, sizeof(*px));
     px->worker = w;
     px->ops = &rg_proxy_backend_ops;
+    rg_proxy_fair_init(&px->fair);
     px->max_chunks = (max_requests + RG_PROXY_CHUNK - 1) / RG_PROXY_CHUNK;
     if (px->max_chunks == 0)
         px->max_chunks = 1;
@@ -25,6 +26,7 @@ int rg_proxy_init(struct rg_proxy *px, struct rg_worker *w, uv_loop_t *loop, uns
         return -ENOMEM;
     for (unsigned i = 0; i < RG_PROXY_BUF_CLASSES; i++)
         px->bufs[i].size = class_size[i];
+    rg_buf_pool_init(&px->inflight_pool, 256 * sizeof(struct rg_request *), RG_PROXY_INFLIGHT_KEEP);
     if (loop) {
         int rc = uv_timer_init(loop, &px->timer);
         if (rc < 0)
@@ -54,6 +56,7 @@ void rg_proxy_free(struct rg_proxy *px)
             chunk = next;
         }
     }
+    rg_buf_pool_trim(&px->inflight_pool, 0);
     memset(px, 0, sizeof(*px));
 }
 

@@ -40,7 +40,7 @@ static void return_memory(struct rg_worker *w)
     w->closes_unreturned = 0;
     w->buf_pool.spilled = 0;
     rg_buf_pool_trim(&w->buf_pool, RG_WORKER_BUF_KEEP / 8);
-    rg_buf_pool_trim(&w->table_pool, RG_WORKER_BUF_KEEP / 8);
+    rg_buf_pool_trim(&w->proxy.inflight_pool, RG_WORKER_BUF_KEEP / 8);
 #ifdef __GLIBC__
     malloc_trim(0);
 #endif
@@ -313,7 +313,6 @@ int rg_worker_start(struct rg_worker *w, unsigned index, struct rg_gen *gen)
     w->index = index;
     w->metrics = rg_metrics_shard(index);
     rg_buf_pool_init(&w->buf_pool, RG_WORKER_BUF_SIZE, RG_WORKER_BUF_KEEP);
-    rg_buf_pool_init(&w->table_pool, 256 * sizeof(struct rg_request *), RG_WORKER_BUF_KEEP);
     int rc = uv_loop_init(&w->loop);
     if (rc < 0)
         return rc;
@@ -357,7 +356,6 @@ int rg_worker_start(struct rg_worker *w, unsigned index, struct rg_gen *gen)
         free(w->udp_buf);
         w->udp_buf = NULL;
         rg_buf_pool_trim(&w->buf_pool, 0);
-        rg_buf_pool_trim(&w->table_pool, 0);
         rg_gen_unref(w->gen);
         w->gen = NULL;
         uv_mutex_destroy(&w->lock);
@@ -398,7 +396,6 @@ void rg_worker_join(struct rg_worker *w)
     free(w->udp_buf);
     w->udp_buf = NULL;
     rg_buf_pool_trim(&w->buf_pool, 0);
-    rg_buf_pool_trim(&w->table_pool, 0);
     if (w->pending_gen)
         rg_gen_unref(w->pending_gen);
     rg_gen_unref(w->gen);

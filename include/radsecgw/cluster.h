@@ -24,9 +24,15 @@
 
 /* ---- main thread ---- */
 
-/* Connect to Redis when cfg->cluster.enabled and publish registry (coa_registry.c's). 0 or
- * negative. */
-int rg_cluster_start(uv_loop_t *loop, const struct rg_config *cfg, struct rg_coa_registry *reg);
+/* How the cluster reads the registry it publishes: each(each_arg, fn, fn_arg) calls fn for
+ * every key, without blocking (coa_listen.c wires rg_coa_registry_each). The cluster knows
+ * no registry: it is handed the keys, and told of changes through rg_cluster_note. */
+typedef void (*rg_cluster_each_fn)(void *each_arg, rg_coa_key_fn fn, void *fn_arg);
+
+/* Connect to Redis when cfg->cluster.enabled and publish the keys each lists (all of them
+ * every RG_CLUSTER_REFRESH_MS and after a reconnect). 0 or negative. */
+int rg_cluster_start(uv_loop_t *loop, const struct rg_config *cfg, rg_cluster_each_fn each,
+                     void *each_arg);
 /* A new config: Redis address, password, instance or secret changed -> reconnect. */
 void rg_cluster_reload(const struct rg_config *cfg);
 /* Close Redis and the hand-off socket (graceful stop); pending hand-offs are answered. */
@@ -61,9 +67,11 @@ size_t rg_cluster_handoff_strip(uint8_t *pkt);
 /* The secret answers to a hand-off are signed with. */
 const char *rg_cluster_secret(size_t *len);
 
-/* ---- any thread: registry changes (coa_registry.c), queued for the main loop ---- */
-void rg_cluster_note(bool added, const char *org, enum rg_coa_key_kind kind, const void *value,
-                     size_t len);
+/* ---- any thread: registry changes, queued for the main loop ---- */
+
+/* An rg_coa_key_fn (arg unused): coa_listen.c installs it with rg_coa_registry_watch. */
+void rg_cluster_note(void *arg, bool added, const char *org, enum rg_coa_key_kind kind,
+                     const uint8_t *value, size_t len);
 
 /* After the workers are joined. */
 void rg_cluster_shutdown(void);

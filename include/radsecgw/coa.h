@@ -80,6 +80,20 @@ struct rg_coa_ident {
     size_t len;
 };
 
+/* The kind of a NAS identification attribute (RFC 5176 §3) and its log key
+ * ("nas_ip_address"); false for any other attribute type. */
+bool rg_coa_ident_kind(uint8_t type, enum rg_coa_key_kind *kind, const char **log_key);
+/* An identity as log text into buf (cap octets, NUL included): a NAS-IP-Address (4 octets)
+ * or NAS-IPv6-Address (16) in its usual form (192.0.2.7, 2001:db8::7), anything else
+ * escaped (rg_log_escape). Returns buf. */
+const char *rg_coa_ident_text(enum rg_coa_key_kind kind, const uint8_t *value, size_t len,
+                              char *buf, size_t cap);
+
+/* A registry key changed: (org, kind, value) was registered by a connection (added), or the
+ * last connection holding it closed (gone). Called on the thread that made the change. */
+typedef void (*rg_coa_key_fn)(void *arg, bool added, const char *org, enum rg_coa_key_kind kind,
+                              const uint8_t *value, size_t len);
+
 /* The NAS registry: a chained hash table of names (org, kind, value), each with the list of
  * connections holding it. Identities are registered per org, so an AP can never claim
  * another org's NAS. Adding a key and removing a connection's keys are O(1) per key however
@@ -90,6 +104,8 @@ struct rg_coa_registry {
     struct rg_coa_name **buckets; /* malloced, owned (with every name and key) */
     size_t nbuckets;              /* power of two */
     size_t nkeys;                 /* keys of all connections (a shared name counts each) */
+    rg_coa_key_fn on_change;      /* guarded by lock: rg_coa_registry_watch's, or NULL */
+    void *on_change_arg;
 };
 
 int rg_coa_registry_init(struct rg_coa_registry *r);
@@ -98,11 +114,13 @@ void rg_coa_registry_free(struct rg_coa_registry *r);
  * full. 1 if added, 0 if already known, -ENOSPC (cc full), -EINVAL, -ENOMEM. Takes the lock. */
 int rg_coa_registry_add(struct rg_coa_registry *r, struct rg_coa_conn *cc,
                         enum rg_coa_key_kind kind, const void *value, size_t len);
-/* Call fn for every key (the cluster's refresh), under the lock: fn must not block. */
-void rg_coa_registry_each(struct rg_coa_registry *r,
-                          void (*fn)(void *arg, const char *org, enum rg_coa_key_kind kind,
-                                     const uint8_t *value, size_t len),
-                          void *arg);
+/* Report every later change to fn (the cluster's publishing, wired by coa_listen.c; NULL
+ * stops). fn is called from any thread, after the lock for an addition and under it for a
+ * removal: it must not block or call the registry. Takes the lock. */
+void rg_coa_registry_watch(struct rg_coa_registry *r, rg_coa_key_fn fn, void *arg);
+/* Call fn (added = true) for every key (the cluster's refresh), under the lock: fn must not
+ * block. */
+void rg_coa_registry_each(struct rg_coa_registry *r, rg_coa_key_fn fn, void *arg);
 /* Remove every key of cc. Takes the lock. */
 void rg_coa_registry_remove_conn(struct rg_coa_registry *r, struct rg_coa_conn *cc);
 /* The connections of org that registered every one of ids[0..nids) (RFC 5176 §3: the NAS

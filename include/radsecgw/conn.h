@@ -1,6 +1,7 @@
 /* One AP connection: the accepted TCP handle, its TLS stream, RADIUS framing on the
- * decrypted bytes (RFC 6613 §2.6.4), handshake and idle timers, the requests it has in
- * flight (by AP ID) and the write path back to the AP. Knows nothing of backends. */
+ * decrypted bytes (RFC 6613 §2.6.4), handshake and idle timers, the origin it hands the
+ * state table with each request (origin.h: how to answer it, its secret and org) and the
+ * write path back to the AP. Knows nothing of backends. */
 #ifndef RADSECGW_CONN_H
 #define RADSECGW_CONN_H
 
@@ -11,12 +12,12 @@
 
 #include "radsecgw/common.h"
 #include "radsecgw/log.h"
+#include "radsecgw/origin.h"
 #include "radsecgw/tls.h"
 #include "radsecgw/tls_stream.h"
 
 struct rg_worker;
 struct rg_gen;
-struct rg_request;
 struct rg_coa_conn;
 struct rg_pp2_reader;
 
@@ -93,21 +94,17 @@ struct rg_conn {
     struct rg_conn *next_staged;
     uv_write_t write_req;
     bool write_busy;
-    bool paused;                  /* reading stopped: a backend table is full (backpressure) */
-    bool reading;                 /* uv_read_start in effect (update_reading decides) */
-    struct rg_conn *next_paused;  /* worker's list of paused connections */
-    struct rg_request **inflight; /* from the worker's table_pool while requests are in flight:
-                                   * 256 slots by AP ID (requests not owned); NULL when idle.
-                                   * RADIUS/1.1: by Token, at slot token & 255 or the next
-                                   * free one */
-    unsigned ninflight;
-    /* Requests this connection abandoned by reusing their ID (RFC 5080 §2.2.2) that still
-     * hold a backend ID until their deadline (not owned; proxy.c links them). Bounded, or
-     * an AP cycling its IDs would fill the worker's table for everyone. */
-    struct rg_request *abandoned;
-    unsigned nabandoned;
-    bool abandon_blocked;        /* at that bound: not read until half of them are gone */
-    unsigned displaced;          /* RADIUS/1.1 requests not at their Token's own slot */
+    bool paused;                 /* reading stopped: a backend table is full (backpressure) */
+    bool reading;                /* uv_read_start in effect (update_reading decides) */
+    struct rg_conn *next_paused; /* worker's list of paused connections */
+    /* What the state table knows of this connection (described when it opens and when it
+     * adopts a reload's snapshot) and its bookkeeping of the requests in flight and
+     * abandoned (the table's: conn.c only reads how many are in flight). */
+    struct rg_origin origin;
+    /* RG_PROXY_ABANDONED_MAX requests it abandoned by reusing their ID (RFC 5080 §2.2.2)
+     * still hold backend IDs, or it holds its share of congested backends (proxy_fair.h):
+     * not read until the state table lets it go on (origin's drained). */
+    bool abandon_blocked;
     uint8_t proto;               /* enum rg_radius_proto, decided by ALPN in the handshake */
     struct rg_coa_conn *coa;     /* owned (coa_worker.c): learned NAS identities, CoA in flight */
     struct rg_conn *prev, *next; /* worker's list of connections */
@@ -141,10 +138,6 @@ void rg_conn_flush_staged(struct rg_worker *w);
 /* Close (logging why); safe to call more than once. */
 void rg_conn_close(struct rg_conn *c, const char *why);
 
-/* Requests this connection abandoned drained below half the bound (proxy.c): it is read
- * again, from the loop. */
-void rg_conn_abandon_drained(struct rg_conn *c);
-
 /* Backpressure released: process buffered packets and read again. */
 void rg_conn_resume(struct rg_conn *c);
 
@@ -164,20 +157,6 @@ void rg_conn_recheck(struct rg_conn *c, struct rg_gen *g);
  * turn give back their in-flight table when none is in flight any more (emptied buffers
  * went back to the pool already, at the end of each event). */
 void rg_conn_trim_idle(struct rg_worker *w);
-
-/* The connection's requests in flight, by AP ID (RADIUS/1.1: by Token, at slot token & 255
- * or the next free one): the table is the connection's, the state table says what goes in
- * and out. Claim a free slot for req (displaced: a 1.1 request not at its Token's own
- * slot); release gives slot back if it still holds req (true) - the same displaced as the
- * claim. Only while the table exists (from the first request framed to rg_conn_trim_idle). */
-struct rg_request *rg_conn_inflight_get(const struct rg_conn *c, uint8_t slot);
-void rg_conn_inflight_claim(struct rg_conn *c, uint8_t slot, struct rg_request *req,
-                            bool displaced);
-bool rg_conn_inflight_release(struct rg_conn *c, uint8_t slot, const struct rg_request *req,
-                              bool displaced);
-/* Requests in flight; how many of them are displaced (RADIUS/1.1). */
-unsigned rg_conn_inflight_count(const struct rg_conn *c);
-unsigned rg_conn_inflight_displaced(const struct rg_conn *c);
 
 /* The RadSec secret of the connection's org. */
 rg_secret rg_conn_secret(const struct rg_conn *c);

@@ -1,4 +1,4 @@
-/* The per-worker state table: (backend socket, ID) <-> (AP connection, AP ID, AP
+/* The per-worker state table: (backend socket, ID) <-> (origin: the AP connection, AP ID, AP
  * authenticator), retransmission timers (RFC 5080 §2.2.1), failover and late replies.
  * Its slots, buffers and heap are in proxy_table.h (preallocated in chunks and recycled;
  * nothing is allocated per request); the translation between secrets in translate.h. */
@@ -11,12 +11,14 @@
 
 #include "radsecgw/backend.h"
 #include "radsecgw/config.h"
+#include "radsecgw/origin.h"
+#include "radsecgw/proxy_fair.h"
 #include "radsecgw/proxy_table.h"
 #include "radsecgw/radius.h"
 #include "radsecgw/retransmit.h"
 #include "radsecgw/translate.h"
+#include "radsecgw/tls_stream.h"
 
-struct rg_conn;
 struct rg_worker;
 struct rg_backend_sock;
 struct rg_backend_server;
@@ -58,7 +60,9 @@ struct rg_proxy {
     uint64_t timer_at;
     unsigned salt_counter;
     struct rg_bufclass bufs[RG_PROXY_BUF_CLASSES];
+    struct rg_buf_pool inflight_pool;   /* the origins' in-flight tables (rg_origin.inflight) */
     uint8_t scratch[RG_RADIUS_MAX_LEN]; /* re-translation on failover */
+    struct rg_proxy_fair fair;          /* the connections' shares of the backends */
 };
 
 /* Limit: max_requests slots (rounded up to a chunk). timer may be NULL loop for tests.
@@ -74,25 +78,40 @@ void rg_proxy_set_ops(struct rg_proxy *px, const struct rg_proxy_ops *ops, void 
  * it after moving its clock): retransmit, fail over, or give up. */
 void rg_proxy_expire(struct rg_proxy *px);
 
-/* Requests one connection may have abandoned (ID reused, RFC 5080 §2.2.2) while they still
+/* Requests one origin may have abandoned (ID reused, RFC 5080 §2.2.2) while they still
  * hold backend IDs: a peer that cycles its IDs without waiting for replies is held here
  * instead of filling the table that every connection of the worker shares. */
 #define RG_PROXY_ABANDONED_MAX 64
 
-/* A request from an AP on conn (validated packet). Answers locally, forwards, or drops.
- * Returns 0, or -EAGAIN when the backend table is full (the caller keeps the packet and
- * pauses reading until rg_proxy wakes it), -EBUSY when conn is at RG_PROXY_ABANDONED_MAX
- * (the caller keeps the packet until rg_conn_abandon_drained), or another negative code if
- * dropped. */
-int rg_proxy_on_request(struct rg_proxy *px, struct rg_conn *conn, const uint8_t *pkt, size_t len);
+/* Idle in-flight tables of origins the table keeps for reuse. */
+#define RG_PROXY_INFLIGHT_KEEP 64u
+
+/* A request from an AP (validated packet) from origin o, which describes it (origin.h) and
+ * is answered through o->ops. Answers locally, forwards, or drops. Returns 0, or -EAGAIN
+ * when the backend table is full (the caller keeps the packet and pauses reading until
+ * rg_proxy wakes it), -EBUSY when o is at RG_PROXY_ABANDONED_MAX, -EDQUOT when the backends
+ * are congested and o holds its share of them (proxy_fair.h; for both the caller keeps the
+ * packet until o->ops->drained), -ENOMEM when o's in-flight table cannot be had, or another
+ * negative code if dropped (-EBADMSG: it failed authentication; -EPROTO: a RADIUS/1.1 Token
+ * reused for another packet). */
+int rg_proxy_on_request(struct rg_proxy *px, struct rg_origin *o, const uint8_t *pkt, size_t len);
 
 /* A datagram arrived on a backend socket from addr. */
 void rg_proxy_on_reply(struct rg_proxy *px, struct rg_backend_sock *sock, const uint8_t *pkt,
                        size_t len, const struct sockaddr *addr);
 
-/* The AP's connection closed: stop retransmitting its requests; their IDs stay reserved
- * until their deadlines pass, and late replies are discarded. */
-void rg_proxy_conn_closed(struct rg_proxy *px, struct rg_conn *conn);
+/* The origin closed: stop retransmitting its requests; their IDs stay reserved until their
+ * deadlines pass, and late replies are discarded. Its in-flight table goes back to the pool;
+ * the table keeps nothing that points at o. */
+void rg_proxy_origin_closed(struct rg_proxy *px, struct rg_origin *o);
+
+/* Give o's in-flight table back to the pool when nothing is in flight (the origin asks, once
+ * per loop turn after it carried requests). Does o hold one? */
+void rg_proxy_origin_trim(struct rg_proxy *px, struct rg_origin *o);
+static inline bool rg_proxy_origin_holds_table(const struct rg_origin *o)
+{
+    return o->inflight != NULL;
+}
 
 /* A queued send completed (backend.c). */
 void rg_proxy_on_sent(struct rg_proxy *px, struct rg_request *req);

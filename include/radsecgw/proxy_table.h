@@ -11,7 +11,7 @@
 
 #include "radsecgw/radius.h"
 
-struct rg_conn;
+struct rg_origin;
 struct rg_proxy;
 struct rg_backend_sock;
 struct rg_backend_server;
@@ -19,12 +19,12 @@ struct rg_backend_pool;
 
 /* One request in flight (a slot of the state table). */
 struct rg_request {
-    struct rg_conn *conn;             /* not owned; NULL once the AP's connection closed */
+    struct rg_origin *origin;         /* not owned; NULL once the AP's connection closed */
     struct rg_backend_pool *pool;     /* not owned */
     struct rg_backend_server *server; /* not owned; server currently tried */
     struct rg_backend_sock *sock;     /* not owned; socket the request is in flight on */
     uint8_t id;                       /* ID on sock */
-    uint8_t ap_id; /* the AP's ID; on RADIUS/1.1 the request's slot in conn->inflight */
+    uint8_t ap_id; /* the AP's ID; on RADIUS/1.1 the request's slot in origin->inflight */
     uint8_t code;
     bool probe;     /* a Status-Server health probe of our own */
     bool eap;       /* the request carries EAP-Message (its reply proves nothing in auto) */
@@ -44,9 +44,9 @@ struct rg_request {
     uint64_t deadline_ms;                  /* next timer event */
     uint64_t tried;                        /* servers already tried (bit per pool index) */
     size_t heap_idx;                       /* position in the timer heap */
-    /* Abandoned (ID reused by the AP) but still holding a backend ID: the connection that
-     * did it (not owned; NULL once it closed) and the links in its list of them. */
-    struct rg_conn *abandoned_by;
+    /* Abandoned (ID reused by the AP) but still holding a backend ID: the origin that did
+     * it (not owned; NULL once it closed) and the links in its list of them. */
+    struct rg_origin *abandoned_by;
     struct rg_request *ab_prev, *ab_next;
     struct rg_request *next_free;
     /* Last, kept across slot reuse: the packet as sent (for retransmission), a buffer of

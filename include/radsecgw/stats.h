@@ -78,6 +78,10 @@ enum rg_stat_kind { RG_COUNTER, RG_GAUGE };
       "Times reading stopped: the peer does not read its replies")                                 \
     X(abandon_paused, RG_COUNTER, "radsecgw_abandon_paused_total", "",                             \
       "Times reading stopped: too many abandoned requests outstanding")                            \
+    X(share_paused, RG_COUNTER, "radsecgw_share_paused_total", "",                                 \
+      "Times reading stopped: the connection held its share of congested backends")                \
+    X(backend_congested, RG_COUNTER, "radsecgw_backend_congested_intervals_total", "",             \
+      "100 ms intervals in which backend replies came back late (fair shares in force)")           \
     X(turn_deferred, RG_COUNTER, "radsecgw_turn_deferred_total", "",                               \
       "Times a connection used its share of a loop turn")                                          \
     X(backpressure, RG_COUNTER, "radsecgw_backpressure_total", "",                                 \

@@ -87,7 +87,6 @@ struct rg_worker {
     struct rg_metrics_shard *metrics; /* not owned (metrics.c); NULL without a metrics block */
     struct rg_coa_worker *coa;        /* owned by coa_worker.c: CoA queue, timeouts */
     struct rg_buf_pool buf_pool;      /* TLS and write buffers of this worker's connections */
-    struct rg_buf_pool table_pool;    /* connections' in-flight tables (rg_conn.inflight) */
     uv_check_t trim_check;            /* runs rg_conn_trim_idle after the poll */
     struct rg_conn *trim_head;        /* connections to trim (rg_conn.trim_next) */
     uint8_t *udp_buf;                 /* malloced on first use, owned: receive buffer for backend

@@ -1,7 +1,8 @@
 /* fake_backend: a scriptable UDP RADIUS server for the integration tests. It checks every
  * request it receives (Message-Authenticator, User-Password, Accounting Request
- * Authenticator, duplicates), answers according to --mode after an optional delay, and
- * writes its counters as key=value lines on SIGUSR1 and at exit. Single-threaded libuv. */
+ * Authenticator, duplicates), answers according to --mode after an optional delay (and at
+ * most --max-rate replies a second, in arrival order: a saturated server), and writes its counters
+ * as key=value lines on SIGUSR1 and at exit. Single-threaded libuv. */
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
@@ -51,6 +52,7 @@ static struct {
     enum mode mode;
     unsigned bad_first; /* MODE_BAD_AUTH_FIRST: how many bad replies before good ones */
     unsigned delay_ms;
+    unsigned max_rate; /* replies per second, in arrival order; 0: no limit */
     const char *report;
     const char *password; /* expected User-Password plain text, NULL: not checked */
     long no_ma_after;     /* >= 0: Access-* replies signed only for the first N, then not */
@@ -62,11 +64,13 @@ static struct {
     uint64_t requests, bad, malformed, bad_msgauth, no_msgauth, bad_acct_auth, bad_status;
     uint64_t password_ok, password_mismatch, duplicates, replies, bad_replies, send_errors;
     uint64_t dropped, truncated, access_replies, msgauth_in_acct;
+    uint64_t queued, queued_max; /* replies waiting for --delay-ms / --max-rate */
     uint64_t code[256];
 } count;
 
-/* A reply waiting for its --delay-ms. The delay is the same for all, so a FIFO queue is
- * sorted by due time and one timer serves them all. */
+/* A reply waiting for its --delay-ms and its turn under --max-rate. The delay is the same
+ * for all and the turns follow arrival, so a FIFO queue is sorted by due time and one timer
+ * serves them all. */
 struct pending {
     struct pending *next; /* owned by the queue */
     uint64_t due;         /* uv_now() milliseconds */
@@ -156,6 +160,7 @@ static void write_report(void)
     fprintf(f, "password_mismatch=%llu\n", (unsigned long long)count.password_mismatch);
     fprintf(f, "duplicates=%llu\n", (unsigned long long)count.duplicates);
     fprintf(f, "replies=%llu\n", (unsigned long long)count.replies);
+    fprintf(f, "queued_max=%llu\n", (unsigned long long)count.queued_max);
     fprintf(f, "bad_replies=%llu\n", (unsigned long long)count.bad_replies);
     fprintf(f, "send_errors=%llu\n", (unsigned long long)count.send_errors);
     fprintf(f, "dropped=%llu\n", (unsigned long long)count.dropped);
@@ -193,6 +198,7 @@ static void on_delay_timer(uv_timer_t *t)
             queue_tail = NULL;
         send_now(p->data, p->len, (const struct sockaddr *)&p->to);
         free(p);
+        count.queued--;
     }
     if (queue_head)
         uv_timer_start(&delay_timer, on_delay_timer, queue_head->due - now, 0);
@@ -201,7 +207,7 @@ static void on_delay_timer(uv_timer_t *t)
 static void send_reply(const uint8_t *data, size_t len, const struct sockaddr *to)
 {
     count.replies++;
-    if (!opt.delay_ms) {
+    if (!opt.delay_ms && !opt.max_rate) {
         send_now(data, len, to);
         return;
     }
@@ -209,6 +215,16 @@ static void send_reply(const uint8_t *data, size_t len, const struct sockaddr *t
     RG_REQUIRE(p);
     p->next = NULL;
     p->due = uv_now(loop) + opt.delay_ms;
+    if (opt.max_rate) {
+        /* Each reply leaves 1/max_rate s after the one before it (microseconds, so that
+         * rates above 1,000/s do not round to nothing). */
+        static uint64_t last_us;
+        uint64_t due_us = p->due * 1000u, next_us = last_us + 1000000u / opt.max_rate;
+        last_us = due_us > next_us ? due_us : next_us;
+        p->due = (last_us + 999u) / 1000u;
+    }
+    if (++count.queued > count.queued_max)
+        count.queued_max = count.queued;
     memset(&p->to, 0, sizeof(p->to));
     memcpy(&p->to, to,
            to->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in));
@@ -220,7 +236,7 @@ static void send_reply(const uint8_t *data, size_t len, const struct sockaddr *t
         queue_head = p;
     queue_tail = p;
     if (!uv_is_active((uv_handle_t *)&delay_timer))
-        uv_timer_start(&delay_timer, on_delay_timer, opt.delay_ms, 0);
+        uv_timer_start(&delay_timer, on_delay_timer, p->due - uv_now(loop), 0);
 }
 
 /* RFC 2865 §5.33: Proxy-State is copied unmodified, in order, into the reply. */
@@ -484,10 +500,12 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "usage: fake_backend --port P --secret S [--addr 127.0.0.1] [--mode MODE]\n"
-            "                    [--delay-ms N] [--report FILE] [--password PLAIN]\n"
+            "                    [--delay-ms N] [--max-rate N] [--report FILE] [--password PLAIN]\n"
             "                    [--no-ma-after N] [--acct-ma request|zero]\n"
             "--no-ma-after N: Access-* replies to Access-Requests carry Message-Authenticator\n"
             "       only for the first N (a server that stops signing, or forged replies)\n"
+            "--max-rate N: at most N replies a second, in arrival order (the most that\n"
+            "       waited at once is queued_max in the report)\n"
             "--acct-ma: sign Accounting-Response, over the request authenticator or a\n"
             "       zeroed field (FreeRADIUS 3.2.1-3.2.8)\n"
             "modes: accept (default), reject, drop, bad-auth, bad-auth-first:N, wrong-port,\n"
@@ -521,6 +539,7 @@ int main(int argc, char **argv)
         {"secret", required_argument, NULL, 's'},
         {"mode", required_argument, NULL, 'm'},
         {"delay-ms", required_argument, NULL, 'd'},
+        {"max-rate", required_argument, NULL, 'R'},
         {"report", required_argument, NULL, 'r'},
         {"password", required_argument, NULL, 'w'},
         {"no-ma-after", required_argument, NULL, 'n'},
@@ -529,7 +548,7 @@ int main(int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     int c;
-    while ((c = getopt_long(argc, argv, "p:a:s:m:d:r:w:n:A:h", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "p:a:s:m:d:R:r:w:n:A:h", longopts, NULL)) != -1) {
         switch (c) {
         case 'p':
             opt.port = atoi(optarg);
@@ -548,6 +567,9 @@ int main(int argc, char **argv)
             break;
         case 'd':
             opt.delay_ms = (unsigned)strtoul(optarg, NULL, 10);
+            break;
+        case 'R':
+            opt.max_rate = (unsigned)strtoul(optarg, NULL, 10);
             break;
         case 'r':
             opt.report = optarg;

@@ -53,6 +53,11 @@ static size_t handoff(uint8_t *out, const char *tag, const char *secret, bool ms
     return (size_t)n;
 }
 
+static void registry_each(void *each_arg, rg_coa_key_fn fn, void *fn_arg)
+{
+    rg_coa_registry_each(each_arg, fn, fn_arg);
+}
+
 static void test_handoff(void **state)
 {
     (void)state;
@@ -69,7 +74,7 @@ static void test_handoff(void **state)
     assert_int_equal(rg_coa_registry_init(&reg), 0);
     uv_loop_t loop;
     uv_loop_init(&loop);
-    assert_int_equal(rg_cluster_start(&loop, cfg, &reg), 0);
+    assert_int_equal(rg_cluster_start(&loop, cfg, registry_each, &reg), 0);
     assert_true(rg_cluster_enabled());
 
     uint8_t pkt[RG_RADIUS_MAX_LEN];

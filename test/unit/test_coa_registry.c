@@ -92,6 +92,113 @@ static void test_registry_learn_find_forget(void **state)
     rg_coa_registry_free(&r);
 }
 
+/* What the cluster is told (rg_coa_registry_watch): every registration, and a name once
+ * its last holder closed; nothing once unwatched. */
+struct change {
+    bool added;
+    char org[16];
+    enum rg_coa_key_kind kind;
+    uint8_t value[16];
+    size_t len;
+};
+struct changes {
+    struct change c[8];
+    unsigned n;
+};
+
+static void on_change(void *arg, bool added, const char *org, enum rg_coa_key_kind kind,
+                      const uint8_t *value, size_t len)
+{
+    struct changes *ch = arg;
+    assert_true(ch->n < 8 && len <= sizeof(ch->c[0].value));
+    struct change *c = &ch->c[ch->n++];
+    c->added = added;
+    snprintf(c->org, sizeof(c->org), "%s", org);
+    c->kind = kind;
+    memcpy(c->value, value, len);
+    c->len = len;
+}
+
+static void test_registry_reports_changes(void **state)
+{
+    (void)state;
+    struct rg_coa_registry r;
+    struct changes ch = {.n = 0};
+    assert_int_equal(rg_coa_registry_init(&r), 0);
+    rg_coa_registry_watch(&r, on_change, &ch);
+    struct rg_coa_conn *a = conn_new(0, 1, "acme"), *b = conn_new(1, 2, "acme");
+    assert_int_equal(rg_coa_registry_add(&r, a, RG_COA_KEY_NAS_ID, "ap-1", 4), 1);
+    assert_int_equal(rg_coa_registry_add(&r, a, RG_COA_KEY_NAS_ID, "ap-1", 4), 0); /* known */
+    assert_int_equal(rg_coa_registry_add(&r, b, RG_COA_KEY_NAS_ID, "ap-1", 4), 1);
+    assert_int_equal(ch.n, 2);
+    assert_true(ch.c[0].added && ch.c[1].added);
+    assert_string_equal(ch.c[0].org, "acme");
+    assert_int_equal(ch.c[0].kind, RG_COA_KEY_NAS_ID);
+    assert_int_equal(ch.c[0].len, 4);
+    assert_memory_equal(ch.c[0].value, "ap-1", 4);
+    /* a still holds the name: b's close removes nothing from the cluster's view */
+    rg_coa_registry_remove_conn(&r, b);
+    assert_int_equal(ch.n, 2);
+    rg_coa_registry_remove_conn(&r, a);
+    assert_int_equal(ch.n, 3);
+    assert_false(ch.c[2].added);
+    assert_memory_equal(ch.c[2].value, "ap-1", 4);
+    /* the refresh lists what is held, as additions */
+    assert_int_equal(rg_coa_registry_add(&r, a, RG_COA_KEY_OPERATOR_NAS_ID, "op", 2), 1);
+    ch.n = 0;
+    rg_coa_registry_each(&r, on_change, &ch);
+    assert_int_equal(ch.n, 1);
+    assert_true(ch.c[0].added);
+    assert_int_equal(ch.c[0].kind, RG_COA_KEY_OPERATOR_NAS_ID);
+    /* unwatched: no more reports */
+    rg_coa_registry_watch(&r, NULL, NULL);
+    ch.n = 0;
+    assert_int_equal(rg_coa_registry_add(&r, b, RG_COA_KEY_NAS_ID, "ap-2", 4), 1);
+    rg_coa_registry_remove_conn(&r, a);
+    rg_coa_registry_remove_conn(&r, b);
+    assert_int_equal(ch.n, 0);
+    conn_free(&r, a);
+    conn_free(&r, b);
+    rg_coa_registry_free(&r);
+}
+
+/* The NAS identification attributes and how a log line shows them (the registry's debug
+ * line and every CoA's nas= fields use the same text). */
+static void test_ident_kind_and_text(void **state)
+{
+    (void)state;
+    enum rg_coa_key_kind kind;
+    const char *key;
+    assert_true(rg_coa_ident_kind(RG_RADIUS_ATTR_NAS_IP_ADDRESS, &kind, &key));
+    assert_int_equal(kind, RG_COA_KEY_NAS_IP);
+    assert_string_equal(key, "nas_ip_address");
+    assert_true(rg_coa_ident_kind(RG_RADIUS_ATTR_NAS_IPV6_ADDRESS, &kind, &key));
+    assert_int_equal(kind, RG_COA_KEY_NAS_IPV6);
+    assert_string_equal(key, "nas_ipv6_address");
+    assert_true(rg_coa_ident_kind(RG_RADIUS_ATTR_NAS_IDENTIFIER, &kind, &key));
+    assert_int_equal(kind, RG_COA_KEY_NAS_ID);
+    assert_string_equal(key, "nas_identifier");
+    assert_true(rg_coa_ident_kind(RG_RADIUS_ATTR_OPERATOR_NAS_IDENTIFIER, &kind, &key));
+    assert_int_equal(kind, RG_COA_KEY_OPERATOR_NAS_ID);
+    assert_string_equal(key, "operator_nas_identifier");
+    assert_false(rg_coa_ident_kind(RG_RADIUS_ATTR_USER_NAME, &kind, &key));
+
+    char buf[100];
+    const uint8_t v4[4] = {192, 0, 2, 7};
+    const uint8_t v6[16] = {0x20, 0x01, 0x0d, 0xb8, [15] = 7};
+    assert_string_equal(rg_coa_ident_text(RG_COA_KEY_NAS_IP, v4, 4, buf, sizeof(buf)), "192.0.2.7");
+    assert_string_equal(rg_coa_ident_text(RG_COA_KEY_NAS_IPV6, v6, 16, buf, sizeof(buf)),
+                        "2001:db8::7");
+    /* a malformed address, and names, are escaped octets, never formatted as addresses */
+    assert_string_equal(rg_coa_ident_text(RG_COA_KEY_NAS_IP, v4, 3, buf, sizeof(buf)),
+                        "\\xc0\\x00\\x02");
+    assert_string_equal(rg_coa_ident_text(RG_COA_KEY_NAS_ID, v4, 4, buf, sizeof(buf)),
+                        "\\xc0\\x00\\x02\\x07");
+    assert_string_equal(
+        rg_coa_ident_text(RG_COA_KEY_NAS_ID, (const uint8_t *)"ap\"1", 4, buf, sizeof(buf)),
+        "ap\\\"1");
+}
+
 /* Identities are registered per org: an AP of one org claiming another org's NAS-Identifier
  * (or sharing its certificate CN) is invisible to lookups in the other org. */
 static void test_registry_scoped_by_org(void **state)
@@ -428,6 +535,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_registry_learn_find_forget),
+        cmocka_unit_test(test_registry_reports_changes),
+        cmocka_unit_test(test_ident_kind_and_text),
         cmocka_unit_test(test_registry_scoped_by_org),
         cmocka_unit_test(test_registry_bounded_per_connection),
         cmocka_unit_test(test_registry_grows),

@@ -1046,6 +1046,58 @@ static void test_diag_null(void **state)
     assert_null(cfg);
 }
 
+/* The diagnostics of a text loaded from a buffer: each names the file it is about, on one
+ * line. The fuzzer (fuzz_config) found include("*") from a buffer named "fuzz.conf" reading
+ * the files of the current directory, whose errors named them and not the buffer; the
+ * driver now names its text inside an empty directory, and these are the behaviours it and
+ * an operator rely on. */
+static void load_fails(const char *name, const char *text, const char *expected)
+{
+    struct rg_config *cfg = (struct rg_config *)1;
+    struct rg_config_diag diag = {0};
+    int rc = rg_config_load_buf(name, text, false, &cfg, &diag);
+    if (rc != -EINVAL || !diag.text || !strstr(diag.text, expected))
+        fail_msg("expected -EINVAL and \"%s\", got %d:\n%s", expected, rc,
+                 diag.text ? diag.text : "(no text)");
+    assert_null(cfg);
+    /* one line per diagnostic */
+    size_t lines = 0;
+    for (const char *p = diag.text; (p = strchr(p, '\n')); p++)
+        lines++;
+    assert_int_equal(lines, diag.nerrors + diag.nwarnings);
+    rg_config_diag_free(&diag);
+}
+
+static void test_include_from_buffer(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/test_config.XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char name[64], inc[64];
+    snprintf(name, sizeof(name), "%s/fuzz.conf", dir);
+    snprintf(inc, sizeof(inc), "%s/b.inc", dir);
+
+    /* Relative to the buffer's directory: nothing there, so the text's own error. */
+    char want[128];
+    snprintf(want, sizeof(want), "%s:1: unknown key 'listpo'", name);
+    load_fails(name, "listpo}}\ninclude(\"*\")\n", want);
+
+    /* A broken included file: the error names it and its line. */
+    FILE *f = fopen(inc, "w");
+    assert_non_null(f);
+    fputs("# org acme\n/* never closed\n", f);
+    assert_int_equal(fclose(f), 0);
+    snprintf(want, sizeof(want), "%s:2: comment starting here is not closed", inc);
+    load_fails(name, "listpo}}\ninclude(\"*\")\n", want);
+
+    /* A newline inside a quoted value stays on the diagnostic's one line. */
+    load_fails(name, BASE "listen { address = {\"a\nb\"} }\n",
+               "listen address 'a\\x0ab' is not an IPv4 or IPv6 address");
+
+    assert_int_equal(unlink(inc), 0);
+    assert_int_equal(rmdir(dir), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1076,6 +1128,7 @@ int main(void)
         cmocka_unit_test(test_proxy_protocol_and_cluster),
         cmocka_unit_test(test_refcount),
         cmocka_unit_test(test_diag_null),
+        cmocka_unit_test(test_include_from_buffer),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

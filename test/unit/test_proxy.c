@@ -1,6 +1,7 @@
 /* Tests of src/proxy.c: the state table driven through rg_proxy_on_request /
  * rg_proxy_on_reply with a worker whose backend sockets are real but whose replies the test
- * hands in (no TLS, no backend process). */
+ * hands in (no TLS, no backend process), and on a fake clock and backend. The AP is an
+ * origin (origin.h) the test makes: no connection. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,20 +15,73 @@
 #include "radsecgw/backend.h"
 #include "radsecgw/common.h"
 #include "radsecgw/config.h"
-#include "radsecgw/conn.h"
+#include "radsecgw/origin.h"
 #include "radsecgw/proxy.h"
 #include "radsecgw/radius.h"
+#include "radsecgw/radius11.h"
 #include "radsecgw/radius_crypto.h"
 #include "radsecgw/tls_stream.h"
 #include "radsecgw/worker.h"
 
+/* ---- the AP as the state table sees it: an origin whose replies the test keeps ---- */
+
+static struct fake_ap {
+    struct rg_origin o;
+    bool open; /* false: send says the AP is gone (the table counts no reply) */
+    uint8_t last[RG_RADIUS_MAX_LEN]; /* the last packet it was sent */
+    size_t last_len;
+    unsigned nsent, nverified, ndrained;
+} fap;
+
+static bool fap_send(void *arg, const uint8_t *pkt, size_t len)
+{
+    struct fake_ap *a = arg;
+    if (!a->open)
+        return false;
+    assert_true(len <= sizeof(a->last));
+    memcpy(a->last, pkt, len);
+    a->last_len = len;
+    a->nsent++;
+    return true;
+}
+
+static void fap_verified(void *arg, const uint8_t *pkt)
+{
+    (void)pkt;
+    ((struct fake_ap *)arg)->nverified++;
+}
+
+static void fap_drained(void *arg)
+{
+    ((struct fake_ap *)arg)->ndrained++;
+}
+
+static const struct rg_origin_ops fap_ops = {
+    .send = fap_send,
+    .verified = fap_verified,
+    .drained = fap_drained,
+};
+
+/* The AP of org "acme" in cfg (its secret, its pool). */
+static void fap_up(const struct rg_config *cfg, bool open)
+{
+    memset(&fap, 0, sizeof(fap));
+    fap.open = open;
+    fap.o.ops = &fap_ops;
+    fap.o.arg = &fap;
+    fap.o.id = 1;
+    fap.o.addr_text = "127.0.0.1:1";
+    fap.o.cn = "ap";
+    const struct rg_org *org = rg_config_find_org(cfg, "acme");
+    rg_origin_describe(&fap.o, cfg, org, RG_SECRET_OF(org), RG_PROTO_HISTORIC);
+}
+
 /* ---- the state table driven without TLS: a worker with a loop and real UDP sockets towards
- * a port nobody answers on; replies are handed to rg_proxy_on_reply directly. The AP's
- * connection never completes a handshake, so what would be written to it is dropped. ---- */
+ * a port nobody answers on; replies are handed to rg_proxy_on_reply directly. The AP is
+ * gone for what it would be sent (no reply is counted). ---- */
 
 static struct rg_worker wk;
 static struct rg_gen wgen;
-static struct rg_conn *wconn;
 
 static void worker_up(const char *ma)
 {
@@ -58,19 +112,12 @@ static void worker_up(const char *ma)
     wgen.refcount = 1;
     wgen.cfg = cfg;
     wk.gen = &wgen;
-    wconn = calloc(1, sizeof(*wconn));
-    wconn->inflight = calloc(256, sizeof(*wconn->inflight)); /* as at handshake completion */
-    wconn->worker = &wk;
-    wconn->gen = &wgen;
-    wconn->state = RG_CONN_HANDSHAKE; /* rg_conn_send writes nothing */
-    wconn->peer.org = rg_config_find_org(cfg, "acme");
-    snprintf(wconn->addr_text, sizeof(wconn->addr_text), "127.0.0.1:1");
-    snprintf(wconn->peer.cn, sizeof(wconn->peer.cn), "ap");
+    fap_up(cfg, false);
 }
 
 static void worker_down(void)
 {
-    rg_proxy_conn_closed(&wk.proxy, wconn);
+    rg_proxy_origin_closed(&wk.proxy, &fap.o);
     rg_proxy_abort_all(&wk.proxy);
     rg_backend_set_retire(wk.backends);
     rg_proxy_close(&wk.proxy);
@@ -79,8 +126,6 @@ static void worker_down(void)
     assert_int_equal(uv_loop_close(&wk.loop), 0);
     rg_proxy_free(&wk.proxy);
     rg_config_unref(wgen.cfg);
-    free(wconn->inflight);
-    free(wconn);
 }
 
 static struct rg_backend_server *wserver(void)
@@ -91,13 +136,13 @@ static struct rg_backend_server *wserver(void)
 /* The AP sends pkt; returns what rg_proxy_on_request returned. */
 static int ap_sends(const uint8_t *pkt)
 {
-    return rg_proxy_on_request(&wk.proxy, wconn, pkt, rg_radius_len(pkt));
+    return rg_proxy_on_request(&wk.proxy, &fap.o, pkt, rg_radius_len(pkt));
 }
 
 /* The backend answers the request in flight for AP ID ap_id. */
 static void backend_answers(uint8_t ap_id, uint8_t code, bool ma, bool eap)
 {
-    struct rg_request *req = wconn->inflight[ap_id];
+    struct rg_request *req = fap.o.inflight[ap_id];
     assert_non_null(req);
     uint8_t buf[RG_RADIUS_MAX_LEN];
     make_reply(buf, code, req->id, req->sent_auth, ma, eap);
@@ -144,15 +189,15 @@ static void test_worker_auto_eap_then_pap(void **state)
 
     make_eap_request(pkt, 10);
     assert_int_equal(ap_sends(pkt), 0);
-    assert_true(wconn->inflight[10]->eap);
+    assert_true(fap.o.inflight[10]->eap);
     backend_answers(10, RG_RADIUS_ACCESS_CHALLENGE, true, true);
-    assert_null(wconn->inflight[10]); /* answered */
+    assert_null(fap.o.inflight[10]); /* answered */
     assert_false(rg_backend_signs(sh));
 
     make_pap_request(pkt, 11);
     assert_int_equal(ap_sends(pkt), 0);
     backend_answers(11, RG_RADIUS_ACCESS_ACCEPT, false, false);
-    assert_null(wconn->inflight[11]);
+    assert_null(fap.o.inflight[11]);
     assert_int_equal(STAT(unsigned_accepted), 1);
     assert_int_equal(STAT(drop_unsigned), 0);
     assert_false(rg_backend_signs(sh));
@@ -170,7 +215,7 @@ static void test_worker_auto_eap_then_pap(void **state)
     make_pap_request(pkt, 13);
     assert_int_equal(ap_sends(pkt), 0);
     backend_answers(13, RG_RADIUS_ACCESS_ACCEPT, false, false);
-    assert_null(wconn->inflight[13]); /* ended: an answered request is not retransmitted */
+    assert_null(fap.o.inflight[13]); /* ended: an answered request is not retransmitted */
     assert_int_equal(STAT(drop_unsigned), 1);
     assert_int_equal(wserver()->health, RG_BACKEND_ALIVE);
     assert_int_equal(STAT(outstanding), 0);
@@ -190,7 +235,7 @@ static void test_worker_true_unsigned_server_stays_alive(void **state)
     rg_backend_mark_dead(wserver(), rg_now_ms(), "test");
     wserver()->missed = 3;
     backend_answers(20, RG_RADIUS_ACCESS_ACCEPT, false, false);
-    assert_null(wconn->inflight[20]);
+    assert_null(fap.o.inflight[20]);
     assert_int_equal(STAT(drop_unsigned), 1);
     assert_int_equal(STAT(retransmits), 0);
     assert_int_equal(wserver()->health, RG_BACKEND_ALIVE);
@@ -214,7 +259,7 @@ static void test_worker_unverified_changes_nothing(void **state)
     worker_up("auto");
     make_pap_request(pkt, 30);
     assert_int_equal(ap_sends(pkt), 0);
-    struct rg_request *req = wconn->inflight[30];
+    struct rg_request *req = fap.o.inflight[30];
     uint64_t deadline = req->deadline_ms;
     unsigned tries = req->tries;
     rg_backend_mark_dead(wserver(), rg_now_ms(), "test");
@@ -223,13 +268,13 @@ static void test_worker_unverified_changes_nothing(void **state)
     rg_proxy_on_reply(&wk.proxy, req->sock, buf, rg_radius_len(buf),
                       (const struct sockaddr *)req->sock->dest->addr);
     assert_int_equal(STAT(drop_bad_reply), 1);
-    assert_ptr_equal(wconn->inflight[30], req);
+    assert_ptr_equal(fap.o.inflight[30], req);
     assert_int_equal(req->deadline_ms, deadline);
     assert_int_equal(req->tries, tries);
     assert_int_equal(wserver()->health, RG_BACKEND_DEAD); /* proves nothing */
     assert_false(rg_backend_signs(wserver()->shared));
     backend_answers(30, RG_RADIUS_ACCESS_ACCEPT, true, false);
-    assert_null(wconn->inflight[30]);
+    assert_null(fap.o.inflight[30]);
     assert_int_equal(wserver()->health, RG_BACKEND_ALIVE);
     worker_down();
 }
@@ -243,14 +288,14 @@ static void test_worker_unusable_reply_finishes(void **state)
     make_pap_request(pkt, 40);
     assert_int_equal(ap_sends(pkt), 0);
     backend_answers(40, RG_RADIUS_ACCOUNTING_RESPONSE, false, false);
-    assert_null(wconn->inflight[40]);
+    assert_null(fap.o.inflight[40]);
     assert_int_equal(STAT(drop_unusable), 1);
     assert_null(rg_proxy_heap_peek(&wk.proxy));
 
     /* A Tunnel-Password that does not decrypt (length not 2 + n*16 after the tag). */
     make_pap_request(pkt, 41);
     assert_int_equal(ap_sends(pkt), 0);
-    struct rg_request *req = wconn->inflight[41];
+    struct rg_request *req = fap.o.inflight[41];
     uint8_t buf[RG_RADIUS_MAX_LEN];
     struct rg_radius_pkt p = {.data = buf, .cap = sizeof(buf)};
     rg_radius_init(&p, RG_RADIUS_ACCESS_ACCEPT, req->id, NULL);
@@ -260,13 +305,13 @@ static void test_worker_unusable_reply_finishes(void **state)
     rg_radius_auth_response_sign(buf, req->sent_auth, BE_SECRET, strlen(BE_SECRET));
     rg_proxy_on_reply(&wk.proxy, req->sock, buf, rg_radius_len(buf),
                       (const struct sockaddr *)req->sock->dest->addr);
-    assert_null(wconn->inflight[41]);
+    assert_null(fap.o.inflight[41]);
     assert_int_equal(STAT(drop_unusable), 2);
 
     /* Too big to take the Message-Authenticator for the AP. */
     make_pap_request(pkt, 42);
     assert_int_equal(ap_sends(pkt), 0);
-    req = wconn->inflight[42];
+    req = fap.o.inflight[42];
     rg_radius_init(&p, RG_RADIUS_ACCESS_ACCEPT, req->id, NULL);
     uint8_t filler[253];
     memset(filler, 'c', sizeof(filler));
@@ -278,7 +323,7 @@ static void test_worker_unusable_reply_finishes(void **state)
     rg_radius_auth_response_sign(buf, req->sent_auth, BE_SECRET, strlen(BE_SECRET));
     rg_proxy_on_reply(&wk.proxy, req->sock, buf, rg_radius_len(buf),
                       (const struct sockaddr *)req->sock->dest->addr);
-    assert_null(wconn->inflight[42]);
+    assert_null(fap.o.inflight[42]);
     assert_int_equal(STAT(drop_unusable), 3);
     assert_int_equal(STAT(outstanding), 0);
     worker_down();
@@ -293,7 +338,7 @@ static void test_worker_reused_id_is_new_request(void **state)
     worker_up("auto");
     make_pap_request(a, 50);
     assert_int_equal(ap_sends(a), 0);
-    struct rg_request *old = wconn->inflight[50];
+    struct rg_request *old = fap.o.inflight[50];
     uint8_t old_id = old->id;
     uint8_t old_auth[16];
     memcpy(old_auth, old->sent_auth, 16);
@@ -301,18 +346,18 @@ static void test_worker_reused_id_is_new_request(void **state)
 
     assert_int_equal(ap_sends(a), 0); /* the same packet again */
     assert_int_equal(STAT(duplicates), 1);
-    assert_ptr_equal(wconn->inflight[50], old);
+    assert_ptr_equal(fap.o.inflight[50], old);
 
     make_pap_request(b, 50); /* fresh authenticator */
     assert_memory_not_equal(a + 4, b + 4, 16);
     assert_int_equal(ap_sends(b), 0);
     assert_int_equal(STAT(abandoned), 1);
     assert_int_equal(STAT(forwarded), 2);
-    struct rg_request *now = wconn->inflight[50];
+    struct rg_request *now = fap.o.inflight[50];
     assert_non_null(now);
     assert_ptr_not_equal(now, old);
     assert_memory_equal(now->ap_auth, b + 4, 16);
-    assert_null(old->conn);
+    assert_null(old->origin);
 
     /* The old request's reply arrives late: dropped, the new one still waits. */
     uint8_t buf[RG_RADIUS_MAX_LEN];
@@ -320,9 +365,9 @@ static void test_worker_reused_id_is_new_request(void **state)
     rg_proxy_on_reply(&wk.proxy, old_sock, buf, rg_radius_len(buf),
                       (const struct sockaddr *)old_sock->dest->addr);
     assert_int_equal(STAT(drop_late_reply), 1);
-    assert_ptr_equal(wconn->inflight[50], now);
+    assert_ptr_equal(fap.o.inflight[50], now);
     backend_answers(50, RG_RADIUS_ACCESS_ACCEPT, true, false);
-    assert_null(wconn->inflight[50]);
+    assert_null(fap.o.inflight[50]);
     worker_down();
 }
 
@@ -378,8 +423,7 @@ static void test_worker_bad_user_password_keeps_connection(void **state)
 /* ---- the state table on a fake clock and a fake backend (no sockets, no sleeps, no uv
  * timer): rg_proxy_set_ops hands the table a clock the test moves, a fixed RAND, and a
  * backend whose sockets are plain structs that record every datagram; rg_proxy_expire is
- * what the timer would do. The AP's connection is open, so what it is sent is staged in
- * conn->staged, unencrypted, and the test reads it there. ---- */
+ * what the timer would do. The AP is there: the test reads what it is sent in fap. ---- */
 
 struct fake_sent {
     struct rg_backend_sock *sock;
@@ -393,7 +437,7 @@ static struct fake {
     int rand_permille;
     struct rg_backend_sock socks[4]; /* one per destination used, in order of first use */
     unsigned nsocks;
-    struct fake_sent sent[16];
+    struct fake_sent sent[80];
     unsigned nsent;
 } fk;
 
@@ -441,7 +485,7 @@ static void fake_release_id(void *arg, struct rg_backend_sock *sock, uint8_t id)
 static int fake_send(void *arg, struct rg_backend_sock *sock, struct rg_request *req)
 {
     struct fake *f = arg;
-    assert_true(f->nsent < 16);
+    assert_true(f->nsent < 80);
     struct fake_sent *d = &f->sent[f->nsent++];
     d->sock = sock;
     d->at = f->now;
@@ -460,64 +504,55 @@ static const struct rg_proxy_ops fake_ops = {
 
 #define FAKE_T0 1000000u
 
-/* Two servers in failover order, IRT 2 s, one retransmission (MRC 1). */
-static void fake_up(void)
+/* Two servers in failover order, IRT 2 s, one retransmission (MRC 1); org "acme" with the
+ * RadSec secret ap_secret. */
+static struct rg_config *fake_config(const char *ap_secret)
 {
-    const char *text =
-        "tls { certificate = \"c.pem\" key = \"k.pem\" }\n"
-        "pool \"corp\" { timeout = 2 retries = 1 status-server = false\n"
-        "  policy = \"failover\" dead-time = 60\n"
-        "  server \"rad1\" { host = \"127.0.0.1\" auth-port = 9 acct-port = 9 "
-        "secret = \"" BE_SECRET "\" }\n"
-        "  server \"rad2\" { host = \"127.0.0.2\" auth-port = 9 acct-port = 9 "
-        "secret = \"" BE_SECRET "\" } }\n"
-        "org \"acme\" { ca = {\"ca.pem\"} pool = \"corp\" secret = \"" AP_SECRET "\" }\n"
-        "log { requests = false }\n";
+    char text[1024];
+    snprintf(text, sizeof(text),
+             "tls { certificate = \"c.pem\" key = \"k.pem\" }\n"
+             "pool \"corp\" { timeout = 2 retries = 1 status-server = false\n"
+             "  policy = \"failover\" dead-time = 60\n"
+             "  server \"rad1\" { host = \"127.0.0.1\" auth-port = 9 acct-port = 9 "
+             "secret = \"" BE_SECRET "\" }\n"
+             "  server \"rad2\" { host = \"127.0.0.2\" auth-port = 9 acct-port = 9 "
+             "secret = \"" BE_SECRET "\" } }\n"
+             "org \"acme\" { ca = {\"ca.pem\"} pool = \"corp\" secret = \"%s\" }\n"
+             "log { requests = false }\n",
+             ap_secret);
     struct rg_config *cfg = NULL;
     struct rg_config_diag diag = {0};
     if (rg_config_load_buf("t.conf", text, false, &cfg, &diag) != 0)
         fail_msg("config: %s", diag.text ? diag.text : "?");
     rg_config_diag_free(&diag);
+    return cfg;
+}
+
+static void fake_up(void)
+{
+    struct rg_config *cfg = fake_config(AP_SECRET);
     memset(&fk, 0, sizeof(fk));
     fk.now = FAKE_T0;
-    fk.rand_permille = 50; /* RAND = +0.05: RT = 2100, then 2 * 2100 + 105 */
-    memset(&wk, 0, sizeof(wk));
-    /* The loop only carries the connection's check handles; it never runs before teardown. */
-    assert_int_equal(uv_loop_init(&wk.loop), 0);
-    assert_int_equal(uv_check_init(&wk.loop, &wk.flush_check), 0);
-    assert_int_equal(uv_check_init(&wk.loop, &wk.trim_check), 0);
-    assert_int_equal(rg_proxy_init(&wk.proxy, &wk, NULL, 1024), 0); /* no uv timer */
+    fk.rand_permille = 50;      /* RAND = +0.05: RT = 2100, then 2 * 2100 + 105 */
+    memset(&wk, 0, sizeof(wk)); /* no loop: no uv timer, no connection */
+    assert_int_equal(rg_proxy_init(&wk.proxy, &wk, NULL, 1024), 0);
     rg_proxy_set_ops(&wk.proxy, &fake_ops, &fk);
     wk.backends = rg_backend_set_new(&wk, cfg, NULL); /* fake_ops: no sockets, nothing reported */
     memset(&wgen, 0, sizeof(wgen));
     wgen.refcount = 1;
     wgen.cfg = cfg;
     wk.gen = &wgen;
-    wconn = calloc(1, sizeof(*wconn));
-    wconn->inflight = calloc(256, sizeof(*wconn->inflight));
-    wconn->worker = &wk;
-    wconn->gen = &wgen;
-    wconn->state = RG_CONN_OPEN; /* rg_conn_send stages what the AP is sent */
-    wconn->peer.org = rg_config_find_org(cfg, "acme");
-    snprintf(wconn->addr_text, sizeof(wconn->addr_text), "127.0.0.1:1");
-    snprintf(wconn->peer.cn, sizeof(wconn->peer.cn), "ap");
+    fap_up(cfg, true);
 }
 
 static void fake_down(void)
 {
-    rg_proxy_conn_closed(&wk.proxy, wconn);
+    rg_proxy_origin_closed(&wk.proxy, &fap.o);
     rg_proxy_abort_all(&wk.proxy);
     assert_int_equal(wk.proxy.inuse, 0);
     rg_backend_set_retire(wk.backends);
-    uv_close((uv_handle_t *)&wk.flush_check, NULL);
-    uv_close((uv_handle_t *)&wk.trim_check, NULL);
-    assert_int_equal(uv_run(&wk.loop, UV_RUN_DEFAULT), 0);
-    assert_int_equal(uv_loop_close(&wk.loop), 0);
     rg_proxy_free(&wk.proxy);
     rg_config_unref(wgen.cfg);
-    rg_buf_free(&wconn->staged);
-    free(wconn->inflight);
-    free(wconn);
 }
 
 /* The backend answers the datagram fake sent as sent[i] (its ID, its authenticator). */
@@ -579,18 +614,19 @@ static void test_table_timeout_retransmit_failover_late_reply(void **state)
 
     fake_backend_answers(0, RG_RADIUS_ACCESS_ACCEPT); /* rad1, late */
     assert_int_equal(STAT(drop_unknown_reply), 1);
-    assert_int_equal(wconn->staged.len, 0);
+    assert_int_equal(fap.nsent, 0);
     assert_int_equal(rad1->health, RG_BACKEND_DEAD); /* an unknown ID proves nothing */
 
     fk.now = FAKE_T0 + 2100 + 4305 + 40;
     fake_backend_answers(2, RG_RADIUS_ACCESS_ACCEPT); /* rad2 */
     assert_int_equal(STAT(replies), 1);
-    assert_int_equal(wconn->staged.len, rg_radius_len(wconn->staged.data));
-    assert_int_equal(wconn->staged.data[0], RG_RADIUS_ACCESS_ACCEPT);
-    assert_int_equal(wconn->staged.data[1], 33);
-    assert_int_equal(rg_radius_auth_response_verify(wconn->staged.data, ap + 4, AP_SECRET, 6), 0);
-    assert_int_equal(rg_radius_msgauth_verify(wconn->staged.data, ap + 4, AP_SECRET, 6), 0);
-    assert_null(wconn->inflight[33]);
+    assert_int_equal(fap.nsent, 1);
+    assert_int_equal(fap.last_len, rg_radius_len(fap.last));
+    assert_int_equal(fap.last[0], RG_RADIUS_ACCESS_ACCEPT);
+    assert_int_equal(fap.last[1], 33);
+    assert_int_equal(rg_radius_auth_response_verify(fap.last, ap + 4, AP_SECRET, 6), 0);
+    assert_int_equal(rg_radius_msgauth_verify(fap.last, ap + 4, AP_SECRET, 6), 0);
+    assert_null(fap.o.inflight[33]);
     assert_int_equal(wk.proxy.inuse, 0);
     assert_int_equal(rad2->auth.outstanding, 0);
     assert_null(rg_proxy_heap_peek(&wk.proxy)); /* nothing left to retransmit */
@@ -608,7 +644,7 @@ static void test_table_reply_after_conn_closed(void **state)
     uint8_t ap[RG_RADIUS_MAX_LEN];
     make_pap_request(ap, 7);
     assert_int_equal(ap_sends(ap), 0);
-    rg_proxy_conn_closed(&wk.proxy, wconn);
+    rg_proxy_origin_closed(&wk.proxy, &fap.o);
     fake_at(2100);
     assert_int_equal(fk.nsent, 1); /* radiusdtls-bis §6.2.2: nothing more for it */
     assert_int_equal(STAT(retransmits), 0);
@@ -617,14 +653,83 @@ static void test_table_reply_after_conn_closed(void **state)
     /* Again, with the reply arriving before the deadline. */
     make_pap_request(ap, 8);
     assert_int_equal(ap_sends(ap), 0);
-    rg_proxy_conn_closed(&wk.proxy, wconn);
+    rg_proxy_origin_closed(&wk.proxy, &fap.o);
     assert_int_equal(rad1->auth.outstanding, 1); /* the ID stays reserved */
     fake_backend_answers(1, RG_RADIUS_ACCESS_ACCEPT);
     assert_int_equal(STAT(drop_late_reply), 1);
     assert_int_equal(STAT(replies), 0);
-    assert_int_equal(wconn->staged.len, 0);
+    assert_int_equal(fap.nsent, 0);
     assert_int_equal(rad1->auth.outstanding, 0);
     assert_int_equal(wk.proxy.inuse, 0);
+    fake_down();
+}
+
+/* A reload that changed the org's secret while a request was in flight (the connection
+ * re-verified and adopted the new snapshot, radiusdtls-bis §3.3): the origin is described
+ * from the new snapshot, as conn.c's rg_conn_recheck does before it lets the old generation
+ * go, and the old snapshot is freed. The reply that arrives afterwards reaches the AP with
+ * its ID, signed with the new secret, and nothing reads the old secret's freed bytes (the
+ * ASan build fails on any read). */
+static void test_table_reply_after_reload_new_secret(void **state)
+{
+    (void)state;
+    static const char reloaded[] = "reloaded-secret";
+    fake_up();
+    /* The AP's snapshot, apart from the one the backend set holds a reference to. */
+    struct rg_config *before = fake_config(AP_SECRET), *after = fake_config(reloaded);
+    fap_up(before, true);
+    uint8_t ap[RG_RADIUS_MAX_LEN];
+    make_pap_request(ap, 5);
+    assert_int_equal(ap_sends(ap), 0);
+    assert_int_equal(fk.nsent, 1);
+
+    const struct rg_org *org = rg_config_find_org(after, "acme");
+    rg_origin_describe(&fap.o, after, org, RG_SECRET_OF(org), RG_PROTO_HISTORIC);
+    rg_config_unref(before); /* the last reference: the old secret's bytes are freed */
+
+    fake_backend_answers(0, RG_RADIUS_ACCESS_ACCEPT);
+    assert_int_equal(STAT(replies), 1);
+    assert_int_equal(fap.nsent, 1);
+    assert_int_equal(fap.last[1], 5);
+    assert_int_equal(rg_radius_auth_response_verify(fap.last, ap + 4, reloaded, strlen(reloaded)),
+                     0);
+    assert_int_equal(rg_radius_msgauth_verify(fap.last, ap + 4, reloaded, strlen(reloaded)), 0);
+    assert_int_not_equal(rg_radius_auth_response_verify(fap.last, ap + 4, AP_SECRET, 6), 0);
+    assert_int_equal(wk.proxy.inuse, 0);
+    fake_down();
+    rg_config_unref(after);
+}
+
+/* An AP that reuses one ID without waiting for replies (RFC 5080 §2.2.2): each reuse abandons
+ * a request that keeps its backend ID until its deadline. At RG_PROXY_ABANDONED_MAX the next
+ * reuse is refused (-EBUSY: the origin stops reading) and the origin is told once, through
+ * its drained callback, when half of them have ended; then the packet is taken. */
+static void test_table_abandoned_bound_and_drained(void **state)
+{
+    (void)state;
+    fake_up();
+    uint8_t ap[RG_RADIUS_MAX_LEN];
+    for (unsigned i = 0; i <= RG_PROXY_ABANDONED_MAX; i++) {
+        make_pap_request(ap, 9); /* a fresh Request Authenticator each time */
+        assert_int_equal(ap_sends(ap), 0);
+    }
+    assert_int_equal(STAT(abandoned), RG_PROXY_ABANDONED_MAX);
+    assert_int_equal(fap.o.nabandoned, RG_PROXY_ABANDONED_MAX);
+    assert_int_equal(rg_origin_inflight(&fap.o), 1);
+    assert_int_equal(fap.nverified, RG_PROXY_ABANDONED_MAX + 1);
+    make_pap_request(ap, 9);
+    assert_int_equal(ap_sends(ap), -EBUSY);
+    assert_int_equal(fap.ndrained, 0);
+    assert_int_equal(STAT(forwarded), RG_PROXY_ABANDONED_MAX + 1);
+
+    fake_at(2100); /* every deadline: the abandoned end, the one in flight is retransmitted */
+    assert_int_equal(fap.ndrained, 1);
+    assert_int_equal(fap.o.nabandoned, 0);
+    assert_int_equal(STAT(retransmits), 1);
+    assert_int_equal(ap_sends(ap), 0);
+    assert_int_equal(STAT(forwarded), RG_PROXY_ABANDONED_MAX + 2);
+    assert_int_equal(fap.o.nabandoned, 1);
+    assert_int_equal(fap.ndrained, 1);
     fake_down();
 }
 
@@ -640,6 +745,8 @@ int main(void)
         cmocka_unit_test(test_worker_bad_user_password_keeps_connection),
         cmocka_unit_test(test_table_timeout_retransmit_failover_late_reply),
         cmocka_unit_test(test_table_reply_after_conn_closed),
+        cmocka_unit_test(test_table_reply_after_reload_new_secret),
+        cmocka_unit_test(test_table_abandoned_bound_and_drained),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,128 @@
+/* Fair shares of the backends between a worker's connections (proxy_fair.h): the latency
+ * of the replies judged once per interval against a baseline, the budget of requests held
+ * in flight that follows from it (AIMD), and each connection's share of that budget. Pure:
+ * proxy.c feeds it the counts and the reply latencies, and acts on its answers. */
+#include "radsecgw/proxy_fair.h"
+
+static uint64_t min_u64(uint64_t a, uint64_t b)
+{
+    return a < b ? a : b;
+}
+
+void rg_proxy_fair_init(struct rg_proxy_fair *f)
+{
+    *f = (struct rg_proxy_fair){
+        .budget = RG_PROXY_FAIR_UNLIMITED,
+        .interval_min_ms = UINT64_MAX,
+        .window_min_ms = UINT64_MAX,
+        .prev_window_min_ms = UINT64_MAX,
+    };
+}
+
+uint64_t rg_proxy_fair_baseline(const struct rg_proxy_fair *f)
+{
+    return min_u64(f->window_min_ms, f->prev_window_min_ms);
+}
+
+/* The end of an interval whose lowest latency was m and that had f->replies replies. A
+ * standing queue at a server shows in the lowest latency: every reply waited in it. */
+static bool judge(struct rg_proxy_fair *f, uint64_t now_ms, uint64_t m)
+{
+    uint32_t before = f->budget;
+    uint64_t base = rg_proxy_fair_baseline(f);
+    bool congested = base != UINT64_MAX && m > base + RG_PROXY_FAIR_TARGET_MS;
+    uint64_t len = now_ms > f->interval_start_ms ? now_ms - f->interval_start_ms : 1;
+    if (congested) {
+        f->calm = 0;
+        f->congested++;
+        /* What the servers answered in the interval, queued for no longer than the target
+         * above the baseline (Little's law), and at least a quarter less than before: the
+         * queue is gone within an interval or two, not after a slow descent. */
+        uint64_t bdp = (uint64_t)f->replies * (base + RG_PROXY_FAIR_TARGET_MS) / len;
+        uint64_t b = f->budget == RG_PROXY_FAIR_UNLIMITED ? f->max_held : f->budget;
+        b -= b / 4;
+        b = min_u64(b, bdp);
+        f->budget = b < RG_PROXY_FAIR_BUDGET_MIN ? RG_PROXY_FAIR_BUDGET_MIN : (uint32_t)b;
+    } else if (f->budget != RG_PROXY_FAIR_UNLIMITED) {
+        f->calm++;
+        if (f->calm >= RG_PROXY_FAIR_LIFT_AFTER && f->max_held < f->budget / 2)
+            f->budget = RG_PROXY_FAIR_UNLIMITED; /* the connections no longer ask for it */
+        else if (f->budget < RG_PROXY_FAIR_UNLIMITED / 2)
+            f->budget += f->budget / 8; /* probe for room: about twice as much per 0.6 s */
+    }
+    /* The baseline: while a budget is in force the queue it leaves would become the new
+     * baseline, so the windows only turn without one, or when a whole window was congested
+     * with the budget at its floor (the latency is not this worker's doing). */
+    if (!(congested && before == RG_PROXY_FAIR_BUDGET_MIN))
+        f->window_stuck = false;
+    f->window_min_ms = min_u64(f->window_min_ms, m);
+    if (now_ms >= f->window_end_ms) {
+        if (f->budget == RG_PROXY_FAIR_UNLIMITED || f->window_stuck) {
+            f->prev_window_min_ms = f->window_min_ms;
+            f->window_min_ms = UINT64_MAX;
+        }
+        f->window_end_ms = now_ms + RG_PROXY_FAIR_WINDOW_MS;
+        f->window_stuck = true;
+    }
+    return f->budget != before;
+}
+
+bool rg_proxy_fair_tick(struct rg_proxy_fair *f, uint64_t now_ms)
+{
+    if (f->interval_end_ms == 0) {
+        f->interval_start_ms = now_ms;
+        f->interval_end_ms = now_ms + RG_PROXY_FAIR_INTERVAL_MS;
+        f->window_end_ms = now_ms + RG_PROXY_FAIR_WINDOW_MS;
+        f->max_held = f->held;
+        return false;
+    }
+    if (now_ms < f->interval_end_ms)
+        return false;
+    bool changed = f->replies && judge(f, now_ms, f->interval_min_ms);
+    f->interval_min_ms = UINT64_MAX;
+    f->replies = 0;
+    f->interval_start_ms = now_ms;
+    f->interval_end_ms = now_ms + RG_PROXY_FAIR_INTERVAL_MS;
+    f->max_held = f->held;
+    return changed;
+}
+
+bool rg_proxy_fair_sample(struct rg_proxy_fair *f, uint64_t now_ms, uint64_t latency_ms)
+{
+    bool changed = rg_proxy_fair_tick(f, now_ms);
+    f->replies++;
+    f->interval_min_ms = min_u64(f->interval_min_ms, latency_ms);
+    return changed;
+}
+
+uint32_t rg_proxy_fair_share(const struct rg_proxy_fair *f)
+{
+    if (f->budget == RG_PROXY_FAIR_UNLIMITED)
+        return RG_PROXY_FAIR_UNLIMITED;
+    uint32_t share = f->budget / (f->active ? f->active : 1);
+    return share < RG_PROXY_FAIR_SHARE_MIN ? RG_PROXY_FAIR_SHARE_MIN : share;
+}
+
+bool rg_proxy_fair_may_add(const struct rg_proxy_fair *f, uint32_t held)
+{
+    return f->held < f->budget || held < rg_proxy_fair_share(f);
+}
+
+bool rg_proxy_fair_may_resume(const struct rg_proxy_fair *f, uint32_t held)
+{
+    uint32_t share = rg_proxy_fair_share(f);
+    return f->held < f->budget || held + share / 4 < share;
+}
+
+void rg_proxy_fair_held(struct rg_proxy_fair *f, uint32_t before, uint32_t after)
+{
+    if (before == after)
+        return;
+    f->held += after - before; /* unsigned: wraps back for a decrease */
+    if (before == 0)
+        f->active++;
+    else if (after == 0)
+        f->active--;
+    if (f->held > f->max_held)
+        f->max_held = f->held;
+}

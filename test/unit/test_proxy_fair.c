@@ -1,0 +1,175 @@
+/* Tests of src/proxy_fair.c: no budget while replies come back at their baseline, a budget
+ * sized from what the servers answer once a queue stands, the share it leaves each
+ * connection (a light AP is never held back, a flooder is), and the budget lifted once the
+ * connections stop asking for it. On a fake clock: times are arguments. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "radsecgw/proxy_fair.h"
+
+/* n replies of latency lat spread over one interval from *now; the clock moves on to the
+ * interval's end, where it is judged. */
+static void interval(struct rg_proxy_fair *f, uint64_t *now, unsigned n, uint64_t lat)
+{
+    rg_proxy_fair_tick(f, *now);
+    for (unsigned i = 0; i < n; i++)
+        rg_proxy_fair_sample(f, *now + i * RG_PROXY_FAIR_INTERVAL_MS / n, lat);
+    *now += RG_PROXY_FAIR_INTERVAL_MS;
+    rg_proxy_fair_tick(f, *now);
+}
+
+/* conns connections holding each requests. */
+static void hold(struct rg_proxy_fair *f, unsigned conns, uint32_t each)
+{
+    for (unsigned i = 0; i < conns; i++)
+        rg_proxy_fair_held(f, 0, each);
+}
+
+static void test_no_budget_at_baseline(void **state)
+{
+    (void)state;
+    struct rg_proxy_fair f;
+    rg_proxy_fair_init(&f);
+    hold(&f, 4, 256); /* a heavy but legitimate load: 1,024 in flight */
+    uint64_t now = 1000;
+    for (int i = 0; i < 50; i++)
+        interval(&f, &now, 100, 1 + (uint64_t)(i % 3)); /* 1-3 ms: jitter, no queue */
+    assert_int_equal(f.budget, RG_PROXY_FAIR_UNLIMITED);
+    assert_int_equal(f.congested, 0);
+    assert_int_equal(rg_proxy_fair_baseline(&f), 1);
+    assert_true(rg_proxy_fair_may_add(&f, 256));
+    assert_int_equal(rg_proxy_fair_share(&f), RG_PROXY_FAIR_UNLIMITED);
+}
+
+static void test_queue_sets_budget_and_shares(void **state)
+{
+    (void)state;
+    struct rg_proxy_fair f;
+    rg_proxy_fair_init(&f);
+    uint64_t now = 1000;
+    rg_proxy_fair_held(&f, 0, 2); /* the legitimate AP */
+    for (int i = 0; i < 20; i++)
+        interval(&f, &now, 50, 0);
+    hold(&f, 20, 320); /* 20 flooders at 256 in flight + 64 abandoned each */
+    assert_int_equal(f.active, 21);
+    assert_int_equal(f.held, 6402);
+    /* The server answers 6,000 a second, 45 ms late: a standing queue. */
+    interval(&f, &now, 600, 45);
+    assert_int_equal(f.congested, 1);
+    /* 600 replies in 100 ms, 5 ms target: 30 requests would do; the floor is higher. */
+    assert_int_equal(f.budget, RG_PROXY_FAIR_BUDGET_MIN);
+    uint32_t share = rg_proxy_fair_share(&f);
+    assert_int_equal(share, RG_PROXY_FAIR_BUDGET_MIN / 21);
+    assert_false(rg_proxy_fair_may_add(&f, 320)); /* a flooder is held back */
+    assert_true(rg_proxy_fair_may_add(&f, 2));    /* the AP below its share is not */
+    assert_false(rg_proxy_fair_may_resume(&f, share));
+    assert_true(rg_proxy_fair_may_resume(&f, share / 2));
+    /* A faster server: the budget follows what it answers (Little's law), 25 % down at
+     * least while the queue stands. */
+    struct rg_proxy_fair g;
+    rg_proxy_fair_init(&g);
+    now = 1000;
+    for (int i = 0; i < 20; i++)
+        interval(&g, &now, 50, 0);
+    hold(&g, 20, 320);
+    interval(&g, &now, 20000, 40); /* 200,000 a second */
+    assert_int_equal(g.budget, 20000 * (0 + RG_PROXY_FAIR_TARGET_MS) / RG_PROXY_FAIR_INTERVAL_MS);
+    uint32_t b = g.budget;
+    interval(&g, &now, 20000, 20);
+    assert_int_equal(g.budget, b - b / 4);
+}
+
+static void test_budget_probes_then_lifts(void **state)
+{
+    (void)state;
+    struct rg_proxy_fair f;
+    rg_proxy_fair_init(&f);
+    uint64_t now = 1000;
+    for (int i = 0; i < 20; i++)
+        interval(&f, &now, 50, 0);
+    hold(&f, 20, 320);
+    interval(&f, &now, 600, 45);
+    uint32_t b = f.budget;
+    /* The queue is gone but the flooders still ask for all of it: the budget grows by an
+     * eighth per interval and is not lifted. */
+    for (unsigned i = 0; i < 3 * RG_PROXY_FAIR_LIFT_AFTER; i++) {
+        interval(&f, &now, 600, 1);
+        assert_true(f.budget > b && f.budget != RG_PROXY_FAIR_UNLIMITED);
+        b = f.budget;
+        if (f.budget >= f.held) /* as a flooder would: it takes what the budget allows */
+            hold(&f, 1, f.budget - f.held + 1);
+    }
+    /* Once a queue stands again the budget falls again. */
+    interval(&f, &now, 600, 30);
+    assert_true(f.budget < b);
+    /* The flooders leave: calm, and the connections hold far less than the budget. */
+    for (int i = 0; i < 20; i++)
+        rg_proxy_fair_held(&f, 320, 0);
+    rg_proxy_fair_held(&f, f.held, 0);
+    assert_int_equal(f.held, 0);
+    for (unsigned i = 0; i < RG_PROXY_FAIR_LIFT_AFTER + 1; i++)
+        interval(&f, &now, 50, 0);
+    assert_int_equal(f.budget, RG_PROXY_FAIR_UNLIMITED);
+}
+
+static void test_baseline_frozen_under_budget(void **state)
+{
+    (void)state;
+    struct rg_proxy_fair f;
+    rg_proxy_fair_init(&f);
+    uint64_t now = 1000;
+    for (int i = 0; i < 20; i++)
+        interval(&f, &now, 50, 1);
+    hold(&f, 20, 320);
+    /* Congested for three windows with the budget above its floor (a fast server): the
+     * queue the budget leaves never becomes the baseline. */
+    for (uint64_t t = 0; t < 3 * RG_PROXY_FAIR_WINDOW_MS; t += RG_PROXY_FAIR_INTERVAL_MS) {
+        interval(&f, &now, 20000, 1 + RG_PROXY_FAIR_TARGET_MS + 1);
+        if (f.budget < 2 * RG_PROXY_FAIR_BUDGET_MIN)
+            f.budget = 4 * RG_PROXY_FAIR_BUDGET_MIN; /* keep it off the floor */
+    }
+    assert_int_equal(rg_proxy_fair_baseline(&f), 1);
+    /* At its floor for whole windows and still late: the latency is not the budget's doing
+     * (a slower server), and the baseline moves to it. */
+    f.budget = RG_PROXY_FAIR_BUDGET_MIN;
+    for (uint64_t t = 0; t < 3 * RG_PROXY_FAIR_WINDOW_MS; t += RG_PROXY_FAIR_INTERVAL_MS)
+        interval(&f, &now, 100, 50);
+    assert_int_equal(rg_proxy_fair_baseline(&f), 50);
+}
+
+static void test_active_connections_counted(void **state)
+{
+    (void)state;
+    struct rg_proxy_fair f;
+    rg_proxy_fair_init(&f);
+    rg_proxy_fair_held(&f, 0, 1);
+    rg_proxy_fair_held(&f, 1, 5);
+    rg_proxy_fair_held(&f, 0, 3);
+    assert_int_equal(f.active, 2);
+    assert_int_equal(f.held, 8);
+    rg_proxy_fair_held(&f, 5, 0);
+    assert_int_equal(f.active, 1);
+    assert_int_equal(f.held, 3);
+    rg_proxy_fair_held(&f, 3, 3); /* no change */
+    assert_int_equal(f.active, 1);
+    f.budget = 64; /* one connection: its share is the whole budget */
+    assert_int_equal(rg_proxy_fair_share(&f), 64);
+    f.active = 100; /* many: never below the minimum share */
+    assert_int_equal(rg_proxy_fair_share(&f), RG_PROXY_FAIR_SHARE_MIN);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_no_budget_at_baseline),
+        cmocka_unit_test(test_queue_sets_budget_and_shares),
+        cmocka_unit_test(test_budget_probes_then_lifts),
+        cmocka_unit_test(test_baseline_frozen_under_budget),
+        cmocka_unit_test(test_active_connections_counted),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
