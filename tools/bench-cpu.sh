@@ -19,7 +19,8 @@
 # ec), KEX_GROUPS (radsec_load --groups for the handshake loads, e.g. x25519,p256; default
 # wolfSSL's: a P-256 key share), GW_CIPHERS (radsecgw's tls ciphers, e.g.
 # ECDHE-ECDSA-CHACHA20-POLY1305:TLS13-CHACHA20-POLY1305-SHA256; default the built-in list),
-# SKIP_RSP=1 skips radsecproxy.
+# SKIP_RSP=1 skips radsecproxy, SKIP_HS=1 the handshake loads, PERF_STAT=1 adds a table of syscalls and context switches
+# per request over the auth load (perf stat on the server process, every thread).
 set -uo pipefail
 source "$(dirname "$0")/../test/integration/lib.sh"
 rg_tmpdir >/dev/null
@@ -58,14 +59,36 @@ fi
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
+# The syscalls counted with PERF_STAT=1 (the empty recvmmsg: one that returned EAGAIN).
+PERF_EVENTS=(task-clock context-switches syscalls:sys_enter_epoll_wait syscalls:sys_enter_read
+    syscalls:sys_enter_write syscalls:sys_enter_recvmmsg syscalls:sys_exit_recvmmsg
+    syscalls:sys_enter_sendmmsg syscalls:sys_enter_futex)
+PERF_NAMES=(task-clock-us cs epoll_wait read write recvmmsg recvmmsg_empty sendmmsg futex)
+PERF_ROWS=()
+
 # measure PID PORT ARGS...: CPU seconds PID spent while radsec_load ARGS ran against PORT;
 # prints "SECONDS ANSWERED SENT".
 measure() {
     local pid=$1 port=$2 t0 t1 out
     shift 2
+    local perf=""
+    if [ "${PERF_STAT:-0}" = 1 ] && [ -n "${PERF_OUT:-}" ]; then
+        local ev=() e
+        for e in "${PERF_EVENTS[@]}"; do
+            ev+=(-e "$e")
+            [ "$e" != syscalls:sys_exit_recvmmsg ] || ev+=(--filter 'ret < 0')
+        done
+        perf stat -x, -o "$PERF_OUT" "${ev[@]}" -p "$pid" 2>/dev/null &
+        perf=$!
+        sleep 0.5
+    fi
     t0=$(cpu_ticks "$pid")
     out=$(GW_PORT=$port rg_load --timeout 10 --allow-loss "$@" 2>&1)
     t1=$(cpu_ticks "$pid")
+    if [ -n "$perf" ]; then
+        kill -INT "$perf"
+        wait "$perf"
+    fi
     echo "$(awk -v t=$((t1 - t0)) -v hz="$hz" 'BEGIN {printf "%.3f", t / hz}')" \
         "$(rg_kv "$out" answered)" "$(rg_kv "$out" sent)"
 }
@@ -103,14 +126,27 @@ row() {
     # (otherwise the first handshake run pays for that growth: sysmalloc in the profile).
     measure "$pid" "$port" --connections 8 --inflight 64 --requests 2000 >/dev/null
     measure "$pid" "$port" --connections "$CONNS" --inflight "$CONNS" --requests "$CONNS" >/dev/null
+    PERF_OUT=$RG_TMP/perf.$pid
     read -r a aa as < <(measure "$pid" "$port" --connections 8 --inflight 256 \
         --requests "$REQUESTS" --type auth)
+    PERF_OUT=
+    if [ "${PERF_STAT:-0}" = 1 ]; then
+        # perf's CSV: value,unit,event,...; per request, in PERF_EVENTS order.
+        PERF_ROWS+=("| $name |$(awk -F, -v n="$aa" '
+            /^#/ || NF < 3 {next}
+            {v = $1; if (v ~ /not/) v = 0; if ($2 == "msec") v *= 1000
+             printf " %.3f |", v / n}' "$RG_TMP/perf.$pid")")
+    fi
     read -r c ca cs < <(measure "$pid" "$port" --connections 8 --inflight 256 \
         --requests "$REQUESTS" --type acct)
-    read -r h13 ha hs < <(measure "$pid" "$port" --connections "$CONNS" --inflight "$CONNS" \
-        --requests "$CONNS" --tls 1.3 "${hs_opts[@]}")
-    read -r h12 hb hc < <(measure "$pid" "$port" --connections "$CONNS" --inflight "$CONNS" \
-        --requests "$CONNS" --tls 1.2 "${hs_opts[@]}")
+    if [ "${SKIP_HS:-0}" = 1 ]; then
+        h13=0 ha=0 hs=0 h12=0 hb=0 hc=0
+    else
+        read -r h13 ha hs < <(measure "$pid" "$port" --connections "$CONNS" --inflight "$CONNS" \
+            --requests "$CONNS" --tls 1.3 "${hs_opts[@]}")
+        read -r h12 hb hc < <(measure "$pid" "$port" --connections "$CONNS" --inflight "$CONNS" \
+            --requests "$CONNS" --tls 1.2 "${hs_opts[@]}")
+    fi
     [ "$aa" = "$as" ] || lost+=" auth $aa/$as"
     [ "$ca" = "$cs" ] || lost+=" acct $ca/$cs"
     [ "$ha" = "$hs" ] || lost+=" hs13 $ha/$hs"
@@ -152,4 +188,13 @@ if [ "${SKIP_RSP:-0}" != 1 ] && command -v radsecproxy >/dev/null; then
     rg_radsecproxy_bench_start "$FB_PORT_fb" "$FB_SEC" 127.0.0.0/8
     row "radsecproxy $(radsecproxy -v 2>&1 | grep -oE '[0-9]+\.[0-9.]+' | head -n1)" \
         "$(rg_pid radsecproxy)" "$RSPS_PORT"
+fi
+
+if [ "${PERF_STAT:-0}" = 1 ]; then
+    echo
+    echo "Per auth request (8x32; perf stat on the server process; task-clock in µs):"
+    echo
+    printf '| server |'; printf ' %s |' "${PERF_NAMES[@]}"; echo
+    printf '|---|'; printf -- '---|%.0s' "${PERF_NAMES[@]}"; echo
+    printf '%s\n' "${PERF_ROWS[@]}"
 fi

@@ -77,6 +77,11 @@ struct rg_backend_sock {
     unsigned nsendq;
     struct rg_backend_sock *next_send; /* worker's list of sockets with queued packets */
     bool send_listed;
+    /* Receiving: datagrams in the current recvmmsg batch, and whether the last batch came
+     * back short (the socket is drained: libuv is told to stop, rather than asking the
+     * kernel once more only to hear EAGAIN; epoll reports what arrives later). */
+    unsigned recv_batch;
+    bool recv_drained;
 };
 
 enum rg_backend_kind {

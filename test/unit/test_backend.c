@@ -1,5 +1,6 @@
-/* Tests of src/backend.c without sockets: LRU ID allocation (RFC 5080 §2.2.2),
- * wrap-around, pool policies, health and the RFC 5080 §2.2.1 retransmission schedule. */
+/* Tests of src/backend.c: LRU ID allocation (RFC 5080 §2.2.2), wrap-around, pool policies,
+ * health and the RFC 5080 §2.2.1 retransmission schedule without sockets; the sockets' pool
+ * and the batched receive over loopback. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,6 +15,7 @@
 
 #include <arpa/inet.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 static struct rg_request dummy[RG_BACKEND_IDS + 1];
@@ -365,6 +367,87 @@ static void test_failed_socket_not_in_pool(void **state)
     assert_int_equal(uv_loop_close(&worker.loop), 0);
 }
 
+/* ---- batched receive: every reply arrives, however the batches fall ---- */
+
+static unsigned replies_seen;
+
+static void count_reply(void *arg, struct rg_backend_sock *sock, const uint8_t *pkt, size_t len,
+                        const struct sockaddr *addr)
+{
+    (void)arg;
+    (void)sock;
+    (void)addr;
+    assert_int_equal(len, 20);
+    assert_int_equal(pkt[1], (uint8_t)replies_seen); /* in order, none lost */
+    replies_seen++;
+}
+
+static void count_sent(void *arg, struct rg_request *req)
+{
+    (void)arg;
+    (void)req;
+}
+
+/* Send n datagrams of 20 octets to port from fd, numbered from *next. */
+static void send_datagrams(int fd, uint16_t port, unsigned n, unsigned *next)
+{
+    struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons(port)};
+    inet_pton(AF_INET, "127.0.0.1", &to.sin_addr);
+    for (unsigned i = 0; i < n; i++) {
+        uint8_t pkt[20] = {2, (uint8_t)(*next)++};
+        assert_int_equal(sendto(fd, pkt, sizeof(pkt), 0, (struct sockaddr *)&to, sizeof(to)), 20);
+    }
+}
+
+/* A short recvmmsg batch ends the socket's reading for the turn (no empty call to find
+ * EAGAIN, issue 14): what arrives after it is read in the next turn, and a backlog larger
+ * than one batch is read in full batches until it runs short. */
+static void test_recv_batches(void **state)
+{
+    (void)state;
+    struct rg_backend_set *set = make_set(RG_POLICY_FAILOVER, 1, true);
+    set->events = (struct rg_backend_events){.reply = count_reply, .sent = count_sent};
+    assert_int_equal(uv_loop_init(&worker.loop), 0);
+    set->worker = &worker;
+    struct rg_backend_dest *d = &set->pools[0].servers[0].auth;
+    static struct rg_request req;
+    struct rg_backend_sock *s;
+    uint8_t id;
+    assert_int_equal(rg_backend_alloc_id(d, &req, &s, &id), 0);
+    struct sockaddr_storage local;
+    int namelen = sizeof(local);
+    assert_int_equal(uv_udp_getsockname(&s->udp, (struct sockaddr *)&local, &namelen), 0);
+    uint16_t port = ntohs(((struct sockaddr_in *)&local)->sin_port);
+    int fd = socket(AF_INET, SOCK_DGRAM, 0);
+    assert_true(fd >= 0);
+    unsigned next = 0;
+    replies_seen = 0;
+
+    /* A short batch: all three read in one turn. */
+    send_datagrams(fd, port, 3, &next);
+    uv_run(&worker.loop, UV_RUN_NOWAIT);
+    assert_int_equal(replies_seen, 3);
+    /* The short batch did not leave the socket deaf: the next turn reads what came after. */
+    send_datagrams(fd, port, 5, &next);
+    uv_run(&worker.loop, UV_RUN_NOWAIT);
+    assert_int_equal(replies_seen, 8);
+    /* A full batch and then a short one, in one turn. */
+    send_datagrams(fd, port, RG_BACKEND_RECV_BATCH + 4, &next);
+    uv_run(&worker.loop, UV_RUN_NOWAIT);
+    assert_int_equal(replies_seen, 8 + RG_BACKEND_RECV_BATCH + 4);
+    /* A backlog of 100: libuv reads at most 32 a turn, every one arrives within a few. */
+    send_datagrams(fd, port, 100, &next);
+    for (int turn = 0; turn < 10 && replies_seen < next; turn++)
+        uv_run(&worker.loop, UV_RUN_NOWAIT);
+    assert_int_equal(replies_seen, next);
+
+    close(fd);
+    rg_backend_release_id(s, id);
+    rg_backend_set_retire(set);
+    assert_int_equal(uv_run(&worker.loop, UV_RUN_DEFAULT), 0);
+    assert_int_equal(uv_loop_close(&worker.loop), 0);
+}
+
 /* Replays the retransmission timeline of one request against a server that never answers,
  * with a fake clock: returns the number of transmissions and the time the exchange failed. */
 static unsigned replay(const struct rg_rt_params *rt, int rand_permille, uint64_t *sends,
@@ -429,6 +512,7 @@ int main(void)
         cmocka_unit_test(test_reload_keeps_health),
         cmocka_unit_test(test_shared_state_by_address_and_secret),
         cmocka_unit_test(test_failed_socket_not_in_pool),
+        cmocka_unit_test(test_recv_batches),
         cmocka_unit_test(test_holddown_without_status_server),
         cmocka_unit_test(test_round_robin_even),
         cmocka_unit_test(test_least_outstanding),
