@@ -55,6 +55,7 @@ struct rg_coa_worker {
     struct rg_coa_req *queue;                     /* guarded by coa.lock */
     bool closed;                                  /* guarded by coa.lock */
     struct rg_coa_req *active_head, *active_tail; /* worker only: by deadline */
+    struct rg_coa_conn *conns;                    /* worker only: its open connections */
 };
 
 struct coa_shared {

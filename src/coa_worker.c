@@ -1,7 +1,8 @@
 /* Reverse CoA on a worker: the requests the main loop queued for this worker's connections,
  * sent down the NAS's own connection under the gateway's ID space (or RADIUS/1.1 Tokens),
  * their timeouts, the NAS identities learned from each connection's requests, and the
- * NAS's answer relayed back to the DAC. */
+ * NAS's answer relayed back to the DAC. A connection is its origin (origin.h), which
+ * conn.c registers: no connection internals here. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,7 +11,6 @@
 
 #include "radsecgw/coa.h"
 #include "radsecgw/common.h"
-#include "radsecgw/conn.h"
 #include "radsecgw/log.h"
 #include "radsecgw/radius11.h"
 #include "radsecgw/radius_crypto.h"
@@ -58,19 +58,20 @@ static void on_timeout(uv_timer_t *t)
         uv_timer_stop(&cw->timer);
 }
 
-static struct rg_conn *find_conn(struct rg_worker *w, uint64_t id)
+static struct rg_coa_conn *find_conn(struct rg_coa_worker *cw, uint64_t id)
 {
     /* O(connections) per CoA: low volume, no index kept on the hot path. */
-    for (struct rg_conn *c = w->conns; c; c = c->next)
-        if (c->id == id)
-            return c;
+    for (struct rg_coa_conn *cc = cw->conns; cc; cc = cc->wnext)
+        if (cc->conn_id == id)
+            return cc;
     return NULL;
 }
 
 static void dispatch(struct rg_coa_worker *cw, struct rg_coa_req *req)
 {
-    struct rg_conn *c = find_conn(cw->w, req->conn_id);
-    if (!c || c->state != RG_CONN_OPEN || !c->coa || !c->peer.org || !c->peer.org->coa) {
+    struct rg_coa_conn *cc = find_conn(cw, req->conn_id);
+    const struct rg_origin *o = cc ? cc->origin : NULL;
+    if (!o || !o->org || !o->org->coa) {
         RG_STAT_INC(&rg_coa.stats, coa_nak_unroutable);
         rg_notice("event=coa_nak %s error_cause=%u reason=\"connection gone or CoA off for its "
                   "org\"",
@@ -79,8 +80,7 @@ static void dispatch(struct rg_coa_worker *cw, struct rg_coa_req *req)
         rg_coa_req_finish(req);
         return;
     }
-    struct rg_coa_conn *cc = c->coa;
-    bool v11 = c->proto == RG_PROTO_RADIUS_11;
+    bool v11 = o->proto == RG_PROTO_RADIUS_11;
     if (!cc->inflight && !(cc->inflight = calloc(256, sizeof(*cc->inflight)))) {
         RG_STAT_INC(&rg_coa.stats, coa_nak_local);
         rg_coa_send_nak(req, RG_COA_ERR_RESOURCES);
@@ -109,11 +109,10 @@ static void dispatch(struct rg_coa_worker *cw, struct rg_coa_req *req)
         rg_coa_req_finish(req);
         return;
     }
-    rg_secret secret = rg_conn_secret(c);
     int n = v11 ? rg_radius11_coa_request(req->pkt, token)
-                : rg_translate_coa_request(req->pkt, req->len, (uint8_t)id, secret, req->pkt,
+                : rg_translate_coa_request(req->pkt, req->len, (uint8_t)id, o->secret, req->pkt,
                                            req->len, req->sent_auth);
-    if (n < 0 || !rg_conn_send(c, req->pkt, (size_t)n)) {
+    if (n < 0 || !o->ops->send(o->arg, req->pkt, (size_t)n)) {
         /* The packet was rewritten: answer from the saved ID and authenticator. */
         RG_STAT_INC(&rg_coa.stats, coa_nak_unroutable);
         rg_notice("event=coa_nak %s error_cause=%u reason=\"cannot write to the NAS\"", req->desc,
@@ -143,7 +142,7 @@ static void dispatch(struct rg_coa_worker *cw, struct rg_coa_req *req)
         snprintf(req->desc + dl, sizeof(req->desc) - dl,
                  v11 ? " conn=%llu conn_src=%s cn=\"%s\" org=%s sent_token=%08x"
                      : " conn=%llu conn_src=%s cn=\"%s\" org=%s sent_id=%u",
-                 (unsigned long long)c->id, c->addr_text, RG_LOG_ESC(c->peer.cn), c->peer.org->name,
+                 (unsigned long long)o->id, o->addr_text, RG_LOG_ESC(o->cn), o->org->name,
                  v11 ? token : (uint32_t)id);
     rg_debug("event=coa_sent %s", req->desc);
 }
@@ -225,37 +224,46 @@ void rg_coa_worker_free(struct rg_worker *w)
     free(cw);
 }
 
-void rg_coa_conn_open(struct rg_conn *c)
+struct rg_coa_conn *rg_coa_conn_open(struct rg_worker *w, struct rg_origin *o)
 {
     struct rg_coa_conn *cc = calloc(1, sizeof(*cc));
-    if (!cc || !rg_coa.registry_init) {
+    if (!cc || !rg_coa.registry_init || !w->coa) {
         free(cc);
-        return;
+        return NULL;
     }
-    cc->worker = c->worker->index;
-    cc->conn_id = c->id;
-    cc->org = strdup(c->peer.org->name);
+    cc->origin = o;
+    cc->cw = w->coa;
+    cc->worker = w->index;
+    cc->conn_id = o->id;
+    cc->org = strdup(o->org->name);
     if (!cc->org) {
         free(cc);
-        return;
+        return NULL;
     }
-    snprintf(cc->addr, sizeof(cc->addr), "%s", c->addr_text);
+    snprintf(cc->addr, sizeof(cc->addr), "%s", o->addr_text);
     rg_random_bytes(&cc->next_id, 1);
     rg_random_bytes((uint8_t *)&cc->next_token, sizeof(cc->next_token));
-    c->coa = cc;
-    if (c->peer.cn[0])
-        rg_coa_registry_add(&rg_coa.registry, cc, RG_COA_KEY_CERT_NAME, c->peer.cn,
-                            strlen(c->peer.cn));
+    cc->wnext = cc->cw->conns;
+    if (cc->wnext)
+        cc->wnext->wprev = cc;
+    cc->cw->conns = cc;
+    if (o->cn[0])
+        rg_coa_registry_add(&rg_coa.registry, cc, RG_COA_KEY_CERT_NAME, o->cn, strlen(o->cn));
+    return cc;
 }
 
-void rg_coa_conn_closed(struct rg_conn *c)
+void rg_coa_conn_closed(struct rg_coa_conn *cc)
 {
-    struct rg_coa_conn *cc = c->coa;
     if (!cc)
         return;
-    c->coa = NULL;
     rg_coa_registry_remove_conn(&rg_coa.registry, cc);
-    struct rg_coa_worker *cw = c->worker->coa;
+    struct rg_coa_worker *cw = cc->cw;
+    if (cc->wprev)
+        cc->wprev->wnext = cc->wnext;
+    else
+        cw->conns = cc->wnext;
+    if (cc->wnext)
+        cc->wnext->wprev = cc->wprev;
     for (unsigned i = 0; i < 256 && cc->ninflight; i++) {
         struct rg_coa_req *req = cc->inflight[i];
         if (!req)
@@ -269,9 +277,8 @@ void rg_coa_conn_closed(struct rg_conn *c)
     free(cc);
 }
 
-void rg_coa_learn(struct rg_conn *c, const uint8_t *pkt)
+void rg_coa_learn(struct rg_coa_conn *cc, const uint8_t *pkt)
 {
-    struct rg_coa_conn *cc = c->coa;
     if (!cc || (pkt[0] != RG_RADIUS_ACCESS_REQUEST && pkt[0] != RG_RADIUS_ACCOUNTING_REQUEST))
         return;
     size_t pos = 0;
@@ -291,22 +298,22 @@ void rg_coa_learn(struct rg_conn *c, const uint8_t *pkt)
         int rc = rg_coa_registry_add(&rg_coa.registry, cc, kind, a.value, a.value_len);
         if (rc == -ENOSPC && !cc->full_logged) {
             cc->full_logged = true;
-            rg_notice("event=coa_registry_full " RG_CONN_LOG_FMT " org=%s limit=%u "
+            rg_notice("event=coa_registry_full " RG_ORIGIN_LOG_FMT " org=%s limit=%u "
                       "effect=\"no more NAS identities learned\"",
-                      RG_CONN_LOG_ARGS(c), cc->org, RG_COA_CONN_KEYS);
+                      RG_ORIGIN_LOG_ARGS(cc->origin), cc->org, RG_COA_CONN_KEYS);
         } else if (rc == 1) {
             char val[96];
-            rg_debug("event=coa_registered " RG_CONN_LOG_FMT " org=%s %s=\"%s\"",
-                     RG_CONN_LOG_ARGS(c), cc->org, log_key,
+            rg_debug("event=coa_registered " RG_ORIGIN_LOG_FMT " org=%s %s=\"%s\"",
+                     RG_ORIGIN_LOG_ARGS(cc->origin), cc->org, log_key,
                      rg_coa_ident_text(kind, a.value, a.value_len, val, sizeof(val)));
         }
     }
 }
 
-int rg_coa_on_reply(struct rg_conn *c, const uint8_t *pkt, size_t len)
+int rg_coa_on_reply(struct rg_coa_conn *cc, const struct rg_origin *o, const uint8_t *pkt,
+                    size_t len)
 {
-    struct rg_coa_conn *cc = c->coa;
-    bool v11 = c->proto == RG_PROTO_RADIUS_11;
+    bool v11 = o->proto == RG_PROTO_RADIUS_11;
     uint32_t token = v11 ? rg_radius11_token(pkt) : 0;
     struct rg_coa_req *req =
         cc && cc->inflight ? cc->inflight[v11 ? (uint8_t)token : pkt[1]] : NULL;
@@ -316,15 +323,15 @@ int rg_coa_on_reply(struct rg_conn *c, const uint8_t *pkt, size_t len)
         /* reverse-coa §"Errors and Fail Over": an unexpected reply is silently discarded. */
         RG_STAT_INC(&rg_coa.stats, coa_drop_reply);
         rg_log_limited("coa-unmatched", LOG_NOTICE,
-                       "event=coa_reply_discarded " RG_CONN_LOG_FMT " code=%s %s=%u "
+                       "event=coa_reply_discarded " RG_ORIGIN_LOG_FMT " code=%s %s=%u "
                        "reason=\"matches no request in flight\"",
-                       RG_CONN_LOG_ARGS(c), rg_radius_code_name(pkt[0]), v11 ? "token" : "id",
+                       RG_ORIGIN_LOG_ARGS(o), rg_radius_code_name(pkt[0]), v11 ? "token" : "id",
                        v11 ? token : pkt[1]);
         return 0;
     }
     const char *why = NULL;
     /* RFC 9765: nothing to verify on RADIUS/1.1 (TLS authenticates it). */
-    if (!v11 && rg_translate_verify_reply(pkt, len, req->sent_auth, rg_conn_secret(c), &why) < 0) {
+    if (!v11 && rg_translate_verify_reply(pkt, len, req->sent_auth, o->secret, &why) < 0) {
         /* RFC 6613 §2.6.4: failed authentication closes the connection (the caller does;
          * the request is dropped with it). */
         RG_STAT_INC(&rg_coa.stats, coa_drop_bad);
@@ -342,12 +349,12 @@ int rg_coa_on_reply(struct rg_conn *c, const uint8_t *pkt, size_t len)
             rg_warn("event=coa_reply_bad %s reply=%s reason=\"no room for Message-Authenticator\" "
                     "action=drop",
                     req->desc, rg_radius_code_name(pkt[0]));
-            inflight_finish(c->worker->coa, req);
+            inflight_finish(cc->cw, req);
             return 0;
         }
         len = (size_t)n;
     }
     rg_coa_answer_client(req, out, len, NULL);
-    inflight_finish(c->worker->coa, req);
+    inflight_finish(cc->cw, req);
     return 0;
 }

@@ -49,7 +49,8 @@ static bool origin_send(void *arg, const uint8_t *pkt, size_t len)
 
 static void origin_verified(void *arg, const uint8_t *pkt)
 {
-    rg_coa_learn(arg, pkt); /* reverse CoA: the NAS identities it claims */
+    struct rg_conn *c = arg;
+    rg_coa_learn(c->coa, pkt); /* reverse CoA: the NAS identities it claims */
 }
 
 static void origin_drained(void *arg)
@@ -149,7 +150,8 @@ void rg_conn_close(struct rg_conn *c, const char *why)
                  why);
     }
     rg_proxy_origin_closed(&w->proxy, &c->origin);
-    rg_coa_conn_closed(c);
+    rg_coa_conn_closed(c->coa);
+    c->coa = NULL;
     c->state = RG_CONN_CLOSED;
     rg_conn_more_remove(c);
     w->closes_unreturned++;
@@ -360,7 +362,7 @@ static void frame(struct rg_conn *c)
             return;
         }
         /* ACK/NAK codes answer CoA the gateway sent down this connection (reverse CoA). */
-        int rc = is_reply ? rg_coa_on_reply(c, pkt, (size_t)need)
+        int rc = is_reply ? rg_coa_on_reply(c->coa, &c->origin, pkt, (size_t)need)
                           : rg_proxy_on_request(&w->proxy, &c->origin, pkt, (size_t)need);
         if (rc == -EAGAIN) {
             pause_reading(c);
@@ -442,7 +444,7 @@ static void handshake_done(struct rg_conn *c)
     if (c->proto == RG_PROTO_RADIUS_11)
         RG_STAT_INC(&w->stats, conn_radius11);
     describe_origin(c);
-    rg_coa_conn_open(c);
+    c->coa = rg_coa_conn_open(w, &c->origin);
     rg_metrics_conn(w->metrics, c->peer.org->name, 1);
     rg_notice("event=conn_open conn=%llu src=%s org=%s cn=\"%s\" tls=%s cipher=%s proto=%s",
               (unsigned long long)c->id, c->addr_text, c->peer.org->name, RG_LOG_ESC(c->peer.cn),

@@ -3,7 +3,9 @@
  * shared between threads, coa_registry.c) and the relay of CoA/Disconnect down the NAS's own
  * TLS connection (its worker, coa_worker.c); coa.c holds the shared state; the packet
  * translation is translate.c's.
- * Knows nothing of TLS internals or backends: a connection is written with rg_conn_send. */
+ * Knows nothing of connections, TLS or backends: a connection registers its origin
+ * (origin.h: send, secret, protocol, org, log identity) with rg_coa_conn_open, and CoA
+ * reaches it only through that. */
 #ifndef RADSECGW_COA_H
 #define RADSECGW_COA_H
 
@@ -14,11 +16,12 @@
 #include <uv.h>
 
 #include "radsecgw/config.h"
+#include "radsecgw/origin.h"
 #include "radsecgw/radius.h"
 #include "radsecgw/stats.h"
 
-struct rg_conn;
 struct rg_worker;
+struct rg_coa_worker;
 struct rg_coa_req;
 struct rg_coa_key;
 
@@ -49,6 +52,10 @@ enum rg_coa_key_kind {
  * registry readers read worker, conn_id, org, addr and keys under the registry lock (keys
  * and nkeys are written only under it). */
 struct rg_coa_conn {
+    struct rg_origin *origin; /* not owned: the connection's, valid until rg_coa_conn_closed;
+                               * how a CoA is sent, with which secret and protocol */
+    struct rg_coa_worker *cw; /* not owned: its worker's CoA state */
+    struct rg_coa_conn *wprev, *wnext; /* the worker's list of connections (dispatch) */
     unsigned worker;
     uint64_t conn_id;
     char *org;                           /* malloced, owned: the org's name, part of every key */
@@ -172,13 +179,17 @@ void rg_coa_worker_close(struct rg_worker *w);
 /* After the worker's loop finished. */
 void rg_coa_worker_free(struct rg_worker *w);
 
-/* Hooks from conn.c / proxy.c. */
-void rg_coa_conn_open(struct rg_conn *c);
-void rg_coa_conn_closed(struct rg_conn *c);
+/* Calls from conn.c, which owns the connection. A connection of worker w opened: its
+ * origin o (described, kept current by conn.c, valid until rg_coa_conn_closed) is how CoA
+ * reaches it. NULL when it cannot take CoA (no memory). */
+struct rg_coa_conn *rg_coa_conn_open(struct rg_worker *w, struct rg_origin *o);
+void rg_coa_conn_closed(struct rg_coa_conn *cc); /* NULL is fine */
 /* An authenticated Access/Accounting-Request from the NAS: learn its identities. */
-void rg_coa_learn(struct rg_conn *c, const uint8_t *pkt);
-/* An ACK/NAK from the NAS: 0 (relayed or discarded), -EBADMSG (failed authentication:
- * close the connection, RFC 6613 §2.6.4). */
-int rg_coa_on_reply(struct rg_conn *c, const uint8_t *pkt, size_t len);
+void rg_coa_learn(struct rg_coa_conn *cc, const uint8_t *pkt);
+/* An ACK/NAK from the NAS on the connection whose origin is o (cc: its CoA state, or NULL):
+ * 0 (relayed or discarded), -EBADMSG (failed authentication: close the connection, RFC 6613
+ * §2.6.4). */
+int rg_coa_on_reply(struct rg_coa_conn *cc, const struct rg_origin *o, const uint8_t *pkt,
+                    size_t len);
 
 #endif
