@@ -14,7 +14,6 @@
 #include "radsecgw/backend.h"
 #include "radsecgw/common.h"
 #include "radsecgw/log.h"
-#include "radsecgw/proxy.h"
 #include "radsecgw/worker.h"
 
 /* ---- ID space ---- */
@@ -30,15 +29,16 @@ void rg_idspace_init(struct rg_idspace *ids)
     ids->nfree = RG_BACKEND_IDS;
 }
 
-int rg_idspace_alloc(struct rg_idspace *ids, struct rg_request *req)
+int rg_idspace_alloc(struct rg_idspace *ids, void *owner)
 {
+    RG_REQUIRE(owner != NULL);
     if (ids->nfree == 0)
         return -ENOSPC;
     uint8_t id = ids->free_ring[ids->head];
     ids->head = (ids->head + 1) % RG_BACKEND_IDS;
     ids->nfree--;
     RG_REQUIRE(ids->inflight[id] == NULL);
-    ids->inflight[id] = req;
+    ids->inflight[id] = owner;
     return id;
 }
 
@@ -246,11 +246,6 @@ static struct rg_worker *sock_worker(const struct rg_backend_sock *sock)
     return sock->dest->server->pool->set->worker;
 }
 
-const char *rg_backend_dest_str(const struct rg_backend_dest *d, char *buf, size_t len)
-{
-    return rg_sockaddr_format((const struct sockaddr *)d->addr, true, buf, len);
-}
-
 /* libuv's recvmmsg gives each datagram a 64 KiB slice of the buffer. */
 #define RECV_SLICE (64 * 1024)
 
@@ -333,7 +328,8 @@ static int sock_open(struct rg_backend_dest *d, struct rg_backend_sock **out)
         char buf[80];
         rg_log_limited("backend-socket", LOG_ERR,
                        "event=backend_socket_failed backend=%s server=%s error=\"%s\"",
-                       d->server->cfg->name, rg_backend_dest_str(d, buf, sizeof(buf)),
+                       d->server->cfg->name,
+                       rg_sockaddr_format((const struct sockaddr *)d->addr, true, buf, sizeof(buf)),
                        rg_strerror(rc));
         uv_close((uv_handle_t *)&sock->udp, on_sock_closed);
         return rc;
@@ -344,15 +340,15 @@ static int sock_open(struct rg_backend_dest *d, struct rg_backend_sock **out)
     return 0;
 }
 
-int rg_backend_alloc_id(struct rg_backend_dest *d, struct rg_request *req,
-                        struct rg_backend_sock **sock_out, uint8_t *id_out)
+int rg_backend_alloc_id(struct rg_backend_dest *d, void *owner, struct rg_backend_sock **sock_out,
+                        uint8_t *id_out)
 {
     /* Fill the most recently opened socket first: older sockets drain and their IDs age. */
     for (unsigned k = d->nsocks; k-- > 0;) {
         struct rg_backend_sock *s = d->socks[k];
         if (s->ids.nfree == 0)
             continue;
-        *id_out = (uint8_t)rg_idspace_alloc(&s->ids, req);
+        *id_out = (uint8_t)rg_idspace_alloc(&s->ids, owner);
         *sock_out = s;
         d->outstanding++;
         d->server->pool->set->outstanding++;
@@ -364,7 +360,7 @@ int rg_backend_alloc_id(struct rg_backend_dest *d, struct rg_request *req,
     int rc = sock_open(d, &s);
     if (rc < 0)
         return rc;
-    *id_out = (uint8_t)rg_idspace_alloc(&s->ids, req);
+    *id_out = (uint8_t)rg_idspace_alloc(&s->ids, owner);
     *sock_out = s;
     d->outstanding++;
     d->server->pool->set->outstanding++;
@@ -412,32 +408,32 @@ void rg_backend_send_pool_free(struct rg_backend_send_pool *pool)
     pool->free_list = NULL;
 }
 
-/* The end of a send of req, reported to the layer above (rg_backend_events.sent). */
-static void send_ended(struct rg_backend_sock *sock, struct rg_request *req)
+/* The end of a send for owner, reported to the layer above (rg_backend_events.sent). */
+static void send_ended(struct rg_backend_sock *sock, void *owner)
 {
     const struct rg_backend_events *ev = &sock->dest->server->pool->set->events;
-    ev->sent(ev->arg, req);
+    ev->sent(ev->arg, owner);
 }
 
 static void on_sent(uv_udp_send_t *sr, int status)
 {
     struct rg_backend_send_ctx *ctx = sr->data;
-    struct rg_request *req = ctx->owner;
+    void *owner = ctx->owner;
     struct rg_backend_sock *sock = sr->handle->data;
     (void)status; /* a lost datagram is what retransmission is for */
     send_ctx_put(&sock_worker(sock)->send_pool, ctx);
-    send_ended(sock, req);
+    send_ended(sock, owner);
 }
 
-/* The socket buffer is full: req waits in libuv's queue (send_busy stays set until on_sent). */
-static int send_queued(struct rg_backend_sock *sock, struct rg_request *req)
+/* The socket buffer is full: the packet waits in libuv's queue (the sender's until on_sent). */
+static int send_queued(struct rg_backend_sock *sock, const struct rg_backend_out *out)
 {
     struct rg_backend_send_pool *pool = &sock_worker(sock)->send_pool;
-    uv_buf_t buf = uv_buf_init((char *)req->pkt, req->len);
+    uv_buf_t buf = uv_buf_init((char *)out->pkt, (unsigned)out->len);
     struct rg_backend_send_ctx *ctx = send_ctx_get(pool);
     if (!ctx)
         return -ENOMEM;
-    ctx->owner = req;
+    ctx->owner = out->owner;
     ctx->req.data = ctx;
     int rc = uv_udp_send(&ctx->req, &sock->udp, &buf, 1, (const struct sockaddr *)sock->dest->addr,
                          on_sent);
@@ -446,13 +442,10 @@ static int send_queued(struct rg_backend_sock *sock, struct rg_request *req)
     return rc;
 }
 
-int rg_backend_send(struct rg_backend_sock *sock, struct rg_request *req)
+int rg_backend_send(struct rg_backend_sock *sock, void *owner, const uint8_t *pkt, size_t len)
 {
-    if (req->send_busy)
-        return 0; /* the previous copy is still queued: that is this retransmission */
     RG_REQUIRE(sock->nsendq < RG_BACKEND_IDS);
-    sock->sendq[sock->nsendq++] = req;
-    req->send_busy = true;
+    sock->sendq[sock->nsendq++] = (struct rg_backend_out){.owner = owner, .pkt = pkt, .len = len};
     if (!sock->send_listed) {
         struct rg_worker *w = sock_worker(sock);
         sock->send_listed = true;
@@ -470,7 +463,7 @@ static void sock_flush(struct rg_backend_sock *sock)
 {
     /* The end of a send can free a slot and so queue new packets on this socket: work on a
      * copy of the queue. */
-    struct rg_request *q[RG_BACKEND_IDS];
+    struct rg_backend_out q[RG_BACKEND_IDS];
     unsigned n = sock->nsendq, done = 0;
     memcpy(q, sock->sendq, n * sizeof(q[0]));
     sock->nsendq = 0;
@@ -483,9 +476,8 @@ static void sock_flush(struct rg_backend_sock *sock)
         unsigned k = n - done < SEND_BATCH ? n - done : SEND_BATCH;
         memset(msgs, 0, k * sizeof(msgs[0]));
         for (unsigned i = 0; i < k; i++) {
-            struct rg_request *req = q[done + i];
-            iov[i].iov_base = req->pkt;
-            iov[i].iov_len = req->len;
+            iov[i].iov_base = (void *)q[done + i].pkt;
+            iov[i].iov_len = q[done + i].len;
             msgs[i].msg_hdr.msg_iov = &iov[i];
             msgs[i].msg_hdr.msg_iovlen = 1;
             msgs[i].msg_hdr.msg_name = (void *)sock->dest->addr;
@@ -502,13 +494,12 @@ static void sock_flush(struct rg_backend_sock *sock)
         /* Another error belongs to the first packet: it is lost (retransmission is for that). */
         unsigned finished = sent < 0 ? 1 : (unsigned)sent;
         for (unsigned i = 0; i < finished; i++)
-            send_ended(sock, q[done + i]);
+            send_ended(sock, q[done + i].owner);
         done += finished;
     }
     for (; done < n; done++) {
-        struct rg_request *req = q[done];
-        if (uv_is_closing((uv_handle_t *)&sock->udp) || send_queued(sock, req) < 0)
-            send_ended(sock, req); /* not sent: lost, like a dropped datagram */
+        if (uv_is_closing((uv_handle_t *)&sock->udp) || send_queued(sock, &q[done]) < 0)
+            send_ended(sock, q[done].owner); /* not sent: lost, like a dropped datagram */
     }
 }
 

@@ -307,6 +307,25 @@ static void run(void *arg)
     rg_thread_cleanup();
 }
 
+/* Once the loop has run to its end (every handle closed): what the worker holds. */
+static void release(struct rg_worker *w)
+{
+    uv_loop_close(&w->loop);
+    rg_proxy_free(&w->proxy);
+    rg_backend_send_pool_free(&w->send_pool);
+    rg_coa_worker_free(w);
+    free(w->udp_buf);
+    w->udp_buf = NULL;
+    rg_buf_pool_trim(&w->buf_pool, 0);
+    rg_buf_pool_trim(&w->table_pool, 0);
+    if (w->pending_gen)
+        rg_gen_unref(w->pending_gen);
+    w->pending_gen = NULL;
+    rg_gen_unref(w->gen);
+    w->gen = NULL;
+    uv_mutex_destroy(&w->lock);
+}
+
 int rg_worker_start(struct rg_worker *w, unsigned index, struct rg_gen *gen)
 {
     memset(w, 0, sizeof(*w));
@@ -349,18 +368,7 @@ int rg_worker_start(struct rg_worker *w, unsigned index, struct rg_gen *gen)
         rg_listener_close_all(w);
         finish_stop(w);
         uv_run(&w->loop, UV_RUN_DEFAULT);
-        /* what rg_worker_join releases, for a worker that never ran */
-        uv_loop_close(&w->loop);
-        rg_proxy_free(&w->proxy);
-        rg_backend_send_pool_free(&w->send_pool);
-        rg_coa_worker_free(w);
-        free(w->udp_buf);
-        w->udp_buf = NULL;
-        rg_buf_pool_trim(&w->buf_pool, 0);
-        rg_buf_pool_trim(&w->table_pool, 0);
-        rg_gen_unref(w->gen);
-        w->gen = NULL;
-        uv_mutex_destroy(&w->lock);
+        release(w); /* what rg_worker_join releases, for a worker that never ran */
         return rc;
     }
     __atomic_store_n(&w->beat_ms, rg_now_ms(), __ATOMIC_RELAXED);
@@ -391,16 +399,5 @@ void rg_worker_join(struct rg_worker *w)
     uv_thread_join(&w->thread);
     /* Retired backend sets close their sockets once idle; let those callbacks run. */
     uv_run(&w->loop, UV_RUN_DEFAULT);
-    uv_loop_close(&w->loop);
-    rg_proxy_free(&w->proxy);
-    rg_backend_send_pool_free(&w->send_pool);
-    rg_coa_worker_free(w);
-    free(w->udp_buf);
-    w->udp_buf = NULL;
-    rg_buf_pool_trim(&w->buf_pool, 0);
-    rg_buf_pool_trim(&w->table_pool, 0);
-    if (w->pending_gen)
-        rg_gen_unref(w->pending_gen);
-    rg_gen_unref(w->gen);
-    uv_mutex_destroy(&w->lock);
+    release(w);
 }
