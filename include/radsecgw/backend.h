@@ -10,8 +10,8 @@
 #include <uv.h>
 
 #include "radsecgw/config.h"
-
-struct rg_worker;
+#include "radsecgw/metrics.h"
+#include "radsecgw/stats.h"
 
 #define RG_BACKEND_IDS 256
 /* Datagrams one recvmmsg may return (libuv's UV_UDP_RECVMMSG gives each up to 64 KiB of
@@ -63,8 +63,28 @@ struct rg_backend_send_pool {
     struct rg_backend_send_ctx *all;       /* every context, owned */
 };
 
-/* Free every context of the pool (the worker's loop has closed: none is in flight). */
-void rg_backend_send_pool_free(struct rg_backend_send_pool *pool);
+/* What a worker lends the backend sets it runs (embedded in struct rg_worker, set up by
+ * rg_backend_io_init): its loop, its counters and metrics shard, and what backend.c keeps
+ * per worker: the receive buffer, the sockets with packets queued in this loop turn and the
+ * contexts of sends queued in libuv. backend.c knows no worker: it asks for the turn's
+ * flush through schedule_flush. */
+struct rg_backend_io {
+    uv_loop_t *loop;                   /* not owned */
+    struct rg_stats *stats;            /* not owned */
+    struct rg_metrics_shard *metrics;  /* not owned; NULL without a metrics block */
+    void (*schedule_flush)(void *arg); /* rg_backend_flush at the end of this loop turn */
+    void *schedule_arg;
+    uint8_t *recv_buf; /* malloced on first use, owned: RG_BACKEND_RECV_BATCH datagrams of up
+                          to 64 KiB (recvmmsg; only the octets received are touched) */
+    struct rg_backend_sock *send_socks;    /* sockets with packets queued this turn */
+    struct rg_backend_send_pool send_pool; /* sends queued in libuv */
+};
+
+void rg_backend_io_init(struct rg_backend_io *io, uv_loop_t *loop, struct rg_stats *stats,
+                        struct rg_metrics_shard *metrics, void (*schedule_flush)(void *arg),
+                        void *schedule_arg);
+/* Free the buffer and the send contexts (the loop has closed: none is in flight). */
+void rg_backend_io_free(struct rg_backend_io *io);
 
 /* A packet queued on a socket for this loop turn: the sender's bytes (not owned, untouched
  * until the send ends) and whom the end is reported for. */
@@ -175,7 +195,8 @@ struct rg_backend_pool {
 /* All pools of one config snapshot in one worker. After a reload the old set is retired:
  * it keeps its sockets until its last request in flight completes, then closes. */
 struct rg_backend_set {
-    struct rg_worker *worker;        /* owner */
+    struct rg_backend_io *io;        /* not owned: the worker's; NULL for a set never sent
+                                        through (unit tests) */
     struct rg_backend_events events; /* where replies and ended sends go */
     struct rg_config *cfg;           /* reference held */
     struct rg_backend_pool *pools;   /* malloced array, owned */
@@ -196,7 +217,7 @@ void rg_backend_mark_dead(struct rg_backend_server *srv, uint64_t now_ms, const 
 void rg_backend_mark_alive(struct rg_backend_server *srv, const char *why);
 
 /* events: where the set's sockets report (NULL: a set that is never sent through). */
-struct rg_backend_set *rg_backend_set_new(struct rg_worker *w, struct rg_config *cfg,
+struct rg_backend_set *rg_backend_set_new(struct rg_backend_io *io, struct rg_config *cfg,
                                           const struct rg_backend_events *events);
 /* Carry server health (dead/alive, hold-down, probe times) from the set being retired to a
  * new one, for servers with the same pool name, server name and address: a reload or CRL
@@ -223,7 +244,7 @@ void rg_backend_release_id(struct rg_backend_sock *sock, uint8_t id);
  * sender queues an owner again only after that (the state table's send_busy). 0. */
 int rg_backend_send(struct rg_backend_sock *sock, void *owner, const uint8_t *pkt, size_t len);
 
-/* Send what the sockets of w queued in this loop turn (the worker's check handle). */
-void rg_backend_flush(struct rg_worker *w);
+/* Send what the sockets of io queued in this loop turn (the worker's check handle). */
+void rg_backend_flush(struct rg_backend_io *io);
 
 #endif

@@ -10,7 +10,6 @@
 
 #include "radsecgw/backend.h"
 #include "radsecgw/proxy.h"
-#include "radsecgw/worker.h"
 
 #include <arpa/inet.h>
 #include <sys/resource.h>
@@ -286,14 +285,18 @@ static void test_rt_schedule(void **state)
         assert_true(rg_rt_next(&rt, 16000, r) <= 17600);
 }
 
-static struct rg_worker worker; /* only its loop is used: the sockets are opened, not used */
+/* Only the loop is used: the sockets are opened, nothing is sent. */
+static uv_loop_t loop;
+static struct rg_stats stats;
+static struct rg_backend_io io;
 
 static void test_ids_spread_over_sockets(void **state)
 {
     (void)state;
     struct rg_backend_set *set = make_set(RG_POLICY_FAILOVER, 1, true);
-    assert_int_equal(uv_loop_init(&worker.loop), 0);
-    set->worker = &worker;
+    assert_int_equal(uv_loop_init(&loop), 0);
+    rg_backend_io_init(&io, &loop, &stats, NULL, NULL, NULL);
+    set->io = &io;
     struct sockaddr_in *sin = (struct sockaddr_in *)&servers[0].auth_addr;
     sin->sin_family = AF_INET;
     sin->sin_port = htons(9);
@@ -326,8 +329,8 @@ static void test_ids_spread_over_sockets(void **state)
     assert_int_equal(d->outstanding, 0);
     /* Retiring an idle set closes its sockets; the loop ends once they are closed. */
     rg_backend_set_retire(set);
-    assert_int_equal(uv_run(&worker.loop, UV_RUN_DEFAULT), 0);
-    assert_int_equal(uv_loop_close(&worker.loop), 0);
+    assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+    assert_int_equal(uv_loop_close(&loop), 0);
 }
 
 /* A socket that cannot be opened (EMFILE) is never put in the pool: its IDs would only
@@ -336,8 +339,9 @@ static void test_failed_socket_not_in_pool(void **state)
 {
     (void)state;
     struct rg_backend_set *set = make_set(RG_POLICY_FAILOVER, 1, true);
-    assert_int_equal(uv_loop_init(&worker.loop), 0);
-    set->worker = &worker;
+    assert_int_equal(uv_loop_init(&loop), 0);
+    rg_backend_io_init(&io, &loop, &stats, NULL, NULL, NULL);
+    set->io = &io;
     struct rg_backend_dest *d = &set->pools[0].servers[0].auth;
     struct rlimit saved, low;
     assert_int_equal(getrlimit(RLIMIT_NOFILE, &saved), 0);
@@ -361,8 +365,8 @@ static void test_failed_socket_not_in_pool(void **state)
     assert_ptr_equal(d->socks[0], s);
     rg_backend_release_id(s, id);
     rg_backend_set_retire(set);
-    assert_int_equal(uv_run(&worker.loop, UV_RUN_DEFAULT), 0);
-    assert_int_equal(uv_loop_close(&worker.loop), 0);
+    assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+    assert_int_equal(uv_loop_close(&loop), 0);
 }
 
 /* Replays the retransmission timeline of one request against a server that never answers,
