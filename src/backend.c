@@ -14,8 +14,6 @@
 #include "radsecgw/backend.h"
 #include "radsecgw/common.h"
 #include "radsecgw/log.h"
-#include "radsecgw/proxy.h"
-#include "radsecgw/worker.h"
 
 /* ---- ID space ---- */
 
@@ -30,15 +28,16 @@ void rg_idspace_init(struct rg_idspace *ids)
     ids->nfree = RG_BACKEND_IDS;
 }
 
-int rg_idspace_alloc(struct rg_idspace *ids, struct rg_request *req)
+int rg_idspace_alloc(struct rg_idspace *ids, void *owner)
 {
+    RG_REQUIRE(owner != NULL);
     if (ids->nfree == 0)
         return -ENOSPC;
     uint8_t id = ids->free_ring[ids->head];
     ids->head = (ids->head + 1) % RG_BACKEND_IDS;
     ids->nfree--;
     RG_REQUIRE(ids->inflight[id] == NULL);
-    ids->inflight[id] = req;
+    ids->inflight[id] = owner;
     return id;
 }
 
@@ -209,7 +208,7 @@ struct rg_backend_server *rg_backend_pick(struct rg_backend_pool *pool, uint64_t
 /* The metrics of the worker that owns srv (none in unit tests without a worker). */
 static struct rg_metrics_shard *shard_of(const struct rg_backend_server *srv)
 {
-    return srv->pool->set->worker ? srv->pool->set->worker->metrics : NULL;
+    return srv->pool->set->io ? srv->pool->set->io->metrics : NULL;
 }
 
 void rg_backend_mark_dead(struct rg_backend_server *srv, uint64_t now_ms, const char *why)
@@ -241,14 +240,21 @@ void rg_backend_mark_alive(struct rg_backend_server *srv, const char *why)
 
 /* ---- sockets ---- */
 
-static struct rg_worker *sock_worker(const struct rg_backend_sock *sock)
+static struct rg_backend_io *sock_io(const struct rg_backend_sock *sock)
 {
-    return sock->dest->server->pool->set->worker;
+    return sock->dest->server->pool->set->io;
 }
 
-const char *rg_backend_dest_str(const struct rg_backend_dest *d, char *buf, size_t len)
+void rg_backend_io_init(struct rg_backend_io *io, uv_loop_t *loop, struct rg_stats *stats,
+                        struct rg_metrics_shard *metrics, void (*schedule_flush)(void *arg),
+                        void *schedule_arg)
 {
-    return rg_sockaddr_format((const struct sockaddr *)d->addr, true, buf, len);
+    memset(io, 0, sizeof(*io));
+    io->loop = loop;
+    io->stats = stats;
+    io->metrics = metrics;
+    io->schedule_flush = schedule_flush;
+    io->schedule_arg = schedule_arg;
 }
 
 /* libuv's recvmmsg gives each datagram a 64 KiB slice of the buffer. */
@@ -257,7 +263,7 @@ const char *rg_backend_dest_str(const struct rg_backend_dest *d, char *buf, size
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
     struct rg_backend_sock *sock = h->data;
-    struct rg_worker *w = sock_worker(sock);
+    struct rg_backend_io *io = sock_io(sock);
     (void)suggested;
     /* libuv reads a ready socket until recvmmsg says EAGAIN (up to 32 datagrams a turn). A
      * batch that came back short already emptied the socket: no buffer this time ends
@@ -271,10 +277,10 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     /* One receive buffer per worker: libuv hands out the datagrams of one recvmmsg call to
      * on_recv before it asks for the buffer again, so no two batches share it. Without
      * memory libuv reports UV_ENOBUFS and the replies count as lost. */
-    if (!w->udp_buf)
-        w->udp_buf = malloc((size_t)RG_BACKEND_RECV_BATCH * RECV_SLICE);
-    *buf = w->udp_buf ? uv_buf_init((char *)w->udp_buf, RG_BACKEND_RECV_BATCH * RECV_SLICE)
-                      : uv_buf_init(NULL, 0);
+    if (!io->recv_buf)
+        io->recv_buf = malloc((size_t)RG_BACKEND_RECV_BATCH * RECV_SLICE);
+    *buf = io->recv_buf ? uv_buf_init((char *)io->recv_buf, RG_BACKEND_RECV_BATCH * RECV_SLICE)
+                        : uv_buf_init(NULL, 0);
 }
 
 static void on_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struct sockaddr *addr,
@@ -292,7 +298,7 @@ static void on_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struc
     if (nread <= 0 || !addr)
         return;
     if (flags & UV_UDP_PARTIAL) {
-        RG_STAT_INC(&set->worker->stats, drop_bad_reply);
+        RG_STAT_INC(set->io->stats, drop_bad_reply);
         return;
     }
     set->events.reply(set->events.arg, sock, (const uint8_t *)buf->base, (size_t)nread, addr);
@@ -326,8 +332,8 @@ static int sock_open(struct rg_backend_dest *d, struct rg_backend_sock **out)
         return -ENOMEM;
     /* UV_UDP_RECVMMSG: a burst of replies is read with one recvmmsg instead of one recvmsg
      * each (issue 14); libuv falls back to recvmsg where the kernel lacks it. */
-    int rc = uv_udp_init_ex(&set->worker->loop, &sock->udp,
-                            (unsigned)d->addr->ss_family | UV_UDP_RECVMMSG);
+    int rc =
+        uv_udp_init_ex(set->io->loop, &sock->udp, (unsigned)d->addr->ss_family | UV_UDP_RECVMMSG);
     if (rc < 0) {
         free(sock);
         return rc;
@@ -350,7 +356,8 @@ static int sock_open(struct rg_backend_dest *d, struct rg_backend_sock **out)
         char buf[80];
         rg_log_limited("backend-socket", LOG_ERR,
                        "event=backend_socket_failed backend=%s server=%s error=\"%s\"",
-                       d->server->cfg->name, rg_backend_dest_str(d, buf, sizeof(buf)),
+                       d->server->cfg->name,
+                       rg_sockaddr_format((const struct sockaddr *)d->addr, true, buf, sizeof(buf)),
                        rg_strerror(rc));
         uv_close((uv_handle_t *)&sock->udp, on_sock_closed);
         return rc;
@@ -361,15 +368,15 @@ static int sock_open(struct rg_backend_dest *d, struct rg_backend_sock **out)
     return 0;
 }
 
-int rg_backend_alloc_id(struct rg_backend_dest *d, struct rg_request *req,
-                        struct rg_backend_sock **sock_out, uint8_t *id_out)
+int rg_backend_alloc_id(struct rg_backend_dest *d, void *owner, struct rg_backend_sock **sock_out,
+                        uint8_t *id_out)
 {
     /* Fill the most recently opened socket first: older sockets drain and their IDs age. */
     for (unsigned k = d->nsocks; k-- > 0;) {
         struct rg_backend_sock *s = d->socks[k];
         if (s->ids.nfree == 0)
             continue;
-        *id_out = (uint8_t)rg_idspace_alloc(&s->ids, req);
+        *id_out = (uint8_t)rg_idspace_alloc(&s->ids, owner);
         *sock_out = s;
         d->outstanding++;
         d->server->pool->set->outstanding++;
@@ -381,7 +388,7 @@ int rg_backend_alloc_id(struct rg_backend_dest *d, struct rg_request *req,
     int rc = sock_open(d, &s);
     if (rc < 0)
         return rc;
-    *id_out = (uint8_t)rg_idspace_alloc(&s->ids, req);
+    *id_out = (uint8_t)rg_idspace_alloc(&s->ids, owner);
     *sock_out = s;
     d->outstanding++;
     d->server->pool->set->outstanding++;
@@ -419,7 +426,7 @@ static void send_ctx_put(struct rg_backend_send_pool *pool, struct rg_backend_se
     pool->free_list = ctx;
 }
 
-void rg_backend_send_pool_free(struct rg_backend_send_pool *pool)
+static void send_pool_free(struct rg_backend_send_pool *pool)
 {
     while (pool->all) {
         struct rg_backend_send_ctx *next = pool->all->next_all;
@@ -429,32 +436,39 @@ void rg_backend_send_pool_free(struct rg_backend_send_pool *pool)
     pool->free_list = NULL;
 }
 
-/* The end of a send of req, reported to the layer above (rg_backend_events.sent). */
-static void send_ended(struct rg_backend_sock *sock, struct rg_request *req)
+void rg_backend_io_free(struct rg_backend_io *io)
+{
+    send_pool_free(&io->send_pool);
+    free(io->recv_buf);
+    io->recv_buf = NULL;
+}
+
+/* The end of a send for owner, reported to the layer above (rg_backend_events.sent). */
+static void send_ended(struct rg_backend_sock *sock, void *owner)
 {
     const struct rg_backend_events *ev = &sock->dest->server->pool->set->events;
-    ev->sent(ev->arg, req);
+    ev->sent(ev->arg, owner);
 }
 
 static void on_sent(uv_udp_send_t *sr, int status)
 {
     struct rg_backend_send_ctx *ctx = sr->data;
-    struct rg_request *req = ctx->owner;
+    void *owner = ctx->owner;
     struct rg_backend_sock *sock = sr->handle->data;
     (void)status; /* a lost datagram is what retransmission is for */
-    send_ctx_put(&sock_worker(sock)->send_pool, ctx);
-    send_ended(sock, req);
+    send_ctx_put(&sock_io(sock)->send_pool, ctx);
+    send_ended(sock, owner);
 }
 
-/* The socket buffer is full: req waits in libuv's queue (send_busy stays set until on_sent). */
-static int send_queued(struct rg_backend_sock *sock, struct rg_request *req)
+/* The socket buffer is full: the packet waits in libuv's queue (the sender's until on_sent). */
+static int send_queued(struct rg_backend_sock *sock, const struct rg_backend_out *out)
 {
-    struct rg_backend_send_pool *pool = &sock_worker(sock)->send_pool;
-    uv_buf_t buf = uv_buf_init((char *)req->pkt, req->len);
+    struct rg_backend_send_pool *pool = &sock_io(sock)->send_pool;
+    uv_buf_t buf = uv_buf_init((char *)out->pkt, (unsigned)out->len);
     struct rg_backend_send_ctx *ctx = send_ctx_get(pool);
     if (!ctx)
         return -ENOMEM;
-    ctx->owner = req;
+    ctx->owner = out->owner;
     ctx->req.data = ctx;
     int rc = uv_udp_send(&ctx->req, &sock->udp, &buf, 1, (const struct sockaddr *)sock->dest->addr,
                          on_sent);
@@ -463,19 +477,16 @@ static int send_queued(struct rg_backend_sock *sock, struct rg_request *req)
     return rc;
 }
 
-int rg_backend_send(struct rg_backend_sock *sock, struct rg_request *req)
+int rg_backend_send(struct rg_backend_sock *sock, void *owner, const uint8_t *pkt, size_t len)
 {
-    if (req->send_busy)
-        return 0; /* the previous copy is still queued: that is this retransmission */
     RG_REQUIRE(sock->nsendq < RG_BACKEND_IDS);
-    sock->sendq[sock->nsendq++] = req;
-    req->send_busy = true;
+    sock->sendq[sock->nsendq++] = (struct rg_backend_out){.owner = owner, .pkt = pkt, .len = len};
     if (!sock->send_listed) {
-        struct rg_worker *w = sock_worker(sock);
+        struct rg_backend_io *io = sock_io(sock);
         sock->send_listed = true;
-        sock->next_send = w->send_socks;
-        w->send_socks = sock;
-        rg_worker_schedule_flush(w);
+        sock->next_send = io->send_socks;
+        io->send_socks = sock;
+        io->schedule_flush(io->schedule_arg);
     }
     return 0;
 }
@@ -487,7 +498,7 @@ static void sock_flush(struct rg_backend_sock *sock)
 {
     /* The end of a send can free a slot and so queue new packets on this socket: work on a
      * copy of the queue. */
-    struct rg_request *q[RG_BACKEND_IDS];
+    struct rg_backend_out q[RG_BACKEND_IDS];
     unsigned n = sock->nsendq, done = 0;
     memcpy(q, sock->sendq, n * sizeof(q[0]));
     sock->nsendq = 0;
@@ -500,9 +511,8 @@ static void sock_flush(struct rg_backend_sock *sock)
         unsigned k = n - done < SEND_BATCH ? n - done : SEND_BATCH;
         memset(msgs, 0, k * sizeof(msgs[0]));
         for (unsigned i = 0; i < k; i++) {
-            struct rg_request *req = q[done + i];
-            iov[i].iov_base = req->pkt;
-            iov[i].iov_len = req->len;
+            iov[i].iov_base = (void *)q[done + i].pkt;
+            iov[i].iov_len = q[done + i].len;
             msgs[i].msg_hdr.msg_iov = &iov[i];
             msgs[i].msg_hdr.msg_iovlen = 1;
             msgs[i].msg_hdr.msg_name = (void *)sock->dest->addr;
@@ -519,21 +529,20 @@ static void sock_flush(struct rg_backend_sock *sock)
         /* Another error belongs to the first packet: it is lost (retransmission is for that). */
         unsigned finished = sent < 0 ? 1 : (unsigned)sent;
         for (unsigned i = 0; i < finished; i++)
-            send_ended(sock, q[done + i]);
+            send_ended(sock, q[done + i].owner);
         done += finished;
     }
     for (; done < n; done++) {
-        struct rg_request *req = q[done];
-        if (uv_is_closing((uv_handle_t *)&sock->udp) || send_queued(sock, req) < 0)
-            send_ended(sock, req); /* not sent: lost, like a dropped datagram */
+        if (uv_is_closing((uv_handle_t *)&sock->udp) || send_queued(sock, &q[done]) < 0)
+            send_ended(sock, q[done].owner); /* not sent: lost, like a dropped datagram */
     }
 }
 
-void rg_backend_flush(struct rg_worker *w)
+void rg_backend_flush(struct rg_backend_io *io)
 {
     struct rg_backend_sock *sock;
-    while ((sock = w->send_socks) != NULL) {
-        w->send_socks = sock->next_send;
+    while ((sock = io->send_socks) != NULL) {
+        io->send_socks = sock->next_send;
         sock->next_send = NULL;
         sock->send_listed = false;
         sock_flush(sock);
@@ -545,8 +554,8 @@ static void sock_flush_now(struct rg_backend_sock *sock)
 {
     if (!sock->send_listed)
         return;
-    struct rg_worker *w = sock_worker(sock);
-    for (struct rg_backend_sock **p = &w->send_socks; *p; p = &(*p)->next_send)
+    struct rg_backend_io *io = sock_io(sock);
+    for (struct rg_backend_sock **p = &io->send_socks; *p; p = &(*p)->next_send)
         if (*p == sock) {
             *p = sock->next_send;
             break;
@@ -572,12 +581,12 @@ static void dest_init(struct rg_backend_dest *d, struct rg_backend_server *srv,
     RG_REQUIRE(d->socks != NULL);
 }
 
-struct rg_backend_set *rg_backend_set_new(struct rg_worker *w, struct rg_config *cfg,
+struct rg_backend_set *rg_backend_set_new(struct rg_backend_io *io, struct rg_config *cfg,
                                           const struct rg_backend_events *events)
 {
     struct rg_backend_set *set = calloc(1, sizeof(*set));
     RG_REQUIRE(set != NULL);
-    set->worker = w;
+    set->io = io;
     if (events)
         set->events = *events;
     set->cfg = rg_config_ref(cfg);
@@ -601,7 +610,7 @@ struct rg_backend_set *rg_backend_set_new(struct rg_worker *w, struct rg_config 
             s->shared = rg_backend_shared_get(pool->cfg, s->cfg);
             dest_init(&s->auth, s, RG_BACKEND_AUTH, &s->cfg->auth_addr, pool->cfg->max_outstanding);
             dest_init(&s->acct, s, RG_BACKEND_ACCT, &s->cfg->acct_addr, pool->cfg->max_outstanding);
-            rg_metrics_backend(w ? w->metrics : NULL, RG_METRIC_BACKEND_DOWN, pool->cfg->name,
+            rg_metrics_backend(io ? io->metrics : NULL, RG_METRIC_BACKEND_DOWN, pool->cfg->name,
                                s->cfg->name, 0);
         }
     }
@@ -632,9 +641,8 @@ void rg_backend_set_inherit(struct rg_backend_set *set, const struct rg_backend_
                 ns->dead_since_ms = os->dead_since_ms;
                 ns->retry_at_ms = os->retry_at_ms;
                 ns->last_probe_ms = os->last_probe_ms;
-                rg_metrics_backend(set->worker ? set->worker->metrics : NULL,
-                                   RG_METRIC_BACKEND_DOWN, np->cfg->name, ns->cfg->name,
-                                   ns->health == RG_BACKEND_DEAD);
+                rg_metrics_backend(set->io ? set->io->metrics : NULL, RG_METRIC_BACKEND_DOWN,
+                                   np->cfg->name, ns->cfg->name, ns->health == RG_BACKEND_DEAD);
                 break;
             }
         }

@@ -72,11 +72,6 @@ static void describe_origin(struct rg_conn *c)
     rg_origin_describe(&c->origin, c->gen->cfg, c->peer.org, RG_SECRET_OF(c->peer.org), c->proto);
 }
 
-rg_secret rg_conn_secret(const struct rg_conn *c)
-{
-    return RG_SECRET_OF(c->peer.org);
-}
-
 static void on_handle_closed(uv_handle_t *h)
 {
     struct rg_conn *c = h->data;

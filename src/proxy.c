@@ -48,7 +48,10 @@ static void backend_release_id(void *arg, struct rg_backend_sock *sock, uint8_t 
 static int backend_send(void *arg, struct rg_backend_sock *sock, struct rg_request *req)
 {
     (void)arg;
-    return rg_backend_send(sock, req);
+    if (req->send_busy)
+        return 0;          /* the previous copy is still queued: that is this retransmission */
+    req->send_busy = true; /* until rg_proxy_on_sent: req->pkt is the socket's meanwhile */
+    return rg_backend_send(sock, req, req->pkt, req->len);
 }
 
 const struct rg_proxy_ops rg_proxy_backend_ops = {

@@ -54,7 +54,8 @@ static void reply_discarded(struct rg_proxy *px, struct rg_request *req, const u
                 "effect=\"server counted alive, request ended without a reply\" fix=\"%s\" "
                 "repeat=minute",
                 srv->cfg->name, srv->pool->cfg->name,
-                rg_backend_dest_str(req->sock->dest, dest, sizeof(dest)),
+                rg_sockaddr_format((const struct sockaddr *)req->sock->dest->addr, true, dest,
+                                   sizeof(dest)),
                 rg_radius_code_name(pkt[0]), req->id, why,
                 discard_fix(kind, srv->pool->cfg->require_message_authenticator));
     rg_proxy_log_request(px, req, "discarded", req->pkt, false);
@@ -74,24 +75,31 @@ void rg_proxy_on_reply(struct rg_proxy *px, struct rg_backend_sock *sock, const 
         rg_log_limited("backend-wrong-source", LOG_WARNING,
                        "event=reply_dropped backend=%s server=%s "
                        "reason=\"reply from another address or port\"",
-                       srv->cfg->name, rg_backend_dest_str(sock->dest, dest, sizeof(dest)));
+                       srv->cfg->name,
+                       rg_sockaddr_format((const struct sockaddr *)sock->dest->addr, true, dest,
+                                          sizeof(dest)));
         return;
     }
     if (len < RG_RADIUS_HDR_LEN || len > RG_RADIUS_MAX_LEN) {
         RG_STAT_INC(&w->stats, drop_bad_reply);
-        rg_log_limited("backend-bad-reply", LOG_WARNING,
-                       "event=reply_dropped backend=%s server=%s length=%zu "
-                       "reason=\"length outside 20..4096\"",
-                       srv->cfg->name, rg_backend_dest_str(sock->dest, dest, sizeof(dest)), len);
+        rg_log_limited(
+            "backend-bad-reply", LOG_WARNING,
+            "event=reply_dropped backend=%s server=%s length=%zu "
+            "reason=\"length outside 20..4096\"",
+            srv->cfg->name,
+            rg_sockaddr_format((const struct sockaddr *)sock->dest->addr, true, dest, sizeof(dest)),
+            len);
         return;
     }
     struct rg_request *req = sock->ids.inflight[pkt_in[1]];
     if (!req) {
         RG_STAT_INC(&w->stats, drop_unknown_reply);
-        rg_log_limited("backend-unknown-id", LOG_NOTICE,
-                       "event=reply_dropped backend=%s server=%s id=%u reason=\"not in flight\"",
-                       srv->cfg->name, rg_backend_dest_str(sock->dest, dest, sizeof(dest)),
-                       pkt_in[1]);
+        rg_log_limited(
+            "backend-unknown-id", LOG_NOTICE,
+            "event=reply_dropped backend=%s server=%s id=%u reason=\"not in flight\"",
+            srv->cfg->name,
+            rg_sockaddr_format((const struct sockaddr *)sock->dest->addr, true, dest, sizeof(dest)),
+            pkt_in[1]);
         return;
     }
     /* The receive buffer is the worker's; the reply is rewritten in place. */
@@ -107,7 +115,8 @@ void rg_proxy_on_reply(struct rg_proxy *px, struct rg_backend_sock *sock, const 
             "backend-bad-reply", LOG_WARNING,
             "event=reply_dropped backend=%s server=%s code=%s id=%u result=dropped reason=\"%s\" "
             "effect=\"as if not received\"",
-            srv->cfg->name, rg_backend_dest_str(sock->dest, dest, sizeof(dest)),
+            srv->cfg->name,
+            rg_sockaddr_format((const struct sockaddr *)sock->dest->addr, true, dest, sizeof(dest)),
             rg_radius_code_name(pkt[0]), pkt[1], chk.why);
         return;
     }
@@ -118,12 +127,14 @@ void rg_proxy_on_reply(struct rg_proxy *px, struct rg_backend_sock *sock, const 
         rg_backend_mark_alive(srv, req->probe ? "answered Status-Server" : "answered a request");
     if (chk.learned && rg_backend_learn_signs(srv->shared) &&
         srv->pool->cfg->require_message_authenticator == RG_REQUIRE_MA_AUTO)
-        rg_notice("event=backend_signs_replies backend=%s pool=%s server=%s reason=\"%s to an "
-                  "Access-Request without EAP-Message carries Message-Authenticator\" "
-                  "effect=\"unsigned Access-* replies from this server are dropped from now on "
-                  "(require-message-authenticator = auto)\"",
-                  srv->cfg->name, srv->pool->cfg->name,
-                  rg_backend_dest_str(sock->dest, dest, sizeof(dest)), rg_radius_code_name(pkt[0]));
+        rg_notice(
+            "event=backend_signs_replies backend=%s pool=%s server=%s reason=\"%s to an "
+            "Access-Request without EAP-Message carries Message-Authenticator\" "
+            "effect=\"unsigned Access-* replies from this server are dropped from now on "
+            "(require-message-authenticator = auto)\"",
+            srv->cfg->name, srv->pool->cfg->name,
+            rg_sockaddr_format((const struct sockaddr *)sock->dest->addr, true, dest, sizeof(dest)),
+            rg_radius_code_name(pkt[0]));
     if (req->probe) {
         rg_proxy_finish(px, req);
         return;
@@ -147,7 +158,8 @@ void rg_proxy_on_reply(struct rg_proxy *px, struct rg_backend_sock *sock, const 
                     "Access-* reply (FreeRADIUS 3.2.5 and later do), then set "
                     "require-message-authenticator = true\" repeat=hourly",
                     srv->cfg->name, srv->pool->cfg->name,
-                    rg_backend_dest_str(sock->dest, dest, sizeof(dest)),
+                    rg_sockaddr_format((const struct sockaddr *)sock->dest->addr, true, dest,
+                                       sizeof(dest)),
                     rg_radius_code_name(pkt[0]));
     }
     if (!req->origin) {
@@ -182,9 +194,9 @@ static void backend_reply(void *arg, struct rg_backend_sock *sock, const uint8_t
     rg_proxy_on_reply(arg, sock, pkt, len, addr);
 }
 
-static void backend_sent(void *arg, struct rg_request *req)
+static void backend_sent(void *arg, void *owner)
 {
-    rg_proxy_on_sent(arg, req);
+    rg_proxy_on_sent(arg, owner);
 }
 
 struct rg_backend_events rg_proxy_backend_events(struct rg_proxy *px)

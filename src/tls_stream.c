@@ -205,14 +205,10 @@ static void stream_peer_closed(struct rg_tls_stream *s)
     wolfSSL_shutdown(s->ssl);
 }
 
-static int stream_handshake(struct rg_tls_stream *s)
+/* A handshake or read step returned ret without progress: waiting for the peer (0), the
+ * peer's close_notify (0, state set), or a failure. */
+static int stream_stopped(struct rg_tls_stream *s, int ret)
 {
-    int ret = s->server ? wolfSSL_accept(s->ssl) : wolfSSL_connect(s->ssl);
-    if (ret == WOLFSSL_SUCCESS) {
-        s->state = RG_TLS_STREAM_OPEN;
-        s->handshake_done_event = true;
-        return 0;
-    }
     int err = wolfSSL_get_error(s->ssl, ret);
     if (err == WOLFSSL_ERROR_WANT_READ || err == WOLFSSL_ERROR_WANT_WRITE)
         return 0;
@@ -221,6 +217,17 @@ static int stream_handshake(struct rg_tls_stream *s)
         return 0;
     }
     return stream_fail(s, err);
+}
+
+static int stream_handshake(struct rg_tls_stream *s)
+{
+    int ret = s->server ? wolfSSL_accept(s->ssl) : wolfSSL_connect(s->ssl);
+    if (ret == WOLFSSL_SUCCESS) {
+        s->state = RG_TLS_STREAM_OPEN;
+        s->handshake_done_event = true;
+        return 0;
+    }
+    return stream_stopped(s, ret);
 }
 
 static int stream_read(struct rg_tls_stream *s)
@@ -237,14 +244,7 @@ static int stream_read(struct rg_tls_stream *s)
             s->plain.len += (size_t)n;
             continue;
         }
-        int err = wolfSSL_get_error(s->ssl, n);
-        if (err == WOLFSSL_ERROR_WANT_READ || err == WOLFSSL_ERROR_WANT_WRITE)
-            return 0;
-        if (err == WOLFSSL_ERROR_ZERO_RETURN) {
-            stream_peer_closed(s);
-            return 0;
-        }
-        return stream_fail(s, err);
+        return stream_stopped(s, n);
     }
     return 0;
 }

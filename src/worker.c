@@ -184,16 +184,26 @@ static void flush_output(struct rg_worker *w)
 {
     do {
         wake_paused(w);
-        rg_backend_flush(w);
+        rg_backend_flush(&w->backend_io);
     } while (w->wake_credit > 0 && w->paused);
     rg_conn_flush_staged(w);
-    if (!w->staged && !w->send_socks && !(w->wake_credit > 0 && w->paused))
+    if (!w->staged && !w->backend_io.send_socks && !(w->wake_credit > 0 && w->paused))
         uv_check_stop(&w->flush_check);
 }
 
 static void on_flush_check(uv_check_t *h)
 {
     flush_output(h->data);
+}
+
+static void schedule_backend_flush(void *arg)
+{
+    rg_worker_schedule_flush(arg);
+}
+
+void rg_worker_backend_io_init(struct rg_worker *w)
+{
+    rg_backend_io_init(&w->backend_io, &w->loop, &w->stats, w->metrics, schedule_backend_flush, w);
 }
 
 void rg_worker_schedule_flush(struct rg_worker *w)
@@ -251,7 +261,7 @@ static void install_gen(struct rg_worker *w, struct rg_gen *g)
     /* Requests in flight finish on the old backend set; new ones use the new one. */
     struct rg_backend_set *old_set = w->backends;
     struct rg_backend_events ev = rg_proxy_backend_events(&w->proxy);
-    w->backends = rg_backend_set_new(w, g->cfg, &ev);
+    w->backends = rg_backend_set_new(&w->backend_io, g->cfg, &ev);
     rg_backend_set_inherit(w->backends, old_set);
     rg_backend_set_retire(old_set);
     rg_gen_unref(w->gen);
@@ -307,11 +317,28 @@ static void run(void *arg)
     rg_thread_cleanup();
 }
 
+/* Once the loop has run to its end (every handle closed): what the worker holds. */
+static void release(struct rg_worker *w)
+{
+    uv_loop_close(&w->loop);
+    rg_proxy_free(&w->proxy);
+    rg_backend_io_free(&w->backend_io);
+    rg_coa_worker_free(w);
+    rg_buf_pool_trim(&w->buf_pool, 0);
+    if (w->pending_gen)
+        rg_gen_unref(w->pending_gen);
+    w->pending_gen = NULL;
+    rg_gen_unref(w->gen);
+    w->gen = NULL;
+    uv_mutex_destroy(&w->lock);
+}
+
 int rg_worker_start(struct rg_worker *w, unsigned index, struct rg_gen *gen)
 {
     memset(w, 0, sizeof(*w));
     w->index = index;
     w->metrics = rg_metrics_shard(index);
+    rg_worker_backend_io_init(w);
     rg_buf_pool_init(&w->buf_pool, RG_WORKER_BUF_SIZE, RG_WORKER_BUF_KEEP);
     int rc = uv_loop_init(&w->loop);
     if (rc < 0)
@@ -338,7 +365,7 @@ int rg_worker_start(struct rg_worker *w, unsigned index, struct rg_gen *gen)
     w->trim_check.data = w;
     w->gen = rg_gen_ref(gen);
     struct rg_backend_events ev = rg_proxy_backend_events(&w->proxy);
-    w->backends = rg_backend_set_new(w, gen->cfg, &ev);
+    w->backends = rg_backend_set_new(&w->backend_io, gen->cfg, &ev);
     rc = rg_proxy_init(&w->proxy, w, &w->loop, rg_worker_table_limit(gen->cfg));
     if (rc == 0)
         rc = rg_listener_open(w, gen->cfg);
@@ -348,17 +375,7 @@ int rg_worker_start(struct rg_worker *w, unsigned index, struct rg_gen *gen)
         rg_listener_close_all(w);
         finish_stop(w);
         uv_run(&w->loop, UV_RUN_DEFAULT);
-        /* what rg_worker_join releases, for a worker that never ran */
-        uv_loop_close(&w->loop);
-        rg_proxy_free(&w->proxy);
-        rg_backend_send_pool_free(&w->send_pool);
-        rg_coa_worker_free(w);
-        free(w->udp_buf);
-        w->udp_buf = NULL;
-        rg_buf_pool_trim(&w->buf_pool, 0);
-        rg_gen_unref(w->gen);
-        w->gen = NULL;
-        uv_mutex_destroy(&w->lock);
+        release(w); /* what rg_worker_join releases, for a worker that never ran */
         return rc;
     }
     __atomic_store_n(&w->beat_ms, rg_now_ms(), __ATOMIC_RELAXED);
@@ -389,15 +406,5 @@ void rg_worker_join(struct rg_worker *w)
     uv_thread_join(&w->thread);
     /* Retired backend sets close their sockets once idle; let those callbacks run. */
     uv_run(&w->loop, UV_RUN_DEFAULT);
-    uv_loop_close(&w->loop);
-    rg_proxy_free(&w->proxy);
-    rg_backend_send_pool_free(&w->send_pool);
-    rg_coa_worker_free(w);
-    free(w->udp_buf);
-    w->udp_buf = NULL;
-    rg_buf_pool_trim(&w->buf_pool, 0);
-    if (w->pending_gen)
-        rg_gen_unref(w->pending_gen);
-    rg_gen_unref(w->gen);
-    uv_mutex_destroy(&w->lock);
+    release(w);
 }

@@ -10,9 +10,8 @@
 #include <uv.h>
 
 #include "radsecgw/config.h"
-
-struct rg_request;
-struct rg_worker;
+#include "radsecgw/metrics.h"
+#include "radsecgw/stats.h"
 
 #define RG_BACKEND_IDS 256
 /* Datagrams one recvmmsg may return (libuv's UV_UDP_RECVMMSG gives each up to 64 KiB of
@@ -20,17 +19,18 @@ struct rg_worker;
 #define RG_BACKEND_RECV_BATCH 16
 
 /* The ID space of one UDP socket: a FIFO of free IDs, so the ID reused next is the one
- * released longest ago (RFC 5080 §2.2.2), and the request in flight per ID. Pure. */
+ * released longest ago (RFC 5080 §2.2.2), and the owner of each ID in flight: opaque here,
+ * the sender's (the state table's request), found again by the reply's ID. Pure. */
 struct rg_idspace {
     uint8_t free_ring[RG_BACKEND_IDS];
-    unsigned head;                               /* index of the next ID to hand out */
-    unsigned nfree;                              /* IDs in the ring */
-    struct rg_request *inflight[RG_BACKEND_IDS]; /* not owned; NULL when free */
+    unsigned head;                  /* index of the next ID to hand out */
+    unsigned nfree;                 /* IDs in the ring */
+    void *inflight[RG_BACKEND_IDS]; /* not owned; NULL when free */
 };
 
 void rg_idspace_init(struct rg_idspace *ids);
-/* Take the least recently used free ID for req: 0..255, or -ENOSPC. */
-int rg_idspace_alloc(struct rg_idspace *ids, struct rg_request *req);
+/* Take the least recently used free ID for owner (not NULL): 0..255, or -ENOSPC. */
+int rg_idspace_alloc(struct rg_idspace *ids, void *owner);
 void rg_idspace_release(struct rg_idspace *ids, uint8_t id);
 
 struct rg_backend_dest;
@@ -38,12 +38,13 @@ struct rg_backend_sock;
 
 /* What a backend set reports to the layer that sends through it (the state table), which
  * registers it when the set is made: a reply datagram arrived on sock from addr, or the
- * send of req ended (sent, or lost like a dropped datagram; req->send_busy was set by
- * rg_backend_send). backend.c calls nothing above it. */
+ * send rg_backend_send queued for owner ended (sent, or lost like a dropped datagram): its
+ * packet is the sender's again. backend.c calls nothing above it and knows nothing of the
+ * sender's types. */
 struct rg_backend_events {
     void (*reply)(void *arg, struct rg_backend_sock *sock, const uint8_t *pkt, size_t len,
                   const struct sockaddr *addr);
-    void (*sent)(void *arg, struct rg_request *req);
+    void (*sent)(void *arg, void *owner);
     void *arg;
 };
 
@@ -52,7 +53,7 @@ struct rg_backend_events {
  * once warm either. */
 struct rg_backend_send_ctx {
     uv_udp_send_t req;
-    struct rg_request *owner; /* not owned */
+    void *owner; /* not owned: the sender's, reported back through rg_backend_events.sent */
     struct rg_backend_send_ctx *next_free;
     struct rg_backend_send_ctx *next_all; /* every context ever made, for the pool's free */
 };
@@ -62,8 +63,36 @@ struct rg_backend_send_pool {
     struct rg_backend_send_ctx *all;       /* every context, owned */
 };
 
-/* Free every context of the pool (the worker's loop has closed: none is in flight). */
-void rg_backend_send_pool_free(struct rg_backend_send_pool *pool);
+/* What a worker lends the backend sets it runs (embedded in struct rg_worker, set up by
+ * rg_backend_io_init): its loop, its counters and metrics shard, and what backend.c keeps
+ * per worker: the receive buffer, the sockets with packets queued in this loop turn and the
+ * contexts of sends queued in libuv. backend.c knows no worker: it asks for the turn's
+ * flush through schedule_flush. */
+struct rg_backend_io {
+    uv_loop_t *loop;                   /* not owned */
+    struct rg_stats *stats;            /* not owned */
+    struct rg_metrics_shard *metrics;  /* not owned; NULL without a metrics block */
+    void (*schedule_flush)(void *arg); /* rg_backend_flush at the end of this loop turn */
+    void *schedule_arg;
+    uint8_t *recv_buf; /* malloced on first use, owned: RG_BACKEND_RECV_BATCH datagrams of up
+                          to 64 KiB (recvmmsg; only the octets received are touched) */
+    struct rg_backend_sock *send_socks;    /* sockets with packets queued this turn */
+    struct rg_backend_send_pool send_pool; /* sends queued in libuv */
+};
+
+void rg_backend_io_init(struct rg_backend_io *io, uv_loop_t *loop, struct rg_stats *stats,
+                        struct rg_metrics_shard *metrics, void (*schedule_flush)(void *arg),
+                        void *schedule_arg);
+/* Free the buffer and the send contexts (the loop has closed: none is in flight). */
+void rg_backend_io_free(struct rg_backend_io *io);
+
+/* A packet queued on a socket for this loop turn: the sender's bytes (not owned, untouched
+ * until the send ends) and whom the end is reported for. */
+struct rg_backend_out {
+    void *owner;
+    const uint8_t *pkt;
+    size_t len;
+};
 
 /* One UDP socket (one source port) towards one destination. */
 struct rg_backend_sock {
@@ -71,9 +100,10 @@ struct rg_backend_sock {
     struct rg_backend_dest *dest; /* owner */
     struct rg_idspace ids;
     unsigned index; /* position in dest->socks */
-    /* Packets to send at the end of this loop turn, in one sendmmsg (issue 14). A request
-     * is queued at most once (send_busy) and holds one of the 256 IDs, so 256 is enough. */
-    struct rg_request *sendq[RG_BACKEND_IDS]; /* not owned */
+    /* Packets to send at the end of this loop turn, in one sendmmsg (issue 14). A sender
+     * queues an owner at most once until its send ended, and each owner holds one of the 256
+     * IDs, so 256 is enough. */
+    struct rg_backend_out sendq[RG_BACKEND_IDS];
     unsigned nsendq;
     struct rg_backend_sock *next_send; /* worker's list of sockets with queued packets */
     bool send_listed;
@@ -170,7 +200,8 @@ struct rg_backend_pool {
 /* All pools of one config snapshot in one worker. After a reload the old set is retired:
  * it keeps its sockets until its last request in flight completes, then closes. */
 struct rg_backend_set {
-    struct rg_worker *worker;        /* owner */
+    struct rg_backend_io *io;        /* not owned: the worker's; NULL for a set never sent
+                                        through (unit tests) */
     struct rg_backend_events events; /* where replies and ended sends go */
     struct rg_config *cfg;           /* reference held */
     struct rg_backend_pool *pools;   /* malloced array, owned */
@@ -191,7 +222,7 @@ void rg_backend_mark_dead(struct rg_backend_server *srv, uint64_t now_ms, const 
 void rg_backend_mark_alive(struct rg_backend_server *srv, const char *why);
 
 /* events: where the set's sockets report (NULL: a set that is never sent through). */
-struct rg_backend_set *rg_backend_set_new(struct rg_worker *w, struct rg_config *cfg,
+struct rg_backend_set *rg_backend_set_new(struct rg_backend_io *io, struct rg_config *cfg,
                                           const struct rg_backend_events *events);
 /* Carry server health (dead/alive, hold-down, probe times) from the set being retired to a
  * new one, for servers with the same pool name, server name and address: a reload or CRL
@@ -205,22 +236,20 @@ void rg_backend_set_retire(struct rg_backend_set *set);
 /* Called when a request leaves the set; closes a retired set that became idle. */
 void rg_backend_set_release(struct rg_backend_set *set);
 
-/* Allocate an ID on dest for req, opening another socket when every open one is full
+/* Allocate an ID on dest for owner, opening another socket when every open one is full
  * and max-outstanding allows. 0 with *sock_out and *id_out set, or -ENOSPC / UV error. */
-int rg_backend_alloc_id(struct rg_backend_dest *dest, struct rg_request *req,
+int rg_backend_alloc_id(struct rg_backend_dest *dest, void *owner,
                         struct rg_backend_sock **sock_out, uint8_t *id_out);
 void rg_backend_release_id(struct rg_backend_sock *sock, uint8_t id);
 
-/* Send a packet on sock to its destination: queued until the end of the loop turn, when
- * every packet queued on the socket leaves in one sendmmsg (rg_backend_flush; what the
- * socket buffer cannot take waits in libuv's queue). req->send_busy holds the slot and its
- * packet meanwhile; a request already queued is not queued twice. */
-int rg_backend_send(struct rg_backend_sock *sock, struct rg_request *req);
+/* Send len octets at pkt on sock to its destination for owner: queued until the end of the
+ * loop turn, when every packet queued on the socket leaves in one sendmmsg
+ * (rg_backend_flush; what the socket buffer cannot take waits in libuv's queue). The packet
+ * stays the sender's and must not change until rg_backend_events.sent reports owner; the
+ * sender queues an owner again only after that (the state table's send_busy). 0. */
+int rg_backend_send(struct rg_backend_sock *sock, void *owner, const uint8_t *pkt, size_t len);
 
-/* Send what the sockets of w queued in this loop turn (the worker's check handle). */
-void rg_backend_flush(struct rg_worker *w);
-
-/* Address text of a destination ("192.0.2.10:1812"). */
-const char *rg_backend_dest_str(const struct rg_backend_dest *d, char *buf, size_t len);
+/* Send what the sockets of io queued in this loop turn (the worker's check handle). */
+void rg_backend_flush(struct rg_backend_io *io);
 
 #endif

@@ -158,7 +158,5 @@ void rg_conn_recheck(struct rg_conn *c, struct rg_gen *g);
  * went back to the pool already, at the end of each event). */
 void rg_conn_trim_idle(struct rg_worker *w);
 
-/* The RadSec secret of the connection's org. */
-rg_secret rg_conn_secret(const struct rg_conn *c);
 
 #endif

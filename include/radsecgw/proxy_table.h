@@ -28,7 +28,7 @@ struct rg_request {
     uint8_t code;
     bool probe;     /* a Status-Server health probe of our own */
     bool eap;       /* the request carries EAP-Message (its reply proves nothing in auto) */
-    bool send_busy; /* a send of pkt is queued in libuv (struct rg_backend_send_ctx) */
+    bool send_busy; /* pkt is queued on a backend socket (rg_backend_send) until rg_proxy_on_sent */
     bool in_use;
     bool put_after_send;  /* finished while a send was queued: put back when it completes */
     bool v11;             /* came on a RADIUS/1.1 connection: token and fingerprint, not ap_auth */

@@ -59,12 +59,11 @@ struct rg_worker {
     struct rg_conn *staged; /* connections with packets staged in this loop turn */
     uv_check_t
         flush_check; /* after the turn's I/O: wakes paused connections, encrypts and writes */
-    struct rg_backend_sock *send_socks;    /* backend sockets with packets queued this turn */
-    struct rg_backend_send_pool send_pool; /* backend.c's: sends queued in libuv */
-    struct rg_conn *paused;                /* connections waiting for table room, oldest first */
-    struct rg_conn *paused_tail; /* last of that list: paused connections resume in order */
-    unsigned wake_credit;        /* slots freed since the paused were woken: how many to wake */
-    unsigned closes_unreturned;  /* connections closed since return_memory last ran */
+    struct rg_backend_io backend_io; /* lent to the backend sets (backend.c's to use) */
+    struct rg_conn *paused;          /* connections waiting for table room, oldest first */
+    struct rg_conn *paused_tail;     /* last of that list: paused connections resume in order */
+    unsigned wake_credit;            /* slots freed since the paused were woken: how many to wake */
+    unsigned closes_unreturned;      /* connections closed since return_memory last ran */
     uint64_t next_conn_id;
     struct rg_conn_queue waiting;  /* accepted, waiting for a handshake slot, oldest first */
     struct rg_conn *waiting_heard; /* ...but those that spoke first: the last of them */
@@ -89,9 +88,6 @@ struct rg_worker {
     struct rg_buf_pool buf_pool;      /* TLS and write buffers of this worker's connections */
     uv_check_t trim_check;            /* runs rg_conn_trim_idle after the poll */
     struct rg_conn *trim_head;        /* connections to trim (rg_conn.trim_next) */
-    uint8_t *udp_buf;                 /* malloced on first use, owned: receive buffer for backend
-                                         sockets, RG_BACKEND_RECV_BATCH datagrams of up to 64 KiB
-                                         (recvmmsg; only the octets received are touched) */
     uint8_t tcp_buf[65536];           /* receive buffer for AP connections */
     bool tcp_buf_busy;
     uv_timer_t drain_timer; /* graceful stop */
@@ -111,6 +107,10 @@ void rg_worker_schedule_admit(struct rg_worker *w);
 
 /* Start the idle handle that runs rg_conn_run_more (the more list is not empty). */
 void rg_worker_schedule_more(struct rg_worker *w);
+
+/* Lend w's loop, counters and metrics shard to its backend sets (w->backend_io), their
+ * flush asked for through rg_worker_schedule_flush. */
+void rg_worker_backend_io_init(struct rg_worker *w);
 
 /* Run rg_conn_flush_staged at the end of this loop turn (the check phase). */
 void rg_worker_schedule_flush(struct rg_worker *w);

@@ -11,7 +11,6 @@
 
 #include "radsecgw/backend.h"
 #include "radsecgw/proxy.h"
-#include "radsecgw/worker.h"
 
 #include <arpa/inet.h>
 #include <sys/resource.h>
@@ -288,14 +287,18 @@ static void test_rt_schedule(void **state)
         assert_true(rg_rt_next(&rt, 16000, r) <= 17600);
 }
 
-static struct rg_worker worker; /* only its loop is used: the sockets are opened, not used */
+/* Only the loop is used: the sockets are opened, nothing is sent. */
+static uv_loop_t loop;
+static struct rg_stats stats;
+static struct rg_backend_io io;
 
 static void test_ids_spread_over_sockets(void **state)
 {
     (void)state;
     struct rg_backend_set *set = make_set(RG_POLICY_FAILOVER, 1, true);
-    assert_int_equal(uv_loop_init(&worker.loop), 0);
-    set->worker = &worker;
+    assert_int_equal(uv_loop_init(&loop), 0);
+    rg_backend_io_init(&io, &loop, &stats, NULL, NULL, NULL);
+    set->io = &io;
     struct sockaddr_in *sin = (struct sockaddr_in *)&servers[0].auth_addr;
     sin->sin_family = AF_INET;
     sin->sin_port = htons(9);
@@ -328,8 +331,90 @@ static void test_ids_spread_over_sockets(void **state)
     assert_int_equal(d->outstanding, 0);
     /* Retiring an idle set closes its sockets; the loop ends once they are closed. */
     rg_backend_set_retire(set);
-    assert_int_equal(uv_run(&worker.loop, UV_RUN_DEFAULT), 0);
-    assert_int_equal(uv_loop_close(&worker.loop), 0);
+    assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+    assert_int_equal(uv_loop_close(&loop), 0);
+}
+
+/* ---- batched receive: every reply arrives, however the batches fall ---- */
+
+static unsigned replies_seen;
+
+static void count_reply(void *arg, struct rg_backend_sock *sock, const uint8_t *pkt, size_t len,
+                        const struct sockaddr *addr)
+{
+    (void)arg;
+    (void)sock;
+    (void)addr;
+    assert_int_equal(len, 20);
+    assert_int_equal(pkt[1], (uint8_t)replies_seen); /* in order, none lost */
+    replies_seen++;
+}
+
+static void count_sent(void *arg, void *owner)
+{
+    (void)arg;
+    (void)owner;
+}
+
+/* Send n datagrams of 20 octets to port from fd, numbered from *next. */
+static void send_datagrams(int fd, uint16_t port, unsigned n, unsigned *next)
+{
+    struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons(port)};
+    inet_pton(AF_INET, "127.0.0.1", &to.sin_addr);
+    for (unsigned i = 0; i < n; i++) {
+        uint8_t pkt[20] = {2, (uint8_t)(*next)++};
+        assert_int_equal(sendto(fd, pkt, sizeof(pkt), 0, (struct sockaddr *)&to, sizeof(to)), 20);
+    }
+}
+
+/* A short recvmmsg batch ends the socket's reading for the turn (no empty call to find
+ * EAGAIN, issue 14): what arrives after it is read in the next turn, and a backlog larger
+ * than one batch is read in full batches until it runs short. */
+static void test_recv_batches(void **state)
+{
+    (void)state;
+    struct rg_backend_set *set = make_set(RG_POLICY_FAILOVER, 1, true);
+    set->events = (struct rg_backend_events){.reply = count_reply, .sent = count_sent};
+    assert_int_equal(uv_loop_init(&loop), 0);
+    rg_backend_io_init(&io, &loop, &stats, NULL, NULL, NULL);
+    set->io = &io;
+    struct rg_backend_dest *d = &set->pools[0].servers[0].auth;
+    static struct rg_request req;
+    struct rg_backend_sock *s;
+    uint8_t id;
+    assert_int_equal(rg_backend_alloc_id(d, &req, &s, &id), 0);
+    struct sockaddr_storage local;
+    int namelen = sizeof(local);
+    assert_int_equal(uv_udp_getsockname(&s->udp, (struct sockaddr *)&local, &namelen), 0);
+    uint16_t port = ntohs(((struct sockaddr_in *)&local)->sin_port);
+    int fd = socket(AF_INET, SOCK_DGRAM, 0);
+    assert_true(fd >= 0);
+    unsigned next = 0;
+    replies_seen = 0;
+
+    /* A short batch: all three read in one turn. */
+    send_datagrams(fd, port, 3, &next);
+    uv_run(&loop, UV_RUN_NOWAIT);
+    assert_int_equal(replies_seen, 3);
+    /* The short batch did not leave the socket deaf: the next turn reads what came after. */
+    send_datagrams(fd, port, 5, &next);
+    uv_run(&loop, UV_RUN_NOWAIT);
+    assert_int_equal(replies_seen, 8);
+    /* A full batch and then a short one, in one turn. */
+    send_datagrams(fd, port, RG_BACKEND_RECV_BATCH + 4, &next);
+    uv_run(&loop, UV_RUN_NOWAIT);
+    assert_int_equal(replies_seen, 8 + RG_BACKEND_RECV_BATCH + 4);
+    /* A backlog of 100: libuv reads at most 32 a turn, every one arrives within a few. */
+    send_datagrams(fd, port, 100, &next);
+    for (int turn = 0; turn < 10 && replies_seen < next; turn++)
+        uv_run(&loop, UV_RUN_NOWAIT);
+    assert_int_equal(replies_seen, next);
+
+    close(fd);
+    rg_backend_release_id(s, id);
+    rg_backend_set_retire(set);
+    assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+    assert_int_equal(uv_loop_close(&loop), 0);
 }
 
 /* A socket that cannot be opened (EMFILE) is never put in the pool: its IDs would only
@@ -338,8 +423,9 @@ static void test_failed_socket_not_in_pool(void **state)
 {
     (void)state;
     struct rg_backend_set *set = make_set(RG_POLICY_FAILOVER, 1, true);
-    assert_int_equal(uv_loop_init(&worker.loop), 0);
-    set->worker = &worker;
+    assert_int_equal(uv_loop_init(&loop), 0);
+    rg_backend_io_init(&io, &loop, &stats, NULL, NULL, NULL);
+    set->io = &io;
     struct rg_backend_dest *d = &set->pools[0].servers[0].auth;
     struct rlimit saved, low;
     assert_int_equal(getrlimit(RLIMIT_NOFILE, &saved), 0);
@@ -363,89 +449,8 @@ static void test_failed_socket_not_in_pool(void **state)
     assert_ptr_equal(d->socks[0], s);
     rg_backend_release_id(s, id);
     rg_backend_set_retire(set);
-    assert_int_equal(uv_run(&worker.loop, UV_RUN_DEFAULT), 0);
-    assert_int_equal(uv_loop_close(&worker.loop), 0);
-}
-
-/* ---- batched receive: every reply arrives, however the batches fall ---- */
-
-static unsigned replies_seen;
-
-static void count_reply(void *arg, struct rg_backend_sock *sock, const uint8_t *pkt, size_t len,
-                        const struct sockaddr *addr)
-{
-    (void)arg;
-    (void)sock;
-    (void)addr;
-    assert_int_equal(len, 20);
-    assert_int_equal(pkt[1], (uint8_t)replies_seen); /* in order, none lost */
-    replies_seen++;
-}
-
-static void count_sent(void *arg, struct rg_request *req)
-{
-    (void)arg;
-    (void)req;
-}
-
-/* Send n datagrams of 20 octets to port from fd, numbered from *next. */
-static void send_datagrams(int fd, uint16_t port, unsigned n, unsigned *next)
-{
-    struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons(port)};
-    inet_pton(AF_INET, "127.0.0.1", &to.sin_addr);
-    for (unsigned i = 0; i < n; i++) {
-        uint8_t pkt[20] = {2, (uint8_t)(*next)++};
-        assert_int_equal(sendto(fd, pkt, sizeof(pkt), 0, (struct sockaddr *)&to, sizeof(to)), 20);
-    }
-}
-
-/* A short recvmmsg batch ends the socket's reading for the turn (no empty call to find
- * EAGAIN, issue 14): what arrives after it is read in the next turn, and a backlog larger
- * than one batch is read in full batches until it runs short. */
-static void test_recv_batches(void **state)
-{
-    (void)state;
-    struct rg_backend_set *set = make_set(RG_POLICY_FAILOVER, 1, true);
-    set->events = (struct rg_backend_events){.reply = count_reply, .sent = count_sent};
-    assert_int_equal(uv_loop_init(&worker.loop), 0);
-    set->worker = &worker;
-    struct rg_backend_dest *d = &set->pools[0].servers[0].auth;
-    static struct rg_request req;
-    struct rg_backend_sock *s;
-    uint8_t id;
-    assert_int_equal(rg_backend_alloc_id(d, &req, &s, &id), 0);
-    struct sockaddr_storage local;
-    int namelen = sizeof(local);
-    assert_int_equal(uv_udp_getsockname(&s->udp, (struct sockaddr *)&local, &namelen), 0);
-    uint16_t port = ntohs(((struct sockaddr_in *)&local)->sin_port);
-    int fd = socket(AF_INET, SOCK_DGRAM, 0);
-    assert_true(fd >= 0);
-    unsigned next = 0;
-    replies_seen = 0;
-
-    /* A short batch: all three read in one turn. */
-    send_datagrams(fd, port, 3, &next);
-    uv_run(&worker.loop, UV_RUN_NOWAIT);
-    assert_int_equal(replies_seen, 3);
-    /* The short batch did not leave the socket deaf: the next turn reads what came after. */
-    send_datagrams(fd, port, 5, &next);
-    uv_run(&worker.loop, UV_RUN_NOWAIT);
-    assert_int_equal(replies_seen, 8);
-    /* A full batch and then a short one, in one turn. */
-    send_datagrams(fd, port, RG_BACKEND_RECV_BATCH + 4, &next);
-    uv_run(&worker.loop, UV_RUN_NOWAIT);
-    assert_int_equal(replies_seen, 8 + RG_BACKEND_RECV_BATCH + 4);
-    /* A backlog of 100: libuv reads at most 32 a turn, every one arrives within a few. */
-    send_datagrams(fd, port, 100, &next);
-    for (int turn = 0; turn < 10 && replies_seen < next; turn++)
-        uv_run(&worker.loop, UV_RUN_NOWAIT);
-    assert_int_equal(replies_seen, next);
-
-    close(fd);
-    rg_backend_release_id(s, id);
-    rg_backend_set_retire(set);
-    assert_int_equal(uv_run(&worker.loop, UV_RUN_DEFAULT), 0);
-    assert_int_equal(uv_loop_close(&worker.loop), 0);
+    assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+    assert_int_equal(uv_loop_close(&loop), 0);
 }
 
 /* Replays the retransmission timeline of one request against a server that never answers,

@@ -107,7 +107,8 @@ static void worker_up(const char *ma)
     wk.flush_check.data = &wk;
     assert_int_equal(rg_proxy_init(&wk.proxy, &wk, &wk.loop, 1024), 0);
     struct rg_backend_events ev = rg_proxy_backend_events(&wk.proxy);
-    wk.backends = rg_backend_set_new(&wk, cfg, &ev);
+    rg_worker_backend_io_init(&wk);
+    wk.backends = rg_backend_set_new(&wk.backend_io, cfg, &ev);
     memset(&wgen, 0, sizeof(wgen));
     wgen.refcount = 1;
     wgen.cfg = cfg;
@@ -125,6 +126,7 @@ static void worker_down(void)
     assert_int_equal(uv_run(&wk.loop, UV_RUN_DEFAULT), 0);
     assert_int_equal(uv_loop_close(&wk.loop), 0);
     rg_proxy_free(&wk.proxy);
+    rg_backend_io_free(&wk.backend_io);
     rg_config_unref(wgen.cfg);
 }
 
@@ -537,7 +539,7 @@ static void fake_up(void)
     memset(&wk, 0, sizeof(wk)); /* no loop: no uv timer, no connection */
     assert_int_equal(rg_proxy_init(&wk.proxy, &wk, NULL, 1024), 0);
     rg_proxy_set_ops(&wk.proxy, &fake_ops, &fk);
-    wk.backends = rg_backend_set_new(&wk, cfg, NULL); /* fake_ops: no sockets, nothing reported */
+    wk.backends = rg_backend_set_new(NULL, cfg, NULL); /* fake_ops: no sockets, nothing reported */
     memset(&wgen, 0, sizeof(wgen));
     wgen.refcount = 1;
     wgen.cfg = cfg;
