@@ -158,5 +158,4 @@ void rg_conn_recheck(struct rg_conn *c, struct rg_gen *g);
  * went back to the pool already, at the end of each event). */
 void rg_conn_trim_idle(struct rg_worker *w);
 
-
 #endif
