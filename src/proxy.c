@@ -184,15 +184,16 @@ void rg_proxy_fair_reply(struct rg_proxy *px, const struct rg_request *req)
 {
     struct rg_proxy_fair *f = &px->fair;
     uint64_t now = rg_proxy_now(px), congested = f->congested;
-    uint32_t before = f->budget;
+    bool before = f->limiting;
     uint64_t latency = now > req->first_ms ? now - req->first_ms : 0;
-    if (!rg_proxy_fair_sample(f, now, latency) && f->congested == congested)
+    bool changed = rg_proxy_fair_sample(f, now, latency);
+    if (!changed && f->congested == congested && f->limiting == before)
         return;
     if (!px->worker)
         return;
     if (f->congested != congested)
         RG_STAT_INC(&px->worker->stats, backend_congested);
-    if (before == RG_PROXY_FAIR_UNLIMITED && f->budget != RG_PROXY_FAIR_UNLIMITED)
+    if (!before && f->limiting)
         rg_log_limited("backend-congested", LOG_NOTICE,
                        "event=backend_congested worker=%u latency_ms=%llu baseline_ms=%llu "
                        "budget=%u connections=%u share=%u action=\"a connection at its share is "
@@ -200,7 +201,7 @@ void rg_proxy_fair_reply(struct rg_proxy *px, const struct rg_request *req)
                        px->worker->index, (unsigned long long)latency,
                        (unsigned long long)rg_proxy_fair_baseline(f), f->budget, f->active,
                        rg_proxy_fair_share(f));
-    else if (before != RG_PROXY_FAIR_UNLIMITED && f->budget == RG_PROXY_FAIR_UNLIMITED)
+    else if (before && !f->limiting)
         rg_log_limited("backend-congested", LOG_NOTICE,
                        "event=backend_uncongested worker=%u latency_ms=%llu baseline_ms=%llu",
                        px->worker->index, (unsigned long long)latency,
