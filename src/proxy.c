@@ -122,47 +122,20 @@ void rg_proxy_log_request(struct rg_proxy *px, const struct rg_request *req, con
             (unsigned long long)latency);
 }
 
-/* Requests o keeps at the backends: in flight, and abandoned ones still holding an ID (its
- * count in the fair shares, proxy_fair.h). */
-static uint32_t held_by(const struct rg_origin *o)
-{
-    return o->ninflight + o->nabandoned;
-}
-
-/* An origin held back at its share of congested backends may be read again once it holds
- * less (proxy_fair.h: with some room, not for every single reply). */
-static void share_unblock(struct rg_proxy *px, struct rg_origin *o)
-{
-    if (o->share_wait && rg_proxy_fair_may_resume(&px->fair, held_by(o))) {
-        o->share_wait = false;
-        o->ops->drained(o->arg);
-    }
-}
-
 /* Every way a request leaves the table goes through here. wake: the slot and ID it frees
  * may let a connection paused by backpressure go on. */
 static void finish_ex(struct rg_proxy *px, struct rg_request *req, bool wake)
 {
     rg_proxy_heap_remove(px, req);
-    struct rg_origin *ab = req->abandoned_by;
-    if (ab) {
-        uint32_t before = held_by(ab);
-        rg_proxy_abandoned_unlink(req);
-        rg_proxy_fair_held(&px->fair, before, held_by(ab));
-        share_unblock(px, ab);
-    }
+    rg_proxy_abandoned_unlink(req);
     if (req->sock) {
         px->ops->release_id(px->ops_arg, req->sock, req->id);
         req->sock = NULL;
         RG_STAT_DEC(&px->worker->stats, outstanding);
     }
     if (req->origin) {
-        struct rg_origin *o = req->origin;
-        uint32_t before = held_by(o);
-        rg_proxy_inflight_release(o, req->ap_id, req);
+        rg_proxy_inflight_release(req->origin, req->ap_id, req);
         req->origin = NULL;
-        rg_proxy_fair_held(&px->fair, before, held_by(o));
-        share_unblock(px, o);
     }
     if (req->probe && req->server)
         req->server->probe_inflight = false;
@@ -182,7 +155,8 @@ void rg_proxy_finish(struct rg_proxy *px, struct rg_request *req)
 
 void rg_proxy_fair_reply(struct rg_proxy *px, const struct rg_request *req)
 {
-    struct rg_proxy_fair *f = &px->fair;
+    struct rg_backend_server *srv = req->server;
+    struct rg_proxy_fair *f = &srv->fair;
     uint64_t now = rg_proxy_now(px), congested = f->congested;
     bool before = f->limiting;
     uint64_t latency = now > req->first_ms ? now - req->first_ms : 0;
@@ -195,17 +169,19 @@ void rg_proxy_fair_reply(struct rg_proxy *px, const struct rg_request *req)
         RG_STAT_INC(&px->worker->stats, backend_congested);
     if (!before && f->limiting)
         rg_log_limited("backend-congested", LOG_NOTICE,
-                       "event=backend_congested worker=%u latency_ms=%llu baseline_ms=%llu "
-                       "budget=%u connections=%u share=%u action=\"a connection at its share is "
-                       "not read until its requests drain\"",
-                       px->worker->index, (unsigned long long)latency,
-                       (unsigned long long)rg_proxy_fair_baseline(f), f->budget, f->active,
-                       rg_proxy_fair_share(f));
+                       "event=backend_congested worker=%u backend=%s pool=%s latency_ms=%llu "
+                       "baseline_ms=%llu budget=%u connections=%u share=%u action=\"a "
+                       "connection at its share of this server is not read until its requests "
+                       "drain\"",
+                       px->worker->index, srv->cfg->name, srv->pool->cfg->name,
+                       (unsigned long long)latency, (unsigned long long)rg_proxy_fair_baseline(f),
+                       f->budget, f->active, rg_proxy_fair_share(f));
     else if (before && !f->limiting)
         rg_log_limited("backend-congested", LOG_NOTICE,
-                       "event=backend_uncongested worker=%u latency_ms=%llu baseline_ms=%llu",
-                       px->worker->index, (unsigned long long)latency,
-                       (unsigned long long)rg_proxy_fair_baseline(f));
+                       "event=backend_uncongested worker=%u backend=%s pool=%s latency_ms=%llu "
+                       "baseline_ms=%llu",
+                       px->worker->index, srv->cfg->name, srv->pool->cfg->name,
+                       (unsigned long long)latency, (unsigned long long)rg_proxy_fair_baseline(f));
 }
 
 void rg_proxy_on_sent(struct rg_proxy *px, struct rg_request *req)
@@ -436,13 +412,7 @@ int rg_proxy_on_request(struct rg_proxy *px, struct rg_origin *o, const uint8_t 
         o->abandon_wait = true;
         return -EBUSY; /* read again once its abandoned requests drain */
     }
-    if (!rg_proxy_fair_may_add(&px->fair, held_by(o))) {
-        o->share_wait = true;
-        RG_STAT_INC(&w->stats, share_paused);
-        return -EDQUOT; /* read again once it holds less than its share */
-    }
     if (old) {
-        uint32_t before = held_by(o);
         /* RFC 5080 §2.2.2: the same ID with another Request Authenticator is a new request;
          * the AP gave up on the old one. It stops being retransmitted and keeps its backend
          * ID until its deadline, so its late reply is recognised and dropped. */
@@ -455,7 +425,6 @@ int rg_proxy_on_request(struct rg_proxy *px, struct rg_origin *o, const uint8_t 
         rg_proxy_inflight_release(o, ap_id, old);
         if (old->sock)
             rg_proxy_abandoned_link(o, old);
-        rg_proxy_fair_held(&px->fair, before, held_by(o));
     }
 
     char user[256];
@@ -508,6 +477,13 @@ int rg_proxy_on_request(struct rg_proxy *px, struct rg_origin *o, const uint8_t 
         return 0;
     }
 
+    if (!rg_proxy_fair_may_add(&srv->fair, rg_proxy_held_at(o, srv))) {
+        /* Read again once it holds less than its share of this server (a reused ID's old
+         * request is already abandoned, so the packet finds none when it comes back). */
+        o->share_wait = srv;
+        RG_STAT_INC(&w->stats, share_paused);
+        return -EDQUOT;
+    }
     struct rg_request *req = rg_proxy_slot_get(px);
     if (!req)
         return -EAGAIN;
@@ -550,9 +526,7 @@ int rg_proxy_on_request(struct rg_proxy *px, struct rg_origin *o, const uint8_t 
                                RG_RADIUS11_ERR_PROXY_PROCESSING, reason);
         return -EINVAL;
     }
-    uint32_t before = held_by(o);
     rg_proxy_inflight_claim(o, ap_id, req);
-    rg_proxy_fair_held(&px->fair, before, held_by(o));
     RG_STAT_INC(&w->stats, forwarded);
     return 0;
 }
@@ -639,6 +613,7 @@ static void on_deadline(struct rg_proxy *px, struct rg_request *req, uint64_t no
         rg_proxy_heap_remove(px, req);
         int rc = start_on_server(px, req, next, px->scratch, len, RG_SECRET_OF(srv->cfg), false);
         if (rc == 0) {
+            rg_proxy_held_moved(req);
             px->ops->release_id(px->ops_arg, old, old_id);
             RG_STAT_DEC(&w->stats, outstanding);
             RG_STAT_INC(&w->stats, failovers);

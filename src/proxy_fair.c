@@ -20,6 +20,16 @@ void rg_proxy_fair_init(struct rg_proxy_fair *f)
     };
 }
 
+void rg_proxy_fair_inherit(struct rg_proxy_fair *f, const struct rg_proxy_fair *old)
+{
+    rg_proxy_fair_init(f);
+    f->budget = old->budget;
+    f->limiting = old->limiting;
+    f->window_min_ms = old->window_min_ms;
+    f->prev_window_min_ms = old->prev_window_min_ms;
+    f->congested = old->congested;
+}
+
 uint64_t rg_proxy_fair_baseline(const struct rg_proxy_fair *f)
 {
     return min_u64(f->window_min_ms, f->prev_window_min_ms);

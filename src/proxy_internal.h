@@ -36,13 +36,16 @@ void rg_proxy_fair_reply(struct rg_proxy *px, const struct rg_request *req);
  * RADIUS/1.1 request holding token (or NULL) and a free slot for token (its own, else the
  * next free one; -1 when 256 are in flight); an abandoned request that still holds its
  * backend ID joins / leaves the origin's list (leaving tells a waiting origin once half of
- * RG_PROXY_ABANDONED_MAX are gone: o->ops->drained). */
+ * RG_PROXY_ABANDONED_MAX are gone: o->ops->drained). req->server is set before a claim or
+ * link. */
 int rg_proxy_inflight_table(struct rg_proxy *px, struct rg_origin *o);
 void rg_proxy_inflight_claim(struct rg_origin *o, uint8_t slot, struct rg_request *req);
-void rg_proxy_inflight_release(struct rg_origin *o, uint8_t slot, const struct rg_request *req);
+void rg_proxy_inflight_release(struct rg_origin *o, uint8_t slot, struct rg_request *req);
 struct rg_request *rg_proxy_find_token(const struct rg_origin *o, uint32_t token);
 int rg_proxy_token_slot(const struct rg_origin *o, uint32_t token);
 void rg_proxy_abandoned_link(struct rg_origin *o, struct rg_request *req);
 void rg_proxy_abandoned_unlink(struct rg_request *req);
+/* req failed over to another server (req->server): its origin's count moves with it. */
+void rg_proxy_held_moved(struct rg_request *req);
 
 #endif

@@ -17,7 +17,6 @@ int rg_proxy_init(struct rg_proxy *px, struct rg_worker *w, uv_loop_t *loop, uns
     memset(px, 0, sizeof(*px));
     px->worker = w;
     px->ops = &rg_proxy_backend_ops;
-    rg_proxy_fair_init(&px->fair);
     px->max_chunks = (max_requests + RG_PROXY_CHUNK - 1) / RG_PROXY_CHUNK;
     if (px->max_chunks == 0)
         px->max_chunks = 1;

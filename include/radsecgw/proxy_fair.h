@@ -47,6 +47,10 @@ struct rg_proxy_fair {
 
 void rg_proxy_fair_init(struct rg_proxy_fair *f);
 
+/* A reload's new copy of a server: what was learned of it (baseline, budget, congestion)
+ * carries over; its counts start at zero (what is held stays counted at the old copy). */
+void rg_proxy_fair_inherit(struct rg_proxy_fair *f, const struct rg_proxy_fair *old);
+
 /* A backend reply arrived latency_ms after its request was sent. True when the interval
  * that ended before it (rg_proxy_fair_tick) changed the budget. */
 bool rg_proxy_fair_sample(struct rg_proxy_fair *f, uint64_t now_ms, uint64_t latency_ms);
