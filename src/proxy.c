@@ -155,18 +155,24 @@ void rg_proxy_finish(struct rg_proxy *px, struct rg_request *req)
 
 void rg_proxy_fair_reply(struct rg_proxy *px, const struct rg_request *req)
 {
-    struct rg_backend_server *srv = req->server;
-    struct rg_proxy_fair *f = &srv->fair;
-    uint64_t now = rg_proxy_now(px), congested = f->congested;
-    bool before = f->limiting;
+    uint64_t now = rg_proxy_now(px);
     uint64_t latency = now > req->first_ms ? now - req->first_ms : 0;
-    bool changed = rg_proxy_fair_sample(f, now, latency);
-    if (!changed && f->congested == congested && f->limiting == before)
+    rg_proxy_fair_sample(&req->server->fair, now, latency);
+    rg_proxy_fair_judged(px, req->server);
+}
+
+void rg_proxy_fair_judged(struct rg_proxy *px, struct rg_backend_server *srv)
+{
+    struct rg_proxy_fair *f = &srv->fair;
+    if (f->congested == f->reported_congested && f->limiting == f->reported_limiting)
         return;
+    bool before = f->reported_limiting;
+    uint64_t late = f->congested - f->reported_congested;
+    f->reported_congested = f->congested;
+    f->reported_limiting = f->limiting;
     if (!px->worker)
         return;
-    if (f->congested != congested)
-        RG_STAT_INC(&px->worker->stats, backend_congested);
+    RG_STAT_ADD(&px->worker->stats, backend_congested, late);
     if (!before && f->limiting)
         rg_log_limited("backend-congested", LOG_NOTICE,
                        "event=backend_congested worker=%u backend=%s pool=%s latency_ms=%llu "
@@ -174,14 +180,16 @@ void rg_proxy_fair_reply(struct rg_proxy *px, const struct rg_request *req)
                        "connection at its share of this server is not read until its requests "
                        "drain\"",
                        px->worker->index, srv->cfg->name, srv->pool->cfg->name,
-                       (unsigned long long)latency, (unsigned long long)rg_proxy_fair_baseline(f),
-                       f->budget, f->active, rg_proxy_fair_share(f));
+                       (unsigned long long)f->judged_ms,
+                       (unsigned long long)rg_proxy_fair_baseline(f), f->budget, f->active,
+                       rg_proxy_fair_share(f));
     else if (before && !f->limiting)
         rg_log_limited("backend-congested", LOG_NOTICE,
                        "event=backend_uncongested worker=%u backend=%s pool=%s latency_ms=%llu "
                        "baseline_ms=%llu",
                        px->worker->index, srv->cfg->name, srv->pool->cfg->name,
-                       (unsigned long long)latency, (unsigned long long)rg_proxy_fair_baseline(f));
+                       (unsigned long long)f->judged_ms,
+                       (unsigned long long)rg_proxy_fair_baseline(f));
 }
 
 void rg_proxy_on_sent(struct rg_proxy *px, struct rg_request *req)
@@ -353,7 +361,10 @@ int rg_proxy_on_request(struct rg_proxy *px, struct rg_origin *o, const uint8_t 
                        RG_ORIGIN_LOG_ARGS(o), rg_radius_code_name(code), ref);
         return -EPROTONOSUPPORT;
     }
-    RG_STAT_INC(&w->stats, requests);
+    if (o->handed_again)
+        o->handed_again = false;
+    else
+        RG_STAT_INC(&w->stats, requests);
     /* RFC 9765: nothing on a RADIUS/1.1 connection is signed with the secret. */
     if (!v11 && (why = rg_translate_check_request(pkt, secret)) != NULL) {
         RG_STAT_INC(&w->stats, drop_bad_request);
@@ -410,6 +421,7 @@ int rg_proxy_on_request(struct rg_proxy *px, struct rg_origin *o, const uint8_t 
     }
     if (old && old->sock && o->nabandoned >= RG_PROXY_ABANDONED_MAX) {
         o->abandon_wait = true;
+        o->handed_again = true;
         return -EBUSY; /* read again once its abandoned requests drain */
     }
     if (old) {
@@ -477,10 +489,13 @@ int rg_proxy_on_request(struct rg_proxy *px, struct rg_origin *o, const uint8_t 
         return 0;
     }
 
+    rg_proxy_fair_tick(&srv->fair, now);
+    rg_proxy_fair_judged(px, srv);
     if (!rg_proxy_fair_may_add(&srv->fair, rg_proxy_held_at(o, srv))) {
         /* Read again once it holds less than its share of this server (a reused ID's old
          * request is already abandoned, so the packet finds none when it comes back). */
-        o->share_wait = srv;
+        rg_proxy_share_wait(px, o, srv);
+        o->handed_again = true;
         RG_STAT_INC(&w->stats, share_paused);
         return -EDQUOT;
     }

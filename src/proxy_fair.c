@@ -27,12 +27,24 @@ void rg_proxy_fair_inherit(struct rg_proxy_fair *f, const struct rg_proxy_fair *
     f->limiting = old->limiting;
     f->window_min_ms = old->window_min_ms;
     f->prev_window_min_ms = old->prev_window_min_ms;
-    f->congested = old->congested;
+    f->congested = f->reported_congested = old->congested;
+    f->reported_limiting = old->limiting;
 }
 
 uint64_t rg_proxy_fair_baseline(const struct rg_proxy_fair *f)
 {
     return min_u64(f->window_min_ms, f->prev_window_min_ms);
+}
+
+/* Not congested: twice what was held (at most double per interval while it is used up, so
+ * a flood from idle is judged before it queues more than the floor), falling by a quarter
+ * per interval towards that once the connections ask for less. */
+static void free_budget(struct rg_proxy_fair *f)
+{
+    uint64_t b = f->budget - f->budget / 4;
+    b = b > 2 * (uint64_t)f->max_held ? b : 2 * (uint64_t)f->max_held;
+    b = min_u64(b, UINT32_MAX / 2);
+    f->budget = b < RG_PROXY_FAIR_BUDGET_MIN ? RG_PROXY_FAIR_BUDGET_MIN : (uint32_t)b;
 }
 
 /* The end of an interval whose lowest latency was m and that had f->replies replies. A
@@ -41,6 +53,7 @@ static bool judge(struct rg_proxy_fair *f, uint64_t now_ms, uint64_t m)
 {
     uint32_t before = f->budget;
     uint64_t base = rg_proxy_fair_baseline(f);
+    f->judged_ms = m;
     bool congested = base != UINT64_MAX && m > base + RG_PROXY_FAIR_TARGET_MS;
     uint64_t len = now_ms > f->interval_start_ms ? now_ms - f->interval_start_ms : 1;
     if (congested) {
@@ -62,13 +75,7 @@ static bool judge(struct rg_proxy_fair *f, uint64_t now_ms, uint64_t m)
         else if (f->budget < UINT32_MAX / 2)
             f->budget += f->budget / 8; /* probe for room: about twice as much per 0.6 s */
     } else {
-        /* Not congested: twice what was held (at most double per interval while it is used
-         * up, so a flood from idle is judged before it queues more than the floor), falling
-         * by a quarter per interval towards that once the connections ask for less. */
-        uint64_t b = f->budget - f->budget / 4;
-        b = b > 2 * (uint64_t)f->max_held ? b : 2 * (uint64_t)f->max_held;
-        b = min_u64(b, UINT32_MAX / 2);
-        f->budget = b < RG_PROXY_FAIR_BUDGET_MIN ? RG_PROXY_FAIR_BUDGET_MIN : (uint32_t)b;
+        free_budget(f);
     }
     /* The baseline: while congested the queue the budget leaves would become the new
      * baseline, so the windows only turn while not, or when a whole window was congested
@@ -100,15 +107,18 @@ bool rg_proxy_fair_tick(struct rg_proxy_fair *f, uint64_t now_ms)
     }
     if (now_ms < f->interval_end_ms)
         return false;
-    bool changed = f->replies && judge(f, now_ms, f->interval_min_ms);
+    uint32_t before = f->budget;
+    if (f->replies)
+        judge(f, now_ms, f->interval_min_ms);
+    else if (!f->limiting)
+        free_budget(f); /* a slow server: the budget follows what is held, no later */
     if (!f->limiting && now_ms >= f->interval_end_ms + RG_PROXY_FAIR_INTERVAL_MS) {
-        /* A whole interval without replies went by (idle): what is held now, so a flood
+        /* A whole interval went by with nothing asked (idle): what is held now, so a flood
          * that starts from idle starts from the floor. */
         uint32_t b = f->held < UINT32_MAX / 4 ? 2 * f->held : UINT32_MAX / 2;
-        b = b < RG_PROXY_FAIR_BUDGET_MIN ? RG_PROXY_FAIR_BUDGET_MIN : b;
-        changed |= b != f->budget;
-        f->budget = b;
+        f->budget = b < RG_PROXY_FAIR_BUDGET_MIN ? RG_PROXY_FAIR_BUDGET_MIN : b;
     }
+    bool changed = f->budget != before;
     f->interval_min_ms = UINT64_MAX;
     f->replies = 0;
     f->interval_start_ms = now_ms;

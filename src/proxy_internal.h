@@ -30,6 +30,13 @@ void rg_proxy_finish(struct rg_proxy *px, struct rg_request *req);
 /* A verified reply to req arrived: its latency judges the backends' congestion (the fair
  * shares, proxy_fair.h). */
 void rg_proxy_fair_reply(struct rg_proxy *px, const struct rg_request *req);
+/* srv's shares may just have been judged: count and log what changed of its congestion
+ * since the last call (latency_ms: the lowest of the interval judged). */
+void rg_proxy_fair_judged(struct rg_proxy *px, struct rg_backend_server *srv);
+/* o is held back at srv's share until it may resume (rg_proxy_share_tick, or a release of
+ * one of its requests there). */
+void rg_proxy_share_wait(struct rg_proxy *px, struct rg_origin *o,
+                         const struct rg_backend_server *srv);
 
 /* proxy_origin.c: an origin's requests. Its in-flight table, had from the pool at its first
  * request (0, -ENOMEM); req claims a free slot / gives slot back if it still holds it; the

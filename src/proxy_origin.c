@@ -167,8 +167,61 @@ void rg_proxy_abandoned_unlink(struct rg_request *req)
     }
 }
 
+static void on_share_timer(uv_timer_t *t)
+{
+    rg_proxy_share_tick(t->data);
+}
+
+void rg_proxy_share_wait(struct rg_proxy *px, struct rg_origin *o,
+                         const struct rg_backend_server *srv)
+{
+    o->share_wait = srv;
+    if (!o->share_listed) {
+        o->share_listed = true;
+        o->share_next = px->share_waiting;
+        px->share_waiting = o;
+    }
+    if (px->share_timer.loop && !uv_is_active((uv_handle_t *)&px->share_timer))
+        uv_timer_start(&px->share_timer, on_share_timer, RG_PROXY_FAIR_INTERVAL_MS,
+                       RG_PROXY_FAIR_INTERVAL_MS);
+}
+
+void rg_proxy_share_tick(struct rg_proxy *px)
+{
+    uint64_t now = rg_proxy_now(px);
+    struct rg_origin **pp = &px->share_waiting;
+    while (*pp) {
+        struct rg_origin *o = *pp;
+        struct rg_backend_server *srv = (struct rg_backend_server *)o->share_wait;
+        if (srv) {
+            rg_proxy_fair_tick(&srv->fair, now);
+            rg_proxy_fair_judged(px, srv);
+            if (!rg_proxy_fair_may_resume(&srv->fair, rg_proxy_held_at(o, srv))) {
+                pp = &o->share_next;
+                continue;
+            }
+            o->share_wait = NULL;
+            o->ops->drained(o->arg);
+        }
+        *pp = o->share_next; /* no longer waiting: off the list */
+        o->share_listed = false;
+        o->share_next = NULL;
+    }
+    if (!px->share_waiting && px->share_timer.loop)
+        uv_timer_stop(&px->share_timer);
+}
+
 void rg_proxy_origin_closed(struct rg_proxy *px, struct rg_origin *o)
 {
+    for (struct rg_origin **pp = &px->share_waiting; o->share_listed && *pp;
+         pp = &(*pp)->share_next) {
+        if (*pp == o) {
+            *pp = o->share_next;
+            o->share_listed = false;
+            o->share_next = NULL;
+            break;
+        }
+    }
     /* radiusdtls-bis §6.2.2: nothing more is sent for a closed connection; the requests
      * keep their IDs until their deadlines so late replies are recognised and dropped. */
     o->share_wait = NULL;

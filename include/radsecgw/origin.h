@@ -69,6 +69,9 @@ struct rg_origin {
     bool abandon_wait;
     struct rg_origin_held held[RG_ORIGIN_SERVERS];
     const struct rg_backend_server *share_wait;
+    bool share_listed; /* in the table's list of origins held back at a share */
+    bool handed_again; /* the next request is one refused with -EBUSY/-EDQUOT: counted then */
+    struct rg_origin *share_next; /* that list */
 };
 
 /* The fields every log line about an origin carries, after event=NAME: the same as

@@ -62,6 +62,11 @@ struct rg_proxy {
     struct rg_bufclass bufs[RG_PROXY_BUF_CLASSES];
     struct rg_buf_pool inflight_pool;   /* the origins' in-flight tables (rg_origin.inflight) */
     uint8_t scratch[RG_RADIUS_MAX_LEN]; /* re-translation on failover */
+    /* Origins held back at a server's share (proxy_fair.h), and the timer that judges those
+     * servers every interval while any waits: a budget that grows with no reply yet (a slow
+     * server) lets them go on. */
+    struct rg_origin *share_waiting;
+    uv_timer_t share_timer; /* embedded; closed with the worker */
 };
 
 /* Limit: max_requests slots (rounded up to a chunk). timer may be NULL loop for tests.
@@ -117,6 +122,10 @@ static inline bool rg_proxy_origin_holds_table(const struct rg_origin *o)
  * shares (srv->fair), and a release or unlink wakes an origin held back at that server's
  * share once it may be read again (o->ops->drained). */
 uint32_t rg_proxy_held_at(const struct rg_origin *o, const struct rg_backend_server *srv);
+
+/* The interval's end for the servers that origins wait at (the share timer; a test on a
+ * fake clock calls it): each judged, and those now within their share read again. */
+void rg_proxy_share_tick(struct rg_proxy *px);
 
 /* A queued send completed (backend.c). */
 void rg_proxy_on_sent(struct rg_proxy *px, struct rg_request *req);

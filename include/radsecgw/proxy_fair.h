@@ -43,6 +43,10 @@ struct rg_proxy_fair {
     bool window_stuck;  /* every interval of this window congested with the budget at its floor */
     unsigned calm;      /* uncongested intervals in a row */
     uint64_t congested; /* intervals judged congested, since start */
+    uint64_t judged_ms; /* the lowest latency of the last interval judged */
+    /* The caller's: what it last counted and logged of congested and limiting. */
+    uint64_t reported_congested;
+    bool reported_limiting;
 };
 
 void rg_proxy_fair_init(struct rg_proxy_fair *f);

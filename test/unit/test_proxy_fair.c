@@ -245,6 +245,38 @@ static void test_active_connections_counted(void **state)
     assert_int_equal(rg_proxy_fair_share(&f), RG_PROXY_FAIR_SHARE_MIN);
 }
 
+/* A slow server (test_load_20000_inflight: 8 s before any reply) and a legitimate load of
+ * 80 connections x 250 in flight: with no reply to judge, the budget still follows what is
+ * held, doubling per interval, so the whole load is in flight within a second. */
+static void test_slow_server_budget_grows_without_replies(void **state)
+{
+    (void)state;
+    struct rg_proxy_fair f;
+    rg_proxy_fair_init(&f);
+    uint64_t now = 1000;
+    rg_proxy_fair_tick(&f, now);
+    uint32_t held[80] = {0};
+    unsigned intervals = 0;
+    for (; intervals < 10 && f.held < 80 * 250; intervals++) {
+        for (bool more = true; more;) {
+            more = false;
+            for (unsigned i = 0; i < 80; i++) {
+                if (held[i] < 250 && rg_proxy_fair_may_add(&f, held[i])) {
+                    rg_proxy_fair_held(&f, held[i], held[i] + 1);
+                    held[i]++;
+                    more = true;
+                }
+            }
+        }
+        now += RG_PROXY_FAIR_INTERVAL_MS;
+        rg_proxy_fair_tick(&f, now); /* the share timer: no reply came */
+    }
+    assert_int_equal(f.held, 80 * 250);
+    assert_true(intervals <= 7);
+    assert_false(f.limiting);
+    assert_int_equal(f.congested, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -255,6 +287,7 @@ int main(void)
         cmocka_unit_test(test_active_connections_counted),
         cmocka_unit_test(test_flood_from_idle_bounded),
         cmocka_unit_test(test_started_mid_flood),
+        cmocka_unit_test(test_slow_server_budget_grows_without_replies),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
