@@ -57,7 +57,7 @@ void rg_conn_refuse(struct rg_conn *c, const char *reason);
 /* conn_proxy_header.c: check the balancer and read its PROXY v2 header, then rg_conn_admit. */
 void rg_conn_expect_proxy_header(struct rg_conn *c);
 
-/* conn.c: admission of a connection whose source is known. */
+/* conn_admit.c: admission of a connection whose source is known. */
 void rg_conn_admit(struct rg_conn *c);
 
 #endif

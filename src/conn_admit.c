@@ -1,0 +1,180 @@
+/* Admission of an AP connection whose source is known (the TCP peer, or the AP a PROXY
+ * header names): the limits and prefixes of admission.c, then a handshake slot or the
+ * waiting queue, watched unread until its peer speaks; making room by closing the oldest
+ * silent handshake. */
+#include <errno.h>
+
+#include "radsecgw/admission.h"
+#include "radsecgw/conn.h"
+#include "radsecgw/gen.h"
+#include "radsecgw/log.h"
+#include "radsecgw/metrics.h"
+#include "radsecgw/worker.h"
+
+#include "conn_internal.h"
+
+/* The kernel send buffer of an AP connection: fixed, not autotuned (rg_conn_admit). */
+#define RG_CONN_SNDBUF (256 * 1024)
+
+/* Close the oldest connection of w that has not sent a byte, to make room while a global
+ * limit is full (rg_admission_silent_victim chooses it). True if one was closed. */
+static bool evict_silent(struct rg_worker *w, bool with_waiting)
+{
+    struct rg_conn *victim = rg_admission_silent_victim(w, with_waiting);
+    if (!victim)
+        return false;
+    RG_STAT_INC(&w->stats, conn_evicted);
+    rg_admission_note(RG_ADMISSION_EVICTED);
+    rg_conn_close(victim, "evicted: silent while a connection limit was full");
+    return true;
+}
+
+/* A handshake slot was taken for c: set up TLS and start reading. */
+static void start_handshake(struct rg_conn *c)
+{
+    struct rg_worker *w = c->worker;
+    if (c->watching) {
+        uv_read_stop((uv_stream_t *)&c->tcp);
+        c->watching = false;
+    }
+    c->holds_slot = true;
+    RG_STAT_INC(&w->stats, conn_handshaking);
+    if (c->gen != w->gen) { /* waited across a reload: the generation in force */
+        rg_gen_unref(c->gen);
+        c->gen = rg_gen_ref(w->gen);
+    }
+    c->state = RG_CONN_HANDSHAKE; /* the TLS session is created when the first byte arrives */
+    c->last_activity_ms = rg_now_ms();
+    if (!c->heard)
+        rg_admission_list_push(c, RG_CONN_LIST_SILENT);
+    rg_conn_update_reading(c);
+}
+
+/* Waiting connections looked at per pass: a flood from one address at its per-address
+ * limit must not make every slot release walk the whole queue. */
+#define RG_ADMIT_SCAN 1024
+
+/* A waiting connection is not read (it holds no buffers), but the loop tells when its
+ * peer has sent something: an empty buffer makes libuv report UV_ENOBUFS instead of
+ * reading. Then it goes first in the queue and, when every slot is taken, the oldest
+ * silent handshake makes room for it (a half-open flood must not keep an AP's ClientHello
+ * waiting until handshake-timeout frees slots). */
+static void on_watch_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    (void)h;
+    (void)suggested;
+    *buf = uv_buf_init(NULL, 0);
+}
+
+static void on_watch_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    struct rg_conn *c = s->data;
+    struct rg_worker *w = c->worker;
+    (void)nread; /* UV_ENOBUFS: readable (data, or the peer's FIN, which the read will see) */
+    (void)buf;
+    uv_read_stop(s);
+    c->watching = false;
+    if (c->state != RG_CONN_WAITING || c->list != RG_CONN_LIST_WAITING)
+        return;
+    c->heard = true;
+    rg_admission_waiting_to_front(c);
+    const struct rg_config *cfg = w->gen->cfg;
+    const struct sockaddr *addr = (const struct sockaddr *)&c->addr;
+    int rc = rg_admission_handshake_take(cfg, addr);
+    if (rc == -ENOSPC && evict_silent(w, false))
+        rc = rg_admission_handshake_take(cfg, addr);
+    if (rc < 0)
+        return; /* first in line for the next slot */
+    rg_admission_list_remove(c);
+    start_handshake(c);
+}
+
+static void watch_waiting(struct rg_conn *c)
+{
+    if (uv_read_start((uv_stream_t *)&c->tcp, on_watch_alloc, on_watch_read) == 0)
+        c->watching = true;
+}
+
+void rg_conn_admit_waiting(struct rg_worker *w)
+{
+    const struct rg_config *cfg = w->gen->cfg;
+    unsigned scanned = 0;
+    for (struct rg_conn *c = w->waiting.head, *next; c && scanned < RG_ADMIT_SCAN; c = next) {
+        next = c->admit_next;
+        scanned++;
+        if (!rg_admission_handshake_possible(cfg))
+            break;
+        int rc = rg_admission_handshake_take(cfg, (const struct sockaddr *)&c->addr);
+        if (rc == -ENOSPC)
+            break;
+        if (rc < 0)
+            continue; /* its address is at max-handshakes-per-ip: the next one may go */
+        rg_admission_list_remove(c);
+        start_handshake(c);
+    }
+}
+
+/* A connection whose source is known (the TCP peer, or the AP named by a PROXY header):
+ * admission, then a handshake slot or the waiting queue. */
+void rg_conn_admit(struct rg_conn *c)
+{
+    struct rg_worker *w = c->worker;
+    int rc;
+    const struct rg_config *cfg = w->gen->cfg;
+    const struct sockaddr *addr = (const struct sockaddr *)&c->addr;
+    /* Limits and source prefixes cost nothing but a lookup: checked before any TLS. */
+    const char *why;
+    rc = rg_admission_admit(cfg, addr, &why);
+    if (rc == -EAGAIN && evict_silent(w, true))
+        rc = rg_admission_admit(cfg, addr, &why);
+    if (rc < 0) {
+        RG_STAT_INC(&w->stats, conn_refused);
+        rg_metrics_refused(w->metrics, why);
+        if (rc == -EAGAIN)
+            rg_admission_note(RG_ADMISSION_REFUSED);
+        else if (rg_admission_refusal(why, c->addr_text, false))
+            rg_warn("event=conn_refused conn=%llu src=%s reason=\"%s\"", (unsigned long long)c->id,
+                    c->addr_text, why);
+        rg_conn_close(c, why);
+        return;
+    }
+    c->counted = true;
+    uv_tcp_nodelay(&c->tcp, 1);
+    uv_tcp_keepalive(&c->tcp, 1, 60);
+    /* A fixed send buffer instead of autotuning's up to 4 MB: a peer that does not read
+     * fills it (and then RG_CONN_WRITE_PAUSE) quickly, so it stops being read and holds
+     * little kernel memory. 256 KiB is thousands of replies in flight per round trip. */
+    int sndbuf = RG_CONN_SNDBUF;
+    uv_send_buffer_size((uv_handle_t *)&c->tcp, &sndbuf);
+    /* handshake-timeout counts from here, so a connection that waits for a slot is bounded
+     * by it as well. */
+    rg_conn_arm_timer(c);
+
+    /* Connections that wait for a slot keep their place in line: a newcomer does not
+     * overtake them. */
+    if (w->waiting.n)
+        rc = rg_admission_handshake_possible(cfg) ? -EAGAIN : -ENOSPC;
+    else
+        rc = rg_admission_handshake_take(cfg, addr);
+    if (rc == 0) {
+        start_handshake(c);
+        rg_debug("event=conn_accept conn=%llu src=%s worker=%u", (unsigned long long)c->id,
+                 c->addr_text, w->index);
+        return;
+    }
+    /* Beyond max-handshakes(-per-ip) a connection waits, accepted but unread, instead of
+     * being refused: hundreds of APs behind one NAT address reconnecting together all get
+     * in, as handshakes finish (aggregate log line: rg_admission_report). */
+    rg_admission_list_push(c, RG_CONN_LIST_WAITING);
+    watch_waiting(c);
+    RG_STAT_INC(&w->stats, conn_waited);
+    rg_admission_note(rc == -ENOSPC ? RG_ADMISSION_WAITED_GLOBAL : RG_ADMISSION_WAITED_IP);
+    rg_debug("event=conn_accept conn=%llu src=%s worker=%u wait=handshake_slot",
+             (unsigned long long)c->id, c->addr_text, w->index);
+    if (rc == -ENOSPC) {
+        /* Every slot is taken: the oldest silent handshake makes room (its slot goes to the
+         * oldest waiting connection that may take it). */
+        evict_silent(w, false);
+    }
+    rg_worker_schedule_admit(w);
+}
