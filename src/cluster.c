@@ -547,7 +547,7 @@ int rg_cluster_handoff_check(const uint8_t *pkt, const char **client_name, size_
         return 0;
     /* Signed with the cluster secret, Message-Authenticator required. */
     if (rg_translate_coa_check_request(pkt, RG_SECRET_OF(&cl)) != NULL ||
-        rg_radius_msgauth_verify(pkt, NULL, cl.secret, cl.secret_len) != 0)
+        rg_radius_msgauth_verify(pkt, NULL, RG_SECRET_OF(&cl)) != 0)
         return -EBADMSG;
     *client_name = (const char *)tag.value + HANDOFF_TAG_LEN;
     *name_len = tag.value_len - HANDOFF_TAG_LEN;

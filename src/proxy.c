@@ -577,7 +577,7 @@ int rg_proxy_probe(struct rg_proxy *px, struct rg_backend_server *srv)
     rg_radius_init(&p, RG_RADIUS_STATUS_SERVER, id, NULL);
     rg_radius_auth_random(req->pkt);
     rg_radius_msgauth_add_first(&p);
-    rg_radius_msgauth_sign(req->pkt, NULL, srv->cfg->secret, srv->cfg->secret_len);
+    rg_radius_msgauth_sign(req->pkt, NULL, RG_SECRET_OF(srv->cfg));
     memcpy(req->sent_auth, req->pkt + 4, RG_RADIUS_AUTH_LEN);
     req->len = rg_radius_len(req->pkt);
     req->code = RG_RADIUS_STATUS_SERVER;

@@ -147,8 +147,7 @@ int rg_radius11_request_to_udp(const uint8_t *in, size_t in_len, uint8_t id, rg_
         if (a.type == RG_RADIUS_ATTR_USER_PASSWORD) {
             uint8_t hidden[RG_RADIUS_PASSWORD_MAX];
             size_t hlen;
-            rc = rg_radius_password_hide(a.value, a.value_len, out + 4, be.data, be.len, hidden,
-                                         &hlen);
+            rc = rg_radius_password_hide(a.value, a.value_len, out + 4, be, hidden, &hlen);
             if (rc == 0)
                 rc = rg_radius_attr_add(&p, a.type, hidden, hlen);
             explicit_bzero(hidden, sizeof(hidden));
@@ -161,9 +160,9 @@ int rg_radius11_request_to_udp(const uint8_t *in, size_t in_len, uint8_t id, rg_
     if (rc < 0)
         return rc;
     if (signed_req)
-        rc = rg_radius_msgauth_sign(out, NULL, be.data, be.len);
+        rc = rg_radius_msgauth_sign(out, NULL, be);
     else
-        rg_radius_auth_request_sign(out, be.data, be.len); /* over a zero field */
+        rg_radius_auth_request_sign(out, be); /* over a zero field */
     if (rc < 0)
         return rc;
     memcpy(sent_auth, out + 4, RG_RADIUS_AUTH_LEN);
@@ -173,7 +172,7 @@ int rg_radius11_request_to_udp(const uint8_t *in, size_t in_len, uint8_t id, rg_
 /* The sub-attributes of a Microsoft VSA (RFC 2548 §2), keys in the clear, into p as one
  * Vendor-Specific attribute. A layout that does not fill the VSA exactly is malformed. */
 static int microsoft_clear(struct rg_radius_pkt *p, const struct rg_radius_attr *vsa,
-                           const uint8_t *auth, const char *secret, size_t secret_len)
+                           const uint8_t *auth, rg_secret secret)
 {
     uint8_t value[253], key[256];
     size_t n = VSA_HDR_LEN, key_len;
@@ -188,12 +187,12 @@ static int microsoft_clear(struct rg_radius_pkt *p, const struct rg_radius_attr 
         switch (sub[0]) {
         case RG_RADIUS_MS_MPPE_SEND_KEY:
         case RG_RADIUS_MS_MPPE_RECV_KEY:
-            rc = rg_radius_salted_unhide(v, vlen, auth, secret, secret_len, key, &key_len);
+            rc = rg_radius_salted_unhide(v, vlen, auth, secret, key, &key_len);
             v = key;
             vlen = key_len;
             break;
         case RG_RADIUS_MS_CHAP_MPPE_KEYS:
-            rc = rg_radius_mppe_keys_unhide(v, vlen, auth, secret, secret_len, key, &key_len);
+            rc = rg_radius_mppe_keys_unhide(v, vlen, auth, secret, key, &key_len);
             v = key;
             vlen = MPPE_KEYS_CLEAR;
             break;
@@ -242,8 +241,8 @@ int rg_radius11_reply_from_udp(uint8_t *pkt, const uint8_t *sent_auth, rg_secret
             if (a.value_len < 1)
                 return -EBADMSG;
             value[0] = a.value[0];
-            rc = rg_radius_salted_unhide(a.value + 1, a.value_len - 1, sent_auth, be.data, be.len,
-                                         value + 1, &key_len);
+            rc = rg_radius_salted_unhide(a.value + 1, a.value_len - 1, sent_auth, be, value + 1,
+                                         &key_len);
             if (rc == 0)
                 rc = rg_radius_attr_add(&p, a.type, value, key_len + 1);
             else
@@ -252,7 +251,7 @@ int rg_radius11_reply_from_udp(uint8_t *pkt, const uint8_t *sent_auth, rg_secret
             continue;
         }
         if (is_microsoft(&a)) {
-            rc = microsoft_clear(&p, &a, sent_auth, be.data, be.len);
+            rc = microsoft_clear(&p, &a, sent_auth, be);
             continue;
         }
         rc = rg_radius_attr_add(&p, a.type, a.value, a.value_len);

@@ -120,13 +120,13 @@ static void hmac_md5_parts(uint8_t out[BLOCK], const char *key, size_t key_len,
  * The seed is the Request Authenticator, followed by the salt for the salted schemes.
  * len is a multiple of 16; in and out may be the same buffer. */
 static void hide_stream(const uint8_t *in, uint8_t *out, size_t len, const uint8_t *seed,
-                        size_t seed_len, const char *secret, size_t secret_len, int unhide)
+                        size_t seed_len, rg_secret secret, int unhide)
 {
     uint8_t prev[BLOCK], b[BLOCK], c[BLOCK];
     const uint8_t *chain = seed;
     size_t chain_len = seed_len;
     for (size_t off = 0; off < len; off += BLOCK) {
-        struct part parts[2] = {{secret, secret_len}, {chain, chain_len}};
+        struct part parts[2] = {{secret.data, secret.len}, {chain, chain_len}};
         md5_parts(b, parts, 2);
         if (unhide)
             memcpy(c, in + off, BLOCK); /* ciphertext feeds the next block; out may alias */
@@ -148,7 +148,7 @@ void rg_radius_auth_random(uint8_t *pkt)
 
 /* MD5(Code+ID+Length + auth + Attributes + Secret): RFC 2865 §3, RFC 2866 §3. */
 static void packet_md5(uint8_t out[BLOCK], const uint8_t *pkt, const uint8_t *auth,
-                       const char *secret, size_t secret_len)
+                       rg_secret secret)
 {
     size_t len = rg_radius_len(pkt);
     RG_REQUIRE(len >= RG_RADIUS_HDR_LEN);
@@ -156,42 +156,41 @@ static void packet_md5(uint8_t out[BLOCK], const uint8_t *pkt, const uint8_t *au
         {pkt, 4},
         {auth, RG_RADIUS_AUTH_LEN},
         {pkt + RG_RADIUS_HDR_LEN, len - RG_RADIUS_HDR_LEN},
-        {secret, secret_len},
+        {secret.data, secret.len},
     };
     md5_parts(out, parts, 4);
 }
 
 static const uint8_t zero_auth[RG_RADIUS_AUTH_LEN];
 
-void rg_radius_auth_request_sign(uint8_t *pkt, const char *secret, size_t secret_len)
+void rg_radius_auth_request_sign(uint8_t *pkt, rg_secret secret)
 {
     uint8_t digest[BLOCK];
     /* RFC 2866 §3, RFC 5176 §2.3: the authenticator field counts as 16 zero octets. */
-    packet_md5(digest, pkt, zero_auth, secret, secret_len);
+    packet_md5(digest, pkt, zero_auth, secret);
     memcpy(pkt + 4, digest, BLOCK);
 }
 
-int rg_radius_auth_request_verify(const uint8_t *pkt, const char *secret, size_t secret_len)
+int rg_radius_auth_request_verify(const uint8_t *pkt, rg_secret secret)
 {
     uint8_t digest[BLOCK];
-    packet_md5(digest, pkt, zero_auth, secret, secret_len);
+    packet_md5(digest, pkt, zero_auth, secret);
     return rg_memcmp_ct(digest, pkt + 4, BLOCK) ? -EBADMSG : 0;
 }
 
-void rg_radius_auth_response_sign(uint8_t *reply, const uint8_t *request_auth, const char *secret,
-                                  size_t secret_len)
+void rg_radius_auth_response_sign(uint8_t *reply, const uint8_t *request_auth, rg_secret secret)
 {
     uint8_t digest[BLOCK];
     /* Hash first: request_auth may point into the reply's own authenticator field. */
-    packet_md5(digest, reply, request_auth, secret, secret_len);
+    packet_md5(digest, reply, request_auth, secret);
     memcpy(reply + 4, digest, BLOCK);
 }
 
 int rg_radius_auth_response_verify(const uint8_t *reply, const uint8_t *request_auth,
-                                   const char *secret, size_t secret_len)
+                                   rg_secret secret)
 {
     uint8_t digest[BLOCK];
-    packet_md5(digest, reply, request_auth, secret, secret_len);
+    packet_md5(digest, reply, request_auth, secret);
     return rg_memcmp_ct(digest, reply + 4, BLOCK) ? -EBADMSG : 0;
 }
 
@@ -214,7 +213,7 @@ static int msgauth_locate(const uint8_t *pkt, struct rg_radius_attr *a)
 }
 
 static void msgauth_compute(uint8_t out[BLOCK], const uint8_t *pkt, const struct rg_radius_attr *a,
-                            const uint8_t *request_auth, const char *secret, size_t secret_len)
+                            const uint8_t *request_auth, rg_secret secret)
 {
     const uint8_t *auth = request_auth;
     if (!auth) {
@@ -242,31 +241,29 @@ static void msgauth_compute(uint8_t out[BLOCK], const uint8_t *pkt, const struct
         {zero_auth, BLOCK}, /* RFC 3579 §3.2: the value counts as 16 zero octets */
         {pkt + after, len - after},
     };
-    hmac_md5_parts(out, secret, secret_len, parts, 5);
+    hmac_md5_parts(out, secret.data, secret.len, parts, 5);
 }
 
-int rg_radius_msgauth_sign(uint8_t *pkt, const uint8_t *request_auth, const char *secret,
-                           size_t secret_len)
+int rg_radius_msgauth_sign(uint8_t *pkt, const uint8_t *request_auth, rg_secret secret)
 {
     struct rg_radius_attr a = {0}; /* gcc -O3 cannot see msgauth_locate sets it */
     int rc = msgauth_locate(pkt, &a);
     if (rc)
         return rc;
     uint8_t mac[BLOCK];
-    msgauth_compute(mac, pkt, &a, request_auth, secret, secret_len);
+    msgauth_compute(mac, pkt, &a, request_auth, secret);
     memcpy(pkt + a.offset + 2, mac, BLOCK);
     return 0;
 }
 
-int rg_radius_msgauth_verify(const uint8_t *pkt, const uint8_t *request_auth, const char *secret,
-                             size_t secret_len)
+int rg_radius_msgauth_verify(const uint8_t *pkt, const uint8_t *request_auth, rg_secret secret)
 {
     struct rg_radius_attr a = {0};
     int rc = msgauth_locate(pkt, &a);
     if (rc)
         return rc;
     uint8_t mac[BLOCK];
-    msgauth_compute(mac, pkt, &a, request_auth, secret, secret_len);
+    msgauth_compute(mac, pkt, &a, request_auth, secret);
     return rg_memcmp_ct(mac, a.value, BLOCK) ? -EBADMSG : 0;
 }
 
@@ -281,7 +278,7 @@ int rg_radius_msgauth_add_first(struct rg_radius_pkt *p)
 }
 
 int rg_radius_password_hide(const uint8_t *plain, size_t plain_len, const uint8_t *auth,
-                            const char *secret, size_t secret_len, uint8_t *out, size_t *out_len)
+                            rg_secret secret, uint8_t *out, size_t *out_len)
 {
     /* RFC 2865 §5.2: 1..128 octets, padded with NULs to a multiple of 16. */
     if (!plain || !auth || !out || !out_len || plain_len < 1 || plain_len > RG_RADIUS_PASSWORD_MAX)
@@ -289,19 +286,19 @@ int rg_radius_password_hide(const uint8_t *plain, size_t plain_len, const uint8_
     uint8_t buf[RG_RADIUS_PASSWORD_MAX] = {0};
     size_t padded = (plain_len + BLOCK - 1) / BLOCK * BLOCK;
     memcpy(buf, plain, plain_len);
-    hide_stream(buf, out, padded, auth, RG_RADIUS_AUTH_LEN, secret, secret_len, 0);
+    hide_stream(buf, out, padded, auth, RG_RADIUS_AUTH_LEN, secret, 0);
     explicit_bzero(buf, sizeof(buf));
     *out_len = padded;
     return 0;
 }
 
 int rg_radius_password_unhide(const uint8_t *hidden, size_t hidden_len, const uint8_t *auth,
-                              const char *secret, size_t secret_len, uint8_t *out, size_t *out_len)
+                              rg_secret secret, uint8_t *out, size_t *out_len)
 {
     if (!hidden || !auth || !out || !out_len || hidden_len < BLOCK ||
         hidden_len > RG_RADIUS_PASSWORD_MAX || hidden_len % BLOCK)
         return -EINVAL;
-    hide_stream(hidden, out, hidden_len, auth, RG_RADIUS_AUTH_LEN, secret, secret_len, 1);
+    hide_stream(hidden, out, hidden_len, auth, RG_RADIUS_AUTH_LEN, secret, 1);
     size_t n = hidden_len;
     while (n > 0 && out[n - 1] == 0)
         n--;
@@ -312,17 +309,16 @@ int rg_radius_password_unhide(const uint8_t *hidden, size_t hidden_len, const ui
 /* RFC 2868 §3.5 / RFC 2548 §2.4.2: b(1) = MD5(S + R + A), R the Request Authenticator and
  * A the salt. */
 static void salted_stream(const uint8_t *in, uint8_t *out, size_t len, const uint8_t salt[2],
-                          const uint8_t *auth, const char *secret, size_t secret_len, int unhide)
+                          const uint8_t *auth, rg_secret secret, int unhide)
 {
     uint8_t seed[RG_RADIUS_AUTH_LEN + SALT_LEN];
     memcpy(seed, auth, RG_RADIUS_AUTH_LEN);
     memcpy(seed + RG_RADIUS_AUTH_LEN, salt, SALT_LEN);
-    hide_stream(in, out, len, seed, sizeof(seed), secret, secret_len, unhide);
+    hide_stream(in, out, len, seed, sizeof(seed), secret, unhide);
 }
 
 int rg_radius_salted_hide(const uint8_t *key, size_t key_len, const uint8_t salt[2],
-                          const uint8_t *auth, const char *secret, size_t secret_len, uint8_t *out,
-                          size_t *out_len)
+                          const uint8_t *auth, rg_secret secret, uint8_t *out, size_t *out_len)
 {
     /* The length octet counts the key; padding fills to 16 (RFC 2868 §3.5). The salt's
      * top bit MUST be set. */
@@ -335,7 +331,7 @@ int rg_radius_salted_hide(const uint8_t *key, size_t key_len, const uint8_t salt
     if (key_len)
         memcpy(buf + 1, key, key_len);
     uint8_t salt_copy[SALT_LEN] = {salt[0], salt[1]};
-    salted_stream(buf, out + SALT_LEN, padded, salt_copy, auth, secret, secret_len, 0);
+    salted_stream(buf, out + SALT_LEN, padded, salt_copy, auth, secret, 0);
     memcpy(out, salt_copy, SALT_LEN);
     explicit_bzero(buf, sizeof(buf));
     *out_len = SALT_LEN + padded;
@@ -351,23 +347,23 @@ static int salted_len_ok(size_t in_len)
 
 /* Decrypt the blocks of a salted value into plain (in_len - 2 octets) and check that the
  * length octet fits the data it heads. */
-static int salted_open(const uint8_t *in, size_t in_len, const uint8_t *auth, const char *secret,
-                       size_t secret_len, uint8_t *plain)
+static int salted_open(const uint8_t *in, size_t in_len, const uint8_t *auth, rg_secret secret,
+                       uint8_t *plain)
 {
     size_t hidden_len = in_len - SALT_LEN;
-    salted_stream(in + SALT_LEN, plain, hidden_len, in, auth, secret, secret_len, 1);
+    salted_stream(in + SALT_LEN, plain, hidden_len, in, auth, secret, 1);
     if ((size_t)plain[0] > hidden_len - 1)
         return -EBADMSG;
     return 0;
 }
 
-int rg_radius_salted_unhide(const uint8_t *in, size_t in_len, const uint8_t *auth,
-                            const char *secret, size_t secret_len, uint8_t *key, size_t *key_len)
+int rg_radius_salted_unhide(const uint8_t *in, size_t in_len, const uint8_t *auth, rg_secret secret,
+                            uint8_t *key, size_t *key_len)
 {
     if (!in || !auth || !key || !key_len || !salted_len_ok(in_len))
         return -EINVAL;
     uint8_t plain[SALTED_MAX];
-    int rc = salted_open(in, in_len, auth, secret, secret_len, plain);
+    int rc = salted_open(in, in_len, auth, secret, plain);
     if (rc == 0) {
         memcpy(key, plain + 1, plain[0]);
         *key_len = plain[0];
@@ -394,7 +390,7 @@ void rg_radius_salt_new(uint8_t salt[2], unsigned *counter)
 }
 
 int rg_radius_mppe_keys_hide(const uint8_t *plain, size_t len, const uint8_t *auth,
-                             const char *secret, size_t secret_len, uint8_t *out, size_t *out_len)
+                             rg_secret secret, uint8_t *out, size_t *out_len)
 {
     /* RFC 2548 §2.4.1: LM-Key(8) + NT-Key(16) + padding to 32, hidden like User-Password.
      * Shorter input (FreeRADIUS hands over the 24 key octets) is padded with zeros. */
@@ -402,30 +398,28 @@ int rg_radius_mppe_keys_hide(const uint8_t *plain, size_t len, const uint8_t *au
         return -EINVAL;
     uint8_t buf[MPPE_KEYS_LEN] = {0};
     memcpy(buf, plain, len);
-    hide_stream(buf, out, MPPE_KEYS_LEN, auth, RG_RADIUS_AUTH_LEN, secret, secret_len, 0);
+    hide_stream(buf, out, MPPE_KEYS_LEN, auth, RG_RADIUS_AUTH_LEN, secret, 0);
     explicit_bzero(buf, sizeof(buf));
     *out_len = MPPE_KEYS_LEN;
     return 0;
 }
 
 int rg_radius_mppe_keys_unhide(const uint8_t *hidden, size_t len, const uint8_t *auth,
-                               const char *secret, size_t secret_len, uint8_t *out, size_t *out_len)
+                               rg_secret secret, uint8_t *out, size_t *out_len)
 {
     /* Keys may end in zero octets: nothing is stripped. */
     if (!hidden || !auth || !out || !out_len || len != MPPE_KEYS_LEN)
         return -EINVAL;
-    hide_stream(hidden, out, MPPE_KEYS_LEN, auth, RG_RADIUS_AUTH_LEN, secret, secret_len, 1);
+    hide_stream(hidden, out, MPPE_KEYS_LEN, auth, RG_RADIUS_AUTH_LEN, secret, 1);
     *out_len = MPPE_KEYS_LEN;
     return 0;
 }
 
 struct recrypt {
     const uint8_t *from_auth;
-    const char *from_secret;
-    size_t from_len;
+    rg_secret from;
     const uint8_t *to_auth;
-    const char *to_secret;
-    size_t to_len;
+    rg_secret to;
     unsigned *salt_counter;
 };
 
@@ -436,12 +430,11 @@ static int recrypt_salted(uint8_t *value, size_t len, const struct recrypt *r)
     if (!salted_len_ok(len))
         return -EBADMSG;
     uint8_t plain[SALTED_MAX];
-    int rc = salted_open(value, len, r->from_auth, r->from_secret, r->from_len, plain);
+    int rc = salted_open(value, len, r->from_auth, r->from, plain);
     if (rc == 0) {
         uint8_t salt[SALT_LEN];
         rg_radius_salt_new(salt, r->salt_counter);
-        salted_stream(plain, value + SALT_LEN, len - SALT_LEN, salt, r->to_auth, r->to_secret,
-                      r->to_len, 0);
+        salted_stream(plain, value + SALT_LEN, len - SALT_LEN, salt, r->to_auth, r->to, 0);
         memcpy(value, salt, SALT_LEN);
     }
     explicit_bzero(plain, sizeof(plain));
@@ -449,13 +442,12 @@ static int recrypt_salted(uint8_t *value, size_t len, const struct recrypt *r)
 }
 
 /* User-Password style value (RFC 2865 §5.2) in place. */
-static void recrypt_blocks(uint8_t *value, size_t len, const uint8_t *from_auth,
-                           const char *from_secret, size_t from_len, const uint8_t *to_auth,
-                           const char *to_secret, size_t to_len)
+static void recrypt_blocks(uint8_t *value, size_t len, const uint8_t *from_auth, rg_secret from,
+                           const uint8_t *to_auth, rg_secret to)
 {
     uint8_t plain[RG_RADIUS_PASSWORD_MAX];
-    hide_stream(value, plain, len, from_auth, RG_RADIUS_AUTH_LEN, from_secret, from_len, 1);
-    hide_stream(plain, value, len, to_auth, RG_RADIUS_AUTH_LEN, to_secret, to_len, 0);
+    hide_stream(value, plain, len, from_auth, RG_RADIUS_AUTH_LEN, from, 1);
+    hide_stream(plain, value, len, to_auth, RG_RADIUS_AUTH_LEN, to, 0);
     explicit_bzero(plain, sizeof(plain));
 }
 
@@ -481,8 +473,7 @@ static int recrypt_microsoft(uint8_t *reply, const struct rg_radius_attr *vsa,
         case RG_RADIUS_MS_CHAP_MPPE_KEYS:
             if (vlen != MPPE_KEYS_LEN)
                 return -EBADMSG;
-            recrypt_blocks(value, vlen, r->from_auth, r->from_secret, r->from_len, r->to_auth,
-                           r->to_secret, r->to_len);
+            recrypt_blocks(value, vlen, r->from_auth, r->from, r->to_auth, r->to);
             break;
         default:
             break;
@@ -494,12 +485,10 @@ static int recrypt_microsoft(uint8_t *reply, const struct rg_radius_attr *vsa,
     return 0;
 }
 
-int rg_radius_reply_recrypt(uint8_t *reply, const uint8_t *from_auth, const char *from_secret,
-                            size_t from_len, const uint8_t *to_auth, const char *to_secret,
-                            size_t to_len, unsigned *salt_counter)
+int rg_radius_reply_recrypt(uint8_t *reply, const uint8_t *from_auth, rg_secret from,
+                            const uint8_t *to_auth, rg_secret to, unsigned *salt_counter)
 {
-    const struct recrypt r = {from_auth, from_secret, from_len,    to_auth,
-                              to_secret, to_len,      salt_counter};
+    const struct recrypt r = {from_auth, from, to_auth, to, salt_counter};
     size_t pos = 0;
     struct rg_radius_attr a;
     while (rg_radius_attr_next(reply, &pos, &a)) {
@@ -521,9 +510,8 @@ int rg_radius_reply_recrypt(uint8_t *reply, const uint8_t *from_auth, const char
     return 0;
 }
 
-int rg_radius_request_recrypt(uint8_t *pkt, const uint8_t *from_auth, const char *from_secret,
-                              size_t from_len, const uint8_t *to_auth, const char *to_secret,
-                              size_t to_len)
+int rg_radius_request_recrypt(uint8_t *pkt, const uint8_t *from_auth, rg_secret from,
+                              const uint8_t *to_auth, rg_secret to)
 {
     struct rg_radius_attr a, first;
     size_t pos = 0;
@@ -538,7 +526,6 @@ int rg_radius_request_recrypt(uint8_t *pkt, const uint8_t *from_auth, const char
     if (n > 1 || first.value_len < BLOCK || first.value_len > RG_RADIUS_PASSWORD_MAX ||
         first.value_len % BLOCK)
         return -EBADMSG;
-    recrypt_blocks(pkt + first.offset + 2, first.value_len, from_auth, from_secret, from_len,
-                   to_auth, to_secret, to_len);
+    recrypt_blocks(pkt + first.offset + 2, first.value_len, from_auth, from, to_auth, to);
     return 0;
 }

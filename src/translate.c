@@ -38,21 +38,21 @@ int rg_translate_request(const uint8_t *in, size_t in_len, rg_secret ap, uint8_t
             if (rc < 0)
                 return rc == -ENOSPC ? -EMSGSIZE : rc;
         }
-        rc = rg_radius_request_recrypt(out, ap_auth, ap.data, ap.len, out + 4, be.data, be.len);
+        rc = rg_radius_request_recrypt(out, ap_auth, ap, out + 4, be);
         if (rc < 0)
             return rc;
         /* deprecating-radius §5.2 (BlastRADIUS): first, so no forged prefix precedes it. */
         rc = rg_radius_msgauth_add_first(&p);
         if (rc < 0)
             return rc == -ENOSPC ? -EMSGSIZE : rc;
-        rc = rg_radius_msgauth_sign(out, NULL, be.data, be.len);
+        rc = rg_radius_msgauth_sign(out, NULL, be);
         if (rc < 0)
             return rc;
     } else if (code == RG_RADIUS_ACCOUNTING_REQUEST) {
         /* RFC 3579 §3.3: Message-Authenticator MUST NOT be in an Accounting-Request. RFC 2866
          * §3: the digest is computed over a zeroed authenticator field. */
         memset(out + 4, 0, RG_RADIUS_AUTH_LEN);
-        rg_radius_auth_request_sign(out, be.data, be.len);
+        rg_radius_auth_request_sign(out, be);
     } else {
         return -EPROTONOSUPPORT;
     }
@@ -88,16 +88,16 @@ int rg_translate_verify_reply(const uint8_t *pkt, size_t len, const uint8_t *sen
         *why = "malformed";
         return -EBADMSG;
     }
-    if (rg_radius_auth_response_verify(pkt, sent_auth, be.data, be.len) < 0) {
+    if (rg_radius_auth_response_verify(pkt, sent_auth, be) < 0) {
         *why = "bad Response Authenticator";
         return -EBADMSG;
     }
-    int ma = rg_radius_msgauth_verify(pkt, sent_auth, be.data, be.len);
+    int ma = rg_radius_msgauth_verify(pkt, sent_auth, be);
     /* RFC 2866 defines no Message-Authenticator on Accounting-Response: FreeRADIUS 3.2.1-3.2.8
      * compute it over a zeroed authenticator field, 3.2.9+, radsecproxy and hostapd over the
      * request's. Either proves the secret; it is removed before the AP sees the reply. */
     if (ma == -EBADMSG && pkt[0] == RG_RADIUS_ACCOUNTING_RESPONSE)
-        ma = rg_radius_msgauth_verify(pkt, zeros, be.data, be.len);
+        ma = rg_radius_msgauth_verify(pkt, zeros, be);
     if (ma < 0 && ma != -ENOENT) {
         *why = "bad Message-Authenticator";
         return -EBADMSG;
@@ -161,8 +161,7 @@ int rg_translate_reply(uint8_t *pkt, size_t len, size_t cap, const uint8_t *sent
                        uint8_t ap_id, const uint8_t *ap_auth, rg_secret ap, unsigned *salt_counter)
 {
     struct rg_radius_pkt p = {.data = pkt, .cap = cap};
-    int rc = rg_radius_reply_recrypt(pkt, sent_auth, be.data, be.len, ap_auth, ap.data, ap.len,
-                                     salt_counter);
+    int rc = rg_radius_reply_recrypt(pkt, sent_auth, be, ap_auth, ap, salt_counter);
     if (rc < 0)
         return -EBADMSG;
     (void)len;
@@ -177,11 +176,11 @@ int rg_translate_reply(uint8_t *pkt, size_t len, size_t cap, const uint8_t *sent
         rc = rg_radius_msgauth_add_first(&p);
         if (rc < 0)
             return rc == -ENOSPC ? -EMSGSIZE : rc;
-        rc = rg_radius_msgauth_sign(pkt, ap_auth, ap.data, ap.len);
+        rc = rg_radius_msgauth_sign(pkt, ap_auth, ap);
         if (rc < 0)
             return rc;
     }
-    rg_radius_auth_response_sign(pkt, ap_auth, ap.data, ap.len);
+    rg_radius_auth_response_sign(pkt, ap_auth, ap);
     return 0;
 }
 
@@ -202,8 +201,8 @@ int rg_translate_local_reply(uint8_t *buf, size_t cap, uint8_t code, uint8_t id,
         rc = rg_radius_attr_add(&p, RG_RADIUS_ATTR_PROXY_STATE, a.value, a.value_len);
     if (rc < 0)
         return rc;
-    rg_radius_msgauth_sign(buf, auth, secret.data, secret.len);
-    rg_radius_auth_response_sign(buf, auth, secret.data, secret.len);
+    rg_radius_msgauth_sign(buf, auth, secret);
+    rg_radius_auth_response_sign(buf, auth, secret);
     return (int)rg_radius_len(buf);
 }
 
@@ -213,7 +212,7 @@ const char *rg_translate_check_request(const uint8_t *pkt, rg_secret secret)
     int rc;
     switch (pkt[0]) {
     case RG_RADIUS_ACCESS_REQUEST:
-        rc = rg_radius_msgauth_verify(pkt, NULL, secret.data, secret.len);
+        rc = rg_radius_msgauth_verify(pkt, NULL, secret);
         if (rc == -ENOENT) {
             /* RFC 3579 §3.1: EAP-Message without Message-Authenticator is discarded. */
             if (rg_radius_attr_find(pkt, RG_RADIUS_ATTR_EAP_MESSAGE, NULL, &a))
@@ -222,13 +221,13 @@ const char *rg_translate_check_request(const uint8_t *pkt, rg_secret secret)
         }
         return rc < 0 ? "bad Message-Authenticator" : NULL;
     case RG_RADIUS_ACCOUNTING_REQUEST:
-        if (rg_radius_auth_request_verify(pkt, secret.data, secret.len) < 0)
+        if (rg_radius_auth_request_verify(pkt, secret) < 0)
             return "bad Accounting Request Authenticator";
-        rc = rg_radius_msgauth_verify(pkt, NULL, secret.data, secret.len);
+        rc = rg_radius_msgauth_verify(pkt, NULL, secret);
         return (rc < 0 && rc != -ENOENT) ? "bad Message-Authenticator" : NULL;
     case RG_RADIUS_STATUS_SERVER:
         /* RFC 5997 §3: Status-Server without a valid Message-Authenticator is discarded. */
-        return rg_radius_msgauth_verify(pkt, NULL, secret.data, secret.len) < 0
+        return rg_radius_msgauth_verify(pkt, NULL, secret) < 0
                    ? "Status-Server without valid Message-Authenticator"
                    : NULL;
     default:
@@ -262,9 +261,9 @@ const char *rg_translate_coa_check_request(const uint8_t *pkt, rg_secret secret)
     if (pkt[0] != RG_RADIUS_DISCONNECT_REQUEST && pkt[0] != RG_RADIUS_COA_REQUEST)
         return "not a CoA-Request or Disconnect-Request";
     /* RFC 5176 §2.3: computed like an Accounting-Request's (RFC 2866 §3). */
-    if (rg_radius_auth_request_verify(pkt, secret.data, secret.len) < 0)
+    if (rg_radius_auth_request_verify(pkt, secret) < 0)
         return "bad Request Authenticator";
-    int rc = rg_radius_msgauth_verify(pkt, NULL, secret.data, secret.len);
+    int rc = rg_radius_msgauth_verify(pkt, NULL, secret);
     if (rc == -EBADMSG)
         return "bad Message-Authenticator";
     if (rc == -EINVAL)
@@ -298,10 +297,10 @@ int rg_translate_coa_request(const uint8_t *in, size_t len, uint8_t id, rg_secre
     memset(out + 4, 0, RG_RADIUS_AUTH_LEN);
     /* RFC 5176 §3 / RFC 3579 §3.2: Message-Authenticator over the packet with a zero
      * authenticator, before the Request Authenticator is computed (RFC 5176 §2.3). */
-    int rc = rg_radius_msgauth_sign(out, NULL, secret.data, secret.len);
+    int rc = rg_radius_msgauth_sign(out, NULL, secret);
     if (rc < 0 && rc != -ENOENT)
         return rc;
-    rg_radius_auth_request_sign(out, secret.data, secret.len);
+    rg_radius_auth_request_sign(out, secret);
     memcpy(sent_auth, out + 4, RG_RADIUS_AUTH_LEN);
     return (int)len;
 }
@@ -312,8 +311,8 @@ void rg_translate_coa_reply(uint8_t *pkt, uint8_t client_id, const uint8_t *clie
     pkt[1] = client_id;
     /* RFC 3579 §3.2: a reply's Message-Authenticator uses the request's authenticator; then
      * the Response Authenticator (RFC 2865 §3) over the signed packet. */
-    rg_radius_msgauth_sign(pkt, client_auth, secret.data, secret.len);
-    rg_radius_auth_response_sign(pkt, client_auth, secret.data, secret.len);
+    rg_radius_msgauth_sign(pkt, client_auth, secret);
+    rg_radius_auth_response_sign(pkt, client_auth, secret);
 }
 
 int rg_translate_coa_nak(const uint8_t *req, uint32_t error_cause, rg_secret secret, uint8_t *out,
@@ -336,7 +335,7 @@ int rg_translate_coa_nak(const uint8_t *req, uint32_t error_cause, rg_secret sec
         rc = rg_radius_attr_add(&p, RG_RADIUS_ATTR_PROXY_STATE, a.value, a.value_len);
     if (rc < 0)
         return rc;
-    rg_radius_msgauth_sign(out, req + 4, secret.data, secret.len);
-    rg_radius_auth_response_sign(out, req + 4, secret.data, secret.len);
+    rg_radius_msgauth_sign(out, req + 4, secret);
+    rg_radius_auth_response_sign(out, req + 4, secret);
     return rg_radius_len(out);
 }

@@ -353,7 +353,7 @@ static int add_extras(struct rg_radius_pkt *p)
 
 /* The attributes every Access-Request of this client ends with, then the signature over the
  * Message-Authenticator added first. rc: the build so far; returns 0 or -ENOSPC. */
-static int finish_access_request(struct rg_radius_pkt *p, int rc, size_t slen)
+static int finish_access_request(struct rg_radius_pkt *p, int rc, rg_secret sec)
 {
     rc |= add_default_string(p, RG_RADIUS_ATTR_NAS_IDENTIFIER, NAS_ID);
     rc |= add_default_string(p, RG_RADIUS_ATTR_CALLING_STATION_ID, CALLING_ID);
@@ -362,7 +362,7 @@ static int finish_access_request(struct rg_radius_pkt *p, int rc, size_t slen)
     if (rc)
         return -ENOSPC;
     if (!v11)
-        rg_radius_msgauth_sign(p->data, NULL, opt.secret, slen);
+        rg_radius_msgauth_sign(p->data, NULL, sec);
     return 0;
 }
 
@@ -372,7 +372,7 @@ static int build_request(int argc, char **argv, int n, uint8_t id, uint8_t *buf,
 {
     struct rg_radius_pkt p = {.data = buf, .cap = cap};
     const char *cmd = argv[0];
-    size_t slen = strlen(opt.secret);
+    const rg_secret sec = rg_secret_str(opt.secret);
     int rc = 0;
 
     if (strcmp(cmd, "chap") == 0) {
@@ -400,7 +400,7 @@ static int build_request(int argc, char **argv, int n, uint8_t id, uint8_t *buf,
         wc_Md5Final(&md5, chap + 1);
         wc_Md5Free(&md5);
         rc |= rg_radius_attr_add(&p, RG_RADIUS_ATTR_CHAP_PASSWORD, chap, sizeof(chap));
-        if (finish_access_request(&p, rc, slen))
+        if (finish_access_request(&p, rc, sec))
             return -ENOSPC;
     } else if (strcmp(cmd, "auth") == 0) {
         if (argc != 3)
@@ -418,12 +418,12 @@ static int build_request(int argc, char **argv, int n, uint8_t id, uint8_t *buf,
             /* RFC 9765 §"User-Password": in the clear. */
             rc |= rg_radius_attr_add(&p, RG_RADIUS_ATTR_USER_PASSWORD, pass, strlen(pass));
         } else {
-            if (rg_radius_password_hide((const uint8_t *)pass, strlen(pass), buf + 4, opt.secret,
-                                        slen, hidden, &hidden_len))
+            if (rg_radius_password_hide((const uint8_t *)pass, strlen(pass), buf + 4, sec, hidden,
+                                        &hidden_len))
                 return -EINVAL;
             rc |= rg_radius_attr_add(&p, RG_RADIUS_ATTR_USER_PASSWORD, hidden, hidden_len);
         }
-        if (finish_access_request(&p, rc, slen))
+        if (finish_access_request(&p, rc, sec))
             return -ENOSPC;
     } else if (strcmp(cmd, "acct") == 0) {
         if (argc != 3 && argc != 4)
@@ -459,7 +459,7 @@ static int build_request(int argc, char **argv, int n, uint8_t id, uint8_t *buf,
             return -ENOSPC;
         /* RFC 2866 §3: the Request Authenticator is computed, not random. */
         if (!v11)
-            rg_radius_auth_request_sign(buf, opt.secret, slen);
+            rg_radius_auth_request_sign(buf, sec);
     } else if (strcmp(cmd, "status") == 0) {
         if (argc != 1)
             return -EINVAL;
@@ -472,7 +472,7 @@ static int build_request(int argc, char **argv, int n, uint8_t id, uint8_t *buf,
         if (rc)
             return -ENOSPC;
         if (!v11)
-            rg_radius_msgauth_sign(buf, NULL, opt.secret, slen);
+            rg_radius_msgauth_sign(buf, NULL, sec);
     } else {
         return -EINVAL;
     }
@@ -523,7 +523,7 @@ static uint32_t get_u32(const uint8_t *v)
 /* Microsoft VSAs (RFC 2548): the MPPE keys are shown decrypted. */
 static void print_microsoft(const uint8_t *v, size_t len, const struct request *req)
 {
-    size_t slen = strlen(opt.secret);
+    const rg_secret sec = rg_secret_str(opt.secret);
     size_t off = 0;
     while (off + 2 <= len && v[off + 1] >= 2 && off + v[off + 1] <= len) {
         uint8_t type = v[off], sublen = v[off + 1];
@@ -542,8 +542,7 @@ static void print_microsoft(const uint8_t *v, size_t len, const struct request *
         } else if (type == RG_RADIUS_MS_MPPE_SEND_KEY || type == RG_RADIUS_MS_MPPE_RECV_KEY) {
             const char *name =
                 type == RG_RADIUS_MS_MPPE_SEND_KEY ? "MS-MPPE-Send-Key" : "MS-MPPE-Recv-Key";
-            if (rg_radius_salted_unhide(val, vlen, req->auth, opt.secret, slen, key, &key_len) ==
-                0) {
+            if (rg_radius_salted_unhide(val, vlen, req->auth, sec, key, &key_len) == 0) {
                 printf("  %s = ", name);
                 print_hex(key, key_len);
                 putchar('\n');
@@ -551,8 +550,7 @@ static void print_microsoft(const uint8_t *v, size_t len, const struct request *
                 printf("  %s = <cannot decrypt, %zu octets>\n", name, vlen);
             }
         } else if (type == RG_RADIUS_MS_CHAP_MPPE_KEYS) {
-            if (rg_radius_mppe_keys_unhide(val, vlen, req->auth, opt.secret, slen, key, &key_len) ==
-                0) {
+            if (rg_radius_mppe_keys_unhide(val, vlen, req->auth, sec, key, &key_len) == 0) {
                 printf("  MS-CHAP-MPPE-Keys = ");
                 print_hex(key, key_len);
                 putchar('\n');
@@ -572,7 +570,7 @@ static void print_attrs(const uint8_t *pkt, const struct request *req, int ma_st
 {
     size_t pos = 0;
     struct rg_radius_attr a;
-    size_t slen = strlen(opt.secret);
+    const rg_secret sec = rg_secret_str(opt.secret);
 
     while (rg_radius_attr_next(pkt, &pos, &a)) {
         const struct dict_entry *d = dict_by_type(a.type);
@@ -634,8 +632,8 @@ static void print_attrs(const uint8_t *pkt, const struct request *req, int ma_st
                 printf(":%u = ", a.value[0]);
                 print_string(a.value + 1, a.value_len - 1);
             } else if (a.value_len >= 1 &&
-                       rg_radius_salted_unhide(a.value + 1, a.value_len - 1, req->auth, opt.secret,
-                                               slen, key, &key_len) == 0) {
+                       rg_radius_salted_unhide(a.value + 1, a.value_len - 1, req->auth, sec, key,
+                                               &key_len) == 0) {
                 printf(":%u = ", a.value[0]);
                 print_string(key, key_len);
             } else {
@@ -766,13 +764,13 @@ static void handle_reply(const uint8_t *pkt, size_t len, struct request *reqs, i
         return;
     }
     req->answered = true;
-    size_t slen = strlen(opt.secret);
-    if (rg_radius_auth_response_verify(pkt, req->auth, opt.secret, slen) != 0) {
+    const rg_secret sec = rg_secret_str(opt.secret);
+    if (rg_radius_auth_response_verify(pkt, req->auth, sec) != 0) {
         printf("%s id=%u: bad Response Authenticator\n", rg_radius_code_name(code), id);
         t->bad++;
         return;
     }
-    int ma = rg_radius_msgauth_verify(pkt, req->auth, opt.secret, slen);
+    int ma = rg_radius_msgauth_verify(pkt, req->auth, sec);
     if (ma != 0 && ma != -ENOENT) {
         printf("%s id=%u: bad Message-Authenticator (%s)\n", rg_radius_code_name(code), id,
                ma == -EINVAL ? "malformed or repeated" : "wrong");
@@ -950,7 +948,7 @@ static void answer_coa(WOLFSSL *ssl, const uint8_t *pkt, size_t len, struct tall
 {
     struct rg_radius_error err;
     char why[128];
-    size_t slen = strlen(opt.secret);
+    const rg_secret sec = rg_secret_str(opt.secret);
     if (rg_radius_validate(pkt, len, &err) != 0) {
         printf("malformed server request: %s\n", rg_radius_error_str(&err, why, sizeof(why)));
         t->bad++;
@@ -961,8 +959,8 @@ static void answer_coa(WOLFSSL *ssl, const uint8_t *pkt, size_t len, struct tall
         answer_coa11(ssl, pkt, t);
         return;
     }
-    int ma = rg_radius_msgauth_verify(pkt, NULL, opt.secret, slen);
-    if (rg_radius_auth_request_verify(pkt, opt.secret, slen) != 0 || (ma != 0 && ma != -ENOENT)) {
+    int ma = rg_radius_msgauth_verify(pkt, NULL, sec);
+    if (rg_radius_auth_request_verify(pkt, sec) != 0 || (ma != 0 && ma != -ENOENT)) {
         printf("%s id=%u from server: bad %s: not answered\n", name, pkt[1],
                ma != 0 && ma != -ENOENT ? "Message-Authenticator" : "Request Authenticator");
         t->bad++;
@@ -992,8 +990,8 @@ static void answer_coa(WOLFSSL *ssl, const uint8_t *pkt, size_t len, struct tall
         t->bad++;
         return;
     }
-    rg_radius_msgauth_sign(out, pkt + 4, opt.secret, slen);
-    rg_radius_auth_response_sign(out, pkt + 4, opt.secret, slen);
+    rg_radius_msgauth_sign(out, pkt + 4, sec);
+    rg_radius_auth_response_sign(out, pkt + 4, sec);
     int n = rg_radius_len(out);
     if (wolfSSL_write(ssl, out, n) != n) {
         printf("answering %s id=%u: write failed\n", name, pkt[1]);

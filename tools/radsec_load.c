@@ -199,7 +199,7 @@ static int build(uint64_t n, uint8_t id)
         rc |= rg_radius_msgauth_add_first(&p);
         rc |= add_string(&p, RG_RADIUS_ATTR_USER_NAME, opt.user);
         if (rg_radius_password_hide((const uint8_t *)opt.password, strlen(opt.password), wbuf + 4,
-                                    opt.secret, opt.secret_len, hidden, &hidden_len))
+                                    RG_SECRET_OF(&opt), hidden, &hidden_len))
             return -EINVAL;
         rc |= rg_radius_attr_add(&p, RG_RADIUS_ATTR_USER_PASSWORD, hidden, hidden_len);
         rc |= add_string(&p, RG_RADIUS_ATTR_NAS_IDENTIFIER, NAS_ID);
@@ -207,7 +207,7 @@ static int build(uint64_t n, uint8_t id)
         rc |= add_int(&p, RG_RADIUS_ATTR_NAS_PORT_TYPE, WIRELESS);
         if (rc)
             return -ENOSPC;
-        rg_radius_msgauth_sign(wbuf, NULL, opt.secret, opt.secret_len);
+        rg_radius_msgauth_sign(wbuf, NULL, RG_SECRET_OF(&opt));
     } else {
         char session[32];
         snprintf(session, sizeof(session), "load-%llu", (unsigned long long)n);
@@ -221,7 +221,7 @@ static int build(uint64_t n, uint8_t id)
         if (rc)
             return -ENOSPC;
         /* RFC 2866 §3: the Request Authenticator is computed. */
-        rg_radius_auth_request_sign(wbuf, opt.secret, opt.secret_len);
+        rg_radius_auth_request_sign(wbuf, RG_SECRET_OF(&opt));
     }
     return rg_radius_len(wbuf);
 }
@@ -402,9 +402,9 @@ static void handle_reply(struct lconn *c, const uint8_t *pkt, size_t len)
         return;
     }
     const char *bad = NULL;
-    int ma = rg_radius_msgauth_verify(pkt, s->auth, opt.secret, opt.secret_len);
+    int ma = rg_radius_msgauth_verify(pkt, s->auth, RG_SECRET_OF(&opt));
     bool access = s->code == RG_RADIUS_ACCESS_REQUEST;
-    if (rg_radius_auth_response_verify(pkt, s->auth, opt.secret, opt.secret_len) != 0)
+    if (rg_radius_auth_response_verify(pkt, s->auth, RG_SECRET_OF(&opt)) != 0)
         bad = "bad Response Authenticator";
     else if (ma != 0 && (ma != -ENOENT || access))
         bad = ma == -ENOENT ? "no Message-Authenticator" : "bad Message-Authenticator";

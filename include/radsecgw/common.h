@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <errno.h>
 
 /* Broken invariant (never input validation): abort with file:line. */
@@ -29,6 +30,15 @@ typedef struct {
 
 /* The secret of a struct with secret / secret_len fields (the config's servers, orgs). */
 #define RG_SECRET_OF(p) ((rg_secret){.data = (p)->secret, .len = (p)->secret_len})
+
+/* The secret of a NUL-terminated string (command-line options, test constants). */
+static inline rg_secret rg_secret_str(const char *s)
+{
+    return (rg_secret){.data = s, .len = strlen(s)};
+}
+
+/* The secret of a string literal, its length known at compile time. */
+#define RG_SECRET_LIT(s) ((rg_secret){.data = "" s, .len = sizeof(s) - 1})
 
 /* Functions that can fail return 0 or a negative errno-style code (UV_E* pass through). */
 const char *rg_strerror(int err);

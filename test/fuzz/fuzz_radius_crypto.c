@@ -37,31 +37,31 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memcpy(pkt, data, len);
     memcpy(orig, data, len);
 
-    rg_radius_msgauth_verify(pkt, NULL, secret_a, strlen(secret_a));
-    rg_radius_msgauth_verify(pkt, auth_a, secret_a, strlen(secret_a));
-    rg_radius_auth_response_verify(pkt, auth_a, secret_a, strlen(secret_a));
-    rg_radius_auth_request_verify(pkt, secret_a, strlen(secret_a));
+    rg_radius_msgauth_verify(pkt, NULL, rg_secret_str(secret_a));
+    rg_radius_msgauth_verify(pkt, auth_a, rg_secret_str(secret_a));
+    rg_radius_auth_response_verify(pkt, auth_a, rg_secret_str(secret_a));
+    rg_radius_auth_request_verify(pkt, rg_secret_str(secret_a));
 
     /* Reply path: backend secret A to RadSec secret B and back gives the same plaintexts;
      * unsalted values (MS-CHAP-MPPE-Keys) come back octet for octet, lengths never change. */
     unsigned counter = 0x4242;
-    int rc = rg_radius_reply_recrypt(pkt, auth_a, secret_a, strlen(secret_a), auth_b, secret_b,
-                                     strlen(secret_b), &counter);
+    int rc = rg_radius_reply_recrypt(pkt, auth_a, rg_secret_str(secret_a), auth_b,
+                                     rg_secret_str(secret_b), &counter);
     check(rg_radius_len(pkt) == len);
     check(rg_radius_validate(pkt, len, NULL) == 0);
     if (rc == 0) {
-        check(rg_radius_reply_recrypt(pkt, auth_b, secret_b, strlen(secret_b), auth_a, secret_a,
-                                      strlen(secret_a), &counter) == 0);
+        check(rg_radius_reply_recrypt(pkt, auth_b, rg_secret_str(secret_b), auth_a,
+                                      rg_secret_str(secret_a), &counter) == 0);
         check(rg_radius_len(pkt) == len);
     }
 
     /* Request path on a fresh copy: User-Password round trip is exact. */
     memcpy(pkt, orig, len);
-    rc = rg_radius_request_recrypt(pkt, auth_a, secret_a, strlen(secret_a), auth_b, secret_b,
-                                   strlen(secret_b));
+    rc = rg_radius_request_recrypt(pkt, auth_a, rg_secret_str(secret_a), auth_b,
+                                   rg_secret_str(secret_b));
     if (rc == 0) {
-        check(rg_radius_request_recrypt(pkt, auth_b, secret_b, strlen(secret_b), auth_a, secret_a,
-                                        strlen(secret_a)) == 0);
+        check(rg_radius_request_recrypt(pkt, auth_b, rg_secret_str(secret_b), auth_a,
+                                        rg_secret_str(secret_a)) == 0);
         check(memcmp(pkt, orig, len) == 0);
     } else {
         check(memcmp(pkt, orig, len) == 0); /* refused: untouched */
@@ -69,12 +69,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     /* Signing what validates must verify afterwards. */
     memcpy(pkt, orig, len);
-    if (rg_radius_msgauth_sign(pkt, auth_b, secret_b, strlen(secret_b)) == 0)
-        check(rg_radius_msgauth_verify(pkt, auth_b, secret_b, strlen(secret_b)) == 0);
-    rg_radius_auth_response_sign(pkt, auth_b, secret_b, strlen(secret_b));
-    check(rg_radius_auth_response_verify(pkt, auth_b, secret_b, strlen(secret_b)) == 0);
-    rg_radius_auth_request_sign(pkt, secret_b, strlen(secret_b));
-    check(rg_radius_auth_request_verify(pkt, secret_b, strlen(secret_b)) == 0);
+    if (rg_radius_msgauth_sign(pkt, auth_b, rg_secret_str(secret_b)) == 0)
+        check(rg_radius_msgauth_verify(pkt, auth_b, rg_secret_str(secret_b)) == 0);
+    rg_radius_auth_response_sign(pkt, auth_b, rg_secret_str(secret_b));
+    check(rg_radius_auth_response_verify(pkt, auth_b, rg_secret_str(secret_b)) == 0);
+    rg_radius_auth_request_sign(pkt, rg_secret_str(secret_b));
+    check(rg_radius_auth_request_verify(pkt, rg_secret_str(secret_b)) == 0);
 
     /* Hidden values found in the packet through the standalone API. */
     struct rg_radius_attr a;
@@ -82,19 +82,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t out_len;
     size_t pos = 0;
     while (rg_radius_attr_find(orig, RG_RADIUS_ATTR_USER_PASSWORD, &pos, &a))
-        if (rg_radius_password_unhide(a.value, a.value_len, auth_a, secret_a, strlen(secret_a), out,
+        if (rg_radius_password_unhide(a.value, a.value_len, auth_a, rg_secret_str(secret_a), out,
                                       &out_len) == 0)
             check(out_len <= a.value_len);
     pos = 0;
     while (rg_radius_attr_find(orig, RG_RADIUS_ATTR_TUNNEL_PASSWORD, &pos, &a))
-        if (a.value_len > 0 &&
-            rg_radius_salted_unhide(a.value + 1, a.value_len - 1, auth_a, secret_a,
-                                    strlen(secret_a), out, &out_len) == 0)
+        if (a.value_len > 0 && rg_radius_salted_unhide(a.value + 1, a.value_len - 1, auth_a,
+                                                       rg_secret_str(secret_a), out, &out_len) == 0)
             check(out_len + 3 <= a.value_len - 1);
     pos = 0;
     while (
         rg_radius_vsa_find(orig, RG_RADIUS_VENDOR_MICROSOFT, RG_RADIUS_MS_MPPE_RECV_KEY, &pos, &a))
-        if (rg_radius_salted_unhide(a.value, a.value_len, auth_a, secret_a, strlen(secret_a), out,
+        if (rg_radius_salted_unhide(a.value, a.value_len, auth_a, rg_secret_str(secret_a), out,
                                     &out_len) == 0)
             check(out_len + 3 <= a.value_len);
 out:

@@ -258,7 +258,7 @@ static size_t hide_salted(const uint8_t *key, size_t key_len, const uint8_t *req
     uint8_t salt[2];
     size_t out_len = 0;
     rg_radius_salt_new(salt, &salt_counter);
-    RG_REQUIRE(rg_radius_salted_hide(key, key_len, salt, req_auth, opt.secret, opt.secret_len, out,
+    RG_REQUIRE(rg_radius_salted_hide(key, key_len, salt, req_auth, RG_SECRET_OF(&opt), out,
                                      &out_len) == 0);
     return out_len;
 }
@@ -287,7 +287,7 @@ static int add_accept_attrs(struct rg_radius_pkt *r, const uint8_t *req_auth)
  * *wrong_password is set when --password is given and the hidden one differs. */
 static bool check_access_request(const uint8_t *pkt, bool *wrong_password)
 {
-    int ma = rg_radius_msgauth_verify(pkt, NULL, opt.secret, opt.secret_len);
+    int ma = rg_radius_msgauth_verify(pkt, NULL, RG_SECRET_OF(&opt));
     if (ma == -ENOENT) {
         count.no_msgauth++;
     } else if (ma != 0) {
@@ -301,8 +301,8 @@ static bool check_access_request(const uint8_t *pkt, bool *wrong_password)
     if (opt.password && rg_radius_attr_find(pkt, RG_RADIUS_ATTR_USER_PASSWORD, NULL, &a)) {
         uint8_t plain[RG_RADIUS_PASSWORD_MAX];
         size_t plain_len = 0;
-        int rc = rg_radius_password_unhide(a.value, a.value_len, pkt + 4, opt.secret,
-                                           opt.secret_len, plain, &plain_len);
+        int rc = rg_radius_password_unhide(a.value, a.value_len, pkt + 4, RG_SECRET_OF(&opt), plain,
+                                           &plain_len);
         if (rc == 0 && plain_len == strlen(opt.password) &&
             memcmp(plain, opt.password, plain_len) == 0) {
             count.password_ok++;
@@ -352,7 +352,7 @@ static void handle_request(const uint8_t *pkt, size_t len, const struct sockaddr
         break;
     case RG_RADIUS_ACCOUNTING_REQUEST:
         /* RFC 2866 §3: a wrong Request Authenticator means silently discard. */
-        if (rg_radius_auth_request_verify(pkt, opt.secret, opt.secret_len) != 0) {
+        if (rg_radius_auth_request_verify(pkt, RG_SECRET_OF(&opt)) != 0) {
             count.bad_acct_auth++;
             count.bad++;
             fprintf(stderr, "fake_backend: id %u: bad Accounting Request Authenticator\n", id);
@@ -368,7 +368,7 @@ static void handle_request(const uint8_t *pkt, size_t len, const struct sockaddr
         break;
     case RG_RADIUS_STATUS_SERVER:
         /* RFC 5997 §3: Status-Server without a valid Message-Authenticator is discarded. */
-        if (rg_radius_msgauth_verify(pkt, NULL, opt.secret, opt.secret_len) != 0) {
+        if (rg_radius_msgauth_verify(pkt, NULL, RG_SECRET_OF(&opt)) != 0) {
             count.bad_status++;
             count.bad++;
             fprintf(stderr,
@@ -412,9 +412,9 @@ static void handle_request(const uint8_t *pkt, size_t len, const struct sockaddr
         return;
     }
     if (with_ma)
-        rg_radius_msgauth_sign(buf, acct && opt.acct_ma == 2 ? zeros : req_auth, opt.secret,
-                               opt.secret_len);
-    rg_radius_auth_response_sign(buf, req_auth, opt.secret, opt.secret_len);
+        rg_radius_msgauth_sign(buf, acct && opt.acct_ma == 2 ? zeros : req_auth,
+                               RG_SECRET_OF(&opt));
+    rg_radius_auth_response_sign(buf, req_auth, RG_SECRET_OF(&opt));
 
     bool spoil = opt.mode == MODE_BAD_AUTH ||
                  (opt.mode == MODE_BAD_AUTH_FIRST && count.bad_replies < opt.bad_first);

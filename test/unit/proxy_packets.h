@@ -28,14 +28,14 @@ static inline size_t make_ap_access_request(uint8_t *buf, const char *password, 
         uint8_t hidden[RG_RADIUS_PASSWORD_MAX];
         size_t hl;
         assert_int_equal(rg_radius_password_hide((const uint8_t *)password, strlen(password),
-                                                 buf + 4, AP_SECRET, 6, hidden, &hl),
+                                                 buf + 4, RG_SECRET_LIT(AP_SECRET), hidden, &hl),
                          0);
         rg_radius_attr_add(&p, RG_RADIUS_ATTR_USER_PASSWORD, hidden, hl);
     }
     rg_radius_attr_add(&p, RG_RADIUS_ATTR_PROXY_STATE, "one", 3);
     rg_radius_attr_add(&p, RG_RADIUS_ATTR_PROXY_STATE, "two", 3);
     rg_radius_msgauth_add_first(&p);
-    rg_radius_msgauth_sign(buf, NULL, AP_SECRET, 6);
+    rg_radius_msgauth_sign(buf, NULL, RG_SECRET_LIT(AP_SECRET));
     return rg_radius_len(buf);
 }
 
@@ -45,7 +45,6 @@ static inline size_t make_reply(uint8_t *buf, uint8_t code, uint8_t id, const ui
                                 bool ma, bool eap)
 {
     struct rg_radius_pkt p = {.data = buf, .cap = RG_RADIUS_MAX_LEN};
-    size_t bl = strlen(BE_SECRET);
     rg_radius_init(&p, code, id, NULL);
     if (ma)
         rg_radius_msgauth_add_first(&p);
@@ -53,8 +52,8 @@ static inline size_t make_reply(uint8_t *buf, uint8_t code, uint8_t id, const ui
         rg_radius_attr_add(&p, RG_RADIUS_ATTR_EAP_MESSAGE, "\x01\x02\x00\x04", 4);
     rg_radius_attr_add(&p, RG_RADIUS_ATTR_REPLY_MESSAGE, "hi", 2);
     if (ma)
-        rg_radius_msgauth_sign(buf, sent_auth, BE_SECRET, bl);
-    rg_radius_auth_response_sign(buf, sent_auth, BE_SECRET, bl);
+        rg_radius_msgauth_sign(buf, sent_auth, RG_SECRET_LIT(BE_SECRET));
+    rg_radius_auth_response_sign(buf, sent_auth, RG_SECRET_LIT(BE_SECRET));
     return rg_radius_len(buf);
 }
 
@@ -80,7 +79,7 @@ static inline size_t make_big_request(uint8_t *buf, uint8_t code, size_t target,
         assert_int_equal(rg_radius_attr_add(&p, RG_RADIUS_ATTR_CLASS, filler, chunk), 0);
     }
     if (code == RG_RADIUS_ACCOUNTING_REQUEST)
-        rg_radius_auth_request_sign(buf, AP_SECRET, 6);
+        rg_radius_auth_request_sign(buf, RG_SECRET_LIT(AP_SECRET));
     return rg_radius_len(buf);
 }
 
@@ -97,7 +96,7 @@ static inline size_t make_password_request(uint8_t *buf, size_t n, bool twice)
     if (twice)
         rg_radius_attr_add(&p, RG_RADIUS_ATTR_USER_PASSWORD, v, n);
     rg_radius_msgauth_add_first(&p);
-    rg_radius_msgauth_sign(buf, NULL, AP_SECRET, 6);
+    rg_radius_msgauth_sign(buf, NULL, RG_SECRET_LIT(AP_SECRET));
     return rg_radius_len(buf);
 }
 

@@ -379,7 +379,7 @@ static void build_disconnect(uint8_t *buf, const char *nas_id, const uint8_t *ip
             rg_radius_attr_add(&p, RG_RADIUS_ATTR_NAS_IDENTIFIER, nas_id, strlen(nas_id)), 0);
     if (ip)
         assert_int_equal(rg_radius_attr_add(&p, RG_RADIUS_ATTR_NAS_IP_ADDRESS, ip, 4), 0);
-    rg_radius_auth_request_sign(buf, "x", 1);
+    rg_radius_auth_request_sign(buf, RG_SECRET_LIT("x"));
 }
 
 struct route_result {

@@ -163,7 +163,7 @@ static size_t make_eap_request(uint8_t *buf, uint8_t id)
                        "bob",
                        8);
     rg_radius_msgauth_add_first(&p);
-    rg_radius_msgauth_sign(buf, NULL, AP_SECRET, 6);
+    rg_radius_msgauth_sign(buf, NULL, RG_SECRET_LIT(AP_SECRET));
     return rg_radius_len(buf);
 }
 
@@ -171,7 +171,7 @@ static size_t make_pap_request(uint8_t *buf, uint8_t id)
 {
     size_t n = make_ap_access_request(buf, "wonderland", false);
     buf[1] = id;
-    rg_radius_msgauth_sign(buf, NULL, AP_SECRET, 6);
+    rg_radius_msgauth_sign(buf, NULL, RG_SECRET_LIT(AP_SECRET));
     return n;
 }
 
@@ -303,8 +303,8 @@ static void test_worker_unusable_reply_finishes(void **state)
     rg_radius_init(&p, RG_RADIUS_ACCESS_ACCEPT, req->id, NULL);
     rg_radius_msgauth_add_first(&p);
     rg_radius_attr_add(&p, RG_RADIUS_ATTR_TUNNEL_PASSWORD, "\x01\x80\x01xyz", 6);
-    rg_radius_msgauth_sign(buf, req->sent_auth, BE_SECRET, strlen(BE_SECRET));
-    rg_radius_auth_response_sign(buf, req->sent_auth, BE_SECRET, strlen(BE_SECRET));
+    rg_radius_msgauth_sign(buf, req->sent_auth, rg_secret_str(BE_SECRET));
+    rg_radius_auth_response_sign(buf, req->sent_auth, rg_secret_str(BE_SECRET));
     rg_proxy_on_reply(&wk.proxy, req->sock, buf, rg_radius_len(buf),
                       (const struct sockaddr *)req->sock->dest->addr);
     assert_null(fap.o.inflight[41]);
@@ -322,7 +322,7 @@ static void test_worker_unusable_reply_finishes(void **state)
     rg_radius_attr_add(&p, RG_RADIUS_ATTR_CLASS, filler,
                        RG_RADIUS_MAX_LEN - rg_radius_len(buf) - 2);
     assert_int_equal(rg_radius_len(buf), RG_RADIUS_MAX_LEN);
-    rg_radius_auth_response_sign(buf, req->sent_auth, BE_SECRET, strlen(BE_SECRET));
+    rg_radius_auth_response_sign(buf, req->sent_auth, rg_secret_str(BE_SECRET));
     rg_proxy_on_reply(&wk.proxy, req->sock, buf, rg_radius_len(buf),
                       (const struct sockaddr *)req->sock->dest->addr);
     assert_null(fap.o.inflight[42]);
@@ -626,8 +626,8 @@ static void test_table_timeout_retransmit_failover_late_reply(void **state)
     assert_int_equal(fap.last_len, rg_radius_len(fap.last));
     assert_int_equal(fap.last[0], RG_RADIUS_ACCESS_ACCEPT);
     assert_int_equal(fap.last[1], 33);
-    assert_int_equal(rg_radius_auth_response_verify(fap.last, ap + 4, AP_SECRET, 6), 0);
-    assert_int_equal(rg_radius_msgauth_verify(fap.last, ap + 4, AP_SECRET, 6), 0);
+    assert_int_equal(rg_radius_auth_response_verify(fap.last, ap + 4, RG_SECRET_LIT(AP_SECRET)), 0);
+    assert_int_equal(rg_radius_msgauth_verify(fap.last, ap + 4, RG_SECRET_LIT(AP_SECRET)), 0);
     assert_null(fap.o.inflight[33]);
     assert_int_equal(wk.proxy.inuse, 0);
     assert_int_equal(rad2->auth.outstanding, 0);
@@ -693,10 +693,10 @@ static void test_table_reply_after_reload_new_secret(void **state)
     assert_int_equal(STAT(replies), 1);
     assert_int_equal(fap.nsent, 1);
     assert_int_equal(fap.last[1], 5);
-    assert_int_equal(rg_radius_auth_response_verify(fap.last, ap + 4, reloaded, strlen(reloaded)),
-                     0);
-    assert_int_equal(rg_radius_msgauth_verify(fap.last, ap + 4, reloaded, strlen(reloaded)), 0);
-    assert_int_not_equal(rg_radius_auth_response_verify(fap.last, ap + 4, AP_SECRET, 6), 0);
+    assert_int_equal(rg_radius_auth_response_verify(fap.last, ap + 4, rg_secret_str(reloaded)), 0);
+    assert_int_equal(rg_radius_msgauth_verify(fap.last, ap + 4, rg_secret_str(reloaded)), 0);
+    assert_int_not_equal(rg_radius_auth_response_verify(fap.last, ap + 4, RG_SECRET_LIT(AP_SECRET)),
+                         0);
     assert_int_equal(wk.proxy.inuse, 0);
     fake_down();
     rg_config_unref(after);

@@ -18,7 +18,7 @@
 #include "radsecgw/radius_crypto.h"
 #include "../vectors/vectors.h"
 
-#define SECRET_A (const char *)vec_secret_a, sizeof(vec_secret_a)
+#define SECRET_A ((rg_secret){(const char *)vec_secret_a, sizeof(vec_secret_a)})
 
 /* ---------------------------------------------------------------- ALPN */
 
@@ -144,8 +144,8 @@ static void test_access_request_to_udp(void **state)
     assert_int_equal(rg_radius_attr_add(&p, RG_RADIUS_ATTR_PROXY_STATE, "ps-2", 4), 0);
     assert_null(rg_radius11_request_invalid(in));
 
-    int n = rg_radius11_request_to_udp(in, rg_radius_len(in), 42, (rg_secret){SECRET_A}, out,
-                                       sizeof(out), sent_auth);
+    int n = rg_radius11_request_to_udp(in, rg_radius_len(in), 42, SECRET_A, out, sizeof(out),
+                                       sent_auth);
     assert_true(n > 0);
     assert_int_equal(n, rg_radius_len(out));
     assert_int_equal(rg_radius_validate(out, (size_t)n, NULL), 0);
@@ -192,8 +192,8 @@ static void test_access_request_to_udp(void **state)
 
     /* Two translations never share an authenticator. */
     uint8_t out2[RG_RADIUS_MAX_LEN], auth2[16];
-    assert_true(rg_radius11_request_to_udp(in, rg_radius_len(in), 42, (rg_secret){SECRET_A}, out2,
-                                           sizeof(out2), auth2) > 0);
+    assert_true(rg_radius11_request_to_udp(in, rg_radius_len(in), 42, SECRET_A, out2, sizeof(out2),
+                                           auth2) > 0);
     assert_memory_not_equal(auth2, sent_auth, 16);
 }
 
@@ -208,8 +208,8 @@ static void test_accounting_and_status_to_udp(void **state)
     assert_int_equal(rg_radius_attr_add(&p, RG_RADIUS_ATTR_ACCT_SESSION_ID, "sess-0001", 9), 0);
     static const uint8_t junk_ma[16] = {9};
     assert_int_equal(rg_radius_attr_add(&p, RG_RADIUS_ATTR_MESSAGE_AUTHENTICATOR, junk_ma, 16), 0);
-    int n = rg_radius11_request_to_udp(in, rg_radius_len(in), 9, (rg_secret){SECRET_A}, out,
-                                       sizeof(out), sent_auth);
+    int n =
+        rg_radius11_request_to_udp(in, rg_radius_len(in), 9, SECRET_A, out, sizeof(out), sent_auth);
     assert_true(n > 0);
     assert_int_equal(out[1], 9);
     /* RFC 3579 §3.3: none in Accounting-Request; RFC 2866 §3: computed authenticator. */
@@ -219,16 +219,16 @@ static void test_accounting_and_status_to_udp(void **state)
     assert_int_equal(n, 20 + 6 + 11);
 
     v11_init(&p, in, sizeof(in), RG_RADIUS_STATUS_SERVER, 8);
-    n = rg_radius11_request_to_udp(in, rg_radius_len(in), 200, (rg_secret){SECRET_A}, out,
-                                   sizeof(out), sent_auth);
+    n = rg_radius11_request_to_udp(in, rg_radius_len(in), 200, SECRET_A, out, sizeof(out),
+                                   sent_auth);
     assert_int_equal(n, 38);
     assert_int_equal(rg_radius_msgauth_verify(out, NULL, SECRET_A), 0);
 
     /* Replies are not requests. */
     v11_init(&p, in, sizeof(in), RG_RADIUS_ACCESS_ACCEPT, 8);
-    assert_int_equal(rg_radius11_request_to_udp(in, rg_radius_len(in), 1, (rg_secret){SECRET_A},
-                                                out, sizeof(out), sent_auth),
-                     -EPROTONOSUPPORT);
+    assert_int_equal(
+        rg_radius11_request_to_udp(in, rg_radius_len(in), 1, SECRET_A, out, sizeof(out), sent_auth),
+        -EPROTONOSUPPORT);
 }
 
 static void test_request_rules(void **state)
@@ -243,14 +243,14 @@ static void test_request_rules(void **state)
     v11_init(&p, in, sizeof(in), RG_RADIUS_ACCESS_REQUEST, 1);
     assert_int_equal(rg_radius_attr_add(&p, RG_RADIUS_ATTR_USER_PASSWORD, pw, 128), 0);
     assert_null(rg_radius11_request_invalid(in));
-    assert_true(rg_radius11_request_to_udp(in, rg_radius_len(in), 1, (rg_secret){SECRET_A}, out,
-                                           sizeof(out), sent_auth) > 0);
+    assert_true(rg_radius11_request_to_udp(in, rg_radius_len(in), 1, SECRET_A, out, sizeof(out),
+                                           sent_auth) > 0);
     v11_init(&p, in, sizeof(in), RG_RADIUS_ACCESS_REQUEST, 1);
     assert_int_equal(rg_radius_attr_add(&p, RG_RADIUS_ATTR_USER_PASSWORD, pw, 129), 0);
     assert_non_null(rg_radius11_request_invalid(in));
-    assert_int_equal(rg_radius11_request_to_udp(in, rg_radius_len(in), 1, (rg_secret){SECRET_A},
-                                                out, sizeof(out), sent_auth),
-                     -EINVAL);
+    assert_int_equal(
+        rg_radius11_request_to_udp(in, rg_radius_len(in), 1, SECRET_A, out, sizeof(out), sent_auth),
+        -EINVAL);
     /* Twice. */
     v11_init(&p, in, sizeof(in), RG_RADIUS_ACCESS_REQUEST, 1);
     assert_int_equal(rg_radius_attr_add(&p, RG_RADIUS_ATTR_USER_PASSWORD, pw, 5), 0);
@@ -262,8 +262,8 @@ static void test_request_rules(void **state)
     assert_non_null(rg_radius11_request_invalid(in));
     assert_int_equal(rg_radius_attr_add(&p, RG_RADIUS_ATTR_CHAP_CHALLENGE, pw, 16), 0);
     assert_null(rg_radius11_request_invalid(in));
-    int n = rg_radius11_request_to_udp(in, rg_radius_len(in), 1, (rg_secret){SECRET_A}, out,
-                                       sizeof(out), sent_auth);
+    int n =
+        rg_radius11_request_to_udp(in, rg_radius_len(in), 1, SECRET_A, out, sizeof(out), sent_auth);
     assert_int_equal(n, rg_radius_len(in) + 18);
     assert_memory_equal(out + 38, in + 20, rg_radius_len(in) - 20u);
 
@@ -275,9 +275,9 @@ static void test_request_rules(void **state)
     size_t fill = RG_RADIUS_MAX_LEN - rg_radius_len(in) - 2;
     if (fill)
         assert_int_equal(rg_radius_attr_add(&p, RG_RADIUS_ATTR_CLASS, pw, fill), 0);
-    assert_int_equal(rg_radius11_request_to_udp(in, rg_radius_len(in), 1, (rg_secret){SECRET_A},
-                                                out, sizeof(out), sent_auth),
-                     -EMSGSIZE);
+    assert_int_equal(
+        rg_radius11_request_to_udp(in, rg_radius_len(in), 1, SECRET_A, out, sizeof(out), sent_auth),
+        -EMSGSIZE);
 }
 
 /* ---------------------------------------------------------------- replies from UDP */
@@ -290,7 +290,7 @@ static void test_reply_from_udp_vectors(void **state)
      * MS-MPPE-Recv-Key, MS-CHAP-MPPE-Keys. */
     uint8_t pkt[RG_RADIUS_MAX_LEN];
     memcpy(pkt, vec_accept_a, sizeof(vec_accept_a));
-    int n = rg_radius11_reply_from_udp(pkt, vec_auth_a, (rg_secret){SECRET_A}, 0x01020304);
+    int n = rg_radius11_reply_from_udp(pkt, vec_auth_a, SECRET_A, 0x01020304);
     assert_true(n > 0);
 
     /* What RFC 9765 puts on the wire, built independently from the plaintexts. */
@@ -319,8 +319,7 @@ static void test_reply_from_udp_vectors(void **state)
 
     /* The wrong secret or authenticator does not decode (the reply is dropped). */
     memcpy(pkt, vec_accept_a, sizeof(vec_accept_a));
-    assert_int_equal(rg_radius11_reply_from_udp(pkt, vec_auth_b, (rg_secret){SECRET_A}, 1),
-                     -EBADMSG);
+    assert_int_equal(rg_radius11_reply_from_udp(pkt, vec_auth_b, SECRET_A, 1), -EBADMSG);
 }
 
 static void test_reply_round_trip_through_backend_secret(void **state)
@@ -344,9 +343,9 @@ static void test_reply_round_trip_through_backend_secret(void **state)
     size_t tlen;
     tval[0] = 0x1f;
     rg_radius_salt_new(salt, &counter);
-    assert_int_equal(
-        rg_radius_salted_hide(key, sizeof(key), salt, sent_auth, be, strlen(be), tval + 1, &tlen),
-        0);
+    assert_int_equal(rg_radius_salted_hide(key, sizeof(key), salt, sent_auth, rg_secret_str(be),
+                                           tval + 1, &tlen),
+                     0);
     assert_int_equal(rg_radius_attr_add(&p, RG_RADIUS_ATTR_TUNNEL_PASSWORD, tval, tlen + 1), 0);
     /* One VSA, two sub-attributes: a Send-Key and an unrelated vendor type 99. */
     uint8_t vsa[253] = {0, 0, 0x01, 0x37};
@@ -355,8 +354,8 @@ static void test_reply_round_trip_through_backend_secret(void **state)
     memcpy(send_key, key, sizeof(send_key));
     size_t hl;
     vsa[vn] = RG_RADIUS_MS_MPPE_SEND_KEY;
-    assert_int_equal(rg_radius_salted_hide(send_key, sizeof(send_key), salt, sent_auth, be,
-                                           strlen(be), vsa + vn + 2, &hl),
+    assert_int_equal(rg_radius_salted_hide(send_key, sizeof(send_key), salt, sent_auth,
+                                           rg_secret_str(be), vsa + vn + 2, &hl),
                      0);
     vsa[vn + 1] = (uint8_t)(hl + 2);
     vn += hl + 2;
@@ -365,8 +364,8 @@ static void test_reply_round_trip_through_backend_secret(void **state)
     memcpy(vsa + vn + 2, "abc", 3);
     vn += 5;
     assert_int_equal(rg_radius_attr_add(&p, RG_RADIUS_ATTR_VENDOR_SPECIFIC, vsa, vn), 0);
-    rg_radius_msgauth_sign(pkt, sent_auth, be, strlen(be));
-    rg_radius_auth_response_sign(pkt, sent_auth, be, strlen(be));
+    rg_radius_msgauth_sign(pkt, sent_auth, rg_secret_str(be));
+    rg_radius_auth_response_sign(pkt, sent_auth, rg_secret_str(be));
 
     int n = rg_radius11_reply_from_udp(pkt, sent_auth, (rg_secret){be, strlen(be)}, 77);
     assert_true(n > 0);

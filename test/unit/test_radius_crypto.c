@@ -22,11 +22,11 @@
 #include "../vectors/rfc2865_packets.h"
 #include "../vectors/vectors.h"
 
-#define SECRET_A (const char *)vec_secret_a, sizeof(vec_secret_a)
-#define SECRET_B (const char *)vec_secret_b, sizeof(vec_secret_b)
+#define SECRET_A ((rg_secret){(const char *)vec_secret_a, sizeof(vec_secret_a)})
+#define SECRET_B ((rg_secret){(const char *)vec_secret_b, sizeof(vec_secret_b)})
 
 static const char rfc_secret[] = "xyzzy5461";
-#define RFC_SECRET rfc_secret, strlen(rfc_secret)
+#define RFC_SECRET rg_secret_str(rfc_secret)
 
 /* ---------------------------------------------------------------- RFC 2865 §7 */
 
@@ -98,9 +98,9 @@ static void test_response_authenticator_detects_tampering(void **state)
     reply[1] = 1; /* Identifier */
     assert_int_equal(rg_radius_auth_response_verify(reply, rfc_7_1_request + 4, RFC_SECRET),
                      -EBADMSG);
-    assert_int_equal(
-        rg_radius_auth_response_verify(rfc_7_1_accept, rfc_7_1_request + 4, "xyzzy5460", 9),
-        -EBADMSG);
+    assert_int_equal(rg_radius_auth_response_verify(rfc_7_1_accept, rfc_7_1_request + 4,
+                                                    RG_SECRET_LIT("xyzzy5460")),
+                     -EBADMSG);
     assert_int_equal(
         rg_radius_auth_response_verify(rfc_7_1_accept, rfc_7_2_request + 4, RFC_SECRET), -EBADMSG);
 }
@@ -799,7 +799,8 @@ static void test_msgauth_secrets(void **state)
                 assert_int_equal(rg_radius_attr_add(&p, RG_RADIUS_ATTR_REPLY_MESSAGE,
                                                     "0123456789abcdef0123456789abcdef", 32),
                                  0);
-            assert_int_equal(rg_radius_msgauth_sign(pkt, NULL, secrets[s], lens[s]), 0);
+            assert_int_equal(rg_radius_msgauth_sign(pkt, NULL, (rg_secret){secrets[s], lens[s]}),
+                             0);
 
             size_t len = rg_radius_len(pkt);
             uint8_t zeroed[RG_RADIUS_MAX_LEN], want[16];
@@ -813,10 +814,12 @@ static void test_msgauth_secrets(void **state)
             assert_int_equal(wc_HmacFinal(&h, want), 0);
             wc_HmacFree(&h);
             assert_memory_equal(pkt + RG_RADIUS_HDR_LEN + 2, want, 16);
-            assert_int_equal(rg_radius_msgauth_verify(pkt, NULL, secrets[s], lens[s]), 0);
+            assert_int_equal(rg_radius_msgauth_verify(pkt, NULL, (rg_secret){secrets[s], lens[s]}),
+                             0);
             /* one octet less of the secret is another key (for one octet: the empty key) */
-            assert_int_equal(rg_radius_msgauth_verify(pkt, NULL, secrets[s], lens[s] - 1),
-                             -EBADMSG);
+            assert_int_equal(
+                rg_radius_msgauth_verify(pkt, NULL, (rg_secret){secrets[s], lens[s] - 1}),
+                -EBADMSG);
         }
     }
 }
@@ -853,20 +856,20 @@ static void test_radclient_captures(void **state)
         int len = hex_decode(sp + 1, pkt, sizeof(pkt));
         assert_true(len >= 20);
         assert_int_equal(rg_radius_validate(pkt, (size_t)len, NULL), 0);
-        assert_int_equal(rg_radius_msgauth_verify(pkt, NULL, secret, strlen(secret)), 0);
+        assert_int_equal(rg_radius_msgauth_verify(pkt, NULL, rg_secret_str(secret)), 0);
         seen++;
         if (strcmp(line, "access_request") == 0) {
             struct rg_radius_attr a;
             assert_int_equal(rg_radius_attr_find(pkt, RG_RADIUS_ATTR_USER_PASSWORD, NULL, &a), 1);
             uint8_t plain[128];
             size_t plain_len;
-            assert_int_equal(rg_radius_password_unhide(a.value, a.value_len, pkt + 4, secret,
-                                                       strlen(secret), plain, &plain_len),
+            assert_int_equal(rg_radius_password_unhide(a.value, a.value_len, pkt + 4,
+                                                       rg_secret_str(secret), plain, &plain_len),
                              0);
             assert_int_equal(plain_len, 18);
             assert_memory_equal(plain, "hello-radclient-pw", 18);
         } else if (strcmp(line, "status_server") != 0) {
-            assert_int_equal(rg_radius_auth_request_verify(pkt, secret, strlen(secret)), 0);
+            assert_int_equal(rg_radius_auth_request_verify(pkt, rg_secret_str(secret)), 0);
         }
     }
     fclose(f);

@@ -23,7 +23,7 @@ static void test_translate_access_request(void **state)
     uint8_t in[RG_RADIUS_MAX_LEN], out[RG_RADIUS_MAX_LEN], sent_auth[16];
     const char *pw = "correct horse battery staple";
     size_t len = make_ap_access_request(in, pw, false);
-    int n = rg_translate_request(in, len, (rg_secret){AP_SECRET, 6}, 77,
+    int n = rg_translate_request(in, len, RG_SECRET_LIT(AP_SECRET), 77,
                                  (rg_secret){BE_SECRET, strlen(BE_SECRET)}, out, sizeof(out),
                                  sent_auth);
     assert_true(n > 0);
@@ -38,14 +38,14 @@ static void test_translate_access_request(void **state)
     size_t pos = 0;
     assert_int_equal(rg_radius_attr_next(out, &pos, &a), 1);
     assert_int_equal(a.type, RG_RADIUS_ATTR_MESSAGE_AUTHENTICATOR);
-    assert_int_equal(rg_radius_msgauth_verify(out, NULL, BE_SECRET, strlen(BE_SECRET)), 0);
-    assert_int_not_equal(rg_radius_msgauth_verify(out, NULL, AP_SECRET, 6), 0);
+    assert_int_equal(rg_radius_msgauth_verify(out, NULL, rg_secret_str(BE_SECRET)), 0);
+    assert_int_not_equal(rg_radius_msgauth_verify(out, NULL, RG_SECRET_LIT(AP_SECRET)), 0);
     /* User-Password unhides with the backend secret to the AP's password. */
     assert_int_equal(rg_radius_attr_find(out, RG_RADIUS_ATTR_USER_PASSWORD, NULL, &a), 1);
     uint8_t plain[RG_RADIUS_PASSWORD_MAX];
     size_t pl;
-    assert_int_equal(rg_radius_password_unhide(a.value, a.value_len, out + 4, BE_SECRET,
-                                               strlen(BE_SECRET), plain, &pl),
+    assert_int_equal(rg_radius_password_unhide(a.value, a.value_len, out + 4,
+                                               rg_secret_str(BE_SECRET), plain, &pl),
                      0);
     assert_int_equal(pl, strlen(pw));
     assert_memory_equal(plain, pw, pl);
@@ -68,7 +68,7 @@ static void test_translate_chap_adds_challenge(void **state)
     (void)state;
     uint8_t in[RG_RADIUS_MAX_LEN], out[RG_RADIUS_MAX_LEN], sent_auth[16];
     size_t len = make_ap_access_request(in, NULL, true);
-    int n = rg_translate_request(in, len, (rg_secret){AP_SECRET, 6}, 1,
+    int n = rg_translate_request(in, len, RG_SECRET_LIT(AP_SECRET), 1,
                                  (rg_secret){BE_SECRET, strlen(BE_SECRET)}, out, sizeof(out),
                                  sent_auth);
     assert_true(n > 0);
@@ -77,7 +77,7 @@ static void test_translate_chap_adds_challenge(void **state)
     assert_int_equal(rg_radius_attr_find(out, RG_RADIUS_ATTR_CHAP_CHALLENGE, NULL, &a), 1);
     assert_int_equal(a.value_len, 16);
     assert_memory_equal(a.value, in + 4, 16);
-    assert_int_equal(rg_radius_msgauth_verify(out, NULL, BE_SECRET, strlen(BE_SECRET)), 0);
+    assert_int_equal(rg_radius_msgauth_verify(out, NULL, rg_secret_str(BE_SECRET)), 0);
 }
 
 static void test_translate_accounting_request(void **state)
@@ -89,30 +89,30 @@ static void test_translate_accounting_request(void **state)
     uint8_t start[4] = {0, 0, 0, 1};
     rg_radius_attr_add(&p, RG_RADIUS_ATTR_ACCT_STATUS_TYPE, start, 4);
     rg_radius_attr_add(&p, RG_RADIUS_ATTR_USER_NAME, "bob", 3);
-    rg_radius_auth_request_sign(in, AP_SECRET, 6);
-    assert_int_equal(rg_radius_auth_request_verify(in, AP_SECRET, 6), 0);
-    int n = rg_translate_request(in, rg_radius_len(in), (rg_secret){AP_SECRET, 6}, 3,
+    rg_radius_auth_request_sign(in, RG_SECRET_LIT(AP_SECRET));
+    assert_int_equal(rg_radius_auth_request_verify(in, RG_SECRET_LIT(AP_SECRET)), 0);
+    int n = rg_translate_request(in, rg_radius_len(in), RG_SECRET_LIT(AP_SECRET), 3,
                                  (rg_secret){BE_SECRET, strlen(BE_SECRET)}, out, sizeof(out),
                                  sent_auth);
     assert_true(n > 0);
     assert_int_equal(out[1], 3);
     /* RFC 2866 §3: recomputed for the backend secret. */
-    assert_int_equal(rg_radius_auth_request_verify(out, BE_SECRET, strlen(BE_SECRET)), 0);
-    assert_int_not_equal(rg_radius_auth_request_verify(out, AP_SECRET, 6), 0);
+    assert_int_equal(rg_radius_auth_request_verify(out, rg_secret_str(BE_SECRET)), 0);
+    assert_int_not_equal(rg_radius_auth_request_verify(out, RG_SECRET_LIT(AP_SECRET)), 0);
     /* RFC 3579 §3.3: Message-Authenticator MUST NOT be in an Accounting-Request. */
-    assert_int_equal(rg_radius_msgauth_verify(out, NULL, BE_SECRET, strlen(BE_SECRET)), -ENOENT);
+    assert_int_equal(rg_radius_msgauth_verify(out, NULL, rg_secret_str(BE_SECRET)), -ENOENT);
 
     /* One from the AP is verified on the way in (by the caller) and never forwarded. */
     rg_radius_msgauth_add_first(&p);
-    rg_radius_msgauth_sign(in, NULL, AP_SECRET, 6);
-    rg_radius_auth_request_sign(in, AP_SECRET, 6);
-    n = rg_translate_request(in, rg_radius_len(in), (rg_secret){AP_SECRET, 6}, 4,
+    rg_radius_msgauth_sign(in, NULL, RG_SECRET_LIT(AP_SECRET));
+    rg_radius_auth_request_sign(in, RG_SECRET_LIT(AP_SECRET));
+    n = rg_translate_request(in, rg_radius_len(in), RG_SECRET_LIT(AP_SECRET), 4,
                              (rg_secret){BE_SECRET, strlen(BE_SECRET)}, out, sizeof(out),
                              sent_auth);
     assert_int_equal(n, rg_radius_len(in) - 18);
     struct rg_radius_attr a;
     assert_int_equal(rg_radius_attr_find(out, RG_RADIUS_ATTR_MESSAGE_AUTHENTICATOR, NULL, &a), 0);
-    assert_int_equal(rg_radius_auth_request_verify(out, BE_SECRET, strlen(BE_SECRET)), 0);
+    assert_int_equal(rg_radius_auth_request_verify(out, rg_secret_str(BE_SECRET)), 0);
 }
 
 static void test_translate_reply_reencrypts(void **state)
@@ -132,17 +132,16 @@ static void test_translate_reply_reencrypts(void **state)
         key[i] = (uint8_t)(i * 7 + 1);
     rg_radius_salt_new(salt, &ctr);
     assert_int_equal(
-        rg_radius_salted_hide(key, 32, salt, sent_auth, BE_SECRET, strlen(BE_SECRET), hidden, &hl),
-        0);
+        rg_radius_salted_hide(key, 32, salt, sent_auth, rg_secret_str(BE_SECRET), hidden, &hl), 0);
     rg_radius_vsa_add(&p, RG_RADIUS_VENDOR_MICROSOFT, RG_RADIUS_MS_MPPE_RECV_KEY, hidden, hl);
     rg_radius_salt_new(salt, &ctr);
-    rg_radius_salted_hide(key, 16, salt, sent_auth, BE_SECRET, strlen(BE_SECRET), hidden, &hl);
+    rg_radius_salted_hide(key, 16, salt, sent_auth, rg_secret_str(BE_SECRET), hidden, &hl);
     tp[0] = 1; /* tag */
     memcpy(tp + 1, hidden, hl);
     rg_radius_attr_add(&p, RG_RADIUS_ATTR_TUNNEL_PASSWORD, tp, hl + 1);
     rg_radius_attr_add(&p, RG_RADIUS_ATTR_REPLY_MESSAGE, "hi", 2);
-    rg_radius_msgauth_sign(buf, sent_auth, BE_SECRET, strlen(BE_SECRET));
-    rg_radius_auth_response_sign(buf, sent_auth, BE_SECRET, strlen(BE_SECRET));
+    rg_radius_msgauth_sign(buf, sent_auth, rg_secret_str(BE_SECRET));
+    rg_radius_auth_response_sign(buf, sent_auth, rg_secret_str(BE_SECRET));
 
     const char *why = NULL;
     size_t len = rg_radius_len(buf);
@@ -151,11 +150,11 @@ static void test_translate_reply_reencrypts(void **state)
                      1);
     assert_int_equal(rg_translate_reply(buf, len, sizeof(buf), sent_auth,
                                         (rg_secret){BE_SECRET, strlen(BE_SECRET)}, 9, ap_auth,
-                                        (rg_secret){AP_SECRET, 6}, &ctr),
+                                        RG_SECRET_LIT(AP_SECRET), &ctr),
                      0);
     assert_int_equal(buf[1], 9);
-    assert_int_equal(rg_radius_auth_response_verify(buf, ap_auth, AP_SECRET, 6), 0);
-    assert_int_equal(rg_radius_msgauth_verify(buf, ap_auth, AP_SECRET, 6), 0);
+    assert_int_equal(rg_radius_auth_response_verify(buf, ap_auth, RG_SECRET_LIT(AP_SECRET)), 0);
+    assert_int_equal(rg_radius_msgauth_verify(buf, ap_auth, RG_SECRET_LIT(AP_SECRET)), 0);
     /* The keys unhide with the AP's secret and authenticator to the same octets. */
     struct rg_radius_attr a;
     size_t pos = 0;
@@ -164,15 +163,17 @@ static void test_translate_reply_reencrypts(void **state)
     assert_int_equal(
         rg_radius_vsa_find(buf, RG_RADIUS_VENDOR_MICROSOFT, RG_RADIUS_MS_MPPE_RECV_KEY, &pos, &a),
         1);
-    assert_int_equal(rg_radius_salted_unhide(a.value, a.value_len, ap_auth, AP_SECRET, 6, out, &ol),
-                     0);
+    assert_int_equal(
+        rg_radius_salted_unhide(a.value, a.value_len, ap_auth, RG_SECRET_LIT(AP_SECRET), out, &ol),
+        0);
     assert_int_equal(ol, 32);
     assert_memory_equal(out, key, 32);
     assert_int_equal(rg_radius_attr_find(buf, RG_RADIUS_ATTR_TUNNEL_PASSWORD, NULL, &a), 1);
     assert_int_equal(a.value[0], 1); /* tag kept */
     assert_true(a.value[1] & 0x80);  /* RFC 2868 §3.5: salt top bit set */
-    assert_int_equal(
-        rg_radius_salted_unhide(a.value + 1, a.value_len - 1, ap_auth, AP_SECRET, 6, out, &ol), 0);
+    assert_int_equal(rg_radius_salted_unhide(a.value + 1, a.value_len - 1, ap_auth,
+                                             RG_SECRET_LIT(AP_SECRET), out, &ol),
+                     0);
     assert_int_equal(ol, 16);
     assert_memory_equal(out, key, 16);
 }
@@ -191,12 +192,11 @@ static void test_check_reply_verification(void **state)
     uint8_t sent_auth[16], buf[RG_RADIUS_MAX_LEN];
     rg_random_bytes(sent_auth, 16);
     struct rg_reply_check chk;
-    size_t bl = strlen(BE_SECRET);
 
     /* Wrong secret: the Response Authenticator fails, whatever the policy. */
     struct rg_radius_pkt p = {.data = buf, .cap = sizeof(buf)};
     rg_radius_init(&p, RG_RADIUS_ACCESS_ACCEPT, 1, NULL);
-    rg_radius_auth_response_sign(buf, sent_auth, "other", 5);
+    rg_radius_auth_response_sign(buf, sent_auth, RG_SECRET_LIT("other"));
     assert_int_equal(
         check(buf, RG_RADIUS_ACCESS_REQUEST, false, sent_auth, RG_REQUIRE_MA_FALSE, false, &chk),
         RG_REPLY_UNVERIFIED);
@@ -205,7 +205,7 @@ static void test_check_reply_verification(void **state)
     /* A tampered Message-Authenticator fails even under false. */
     make_reply(buf, RG_RADIUS_ACCESS_REJECT, 1, sent_auth, true, false);
     buf[22] ^= 1;
-    rg_radius_auth_response_sign(buf, sent_auth, BE_SECRET, bl);
+    rg_radius_auth_response_sign(buf, sent_auth, RG_SECRET_LIT(BE_SECRET));
     assert_int_equal(
         check(buf, RG_RADIUS_ACCESS_REQUEST, false, sent_auth, RG_REQUIRE_MA_FALSE, false, &chk),
         RG_REPLY_UNVERIFIED);
@@ -330,7 +330,6 @@ static void test_accounting_response_msgauth(void **state)
     static const uint8_t zeros[16];
     rg_random_bytes(sent_auth, 16);
     rg_random_bytes(ap_auth, 16);
-    size_t bl = strlen(BE_SECRET);
     struct rg_reply_check chk;
     const uint8_t *conventions[] = {sent_auth, zeros};
     for (unsigned i = 0; i < 2; i++) {
@@ -338,28 +337,28 @@ static void test_accounting_response_msgauth(void **state)
         rg_radius_init(&p, RG_RADIUS_ACCOUNTING_RESPONSE, 8, NULL);
         rg_radius_msgauth_add_first(&p);
         rg_radius_attr_add(&p, RG_RADIUS_ATTR_PROXY_STATE, "ps", 2);
-        rg_radius_msgauth_sign(buf, conventions[i], BE_SECRET, bl);
-        rg_radius_auth_response_sign(buf, sent_auth, BE_SECRET, bl);
+        rg_radius_msgauth_sign(buf, conventions[i], RG_SECRET_LIT(BE_SECRET));
+        rg_radius_auth_response_sign(buf, sent_auth, RG_SECRET_LIT(BE_SECRET));
         assert_int_equal(check(buf, RG_RADIUS_ACCOUNTING_REQUEST, false, sent_auth,
                                RG_REQUIRE_MA_TRUE, false, &chk),
                          RG_REPLY_FORWARD);
         unsigned ctr = 0;
         assert_int_equal(rg_translate_reply(buf, rg_radius_len(buf), sizeof(buf), sent_auth,
-                                            (rg_secret){BE_SECRET, bl}, 9, ap_auth,
-                                            (rg_secret){AP_SECRET, 6}, &ctr),
+                                            RG_SECRET_LIT(BE_SECRET), 9, ap_auth,
+                                            RG_SECRET_LIT(AP_SECRET), &ctr),
                          0);
         struct rg_radius_attr a;
         assert_int_equal(rg_radius_attr_find(buf, RG_RADIUS_ATTR_MESSAGE_AUTHENTICATOR, NULL, &a),
                          0);
         assert_int_equal(rg_radius_len(buf), 20 + 4);
-        assert_int_equal(rg_radius_auth_response_verify(buf, ap_auth, AP_SECRET, 6), 0);
+        assert_int_equal(rg_radius_auth_response_verify(buf, ap_auth, RG_SECRET_LIT(AP_SECRET)), 0);
     }
     /* Signed with something else: fails verification. */
     struct rg_radius_pkt p = {.data = buf, .cap = sizeof(buf)};
     rg_radius_init(&p, RG_RADIUS_ACCOUNTING_RESPONSE, 8, NULL);
     rg_radius_msgauth_add_first(&p);
-    rg_radius_msgauth_sign(buf, ap_auth, BE_SECRET, bl);
-    rg_radius_auth_response_sign(buf, sent_auth, BE_SECRET, bl);
+    rg_radius_msgauth_sign(buf, ap_auth, RG_SECRET_LIT(BE_SECRET));
+    rg_radius_auth_response_sign(buf, sent_auth, RG_SECRET_LIT(BE_SECRET));
     assert_int_equal(
         check(buf, RG_RADIUS_ACCOUNTING_REQUEST, false, sent_auth, RG_REQUIRE_MA_AUTO, false, &chk),
         RG_REPLY_UNVERIFIED);
@@ -367,10 +366,10 @@ static void test_accounting_response_msgauth(void **state)
     make_reply(buf, RG_RADIUS_ACCESS_ACCEPT, 1, sent_auth, false, false);
     unsigned ctr = 0;
     assert_int_equal(rg_translate_reply(buf, rg_radius_len(buf), sizeof(buf), sent_auth,
-                                        (rg_secret){BE_SECRET, bl}, 9, ap_auth,
-                                        (rg_secret){AP_SECRET, 6}, &ctr),
+                                        RG_SECRET_LIT(BE_SECRET), 9, ap_auth,
+                                        RG_SECRET_LIT(AP_SECRET), &ctr),
                      0);
-    assert_int_equal(rg_radius_msgauth_verify(buf, ap_auth, AP_SECRET, 6), 0);
+    assert_int_equal(rg_radius_msgauth_verify(buf, ap_auth, RG_SECRET_LIT(AP_SECRET)), 0);
     assert_int_equal(buf[20], RG_RADIUS_ATTR_MESSAGE_AUTHENTICATOR);
 }
 
@@ -380,19 +379,19 @@ static void test_translate_request_no_room(void **state)
     uint8_t in[RG_RADIUS_MAX_LEN], out[RG_RADIUS_MAX_LEN], sent_auth[16];
     size_t len = make_big_request(in, RG_RADIUS_ACCESS_REQUEST, 4090, false);
     assert_true(len > 4078);
-    assert_int_equal(rg_translate_request(in, len, (rg_secret){AP_SECRET, 6}, 1,
+    assert_int_equal(rg_translate_request(in, len, RG_SECRET_LIT(AP_SECRET), 1,
                                           (rg_secret){BE_SECRET, strlen(BE_SECRET)}, out,
                                           sizeof(out), sent_auth),
                      -EMSGSIZE);
     len = make_big_request(in, RG_RADIUS_ACCESS_REQUEST, 4070, true);
-    assert_int_equal(rg_translate_request(in, len, (rg_secret){AP_SECRET, 6}, 1,
+    assert_int_equal(rg_translate_request(in, len, RG_SECRET_LIT(AP_SECRET), 1,
                                           (rg_secret){BE_SECRET, strlen(BE_SECRET)}, out,
                                           sizeof(out), sent_auth),
                      -EMSGSIZE);
     /* Accounting gets nothing added: a full-size Accounting-Request goes through. */
     len = make_big_request(in, RG_RADIUS_ACCOUNTING_REQUEST, 4096, false);
     assert_int_equal(len, 4096);
-    assert_int_equal(rg_translate_request(in, len, (rg_secret){AP_SECRET, 6}, 1,
+    assert_int_equal(rg_translate_request(in, len, RG_SECRET_LIT(AP_SECRET), 1,
                                           (rg_secret){BE_SECRET, strlen(BE_SECRET)}, out,
                                           sizeof(out), sent_auth),
                      4096);
@@ -406,11 +405,11 @@ static void test_local_reply_echoes_proxy_state(void **state)
     size_t len = make_ap_access_request(in, "pw", false);
     (void)len;
     int n = rg_translate_local_reply(out, sizeof(out), RG_RADIUS_ACCESS_REJECT, in[1], in + 4, in,
-                                     "No RADIUS server available", (rg_secret){AP_SECRET, 6});
+                                     "No RADIUS server available", RG_SECRET_LIT(AP_SECRET));
     assert_true(n > 0);
     assert_int_equal(out[1], in[1]);
-    assert_int_equal(rg_radius_auth_response_verify(out, in + 4, AP_SECRET, 6), 0);
-    assert_int_equal(rg_radius_msgauth_verify(out, in + 4, AP_SECRET, 6), 0);
+    assert_int_equal(rg_radius_auth_response_verify(out, in + 4, RG_SECRET_LIT(AP_SECRET)), 0);
+    assert_int_equal(rg_radius_msgauth_verify(out, in + 4, RG_SECRET_LIT(AP_SECRET)), 0);
     assert_int_equal(out[20], RG_RADIUS_ATTR_MESSAGE_AUTHENTICATOR);
     struct rg_radius_attr a;
     size_t pos = 0;
@@ -422,7 +421,7 @@ static void test_local_reply_echoes_proxy_state(void **state)
     assert_int_equal(rg_radius_attr_find(out, RG_RADIUS_ATTR_REPLY_MESSAGE, NULL, &a), 1);
     /* Status-Server answer: the same. */
     n = rg_translate_local_reply(out, sizeof(out), RG_RADIUS_ACCESS_ACCEPT, 7, in + 4, in, NULL,
-                                 (rg_secret){AP_SECRET, 6});
+                                 RG_SECRET_LIT(AP_SECRET));
     assert_true(n > 0);
     assert_int_equal(rg_radius_attr_find(out, RG_RADIUS_ATTR_PROXY_STATE, NULL, &a), 1);
     assert_int_equal(rg_radius_attr_find(out, RG_RADIUS_ATTR_REPLY_MESSAGE, NULL, &a), 0);
@@ -499,12 +498,12 @@ static void test_check_request_with_radsec_secret(void **state)
     rg_radius_auth_random(buf);
     assert_non_null(rg_translate_check_request(buf, ap));
     rg_radius_msgauth_add_first(&p);
-    rg_radius_msgauth_sign(buf, NULL, AP_SECRET, 6);
+    rg_radius_msgauth_sign(buf, NULL, RG_SECRET_LIT(AP_SECRET));
     assert_null(rg_translate_check_request(buf, ap));
 
     rg_radius_init(&p, RG_RADIUS_ACCOUNTING_REQUEST, 3, NULL);
     rg_radius_attr_add(&p, RG_RADIUS_ATTR_USER_NAME, "bob", 3);
-    rg_radius_auth_request_sign(buf, AP_SECRET, 6);
+    rg_radius_auth_request_sign(buf, RG_SECRET_LIT(AP_SECRET));
     assert_null(rg_translate_check_request(buf, ap));
     assert_string_equal(rg_translate_check_request(buf, other),
                         "bad Accounting Request Authenticator");

@@ -65,8 +65,8 @@ static size_t build_coa(uint8_t *buf, uint8_t code, bool ma, const char *secret)
     assert_int_equal(rg_radius_attr_add(&p, RG_RADIUS_ATTR_PROXY_STATE, "\x01\x02", 2), 0);
     assert_int_equal(rg_radius_attr_add(&p, RG_RADIUS_ATTR_PROXY_STATE, "\x03", 1), 0);
     if (ma)
-        assert_int_equal(rg_radius_msgauth_sign(buf, NULL, secret, strlen(secret)), 0);
-    rg_radius_auth_request_sign(buf, secret, strlen(secret));
+        assert_int_equal(rg_radius_msgauth_sign(buf, NULL, rg_secret_str(secret)), 0);
+    rg_radius_auth_request_sign(buf, rg_secret_str(secret));
     return rg_radius_len(buf);
 }
 
@@ -78,7 +78,7 @@ static void test_check_request_message_authenticator(void **state)
     assert_null(rg_translate_coa_check_request(pkt, (rg_secret){DAC_SECRET, strlen(DAC_SECRET)}));
     /* A forged Message-Authenticator with a recomputed Request Authenticator. */
     pkt[RG_RADIUS_HDR_LEN + 5] ^= 1;
-    rg_radius_auth_request_sign(pkt, DAC_SECRET, strlen(DAC_SECRET));
+    rg_radius_auth_request_sign(pkt, rg_secret_str(DAC_SECRET));
     assert_string_equal(
         rg_translate_coa_check_request(pkt, (rg_secret){DAC_SECRET, strlen(DAC_SECRET)}),
         "bad Message-Authenticator");
@@ -103,7 +103,7 @@ static void test_translate_request_resigns(void **state)
             rg_translate_coa_check_request(out, (rg_secret){RADSEC_SECRET, strlen(RADSEC_SECRET)}));
         assert_non_null(
             rg_translate_coa_check_request(out, (rg_secret){DAC_SECRET, strlen(DAC_SECRET)}));
-        assert_int_equal(rg_radius_msgauth_verify(out, NULL, RADSEC_SECRET, strlen(RADSEC_SECRET)),
+        assert_int_equal(rg_radius_msgauth_verify(out, NULL, rg_secret_str(RADSEC_SECRET)),
                          ma ? 0 : -ENOENT);
         /* Attributes travel unchanged (Proxy-State in order, RFC 5176 §3.1). */
         size_t a_off = ma ? RG_RADIUS_HDR_LEN + 18 : RG_RADIUS_HDR_LEN;
@@ -138,16 +138,15 @@ static void test_translate_reply_for_client(void **state)
     assert_int_equal(rg_radius_init(&p, RG_RADIUS_COA_NAK, 5, sent), 0);
     assert_int_equal(rg_radius_msgauth_add_first(&p), 0);
     assert_int_equal(rg_radius_attr_add(&p, RG_RADIUS_ATTR_ERROR_CAUSE, ec, 4), 0);
-    rg_radius_msgauth_sign(ack, sent, RADSEC_SECRET, strlen(RADSEC_SECRET));
-    rg_radius_auth_response_sign(ack, sent, RADSEC_SECRET, strlen(RADSEC_SECRET));
+    rg_radius_msgauth_sign(ack, sent, rg_secret_str(RADSEC_SECRET));
+    rg_radius_auth_response_sign(ack, sent, rg_secret_str(RADSEC_SECRET));
     assert_true(rg_translate_reply_matches(RG_RADIUS_COA_REQUEST, ack[0]));
     assert_false(rg_translate_reply_matches(RG_RADIUS_DISCONNECT_REQUEST, ack[0]));
 
     rg_translate_coa_reply(ack, req[1], req + 4, (rg_secret){DAC_SECRET, strlen(DAC_SECRET)});
     assert_int_equal(ack[1], 77);
-    assert_int_equal(rg_radius_auth_response_verify(ack, req + 4, DAC_SECRET, strlen(DAC_SECRET)),
-                     0);
-    assert_int_equal(rg_radius_msgauth_verify(ack, req + 4, DAC_SECRET, strlen(DAC_SECRET)), 0);
+    assert_int_equal(rg_radius_auth_response_verify(ack, req + 4, rg_secret_str(DAC_SECRET)), 0);
+    assert_int_equal(rg_radius_msgauth_verify(ack, req + 4, rg_secret_str(DAC_SECRET)), 0);
     struct rg_radius_attr a;
     assert_true(rg_radius_attr_find(ack, RG_RADIUS_ATTR_ERROR_CAUSE, NULL, &a));
     assert_memory_equal(a.value, ec, 4);
@@ -163,9 +162,8 @@ static void test_build_nak(void **state)
     assert_true(n > 0);
     assert_int_equal(nak[0], RG_RADIUS_DISCONNECT_NAK);
     assert_int_equal(nak[1], req[1]);
-    assert_int_equal(rg_radius_auth_response_verify(nak, req + 4, DAC_SECRET, strlen(DAC_SECRET)),
-                     0);
-    assert_int_equal(rg_radius_msgauth_verify(nak, req + 4, DAC_SECRET, strlen(DAC_SECRET)), 0);
+    assert_int_equal(rg_radius_auth_response_verify(nak, req + 4, rg_secret_str(DAC_SECRET)), 0);
+    assert_int_equal(rg_radius_msgauth_verify(nak, req + 4, rg_secret_str(DAC_SECRET)), 0);
     struct rg_radius_attr a;
     assert_true(rg_radius_attr_find(nak, RG_RADIUS_ATTR_ERROR_CAUSE, NULL, &a));
     assert_int_equal(a.value_len, 4);
