@@ -608,6 +608,7 @@ struct rg_backend_set *rg_backend_set_new(struct rg_backend_io *io, struct rg_co
             s->index = i;
             s->health = RG_BACKEND_ALIVE;
             s->shared = rg_backend_shared_get(pool->cfg, s->cfg);
+            rg_proxy_fair_init(&s->fair);
             dest_init(&s->auth, s, RG_BACKEND_AUTH, &s->cfg->auth_addr, pool->cfg->max_outstanding);
             dest_init(&s->acct, s, RG_BACKEND_ACCT, &s->cfg->acct_addr, pool->cfg->max_outstanding);
             rg_metrics_backend(io ? io->metrics : NULL, RG_METRIC_BACKEND_DOWN, pool->cfg->name,
@@ -641,6 +642,7 @@ void rg_backend_set_inherit(struct rg_backend_set *set, const struct rg_backend_
                 ns->dead_since_ms = os->dead_since_ms;
                 ns->retry_at_ms = os->retry_at_ms;
                 ns->last_probe_ms = os->last_probe_ms;
+                rg_proxy_fair_inherit(&ns->fair, &os->fair);
                 rg_metrics_backend(set->io ? set->io->metrics : NULL, RG_METRIC_BACKEND_DOWN,
                                    np->cfg->name, ns->cfg->name, ns->health == RG_BACKEND_DEAD);
                 break;

@@ -118,9 +118,10 @@ void rg_conn_close(struct rg_conn *c, const char *why)
     struct rg_worker *w = c->worker;
     if (c->state == RG_CONN_OPEN) {
         rg_metrics_conn(w->metrics, c->peer.org ? c->peer.org->name : "-", -1);
-        rg_notice("event=conn_close " RG_CONN_LOG_FMT " org=%s reason=\"%s\" inflight=%u",
+        rg_notice("event=conn_close " RG_CONN_LOG_FMT
+                  " org=%s reason=\"%s\" inflight=%u unsent=%zu",
                   RG_CONN_LOG_ARGS(c), c->peer.org ? c->peer.org->name : "-", why,
-                  rg_origin_inflight(&c->origin));
+                  rg_origin_inflight(&c->origin), c->staged.len + c->tls.out.len + c->writing.len);
         RG_STAT_INC(&w->stats, conn_closed);
         RG_STAT_DEC(&w->stats, conn_open);
         if (c->proto == RG_PROTO_RADIUS_11)
@@ -198,6 +199,11 @@ void rg_conn_update_reading(struct rg_conn *c)
 {
     if (c->state != RG_CONN_HANDSHAKE && c->state != RG_CONN_OPEN)
         return;
+    if (c->backlog_blocked && !rg_conn_write_backlog(c)) {
+        /* The peer read its replies: what it sent meanwhile is framed again, from the loop. */
+        c->backlog_blocked = false;
+        rg_conn_more_push(c);
+    }
     bool want = !c->paused && !c->more_queued && !c->rate_blocked && !c->abandon_blocked &&
                 !rg_conn_write_backlog(c);
     if (want == c->reading)
@@ -205,7 +211,7 @@ void rg_conn_update_reading(struct rg_conn *c)
     if (!want) {
         uv_read_stop((uv_stream_t *)&c->tcp);
         c->reading = false;
-        if (rg_conn_write_backlog(c))
+        if (rg_conn_write_backlog(c) && !c->backlog_blocked)
             RG_STAT_INC(&c->worker->stats, unread_paused);
         return;
     }
@@ -314,6 +320,14 @@ static void frame(struct rg_conn *c)
     unsigned max_rate = c->gen->cfg->listen.max_requests_per_second;
     uint64_t now = rg_now_ms();
     while (c->state == RG_CONN_OPEN && !c->paused && !c->abandon_blocked && c->turn_packets > 0) {
+        if (rg_conn_write_backlog(c)) {
+            /* A peer that does not read its replies has no more requests forwarded: each
+             * would only add a reply to the backlog. */
+            if (!c->backlog_blocked)
+                RG_STAT_INC(&w->stats, unread_paused);
+            c->backlog_blocked = true;
+            break;
+        }
         long need = rg_radius_frame_len(plain->data + off, plain->len - off);
         if (need < 0) {
             RG_STAT_INC(&w->stats, drop_malformed);
@@ -439,7 +453,7 @@ static void handshake_done(struct rg_conn *c)
     if (c->proto == RG_PROTO_RADIUS_11)
         RG_STAT_INC(&w->stats, conn_radius11);
     describe_origin(c);
-    c->coa = rg_coa_conn_open(w, &c->origin);
+    c->coa = rg_coa_conn_open(w->coa, &c->origin);
     rg_metrics_conn(w->metrics, c->peer.org->name, 1);
     rg_notice("event=conn_open conn=%llu src=%s org=%s cn=\"%s\" tls=%s cipher=%s proto=%s",
               (unsigned long long)c->id, c->addr_text, c->peer.org->name, RG_LOG_ESC(c->peer.cn),
@@ -529,7 +543,7 @@ void rg_conn_process(struct rg_conn *c)
         size_t in_before = c->tls.in.len, plain_before = c->tls.plain.len;
         frame(c);
         if (c->state != RG_CONN_OPEN || c->paused || c->rate_blocked || c->abandon_blocked ||
-            rg_conn_turn_used(c) || c->tls.plain.len == plain_before ||
+            c->backlog_blocked || rg_conn_turn_used(c) || c->tls.plain.len == plain_before ||
             (c->tls.in.len == 0 && !rg_tls_stream_pending(&c->tls)))
             break;
         if (rg_conn_decrypt(c) < 0) {
@@ -546,7 +560,8 @@ void rg_conn_process(struct rg_conn *c)
         return;
     }
     if (c->state == RG_CONN_OPEN && !c->paused && !c->rate_blocked && !c->abandon_blocked &&
-        rg_conn_turn_used(c) && (c->tls.plain.len > 0 || rg_tls_stream_pending(&c->tls)))
+        !c->backlog_blocked && rg_conn_turn_used(c) &&
+        (c->tls.plain.len > 0 || rg_tls_stream_pending(&c->tls)))
         more = true;
     if (more)
         rg_conn_more_push(c); /* stops reading until its turn comes again */

@@ -122,47 +122,20 @@ void rg_proxy_log_request(struct rg_proxy *px, const struct rg_request *req, con
             (unsigned long long)latency);
 }
 
-/* Requests o keeps at the backends: in flight, and abandoned ones still holding an ID (its
- * count in the fair shares, proxy_fair.h). */
-static uint32_t held_by(const struct rg_origin *o)
-{
-    return o->ninflight + o->nabandoned;
-}
-
-/* An origin held back at its share of congested backends may be read again once it holds
- * less (proxy_fair.h: with some room, not for every single reply). */
-static void share_unblock(struct rg_proxy *px, struct rg_origin *o)
-{
-    if (o->share_wait && rg_proxy_fair_may_resume(&px->fair, held_by(o))) {
-        o->share_wait = false;
-        o->ops->drained(o->arg);
-    }
-}
-
 /* Every way a request leaves the table goes through here. wake: the slot and ID it frees
  * may let a connection paused by backpressure go on. */
 static void finish_ex(struct rg_proxy *px, struct rg_request *req, bool wake)
 {
     rg_proxy_heap_remove(px, req);
-    struct rg_origin *ab = req->abandoned_by;
-    if (ab) {
-        uint32_t before = held_by(ab);
-        rg_proxy_abandoned_unlink(req);
-        rg_proxy_fair_held(&px->fair, before, held_by(ab));
-        share_unblock(px, ab);
-    }
+    rg_proxy_abandoned_unlink(req);
     if (req->sock) {
         px->ops->release_id(px->ops_arg, req->sock, req->id);
         req->sock = NULL;
         RG_STAT_DEC(&px->worker->stats, outstanding);
     }
     if (req->origin) {
-        struct rg_origin *o = req->origin;
-        uint32_t before = held_by(o);
-        rg_proxy_inflight_release(o, req->ap_id, req);
+        rg_proxy_inflight_release(req->origin, req->ap_id, req);
         req->origin = NULL;
-        rg_proxy_fair_held(&px->fair, before, held_by(o));
-        share_unblock(px, o);
     }
     if (req->probe && req->server)
         req->server->probe_inflight = false;
@@ -182,28 +155,40 @@ void rg_proxy_finish(struct rg_proxy *px, struct rg_request *req)
 
 void rg_proxy_fair_reply(struct rg_proxy *px, const struct rg_request *req)
 {
-    struct rg_proxy_fair *f = &px->fair;
-    uint64_t now = rg_proxy_now(px), congested = f->congested;
-    uint32_t before = f->budget;
+    uint64_t now = rg_proxy_now(px);
     uint64_t latency = now > req->first_ms ? now - req->first_ms : 0;
-    if (!rg_proxy_fair_sample(f, now, latency) && f->congested == congested)
+    rg_proxy_fair_sample(&req->server->fair, now, latency);
+    rg_proxy_fair_judged(px, req->server);
+}
+
+void rg_proxy_fair_judged(struct rg_proxy *px, struct rg_backend_server *srv)
+{
+    struct rg_proxy_fair *f = &srv->fair;
+    if (f->congested == f->reported_congested && f->limiting == f->reported_limiting)
         return;
+    bool before = f->reported_limiting;
+    uint64_t late = f->congested - f->reported_congested;
+    f->reported_congested = f->congested;
+    f->reported_limiting = f->limiting;
     if (!px->worker)
         return;
-    if (f->congested != congested)
-        RG_STAT_INC(&px->worker->stats, backend_congested);
-    if (before == RG_PROXY_FAIR_UNLIMITED && f->budget != RG_PROXY_FAIR_UNLIMITED)
+    RG_STAT_ADD(&px->worker->stats, backend_congested, late);
+    if (!before && f->limiting)
         rg_log_limited("backend-congested", LOG_NOTICE,
-                       "event=backend_congested worker=%u latency_ms=%llu baseline_ms=%llu "
-                       "budget=%u connections=%u share=%u action=\"a connection at its share is "
-                       "not read until its requests drain\"",
-                       px->worker->index, (unsigned long long)latency,
+                       "event=backend_congested worker=%u backend=%s pool=%s latency_ms=%llu "
+                       "baseline_ms=%llu budget=%u connections=%u share=%u action=\"a "
+                       "connection at its share of this server is not read until its requests "
+                       "drain\"",
+                       px->worker->index, srv->cfg->name, srv->pool->cfg->name,
+                       (unsigned long long)f->judged_ms,
                        (unsigned long long)rg_proxy_fair_baseline(f), f->budget, f->active,
                        rg_proxy_fair_share(f));
-    else if (before != RG_PROXY_FAIR_UNLIMITED && f->budget == RG_PROXY_FAIR_UNLIMITED)
+    else if (before && !f->limiting)
         rg_log_limited("backend-congested", LOG_NOTICE,
-                       "event=backend_uncongested worker=%u latency_ms=%llu baseline_ms=%llu",
-                       px->worker->index, (unsigned long long)latency,
+                       "event=backend_uncongested worker=%u backend=%s pool=%s latency_ms=%llu "
+                       "baseline_ms=%llu",
+                       px->worker->index, srv->cfg->name, srv->pool->cfg->name,
+                       (unsigned long long)f->judged_ms,
                        (unsigned long long)rg_proxy_fair_baseline(f));
 }
 
@@ -376,7 +361,10 @@ int rg_proxy_on_request(struct rg_proxy *px, struct rg_origin *o, const uint8_t 
                        RG_ORIGIN_LOG_ARGS(o), rg_radius_code_name(code), ref);
         return -EPROTONOSUPPORT;
     }
-    RG_STAT_INC(&w->stats, requests);
+    if (o->handed_again)
+        o->handed_again = false;
+    else
+        RG_STAT_INC(&w->stats, requests);
     /* RFC 9765: nothing on a RADIUS/1.1 connection is signed with the secret. */
     if (!v11 && (why = rg_translate_check_request(pkt, secret)) != NULL) {
         RG_STAT_INC(&w->stats, drop_bad_request);
@@ -433,15 +421,10 @@ int rg_proxy_on_request(struct rg_proxy *px, struct rg_origin *o, const uint8_t 
     }
     if (old && old->sock && o->nabandoned >= RG_PROXY_ABANDONED_MAX) {
         o->abandon_wait = true;
+        o->handed_again = true;
         return -EBUSY; /* read again once its abandoned requests drain */
     }
-    if (!rg_proxy_fair_may_add(&px->fair, held_by(o))) {
-        o->share_wait = true;
-        RG_STAT_INC(&w->stats, share_paused);
-        return -EDQUOT; /* read again once it holds less than its share */
-    }
     if (old) {
-        uint32_t before = held_by(o);
         /* RFC 5080 §2.2.2: the same ID with another Request Authenticator is a new request;
          * the AP gave up on the old one. It stops being retransmitted and keeps its backend
          * ID until its deadline, so its late reply is recognised and dropped. */
@@ -454,7 +437,6 @@ int rg_proxy_on_request(struct rg_proxy *px, struct rg_origin *o, const uint8_t 
         rg_proxy_inflight_release(o, ap_id, old);
         if (old->sock)
             rg_proxy_abandoned_link(o, old);
-        rg_proxy_fair_held(&px->fair, before, held_by(o));
     }
 
     char user[256];
@@ -507,6 +489,16 @@ int rg_proxy_on_request(struct rg_proxy *px, struct rg_origin *o, const uint8_t 
         return 0;
     }
 
+    rg_proxy_fair_tick(&srv->fair, now);
+    rg_proxy_fair_judged(px, srv);
+    if (!rg_proxy_fair_may_add(&srv->fair, rg_proxy_held_at(o, srv))) {
+        /* Read again once it holds less than its share of this server (a reused ID's old
+         * request is already abandoned, so the packet finds none when it comes back). */
+        rg_proxy_share_wait(px, o, srv);
+        o->handed_again = true;
+        RG_STAT_INC(&w->stats, share_paused);
+        return -EDQUOT;
+    }
     struct rg_request *req = rg_proxy_slot_get(px);
     if (!req)
         return -EAGAIN;
@@ -549,9 +541,7 @@ int rg_proxy_on_request(struct rg_proxy *px, struct rg_origin *o, const uint8_t 
                                RG_RADIUS11_ERR_PROXY_PROCESSING, reason);
         return -EINVAL;
     }
-    uint32_t before = held_by(o);
     rg_proxy_inflight_claim(o, ap_id, req);
-    rg_proxy_fair_held(&px->fair, before, held_by(o));
     RG_STAT_INC(&w->stats, forwarded);
     return 0;
 }
@@ -638,6 +628,7 @@ static void on_deadline(struct rg_proxy *px, struct rg_request *req, uint64_t no
         rg_proxy_heap_remove(px, req);
         int rc = start_on_server(px, req, next, px->scratch, len, RG_SECRET_OF(srv->cfg), false);
         if (rc == 0) {
+            rg_proxy_held_moved(req);
             px->ops->release_id(px->ops_arg, old, old_id);
             RG_STAT_DEC(&w->stats, outstanding);
             RG_STAT_INC(&w->stats, failovers);

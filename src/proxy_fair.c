@@ -1,6 +1,7 @@
 /* Fair shares of the backends between a worker's connections (proxy_fair.h): the latency
  * of the replies judged once per interval against a baseline, the budget of requests held
- * in flight that follows from it (AIMD), and each connection's share of that budget. Pure:
+ * in flight that follows from it (twice what is held while not congested, AIMD while
+ * congested), and each connection's share of that budget. Pure:
  * proxy.c feeds it the counts and the reply latencies, and acts on its answers. */
 #include "radsecgw/proxy_fair.h"
 
@@ -12,16 +13,38 @@ static uint64_t min_u64(uint64_t a, uint64_t b)
 void rg_proxy_fair_init(struct rg_proxy_fair *f)
 {
     *f = (struct rg_proxy_fair){
-        .budget = RG_PROXY_FAIR_UNLIMITED,
+        .budget = RG_PROXY_FAIR_BUDGET_MIN,
         .interval_min_ms = UINT64_MAX,
         .window_min_ms = UINT64_MAX,
         .prev_window_min_ms = UINT64_MAX,
     };
 }
 
+void rg_proxy_fair_inherit(struct rg_proxy_fair *f, const struct rg_proxy_fair *old)
+{
+    rg_proxy_fair_init(f);
+    f->budget = old->budget;
+    f->limiting = old->limiting;
+    f->window_min_ms = old->window_min_ms;
+    f->prev_window_min_ms = old->prev_window_min_ms;
+    f->congested = f->reported_congested = old->congested;
+    f->reported_limiting = old->limiting;
+}
+
 uint64_t rg_proxy_fair_baseline(const struct rg_proxy_fair *f)
 {
     return min_u64(f->window_min_ms, f->prev_window_min_ms);
+}
+
+/* Not congested: twice what was held (at most double per interval while it is used up, so
+ * a flood from idle is judged before it queues more than the floor), falling by a quarter
+ * per interval towards that once the connections ask for less. */
+static void free_budget(struct rg_proxy_fair *f)
+{
+    uint64_t b = f->budget - f->budget / 4;
+    b = b > 2 * (uint64_t)f->max_held ? b : 2 * (uint64_t)f->max_held;
+    b = min_u64(b, UINT32_MAX / 2);
+    f->budget = b < RG_PROXY_FAIR_BUDGET_MIN ? RG_PROXY_FAIR_BUDGET_MIN : (uint32_t)b;
 }
 
 /* The end of an interval whose lowest latency was m and that had f->replies replies. A
@@ -30,34 +53,40 @@ static bool judge(struct rg_proxy_fair *f, uint64_t now_ms, uint64_t m)
 {
     uint32_t before = f->budget;
     uint64_t base = rg_proxy_fair_baseline(f);
+    f->judged_ms = m;
     bool congested = base != UINT64_MAX && m > base + RG_PROXY_FAIR_TARGET_MS;
     uint64_t len = now_ms > f->interval_start_ms ? now_ms - f->interval_start_ms : 1;
     if (congested) {
         f->calm = 0;
         f->congested++;
+        f->limiting = true;
         /* What the servers answered in the interval, queued for no longer than the target
-         * above the baseline (Little's law), and at least a quarter less than before: the
+         * above the baseline (Little's law), and at least a quarter less than was held: the
          * queue is gone within an interval or two, not after a slow descent. */
         uint64_t bdp = (uint64_t)f->replies * (base + RG_PROXY_FAIR_TARGET_MS) / len;
-        uint64_t b = f->budget == RG_PROXY_FAIR_UNLIMITED ? f->max_held : f->budget;
+        uint64_t b = min_u64(f->budget, f->max_held);
         b -= b / 4;
         b = min_u64(b, bdp);
         f->budget = b < RG_PROXY_FAIR_BUDGET_MIN ? RG_PROXY_FAIR_BUDGET_MIN : (uint32_t)b;
-    } else if (f->budget != RG_PROXY_FAIR_UNLIMITED) {
+    } else if (f->limiting) {
         f->calm++;
         if (f->calm >= RG_PROXY_FAIR_LIFT_AFTER && f->max_held < f->budget / 2)
-            f->budget = RG_PROXY_FAIR_UNLIMITED; /* the connections no longer ask for it */
-        else if (f->budget < RG_PROXY_FAIR_UNLIMITED / 2)
+            f->limiting = false; /* the connections no longer ask for it */
+        else if (f->budget < UINT32_MAX / 2)
             f->budget += f->budget / 8; /* probe for room: about twice as much per 0.6 s */
+    } else {
+        free_budget(f);
     }
-    /* The baseline: while a budget is in force the queue it leaves would become the new
-     * baseline, so the windows only turn without one, or when a whole window was congested
-     * with the budget at its floor (the latency is not this worker's doing). */
+    /* The baseline: while congested the queue the budget leaves would become the new
+     * baseline, so the windows only turn while not, or when a whole window was congested
+     * with the budget at its floor (the latency is not this worker's doing). As the budget
+     * starts at its floor, a worker started in the middle of a flood learns the latency of
+     * at most the floor in flight, not of the queue the flood would build. */
     if (!(congested && before == RG_PROXY_FAIR_BUDGET_MIN))
         f->window_stuck = false;
     f->window_min_ms = min_u64(f->window_min_ms, m);
     if (now_ms >= f->window_end_ms) {
-        if (f->budget == RG_PROXY_FAIR_UNLIMITED || f->window_stuck) {
+        if (!f->limiting || f->window_stuck) {
             f->prev_window_min_ms = f->window_min_ms;
             f->window_min_ms = UINT64_MAX;
         }
@@ -78,7 +107,18 @@ bool rg_proxy_fair_tick(struct rg_proxy_fair *f, uint64_t now_ms)
     }
     if (now_ms < f->interval_end_ms)
         return false;
-    bool changed = f->replies && judge(f, now_ms, f->interval_min_ms);
+    uint32_t before = f->budget;
+    if (f->replies)
+        judge(f, now_ms, f->interval_min_ms);
+    else if (!f->limiting)
+        free_budget(f); /* a slow server: the budget follows what is held, no later */
+    if (!f->limiting && now_ms >= f->interval_end_ms + RG_PROXY_FAIR_INTERVAL_MS) {
+        /* A whole interval went by with nothing asked (idle): what is held now, so a flood
+         * that starts from idle starts from the floor. */
+        uint32_t b = f->held < UINT32_MAX / 4 ? 2 * f->held : UINT32_MAX / 2;
+        f->budget = b < RG_PROXY_FAIR_BUDGET_MIN ? RG_PROXY_FAIR_BUDGET_MIN : b;
+    }
+    bool changed = f->budget != before;
     f->interval_min_ms = UINT64_MAX;
     f->replies = 0;
     f->interval_start_ms = now_ms;
@@ -97,8 +137,6 @@ bool rg_proxy_fair_sample(struct rg_proxy_fair *f, uint64_t now_ms, uint64_t lat
 
 uint32_t rg_proxy_fair_share(const struct rg_proxy_fair *f)
 {
-    if (f->budget == RG_PROXY_FAIR_UNLIMITED)
-        return RG_PROXY_FAIR_UNLIMITED;
     uint32_t share = f->budget / (f->active ? f->active : 1);
     return share < RG_PROXY_FAIR_SHARE_MIN ? RG_PROXY_FAIR_SHARE_MIN : share;
 }

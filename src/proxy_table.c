@@ -17,7 +17,6 @@ int rg_proxy_init(struct rg_proxy *px, struct rg_worker *w, uv_loop_t *loop, uns
     memset(px, 0, sizeof(*px));
     px->worker = w;
     px->ops = &rg_proxy_backend_ops;
-    rg_proxy_fair_init(&px->fair);
     px->max_chunks = (max_requests + RG_PROXY_CHUNK - 1) / RG_PROXY_CHUNK;
     if (px->max_chunks == 0)
         px->max_chunks = 1;
@@ -32,6 +31,9 @@ int rg_proxy_init(struct rg_proxy *px, struct rg_worker *w, uv_loop_t *loop, uns
         if (rc < 0)
             return rc;
         px->timer.data = px;
+        if ((rc = uv_timer_init(loop, &px->share_timer)) < 0)
+            return rc;
+        px->share_timer.data = px;
     }
     return 0;
 }
@@ -40,6 +42,8 @@ void rg_proxy_close(struct rg_proxy *px)
 {
     if (px->timer.loop && !uv_is_closing((uv_handle_t *)&px->timer))
         uv_close((uv_handle_t *)&px->timer, NULL);
+    if (px->share_timer.loop && !uv_is_closing((uv_handle_t *)&px->share_timer))
+        uv_close((uv_handle_t *)&px->share_timer, NULL);
 }
 
 void rg_proxy_free(struct rg_proxy *px)

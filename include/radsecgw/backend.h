@@ -11,6 +11,7 @@
 
 #include "radsecgw/config.h"
 #include "radsecgw/metrics.h"
+#include "radsecgw/proxy_fair.h"
 #include "radsecgw/stats.h"
 
 #define RG_BACKEND_IDS 256
@@ -187,6 +188,9 @@ struct rg_backend_server {
     bool probe_inflight;
     uint64_t sent;                    /* requests sent (first tries), for balancing stats */
     struct rg_backend_shared *shared; /* reference held: process-wide state of this server */
+    /* This worker's connections' shares of this server (proxy_fair.h): the state table
+     * feeds it and acts on it; a congested server holds back only those that send to it. */
+    struct rg_proxy_fair fair;
 };
 
 struct rg_backend_pool {

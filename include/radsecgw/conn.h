@@ -105,6 +105,9 @@ struct rg_conn {
      * still hold backend IDs, or it holds its share of congested backends (proxy_fair.h):
      * not read until the state table lets it go on (origin's drained). */
     bool abandon_blocked;
+    /* Its replies wait unsent past the bound (rg_conn_write_backlog: the peer does not read
+     * them): what it already sent is neither read nor forwarded until they drain. */
+    bool backlog_blocked;
     uint8_t proto;               /* enum rg_radius_proto, decided by ALPN in the handshake */
     struct rg_coa_conn *coa;     /* owned (coa_worker.c): learned NAS identities, CoA in flight */
     struct rg_conn *prev, *next; /* worker's list of connections */

@@ -13,9 +13,19 @@
 
 #include "radsecgw/common.h"
 
+struct rg_backend_server;
 struct rg_config;
 struct rg_org;
 struct rg_request;
+
+/* Backend servers an origin's requests are counted at at once, each for its share of that
+ * server (proxy_fair.h); requests at more servers than this count at their server but not
+ * as a connection of their own there. */
+#define RG_ORIGIN_SERVERS 8
+struct rg_origin_held {
+    const struct rg_backend_server *srv; /* not owned; NULL: a free entry */
+    uint32_t n;                          /* requests held at srv (in flight + abandoned) */
+};
 
 /* How the table reports to the origin; arg is rg_origin.arg. */
 struct rg_origin_ops {
@@ -48,15 +58,20 @@ struct rg_origin {
      * (RADIUS/1.1: by Token, at slot token & 255 or the next free one), 256 slots from the
      * table's pool while any is in flight (requests not owned); how many of them are not at
      * their Token's own slot; the requests it abandoned by reusing their ID (RFC 5080
-     * §2.2.2) that still hold a backend ID (not owned), and whether it waits for them, or
-     * for its count to fall below its share of congested backends (proxy_fair.h). */
+     * §2.2.2) that still hold a backend ID (not owned), and whether it waits for them; what
+     * it holds at each server (both kinds), and the server at whose share it waits to be
+     * read again (proxy_fair.h; NULL: none). */
     struct rg_request **inflight;
     unsigned ninflight;
     unsigned displaced;
     struct rg_request *abandoned;
     unsigned nabandoned;
     bool abandon_wait;
-    bool share_wait;
+    struct rg_origin_held held[RG_ORIGIN_SERVERS];
+    const struct rg_backend_server *share_wait;
+    bool share_listed; /* in the table's list of origins held back at a share */
+    bool handed_again; /* the next request is one refused with -EBUSY/-EDQUOT: counted then */
+    struct rg_origin *share_next; /* that list */
 };
 
 /* The fields every log line about an origin carries, after event=NAME: the same as

@@ -62,7 +62,11 @@ struct rg_proxy {
     struct rg_bufclass bufs[RG_PROXY_BUF_CLASSES];
     struct rg_buf_pool inflight_pool;   /* the origins' in-flight tables (rg_origin.inflight) */
     uint8_t scratch[RG_RADIUS_MAX_LEN]; /* re-translation on failover */
-    struct rg_proxy_fair fair;          /* the connections' shares of the backends */
+    /* Origins held back at a server's share (proxy_fair.h), and the timer that judges those
+     * servers every interval while any waits: a budget that grows with no reply yet (a slow
+     * server) lets them go on. */
+    struct rg_origin *share_waiting;
+    uv_timer_t share_timer; /* embedded; closed with the worker */
 };
 
 /* Limit: max_requests slots (rounded up to a chunk). timer may be NULL loop for tests.
@@ -89,8 +93,8 @@ void rg_proxy_expire(struct rg_proxy *px);
 /* A request from an AP (validated packet) from origin o, which describes it (origin.h) and
  * is answered through o->ops. Answers locally, forwards, or drops. Returns 0, or -EAGAIN
  * when the backend table is full (the caller keeps the packet and pauses reading until
- * rg_proxy wakes it), -EBUSY when o is at RG_PROXY_ABANDONED_MAX, -EDQUOT when the backends
- * are congested and o holds its share of them (proxy_fair.h; for both the caller keeps the
+ * rg_proxy wakes it), -EBUSY when o is at RG_PROXY_ABANDONED_MAX, -EDQUOT when o holds its
+ * share of the server the request would go to (proxy_fair.h; for both the caller keeps the
  * packet until o->ops->drained), -ENOMEM when o's in-flight table cannot be had, or another
  * negative code if dropped (-EBADMSG: it failed authentication; -EPROTO: a RADIUS/1.1 Token
  * reused for another packet). */
@@ -112,6 +116,16 @@ static inline bool rg_proxy_origin_holds_table(const struct rg_origin *o)
 {
     return o->inflight != NULL;
 }
+
+/* What o holds at srv (in flight + abandoned): its count for its share there. Claim,
+ * release, link, unlink and rg_proxy_origin_closed report each change of it to the server's
+ * shares (srv->fair), and a release or unlink wakes an origin held back at that server's
+ * share once it may be read again (o->ops->drained). */
+uint32_t rg_proxy_held_at(const struct rg_origin *o, const struct rg_backend_server *srv);
+
+/* The interval's end for the servers that origins wait at (the share timer; a test on a
+ * fake clock calls it): each judged, and those now within their share read again. */
+void rg_proxy_share_tick(struct rg_proxy *px);
 
 /* A queued send completed (backend.c). */
 void rg_proxy_on_sent(struct rg_proxy *px, struct rg_request *req);

@@ -48,6 +48,10 @@ struct rg_request {
      * it (not owned; NULL once it closed) and the links in its list of them. */
     struct rg_origin *abandoned_by;
     struct rg_request *ab_prev, *ab_next;
+    /* Where its origin's count holds it (proxy_origin.c): the server (not owned; NULL: not
+     * counted) and the entry of rg_origin.held + 1 (0: counted at the server only). */
+    struct rg_backend_server *held_at;
+    uint8_t held_slot;
     struct rg_request *next_free;
     /* Last, kept across slot reuse: the packet as sent (for retransmission), a buffer of
      * pkt_cap octets from the table's size classes (owned by the table, NULL until used). */

@@ -530,9 +530,8 @@ static struct rg_config *fake_config(const char *ap_secret)
     return cfg;
 }
 
-static void fake_up(void)
+static void fake_up_with(struct rg_config *cfg)
 {
-    struct rg_config *cfg = fake_config(AP_SECRET);
     memset(&fk, 0, sizeof(fk));
     fk.now = FAKE_T0;
     fk.rand_permille = 50;      /* RAND = +0.05: RT = 2100, then 2 * 2100 + 105 */
@@ -545,6 +544,11 @@ static void fake_up(void)
     wgen.cfg = cfg;
     wk.gen = &wgen;
     fap_up(cfg, true);
+}
+
+static void fake_up(void)
+{
+    fake_up_with(fake_config(AP_SECRET));
 }
 
 static void fake_down(void)
@@ -735,6 +739,110 @@ static void test_table_abandoned_bound_and_drained(void **state)
     fake_down();
 }
 
+/* The fair shares are per backend server (proxy_fair.h): with rad1 congested (its budget
+ * at 16, as after late intervals; test_proxy_fair covers how it gets there), a flooder that
+ * sends to rad1 is held back at its share there, an AP whose requests go to rad3 (another
+ * pool) is not held back at all, and a reply from rad3 does not wake the flooder; rad1's
+ * first reply does (test_proxy_fair: when a share makes room). Failover moves a request's count
+ * to the server it moves to. */
+static void test_table_share_per_server(void **state)
+{
+    (void)state;
+    const char *text =
+        "tls { certificate = \"c.pem\" key = \"k.pem\" }\n"
+        "pool \"corp\" { timeout = 2 retries = 1 status-server = false\n"
+        "  server \"rad1\" { host = \"127.0.0.1\" auth-port = 9 acct-port = 9 "
+        "secret = \"" BE_SECRET "\" } }\n"
+        "pool \"other\" { timeout = 2 retries = 1 status-server = false\n"
+        "  server \"rad3\" { host = \"127.0.0.3\" auth-port = 9 acct-port = 9 "
+        "secret = \"" BE_SECRET "\" } }\n"
+        "org \"acme\" { ca = {\"ca.pem\"} pool = \"corp\" secret = \"" AP_SECRET "\" }\n"
+        "org \"beta\" { ca = {\"ca.pem\"} pool = \"other\" secret = \"" AP_SECRET "\" }\n"
+        "log { requests = false }\n";
+    struct rg_config *cfg = NULL;
+    struct rg_config_diag diag = {0};
+    if (rg_config_load_buf("t.conf", text, false, &cfg, &diag) != 0)
+        fail_msg("config: %s", diag.text ? diag.text : "?");
+    rg_config_diag_free(&diag);
+    fake_up_with(cfg);
+    struct rg_backend_server *rad1 = &wk.backends->pools[0].servers[0];
+    struct rg_backend_server *rad3 = &wk.backends->pools[1].servers[0];
+    rad1->fair.limiting = true;
+    rad1->fair.budget = 16;
+    /* The other AP, of org beta: its requests go to rad3. */
+    struct fake_ap ap2 = {.open = true};
+    ap2.o = (struct rg_origin){
+        .ops = &fap_ops, .arg = &ap2, .id = 2, .addr_text = "127.0.0.2:1", .cn = "ap2"};
+    rg_origin_describe(&ap2.o, cfg, rg_config_find_org(cfg, "beta"), RG_SECRET_OF(&cfg->orgs[1]),
+                       RG_PROTO_HISTORIC);
+    uint8_t pkt[RG_RADIUS_MAX_LEN];
+    unsigned i;
+    for (i = 0; i < 40; i++) {
+        make_pap_request(pkt, (uint8_t)i);
+        if (ap_sends(pkt) != 0)
+            break;
+    }
+    assert_int_equal(i, 16); /* the flooder: its share of rad1 is the whole budget */
+    assert_int_equal(rg_proxy_held_at(&fap.o, rad1), 16);
+    assert_int_equal(STAT(share_paused), 1);
+    for (i = 0; i < 40; i++) {
+        make_pap_request(pkt, (uint8_t)i);
+        assert_int_equal(rg_proxy_on_request(&wk.proxy, &ap2.o, pkt, rg_radius_len(pkt)), 0);
+    }
+    assert_int_equal(rg_proxy_held_at(&ap2.o, rad3), 40);
+    assert_int_equal(rg_proxy_held_at(&ap2.o, rad1), 0);
+    assert_int_equal(rad3->fair.held, 40);
+    assert_int_equal(rad1->fair.held, 16);
+    assert_int_equal(rad1->fair.active, 1);
+    assert_int_equal(STAT(share_paused), 1);
+    /* rad3 answers the other AP: the flooder stays held back. */
+    for (i = 16; i < 16 + 40; i++)
+        fake_backend_answers(i, RG_RADIUS_ACCESS_ACCEPT);
+    assert_int_equal(ap2.nsent, 40);
+    assert_int_equal(rad3->fair.held, 0);
+    assert_int_equal(fap.ndrained, 0);
+    /* rad1 answers one: below its budget again, the flooder may be read (once). */
+    assert_ptr_equal(fap.o.share_wait, rad1);
+    fake_backend_answers(0, RG_RADIUS_ACCESS_ACCEPT);
+    assert_int_equal(fap.ndrained, 1);
+    assert_int_equal(rad1->fair.held, 15);
+    assert_null(fap.o.share_wait);
+    fake_backend_answers(1, RG_RADIUS_ACCESS_ACCEPT);
+    assert_int_equal(fap.ndrained, 1);
+    rg_proxy_origin_closed(&wk.proxy, &ap2.o);
+    rg_proxy_origin_closed(&wk.proxy, &fap.o); /* every count goes with it */
+    assert_int_equal(rad1->fair.held, 0);
+    assert_int_equal(rad1->fair.active, 0);
+    for (i = 0; i < RG_ORIGIN_SERVERS; i++)
+        assert_null(fap.o.held[i].srv);
+    fake_down();
+}
+
+/* A request that fails over (test_table_timeout_retransmit_failover_late_reply's path) is
+ * counted at the server it moved to, not at the one it left. */
+static void test_table_failover_moves_share(void **state)
+{
+    (void)state;
+    fake_up();
+    struct rg_backend_server *rad1 = &wk.backends->pools[0].servers[0];
+    struct rg_backend_server *rad2 = &wk.backends->pools[0].servers[1];
+    uint8_t ap[RG_RADIUS_MAX_LEN];
+    make_pap_request(ap, 33);
+    assert_int_equal(ap_sends(ap), 0);
+    assert_int_equal(rad1->fair.held, 1);
+    fake_at(2100);
+    fake_at(2100 + 4305); /* MRC spent: rad1 dead, rad2 tried */
+    assert_int_equal(STAT(failovers), 1);
+    assert_int_equal(rad1->fair.held, 0);
+    assert_int_equal(rad1->fair.active, 0);
+    assert_int_equal(rad2->fair.held, 1);
+    assert_int_equal(rg_proxy_held_at(&fap.o, rad2), 1);
+    fake_backend_answers(2, RG_RADIUS_ACCESS_ACCEPT);
+    assert_int_equal(rad2->fair.held, 0);
+    assert_int_equal(fap.nsent, 1);
+    fake_down();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -749,6 +857,8 @@ int main(void)
         cmocka_unit_test(test_table_reply_after_conn_closed),
         cmocka_unit_test(test_table_reply_after_reload_new_secret),
         cmocka_unit_test(test_table_abandoned_bound_and_drained),
+        cmocka_unit_test(test_table_share_per_server),
+        cmocka_unit_test(test_table_failover_moves_share),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,5 +1,6 @@
-/* Tests of src/proxy_fair.c: no budget while replies come back at their baseline, a budget
- * sized from what the servers answer once a queue stands, the share it leaves each
+/* Tests of src/proxy_fair.c: a generous budget (twice what is held) while replies come back
+ * at their baseline, a flood from idle or at start bounded by the floor before it is judged,
+ * a budget sized from what the servers answer once a queue stands, the share it leaves each
  * connection (a light AP is never held back, a flooder is), and the budget lifted once the
  * connections stop asking for it. On a fake clock: times are arguments. */
 #include <setjmp.h>
@@ -38,11 +39,12 @@ static void test_no_budget_at_baseline(void **state)
     uint64_t now = 1000;
     for (int i = 0; i < 50; i++)
         interval(&f, &now, 100, 1 + (uint64_t)(i % 3)); /* 1-3 ms: jitter, no queue */
-    assert_int_equal(f.budget, RG_PROXY_FAIR_UNLIMITED);
+    assert_int_equal(f.budget, 2 * 1024);               /* twice what is held: room to grow */
+    assert_false(f.limiting);
     assert_int_equal(f.congested, 0);
     assert_int_equal(rg_proxy_fair_baseline(&f), 1);
     assert_true(rg_proxy_fair_may_add(&f, 256));
-    assert_int_equal(rg_proxy_fair_share(&f), RG_PROXY_FAIR_UNLIMITED);
+    assert_int_equal(rg_proxy_fair_share(&f), 2 * 1024 / 4);
 }
 
 static void test_queue_sets_budget_and_shares(void **state)
@@ -73,9 +75,10 @@ static void test_queue_sets_budget_and_shares(void **state)
     struct rg_proxy_fair g;
     rg_proxy_fair_init(&g);
     now = 1000;
+    hold(&g, 20, 320); /* reached while the server kept up: the budget grew with it */
     for (int i = 0; i < 20; i++)
         interval(&g, &now, 50, 0);
-    hold(&g, 20, 320);
+    assert_int_equal(g.budget, 2 * 6400);
     interval(&g, &now, 20000, 40); /* 200,000 a second */
     assert_int_equal(g.budget, 20000 * (0 + RG_PROXY_FAIR_TARGET_MS) / RG_PROXY_FAIR_INTERVAL_MS);
     uint32_t b = g.budget;
@@ -98,7 +101,7 @@ static void test_budget_probes_then_lifts(void **state)
      * eighth per interval and is not lifted. */
     for (unsigned i = 0; i < 3 * RG_PROXY_FAIR_LIFT_AFTER; i++) {
         interval(&f, &now, 600, 1);
-        assert_true(f.budget > b && f.budget != RG_PROXY_FAIR_UNLIMITED);
+        assert_true(f.budget > b && f.limiting);
         b = f.budget;
         if (f.budget >= f.held) /* as a flooder would: it takes what the budget allows */
             hold(&f, 1, f.budget - f.held + 1);
@@ -113,7 +116,87 @@ static void test_budget_probes_then_lifts(void **state)
     assert_int_equal(f.held, 0);
     for (unsigned i = 0; i < RG_PROXY_FAIR_LIFT_AFTER + 1; i++)
         interval(&f, &now, 50, 0);
-    assert_int_equal(f.budget, RG_PROXY_FAIR_UNLIMITED);
+    assert_false(f.limiting);
+    /* ... and the budget falls back to its floor, where the next flood starts. */
+    for (int i = 0; i < 20; i++)
+        interval(&f, &now, 50, 0);
+    assert_int_equal(f.budget, RG_PROXY_FAIR_BUDGET_MIN);
+}
+
+/* Flooders that each put requests in flight while rg_proxy_fair_may_add lets them, up to
+ * the 256 their IDs allow: held[i] is flooder i's count. */
+static void flood(struct rg_proxy_fair *f, uint32_t *held, unsigned n)
+{
+    for (bool more = true; more;) {
+        more = false;
+        for (unsigned i = 0; i < n; i++) {
+            if (held[i] < 256 && rg_proxy_fair_may_add(f, held[i])) {
+                rg_proxy_fair_held(f, held[i], held[i] + 1);
+                held[i]++;
+                more = true;
+            }
+        }
+    }
+}
+
+static void test_flood_from_idle_bounded(void **state)
+{
+    (void)state;
+    struct rg_proxy_fair f;
+    rg_proxy_fair_init(&f);
+    uint64_t now = 1000;
+    rg_proxy_fair_held(&f, 0, 2); /* the legitimate AP, at its baseline for 2 s */
+    for (int i = 0; i < 20; i++)
+        interval(&f, &now, 50, 1);
+    /* 20 flooders start: before any interval is judged they hold the floor together, not
+     * the 5,120 their IDs allow, so the queue in front of the AP's requests is short. */
+    uint32_t held[20] = {0};
+    flood(&f, held, 20);
+    assert_false(f.limiting);
+    assert_true(f.held <= RG_PROXY_FAIR_BUDGET_MIN + 20 * RG_PROXY_FAIR_SHARE_MIN);
+    for (unsigned i = 0; i < 20; i++)
+        assert_true(held[i] <= RG_PROXY_FAIR_BUDGET_MIN / 21 + 1);
+    assert_true(rg_proxy_fair_may_add(&f, 2)); /* the AP below its share still sends */
+}
+
+/* A server answering rate requests per ms after 1 ms, behind a queue of what is held. */
+static uint64_t queue_latency(const struct rg_proxy_fair *f, uint32_t rate)
+{
+    return 1 + f->held / rate;
+}
+
+static void test_started_mid_flood(void **state)
+{
+    (void)state;
+    struct rg_proxy_fair f;
+    rg_proxy_fair_init(&f);
+    uint64_t now = 1000;
+    uint32_t held[20] = {0};
+    const uint32_t rate = 20; /* 20,000 a second */
+    /* The worker starts with 20 flooders already connected: without a budget at start they
+     * would hold 5,120 and the first latency, 257 ms, would be the baseline for good. */
+    uint64_t worst = 0;
+    for (int i = 0; i < 100; i++) {
+        flood(&f, held, 20);
+        uint64_t lat = queue_latency(&f, rate);
+        if (i >= 50 && lat > worst)
+            worst = lat;
+        interval(&f, &now, rate * RG_PROXY_FAIR_INTERVAL_MS, lat);
+        /* The server answered what it could: the oldest requests leave, round robin. */
+        uint32_t done = rate * RG_PROXY_FAIR_INTERVAL_MS;
+        for (unsigned k = 0; done && f.held; k = (k + 1) % 20) {
+            if (held[k]) {
+                rg_proxy_fair_held(&f, held[k], held[k] - 1);
+                held[k]--;
+                done--;
+            }
+        }
+    }
+    /* The baseline is the latency of the floor in flight, not of the flood's queue. */
+    assert_true(rg_proxy_fair_baseline(&f) <= 1 + RG_PROXY_FAIR_BUDGET_MIN / rate);
+    assert_true(f.congested > 0);
+    /* And the queue stays near the baseline once the budget has settled. */
+    assert_true(worst <= rg_proxy_fair_baseline(&f) + 4 * RG_PROXY_FAIR_TARGET_MS);
 }
 
 static void test_baseline_frozen_under_budget(void **state)
@@ -162,6 +245,38 @@ static void test_active_connections_counted(void **state)
     assert_int_equal(rg_proxy_fair_share(&f), RG_PROXY_FAIR_SHARE_MIN);
 }
 
+/* A slow server (test_load_20000_inflight: 8 s before any reply) and a legitimate load of
+ * 80 connections x 250 in flight: with no reply to judge, the budget still follows what is
+ * held, doubling per interval, so the whole load is in flight within a second. */
+static void test_slow_server_budget_grows_without_replies(void **state)
+{
+    (void)state;
+    struct rg_proxy_fair f;
+    rg_proxy_fair_init(&f);
+    uint64_t now = 1000;
+    rg_proxy_fair_tick(&f, now);
+    uint32_t held[80] = {0};
+    unsigned intervals = 0;
+    for (; intervals < 10 && f.held < 80 * 250; intervals++) {
+        for (bool more = true; more;) {
+            more = false;
+            for (unsigned i = 0; i < 80; i++) {
+                if (held[i] < 250 && rg_proxy_fair_may_add(&f, held[i])) {
+                    rg_proxy_fair_held(&f, held[i], held[i] + 1);
+                    held[i]++;
+                    more = true;
+                }
+            }
+        }
+        now += RG_PROXY_FAIR_INTERVAL_MS;
+        rg_proxy_fair_tick(&f, now); /* the share timer: no reply came */
+    }
+    assert_int_equal(f.held, 80 * 250);
+    assert_true(intervals <= 7);
+    assert_false(f.limiting);
+    assert_int_equal(f.congested, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -170,6 +285,9 @@ int main(void)
         cmocka_unit_test(test_budget_probes_then_lifts),
         cmocka_unit_test(test_baseline_frozen_under_budget),
         cmocka_unit_test(test_active_connections_counted),
+        cmocka_unit_test(test_flood_from_idle_bounded),
+        cmocka_unit_test(test_started_mid_flood),
+        cmocka_unit_test(test_slow_server_budget_grows_without_replies),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
