@@ -101,10 +101,9 @@ bool rg_cluster_enabled(void)
     return cl.enabled;
 }
 
-const char *rg_cluster_secret(size_t *len)
+rg_secret rg_cluster_secret(void)
 {
-    *len = cl.secret_len;
-    return cl.secret;
+    return RG_SECRET_OF(&cl);
 }
 
 size_t rg_cluster_key(const char *org, enum rg_coa_key_kind kind, const void *value, size_t len,

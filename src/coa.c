@@ -104,24 +104,24 @@ int rg_coa_ensure_init(void)
 }
 
 struct rg_coa_req *rg_coa_req_new(const uint8_t *pkt, size_t len, const struct sockaddr *sa,
-                                  const char *secret, size_t secret_len, const char *desc)
+                                  rg_secret secret, const char *desc)
 {
     struct rg_coa_req *req = calloc(1, sizeof(*req) + len);
-    char *sec = malloc(secret_len + 1);
+    char *sec = malloc(secret.len + 1);
     if (!req || !sec || !rg_coa.out) {
         free(req);
         free(sec);
         return NULL;
     }
-    memcpy(sec, secret, secret_len);
-    sec[secret_len] = '\0';
+    memcpy(sec, secret.data, secret.len);
+    sec[secret.len] = '\0';
     req->client_addr_len =
         sa->sa_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
     memcpy(&req->client_addr, sa, req->client_addr_len);
     req->client_id = pkt[1];
     memcpy(req->client_auth, pkt + 4, RG_RADIUS_AUTH_LEN);
     req->client_secret = sec;
-    req->client_secret_len = secret_len;
+    req->client_secret_len = secret.len;
     req->out = out_ref(rg_coa.out);
     snprintf(req->desc, sizeof(req->desc), "%s", desc);
     req->len = (uint16_t)len;

@@ -49,11 +49,11 @@ struct rg_coa_req {
 };
 
 struct rg_coa_worker {
-    uv_async_t async; /* main -> worker: requests queued */
-    uv_timer_t timer; /* timeouts of requests in flight */
-    struct rg_worker *w;
-    struct rg_coa_req *queue;                     /* guarded by coa.lock */
-    bool closed;                                  /* guarded by coa.lock */
+    uv_async_t async;         /* main -> worker: requests queued */
+    uv_timer_t timer;         /* timeouts of requests in flight */
+    unsigned index;           /* the worker's: rg_coa.workers[index] while registered */
+    struct rg_coa_req *queue; /* guarded by coa.lock */
+    bool closed;              /* guarded by coa.lock */
     struct rg_coa_req *active_head, *active_tail; /* worker only: by deadline */
     struct rg_coa_conn *conns;                    /* worker only: its open connections */
 };
@@ -63,15 +63,16 @@ struct coa_shared {
     bool lock_init;
     struct rg_coa_registry registry;
     bool registry_init;
-    struct rg_coa_req *pending; /* every accepted request not yet finished */
+    struct rg_coa_worker **workers; /* guarded by lock: by worker index, NULL once freed;
+                                     * malloced, owned (not the entries) */
+    unsigned nworkers;              /* guarded by lock: slots in workers */
+    struct rg_coa_req *pending;     /* every accepted request not yet finished */
     unsigned npending;
     struct rg_stats stats;
     /* main thread only */
     uv_loop_t *loop;
     struct rg_config *cfg; /* reference held */
-    struct rg_worker *workers;
-    unsigned nworkers;
-    uv_udp_t *udp; /* malloced, freed in its close callback */
+    uv_udp_t *udp;         /* malloced, freed in its close callback */
     struct coa_out *out;
     char bound_addr[64];
     uint16_t bound_port;
@@ -89,7 +90,7 @@ void rg_coa_out_unref(struct coa_out *o);
 /* A request accepted from a DAC (or handed over by another instance): its answer goes to
  * sa, signed with secret. On the pending list (duplicates, RG_COA_MAX_PENDING). */
 struct rg_coa_req *rg_coa_req_new(const uint8_t *pkt, size_t len, const struct sockaddr *sa,
-                                  const char *secret, size_t secret_len, const char *desc);
+                                  rg_secret secret, const char *desc);
 /* Remove from the pending list and free. */
 void rg_coa_req_finish(struct rg_coa_req *req);
 /* A NAK of the gateway's own with Error-Cause cause, to req's DAC. */

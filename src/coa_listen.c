@@ -15,7 +15,6 @@
 #include "radsecgw/coa.h"
 #include "radsecgw/common.h"
 #include "radsecgw/log.h"
-#include "radsecgw/worker.h"
 #include "radsecgw/translate.h"
 #include "coa_internal.h"
 
@@ -40,12 +39,11 @@ static const struct rg_coa_client *find_client(const struct sockaddr *sa)
 }
 
 static void nak_local(const uint8_t *pkt, size_t len, const struct sockaddr *addr,
-                      const struct rg_coa_client *cl, const char *secret, size_t secret_len,
-                      uint32_t cause)
+                      const struct rg_coa_client *cl, rg_secret secret, uint32_t cause)
 {
     uint8_t nak[RG_RADIUS_MAX_LEN];
     (void)len;
-    int n = rg_translate_coa_nak(pkt, cause, (rg_secret){secret, secret_len}, nak, sizeof(nak));
+    int n = rg_translate_coa_nak(pkt, cause, secret, nak, sizeof(nak));
     if (n > 0 && rg_coa.out &&
         sendto(rg_coa.out->fd, nak, (size_t)n, 0, addr,
                addr->sa_family == AF_INET ? sizeof(struct sockaddr_in)
@@ -58,8 +56,7 @@ static bool push_to_worker(struct rg_coa_req *req)
 {
     bool ok = false;
     uv_mutex_lock(&rg_coa.lock);
-    struct rg_coa_worker *cw =
-        req->worker < rg_coa.nworkers ? rg_coa.workers[req->worker].coa : NULL;
+    struct rg_coa_worker *cw = req->worker < rg_coa.nworkers ? rg_coa.workers[req->worker] : NULL;
     if (cw && !cw->closed) {
         req->next = cw->queue; /* LIFO; the worker reverses it */
         cw->queue = req;
@@ -132,8 +129,7 @@ static void on_udp_recv(uv_udp_t *u, ssize_t nread, const uv_buf_t *buf, const s
     size_t cname_len = 0;
     int handoff = valid ? rg_cluster_handoff_check(pkt, &cname, &cname_len) : 0;
     const struct rg_coa_client *cl;
-    const char *secret;
-    size_t secret_len;
+    rg_secret secret;
     if (handoff < 0) {
         RG_STAT_INC(&rg_coa.stats, coa_drop_bad);
         rg_log_limited("coa-bad", LOG_WARNING,
@@ -155,7 +151,7 @@ static void on_udp_recv(uv_udp_t *u, ssize_t nread, const uv_buf_t *buf, const s
                            from, n);
             return;
         }
-        secret = rg_cluster_secret(&secret_len);
+        secret = rg_cluster_secret();
     } else {
         cl = find_client(sa);
         if (!cl) {
@@ -165,8 +161,7 @@ static void on_udp_recv(uv_udp_t *u, ssize_t nread, const uv_buf_t *buf, const s
                            from);
             return;
         }
-        secret = cl->secret;
-        secret_len = cl->secret_len;
+        secret = RG_SECRET_OF(cl);
     }
     if (!valid) {
         RG_STAT_INC(&rg_coa.stats, coa_drop_bad);
@@ -218,7 +213,7 @@ static void on_udp_recv(uv_udp_t *u, ssize_t nread, const uv_buf_t *buf, const s
         rg_notice("event=coa_nak %s error_cause=%u reason=\"%s cannot be re-encrypted for the "
                   "NAS\"",
                   head, RG_COA_ERR_UNSUPPORTED_ATTRIBUTE, hidden);
-        nak_local(pkt, len, sa, cl, secret, secret_len, RG_COA_ERR_UNSUPPORTED_ATTRIBUTE);
+        nak_local(pkt, len, sa, cl, secret, RG_COA_ERR_UNSUPPORTED_ATTRIBUTE);
         return;
     }
     if (full) {
@@ -226,7 +221,7 @@ static void on_udp_recv(uv_udp_t *u, ssize_t nread, const uv_buf_t *buf, const s
         rg_log_limited("coa-full", LOG_WARNING,
                        "event=coa_nak %s error_cause=%u reason=\"%u requests pending\"", head,
                        RG_COA_ERR_RESOURCES, RG_COA_MAX_PENDING);
-        nak_local(pkt, len, sa, cl, secret, secret_len, RG_COA_ERR_RESOURCES);
+        nak_local(pkt, len, sa, cl, secret, RG_COA_ERR_RESOURCES);
         return;
     }
     struct rg_coa_target t = {0};
@@ -239,7 +234,7 @@ static void on_udp_recv(uv_udp_t *u, ssize_t nread, const uv_buf_t *buf, const s
         size_t nids = 0;
         char scratch[8];
         if (!handoff && rg_cluster_enabled() && strcmp(unrouted, rg_coa_no_connected_nas) == 0) {
-            struct rg_coa_req *req = rg_coa_req_new(pkt, len, sa, secret, secret_len, desc);
+            struct rg_coa_req *req = rg_coa_req_new(pkt, len, sa, secret, desc);
             /* ids point into req->pkt, which lives as long as the hand-off */
             if (req && rg_coa_idents_of(req->pkt, ids, &nids, scratch, sizeof(scratch)) == 0 &&
                 nids > 0) {
@@ -261,14 +256,14 @@ static void on_udp_recv(uv_udp_t *u, ssize_t nread, const uv_buf_t *buf, const s
         rg_log_limited("coa-unroutable", LOG_NOTICE,
                        "event=coa_nak %s error_cause=%u reason=\"%s\"", desc,
                        RG_COA_ERR_NOT_ROUTABLE, RG_LOG_ESC(unrouted));
-        nak_local(pkt, len, sa, cl, secret, secret_len, RG_COA_ERR_NOT_ROUTABLE);
+        nak_local(pkt, len, sa, cl, secret, RG_COA_ERR_NOT_ROUTABLE);
         return;
     }
     snprintf(desc, sizeof(desc), "%s %s", head, nas);
-    struct rg_coa_req *req = rg_coa_req_new(pkt, len, sa, secret, secret_len, desc);
+    struct rg_coa_req *req = rg_coa_req_new(pkt, len, sa, secret, desc);
     if (!req) {
         RG_STAT_INC(&rg_coa.stats, coa_nak_local);
-        nak_local(pkt, len, sa, cl, secret, secret_len, RG_COA_ERR_RESOURCES);
+        nak_local(pkt, len, sa, cl, secret, RG_COA_ERR_RESOURCES);
         return;
     }
     req->worker = t.worker;
@@ -350,17 +345,12 @@ static void registry_each(void *each_arg, rg_coa_key_fn fn, void *fn_arg)
     rg_coa_registry_each(each_arg, fn, fn_arg);
 }
 
-int rg_coa_start(uv_loop_t *loop, struct rg_config *cfg, struct rg_worker *workers,
-                 unsigned nworkers)
+int rg_coa_start(uv_loop_t *loop, struct rg_config *cfg)
 {
     int rc = rg_coa_ensure_init();
     if (rc < 0)
         return rc;
     rg_coa.loop = loop;
-    uv_mutex_lock(&rg_coa.lock);
-    rg_coa.workers = workers;
-    rg_coa.nworkers = nworkers;
-    uv_mutex_unlock(&rg_coa.lock);
     rg_coa.cfg = rg_config_ref(cfg);
     rc = cfg->coa.enabled ? open_socket(cfg) : 0;
     /* The registry reports its changes to the cluster (which drops them while disabled);
@@ -405,6 +395,7 @@ void rg_coa_shutdown(void)
         rg_config_unref(rg_coa.cfg);
     rg_coa.cfg = NULL;
     uv_mutex_lock(&rg_coa.lock);
+    free(rg_coa.workers); /* each worker took itself out with rg_coa_worker_free */
     rg_coa.workers = NULL;
     rg_coa.nworkers = 0;
     uv_mutex_unlock(&rg_coa.lock);

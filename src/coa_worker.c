@@ -15,7 +15,6 @@
 #include "radsecgw/radius11.h"
 #include "radsecgw/radius_crypto.h"
 #include "radsecgw/translate.h"
-#include "radsecgw/worker.h"
 #include "coa_internal.h"
 
 static void active_unlink(struct rg_coa_worker *cw, struct rg_coa_req *req)
@@ -169,31 +168,50 @@ static void on_async(uv_async_t *a)
     }
 }
 
-int rg_coa_worker_init(struct rg_worker *w)
+/* Into rg_coa.workers at its index, the table grown to fit. 0 or -ENOMEM. */
+static int workers_put(struct rg_coa_worker *cw)
+{
+    int rc = 0;
+    uv_mutex_lock(&rg_coa.lock);
+    if (cw->index >= rg_coa.nworkers) {
+        unsigned n = cw->index + 1;
+        struct rg_coa_worker **t = realloc(rg_coa.workers, n * sizeof(*t));
+        if (t) {
+            for (unsigned i = rg_coa.nworkers; i < n; i++)
+                t[i] = NULL;
+            rg_coa.workers = t;
+            rg_coa.nworkers = n;
+        } else {
+            rc = -ENOMEM;
+        }
+    }
+    if (rc == 0)
+        rg_coa.workers[cw->index] = cw;
+    uv_mutex_unlock(&rg_coa.lock);
+    return rc;
+}
+
+struct rg_coa_worker *rg_coa_worker_init(uv_loop_t *loop, unsigned index)
 {
     struct rg_coa_worker *cw = calloc(1, sizeof(*cw));
     if (!cw)
-        return -ENOMEM;
-    if (rg_coa_ensure_init() < 0) {
+        return NULL;
+    cw->index = index;
+    /* Workers start before rg_coa_start (ensure_init here, on the main thread), so the
+     * connections they accept register at once and the listener finds the worker by index. */
+    if (rg_coa_ensure_init() < 0 || workers_put(cw) < 0) {
         free(cw);
-        return -ENOMEM;
+        return NULL;
     }
-    cw->w = w;
-    uv_async_init(&w->loop, &cw->async, on_async);
+    uv_async_init(loop, &cw->async, on_async);
     cw->async.data = cw;
-    uv_timer_init(&w->loop, &cw->timer);
+    uv_timer_init(loop, &cw->timer);
     cw->timer.data = cw;
-    /* Workers start before rg_coa_start (ensure_init above, on the main thread), so the
-     * connections they accept register at once. */
-    uv_mutex_lock(&rg_coa.lock);
-    w->coa = cw;
-    uv_mutex_unlock(&rg_coa.lock);
-    return 0;
+    return cw;
 }
 
-void rg_coa_worker_close(struct rg_worker *w)
+void rg_coa_worker_close(struct rg_coa_worker *cw)
 {
-    struct rg_coa_worker *cw = w->coa;
     if (!cw || cw->closed)
         return;
     uv_mutex_lock(&rg_coa.lock);
@@ -215,25 +233,27 @@ void rg_coa_worker_close(struct rg_worker *w)
     uv_close((uv_handle_t *)&cw->timer, NULL);
 }
 
-void rg_coa_worker_free(struct rg_worker *w)
+void rg_coa_worker_free(struct rg_coa_worker *cw)
 {
+    if (!cw)
+        return;
     uv_mutex_lock(&rg_coa.lock);
-    struct rg_coa_worker *cw = w->coa;
-    w->coa = NULL;
+    if (cw->index < rg_coa.nworkers && rg_coa.workers[cw->index] == cw)
+        rg_coa.workers[cw->index] = NULL;
     uv_mutex_unlock(&rg_coa.lock);
     free(cw);
 }
 
-struct rg_coa_conn *rg_coa_conn_open(struct rg_worker *w, struct rg_origin *o)
+struct rg_coa_conn *rg_coa_conn_open(struct rg_coa_worker *cw, struct rg_origin *o)
 {
     struct rg_coa_conn *cc = calloc(1, sizeof(*cc));
-    if (!cc || !rg_coa.registry_init || !w->coa) {
+    if (!cc || !rg_coa.registry_init || !cw) {
         free(cc);
         return NULL;
     }
     cc->origin = o;
-    cc->cw = w->coa;
-    cc->worker = w->index;
+    cc->cw = cw;
+    cc->worker = cw->index;
     cc->conn_id = o->id;
     cc->org = strdup(o->org->name);
     if (!cc->org) {

@@ -453,7 +453,7 @@ static void handshake_done(struct rg_conn *c)
     if (c->proto == RG_PROTO_RADIUS_11)
         RG_STAT_INC(&w->stats, conn_radius11);
     describe_origin(c);
-    c->coa = rg_coa_conn_open(w, &c->origin);
+    c->coa = rg_coa_conn_open(w->coa, &c->origin);
     rg_metrics_conn(w->metrics, c->peer.org->name, 1);
     rg_notice("event=conn_open conn=%llu src=%s org=%s cn=\"%s\" tls=%s cipher=%s proto=%s",
               (unsigned long long)c->id, c->addr_text, c->peer.org->name, RG_LOG_ESC(c->peer.cn),

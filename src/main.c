@@ -534,7 +534,7 @@ int main(int argc, char **argv)
     }
 
     uv_loop_t *loop = uv_default_loop();
-    if (rg_coa_start(loop, cfg, m.workers, m.nworkers) < 0) {
+    if (rg_coa_start(loop, cfg) < 0) {
         return start_failed(&m, m.nworkers);
     }
     if (pidfile && rg_process_write_pidfile(pidfile) < 0) {

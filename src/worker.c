@@ -223,7 +223,7 @@ static void finish_stop(struct rg_worker *w)
 {
     while (w->conns)
         rg_conn_close(w->conns, "gateway stopping");
-    rg_coa_worker_close(w);
+    rg_coa_worker_close(w->coa);
     rg_proxy_abort_all(&w->proxy);
     rg_proxy_close(&w->proxy);
     rg_backend_set_retire(w->backends);
@@ -323,7 +323,8 @@ static void release(struct rg_worker *w)
     uv_loop_close(&w->loop);
     rg_proxy_free(&w->proxy);
     rg_backend_io_free(&w->backend_io);
-    rg_coa_worker_free(w);
+    rg_coa_worker_free(w->coa);
+    w->coa = NULL;
     rg_buf_pool_trim(&w->buf_pool, 0);
     if (w->pending_gen)
         rg_gen_unref(w->pending_gen);
@@ -346,7 +347,7 @@ int rg_worker_start(struct rg_worker *w, unsigned index, struct rg_gen *gen)
     uv_mutex_init(&w->lock);
     uv_async_init(&w->loop, &w->wakeup, on_wakeup);
     w->wakeup.data = w;
-    rg_coa_worker_init(w);
+    w->coa = rg_coa_worker_init(&w->loop, index);
     uv_timer_init(&w->loop, &w->health_timer);
     w->health_timer.data = w;
     uv_timer_init(&w->loop, &w->drain_timer);

@@ -121,9 +121,10 @@ struct options {
     const char *cert;
     const char *key;
     const char *secret;
-    const char *tls;         /* "1.2", "1.3" or NULL: either */
-    const char *verify_name; /* check the server certificate names this host */
-    const char *source;      /* --source: bind to this local address before connecting */
+    const char *reply_secret; /* --reply-secret: replies are checked with this (else secret) */
+    const char *tls;          /* "1.2", "1.3" or NULL: either */
+    const char *verify_name;  /* check the server certificate names this host */
+    const char *source;       /* --source: bind to this local address before connecting */
     int count;
     double timeout;
     double hold;       /* --hold: seconds to keep the connection open after the replies */
@@ -188,6 +189,9 @@ static void usage(FILE *out)
                  "  --ca FILE               CA(s) for the server certificate (else: no check)\n"
                  "  --cert FILE --key FILE  client certificate (chain) and key\n"
                  "  --secret S              RadSec shared secret (radsec)\n"
+                 "  --reply-secret S        check replies and read their hidden attributes\n"
+                 "                          with S instead (a reload changed the secret while\n"
+                 "                          the requests were in flight)\n"
                  "  --tls 1.2|1.3           only this TLS version\n"
                  "  --verify-name NAME      server certificate must be for NAME\n"
                  "  --count N               N requests pipelined on one connection (1..256)\n"
@@ -353,6 +357,12 @@ static int add_extras(struct rg_radius_pkt *p)
 
 /* The attributes every Access-Request of this client ends with, then the signature over the
  * Message-Authenticator added first. rc: the build so far; returns 0 or -ENOSPC. */
+/* The secret replies are signed with: --reply-secret, else --secret. */
+static rg_secret reply_secret(void)
+{
+    return rg_secret_str(opt.reply_secret ? opt.reply_secret : opt.secret);
+}
+
 static int finish_access_request(struct rg_radius_pkt *p, int rc, rg_secret sec)
 {
     rc |= add_default_string(p, RG_RADIUS_ATTR_NAS_IDENTIFIER, NAS_ID);
@@ -523,7 +533,7 @@ static uint32_t get_u32(const uint8_t *v)
 /* Microsoft VSAs (RFC 2548): the MPPE keys are shown decrypted. */
 static void print_microsoft(const uint8_t *v, size_t len, const struct request *req)
 {
-    const rg_secret sec = rg_secret_str(opt.secret);
+    const rg_secret sec = reply_secret();
     size_t off = 0;
     while (off + 2 <= len && v[off + 1] >= 2 && off + v[off + 1] <= len) {
         uint8_t type = v[off], sublen = v[off + 1];
@@ -570,7 +580,7 @@ static void print_attrs(const uint8_t *pkt, const struct request *req, int ma_st
 {
     size_t pos = 0;
     struct rg_radius_attr a;
-    const rg_secret sec = rg_secret_str(opt.secret);
+    const rg_secret sec = reply_secret();
 
     while (rg_radius_attr_next(pkt, &pos, &a)) {
         const struct dict_entry *d = dict_by_type(a.type);
@@ -764,7 +774,7 @@ static void handle_reply(const uint8_t *pkt, size_t len, struct request *reqs, i
         return;
     }
     req->answered = true;
-    const rg_secret sec = rg_secret_str(opt.secret);
+    const rg_secret sec = reply_secret();
     if (rg_radius_auth_response_verify(pkt, req->auth, sec) != 0) {
         printf("%s id=%u: bad Response Authenticator\n", rg_radius_code_name(code), id);
         t->bad++;
@@ -1279,7 +1289,8 @@ int main(int argc, char **argv)
         O_ALPN,
         O_RADIUS11,
         O_SAME_TOKEN,
-        O_SOURCE
+        O_SOURCE,
+        O_REPLY_SECRET
     };
     /* A server that closes on us must show up as a result, not kill the client. */
     signal(SIGPIPE, SIG_IGN);
@@ -1290,6 +1301,7 @@ int main(int argc, char **argv)
         {"cert", required_argument, NULL, O_CERT},
         {"key", required_argument, NULL, O_KEY},
         {"secret", required_argument, NULL, O_SECRET},
+        {"reply-secret", required_argument, NULL, O_REPLY_SECRET},
         {"tls", required_argument, NULL, O_TLS},
         {"count", required_argument, NULL, O_COUNT},
         {"timeout", required_argument, NULL, O_TIMEOUT},
@@ -1329,6 +1341,9 @@ int main(int argc, char **argv)
             break;
         case O_SECRET:
             opt.secret = optarg;
+            break;
+        case O_REPLY_SECRET:
+            opt.reply_secret = optarg;
             break;
         case O_TLS:
             opt.tls = optarg;

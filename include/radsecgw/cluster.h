@@ -65,7 +65,7 @@ int rg_cluster_handoff_check(const uint8_t *pkt, const char **client_name, size_
  * Returns the new length. */
 size_t rg_cluster_handoff_strip(uint8_t *pkt);
 /* The secret answers to a hand-off are signed with. */
-const char *rg_cluster_secret(size_t *len);
+rg_secret rg_cluster_secret(void);
 
 /* ---- any thread: registry changes, queued for the main loop ---- */
 

@@ -20,7 +20,6 @@
 #include "radsecgw/radius.h"
 #include "radsecgw/stats.h"
 
-struct rg_worker;
 struct rg_coa_worker;
 struct rg_coa_req;
 struct rg_coa_key;
@@ -159,9 +158,9 @@ static inline bool rg_coa_is_reply(uint8_t code)
 
 /* ---- main thread ---- */
 
-/* Listen when cfg->coa.enabled; workers (nworkers) receive the requests. 0 or negative. */
-int rg_coa_start(uv_loop_t *loop, struct rg_config *cfg, struct rg_worker *workers,
-                 unsigned nworkers);
+/* Listen when cfg->coa.enabled; the workers that called rg_coa_worker_init receive the
+ * requests routed to their connections. 0 or negative. */
+int rg_coa_start(uv_loop_t *loop, struct rg_config *cfg);
 /* New config: the socket is recreated only if the address or port changed. */
 int rg_coa_reload(struct rg_config *cfg);
 /* Stop listening (graceful stop). */
@@ -173,16 +172,21 @@ const struct rg_stats *rg_coa_stats(void);
 
 /* ---- worker thread ---- */
 
-int rg_coa_worker_init(struct rg_worker *w);
-/* Stop taking requests (queued ones are dropped) and close the handles. */
-void rg_coa_worker_close(struct rg_worker *w);
-/* After the worker's loop finished. */
-void rg_coa_worker_free(struct rg_worker *w);
+/* A worker's CoA state on its loop (called from the main thread before the worker's thread
+ * runs): the queue the listener fills for worker index and its timeouts. The worker holds
+ * the result and calls down with it; coa knows nothing of the worker. NULL: no memory (the
+ * worker's connections then take no CoA). */
+struct rg_coa_worker *rg_coa_worker_init(uv_loop_t *loop, unsigned index);
+/* Stop taking requests (queued ones are dropped) and close the handles. NULL is fine. */
+void rg_coa_worker_close(struct rg_coa_worker *cw);
+/* After the worker's loop finished. NULL is fine. */
+void rg_coa_worker_free(struct rg_coa_worker *cw);
 
-/* Calls from conn.c, which owns the connection. A connection of worker w opened: its
- * origin o (described, kept current by conn.c, valid until rg_coa_conn_closed) is how CoA
- * reaches it. NULL when it cannot take CoA (no memory). */
-struct rg_coa_conn *rg_coa_conn_open(struct rg_worker *w, struct rg_origin *o);
+/* Calls from conn.c, which owns the connection. A connection of the worker whose CoA state
+ * is cw opened: its origin o (described, kept current by conn.c, valid until
+ * rg_coa_conn_closed) is how CoA reaches it. NULL when it cannot take CoA (cw NULL, no
+ * memory). */
+struct rg_coa_conn *rg_coa_conn_open(struct rg_coa_worker *cw, struct rg_origin *o);
 void rg_coa_conn_closed(struct rg_coa_conn *cc); /* NULL is fine */
 /* An authenticated Access/Accounting-Request from the NAS: learn its identities. */
 void rg_coa_learn(struct rg_coa_conn *cc, const uint8_t *pkt);
