@@ -36,9 +36,9 @@ uint64_t rg_proxy_fair_baseline(const struct rg_proxy_fair *f)
     return min_u64(f->window_min_ms, f->prev_window_min_ms);
 }
 
-/* Not congested: twice what was held (at most double per interval while it is used up, so
- * a flood from idle is judged before it queues more than the floor), falling by a quarter
- * per interval towards that once the connections ask for less. */
+/* Not congested: twice what was held (at most double per interval while it is used up and
+ * the replies keep up, so a flood from idle is judged before it queues much more than the
+ * floor), falling by a quarter per interval towards that once the connections ask for less. */
 static void free_budget(struct rg_proxy_fair *f)
 {
     uint64_t b = f->budget - f->budget / 4;
@@ -74,9 +74,11 @@ static bool judge(struct rg_proxy_fair *f, uint64_t now_ms, uint64_t m)
             f->limiting = false; /* the connections no longer ask for it */
         else if (f->budget < UINT32_MAX / 2)
             f->budget += f->budget / 8; /* probe for room: about twice as much per 0.6 s */
-    } else {
+    } else if (base == UINT64_MAX || f->interval_last_ms <= base + RG_PROXY_FAIR_TARGET_MS) {
         free_budget(f);
     }
+    /* else: not congested, but the interval's last replies came late: a queue is building
+     * (a flood that started within it), so no more room until the next interval says. */
     /* The baseline: while congested the queue the budget leaves would become the new
      * baseline, so the windows only turn while not, or when a whole window was congested
      * with the budget at its floor (the latency is not this worker's doing). As the budget
@@ -132,6 +134,7 @@ bool rg_proxy_fair_sample(struct rg_proxy_fair *f, uint64_t now_ms, uint64_t lat
     bool changed = rg_proxy_fair_tick(f, now_ms);
     f->replies++;
     f->interval_min_ms = min_u64(f->interval_min_ms, latency_ms);
+    f->interval_last_ms = latency_ms;
     return changed;
 }
 

@@ -48,7 +48,8 @@ attack() {
     # 89 requests/s, so a slow server under test was also sent fewer requests (about half of
     # LEGIT_RATE in two runs of the last session) and looked better than it was.
     GW_PORT=$port rg_load --connections 1 --inflight 64 --rate "$LEGIT_RATE" --duration "$dur" \
-        --requests 10000000 --type mix --timeout 5 --allow-loss >"$RG_TMP/$name-legit.out" 2>&1 &
+        --requests 10000000 --type mix --timeout 5 --allow-loss \
+        --latency-log "$RG_TMP/$name-latency.txt" >"$RG_TMP/$name-legit.out" 2>&1 &
     legit=$!
     sleep 2
     before=$(rss "$pid")
@@ -84,6 +85,11 @@ attack() {
     out=$(tail -n1 "$RG_TMP/$name-legit.out")
     echo "  $name legitimate AP: sent $(rg_kv "$out" sent) of $((LEGIT_RATE * dur)) paced" \
         "(max in flight $(rg_kv "$out" max_inflight))" >&2
+    # Where the tail is: answers over 25 ms per second of the legitimate AP's run (the
+    # attack starts at 2 s).
+    echo "  $name answers over 25 ms by second (s:count): $(awk '$2 > 25 {n[int($1)]++}
+        END {for (t in n) printf "%d:%d\n", t, n[t]}' "$RG_TMP/$name-latency.txt" |
+        sort -n | tr '\n' ' ')" >&2
     echo "  $name log lines by event:" >&2
     tail -n +$((lines + 1)) "$log" | grep -oE 'event=[a-z_]+' | sort | uniq -c | sort -rn |
         sed 's/^/    /' >&2

@@ -52,9 +52,10 @@ static struct {
     double connect_rate;   /* connections started per second; 0: all at once */
     bool hold;             /* send nothing until SIGUSR1 */
     const char *ready_file;
-    int tls_version; /* 12 or 13 only; 0: 1.2 or 1.3, as negotiated */
-    int groups[4];   /* --groups: key-exchange groups in preference order */
-    int ngroups;     /* 0: wolfSSL's default (a P-256 key share) */
+    FILE *latency_log; /* --latency-log: "SECONDS LATENCY_MS" per answer, since the start */
+    int tls_version;   /* 12 or 13 only; 0: 1.2 or 1.3, as negotiated */
+    int groups[4];     /* --groups: key-exchange groups in preference order */
+    int ngroups;       /* 0: wolfSSL's default (a P-256 key share) */
     size_t secret_len;
 } opt = {
     .host = "127.0.0.1",
@@ -165,6 +166,8 @@ static void usage(FILE *out)
                  "  --ready-file F           write \"established=N failed=M\" to F once every\n"
                  "                           connection is established or has failed, and\n"
                  "                           \"answered=N sent=M\" once the replies are in\n"
+                 "  --latency-log F          write \"SECONDS LATENCY_MS\" to F for every answer\n"
+                 "                           (seconds since the start: a timeline of the tail)\n"
                  "  -v                       per-connection messages on stderr\n"
                  "Prints: sent= answered= accept= reject= acct= timeouts= bad= duration_ms= rps=\n"
                  "p50_ms= p99_ms= max_inflight= established= ... Exit 0 iff answered == sent\n"
@@ -424,7 +427,10 @@ static void handle_reply(struct lconn *c, const uint8_t *pkt, size_t len)
         release_id(c, id);
         return;
     }
-    uint64_t lat = now_us() - s->sent_us;
+    uint64_t now = now_us(), lat = now - s->sent_us;
+    if (opt.latency_log)
+        fprintf(opt.latency_log, "%.3f %.3f\n", (double)(now - st.start_us) / 1e6,
+                (double)lat / 1e3);
     if (st.answered < opt.requests)
         st.lat_us[st.answered] = lat > UINT32_MAX ? UINT32_MAX : (uint32_t)lat;
     st.answered++;
@@ -811,6 +817,7 @@ static int parse_args(int argc, char **argv)
         O_CONNECT_RATE,
         O_HOLD,
         O_READY_FILE,
+        O_LATENCY_LOG,
         O_TLS,
         O_GROUPS,
         O_HELP
@@ -839,6 +846,7 @@ static int parse_args(int argc, char **argv)
         {"connect-rate", required_argument, NULL, O_CONNECT_RATE},
         {"hold", no_argument, NULL, O_HOLD},
         {"ready-file", required_argument, NULL, O_READY_FILE},
+        {"latency-log", required_argument, NULL, O_LATENCY_LOG},
         {"tls", required_argument, NULL, O_TLS},
         {"groups", required_argument, NULL, O_GROUPS},
         {"help", no_argument, NULL, O_HELP},
@@ -921,6 +929,12 @@ static int parse_args(int argc, char **argv)
             break;
         case O_READY_FILE:
             opt.ready_file = optarg;
+            break;
+        case O_LATENCY_LOG:
+            if (!(opt.latency_log = fopen(optarg, "w"))) {
+                fprintf(stderr, "radsec_load: %s: %s\n", optarg, strerror(errno));
+                return 2;
+            }
             break;
         case 'v':
             opt.verbose = true;

@@ -37,7 +37,8 @@ struct rg_proxy_fair {
     uint32_t max_held; /* the most held in the current interval */
     uint32_t replies;  /* replies in the current interval */
     uint64_t interval_start_ms, interval_end_ms;
-    uint64_t interval_min_ms; /* lowest latency of the interval's replies; UINT64_MAX: none */
+    uint64_t interval_min_ms;  /* lowest latency of the interval's replies; UINT64_MAX: none */
+    uint64_t interval_last_ms; /* latency of the interval's latest reply */
     uint64_t window_end_ms;
     uint64_t window_min_ms, prev_window_min_ms; /* UINT64_MAX: none yet */
     bool window_stuck;  /* every interval of this window congested with the budget at its floor */

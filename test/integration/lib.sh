@@ -1163,6 +1163,19 @@ rg_kv() {
     echo "${v:-0}"
 }
 
+# rg_assert_all_answered FILE STATUS MIN WHAT: the legitimate AP of a test under attack.
+# radsec_load exited STATUS 0, and its summary (the last line of FILE) says it sent at least
+# MIN requests and had every one answered.
+rg_assert_all_answered() {
+    local line
+    line=$(tail -n1 "$1")
+    echo "$4: $line" >&2
+    [ "$2" -eq 0 ] && [ "$(rg_kv "$line" sent)" -ge "$3" ] &&
+        [ "$(rg_kv "$line" answered)" = "$(rg_kv "$line" sent)" ] &&
+        rg_pass "$4: every request answered ($(rg_kv "$line" answered), p99 $(rg_kv "$line" p99_ms) ms)" ||
+        rg_fail "$4 lost requests or could not send: $line"
+}
+
 # rg_stats_max LOG KEY: the largest KEY= seen in the gateway's "stats workers=" lines.
 rg_stats_max() {
     local v

@@ -36,12 +36,7 @@ wait "$legit"
 legit_st=$?
 cat "$RG_TMP/hostile.out" >&2
 
-line=$(tail -n1 "$RG_TMP/legit.out")
-echo "legit: $line" >&2
-[ "$legit_st" -eq 0 ] && [ "$(rg_kv "$line" sent)" -ge 900 ] &&
-    [ "$(rg_kv "$line" answered)" = "$(rg_kv "$line" sent)" ] &&
-    rg_pass "legitimate AP: every request answered during the flood ($(rg_kv "$line" answered))" ||
-    rg_fail "legitimate AP lost requests or could not send: $line"
+rg_assert_all_answered "$RG_TMP/legit.out" "$legit_st" 900 "legitimate AP during the flood"
 
 k=$(grep '^kind=flood ' "$RG_TMP/hostile.out")
 [ "$(rg_kv "$k" handshakes)" = 6 ] && [ "$(rg_kv "$k" sent_bytes)" -gt 1000000 ] &&

@@ -157,6 +157,23 @@ static void test_flood_from_idle_bounded(void **state)
     for (unsigned i = 0; i < 20; i++)
         assert_true(held[i] <= RG_PROXY_FAIR_BUDGET_MIN / 21 + 1);
     assert_true(rg_proxy_fair_may_add(&f, 2)); /* the AP below its share still sends */
+    /* The interval the flood started in: its first replies were prompt (the lowest latency
+     * judges no congestion), its last ones late: a queue is building, so the budget does not
+     * double for the flooders to fill. */
+    uint32_t b = f.budget;
+    rg_proxy_fair_sample(&f, now + 10, 1);
+    rg_proxy_fair_sample(&f, now + 90, 1 + 4 * RG_PROXY_FAIR_TARGET_MS);
+    now += RG_PROXY_FAIR_INTERVAL_MS;
+    rg_proxy_fair_tick(&f, now);
+    assert_int_equal(f.congested, 0);
+    assert_int_equal(f.budget, b);
+    /* Had the last replies kept up, it would have. */
+    rg_proxy_fair_sample(&f, now + 10, 1);
+    rg_proxy_fair_sample(&f, now + 90, 2);
+    now += RG_PROXY_FAIR_INTERVAL_MS;
+    rg_proxy_fair_tick(&f, now);
+    assert_int_equal(f.budget, 2 * f.max_held);
+    assert_true(f.budget > b);
 }
 
 /* A server answering rate requests per ms after 1 ms, behind a queue of what is held. */
