@@ -27,11 +27,11 @@ void rg_tls_global_cleanup(void);
  * org's CAs and CRLs; TLS 1.2/1.3 per min-version; ECDHE+AEAD ciphers by default;
  * VERIFY_PEER | FAIL_IF_NO_PEER_CERT; wolfSSL's session cache off; tickets into the
  * gateway's own session cache when tls.session-cache > 0 (see "session resumption" below).
- * On error returns negative and writes a reason naming the file into err. cfg must outlive the context (it points into it).
- * A CRL whose nextUpdate has passed is not loaded (a warning is logged) and that CA's
- * clients are refused with "CRL missing or stale"; when an org lists CRLs, every CA of a
- * client's chain must have a current one. A CRL issued by an intermediate CA (not a trust
- * anchor) is applied when a client presents that intermediate. */
+ * On error returns negative and writes a reason naming the file into err. cfg must outlive the
+ * context (it points into it). A CRL whose nextUpdate has passed is not loaded (a warning is
+ * logged) and that CA's clients are refused with "CRL missing or stale"; when an org lists CRLs,
+ * every CA of a client's chain must have a current one. A CRL issued by an intermediate CA (not a
+ * trust anchor) is applied when a client presents that intermediate. */
 int rg_tls_ctx_new(const struct rg_config *cfg, struct rg_tls_ctx **out, char *err, size_t errlen);
 void rg_tls_ctx_free(struct rg_tls_ctx *ctx);
 
