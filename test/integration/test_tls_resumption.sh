@@ -123,9 +123,9 @@ rg_signal radsecgw HUP
 rg_wait_log "$GW_LOG" 'event=reload_done generation=3' 10 radsecgw || rg_fail "reload not done"
 rg_assert_log "$GW_LOG" 'event=tls_sessions_dropped count=[1-9][0-9]* generation=3' \
     "the removed org's sessions dropped at the reload"
-out=$(ap ap-globex globex --tls 1.3 --expect-close status 2>&1) ||
+out=$(ap ap-globex globex --tls 1.3 --expect-close status 2>&1) &&
+    rg_pass "ap-globex after its org was removed: closed without an answer" ||
     rg_fail "ap-globex after its org was removed: $out"
-rg_assert_output "$out" '^(summary: .*closed=handshake)' "ap-globex: handshake refused"
 ! grep -q '^session: resumed' <<<"$out" && rg_pass "ap-globex: no resumption" ||
     rg_fail "ap-globex resumed after its org was removed"
 rg_wait_log "$GW_LOG" 'event=tls_refused .*reason="unknown CA" .*CN=Q2GX-GLOB-0001' 5 &&
