@@ -146,8 +146,10 @@ void rg_worker_schedule_more(struct rg_worker *w)
 
 /* ---- backpressure: paused connections are woken from the loop ---- */
 
-void rg_worker_resume_paused(struct rg_worker *w)
+/* The table freed a slot (rg_proxy_host.slot_freed). */
+static void slot_freed(void *arg)
 {
+    struct rg_worker *w = arg;
     /* One connection per freed slot, counted here and woken from the loop (wake_paused: the
      * check handle after the poll, the prepare handle before it), never from inside the
      * reply, timeout or send callback that freed the slot. */
@@ -201,7 +203,9 @@ static void schedule_backend_flush(void *arg)
     rg_worker_schedule_flush(arg);
 }
 
-void rg_worker_backend_io_init(struct rg_worker *w)
+/* Lend w's loop, counters and metrics shard to its backend sets (w->backend_io), their flush
+ * asked for through rg_worker_schedule_flush. */
+static void backend_io_init(struct rg_worker *w)
 {
     rg_backend_io_init(&w->backend_io, &w->loop, &w->stats, w->metrics, schedule_backend_flush, w);
 }
@@ -262,6 +266,7 @@ static void install_gen(struct rg_worker *w, struct rg_gen *g)
     struct rg_backend_set *old_set = w->backends;
     struct rg_backend_events ev = rg_proxy_backend_events(&w->proxy);
     w->backends = rg_backend_set_new(&w->backend_io, g->cfg, &ev);
+    rg_proxy_set_backends(&w->proxy, w->backends);
     rg_backend_set_inherit(w->backends, old_set);
     rg_backend_set_retire(old_set);
     rg_gen_unref(w->gen);
@@ -339,7 +344,7 @@ int rg_worker_start(struct rg_worker *w, unsigned index, struct rg_gen *gen)
     memset(w, 0, sizeof(*w));
     w->index = index;
     w->metrics = rg_metrics_shard(index);
-    rg_worker_backend_io_init(w);
+    backend_io_init(w);
     rg_buf_pool_init(&w->buf_pool, RG_WORKER_BUF_SIZE, RG_WORKER_BUF_KEEP);
     int rc = uv_loop_init(&w->loop);
     if (rc < 0)
@@ -367,7 +372,13 @@ int rg_worker_start(struct rg_worker *w, unsigned index, struct rg_gen *gen)
     w->gen = rg_gen_ref(gen);
     struct rg_backend_events ev = rg_proxy_backend_events(&w->proxy);
     w->backends = rg_backend_set_new(&w->backend_io, gen->cfg, &ev);
-    rc = rg_proxy_init(&w->proxy, w, &w->loop, rg_worker_table_limit(gen->cfg));
+    const struct rg_proxy_host host = {.stats = &w->stats,
+                                       .metrics = w->metrics,
+                                       .index = index,
+                                       .slot_freed = slot_freed,
+                                       .arg = w};
+    rc = rg_proxy_init(&w->proxy, &host, &w->loop, rg_worker_table_limit(gen->cfg));
+    rg_proxy_set_backends(&w->proxy, w->backends);
     if (rc == 0)
         rc = rg_listener_open(w, gen->cfg);
     if (rc < 0) {

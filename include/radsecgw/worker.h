@@ -108,19 +108,11 @@ void rg_worker_schedule_admit(struct rg_worker *w);
 /* Start the idle handle that runs rg_conn_run_more (the more list is not empty). */
 void rg_worker_schedule_more(struct rg_worker *w);
 
-/* Lend w's loop, counters and metrics shard to its backend sets (w->backend_io), their
- * flush asked for through rg_worker_schedule_flush. */
-void rg_worker_backend_io_init(struct rg_worker *w);
-
 /* Run rg_conn_flush_staged at the end of this loop turn (the check phase). */
 void rg_worker_schedule_flush(struct rg_worker *w);
 
 /* Run rg_conn_trim_idle once this loop turn has polled. */
 void rg_worker_schedule_trim(struct rg_worker *w);
-
-/* A request slot was freed (proxy.c): one connection paused by backpressure is woken from
- * the worker's check handle, once this loop turn has polled (not from inside the caller). */
-void rg_worker_resume_paused(struct rg_worker *w);
 
 /* Requests the worker's table may hold for cfg (every server's max-outstanding, auth
  * and accounting). */
