@@ -15,8 +15,8 @@
 #include "radsecgw/common.h"
 #include "radsecgw/conn.h"
 #include "radsecgw/log.h"
+#include "radsecgw/stats.h"
 #include "radsecgw/tls.h"
-#include "radsecgw/worker.h"
 
 /* ---- admission: one mutex, taken on connect, handshake end and disconnect only ---- */
 
@@ -312,15 +312,15 @@ void rg_admission_report_refusals(bool force)
 
 /* ---- the worker's admission lists: waiting for a slot, silent handshakes ---- */
 
-static struct rg_conn_queue *list_of(struct rg_worker *w, enum rg_conn_list list)
+static struct rg_conn_queue *list_of(struct rg_conn_set *set, enum rg_conn_list list)
 {
-    return list == RG_CONN_LIST_WAITING ? &w->waiting : &w->silent;
+    return list == RG_CONN_LIST_WAITING ? &set->waiting : &set->silent;
 }
 
 void rg_admission_list_push(struct rg_conn *c, enum rg_conn_list list)
 {
-    struct rg_worker *w = c->worker;
-    struct rg_conn_queue *q = list_of(w, list);
+    struct rg_conn_set *set = c->set;
+    struct rg_conn_queue *q = list_of(set, list);
     RG_REQUIRE(c->list == RG_CONN_LIST_NONE);
     c->list = list;
     c->admit_next = NULL;
@@ -332,17 +332,17 @@ void rg_admission_list_push(struct rg_conn *c, enum rg_conn_list list)
     q->tail = c;
     q->n++;
     if (list == RG_CONN_LIST_WAITING) {
-        RG_STAT_INC(&w->stats, conn_waiting);
+        RG_STAT_INC(set->stats, conn_waiting);
         rg_admission_waiting(true);
     }
 }
 
 void rg_admission_list_remove(struct rg_conn *c)
 {
-    struct rg_worker *w = c->worker;
+    struct rg_conn_set *set = c->set;
     if (c->list == RG_CONN_LIST_NONE)
         return;
-    struct rg_conn_queue *q = list_of(w, c->list);
+    struct rg_conn_queue *q = list_of(set, c->list);
     if (c->admit_prev)
         c->admit_prev->admit_next = c->admit_next;
     else
@@ -353,9 +353,9 @@ void rg_admission_list_remove(struct rg_conn *c)
         q->tail = c->admit_prev;
     q->n--;
     if (c->list == RG_CONN_LIST_WAITING) {
-        if (w->waiting_heard == c)
-            w->waiting_heard = c->admit_prev; /* the ones that spoke are contiguous */
-        RG_STAT_DEC(&w->stats, conn_waiting);
+        if (set->waiting_heard == c)
+            set->waiting_heard = c->admit_prev; /* the ones that spoke are contiguous */
+        RG_STAT_DEC(set->stats, conn_waiting);
         rg_admission_waiting(false);
     }
     c->list = RG_CONN_LIST_NONE;
@@ -364,9 +364,9 @@ void rg_admission_list_remove(struct rg_conn *c)
 
 void rg_admission_waiting_to_front(struct rg_conn *c)
 {
-    struct rg_worker *w = c->worker;
-    struct rg_conn_queue *q = &w->waiting;
-    struct rg_conn *after = w->waiting_heard;
+    struct rg_conn_set *set = c->set;
+    struct rg_conn_queue *q = &set->waiting;
+    struct rg_conn *after = set->waiting_heard;
     RG_REQUIRE(c->list == RG_CONN_LIST_WAITING && c->heard);
     if (c->admit_prev != after) {
         c->admit_prev->admit_next = c->admit_next; /* not the head: the head is `after` */
@@ -385,7 +385,7 @@ void rg_admission_waiting_to_front(struct rg_conn *c)
         else
             q->head = c;
     }
-    w->waiting_heard = c;
+    set->waiting_heard = c;
 }
 
 /* Has the peer sent anything we have not read yet? (A waiting connection is not read, and
@@ -403,16 +403,16 @@ static bool bytes_pending(struct rg_conn *c)
  * global limit is full: a handshake holding a slot, or (with_waiting) a connection waiting
  * for one; NULL if none. Only the heads are looked at: both lists are oldest first,
  * and a head found to have bytes pending is no longer silent and leaves the list. */
-struct rg_conn *rg_admission_silent_victim(struct rg_worker *w, bool with_waiting)
+struct rg_conn *rg_admission_silent_victim(struct rg_conn_set *set, bool with_waiting)
 {
-    while (w->silent.head && bytes_pending(w->silent.head)) {
-        w->silent.head->heard = true;
-        rg_admission_list_remove(w->silent.head);
+    while (set->silent.head && bytes_pending(set->silent.head)) {
+        set->silent.head->heard = true;
+        rg_admission_list_remove(set->silent.head);
     }
-    struct rg_conn *victim = w->silent.head;
+    struct rg_conn *victim = set->silent.head;
     if (with_waiting) {
         /* The first few waiting connections: one that sent its ClientHello is no victim. */
-        struct rg_conn *c = w->waiting.head;
+        struct rg_conn *c = set->waiting.head;
         for (int i = 0; c && i < 16; i++, c = c->admit_next) {
             if (bytes_pending(c))
                 continue;

@@ -9,7 +9,6 @@
 #include "radsecgw/gen.h"
 #include "radsecgw/log.h"
 #include "radsecgw/metrics.h"
-#include "radsecgw/worker.h"
 
 #include "conn_internal.h"
 
@@ -18,12 +17,12 @@
 
 /* Close the oldest connection of w that has not sent a byte, to make room while a global
  * limit is full (rg_admission_silent_victim chooses it). True if one was closed. */
-static bool evict_silent(struct rg_worker *w, bool with_waiting)
+static bool evict_silent(struct rg_conn_set *set, bool with_waiting)
 {
-    struct rg_conn *victim = rg_admission_silent_victim(w, with_waiting);
+    struct rg_conn *victim = rg_admission_silent_victim(set, with_waiting);
     if (!victim)
         return false;
-    RG_STAT_INC(&w->stats, conn_evicted);
+    RG_STAT_INC(set->stats, conn_evicted);
     rg_admission_note(RG_ADMISSION_EVICTED);
     rg_conn_close(victim, "evicted: silent while a connection limit was full");
     return true;
@@ -32,16 +31,16 @@ static bool evict_silent(struct rg_worker *w, bool with_waiting)
 /* A handshake slot was taken for c: set up TLS and start reading. */
 static void start_handshake(struct rg_conn *c)
 {
-    struct rg_worker *w = c->worker;
+    struct rg_conn_set *set = c->set;
     if (c->watching) {
         uv_read_stop((uv_stream_t *)&c->tcp);
         c->watching = false;
     }
     c->holds_slot = true;
-    RG_STAT_INC(&w->stats, conn_handshaking);
-    if (c->gen != w->gen) { /* waited across a reload: the generation in force */
+    RG_STAT_INC(set->stats, conn_handshaking);
+    if (c->gen != set->gen) { /* waited across a reload: the generation in force */
         rg_gen_unref(c->gen);
-        c->gen = rg_gen_ref(w->gen);
+        c->gen = rg_gen_ref(set->gen);
     }
     c->state = RG_CONN_HANDSHAKE; /* the TLS session is created when the first byte arrives */
     c->last_activity_ms = rg_now_ms();
@@ -69,7 +68,7 @@ static void on_watch_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 static void on_watch_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
     struct rg_conn *c = s->data;
-    struct rg_worker *w = c->worker;
+    struct rg_conn_set *set = c->set;
     (void)nread; /* UV_ENOBUFS: readable (data, or the peer's FIN, which the read will see) */
     (void)buf;
     uv_read_stop(s);
@@ -78,10 +77,10 @@ static void on_watch_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         return;
     c->heard = true;
     rg_admission_waiting_to_front(c);
-    const struct rg_config *cfg = w->gen->cfg;
+    const struct rg_config *cfg = set->gen->cfg;
     const struct sockaddr *addr = (const struct sockaddr *)&c->addr;
     int rc = rg_admission_handshake_take(cfg, addr);
-    if (rc == -ENOSPC && evict_silent(w, false))
+    if (rc == -ENOSPC && evict_silent(set, false))
         rc = rg_admission_handshake_take(cfg, addr);
     if (rc < 0)
         return; /* first in line for the next slot */
@@ -95,11 +94,11 @@ static void watch_waiting(struct rg_conn *c)
         c->watching = true;
 }
 
-void rg_conn_admit_waiting(struct rg_worker *w)
+void rg_conn_admit_waiting(struct rg_conn_set *set)
 {
-    const struct rg_config *cfg = w->gen->cfg;
+    const struct rg_config *cfg = set->gen->cfg;
     unsigned scanned = 0;
-    for (struct rg_conn *c = w->waiting.head, *next; c && scanned < RG_ADMIT_SCAN; c = next) {
+    for (struct rg_conn *c = set->waiting.head, *next; c && scanned < RG_ADMIT_SCAN; c = next) {
         next = c->admit_next;
         scanned++;
         if (!rg_admission_handshake_possible(cfg))
@@ -118,18 +117,18 @@ void rg_conn_admit_waiting(struct rg_worker *w)
  * admission, then a handshake slot or the waiting queue. */
 void rg_conn_admit(struct rg_conn *c)
 {
-    struct rg_worker *w = c->worker;
+    struct rg_conn_set *set = c->set;
     int rc;
-    const struct rg_config *cfg = w->gen->cfg;
+    const struct rg_config *cfg = set->gen->cfg;
     const struct sockaddr *addr = (const struct sockaddr *)&c->addr;
     /* Limits and source prefixes cost nothing but a lookup: checked before any TLS. */
     const char *why;
     rc = rg_admission_admit(cfg, addr, &why);
-    if (rc == -EAGAIN && evict_silent(w, true))
+    if (rc == -EAGAIN && evict_silent(set, true))
         rc = rg_admission_admit(cfg, addr, &why);
     if (rc < 0) {
-        RG_STAT_INC(&w->stats, conn_refused);
-        rg_metrics_refused(w->metrics, why);
+        RG_STAT_INC(set->stats, conn_refused);
+        rg_metrics_refused(set->metrics, why);
         if (rc == -EAGAIN)
             rg_admission_note(RG_ADMISSION_REFUSED);
         else if (rg_admission_refusal(why, c->addr_text, false))
@@ -152,14 +151,14 @@ void rg_conn_admit(struct rg_conn *c)
 
     /* Connections that wait for a slot keep their place in line: a newcomer does not
      * overtake them. */
-    if (w->waiting.n)
+    if (set->waiting.n)
         rc = rg_admission_handshake_possible(cfg) ? -EAGAIN : -ENOSPC;
     else
         rc = rg_admission_handshake_take(cfg, addr);
     if (rc == 0) {
         start_handshake(c);
         rg_debug("event=conn_accept conn=%llu src=%s worker=%u", (unsigned long long)c->id,
-                 c->addr_text, w->index);
+                 c->addr_text, set->index);
         return;
     }
     /* Beyond max-handshakes(-per-ip) a connection waits, accepted but unread, instead of
@@ -167,14 +166,14 @@ void rg_conn_admit(struct rg_conn *c)
      * in, as handshakes finish (aggregate log line: rg_admission_report). */
     rg_admission_list_push(c, RG_CONN_LIST_WAITING);
     watch_waiting(c);
-    RG_STAT_INC(&w->stats, conn_waited);
+    RG_STAT_INC(set->stats, conn_waited);
     rg_admission_note(rc == -ENOSPC ? RG_ADMISSION_WAITED_GLOBAL : RG_ADMISSION_WAITED_IP);
     rg_debug("event=conn_accept conn=%llu src=%s worker=%u wait=handshake_slot",
-             (unsigned long long)c->id, c->addr_text, w->index);
+             (unsigned long long)c->id, c->addr_text, set->index);
     if (rc == -ENOSPC) {
         /* Every slot is taken: the oldest silent handshake makes room (its slot goes to the
          * oldest waiting connection that may take it). */
-        evict_silent(w, false);
+        evict_silent(set, false);
     }
-    rg_worker_schedule_admit(w);
+    rg_conn_schedule_admit(set);
 }

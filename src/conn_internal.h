@@ -16,6 +16,12 @@
  * maximum-size packets (backpressure when the backend table is full). */
 #define RG_CONN_PLAIN_LIMIT (4 * RG_RADIUS_MAX_LEN)
 
+/* Ask the owner to run rg_conn_admit_waiting from its loop (a slot was freed, or c waits). */
+static inline void rg_conn_schedule_admit(struct rg_conn_set *set)
+{
+    set->hooks.schedule_admit(set->hooks.arg);
+}
+
 /* conn_fairness.c: the more list (run from rg_conn_run_more), fresh shares once the loop
  * has turned, whether a share is used, decrypting and handshaking within it. */
 void rg_conn_more_push(struct rg_conn *c);

@@ -73,7 +73,7 @@ static void on_connection(uv_stream_t *server, int status)
                        l->addr_text, rg_strerror(status));
         return;
     }
-    if (rg_conn_accept(l->worker, server) == -ENOMEM)
+    if (rg_conn_accept(&l->worker->conns, server) == -ENOMEM)
         rg_listener_drop(server); /* still taken off the queue, or the listener stalls */
 }
 

@@ -12,8 +12,6 @@
 #include "radsecgw/config.h"
 #include "radsecgw/conn.h"
 
-struct rg_worker;
-
 /* Admission on accept, before any TLS: 0 and counted (max-connections), else a negative
  * code and *why: -EACCES refused (allow prefixes; max-connections-per-ip already reached by
  * authenticated connections of this address), -EAGAIN max-connections reached (the caller
@@ -73,6 +71,6 @@ void rg_admission_waiting_to_front(struct rg_conn *c);
 
 /* The oldest connection of w that has not sent a byte (FIONREAD confirms it), a handshake
  * holding a slot or (with_waiting) one of the first waiting connections; NULL if none. */
-struct rg_conn *rg_admission_silent_victim(struct rg_worker *w, bool with_waiting);
+struct rg_conn *rg_admission_silent_victim(struct rg_conn_set *set, bool with_waiting);
 
 #endif
