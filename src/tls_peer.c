@@ -254,7 +254,7 @@ int rg_tls_peer_identify(struct rg_tls_ctx *ctx, WOLFSSL *ssl, const struct sock
             return refuse(peer, "resumed session without its cached identity");
         if (strcmp(rs->org, chosen->name) != 0) {
             char text[128];
-            snprintf(text, sizeof(text), "resumed session of org %s now matches org %s", rs->org,
+            snprintf(text, sizeof(text), "resumed session of another org: %s, now %s", rs->org,
                      chosen->name);
             return refuse(peer, text);
         }

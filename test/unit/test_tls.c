@@ -848,8 +848,7 @@ static void test_resumption_refused(void **state)
         attempt(&r, first, NULL, NULL, true, RG_PROTO_RADIUS_10, &a);
         attempt(&r, other, a.next, NULL, true, RG_PROTO_RADIUS_10, &b);
         assert_true(b.reused);
-        assert_refused(b.identified, &b.peer,
-                       "resumed session of org acme now matches org initech");
+        assert_refused(b.identified, &b.peer, "resumed session of another org: acme, now initech");
         wolfSSL_SESSION_free(a.next);
         wolfSSL_SESSION_free(b.next);
 
