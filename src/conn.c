@@ -174,6 +174,8 @@ void rg_conn_refuse(struct rg_conn *c, const char *reason)
                 c->peer.issuer[0] ? " issuer=\"" : "", RG_LOG_ESC(c->peer.issuer),
                 c->peer.issuer[0] ? "\"" : "",
                 c->tls.ssl && wolfSSL_session_reused(c->tls.ssl) ? " resumed=yes" : "");
+    if (c->tls.ssl)
+        rg_tls_session_forget(c->tls.ssl);
     rg_conn_flush(c); /* the alert, if wolfSSL produced one */
     if (!c->write_busy && c->tls.out.len) {
         uv_buf_t b = uv_buf_init((char *)c->tls.out.data, (unsigned)c->tls.out.len);
@@ -477,6 +479,7 @@ void rg_conn_recheck(struct rg_conn *c, struct rg_gen *g)
     if (rg_tls_peer_recheck(g->tls, c->tls.ssl, addr, &c->peer, &now) < 0) {
         char why[192];
         snprintf(why, sizeof(why), "no longer verifies after reload: %s", now.reason);
+        rg_tls_session_forget(c->tls.ssl);
         rg_conn_close(c, why);
         return;
     }

@@ -208,6 +208,20 @@ static int ca_digest(struct org_trust *ot)
     return ret == 0 ? 0 : -EIO;
 }
 
+/* What a resumed session's negotiation is tied to: the cipher list and min-version. */
+static int policy_digest(struct rg_tls_ctx *tc, const char *ciphers)
+{
+    wc_Sha256 sha;
+    if (wc_InitSha256(&sha) != 0)
+        return -ENOMEM;
+    uint8_t minv = (uint8_t)tc->cfg->tls.min_version;
+    wc_Sha256Update(&sha, &minv, 1);
+    wc_Sha256Update(&sha, (const uint8_t *)ciphers, (word32)strlen(ciphers));
+    int ret = wc_Sha256Final(&sha, tc->policy_digest);
+    wc_Sha256Free(&sha);
+    return ret == 0 ? 0 : -EIO;
+}
+
 static int org_load(struct rg_tls_ctx *tc, struct org_trust *ot, char *err, size_t errlen)
 {
     const struct rg_org *org = ot->org;
@@ -359,6 +373,10 @@ int rg_tls_ctx_new(const struct rg_config *cfg, struct rg_tls_ctx **out, char *e
         errf(err, errlen, "tls: ciphers \"%s\": no usable cipher suite", ciphers);
         goto fail;
     }
+    if (policy_digest(tc, ciphers) < 0) {
+        errf(err, errlen, "tls: out of memory");
+        goto fail;
+    }
     set_groups(tc->ctx);
     /* No renegotiation: this wolfSSL build only answers renegotiation_info (RFC 5746) and
      * never renegotiates; we do not enable wolfSSL_UseSecureRenegotiation. */
@@ -368,6 +386,9 @@ int rg_tls_ctx_new(const struct rg_config *cfg, struct rg_tls_ctx **out, char *e
      * tls.session-cache allows it, goes through tickets whose state is the gateway's own
      * cache (tls_session.c), which keeps the verified chain to re-authorize from. */
     wolfSSL_CTX_set_session_cache_mode(tc->ctx, WOLFSSL_SESS_CACHE_OFF);
+    /* A separate call: OFF alone still lets wolfSSL store a ticketed session (master secret
+     * included) in its static cache (WOLFSSL_FORCE_CACHE_ON_TICKET, set by opensslextra). */
+    wolfSSL_CTX_set_session_cache_mode(tc->ctx, WOLFSSL_SESS_CACHE_NO_INTERNAL);
     rg_tls_session_setup(tc);
 
     if (!cfg->tls.certificate || !cfg->tls.key) {

@@ -42,6 +42,8 @@ struct rg_tls_ctx {
     const struct rg_config *cfg; /* borrowed: the snapshot outlives the context */
     struct org_trust *orgs;      /* malloced array, owned, one per cfg->orgs */
     size_t norgs;
+    uint8_t policy_digest[32]; /* the cipher list and min-version in force: a session
+                                * resumes only under the policy it was negotiated under */
 };
 
 /* The certificates a peer sent, leaf first, as the verify callback kept them. */
@@ -59,6 +61,8 @@ struct resume_state {
     bool restored;  /* the ticket callback put a cached chain back (resumption offered) */
     char *org;      /* malloced, owned: the org the restored session was accepted for */
     int proto;      /* enum rg_radius_proto the restored session carried */
+    uint8_t resumed[16]; /* the cache entry the restored session came from, if restored */
+    time_t auth_time;    /* when that session's full handshake verified the peer */
 };
 
 /* ---- tls_ctx.c ---- */

@@ -33,8 +33,11 @@ struct entry {
     uint8_t check[CHECK_LEN];
     struct entry *hnext;         /* hash chain */
     struct entry *older, *newer; /* age list */
-    time_t expires;              /* issue + session-lifetime, lowered to the chain's notAfter */
+    time_t auth_time;            /* the full handshake's, carried over by resumptions */
+    time_t expires;              /* auth_time + session-lifetime, lowered to the notAfter */
     bool confirmed;              /* the connection it was issued on was accepted */
+    bool tls13;                  /* issued in TLS 1.3 (else 1.2): resumes only in that version */
+    uint8_t policy[32];          /* the cipher list and min-version it was negotiated under */
     int proto;                   /* enum rg_radius_proto of that connection */
     char *org;                   /* malloced, owned: the org it was accepted for */
     uint8_t ca_digest[32];       /* that org's CA files then */
@@ -52,6 +55,7 @@ static struct {
     struct entry **buckets; /* malloced, owned; nbuckets a power of two */
     size_t nbuckets;
     size_t n;
+    size_t nconfirmed; /* at most tls.session-cache; the others wait for their handshake */
     struct entry *oldest, *newest;
     struct rg_tls_session_stats stats;
 } cache = {.lock = PTHREAD_MUTEX_INITIALIZER};
@@ -61,14 +65,6 @@ static size_t bucket_of(const uint8_t *id)
     uint64_t h;
     memcpy(&h, id, sizeof(h)); /* the id is random */
     return (size_t)h & (cache.nbuckets - 1);
-}
-
-static bool same(const uint8_t *a, const uint8_t *b, size_t len)
-{
-    uint8_t d = 0;
-    for (size_t i = 0; i < len; i++)
-        d |= a[i] ^ b[i];
-    return d == 0;
 }
 
 static struct entry *find(const uint8_t *id)
@@ -104,12 +100,38 @@ static void unlink_entry(struct entry *e)
     else
         cache.newest = e->older;
     cache.n--;
+    if (e->confirmed)
+        cache.nconfirmed--;
 }
 
 static void drop(struct entry *e)
 {
     unlink_entry(e);
     entry_free(e);
+}
+
+/* Oldest confirmed entries first, until at most max are left. Entries still waiting for their
+ * handshake are not counted and not evicted: a peer whose handshake is then refused cannot
+ * push out the sessions of accepted ones. They are bounded by the handshakes in progress. */
+static size_t evict_to(size_t max)
+{
+    size_t dropped = 0;
+    for (struct entry *e = cache.oldest, *next; e && cache.nconfirmed > max; e = next) {
+        next = e->newer;
+        if (e->confirmed) {
+            drop(e);
+            dropped++;
+        }
+    }
+    return dropped;
+}
+
+/* The entry the id names, dropped if there. */
+static void drop_id(const uint8_t *id)
+{
+    struct entry *e = find(id);
+    if (e)
+        drop(e);
 }
 
 /* Enough buckets for max entries (about one each); grows, never shrinks. */
@@ -166,7 +188,12 @@ static int issue(struct rg_tls_ctx *tc, WOLFSSL *ssl, uint8_t *name, uint8_t *iv
         return WOLFSSL_TICKET_RET_FATAL;
     rg_random_bytes(e->id, HANDLE_LEN);
     rg_random_bytes(e->check, CHECK_LEN);
-    e->expires = time(NULL) + (time_t)tc->cfg->tls.session_lifetime_s;
+    /* A ticket given on a resumed session (TLS 1.3) does not extend the time since the peer
+     * last proved its key with a full handshake (RFC 8446 §4.6.1). */
+    e->auth_time = rs->restored ? rs->auth_time : time(NULL);
+    e->expires = e->auth_time + (time_t)tc->cfg->tls.session_lifetime_s;
+    e->tls13 = wolfSSL_GetVersion(ssl) == WOLFSSL_TLSV1_3;
+    memcpy(e->policy, tc->policy_digest, sizeof(e->policy));
     e->data_len = total;
     e->secret = e->data;
     e->secret_len = len;
@@ -181,15 +208,11 @@ static int issue(struct rg_tls_ctx *tc, WOLFSSL *ssl, uint8_t *name, uint8_t *iv
     }
 
     pthread_mutex_lock(&cache.lock);
-    size_t max = tc->cfg->tls.session_cache;
-    if (reserve(max) < 0) {
+    if (reserve(tc->cfg->tls.session_cache) < 0) {
         pthread_mutex_unlock(&cache.lock);
+        explicit_bzero(e, sizeof(*e) + total);
         free(e);
         return WOLFSSL_TICKET_RET_FATAL;
-    }
-    while (cache.n >= max && cache.oldest) {
-        drop(cache.oldest);
-        cache.stats.evicted++;
     }
     /* A connection gets one ticket (TLS 1.3: one per handshake); another replaces it. */
     if (rs->have_issued) {
@@ -222,12 +245,16 @@ static int issue(struct rg_tls_ctx *tc, WOLFSSL *ssl, uint8_t *name, uint8_t *iv
 }
 
 /* A client offers a ticket: give wolfSSL back its contents and put the kept chain on ssl, or
- * say no (a full handshake follows). Only an entry whose connection was accepted, not past its
- * lifetime or its chain's notAfter, and whose org still has the same CA files, resumes; the
- * org itself is decided again after the handshake (rg_tls_peer_identify). A TLS 1.3 ticket is
- * used once (the resumption brings a new one); wolfSSL 5.5 sends no new ticket on a resumed
+ * say no (a full handshake follows). Only an entry whose connection was accepted, offered in
+ * the TLS version it was issued in, not past its lifetime or its chain's notAfter, negotiated
+ * under the cipher list and min-version in force, and whose org still has the same CA files,
+ * resumes; the org itself is decided again after the handshake (rg_tls_peer_identify). The
+ * entry is not used up here: wolfSSL may ask again (once per cipher suite and identity, and
+ * after a HelloRetryRequest), and the peer has proved nothing yet. A TLS 1.3 ticket is used
+ * once, dropped when the resumed connection is accepted (rg_tls_session_confirm: it brings a
+ * new one) or refused (rg_tls_session_forget); wolfSSL 5.5 sends no new ticket on a resumed
  * TLS 1.2 session, so a TLS 1.2 entry stays until its lifetime ends (RFC 5077 §3.3 lets a
- * client offer a ticket again). */
+ * client offer a ticket again) or a connection resumed from it is refused. */
 static int resume(struct rg_tls_ctx *tc, WOLFSSL *ssl, const uint8_t *name, const uint8_t *iv,
                   const uint8_t *mac, uint8_t *buf, int len, int *outlen)
 {
@@ -245,8 +272,14 @@ static int resume(struct rg_tls_ctx *tc, WOLFSSL *ssl, const uint8_t *name, cons
 
     pthread_mutex_lock(&cache.lock);
     struct entry *e = find(name);
-    if (!e || !same(check, e->check, CHECK_LEN)) {
+    if (!e || rg_memcmp_ct(check, e->check, CHECK_LEN) != 0) {
         cache.stats.unknown++;
+        pthread_mutex_unlock(&cache.lock);
+        return WOLFSSL_TICKET_RET_REJECT;
+    }
+    if (e->tls13 != tls13) {
+        /* Kept: anyone can replay a ticket seen in clear in another version's ClientHello. */
+        cache.stats.rejected++;
         pthread_mutex_unlock(&cache.lock);
         return WOLFSSL_TICKET_RET_REJECT;
     }
@@ -259,6 +292,8 @@ static int resume(struct rg_tls_ctx *tc, WOLFSSL *ssl, const uint8_t *name, cons
         why = "its org is no longer configured";
     else if (memcmp(ot->ca_digest, e->ca_digest, sizeof(e->ca_digest)) != 0)
         why = "its org's CA files changed";
+    else if (memcmp(tc->policy_digest, e->policy, sizeof(e->policy)) != 0)
+        why = "the cipher list or min-version changed";
     else if (e->secret_len != len)
         why = "ticket size differs";
     else if (!(own_org = strdup(e->org)))
@@ -271,15 +306,15 @@ static int resume(struct rg_tls_ctx *tc, WOLFSSL *ssl, const uint8_t *name, cons
         own_org = NULL;
         rs->proto = e->proto;
         rs->restored = true;
+        rs->auth_time = e->auth_time;
+        memcpy(rs->resumed, e->id, HANDLE_LEN);
         memcpy(buf, e->secret, (size_t)len);
         *outlen = len;
-        cache.stats.resumed++;
         ret = WOLFSSL_TICKET_RET_OK;
     } else {
         cache.stats.rejected++;
+        drop(e); /* a refused one never again */
     }
-    if (tls13 || ret != WOLFSSL_TICKET_RET_OK)
-        drop(e); /* once, whatever happens next; a refused one never again */
     pthread_mutex_unlock(&cache.lock);
     free(own_org);
     if (why)
@@ -312,6 +347,9 @@ void rg_tls_session_setup(struct rg_tls_ctx *tc)
         wolfSSL_CTX_set_TicketHint(tc->ctx, (int)life); /* the lifetime clients are told */
         wolfSSL_CTX_set_timeout(tc->ctx, life);         /* wolfSSL's own age check (TLS 1.3) */
         wolfSSL_CTX_set_num_tickets(tc->ctx, 1);
+#ifdef WOLFSSL_EARLY_DATA
+        wolfSSL_CTX_set_max_early_data(tc->ctx, 0); /* never 0-RTT (radiusdtls-bis) */
+#endif
         return;
     }
     wolfSSL_CTX_NoTicketTLSv12(tc->ctx);
@@ -323,29 +361,54 @@ void rg_tls_session_setup(struct rg_tls_ctx *tc)
 
 void rg_tls_session_ssl_gone(WOLFSSL *ssl, struct resume_state *rs)
 {
-    (void)ssl;
-    if (!rs->have_issued || rs->confirmed)
-        return;
     pthread_mutex_lock(&cache.lock);
-    struct entry *e = find(rs->issued);
-    if (e && !e->confirmed)
-        drop(e);
+    if (rs->have_issued && !rs->confirmed) {
+        struct entry *e = find(rs->issued);
+        if (e && !e->confirmed)
+            drop(e);
+    }
+    /* A TLS 1.3 ticket that wolfSSL resumed is used up, whatever became of the connection. */
+    if (rs->restored && wolfSSL_session_reused(ssl) && wolfSSL_GetVersion(ssl) == WOLFSSL_TLSV1_3)
+        drop_id(rs->resumed);
     pthread_mutex_unlock(&cache.lock);
     rs->have_issued = false;
+}
+
+void rg_tls_session_forget(WOLFSSL *ssl)
+{
+    struct resume_state *rs = rg_tls_resume_of(ssl);
+    if (!rs)
+        return;
+    pthread_mutex_lock(&cache.lock);
+    if (rs->have_issued)
+        drop_id(rs->issued);
+    /* Only once the peer has finished the handshake: a ticket seen in clear and replayed by
+     * someone else, whose handshake then fails, does not take the owner's session. */
+    if (rs->restored && wolfSSL_session_reused(ssl) && wolfSSL_is_init_finished(ssl))
+        drop_id(rs->resumed);
+    pthread_mutex_unlock(&cache.lock);
+    rs->have_issued = rs->confirmed = false;
 }
 
 void rg_tls_session_confirm(struct rg_tls_ctx *ctx, WOLFSSL *ssl, const struct rg_tls_peer *peer,
                             int proto)
 {
     struct resume_state *rs = rg_tls_resume_of(ssl);
-    if (!rs || !rs->have_issued || !peer->org)
+    if (!rs || !peer->org)
         return;
+    bool resumed = rs->restored && wolfSSL_session_reused(ssl);
     const struct org_trust *ot = org_named(ctx, peer->org->name);
-    char *org = strdup(peer->org->name);
+    char *org = rs->have_issued ? strdup(peer->org->name) : NULL;
     pthread_mutex_lock(&cache.lock);
-    struct entry *e = find(rs->issued);
+    if (resumed) {
+        cache.stats.resumed++;
+        if (wolfSSL_GetVersion(ssl) == WOLFSSL_TLSV1_3)
+            drop_id(rs->resumed); /* used once: this connection got a ticket of its own */
+    }
+    struct entry *e = rs->have_issued ? find(rs->issued) : NULL;
     if (e && ot && org && !e->confirmed) {
         e->confirmed = true;
+        cache.nconfirmed++;
         e->org = org;
         org = NULL;
         e->proto = proto;
@@ -353,6 +416,7 @@ void rg_tls_session_confirm(struct rg_tls_ctx *ctx, WOLFSSL *ssl, const struct r
         if (peer->not_after && peer->not_after < e->expires)
             e->expires = peer->not_after;
         rs->confirmed = true;
+        cache.stats.evicted += evict_to(ctx->cfg->tls.session_cache);
     } else if (e && !e->confirmed) {
         drop(e);
     }
@@ -383,10 +447,7 @@ size_t rg_tls_session_prune(const struct rg_tls_ctx *now)
             dropped++;
         }
     }
-    while (cache.n > max && cache.oldest) {
-        drop(cache.oldest);
-        dropped++;
-    }
+    dropped += evict_to(max);
     cache.stats.evicted += dropped;
     pthread_mutex_unlock(&cache.lock);
     return dropped;

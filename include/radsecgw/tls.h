@@ -137,6 +137,11 @@ int rg_tls_peer_recheck(struct rg_tls_ctx *ctx, WOLFSSL *ssl, const struct socka
 void rg_tls_session_confirm(struct rg_tls_ctx *ctx, WOLFSSL *ssl, const struct rg_tls_peer *peer,
                             int proto);
 
+/* The connection on ssl failed a security check after its handshake (refused, or no longer
+ * verifying after a reload): the ticket it was given and, once its handshake finished, the
+ * session it resumed are discarded (radiusdtls-bis: its resumption parameters MUST be). */
+void rg_tls_session_forget(WOLFSSL *ssl);
+
 /* After a handshake: -1 when it was not a resumption; else the enum rg_radius_proto the resumed
  * session was accepted with (RFC 9765 §"Session Resumption": a radius/1.1 session resumes only
  * as radius/1.1), or -EPROTO when wolfSSL resumed a session that is not from the cache. */
