@@ -560,9 +560,9 @@ void rg_conn_process(struct rg_conn *c)
     if (c->state == RG_CONN_OPEN && !c->paused && !c->rate_blocked && !c->abandon_blocked &&
         !c->backlog_blocked && rg_conn_turn_used(c) &&
         (c->tls.plain.len > 0 || rg_tls_stream_pending(&c->tls)))
-        more = true;
-    if (more)
-        rg_conn_more_push(c); /* stops reading until its turn comes again */
+        rg_conn_turn_exhausted(c); /* stops reading until its turn comes again */
+    else if (more)
+        rg_conn_more_push(c); /* the handshake work of this turn is used up */
     rg_conn_flush(c);
     rg_conn_update_reading(c);
     rg_conn_want_trim(c);

@@ -22,6 +22,9 @@ void rg_conn_more_push(struct rg_conn *c);
 void rg_conn_more_remove(struct rg_conn *c);
 void rg_conn_turn_refresh(struct rg_conn *c);
 bool rg_conn_turn_used(const struct rg_conn *c);
+/* It used its share of this turn with work left: counted (the shares of the next turn) and
+ * queued in the more list. */
+void rg_conn_turn_exhausted(struct rg_conn *c);
 /* The requests it abandoned drained below half the bound (the origin's drained): it is read
  * again, from the loop. */
 void rg_conn_abandon_drained(struct rg_conn *c);

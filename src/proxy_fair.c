@@ -77,6 +77,17 @@ static bool judge(struct rg_proxy_fair *f, uint64_t now_ms, uint64_t m)
     } else if (base == UINT64_MAX || f->interval_last_ms <= base + RG_PROXY_FAIR_TARGET_MS) {
         free_budget(f);
     }
+    if (!congested && base != UINT64_MAX) {
+        /* Whatever the lowest latency says, no more in flight than the servers answer in
+         * twice (baseline + target): while the replies keep up that is at least twice what is
+         * held (Little's law), but a queue that comes and goes within an interval (bursts of
+         * many connections let go at once, a server that stalls now and then) is not let
+         * grow with it, and a quiet AP's request never waits behind more than that. */
+        uint64_t cap = 2 * (uint64_t)f->replies * (base + RG_PROXY_FAIR_TARGET_MS) / len;
+        cap = cap < RG_PROXY_FAIR_BUDGET_MIN ? RG_PROXY_FAIR_BUDGET_MIN : cap;
+        if (f->budget > cap)
+            f->budget = (uint32_t)cap;
+    }
     /* else: not congested, but the interval's last replies came late: a queue is building
      * (a flood that started within it), so no more room until the next interval says. */
     /* The baseline: while congested the queue the budget leaves would become the new

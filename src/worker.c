@@ -118,7 +118,11 @@ static void flush_output(struct rg_worker *w);
 static void on_turn(uv_prepare_t *p)
 {
     struct rg_worker *w = p->data;
-    w->turn++;
+    /* One turn per loop iteration: when more_idle began it before the poll, the
+     * connections it ran must not get a second share in this iteration's poll. */
+    if (!w->more_turn)
+        rg_conn_turn_begin(w);
+    w->more_turn = false;
     /* Output produced outside the poll (a retransmission from a timer, requests framed from
      * the "more" list) leaves now: the poll may block, and the check handle would only run
      * after its next event. flush_output first wakes the connections that slots freed outside
@@ -133,7 +137,8 @@ static void on_turn(uv_prepare_t *p)
 static void on_more(uv_idle_t *i)
 {
     struct rg_worker *w = i->data;
-    w->turn++;
+    rg_conn_turn_begin(w);
+    w->more_turn = true;
     rg_conn_run_more(w);
     if (!w->more_head)
         uv_idle_stop(i);
@@ -182,6 +187,7 @@ static void wake_paused(struct rg_worker *w)
  * connection it wakes sends in this pass too. */
 static void flush_output(struct rg_worker *w)
 {
+    rg_backend_drain(&w->backend_io);
     do {
         wake_paused(w);
         rg_backend_flush(&w->backend_io);

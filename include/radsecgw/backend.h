@@ -78,6 +78,7 @@ struct rg_backend_io {
     uint8_t *recv_buf; /* malloced on first use, owned: RG_BACKEND_RECV_BATCH datagrams of up
                           to 64 KiB (recvmmsg; only the octets received are touched) */
     struct rg_backend_sock *send_socks;    /* sockets with packets queued this turn */
+    struct rg_backend_sock *recv_socks;    /* sockets libuv read from in this turn */
     struct rg_backend_send_pool send_pool; /* sends queued in libuv */
 };
 
@@ -113,6 +114,10 @@ struct rg_backend_sock {
      * kernel once more only to hear EAGAIN; epoll reports what arrives later). */
     unsigned recv_batch;
     bool recv_drained;
+    /* libuv reads at most 32 datagrams per socket per loop turn; what is left is read at
+     * the turn's end (rg_backend_drain), from the worker's list of sockets read this turn. */
+    struct rg_backend_sock *next_recv;
+    bool recv_listed;
 };
 
 enum rg_backend_kind {
@@ -255,5 +260,10 @@ int rg_backend_send(struct rg_backend_sock *sock, void *owner, const uint8_t *pk
 
 /* Send what the sockets of io queued in this loop turn (the worker's check handle). */
 void rg_backend_flush(struct rg_backend_io *io);
+
+/* Read the replies still queued on the sockets libuv read from in this loop turn (it stops
+ * at 32 datagrams per socket), up to a socket's whole ID space each: the worker's check
+ * handle, before it wakes paused connections and flushes. */
+void rg_backend_drain(struct rg_backend_io *io);
 
 #endif

@@ -144,6 +144,12 @@ void rg_conn_close(struct rg_conn *c, const char *why);
 /* Backpressure released: process buffered packets and read again. */
 void rg_conn_resume(struct rg_conn *c);
 
+/* A new loop turn of w (the worker's idle handle when connections wait in the more list, else
+ * its prepare handle: once per loop iteration), and the packets each connection may frame in
+ * it (fewer while many used up their share in the last one). */
+void rg_conn_turn_begin(struct rg_worker *w);
+unsigned rg_conn_turn_packets(const struct rg_worker *w);
+
 /* From the worker's idle handle, once per loop turn: continue the connections that used
  * their share of the previous turn (packets, decrypted octets, handshake time) with work
  * left, oldest first; those that use up this turn's share too go to the back again. */

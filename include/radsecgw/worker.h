@@ -75,6 +75,9 @@ struct rg_worker {
     uv_prepare_t turn_prepare;
     uv_idle_t more_idle;
     uint64_t turn;
+    bool more_turn;          /* more_idle began this iteration's turn: the prepare does not */
+    unsigned turn_busy;      /* connections that used up their share in this turn */
+    unsigned turn_busy_prev; /* ...and in the last one (conn_fairness.c divides by it) */
     struct rg_conn *more_head, *more_tail; /* not owned */
     unsigned nmore;
     uint64_t handshake_turn; /* the turn handshake_ns belongs to */
