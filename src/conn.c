@@ -150,7 +150,7 @@ void rg_conn_close(struct rg_conn *c, const char *why)
     set->closes_unreturned++;
     rg_conn_trim_unlink(c);
     unlink_conn(c);
-    rg_admission_list_remove(c);
+    rg_conn_list_remove(c);
     release_slot(c);
     if (c->counted)
         rg_admission_release((const struct sockaddr *)&c->addr, c->established);
@@ -266,7 +266,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     if (!c->heard) {
         c->heard = true;
         if (c->list == RG_CONN_LIST_SILENT)
-            rg_admission_list_remove(c);
+            rg_conn_list_remove(c);
     }
     if (!c->tls.ssl && tls_begin(c) < 0)
         return;
