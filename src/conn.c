@@ -167,12 +167,13 @@ void rg_conn_refuse(struct rg_conn *c, const char *reason)
     /* A line per peer once a certificate was seen (rate-limited per reason); before that,
      * one per reason and interval with the count (rg_admission_report_refusals). */
     if (rg_admission_refusal(reason, c->addr_text, c->peer.subject[0] != '\0'))
-        rg_warn("event=tls_refused conn=%llu src=%s reason=\"%s\"%s%s%s%s%s%s%s%s",
+        rg_warn("event=tls_refused conn=%llu src=%s reason=\"%s\"%s%s%s%s%s%s%s%s%s",
                 (unsigned long long)c->id, c->addr_text, reason, c->peer.org ? " org=" : "",
                 c->peer.org ? c->peer.org->name : "", c->peer.subject[0] ? " subject=\"" : "",
                 RG_LOG_ESC(c->peer.subject), c->peer.subject[0] ? "\"" : "",
                 c->peer.issuer[0] ? " issuer=\"" : "", RG_LOG_ESC(c->peer.issuer),
-                c->peer.issuer[0] ? "\"" : "");
+                c->peer.issuer[0] ? "\"" : "",
+                c->tls.ssl && wolfSSL_session_reused(c->tls.ssl) ? " resumed=yes" : "");
     rg_conn_flush(c); /* the alert, if wolfSSL produced one */
     if (!c->write_busy && c->tls.out.len) {
         uv_buf_t b = uv_buf_init((char *)c->tls.out.data, (unsigned)c->tls.out.len);
@@ -437,6 +438,11 @@ static void handshake_done(struct rg_conn *c)
         rg_conn_refuse(c, "ALPN: the negotiated protocol does not satisfy radius-1.1");
         return;
     }
+    /* RFC 9765 §"Session Resumption": a radius/1.1 session resumes as radius/1.1 only. */
+    if (rg_tls_resumed(c->tls.ssl) == RG_PROTO_RADIUS_11 && proto != RG_PROTO_RADIUS_11) {
+        rg_conn_refuse(c, "ALPN: a radius/1.1 session resumed without radius/1.1");
+        return;
+    }
     c->proto = (uint8_t)proto;
     const char *why = rg_admission_established(set->gen->cfg, (const struct sockaddr *)&c->addr);
     if (why) {
@@ -451,11 +457,13 @@ static void handshake_done(struct rg_conn *c)
         RG_STAT_INC(set->stats, conn_radius11);
     describe_origin(c);
     c->coa = rg_coa_conn_open(set->coa, &c->origin);
+    rg_tls_session_confirm(c->gen->tls, c->tls.ssl, &c->peer, c->proto);
     rg_metrics_conn(set->metrics, c->peer.org->name, 1);
-    rg_notice("event=conn_open conn=%llu src=%s org=%s cn=\"%s\" tls=%s cipher=%s proto=%s",
+    rg_notice("event=conn_open conn=%llu src=%s org=%s cn=\"%s\" tls=%s cipher=%s proto=%s%s",
               (unsigned long long)c->id, c->addr_text, c->peer.org->name, RG_LOG_ESC(c->peer.cn),
               wolfSSL_get_version(c->tls.ssl), wolfSSL_get_cipher(c->tls.ssl),
-              rg_radius_proto_name((enum rg_radius_proto)c->proto));
+              rg_radius_proto_name((enum rg_radius_proto)c->proto),
+              c->peer.resumed ? " resumed=yes" : "");
     c->last_activity_ms = rg_now_ms();
     rg_conn_arm_timer(c);
 }
