@@ -672,6 +672,8 @@ void rg_config_build(struct load *ld, cfg_t *root, struct rg_config *cfg)
     cfg->tls.key = dup_str(ld, cfg_getstr(sec, "key"));
     cfg->tls.min_version = strcmp(cfg_getstr(sec, "min-version"), "1.3") == 0 ? 13 : 12;
     cfg->tls.ciphers = dup_str(ld, cfg_getstr(sec, "ciphers"));
+    cfg->tls.session_cache = (unsigned)cfg_getint(sec, "session-cache");
+    cfg->tls.session_lifetime_s = (unsigned)cfg_getint(sec, "session-lifetime");
     if (!present)
         rg_config_error_at(ld, ld->eof_line,
                            "no tls block: the server certificate and key are required");

@@ -42,6 +42,8 @@ static const struct int_range int_ranges[] = {
     {"auth-port", 1, 65535},
     {"acct-port", 1, 65535},
     {"interval", 0, 86400},
+    {"session-cache", 0, 1000000},    /* 0: no resumption */
+    {"session-lifetime", 60, 604800}, /* RFC 8446 §4.6.1: a ticket lives 7 days at most */
 };
 
 int rg_config_parse_int(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)

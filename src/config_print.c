@@ -73,6 +73,11 @@ void rg_config_print(const struct rg_config *cfg, FILE *out)
     fprintf(out, "tls certificate %s, key %s, TLS %s or later, ciphers %s\n", cfg->tls.certificate,
             cfg->tls.key, cfg->tls.min_version == 13 ? "1.3" : "1.2",
             cfg->tls.ciphers && *cfg->tls.ciphers ? cfg->tls.ciphers : "(built-in list)");
+    if (cfg->tls.session_cache)
+        fprintf(out, "tls resumption: %u sessions kept, resumable for %u s\n",
+                cfg->tls.session_cache, cfg->tls.session_lifetime_s);
+    else
+        fprintf(out, "tls resumption: off\n");
 
     for (size_t i = 0; i < cfg->norgs; i++) {
         const struct rg_org *o = &cfg->orgs[i];

@@ -50,6 +50,8 @@ static cfg_opt_t tls_opts[] = {
     OPT_STR("key", "\"\""),
     OPT_STR("min-version", "\"1.2\""),
     OPT_STR("ciphers", "\"\""),
+    OPT_INT("session-cache", "10000"),
+    OPT_INT("session-lifetime", "86400"),
     CFG_END(),
 };
 

@@ -18,7 +18,6 @@
 #include "radsecgw/proxy.h"
 #include "radsecgw/radius.h"
 #include "radsecgw/radius11.h"
-#include "radsecgw/worker.h"
 
 #include "conn_internal.h"
 
@@ -32,10 +31,10 @@ static void release_slot(struct rg_conn *c)
     if (!c->holds_slot)
         return;
     c->holds_slot = false;
-    RG_STAT_DEC(&c->worker->stats, conn_handshaking);
+    RG_STAT_DEC(c->set->stats, conn_handshaking);
     rg_admission_handshake_release((const struct sockaddr *)&c->addr);
-    if (c->worker->waiting.n)
-        rg_worker_schedule_admit(c->worker);
+    if (c->set->waiting.n)
+        rg_conn_schedule_admit(c->set);
 }
 
 /* ---- the connection as the state table's origin of requests ---- */
@@ -76,7 +75,7 @@ static void on_handle_closed(uv_handle_t *h)
     if (--c->open_handles > 0)
         return;
     if (c->tls.ssl)
-        RG_STAT_DEC(&c->worker->stats, tls_sessions);
+        RG_STAT_DEC(c->set->stats, tls_sessions);
     rg_tls_stream_free(&c->tls);
     rg_buf_free(&c->writing);
     rg_buf_free(&c->staged);
@@ -87,22 +86,22 @@ static void on_handle_closed(uv_handle_t *h)
 
 static void unlink_conn(struct rg_conn *c)
 {
-    struct rg_worker *w = c->worker;
+    struct rg_conn_set *set = c->set;
     if (c->prev)
         c->prev->next = c->next;
-    else if (w->conns == c)
-        w->conns = c->next;
+    else if (set->head == c)
+        set->head = c->next;
     if (c->next)
         c->next->prev = c->prev;
     c->prev = c->next = NULL;
-    w->nconns--;
+    set->count--;
     if (c->paused) {
         struct rg_conn *prev = NULL;
-        for (struct rg_conn **p = &w->paused; *p; prev = *p, p = &(*p)->next_paused)
+        for (struct rg_conn **p = &set->paused; *p; prev = *p, p = &(*p)->next_paused)
             if (*p == c) {
                 *p = c->next_paused;
-                if (w->paused_tail == c)
-                    w->paused_tail = prev;
+                if (set->paused_tail == c)
+                    set->paused_tail = prev;
                 break;
             }
         c->paused = false;
@@ -113,17 +112,17 @@ void rg_conn_close(struct rg_conn *c, const char *why)
 {
     if (c->state == RG_CONN_CLOSED)
         return;
-    struct rg_worker *w = c->worker;
+    struct rg_conn_set *set = c->set;
     if (c->state == RG_CONN_OPEN) {
-        rg_metrics_conn(w->metrics, c->peer.org ? c->peer.org->name : "-", -1);
+        rg_metrics_conn(set->metrics, c->peer.org ? c->peer.org->name : "-", -1);
         rg_notice("event=conn_close " RG_CONN_LOG_FMT
                   " org=%s reason=\"%s\" inflight=%u unsent=%zu",
                   RG_CONN_LOG_ARGS(c), c->peer.org ? c->peer.org->name : "-", why,
                   rg_origin_inflight(&c->origin), c->staged.len + c->tls.out.len + c->writing.len);
-        RG_STAT_INC(&w->stats, conn_closed);
-        RG_STAT_DEC(&w->stats, conn_open);
+        RG_STAT_INC(set->stats, conn_closed);
+        RG_STAT_DEC(set->stats, conn_open);
         if (c->proto == RG_PROTO_RADIUS_11)
-            RG_STAT_DEC(&w->stats, conn_radius11);
+            RG_STAT_DEC(set->stats, conn_radius11);
         /* Replies of this loop turn go before close_notify (best effort, like it); the
          * handle is closed right after. A connection left in the worker's staged list is
          * skipped there: its memory lasts until the close callbacks, after the check phase. */
@@ -143,15 +142,15 @@ void rg_conn_close(struct rg_conn *c, const char *why)
                                                   : "handshake",
                  why);
     }
-    rg_proxy_origin_closed(&w->proxy, &c->origin);
+    rg_proxy_origin_closed(set->proxy, &c->origin);
     rg_coa_conn_closed(c->coa);
     c->coa = NULL;
     c->state = RG_CONN_CLOSED;
     rg_conn_more_remove(c);
-    w->closes_unreturned++;
+    set->closes_unreturned++;
     rg_conn_trim_unlink(c);
     unlink_conn(c);
-    rg_admission_list_remove(c);
+    rg_conn_list_remove(c);
     release_slot(c);
     if (c->counted)
         rg_admission_release((const struct sockaddr *)&c->addr, c->established);
@@ -162,18 +161,19 @@ void rg_conn_close(struct rg_conn *c, const char *why)
 
 void rg_conn_refuse(struct rg_conn *c, const char *reason)
 {
-    struct rg_worker *w = c->worker;
-    RG_STAT_INC(&w->stats, conn_refused);
-    rg_metrics_refused(w->metrics, reason);
+    struct rg_conn_set *set = c->set;
+    RG_STAT_INC(set->stats, conn_refused);
+    rg_metrics_refused(set->metrics, reason);
     /* A line per peer once a certificate was seen (rate-limited per reason); before that,
      * one per reason and interval with the count (rg_admission_report_refusals). */
     if (rg_admission_refusal(reason, c->addr_text, c->peer.subject[0] != '\0'))
-        rg_warn("event=tls_refused conn=%llu src=%s reason=\"%s\"%s%s%s%s%s%s%s%s",
+        rg_warn("event=tls_refused conn=%llu src=%s reason=\"%s\"%s%s%s%s%s%s%s%s%s",
                 (unsigned long long)c->id, c->addr_text, reason, c->peer.org ? " org=" : "",
                 c->peer.org ? c->peer.org->name : "", c->peer.subject[0] ? " subject=\"" : "",
                 RG_LOG_ESC(c->peer.subject), c->peer.subject[0] ? "\"" : "",
                 c->peer.issuer[0] ? " issuer=\"" : "", RG_LOG_ESC(c->peer.issuer),
-                c->peer.issuer[0] ? "\"" : "");
+                c->peer.issuer[0] ? "\"" : "",
+                c->tls.ssl && wolfSSL_session_reused(c->tls.ssl) ? " resumed=yes" : "");
     rg_conn_flush(c); /* the alert, if wolfSSL produced one */
     if (!c->write_busy && c->tls.out.len) {
         uv_buf_t b = uv_buf_init((char *)c->tls.out.data, (unsigned)c->tls.out.len);
@@ -187,7 +187,25 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     struct rg_conn *c = h->data;
     (void)suggested;
     /* The worker's buffer: on_read copies it into the TLS input before the next read. */
-    *buf = uv_buf_init((char *)c->worker->tcp_buf, sizeof(c->worker->tcp_buf));
+    *buf = uv_buf_init((char *)c->set->tcp_buf, sizeof(c->set->tcp_buf));
+}
+
+/* Is what the peer sent held back: the table is full (paused), the second's requests are
+ * used (rate), too many abandoned or its share of a congested server held (abandon), or
+ * its replies wait unread (backlog)? Then nothing more is framed or read. */
+static bool input_held(const struct rg_conn *c)
+{
+    return c->paused || c->rate_blocked || c->abandon_blocked || c->backlog_blocked;
+}
+
+/* Its replies wait unsent past the bound: nothing more is framed or read until they drain
+ * (rg_conn_update_reading lets it go on). Counted once each time (unread_paused). */
+static void block_backlog(struct rg_conn *c)
+{
+    if (c->backlog_blocked)
+        return;
+    c->backlog_blocked = true;
+    RG_STAT_INC(c->set->stats, unread_paused);
 }
 
 /* Read from the socket exactly when nothing says not to: backpressure from a full backend
@@ -202,15 +220,14 @@ void rg_conn_update_reading(struct rg_conn *c)
         c->backlog_blocked = false;
         rg_conn_more_push(c);
     }
-    bool want = !c->paused && !c->more_queued && !c->rate_blocked && !c->abandon_blocked &&
-                !rg_conn_write_backlog(c);
+    bool want = !input_held(c) && !c->more_queued && !rg_conn_write_backlog(c);
     if (want == c->reading)
         return;
     if (!want) {
         uv_read_stop((uv_stream_t *)&c->tcp);
         c->reading = false;
-        if (rg_conn_write_backlog(c) && !c->backlog_blocked)
-            RG_STAT_INC(&c->worker->stats, unread_paused);
+        if (rg_conn_write_backlog(c))
+            block_backlog(c);
         return;
     }
     if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) < 0)
@@ -233,10 +250,10 @@ void rg_conn_update_reading(struct rg_conn *c)
  * never sends (a port scan, a half-open flood) costs no TLS state. */
 static int tls_begin(struct rg_conn *c)
 {
-    struct rg_worker *w = c->worker;
-    if (c->gen != w->gen) { /* a reload since the accept: the generation in force */
+    struct rg_conn_set *set = c->set;
+    if (c->gen != set->gen) { /* a reload since the accept: the generation in force */
         rg_gen_unref(c->gen);
-        c->gen = rg_gen_ref(w->gen);
+        c->gen = rg_gen_ref(set->gen);
     }
     WOLFSSL *ssl = rg_tls_ssl_new(c->gen->tls);
     if (!ssl || rg_tls_stream_init(&c->tls, ssl) < 0) {
@@ -244,9 +261,9 @@ static int tls_begin(struct rg_conn *c)
         rg_conn_close(c, "TLS setup failed");
         return -ENOMEM;
     }
-    RG_STAT_INC(&w->stats, tls_sessions);
+    RG_STAT_INC(set->stats, tls_sessions);
     c->tls.plain_limit = RG_CONN_PLAIN_LIMIT;
-    c->tls.in.pool = c->tls.out.pool = c->tls.plain.pool = &w->buf_pool;
+    c->tls.in.pool = c->tls.out.pool = c->tls.plain.pool = &set->buf_pool;
     return 0;
 }
 
@@ -267,7 +284,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     if (!c->heard) {
         c->heard = true;
         if (c->list == RG_CONN_LIST_SILENT)
-            rg_admission_list_remove(c);
+            rg_conn_list_remove(c);
     }
     if (!c->tls.ssl && tls_begin(c) < 0)
         return;
@@ -281,26 +298,26 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 
 static void pause_reading(struct rg_conn *c)
 {
-    struct rg_worker *w = c->worker;
+    struct rg_conn_set *set = c->set;
     if (c->paused)
         return;
     c->paused = true;
     rg_conn_update_reading(c);
     /* FIFO: the connection that waited longest gets the next free slot. */
     c->next_paused = NULL;
-    if (w->paused_tail)
-        w->paused_tail->next_paused = c;
+    if (set->paused_tail)
+        set->paused_tail->next_paused = c;
     else
-        w->paused = c;
-    w->paused_tail = c;
-    RG_STAT_INC(&w->stats, backpressure);
+        set->paused = c;
+    set->paused_tail = c;
+    RG_STAT_INC(set->stats, backpressure);
     rg_log_limited("backpressure", LOG_NOTICE,
                    "event=conn_paused conn=%llu src=%s reason=\"backend table full\" "
                    "until=\"replies drain\"",
                    (unsigned long long)c->id, c->addr_text);
 }
 
-void rg_conn_resume(struct rg_conn *c)
+static void conn_resume(struct rg_conn *c)
 {
     if (c->state != RG_CONN_OPEN)
         return;
@@ -312,7 +329,7 @@ void rg_conn_resume(struct rg_conn *c)
  * TLS record and one across records both happen. */
 static void frame(struct rg_conn *c)
 {
-    struct rg_worker *w = c->worker;
+    struct rg_conn_set *set = c->set;
     struct rg_buf *plain = &c->tls.plain;
     size_t off = 0;
     unsigned max_rate = c->gen->cfg->listen.max_requests_per_second;
@@ -321,14 +338,12 @@ static void frame(struct rg_conn *c)
         if (rg_conn_write_backlog(c)) {
             /* A peer that does not read its replies has no more requests forwarded: each
              * would only add a reply to the backlog. */
-            if (!c->backlog_blocked)
-                RG_STAT_INC(&w->stats, unread_paused);
-            c->backlog_blocked = true;
+            block_backlog(c);
             break;
         }
         long need = rg_radius_frame_len(plain->data + off, plain->len - off);
         if (need < 0) {
-            RG_STAT_INC(&w->stats, drop_malformed);
+            RG_STAT_INC(set->stats, drop_malformed);
             rg_warn("event=packet_malformed " RG_CONN_LOG_FMT
                     " reason=\"Length field %u outside 20..4096\" action=close "
                     "rfc=\"RFC 6613 §2.6.4\"",
@@ -349,7 +364,7 @@ static void frame(struct rg_conn *c)
             if (c->rate_count >= max_rate) {
                 /* Not read again before the window ends: the AP's requests wait in TCP. */
                 c->rate_blocked = true;
-                RG_STAT_INC(&w->stats, rate_limited);
+                RG_STAT_INC(set->stats, rate_limited);
                 rg_log_limited("rate-limited", LOG_NOTICE,
                                "event=rate_limited " RG_CONN_LOG_FMT " max_requests_per_second=%u",
                                RG_CONN_LOG_ARGS(c), max_rate);
@@ -360,7 +375,7 @@ static void frame(struct rg_conn *c)
         struct rg_radius_error err;
         if (rg_radius_validate(pkt, (size_t)need, &err) < 0) {
             char text[128];
-            RG_STAT_INC(&w->stats, drop_malformed);
+            RG_STAT_INC(set->stats, drop_malformed);
             rg_warn("event=packet_malformed " RG_CONN_LOG_FMT
                     " code=%s id=%u reason=\"%s\" action=close rfc=\"RFC 6613 §2.6.4\"",
                     RG_CONN_LOG_ARGS(c), rg_radius_code_name(pkt[0]), pkt[1],
@@ -370,7 +385,7 @@ static void frame(struct rg_conn *c)
         }
         /* ACK/NAK codes answer CoA the gateway sent down this connection (reverse CoA). */
         int rc = is_reply ? rg_coa_on_reply(c->coa, &c->origin, pkt, (size_t)need)
-                          : rg_proxy_on_request(&w->proxy, &c->origin, pkt, (size_t)need);
+                          : rg_proxy_on_request(set->proxy, &c->origin, pkt, (size_t)need);
         if (rc == -EAGAIN) {
             pause_reading(c);
             break;
@@ -379,7 +394,7 @@ static void frame(struct rg_conn *c)
             /* Too many abandoned, or its share of congested backends (share_paused). */
             c->abandon_blocked = true; /* update_reading stops reading */
             if (rc == -EBUSY)
-                RG_STAT_INC(&w->stats, abandon_paused);
+                RG_STAT_INC(set->stats, abandon_paused);
             break;
         }
         if (rc == -EBADMSG) {
@@ -418,12 +433,12 @@ static void frame(struct rg_conn *c)
 
 static void handshake_done(struct rg_conn *c)
 {
-    struct rg_worker *w = c->worker;
+    struct rg_conn_set *set = c->set;
     release_slot(c);
-    if (c->gen != w->gen) {
+    if (c->gen != set->gen) {
         /* A reload arrived during the handshake: decide under the generation in force. */
         rg_gen_unref(c->gen);
-        c->gen = rg_gen_ref(w->gen);
+        c->gen = rg_gen_ref(set->gen);
     }
     if (rg_tls_peer_identify(c->gen->tls, c->tls.ssl, (const struct sockaddr *)&c->addr, &c->peer) <
         0) {
@@ -438,25 +453,32 @@ static void handshake_done(struct rg_conn *c)
         rg_conn_refuse(c, "ALPN: the negotiated protocol does not satisfy radius-1.1");
         return;
     }
+    /* RFC 9765 §"Session Resumption": a radius/1.1 session resumes as radius/1.1 only. */
+    if (rg_tls_resumed(c->tls.ssl) == RG_PROTO_RADIUS_11 && proto != RG_PROTO_RADIUS_11) {
+        rg_conn_refuse(c, "ALPN: a radius/1.1 session resumed without radius/1.1");
+        return;
+    }
     c->proto = (uint8_t)proto;
-    const char *why = rg_admission_established(w->gen->cfg, (const struct sockaddr *)&c->addr);
+    const char *why = rg_admission_established(set->gen->cfg, (const struct sockaddr *)&c->addr);
     if (why) {
         rg_conn_refuse(c, why);
         return;
     }
     c->established = true;
     c->state = RG_CONN_OPEN;
-    RG_STAT_INC(&w->stats, conn_accepted);
-    RG_STAT_INC(&w->stats, conn_open);
+    RG_STAT_INC(set->stats, conn_accepted);
+    RG_STAT_INC(set->stats, conn_open);
     if (c->proto == RG_PROTO_RADIUS_11)
-        RG_STAT_INC(&w->stats, conn_radius11);
+        RG_STAT_INC(set->stats, conn_radius11);
     describe_origin(c);
-    c->coa = rg_coa_conn_open(w->coa, &c->origin);
-    rg_metrics_conn(w->metrics, c->peer.org->name, 1);
-    rg_notice("event=conn_open conn=%llu src=%s org=%s cn=\"%s\" tls=%s cipher=%s proto=%s",
+    c->coa = rg_coa_conn_open(set->coa, &c->origin);
+    rg_tls_session_confirm(c->gen->tls, c->tls.ssl, &c->peer, c->proto);
+    rg_metrics_conn(set->metrics, c->peer.org->name, 1);
+    rg_notice("event=conn_open conn=%llu src=%s org=%s cn=\"%s\" tls=%s cipher=%s proto=%s%s",
               (unsigned long long)c->id, c->addr_text, c->peer.org->name, RG_LOG_ESC(c->peer.cn),
               wolfSSL_get_version(c->tls.ssl), wolfSSL_get_cipher(c->tls.ssl),
-              rg_radius_proto_name((enum rg_radius_proto)c->proto));
+              rg_radius_proto_name((enum rg_radius_proto)c->proto),
+              c->peer.resumed ? " resumed=yes" : "");
     c->last_activity_ms = rg_now_ms();
     rg_conn_arm_timer(c);
 }
@@ -540,8 +562,8 @@ void rg_conn_process(struct rg_conn *c)
     while (c->state == RG_CONN_OPEN) {
         size_t in_before = c->tls.in.len, plain_before = c->tls.plain.len;
         frame(c);
-        if (c->state != RG_CONN_OPEN || c->paused || c->rate_blocked || c->abandon_blocked ||
-            c->backlog_blocked || rg_conn_turn_used(c) || c->tls.plain.len == plain_before ||
+        if (c->state != RG_CONN_OPEN || input_held(c) || rg_conn_turn_used(c) ||
+            c->tls.plain.len == plain_before ||
             (c->tls.in.len == 0 && !rg_tls_stream_pending(&c->tls)))
             break;
         if (rg_conn_decrypt(c) < 0) {
@@ -557,8 +579,7 @@ void rg_conn_process(struct rg_conn *c)
         rg_conn_close(c, "close_notify from peer");
         return;
     }
-    if (c->state == RG_CONN_OPEN && !c->paused && !c->rate_blocked && !c->abandon_blocked &&
-        !c->backlog_blocked && rg_conn_turn_used(c) &&
+    if (c->state == RG_CONN_OPEN && !input_held(c) && rg_conn_turn_used(c) &&
         (c->tls.plain.len > 0 || rg_tls_stream_pending(&c->tls)))
         rg_conn_turn_exhausted(c); /* stops reading until its turn comes again */
     else if (more)
@@ -582,7 +603,7 @@ static void fd_limit_check(struct rg_conn *c)
     if (uv_fileno((uv_handle_t *)&c->tcp, &fd) < 0 || getrlimit(RLIMIT_NOFILE, &rl) < 0 ||
         rl.rlim_cur == RLIM_INFINITY || (rlim_t)fd + RG_CONN_FD_MARGIN < rl.rlim_cur)
         return;
-    RG_STAT_INC(&c->worker->stats, fd_limit);
+    RG_STAT_INC(c->set->stats, fd_limit);
     rg_log_limited("fd-limit", LOG_WARNING,
                    "event=fd_limit conn=%llu src=%s fd=%d limit=%llu "
                    "reason=\"descriptors exhausted: new connections are closed at accept; raise "
@@ -590,17 +611,17 @@ static void fd_limit_check(struct rg_conn *c)
                    (unsigned long long)c->id, c->addr_text, fd, (unsigned long long)rl.rlim_cur);
 }
 
-int rg_conn_accept(struct rg_worker *w, uv_stream_t *server)
+int rg_conn_accept(struct rg_conn_set *set, uv_stream_t *server)
 {
     struct rg_conn *c = calloc(1, sizeof(*c));
     if (!c)
         return -ENOMEM;
-    c->worker = w;
-    c->writing.pool = c->staged.pool = &w->buf_pool;
-    uv_tcp_init(&w->loop, &c->tcp);
+    c->set = set;
+    c->writing.pool = c->staged.pool = &set->buf_pool;
+    uv_tcp_init(set->loop, &c->tcp);
     c->tcp.data = c;
     c->open_handles = 1;
-    c->gen = rg_gen_ref(w->gen);
+    c->gen = rg_gen_ref(set->gen);
     int rc = uv_accept(server, (uv_stream_t *)&c->tcp);
     int alen = sizeof(c->addr);
     if (rc == 0)
@@ -612,7 +633,7 @@ int rg_conn_accept(struct rg_worker *w, uv_stream_t *server)
         return 0;
     }
     rg_sockaddr_format((const struct sockaddr *)&c->addr, true, c->addr_text, sizeof(c->addr_text));
-    uv_timer_init(&w->loop, &c->timer);
+    uv_timer_init(set->loop, &c->timer);
     c->timer.data = c;
     c->open_handles = 2;
     c->id = __atomic_add_fetch(&conn_ids, 1, __ATOMIC_RELAXED);
@@ -623,16 +644,46 @@ int rg_conn_accept(struct rg_worker *w, uv_stream_t *server)
     c->origin.cn = c->peer.cn;
     fd_limit_check(c);
     c->accepted_ms = rg_now_ms();
-    c->next = w->conns;
-    if (w->conns)
-        w->conns->prev = c;
-    w->conns = c;
-    w->nconns++;
+    c->next = set->head;
+    if (set->head)
+        set->head->prev = c;
+    set->head = c;
+    set->count++;
     c->state = RG_CONN_WAITING;
-    if (w->gen->cfg->listen.proxy_protocol) {
+    if (set->gen->cfg->listen.proxy_protocol) {
         rg_conn_expect_proxy_header(c);
         return 0;
     }
     rg_conn_admit(c);
     return 0;
+}
+
+/* ---- connections paused for table room ---- */
+
+void rg_conn_slot_freed(struct rg_conn_set *set)
+{
+    /* One connection per freed slot, counted here and woken from the loop
+     * (rg_conn_wake_paused: the owner's check handle after the poll, its prepare handle before
+     * it), never from inside the reply, timeout or send callback that freed the slot. */
+    if (!set->paused)
+        return;
+    set->wake_credit++;
+    set->hooks.schedule_flush(set->hooks.arg);
+}
+
+/* Wake one paused connection per slot freed, oldest first; it pauses again (at the tail) if
+ * the table is still full. Slots a woken connection frees (a reply, a drop) add to the
+ * count and are served in this loop. */
+void rg_conn_wake_paused(struct rg_conn_set *set)
+{
+    while (set->wake_credit > 0 && set->paused) {
+        set->wake_credit--;
+        struct rg_conn *c = set->paused;
+        set->paused = c->next_paused;
+        if (!set->paused)
+            set->paused_tail = NULL;
+        c->next_paused = NULL;
+        conn_resume(c);
+    }
+    set->wake_credit = 0;
 }

@@ -4,7 +4,6 @@
  * the AP connection (conn.c); decides only when a connection runs, not what it does. */
 #include "radsecgw/conn.h"
 #include "radsecgw/stats.h"
-#include "radsecgw/worker.h"
 
 #include "conn_internal.h"
 
@@ -24,52 +23,52 @@
 
 void rg_conn_more_push(struct rg_conn *c)
 {
-    struct rg_worker *w = c->worker;
+    struct rg_conn_set *set = c->set;
     if (c->more_queued)
         return;
     c->more_queued = true;
     c->more_next = NULL;
-    c->more_prev = w->more_tail;
-    if (w->more_tail)
-        w->more_tail->more_next = c;
+    c->more_prev = set->more_tail;
+    if (set->more_tail)
+        set->more_tail->more_next = c;
     else
-        w->more_head = c;
-    w->more_tail = c;
-    w->nmore++;
-    RG_STAT_INC(&w->stats, turn_deferred);
-    rg_worker_schedule_more(w);
+        set->more_head = c;
+    set->more_tail = c;
+    set->nmore++;
+    RG_STAT_INC(set->stats, turn_deferred);
+    set->hooks.schedule_more(set->hooks.arg);
 }
 
 void rg_conn_more_remove(struct rg_conn *c)
 {
-    struct rg_worker *w = c->worker;
+    struct rg_conn_set *set = c->set;
     if (!c->more_queued)
         return;
     if (c->more_prev)
         c->more_prev->more_next = c->more_next;
     else
-        w->more_head = c->more_next;
+        set->more_head = c->more_next;
     if (c->more_next)
         c->more_next->more_prev = c->more_prev;
     else
-        w->more_tail = c->more_prev;
+        set->more_tail = c->more_prev;
     c->more_prev = c->more_next = NULL;
     c->more_queued = false;
-    w->nmore--;
+    set->nmore--;
 }
 
-void rg_conn_turn_begin(struct rg_worker *w)
+void rg_conn_turn_begin(struct rg_conn_set *set)
 {
-    w->turn++;
-    w->turn_busy_prev = w->turn_busy;
-    w->turn_busy = 0;
+    set->turn++;
+    set->turn_busy_prev = set->turn_busy;
+    set->turn_busy = 0;
 }
 
 /* A connection's packets in this turn: RG_TURN_PACKETS, or an equal part of
  * RG_TURN_WORKER_PACKETS while more connections than that allows used theirs in the last. */
-unsigned rg_conn_turn_packets(const struct rg_worker *w)
+unsigned rg_conn_turn_packets(const struct rg_conn_set *set)
 {
-    unsigned busy = w->turn_busy_prev;
+    unsigned busy = set->turn_busy_prev;
     unsigned share = busy ? RG_TURN_WORKER_PACKETS / busy : RG_TURN_PACKETS;
     if (share > RG_TURN_PACKETS)
         share = RG_TURN_PACKETS;
@@ -79,16 +78,16 @@ unsigned rg_conn_turn_packets(const struct rg_worker *w)
 /* Fresh shares when the worker's loop has turned since this connection last used them. */
 void rg_conn_turn_refresh(struct rg_conn *c)
 {
-    if (c->turn == c->worker->turn)
+    if (c->turn == c->set->turn)
         return;
-    c->turn = c->worker->turn;
-    c->turn_packets = rg_conn_turn_packets(c->worker);
+    c->turn = c->set->turn;
+    c->turn_packets = rg_conn_turn_packets(c->set);
     c->turn_bytes = RG_TURN_BYTES;
 }
 
 void rg_conn_turn_exhausted(struct rg_conn *c)
 {
-    c->worker->turn_busy++;
+    c->set->turn_busy++;
     rg_conn_more_push(c);
 }
 
@@ -105,12 +104,12 @@ void rg_conn_abandon_drained(struct rg_conn *c)
     rg_conn_more_push(c); /* from the loop: not from inside the reply that freed the slot */
 }
 
-void rg_conn_run_more(struct rg_worker *w)
+void rg_conn_run_more(struct rg_conn_set *set)
 {
     /* Only those queued before this pass, oldest first: one that uses this turn's share
      * too goes to the back and waits for the next turn. */
-    for (unsigned n = w->nmore; n > 0 && w->more_head; n--) {
-        struct rg_conn *c = w->more_head;
+    for (unsigned n = set->nmore; n > 0 && set->more_head; n--) {
+        struct rg_conn *c = set->more_head;
         rg_conn_more_remove(c);
         rg_conn_process(c);
     }
@@ -134,15 +133,15 @@ int rg_conn_decrypt(struct rg_conn *c)
  * that is used up (the connection continues next turn). */
 bool rg_conn_handshake_step(struct rg_conn *c, int *rc)
 {
-    struct rg_worker *w = c->worker;
-    if (w->handshake_turn != w->turn) {
-        w->handshake_turn = w->turn;
-        w->handshake_ns = 0;
-    } else if (w->handshake_ns >= RG_TURN_HANDSHAKE_NS) {
+    struct rg_conn_set *set = c->set;
+    if (set->handshake_turn != set->turn) {
+        set->handshake_turn = set->turn;
+        set->handshake_ns = 0;
+    } else if (set->handshake_ns >= RG_TURN_HANDSHAKE_NS) {
         return false;
     }
     uint64_t t0 = uv_hrtime();
     *rc = rg_tls_stream_drive(&c->tls);
-    w->handshake_ns += uv_hrtime() - t0;
+    set->handshake_ns += uv_hrtime() - t0;
     return true;
 }

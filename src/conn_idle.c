@@ -3,7 +3,6 @@
  * worker's check handle once nothing is in flight. Part of the AP connection (conn.c). */
 #include "radsecgw/conn.h"
 #include "radsecgw/proxy.h"
-#include "radsecgw/worker.h"
 
 #include "conn_internal.h"
 
@@ -25,7 +24,7 @@ static void release_buffers(struct rg_conn *c)
 
 void rg_conn_want_trim(struct rg_conn *c)
 {
-    struct rg_worker *w = c->worker;
+    struct rg_conn_set *set = c->set;
     if (c->state == RG_CONN_CLOSED)
         return;
     release_buffers(c);
@@ -33,11 +32,11 @@ void rg_conn_want_trim(struct rg_conn *c)
         return;
     c->trim_queued = true;
     c->trim_prev = NULL;
-    c->trim_next = w->trim_head;
-    if (w->trim_head)
-        w->trim_head->trim_prev = c;
-    w->trim_head = c;
-    rg_worker_schedule_trim(w);
+    c->trim_next = set->trim_head;
+    if (set->trim_head)
+        set->trim_head->trim_prev = c;
+    set->trim_head = c;
+    set->hooks.schedule_trim(set->hooks.arg);
 }
 
 void rg_conn_trim_unlink(struct rg_conn *c)
@@ -47,19 +46,19 @@ void rg_conn_trim_unlink(struct rg_conn *c)
     if (c->trim_prev)
         c->trim_prev->trim_next = c->trim_next;
     else
-        c->worker->trim_head = c->trim_next;
+        c->set->trim_head = c->trim_next;
     if (c->trim_next)
         c->trim_next->trim_prev = c->trim_prev;
     c->trim_queued = false;
     c->trim_prev = c->trim_next = NULL;
 }
 
-void rg_conn_trim_idle(struct rg_worker *w)
+void rg_conn_trim_idle(struct rg_conn_set *set)
 {
-    while (w->trim_head) {
-        struct rg_conn *c = w->trim_head;
+    while (set->trim_head) {
+        struct rg_conn *c = set->trim_head;
         rg_conn_trim_unlink(c);
         release_buffers(c);
-        rg_proxy_origin_trim(&w->proxy, &c->origin);
+        rg_proxy_origin_trim(set->proxy, &c->origin);
     }
 }

@@ -6,9 +6,10 @@
 
 #include "radsecgw/common.h"
 #include "radsecgw/conn.h"
+#include "radsecgw/gen.h"
 #include "radsecgw/log.h"
 #include "radsecgw/proxy_protocol.h"
-#include "radsecgw/worker.h"
+#include "radsecgw/stats.h"
 
 #include "conn_internal.h"
 
@@ -26,18 +27,18 @@ static void on_header_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 static void on_header_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
     struct rg_conn *c = s->data;
-    struct rg_worker *w = c->worker;
+    struct rg_conn_set *set = c->set;
     (void)buf;
     if (nread == 0 || c->state != RG_CONN_PROXY_HEADER)
         return;
     if (nread < 0) {
         if (c->pp2->have == 0) {
             /* A bare connect from a balancer: its TCP health check. */
-            RG_STAT_INC(&w->stats, proxy_checks);
+            RG_STAT_INC(set->stats, proxy_checks);
             rg_pp2_note(RG_PP2_HEALTH_CHECK, c->addr_text, NULL);
             rg_conn_close(c, "balancer health check (connect)");
         } else {
-            RG_STAT_INC(&w->stats, proxy_refused);
+            RG_STAT_INC(set->stats, proxy_refused);
             rg_pp2_note(RG_PP2_MALFORMED, c->addr_text, "closed inside the PROXY header");
             rg_conn_close(c, "closed inside the PROXY header");
         }
@@ -50,13 +51,13 @@ static void on_header_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         return;
     uv_read_stop(s);
     if (rc < 0) {
-        RG_STAT_INC(&w->stats, proxy_refused);
+        RG_STAT_INC(set->stats, proxy_refused);
         rg_pp2_note(RG_PP2_MALFORMED, c->addr_text, why);
         rg_conn_close(c, why);
         return;
     }
     if (h.local) {
-        RG_STAT_INC(&w->stats, proxy_checks);
+        RG_STAT_INC(set->stats, proxy_checks);
         rg_pp2_note(RG_PP2_HEALTH_CHECK, c->addr_text, NULL);
         rg_conn_close(c, "balancer health check (PROXY LOCAL)");
         return;
@@ -77,11 +78,11 @@ static void on_header_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 
 void rg_conn_expect_proxy_header(struct rg_conn *c)
 {
-    struct rg_worker *w = c->worker;
-    const struct rg_config *cfg = w->gen->cfg;
+    struct rg_conn_set *set = c->set;
+    const struct rg_config *cfg = set->gen->cfg;
     if (!rg_pp2_trusted(cfg, (const struct sockaddr *)&c->addr)) {
         /* Only the balancers may connect: anyone else could claim any address. */
-        RG_STAT_INC(&w->stats, proxy_refused);
+        RG_STAT_INC(set->stats, proxy_refused);
         rg_pp2_note(RG_PP2_UNTRUSTED, c->addr_text, NULL);
         rg_conn_close(c, "not a balancer in proxy-from");
         return;

@@ -7,9 +7,10 @@
 #include "radsecgw/admission.h"
 #include "radsecgw/common.h"
 #include "radsecgw/conn.h"
+#include "radsecgw/gen.h"
 #include "radsecgw/log.h"
 #include "radsecgw/proxy_protocol.h"
-#include "radsecgw/worker.h"
+#include "radsecgw/stats.h"
 
 #include "conn_internal.h"
 
@@ -102,7 +103,7 @@ void rg_conn_arm_sooner(struct rg_conn *c, uint64_t due_ms)
 
 static void packet_timeout(struct rg_conn *c, const char *what)
 {
-    RG_STAT_INC(&c->worker->stats, packet_timeouts);
+    RG_STAT_INC(c->set->stats, packet_timeouts);
     if (c->state == RG_CONN_HANDSHAKE) {
         rg_conn_refuse(c, what);
         return;
@@ -118,7 +119,7 @@ void rg_conn_on_timer(uv_timer_t *t)
     struct rg_conn *c = t->data;
     c->timer_due_ms = 0;
     if (c->state == RG_CONN_PROXY_HEADER) {
-        RG_STAT_INC(&c->worker->stats, proxy_refused);
+        RG_STAT_INC(c->set->stats, proxy_refused);
         rg_pp2_note(RG_PP2_TIMEOUT, c->addr_text, NULL);
         rg_conn_close(c, "no PROXY header within handshake-timeout");
         return;
@@ -126,7 +127,7 @@ void rg_conn_on_timer(uv_timer_t *t)
     if (c->state == RG_CONN_WAITING) {
         /* handshake-timeout counts from the accept: waiting is bounded too. Logged in
          * aggregate (rg_admission_report), not per connection. */
-        RG_STAT_INC(&c->worker->stats, conn_refused);
+        RG_STAT_INC(c->set->stats, conn_refused);
         rg_admission_note(RG_ADMISSION_WAIT_TIMEOUT);
         rg_conn_close(c, "waited for a handshake slot past handshake-timeout");
         return;

@@ -3,7 +3,6 @@
  * output bound of a peer that does not read. Part of the AP connection (conn.c). */
 #include "radsecgw/common.h"
 #include "radsecgw/conn.h"
-#include "radsecgw/worker.h"
 
 #include "conn_internal.h"
 
@@ -75,21 +74,21 @@ bool rg_conn_send(struct rg_conn *c, const uint8_t *pkt, size_t len)
     }
     c->last_activity_ms = rg_now_ms();
     if (!c->staged_listed) {
-        struct rg_worker *w = c->worker;
+        struct rg_conn_set *set = c->set;
         c->staged_listed = true;
-        c->next_staged = w->staged;
-        w->staged = c;
-        rg_worker_schedule_flush(w);
+        c->next_staged = set->staged;
+        set->staged = c;
+        set->hooks.schedule_flush(set->hooks.arg);
     }
     rg_conn_want_trim(c);
     return true;
 }
 
-void rg_conn_flush_staged(struct rg_worker *w)
+void rg_conn_flush_staged(struct rg_conn_set *set)
 {
     struct rg_conn *c;
-    while ((c = w->staged) != NULL) {
-        w->staged = c->next_staged;
+    while ((c = set->staged) != NULL) {
+        set->staged = c->next_staged;
         c->next_staged = NULL;
         c->staged_listed = false;
         if (c->state != RG_CONN_OPEN || c->staged.len == 0)

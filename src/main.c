@@ -197,6 +197,12 @@ static void install(struct main_state *m, struct rg_gen *g)
     rg_gen_unref(m->gen);
     m->gen = g;
     rg_metrics_catalog(g->cfg, g->number, time(NULL));
+    /* Sessions that could not resume under g anyway (their org gone or its CAs changed). */
+    size_t dropped = rg_tls_session_prune(g->tls);
+    if (dropped)
+        rg_notice("event=tls_sessions_dropped count=%zu generation=%llu "
+                  "reason=\"org removed, its CA files changed, expired or over session-cache\"",
+                  dropped, (unsigned long long)g->number);
 }
 
 /* DESIGN.md: CRLs are re-read every crl-refresh seconds. Nothing changed: only say again that

@@ -16,7 +16,6 @@
 #include "radsecgw/radius11.h"
 #include "radsecgw/radius_crypto.h"
 #include "radsecgw/translate.h"
-#include "radsecgw/worker.h"
 
 static int rand_permille(void *arg)
 {
@@ -68,6 +67,11 @@ void rg_proxy_set_ops(struct rg_proxy *px, const struct rg_proxy_ops *ops, void 
     px->ops_arg = arg;
 }
 
+void rg_proxy_set_backends(struct rg_proxy *px, struct rg_backend_set *set)
+{
+    px->backends = set;
+}
+
 /* ---- the request path ---- */
 
 static void arm_timer(struct rg_proxy *px);
@@ -101,7 +105,7 @@ void rg_proxy_log_request(struct rg_proxy *px, const struct rg_request *req, con
 {
     const struct rg_origin *o = req->origin;
     uint64_t latency = rg_proxy_now(px) - req->received_ms;
-    rg_metrics_request(px->worker->metrics, o && o->org ? o->org->name : "-",
+    rg_metrics_request(px->host.metrics, o && o->org ? o->org->name : "-",
                        req->pool ? req->pool->cfg->name : "-", rg_radius_code_name(req->code),
                        result, timed ? (int64_t)latency : -1);
     if (!o || !o->cfg->log.requests)
@@ -122,6 +126,14 @@ void rg_proxy_log_request(struct rg_proxy *px, const struct rg_request *req, con
             (unsigned long long)latency);
 }
 
+/* A slot and ID were freed: the owner may let a connection paused for table room go on, from
+ * its loop (never from inside this call). */
+static void slot_freed(struct rg_proxy *px)
+{
+    if (px->host.slot_freed)
+        px->host.slot_freed(px->host.arg);
+}
+
 /* Every way a request leaves the table goes through here. wake: the slot and ID it frees
  * may let a connection paused by backpressure go on. */
 static void finish_ex(struct rg_proxy *px, struct rg_request *req, bool wake)
@@ -131,7 +143,7 @@ static void finish_ex(struct rg_proxy *px, struct rg_request *req, bool wake)
     if (req->sock) {
         px->ops->release_id(px->ops_arg, req->sock, req->id);
         req->sock = NULL;
-        RG_STAT_DEC(&px->worker->stats, outstanding);
+        RG_STAT_DEC(px->host.stats, outstanding);
     }
     if (req->origin) {
         rg_proxy_inflight_release(req->origin, req->ap_id, req);
@@ -144,8 +156,8 @@ static void finish_ex(struct rg_proxy *px, struct rg_request *req, bool wake)
         return;
     }
     rg_proxy_slot_put(px, req);
-    if (wake && px->worker && px->worker->paused)
-        rg_worker_resume_paused(px->worker);
+    if (wake)
+        slot_freed(px);
 }
 
 void rg_proxy_finish(struct rg_proxy *px, struct rg_request *req)
@@ -170,16 +182,16 @@ void rg_proxy_fair_judged(struct rg_proxy *px, struct rg_backend_server *srv)
     uint64_t late = f->congested - f->reported_congested;
     f->reported_congested = f->congested;
     f->reported_limiting = f->limiting;
-    if (!px->worker)
+    if (!px->host.stats)
         return;
-    RG_STAT_ADD(&px->worker->stats, backend_congested, late);
+    RG_STAT_ADD(px->host.stats, backend_congested, late);
     if (!before && f->limiting)
         rg_log_limited("backend-congested", LOG_NOTICE,
                        "event=backend_congested worker=%u backend=%s pool=%s latency_ms=%llu "
                        "baseline_ms=%llu budget=%u connections=%u share=%u action=\"a "
                        "connection at its share of this server is not read until its requests "
                        "drain\"",
-                       px->worker->index, srv->cfg->name, srv->pool->cfg->name,
+                       px->host.index, srv->cfg->name, srv->pool->cfg->name,
                        (unsigned long long)f->judged_ms,
                        (unsigned long long)rg_proxy_fair_baseline(f), f->budget, f->active,
                        rg_proxy_fair_share(f));
@@ -187,7 +199,7 @@ void rg_proxy_fair_judged(struct rg_proxy *px, struct rg_backend_server *srv)
         rg_log_limited("backend-congested", LOG_NOTICE,
                        "event=backend_uncongested worker=%u backend=%s pool=%s latency_ms=%llu "
                        "baseline_ms=%llu",
-                       px->worker->index, srv->cfg->name, srv->pool->cfg->name,
+                       px->host.index, srv->cfg->name, srv->pool->cfg->name,
                        (unsigned long long)f->judged_ms,
                        (unsigned long long)rg_proxy_fair_baseline(f));
 }
@@ -198,8 +210,7 @@ void rg_proxy_on_sent(struct rg_proxy *px, struct rg_request *req)
     if (req->put_after_send) {
         req->put_after_send = false;
         rg_proxy_slot_put(px, req);
-        if (px->worker && px->worker->paused)
-            rg_worker_resume_paused(px->worker);
+        slot_freed(px);
     }
 }
 
@@ -236,14 +247,14 @@ static int start_on_server(struct rg_proxy *px, struct rg_request *req,
         px->ops->release_id(px->ops_arg, sock, id);
         return rc;
     }
-    RG_STAT_INC(&px->worker->stats, outstanding);
+    RG_STAT_INC(px->host.stats, outstanding);
     req->len = (uint16_t)rc;
     req->sock = sock;
     req->id = id;
     req->server = srv;
     req->tries = 1;
     srv->sent++;
-    rg_metrics_backend(px->worker->metrics, RG_METRIC_BACKEND_SENT, srv->pool->cfg->name,
+    rg_metrics_backend(px->host.metrics, RG_METRIC_BACKEND_SENT, srv->pool->cfg->name,
                        srv->cfg->name, 1);
     uint64_t now = rg_proxy_now(px);
     struct rg_rt_params rt;
@@ -293,7 +304,7 @@ static void send_local_reply11(struct rg_proxy *px, struct rg_origin *o, uint8_t
         return;
     }
     if (code == RG_RADIUS_PROTOCOL_ERROR)
-        RG_STAT_INC(&px->worker->stats, protocol_errors);
+        RG_STAT_INC(px->host.stats, protocol_errors);
     o->ops->send(o->arg, buf, (size_t)n);
 }
 
@@ -313,11 +324,10 @@ void rg_proxy_give_up11(struct rg_proxy *px, struct rg_request *req, uint32_t ca
  * 256 are in flight. No other deduplication over TLS. */
 static int admit_token(struct rg_proxy *px, struct rg_origin *o, const uint8_t *pkt, int *slot)
 {
-    struct rg_worker *w = px->worker;
     uint32_t token = rg_radius11_token(pkt);
     struct rg_request *old = rg_proxy_find_token(o, token);
     if (old && old->fingerprint == rg_radius11_fingerprint(pkt)) {
-        RG_STAT_INC(&w->stats, duplicates);
+        RG_STAT_INC(px->host.stats, duplicates);
         rg_log_limited("ap-duplicate", LOG_NOTICE,
                        "event=request_duplicate " RG_ORIGIN_LOG_FMT " proto=radius/1.1 code=%s "
                        "token=%08x result=dropped reason=\"the same packet is in flight\"",
@@ -325,7 +335,7 @@ static int admit_token(struct rg_proxy *px, struct rg_origin *o, const uint8_t *
         return 1;
     }
     if (old) {
-        RG_STAT_INC(&w->stats, token_reuse);
+        RG_STAT_INC(px->host.stats, token_reuse);
         rg_warn("event=token_reused " RG_ORIGIN_LOG_FMT " proto=radius/1.1 code=%s token=%08x "
                 "in_flight=%s reason=\"Token reused for a different outstanding packet (RFC "
                 "9765)\" action=close",
@@ -339,7 +349,6 @@ static int admit_token(struct rg_proxy *px, struct rg_origin *o, const uint8_t *
 
 int rg_proxy_on_request(struct rg_proxy *px, struct rg_origin *o, const uint8_t *pkt, size_t len)
 {
-    struct rg_worker *w = px->worker;
     bool v11 = o->proto == RG_PROTO_RADIUS_11;
     uint8_t code = pkt[0], ap_id = pkt[1];
     uint32_t token = v11 ? rg_radius11_token(pkt) : 0;
@@ -354,7 +363,7 @@ int rg_proxy_on_request(struct rg_proxy *px, struct rg_origin *o, const uint8_t 
 
     if (code != RG_RADIUS_ACCESS_REQUEST && code != RG_RADIUS_ACCOUNTING_REQUEST &&
         code != RG_RADIUS_STATUS_SERVER) {
-        RG_STAT_INC(&w->stats, drop_unsupported);
+        RG_STAT_INC(px->host.stats, drop_unsupported);
         rg_log_limited("ap-unsupported", LOG_NOTICE,
                        "event=request_dropped " RG_ORIGIN_LOG_FMT " code=%s %s "
                        "reason=\"not proxied\"",
@@ -364,10 +373,10 @@ int rg_proxy_on_request(struct rg_proxy *px, struct rg_origin *o, const uint8_t 
     if (o->handed_again)
         o->handed_again = false;
     else
-        RG_STAT_INC(&w->stats, requests);
+        RG_STAT_INC(px->host.stats, requests);
     /* RFC 9765: nothing on a RADIUS/1.1 connection is signed with the secret. */
     if (!v11 && (why = rg_translate_check_request(pkt, secret)) != NULL) {
-        RG_STAT_INC(&w->stats, drop_bad_request);
+        RG_STAT_INC(px->host.stats, drop_bad_request);
         rg_log_limited("ap-bad-request", LOG_WARNING,
                        "event=request_bad " RG_ORIGIN_LOG_FMT " code=%s id=%u reason=\"%s\" "
                        "action=close",
@@ -378,7 +387,7 @@ int rg_proxy_on_request(struct rg_proxy *px, struct rg_origin *o, const uint8_t 
         NULL) {
         /* Authentic but unusable: this request is lost, the connection and the requests in
          * flight on it are not. */
-        RG_STAT_INC(&w->stats, drop_invalid);
+        RG_STAT_INC(px->host.stats, drop_invalid);
         rg_log_limited("ap-invalid-request", LOG_WARNING,
                        "event=request_discarded " RG_ORIGIN_LOG_FMT " code=%s %s reason=\"%s\" "
                        "connection=kept%s",
@@ -394,7 +403,7 @@ int rg_proxy_on_request(struct rg_proxy *px, struct rg_origin *o, const uint8_t 
         o->ops->verified(o->arg, pkt);
     if (code == RG_RADIUS_STATUS_SERVER) {
         /* RFC 5997 §3/§4: answered by the gateway itself, never proxied. */
-        RG_STAT_INC(&w->stats, status_local);
+        RG_STAT_INC(px->host.stats, status_local);
         if (v11)
             send_local_reply11(px, o, RG_RADIUS_ACCESS_ACCEPT, token, pkt, 0, NULL);
         else
@@ -412,7 +421,7 @@ int rg_proxy_on_request(struct rg_proxy *px, struct rg_origin *o, const uint8_t 
     struct rg_request *old = v11 ? NULL : o->inflight[ap_id];
     if (old && memcmp(old->ap_auth, pkt + 4, RG_RADIUS_AUTH_LEN) == 0 && old->code == code) {
         /* RFC 6613 §2.6.5, RFC 5080 §2.2.2: same ID and authenticator, still in flight. */
-        RG_STAT_INC(&w->stats, duplicates);
+        RG_STAT_INC(px->host.stats, duplicates);
         rg_log_limited("ap-duplicate", LOG_NOTICE,
                        "event=request_duplicate " RG_ORIGIN_LOG_FMT " code=%s id=%u "
                        "reason=\"already in flight\"",
@@ -428,7 +437,7 @@ int rg_proxy_on_request(struct rg_proxy *px, struct rg_origin *o, const uint8_t 
         /* RFC 5080 §2.2.2: the same ID with another Request Authenticator is a new request;
          * the AP gave up on the old one. It stops being retransmitted and keeps its backend
          * ID until its deadline, so its late reply is recognised and dropped. */
-        RG_STAT_INC(&w->stats, abandoned);
+        RG_STAT_INC(px->host.stats, abandoned);
         rg_log_limited("ap-abandoned", LOG_INFO,
                        "event=request_abandoned " RG_ORIGIN_LOG_FMT " code=%s id=%u "
                        "reason=\"ID reused with a new Request Authenticator (RFC 5080 §2.2.2)\"",
@@ -451,7 +460,7 @@ int rg_proxy_on_request(struct rg_proxy *px, struct rg_origin *o, const uint8_t 
         raw_user[ua.value_len] = '\0';
     }
     const struct rg_pool *cpool = rg_config_route(o->org, raw_user);
-    struct rg_backend_pool *pool = cpool ? rg_backend_set_pool(w->backends, cpool) : NULL;
+    struct rg_backend_pool *pool = cpool ? rg_backend_set_pool(px->backends, cpool) : NULL;
     uint64_t now = rg_proxy_now(px);
     struct rg_backend_server *srv = pool ? rg_backend_pick(pool, 0, now) : NULL;
     if (!srv) {
@@ -466,10 +475,10 @@ int rg_proxy_on_request(struct rg_proxy *px, struct rg_origin *o, const uint8_t 
                        : reject ? "every server of the pool is dead: Access-Reject sent"
                        : v11    ? "every server of the pool is dead: Protocol-Error sent"
                                 : "every server of the pool is dead: no answer");
-        rg_metrics_request(w->metrics, o->org ? o->org->name : "-", cpool ? cpool->name : "-",
+        rg_metrics_request(px->host.metrics, o->org ? o->org->name : "-", cpool ? cpool->name : "-",
                            rg_radius_code_name(code), "no_server", -1);
         if (reject) {
-            RG_STAT_INC(&w->stats, reject_no_server);
+            RG_STAT_INC(px->host.stats, reject_no_server);
             /* RFC 9765 §"Error-Cause Attribute": Access-Reject may say why. */
             if (v11)
                 send_local_reply11(px, o, RG_RADIUS_ACCESS_REJECT, token, pkt,
@@ -478,7 +487,7 @@ int rg_proxy_on_request(struct rg_proxy *px, struct rg_origin *o, const uint8_t 
                 send_local_reply(o, RG_RADIUS_ACCESS_REJECT, ap_id, pkt + 4, pkt,
                                  "No RADIUS server available");
         } else {
-            RG_STAT_INC(&w->stats, drop_no_server);
+            RG_STAT_INC(px->host.stats, drop_no_server);
             /* RFC 9765 §"Protocol-Error": a proxy that cannot forward MUST answer, even
              * where when-dead = "silent" leaves a historic client to fail over by itself. */
             if (v11)
@@ -496,7 +505,7 @@ int rg_proxy_on_request(struct rg_proxy *px, struct rg_origin *o, const uint8_t 
          * request is already abandoned, so the packet finds none when it comes back). */
         rg_proxy_share_wait(px, o, srv);
         o->handed_again = true;
-        RG_STAT_INC(&w->stats, share_paused);
+        RG_STAT_INC(px->host.stats, share_paused);
         return -EDQUOT;
     }
     struct rg_request *req = rg_proxy_slot_get(px);
@@ -526,7 +535,7 @@ int rg_proxy_on_request(struct rg_proxy *px, struct rg_origin *o, const uint8_t 
          * is dropped at once, or the connection would stay paused for it for good. */
         if (rc == -ENOSPC)
             return -EAGAIN;
-        RG_STAT_INC(&w->stats, drop_invalid);
+        RG_STAT_INC(px->host.stats, drop_invalid);
         const char *reason = rc == -EMSGSIZE ? "no room for Message-Authenticator / CHAP-Challenge "
                                                "within 4096 octets"
                              : rc == -EINVAL || rc == -EBADMSG ? "malformed hidden attribute"
@@ -542,7 +551,7 @@ int rg_proxy_on_request(struct rg_proxy *px, struct rg_origin *o, const uint8_t 
         return -EINVAL;
     }
     rg_proxy_inflight_claim(o, ap_id, req);
-    RG_STAT_INC(&w->stats, forwarded);
+    RG_STAT_INC(px->host.stats, forwarded);
     return 0;
 }
 
@@ -576,7 +585,7 @@ int rg_proxy_probe(struct rg_proxy *px, struct rg_backend_server *srv)
     req->sock = sock;
     req->id = id;
     req->tries = 1;
-    RG_STAT_INC(&px->worker->stats, outstanding);
+    RG_STAT_INC(px->host.stats, outstanding);
     srv->probe_inflight = true;
     srv->last_probe_ms = rg_proxy_now(px);
     /* RFC 5997 §6: a probe is never retransmitted; no answer within the timeout is a miss. */
@@ -587,7 +596,6 @@ int rg_proxy_probe(struct rg_proxy *px, struct rg_backend_server *srv)
 /* The current server did not answer in time: retransmit, fail over, or give up. */
 static void on_deadline(struct rg_proxy *px, struct rg_request *req, uint64_t now)
 {
-    struct rg_worker *w = px->worker;
     struct rg_backend_server *srv = req->server;
     if (req->probe || !req->origin) {
         rg_proxy_finish(px, req);
@@ -600,7 +608,7 @@ static void on_deadline(struct rg_proxy *px, struct rg_request *req, uint64_t no
         uint64_t next_rt = rg_rt_next(&rt, req->rt_ms, px->ops->rand_permille(px->ops_arg));
         req->tries++;
         req->rt_ms = next_rt;
-        RG_STAT_INC(&w->stats, retransmits);
+        RG_STAT_INC(px->host.stats, retransmits);
         schedule(px, req, rg_rt_deadline(&rt, req->first_ms, now, next_rt));
         px->ops->send(px->ops_arg, req->sock, req);
         return;
@@ -630,8 +638,8 @@ static void on_deadline(struct rg_proxy *px, struct rg_request *req, uint64_t no
         if (rc == 0) {
             rg_proxy_held_moved(req);
             px->ops->release_id(px->ops_arg, old, old_id);
-            RG_STAT_DEC(&w->stats, outstanding);
-            RG_STAT_INC(&w->stats, failovers);
+            RG_STAT_DEC(px->host.stats, outstanding);
+            RG_STAT_INC(px->host.stats, failovers);
             rg_notice("event=request_failover conn=%llu src=%s code=%s id=%u pool=%s backend=%s "
                       "next=%s reason=timeout",
                       (unsigned long long)req->origin->id, req->origin->addr_text,
@@ -642,10 +650,10 @@ static void on_deadline(struct rg_proxy *px, struct rg_request *req, uint64_t no
         req->sock = old;
         req->id = old_id;
     }
-    RG_STAT_INC(&w->stats, timeouts);
+    RG_STAT_INC(px->host.stats, timeouts);
     rg_proxy_log_request(px, req, "timeout", req->pkt, false);
     if (req->code == RG_RADIUS_ACCESS_REQUEST && req->pool->cfg->when_dead == RG_WHEN_DEAD_REJECT) {
-        RG_STAT_INC(&w->stats, reject_no_server);
+        RG_STAT_INC(px->host.stats, reject_no_server);
         if (req->v11)
             send_local_reply11(px, req->origin, RG_RADIUS_ACCESS_REJECT, req->token, req->pkt,
                                RG_RADIUS11_ERR_NOT_ROUTABLE, "No RADIUS server available");

@@ -13,7 +13,6 @@
 #include "radsecgw/radius.h"
 #include "radsecgw/radius11.h"
 #include "radsecgw/translate.h"
-#include "radsecgw/worker.h"
 #include "proxy_internal.h"
 
 /* What the operator can change for each kind of discarded reply. */
@@ -35,27 +34,32 @@ static const char *discard_fix(enum rg_backend_warning kind, enum rg_require_ma 
     }
 }
 
+/* The server's address as the server= field of a log line. */
+#define RG_SERVER_TEXT_LEN 80
+static const char *server_text(const struct rg_backend_sock *sock, char dest[RG_SERVER_TEXT_LEN])
+{
+    return rg_sockaddr_format((const struct sockaddr *)sock->dest->addr, true, dest,
+                              RG_SERVER_TEXT_LEN);
+}
+
 /* A verified reply that is not forwarded: the server answered (no retransmission, no failover,
  * not a miss), the request ends now without a reply to the AP. One line per server and reason
  * a minute, for every worker together. */
 static void reply_discarded(struct rg_proxy *px, struct rg_request *req, const uint8_t *pkt,
                             enum rg_backend_warning kind, const char *why)
 {
-    struct rg_worker *w = px->worker;
     struct rg_backend_server *srv = req->server;
-    char dest[80];
+    char dest[RG_SERVER_TEXT_LEN];
     if (kind == RG_BACKEND_WARN_UNUSABLE)
-        RG_STAT_INC(&w->stats, drop_unusable);
+        RG_STAT_INC(px->host.stats, drop_unusable);
     else
-        RG_STAT_INC(&w->stats, drop_unsigned);
+        RG_STAT_INC(px->host.stats, drop_unsigned);
     if (rg_backend_warn_due(srv->shared, kind, rg_proxy_now(px), RG_PROXY_WARN_MINUTE_MS))
         rg_warn("event=reply_discarded backend=%s pool=%s server=%s code=%s id=%u result=discarded "
                 "reason=\"%s\" "
                 "effect=\"server counted alive, request ended without a reply\" fix=\"%s\" "
                 "repeat=minute",
-                srv->cfg->name, srv->pool->cfg->name,
-                rg_sockaddr_format((const struct sockaddr *)req->sock->dest->addr, true, dest,
-                                   sizeof(dest)),
+                srv->cfg->name, srv->pool->cfg->name, server_text(req->sock, dest),
                 rg_radius_code_name(pkt[0]), req->id, why,
                 discard_fix(kind, srv->pool->cfg->require_message_authenticator));
     rg_proxy_log_request(px, req, "discarded", req->pkt, false);
@@ -66,40 +70,31 @@ static void reply_discarded(struct rg_proxy *px, struct rg_request *req, const u
 void rg_proxy_on_reply(struct rg_proxy *px, struct rg_backend_sock *sock, const uint8_t *pkt_in,
                        size_t len, const struct sockaddr *addr)
 {
-    struct rg_worker *w = px->worker;
     struct rg_backend_server *srv = sock->dest->server;
-    char dest[80];
+    char dest[RG_SERVER_TEXT_LEN];
 
     if (!rg_sockaddr_equal(addr, (const struct sockaddr *)sock->dest->addr)) {
-        RG_STAT_INC(&w->stats, drop_wrong_source);
+        RG_STAT_INC(px->host.stats, drop_wrong_source);
         rg_log_limited("backend-wrong-source", LOG_WARNING,
                        "event=reply_dropped backend=%s server=%s "
                        "reason=\"reply from another address or port\"",
-                       srv->cfg->name,
-                       rg_sockaddr_format((const struct sockaddr *)sock->dest->addr, true, dest,
-                                          sizeof(dest)));
+                       srv->cfg->name, server_text(sock, dest));
         return;
     }
     if (len < RG_RADIUS_HDR_LEN || len > RG_RADIUS_MAX_LEN) {
-        RG_STAT_INC(&w->stats, drop_bad_reply);
-        rg_log_limited(
-            "backend-bad-reply", LOG_WARNING,
-            "event=reply_dropped backend=%s server=%s length=%zu "
-            "reason=\"length outside 20..4096\"",
-            srv->cfg->name,
-            rg_sockaddr_format((const struct sockaddr *)sock->dest->addr, true, dest, sizeof(dest)),
-            len);
+        RG_STAT_INC(px->host.stats, drop_bad_reply);
+        rg_log_limited("backend-bad-reply", LOG_WARNING,
+                       "event=reply_dropped backend=%s server=%s length=%zu "
+                       "reason=\"length outside 20..4096\"",
+                       srv->cfg->name, server_text(sock, dest), len);
         return;
     }
     struct rg_request *req = sock->ids.inflight[pkt_in[1]];
     if (!req) {
-        RG_STAT_INC(&w->stats, drop_unknown_reply);
-        rg_log_limited(
-            "backend-unknown-id", LOG_NOTICE,
-            "event=reply_dropped backend=%s server=%s id=%u reason=\"not in flight\"",
-            srv->cfg->name,
-            rg_sockaddr_format((const struct sockaddr *)sock->dest->addr, true, dest, sizeof(dest)),
-            pkt_in[1]);
+        RG_STAT_INC(px->host.stats, drop_unknown_reply);
+        rg_log_limited("backend-unknown-id", LOG_NOTICE,
+                       "event=reply_dropped backend=%s server=%s id=%u reason=\"not in flight\"",
+                       srv->cfg->name, server_text(sock, dest), pkt_in[1]);
         return;
     }
     /* The receive buffer is the worker's; the reply is rewritten in place. */
@@ -110,14 +105,12 @@ void rg_proxy_on_reply(struct rg_proxy *px, struct rg_backend_sock *sock, const 
         srv->pool->cfg->require_message_authenticator, rg_backend_signs(srv->shared), &chk);
     if (v == RG_REPLY_UNVERIFIED) {
         /* deprecating-radius: behave as if no response arrived; timers and health stay. */
-        RG_STAT_INC(&w->stats, drop_bad_reply);
+        RG_STAT_INC(px->host.stats, drop_bad_reply);
         rg_log_limited(
             "backend-bad-reply", LOG_WARNING,
             "event=reply_dropped backend=%s server=%s code=%s id=%u result=dropped reason=\"%s\" "
             "effect=\"as if not received\"",
-            srv->cfg->name,
-            rg_sockaddr_format((const struct sockaddr *)sock->dest->addr, true, dest, sizeof(dest)),
-            rg_radius_code_name(pkt[0]), pkt[1], chk.why);
+            srv->cfg->name, server_text(sock, dest), rg_radius_code_name(pkt[0]), pkt[1], chk.why);
         return;
     }
     len = rg_radius_len(pkt);
@@ -127,14 +120,12 @@ void rg_proxy_on_reply(struct rg_proxy *px, struct rg_backend_sock *sock, const 
         rg_backend_mark_alive(srv, req->probe ? "answered Status-Server" : "answered a request");
     if (chk.learned && rg_backend_learn_signs(srv->shared) &&
         srv->pool->cfg->require_message_authenticator == RG_REQUIRE_MA_AUTO)
-        rg_notice(
-            "event=backend_signs_replies backend=%s pool=%s server=%s reason=\"%s to an "
-            "Access-Request without EAP-Message carries Message-Authenticator\" "
-            "effect=\"unsigned Access-* replies from this server are dropped from now on "
-            "(require-message-authenticator = auto)\"",
-            srv->cfg->name, srv->pool->cfg->name,
-            rg_sockaddr_format((const struct sockaddr *)sock->dest->addr, true, dest, sizeof(dest)),
-            rg_radius_code_name(pkt[0]));
+        rg_notice("event=backend_signs_replies backend=%s pool=%s server=%s reason=\"%s to an "
+                  "Access-Request without EAP-Message carries Message-Authenticator\" "
+                  "effect=\"unsigned Access-* replies from this server are dropped from now on "
+                  "(require-message-authenticator = auto)\"",
+                  srv->cfg->name, srv->pool->cfg->name, server_text(sock, dest),
+                  rg_radius_code_name(pkt[0]));
     if (req->probe) {
         rg_proxy_finish(px, req);
         return;
@@ -145,7 +136,7 @@ void rg_proxy_on_reply(struct rg_proxy *px, struct rg_backend_sock *sock, const 
         return;
     }
     if (chk.unsigned_passed) {
-        RG_STAT_INC(&w->stats, unsigned_accepted);
+        RG_STAT_INC(px->host.stats, unsigned_accepted);
         if (srv->pool->cfg->require_message_authenticator == RG_REQUIRE_MA_AUTO &&
             rg_backend_warn_due(srv->shared, RG_BACKEND_WARN_UNSIGNED_ACCEPTED, rg_proxy_now(px),
                                 RG_PROXY_WARN_HOURLY_MS))
@@ -157,13 +148,11 @@ void rg_proxy_on_reply(struct rg_proxy *px, struct rg_backend_sock *sock, const 
                     "CVE-2024-3596)\" fix=\"make the server put Message-Authenticator in every "
                     "Access-* reply (FreeRADIUS 3.2.5 and later do), then set "
                     "require-message-authenticator = true\" repeat=hourly",
-                    srv->cfg->name, srv->pool->cfg->name,
-                    rg_sockaddr_format((const struct sockaddr *)sock->dest->addr, true, dest,
-                                       sizeof(dest)),
+                    srv->cfg->name, srv->pool->cfg->name, server_text(sock, dest),
                     rg_radius_code_name(pkt[0]));
     }
     if (!req->origin) {
-        RG_STAT_INC(&w->stats, drop_late_reply);
+        RG_STAT_INC(px->host.stats, drop_late_reply);
         rg_proxy_finish(px, req);
         return;
     }
@@ -182,7 +171,7 @@ void rg_proxy_on_reply(struct rg_proxy *px, struct rg_backend_sock *sock, const 
     }
     rg_proxy_log_request(px, req, rg_radius_code_name(pkt[0]), req->pkt, true);
     if (o->ops->send(o->arg, pkt, rg_radius_len(pkt)))
-        RG_STAT_INC(&w->stats, replies);
+        RG_STAT_INC(px->host.stats, replies);
     rg_proxy_finish(px, req);
 }
 

@@ -11,11 +11,13 @@
 
 /* ---- slots ---- */
 
-int rg_proxy_init(struct rg_proxy *px, struct rg_worker *w, uv_loop_t *loop, unsigned max_requests)
+int rg_proxy_init(struct rg_proxy *px, const struct rg_proxy_host *host, uv_loop_t *loop,
+                  unsigned max_requests)
 {
     static const size_t class_size[RG_PROXY_BUF_CLASSES] = {512, 1280, RG_RADIUS_MAX_LEN};
     memset(px, 0, sizeof(*px));
-    px->worker = w;
+    if (host)
+        px->host = *host;
     px->ops = &rg_proxy_backend_ops;
     px->max_chunks = (max_requests + RG_PROXY_CHUNK - 1) / RG_PROXY_CHUNK;
     if (px->max_chunks == 0)

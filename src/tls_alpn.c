@@ -178,8 +178,8 @@ int rg_tls_protocol(WOLFSSL *ssl, enum rg_radius11_mode mode)
         else
             return -EPROTO;
     }
-    /* What rg_tls_alpn_prepare decided, checked again on the finished handshake (and, were
-     * resumption ever enabled, on a resumed one: RFC 9765 §"Session Resumption"). */
+    /* What rg_tls_alpn_prepare decided, checked again on the finished handshake, a resumed one
+     * too (RFC 9765 §"Session Resumption": ALPN is negotiated on each connection). */
     if (proto == RG_PROTO_RADIUS_11 &&
         (wolfSSL_GetVersion(ssl) != WOLFSSL_TLSV1_3 || mode == RG_RADIUS11_FORBID))
         return -EPROTO;

@@ -6,6 +6,7 @@
 #include <wolfssl/ssl.h>
 #include <wolfssl/error-ssl.h>
 #include <wolfssl/wolfcrypt/error-crypt.h>
+#include <wolfssl/wolfcrypt/sha256.h>
 
 #include <errno.h>
 #include <stdarg.h>
@@ -194,6 +195,19 @@ static void log_crl_stale(const struct rg_org *org, const char *path)
            org->name, RG_LOG_ESC(path));
 }
 
+/* What a resumed session is tied to: the org's CA files as loaded. */
+static int ca_digest(struct org_trust *ot)
+{
+    wc_Sha256 sha;
+    if (wc_InitSha256(&sha) != 0)
+        return -ENOMEM;
+    for (size_t i = 0; i < ot->nca; i++)
+        wc_Sha256Update(&sha, ot->ca[i].data, (word32)ot->ca[i].len);
+    int ret = wc_Sha256Final(&sha, ot->ca_digest);
+    wc_Sha256Free(&sha);
+    return ret == 0 ? 0 : -EIO;
+}
+
 static int org_load(struct rg_tls_ctx *tc, struct org_trust *ot, char *err, size_t errlen)
 {
     const struct rg_org *org = ot->org;
@@ -224,7 +238,7 @@ static int org_load(struct rg_tls_ctx *tc, struct org_trust *ot, char *err, size
             return -EINVAL;
         }
     }
-    return 0;
+    return ca_digest(ot);
 }
 
 /* CRLs after every org's CAs are in the CTX (a CRL only loads once its issuer is known). */
@@ -349,11 +363,12 @@ int rg_tls_ctx_new(const struct rg_config *cfg, struct rg_tls_ctx **out, char *e
     /* No renegotiation: this wolfSSL build only answers renegotiation_info (RFC 5746) and
      * never renegotiates; we do not enable wolfSSL_UseSecureRenegotiation. */
 
-    /* No resumption: wolfSSL 5.5 does not restore the client certificate on a resumed
-     * session, and identity is decided from it on every connection. */
+    /* wolfSSL's own session cache stays off (a session resumed from it would bring back no
+     * client certificate: wolfSSL 5.5 is built without SESSION_CERTS). Resumption, when
+     * tls.session-cache allows it, goes through tickets whose state is the gateway's own
+     * cache (tls_session.c), which keeps the verified chain to re-authorize from. */
     wolfSSL_CTX_set_session_cache_mode(tc->ctx, WOLFSSL_SESS_CACHE_OFF);
-    wolfSSL_CTX_NoTicketTLSv12(tc->ctx);
-    wolfSSL_CTX_no_ticket_TLSv13(tc->ctx);
+    rg_tls_session_setup(tc);
 
     if (!cfg->tls.certificate || !cfg->tls.key) {
         errf(err, errlen, "tls: certificate and key are required");

@@ -33,7 +33,8 @@ struct org_trust {
     size_t ncrl;
     struct blob *crl_deferred; /* malloced array, owned: CRLs of intermediate CAs */
     size_t ncrl_deferred;
-    bool crl_enabled; /* the org lists CRLs: every CA in a chain needs a current one */
+    bool crl_enabled;      /* the org lists CRLs: every CA in a chain needs a current one */
+    uint8_t ca_digest[32]; /* SHA-256 over its CA files: a session resumes only under the same */
 };
 
 struct rg_tls_ctx {
@@ -48,6 +49,16 @@ struct peer_chain {
     const uint8_t *der[CHAIN_MAX]; /* borrowed from the verify state's copy */
     int len[CHAIN_MAX];
     int n;
+};
+
+/* What resumption (tls_session.c) keeps on a server WOLFSSL, beside the verify state. */
+struct resume_state {
+    uint8_t issued[16]; /* the cache entry this connection's ticket made, if have_issued */
+    bool have_issued;
+    bool confirmed; /* that entry was confirmed: the connection was accepted */
+    bool restored;  /* the ticket callback put a cached chain back (resumption offered) */
+    char *org;      /* malloced, owned: the org the restored session was accepted for */
+    int proto;      /* enum rg_radius_proto the restored session carried */
 };
 
 /* ---- tls_ctx.c ---- */
@@ -66,12 +77,25 @@ bool rg_tls_verify_ready(void);
 int rg_tls_verify_cb(int preverify, WOLFSSL_X509_STORE_CTX *store);
 /* The chain the verify callback kept for ssl; pc->n is 0 when there is none. */
 void rg_tls_peer_chain(const WOLFSSL *ssl, struct peer_chain *pc);
+/* The resumption state of a server ssl (NULL for other WOLFSSLs). */
+struct resume_state *rg_tls_resume_of(const WOLFSSL *ssl);
+/* Replace the kept chain with a copy of n certificates (DER, back to back, lens[i] each), as
+ * if the peer had sent them. 0 or -ENOMEM (the kept chain is then empty). */
+int rg_tls_chain_set(WOLFSSL *ssl, const uint8_t *der, const int *lens, int n);
 /* The operator-readable reason for a wolfSSL or X509_V_ERR_* verification error. */
 const char *rg_tls_reason_for(int err, WOLFSSL_X509 *cert);
 /* Lower is more specific: which of several orgs' reasons to report. */
 int rg_tls_reason_rank(const char *r);
 /* The one-line text of a certificate name ("" for NULL). */
 void rg_tls_name_text(WOLFSSL_X509_NAME *name, char *out, size_t outlen);
+
+/* ---- tls_session.c ---- */
+
+/* Install the resumption cache's ticket callback on tc's server context when
+ * tls.session-cache > 0, or turn tickets off. */
+void rg_tls_session_setup(struct rg_tls_ctx *tc);
+/* A server ssl is being freed: an entry it issued that was never confirmed goes. */
+void rg_tls_session_ssl_gone(WOLFSSL *ssl, struct resume_state *rs);
 
 /* ---- tls_expiry.c ---- */
 

@@ -244,6 +244,22 @@ int rg_tls_peer_identify(struct rg_tls_ctx *ctx, WOLFSSL *ssl, const struct sock
         return refuse(peer, "no match");
     if (nmatched > 1)
         return refuse(peer, "ambiguous org");
+    if (wolfSSL_session_reused(ssl)) {
+        /* radiusdtls-bis "TLS Session Resumption": the chain came back from the session cache
+         * and was judged above as at a full handshake, now; it must also still be the tenant
+         * the session was accepted for (another org's secret and pool are not to be reached
+         * by a session resumed from this one). */
+        const struct resume_state *rs = rg_tls_resume_of(ssl);
+        if (!rs || !rs->restored || !rs->org)
+            return refuse(peer, "resumed session without its cached identity");
+        if (strcmp(rs->org, chosen->name) != 0) {
+            char text[128];
+            snprintf(text, sizeof(text), "resumed session of another org: %s, now %s", rs->org,
+                     chosen->name);
+            return refuse(peer, text);
+        }
+        peer->resumed = true;
+    }
     peer->org = chosen;
     return 0;
 }

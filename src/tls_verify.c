@@ -42,6 +42,7 @@ struct verify_state {
     uint8_t *chain; /* malloced, owned: the peer's certificates, back to back, leaf first */
     int chain_len[CHAIN_MAX];
     int nchain;
+    struct resume_state resume; /* tls_session.c's */
 };
 
 static int verify_ex_idx = -1;
@@ -181,6 +182,7 @@ static void chain_keep(struct verify_state *vs, const WOLFSSL_X509_STORE_CTX *st
     free(vs->chain);
     vs->chain = NULL;
     vs->nchain = 0;
+    vs->resume.restored = false; /* a full handshake after all: the chain is the peer's */
     if (n <= 0 || !(vs->chain = malloc(total)))
         return; /* rg_tls_peer_identify then refuses: "no certificate" */
     uint8_t *p = vs->chain;
@@ -246,11 +248,38 @@ void rg_tls_ssl_free(WOLFSSL *ssl)
         return;
     struct verify_state *vs = verify_state_of(ssl);
     if (vs) {
+        rg_tls_session_ssl_gone(ssl, &vs->resume);
+        free(vs->resume.org);
         free(vs->chain);
         free(vs->failure);
     }
     free(vs);
     wolfSSL_free(ssl);
+}
+
+struct resume_state *rg_tls_resume_of(const WOLFSSL *ssl)
+{
+    struct verify_state *vs = verify_state_of(ssl);
+    return vs ? &vs->resume : NULL;
+}
+
+int rg_tls_chain_set(WOLFSSL *ssl, const uint8_t *der, const int *lens, int n)
+{
+    struct verify_state *vs = verify_state_of(ssl);
+    if (!vs)
+        return -EINVAL;
+    size_t total = 0;
+    for (int i = 0; i < n; i++)
+        total += (size_t)lens[i];
+    free(vs->chain);
+    vs->chain = NULL;
+    vs->nchain = 0;
+    if (n <= 0 || n > CHAIN_MAX || !(vs->chain = malloc(total)))
+        return -ENOMEM;
+    memcpy(vs->chain, der, total);
+    memcpy(vs->chain_len, lens, (size_t)n * sizeof(*lens));
+    vs->nchain = n;
+    return 0;
 }
 
 void rg_tls_peer_chain(const WOLFSSL *ssl, struct peer_chain *pc)

@@ -32,14 +32,16 @@ unsigned rg_worker_table_limit(const struct rg_config *cfg)
  * keeps freed heap (and the top of each thread's arena) unless asked to return it. */
 static void return_memory(struct rg_worker *w)
 {
-    __atomic_store_n(&w->stats.conn_buffers, w->buf_pool.lent, __ATOMIC_RELAXED);
+    __atomic_store_n(&w->stats.conn_buffers, w->conns.buf_pool.lent, __ATOMIC_RELAXED);
     /* A burst (a thousand APs sending at once) leaves the buffers it freed as holes between
      * the sessions that stay: returned too. */
-    if (w->closes_unreturned < RG_WORKER_TRIM_CLOSES && w->buf_pool.spilled < RG_WORKER_TRIM_CLOSES)
+    struct rg_conn_set *cs = &w->conns;
+    if (cs->closes_unreturned < RG_WORKER_TRIM_CLOSES &&
+        cs->buf_pool.spilled < RG_WORKER_TRIM_CLOSES)
         return;
-    w->closes_unreturned = 0;
-    w->buf_pool.spilled = 0;
-    rg_buf_pool_trim(&w->buf_pool, RG_WORKER_BUF_KEEP / 8);
+    cs->closes_unreturned = 0;
+    cs->buf_pool.spilled = 0;
+    rg_buf_pool_trim(&cs->buf_pool, RG_WORKER_BUF_KEEP / 8);
     rg_buf_pool_trim(&w->proxy.inflight_pool, RG_WORKER_BUF_KEEP / 8);
 #ifdef __GLIBC__
     malloc_trim(0);
@@ -74,22 +76,22 @@ static void on_health(uv_timer_t *t)
     }
 }
 
-/* ---- idle connections give memory back ---- */
+/* ---- the connections' hooks (conn.h's struct rg_conn_hooks), wired to the loop ---- */
 
+/* Idle connections give memory back once this loop turn has polled. */
 static void on_trim(uv_check_t *h)
 {
     struct rg_worker *w = h->data;
-    rg_conn_trim_idle(w);
+    rg_conn_trim_idle(&w->conns);
     uv_check_stop(h);
 }
 
-void rg_worker_schedule_trim(struct rg_worker *w)
+static void schedule_trim(void *arg)
 {
+    struct rg_worker *w = arg;
     if (!uv_is_closing((uv_handle_t *)&w->trim_check))
         uv_check_start(&w->trim_check, on_trim);
 }
-
-/* ---- handshake slots ---- */
 
 /* While connections wait for a handshake slot, look again this often: slots freed by other
  * workers (the limits are global) are noticed by polling, not by a cross-thread wake-up. */
@@ -98,21 +100,20 @@ void rg_worker_schedule_trim(struct rg_worker *w)
 static void on_admit(uv_timer_t *t)
 {
     struct rg_worker *w = t->data;
-    rg_conn_admit_waiting(w);
-    if (w->waiting.n == 0)
+    rg_conn_admit_waiting(&w->conns);
+    if (w->conns.waiting.n == 0)
         uv_timer_stop(t);
 }
 
-void rg_worker_schedule_admit(struct rg_worker *w)
+static void schedule_admit(void *arg)
 {
+    struct rg_worker *w = arg;
     /* From the loop, not from inside the close or handshake that freed the slot. */
     if (!w->stopping)
         uv_timer_start(&w->admit_timer, on_admit, 0, RG_WORKER_ADMIT_POLL_MS);
 }
 
-/* ---- fairness: loop turns ---- */
-
-static void wake_paused(struct rg_worker *w);
+/* Fairness: loop turns are counted for the connections' shares. */
 static void flush_output(struct rg_worker *w);
 
 static void on_turn(uv_prepare_t *p)
@@ -120,9 +121,9 @@ static void on_turn(uv_prepare_t *p)
     struct rg_worker *w = p->data;
     /* One turn per loop iteration: when more_idle began it before the poll, the
      * connections it ran must not get a second share in this iteration's poll. */
-    if (!w->more_turn)
-        rg_conn_turn_begin(w);
-    w->more_turn = false;
+    if (!w->conns.more_turn)
+        rg_conn_turn_begin(&w->conns);
+    w->conns.more_turn = false;
     /* Output produced outside the poll (a retransmission from a timer, requests framed from
      * the "more" list) leaves now: the poll may block, and the check handle would only run
      * after its next event. flush_output first wakes the connections that slots freed outside
@@ -130,53 +131,32 @@ static void on_turn(uv_prepare_t *p)
      * poll already; a freed slot always starts the check handle, except while it closes. */
     if (uv_is_active((uv_handle_t *)&w->flush_check))
         flush_output(w);
-    else if (w->wake_credit > 0 && w->paused)
-        wake_paused(w);
+    else if (rg_conn_wake_due(&w->conns))
+        rg_conn_wake_paused(&w->conns);
 }
 
 static void on_more(uv_idle_t *i)
 {
     struct rg_worker *w = i->data;
-    rg_conn_turn_begin(w);
-    w->more_turn = true;
-    rg_conn_run_more(w);
-    if (!w->more_head)
+    rg_conn_turn_begin(&w->conns);
+    w->conns.more_turn = true;
+    rg_conn_run_more(&w->conns);
+    if (!w->conns.more_head)
         uv_idle_stop(i);
 }
 
-void rg_worker_schedule_more(struct rg_worker *w)
+static void schedule_more(void *arg)
 {
+    struct rg_worker *w = arg;
     uv_idle_start(&w->more_idle, on_more);
 }
 
-/* ---- backpressure: paused connections are woken from the loop ---- */
-
-void rg_worker_resume_paused(struct rg_worker *w)
+/* The table freed a slot (rg_proxy_host.slot_freed): a paused connection is woken from the
+ * check handle after the poll or the prepare handle before it (rg_conn_slot_freed). */
+static void slot_freed(void *arg)
 {
-    /* One connection per freed slot, counted here and woken from the loop (wake_paused: the
-     * check handle after the poll, the prepare handle before it), never from inside the
-     * reply, timeout or send callback that freed the slot. */
-    if (!w->paused)
-        return;
-    w->wake_credit++;
-    rg_worker_schedule_flush(w);
-}
-
-/* Wake one paused connection per slot freed, oldest first; it pauses again (at the tail) if
- * the table is still full. Slots a woken connection frees (a reply, a drop) add to the
- * count and are served in this loop. */
-static void wake_paused(struct rg_worker *w)
-{
-    while (w->wake_credit > 0 && w->paused) {
-        w->wake_credit--;
-        struct rg_conn *c = w->paused;
-        w->paused = c->next_paused;
-        if (!w->paused)
-            w->paused_tail = NULL;
-        c->next_paused = NULL;
-        rg_conn_resume(c);
-    }
-    w->wake_credit = 0;
+    struct rg_worker *w = arg;
+    rg_conn_slot_freed(&w->conns);
 }
 
 /* ---- batched output ---- */
@@ -189,11 +169,11 @@ static void flush_output(struct rg_worker *w)
 {
     rg_backend_drain(&w->backend_io);
     do {
-        wake_paused(w);
+        rg_conn_wake_paused(&w->conns);
         rg_backend_flush(&w->backend_io);
-    } while (w->wake_credit > 0 && w->paused);
-    rg_conn_flush_staged(w);
-    if (!w->staged && !w->backend_io.send_socks && !(w->wake_credit > 0 && w->paused))
+    } while (rg_conn_wake_due(&w->conns));
+    rg_conn_flush_staged(&w->conns);
+    if (!w->conns.staged && !w->backend_io.send_socks && !rg_conn_wake_due(&w->conns))
         uv_check_stop(&w->flush_check);
 }
 
@@ -202,20 +182,20 @@ static void on_flush_check(uv_check_t *h)
     flush_output(h->data);
 }
 
-static void schedule_backend_flush(void *arg)
+/* Run flush_output at the end of this loop turn (the check phase): the connections' and the
+ * backend sets' flush hook. */
+static void schedule_flush(void *arg)
 {
-    rg_worker_schedule_flush(arg);
-}
-
-void rg_worker_backend_io_init(struct rg_worker *w)
-{
-    rg_backend_io_init(&w->backend_io, &w->loop, &w->stats, w->metrics, schedule_backend_flush, w);
-}
-
-void rg_worker_schedule_flush(struct rg_worker *w)
-{
+    struct rg_worker *w = arg;
     if (!uv_is_closing((uv_handle_t *)&w->flush_check))
         uv_check_start(&w->flush_check, on_flush_check);
+}
+
+/* Lend w's loop, counters and metrics shard to its backend sets (w->backend_io), their flush
+ * asked for through schedule_flush. */
+static void backend_io_init(struct rg_worker *w)
+{
+    rg_backend_io_init(&w->backend_io, &w->loop, &w->stats, w->metrics, schedule_flush, w);
 }
 
 /* ---- lifecycle ---- */
@@ -227,8 +207,8 @@ static void close_cb_noop(uv_handle_t *h)
 
 static void finish_stop(struct rg_worker *w)
 {
-    while (w->conns)
-        rg_conn_close(w->conns, "gateway stopping");
+    while (w->conns.head)
+        rg_conn_close(w->conns.head, "gateway stopping");
     rg_coa_worker_close(w->coa);
     rg_proxy_abort_all(&w->proxy);
     rg_proxy_close(&w->proxy);
@@ -268,32 +248,34 @@ static void install_gen(struct rg_worker *w, struct rg_gen *g)
     struct rg_backend_set *old_set = w->backends;
     struct rg_backend_events ev = rg_proxy_backend_events(&w->proxy);
     w->backends = rg_backend_set_new(&w->backend_io, g->cfg, &ev);
+    rg_proxy_set_backends(&w->proxy, w->backends);
     rg_backend_set_inherit(w->backends, old_set);
     rg_backend_set_retire(old_set);
     rg_gen_unref(w->gen);
     w->gen = g;
+    w->conns.gen = g;
     /* radiusdtls-bis §3.3: trusted CAs or revocation data may have changed; every connected
      * peer is re-assessed. A close can resume paused connections, which may close (unlink)
      * others: walk a snapshot of the list. Closed ones stay allocated until their close
      * callbacks, which run after this one, and rg_conn_recheck skips them. */
-    unsigned before = w->nconns, n = 0;
+    unsigned before = w->conns.count, n = 0;
     struct rg_conn **all = before ? malloc(before * sizeof(*all)) : NULL;
-    for (struct rg_conn *c = w->conns; c && all; c = c->next)
+    for (struct rg_conn *c = w->conns.head; c && all; c = c->next)
         all[n++] = c;
     for (unsigned i = 0; i < n; i++)
         rg_conn_recheck(all[i], g);
     if (!all) { /* out of memory for the snapshot: the plain walk */
-        for (struct rg_conn *c = w->conns, *next; c; c = next) {
+        for (struct rg_conn *c = w->conns.head, *next; c; c = next) {
             next = c->next;
             rg_conn_recheck(c, g);
         }
     }
     free(all);
-    if (w->waiting.n) /* the limits may have grown */
-        rg_worker_schedule_admit(w);
-    if (before != w->nconns)
+    if (w->conns.waiting.n) /* the limits may have grown */
+        schedule_admit(w);
+    if (before != w->conns.count)
         rg_notice("event=recheck_closed generation=%llu closed=%u worker=%u",
-                  (unsigned long long)g->number, before - w->nconns, w->index);
+                  (unsigned long long)g->number, before - w->conns.count, w->index);
 }
 
 static void on_wakeup(uv_async_t *a)
@@ -310,7 +292,7 @@ static void on_wakeup(uv_async_t *a)
         rg_gen_unref(g);
     if (stop && !w->stopping) {
         w->stopping = true;
-        rg_listener_close_all(w);
+        rg_listener_close_all(&w->listen);
         w->stop_deadline_ms = rg_now_ms() + RG_WORKER_DRAIN_MS;
         uv_timer_start(&w->drain_timer, on_drain, 0, 100);
     }
@@ -331,7 +313,7 @@ static void release(struct rg_worker *w)
     rg_backend_io_free(&w->backend_io);
     rg_coa_worker_free(w->coa);
     w->coa = NULL;
-    rg_buf_pool_trim(&w->buf_pool, 0);
+    rg_buf_pool_trim(&w->conns.buf_pool, 0);
     if (w->pending_gen)
         rg_gen_unref(w->pending_gen);
     w->pending_gen = NULL;
@@ -345,8 +327,8 @@ int rg_worker_start(struct rg_worker *w, unsigned index, struct rg_gen *gen)
     memset(w, 0, sizeof(*w));
     w->index = index;
     w->metrics = rg_metrics_shard(index);
-    rg_worker_backend_io_init(w);
-    rg_buf_pool_init(&w->buf_pool, RG_WORKER_BUF_SIZE, RG_WORKER_BUF_KEEP);
+    backend_io_init(w);
+    rg_buf_pool_init(&w->conns.buf_pool, RG_WORKER_BUF_SIZE, RG_WORKER_BUF_KEEP);
     int rc = uv_loop_init(&w->loop);
     if (rc < 0)
         return rc;
@@ -373,13 +355,35 @@ int rg_worker_start(struct rg_worker *w, unsigned index, struct rg_gen *gen)
     w->gen = rg_gen_ref(gen);
     struct rg_backend_events ev = rg_proxy_backend_events(&w->proxy);
     w->backends = rg_backend_set_new(&w->backend_io, gen->cfg, &ev);
-    rc = rg_proxy_init(&w->proxy, w, &w->loop, rg_worker_table_limit(gen->cfg));
+    const struct rg_proxy_host host = {.stats = &w->stats,
+                                       .metrics = w->metrics,
+                                       .index = index,
+                                       .slot_freed = slot_freed,
+                                       .arg = w};
+    rc = rg_proxy_init(&w->proxy, &host, &w->loop, rg_worker_table_limit(gen->cfg));
+    rg_proxy_set_backends(&w->proxy, w->backends);
+    w->conns.loop = &w->loop;
+    w->conns.index = index;
+    w->conns.stats = &w->stats;
+    w->conns.metrics = w->metrics;
+    w->conns.proxy = &w->proxy;
+    w->conns.coa = w->coa;
+    w->conns.gen = w->gen;
+    w->conns.hooks = (struct rg_conn_hooks){.schedule_admit = schedule_admit,
+                                            .schedule_more = schedule_more,
+                                            .schedule_flush = schedule_flush,
+                                            .schedule_trim = schedule_trim,
+                                            .arg = w};
+    w->listen.loop = &w->loop;
+    w->listen.index = index;
+    w->listen.stats = &w->stats;
+    w->listen.conns = &w->conns;
     if (rc == 0)
-        rc = rg_listener_open(w, gen->cfg);
+        rc = rg_listener_open(&w->listen, gen->cfg);
     if (rc < 0) {
         w->stop = true;
         w->stopping = true;
-        rg_listener_close_all(w);
+        rg_listener_close_all(&w->listen);
         finish_stop(w);
         uv_run(&w->loop, UV_RUN_DEFAULT);
         release(w); /* what rg_worker_join releases, for a worker that never ran */

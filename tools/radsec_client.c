@@ -138,6 +138,7 @@ struct options {
     const char *alpn;       /* --alpn: ALPN names to offer, comma separated */
     bool require_11;        /* --radius-1.1: radius/1.1 must be selected */
     bool same_token;        /* --same-token: every RADIUS/1.1 request gets one Token */
+    const char *session;    /* --session: resume the TLS session kept here, keep the new one */
     struct extra_attr extra[MAX_EXTRA];
     int n_extra;
 };
@@ -219,6 +220,9 @@ static void usage(FILE *out)
                  "                          with radius/1.1 selected, speak RADIUS/1.1\n"
                  "  --radius-1.1            --alpn radius/1.1, and fail unless it is selected\n"
                  "  --same-token            RADIUS/1.1: every request carries the same Token\n"
+                 "  --session FILE          offer the TLS session saved in FILE (if any) for\n"
+                 "                          resumption and save the one held at the end there;\n"
+                 "                          prints \"session: resumed\" or \"session: full\"\n"
                  "  -v, --verbose           TLS details on stderr\n"
                  "exit: 0 accept/accounting-response/status answer, 1 reject, 2 failure,\n"
                  "      3 Protocol-Error (RADIUS/1.1)\n");
@@ -1101,6 +1105,35 @@ static bool hold(WOLFSSL *ssl, int argc, char **argv, uint8_t *pkt, struct reque
     return false;
 }
 
+/* --session: the saved session (DER, wolfSSL_i2d_SSL_SESSION), NULL when there is none. */
+static WOLFSSL_SESSION *session_load(const char *path)
+{
+    static uint8_t buf[16384];
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    size_t n = fread(buf, 1, sizeof(buf), f);
+    fclose(f);
+    const unsigned char *p = buf;
+    return n ? wolfSSL_d2i_SSL_SESSION(NULL, &p, (long)n) : NULL;
+}
+
+static void session_save(WOLFSSL *ssl, const char *path)
+{
+    static uint8_t buf[16384];
+    WOLFSSL_SESSION *s = wolfSSL_get1_session(ssl);
+    int n = s ? wolfSSL_i2d_SSL_SESSION(s, NULL) : 0;
+    unsigned char *p = buf;
+    if (n <= 0 || n > (int)sizeof(buf) || wolfSSL_i2d_SSL_SESSION(s, &p) != n)
+        n = 0;
+    FILE *f = fopen(path, "wb");
+    if (f) {
+        fwrite(buf, 1, (size_t)n, f);
+        fclose(f);
+    }
+    wolfSSL_SESSION_free(s);
+}
+
 static int run(int argc, char **argv)
 {
     static uint8_t pkts[MAX_COUNT][RG_RADIUS_MAX_LEN];
@@ -1149,6 +1182,12 @@ static int run(int argc, char **argv)
     wolfSSL_set_fd(ssl, fd);
     if (opt.verify_name)
         wolfSSL_check_domain_name(ssl, opt.verify_name);
+    WOLFSSL_SESSION *saved = opt.session ? session_load(opt.session) : NULL;
+    if (opt.session)
+        wolfSSL_UseSessionTicket(ssl); /* TLS 1.2 (RFC 5077); TLS 1.3 takes tickets anyway */
+    if (saved)
+        wolfSSL_set_session(ssl, saved);
+    wolfSSL_SESSION_free(saved);
     if (opt.alpn && wolfSSL_UseALPN(ssl, (char *)opt.alpn, (word32)strlen(opt.alpn),
                                     WOLFSSL_ALPN_CONTINUE_ON_MISMATCH) != WOLFSSL_SUCCESS) {
         fprintf(stderr, "radsec_client: bad --alpn %s\n", opt.alpn);
@@ -1158,6 +1197,8 @@ static int run(int argc, char **argv)
     int result = EXIT_FAIL;
     bool held_closed = false;
     bool refused = handshake(ssl, deadline) != 0;
+    if (!refused && opt.session)
+        printf("session: %s\n", wolfSSL_session_reused(ssl) ? "resumed" : "full");
     if (!refused && opt.alpn) {
         char *sel = NULL;
         word16 sel_len = 0;
@@ -1234,6 +1275,8 @@ static int run(int argc, char **argv)
             t.timeout++;
         }
     }
+    if (!refused && opt.session)
+        session_save(ssl, opt.session);
     if (!refused && !t.closed) {
         wolfSSL_shutdown(ssl); /* send close_notify; do not wait for the server's */
         if (raw || opt.expect_close)
@@ -1290,7 +1333,8 @@ int main(int argc, char **argv)
         O_RADIUS11,
         O_SAME_TOKEN,
         O_SOURCE,
-        O_REPLY_SECRET
+        O_REPLY_SECRET,
+        O_SESSION
     };
     /* A server that closes on us must show up as a result, not kill the client. */
     signal(SIGPIPE, SIG_IGN);
@@ -1314,6 +1358,7 @@ int main(int argc, char **argv)
         {"answer-coa", required_argument, NULL, O_ANSWER_COA},
         {"records", required_argument, NULL, O_RECORDS},
         {"alpn", required_argument, NULL, O_ALPN},
+        {"session", required_argument, NULL, O_SESSION},
         {"radius-1.1", no_argument, NULL, O_RADIUS11},
         {"same-token", no_argument, NULL, O_SAME_TOKEN},
         {"source", required_argument, NULL, O_SOURCE},
@@ -1380,6 +1425,9 @@ int main(int argc, char **argv)
             break;
         case O_SOURCE:
             opt.source = optarg;
+            break;
+        case O_SESSION:
+            opt.session = optarg;
             break;
         case O_RECORDS:
             if (strcmp(optarg, "one") == 0) {

@@ -162,6 +162,11 @@ struct rg_config {
         char *key;         /* malloced, owned */
         int min_version;   /* 12 or 13 */
         char *ciphers;     /* malloced, owned; "" means the built-in list */
+        /* Resumption (radiusdtls-bis "TLS Session Resumption", tls_session.c): sessions kept
+         * for all workers, 0 for none; how long one may be resumed (never past the client's
+         * certificates). */
+        unsigned session_cache;
+        unsigned session_lifetime_s;
     } tls;
 
     struct rg_org *orgs; /* malloced array, owned */

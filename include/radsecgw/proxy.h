@@ -19,7 +19,6 @@
 #include "radsecgw/translate.h"
 #include "radsecgw/tls_stream.h"
 
-struct rg_worker;
 struct rg_backend_sock;
 struct rg_backend_server;
 struct rg_backend_pool;
@@ -42,9 +41,23 @@ struct rg_proxy_ops {
 
 extern const struct rg_proxy_ops rg_proxy_backend_ops;
 
+/* What the table's owner (a worker) lends it at rg_proxy_init: where it counts, the metrics
+ * shard, the index its log lines name, and whom it tells that a slot was freed (a connection
+ * paused for table room may go on: the owner wakes it from its loop, not from inside the
+ * call). The table includes nothing of its owner. */
+struct rg_proxy_host {
+    struct rg_stats *stats;           /* not owned; NULL (tests of the storage): not counted */
+    struct rg_metrics_shard *metrics; /* not owned; NULL without a metrics block */
+    unsigned index;                   /* the worker's, for worker= in log lines */
+    void (*slot_freed)(void *arg);    /* NULL: nobody waits for room */
+    void *arg;
+};
+
 /* The table. */
 struct rg_proxy {
-    struct rg_worker *worker;       /* owner */
+    struct rg_proxy_host host; /* copied at rg_proxy_init */
+    struct rg_backend_set
+        *backends;                  /* not owned: the owner's current set (rg_proxy_set_backends) */
     const struct rg_proxy_ops *ops; /* not owned (static, or the test's) */
     void *ops_arg;
     struct rg_request **chunks; /* malloced array of malloced chunks of slots, owned */
@@ -69,11 +82,17 @@ struct rg_proxy {
     uv_timer_t share_timer; /* embedded; closed with the worker */
 };
 
-/* Limit: max_requests slots (rounded up to a chunk). timer may be NULL loop for tests.
- * These three live in proxy_table.c with the storage they set up and free. */
-int rg_proxy_init(struct rg_proxy *px, struct rg_worker *w, uv_loop_t *loop, unsigned max_requests);
+/* Limit: max_requests slots (rounded up to a chunk). host may be NULL (nothing counted, nobody
+ * told) and loop NULL (no timers) for tests. These three live in proxy_table.c with the
+ * storage they set up and free. */
+int rg_proxy_init(struct rg_proxy *px, const struct rg_proxy_host *host, uv_loop_t *loop,
+                  unsigned max_requests);
 void rg_proxy_close(struct rg_proxy *px); /* closes the timer; free with rg_proxy_free later */
 void rg_proxy_free(struct rg_proxy *px);
+
+/* The backend set new requests are routed to (the owner's, at start and after each reload;
+ * requests in flight keep the set they were sent on). */
+void rg_proxy_set_backends(struct rg_proxy *px, struct rg_backend_set *set);
 
 /* Drive the table through ops from now on (tests: a fake backend and clock). */
 void rg_proxy_set_ops(struct rg_proxy *px, const struct rg_proxy_ops *ops, void *arg);

@@ -25,13 +25,13 @@ void rg_tls_global_cleanup(void);
 
 /* Build the server context: load tls.certificate (leaf + intermediates), tls.key, every
  * org's CAs and CRLs; TLS 1.2/1.3 per min-version; ECDHE+AEAD ciphers by default;
- * VERIFY_PEER | FAIL_IF_NO_PEER_CERT; no session cache and no tickets (wolfSSL 5.5 does not
- * keep the client certificate across resumption). On error returns negative and writes a
- * reason naming the file into err. cfg must outlive the context (it points into it).
- * A CRL whose nextUpdate has passed is not loaded (a warning is logged) and that CA's
- * clients are refused with "CRL missing or stale"; when an org lists CRLs, every CA of a
- * client's chain must have a current one. A CRL issued by an intermediate CA (not a trust
- * anchor) is applied when a client presents that intermediate. */
+ * VERIFY_PEER | FAIL_IF_NO_PEER_CERT; wolfSSL's session cache off; tickets into the
+ * gateway's own session cache when tls.session-cache > 0 (see "session resumption" below).
+ * On error returns negative and writes a reason naming the file into err. cfg must outlive the
+ * context (it points into it). A CRL whose nextUpdate has passed is not loaded (a warning is
+ * logged) and that CA's clients are refused with "CRL missing or stale"; when an org lists CRLs,
+ * every CA of a client's chain must have a current one. A CRL issued by an intermediate CA (not a
+ * trust anchor) is applied when a client presents that intermediate. */
 int rg_tls_ctx_new(const struct rg_config *cfg, struct rg_tls_ctx **out, char *err, size_t errlen);
 void rg_tls_ctx_free(struct rg_tls_ctx *ctx);
 
@@ -65,8 +65,8 @@ extern const uint8_t rg_tls_alert_no_application_protocol[7];
 /* After a successful handshake: what the connection carries (enum rg_radius_proto, from the
  * negotiated ALPN name), or -EPROTO when it does not satisfy mode: radius/1.1 only over
  * TLS 1.3 and not under forbid, only radius/1.1 under require. rg_tls_alpn_prepare already
- * ensures both; this checks the finished handshake (and would a resumed one: RFC 9765
- * §"Session Resumption"; resumption is disabled). */
+ * ensures both; this checks the finished handshake, resumed ones too (RFC 9765 §"Session
+ * Resumption"; that a radius/1.1 session resumes only as radius/1.1 is rg_tls_resumed's). */
 int rg_tls_protocol(WOLFSSL *ssl, enum rg_radius11_mode mode);
 
 /* Whether wolfSSL runs AES-GCM in hardware here (AES-NI and PCLMULQDQ on x86 with a wolfSSL
@@ -93,6 +93,7 @@ struct rg_tls_peer {
     char cn[RG_TLS_NAME_MAX];
     char reason[128]; /* why refused: "unknown CA", "expired", "no match", ... */
     time_t not_after; /* earliest notAfter in the chain the peer sent; 0 if unknown */
+    bool resumed;     /* a resumed session, identified from the chain its cache entry kept */
 };
 
 /* Why the handshake failed, when it was certificate verification (from the verify
@@ -117,6 +118,44 @@ int rg_tls_peer_identify(struct rg_tls_ctx *ctx, WOLFSSL *ssl, const struct sock
  * "expired", "CRL missing or stale", ...) or "now matches org X, not Y". old may be NULL. */
 int rg_tls_peer_recheck(struct rg_tls_ctx *ctx, WOLFSSL *ssl, const struct sockaddr *addr,
                         const struct rg_tls_peer *old, struct rg_tls_peer *now);
+
+/* ---- session resumption (tls_session.c; radiusdtls-bis "TLS Session Resumption") ----
+ * With tls.session-cache > 0 every accepted connection gets one ticket (TLS 1.2 RFC 5077,
+ * TLS 1.3 NewSessionTicket; never early data). The ticket is a random handle into one bounded
+ * cache for the process (all workers, all generations), which keeps wolfSSL's session secrets
+ * and the chain the client presented. A resumption puts that chain back on the WOLFSSL, so
+ * rg_tls_peer_identify judges it as at a full handshake, under the context in force: CAs,
+ * CRLs, dates, allow, match; a resumed session must also land in the org it was accepted for.
+ * A TLS 1.3 entry is used once (a resumption gets a new ticket; a TLS 1.2 one is offered
+ * again until it ends: wolfSSL 5.5 issues none on a resumed TLS 1.2 session); it ends at
+ * tls.session-lifetime, at the chain's earliest notAfter, when its org is gone or its org's CA
+ * files changed (refused then: a full handshake follows), or when the cache is full (oldest first).
+ */
+
+/* After the connection was accepted under ctx (identified as peer, carrying proto): the
+ * ticket it was given may be resumed from now on. A ticket of a refused connection never is. */
+void rg_tls_session_confirm(struct rg_tls_ctx *ctx, WOLFSSL *ssl, const struct rg_tls_peer *peer,
+                            int proto);
+
+/* After a handshake: -1 when it was not a resumption; else the enum rg_radius_proto the resumed
+ * session was accepted with (RFC 9765 §"Session Resumption": a radius/1.1 session resumes only
+ * as radius/1.1), or -EPROTO when wolfSSL resumed a session that is not from the cache. */
+int rg_tls_resumed(WOLFSSL *ssl);
+
+/* A new generation is in force (reload, CRL refresh): drop the entries that could no longer
+ * resume under now (org gone, its CA files changed, expired) and those over its
+ * session-cache. now NULL drops everything. Returns how many went. */
+size_t rg_tls_session_prune(const struct rg_tls_ctx *now);
+
+struct rg_tls_session_stats {
+    uint64_t issued;   /* tickets given */
+    uint64_t resumed;  /* tickets that brought their session back */
+    uint64_t unknown;  /* tickets offered that the cache does not know (or forged) */
+    uint64_t rejected; /* known but refused: not accepted, expired, org gone, CAs changed */
+    uint64_t evicted;  /* dropped for room, or by rg_tls_session_prune */
+    size_t kept;       /* entries now */
+};
+void rg_tls_session_stats(struct rg_tls_session_stats *out);
 
 /* Is the source address allowed by at least one org (checked before the handshake)?
  * An org with no allow prefixes accepts any source. */

@@ -11,6 +11,7 @@
 #include "radsecgw/config.h"
 #include "radsecgw/conn.h"
 #include "radsecgw/gen.h"
+#include "radsecgw/listener.h"
 #include "radsecgw/proxy.h"
 #include "radsecgw/metrics.h"
 #include "radsecgw/stats.h"
@@ -20,17 +21,6 @@ struct rg_conn;
 struct rg_backend_set;
 struct rg_backend_sock;
 struct rg_coa_worker;
-
-struct rg_listener {
-    uv_tcp_t tcp;             /* embedded; the struct is freed once tcp and spare are closed */
-    uv_tcp_t spare;           /* embedded; takes a connection there is no memory for */
-    unsigned open_handles;    /* tcp, and spare while it closes */
-    bool closed;              /* tcp closed: free when spare's close completes too */
-    bool spare_busy;          /* spare is closing the last dropped connection */
-    bool spare_wanted;        /* another connection waits for spare (libuv holds it) */
-    struct rg_worker *worker; /* not owned */
-    char addr_text[64];
-};
 
 /* The worker's buffer pool: each buffer holds a whole TLS record (RFC 8446 §5.2: 2^14 octets
  * plus header and expansion); up to RG_WORKER_BUF_KEEP idle ones are kept for reuse. */
@@ -52,48 +42,25 @@ struct rg_worker {
     struct rg_gen *gen;              /* reference held: current generation */
     struct rg_backend_set *backends; /* owned: current backend set */
     struct rg_proxy proxy;
-    struct rg_listener **listeners; /* malloced array, owned; each freed in its close cb */
-    unsigned nlisteners;
-    struct rg_conn *conns; /* list of open connections (owned, freed in close callbacks) */
-    unsigned nconns;
-    struct rg_conn *staged; /* connections with packets staged in this loop turn */
+    struct rg_conn_set conns;      /* the connections (conn.h's), wired to the handles below */
+    struct rg_listener_set listen; /* its listening sockets (listener.h's) */
     uv_check_t
         flush_check; /* after the turn's I/O: wakes paused connections, encrypts and writes */
     struct rg_backend_io backend_io; /* lent to the backend sets (backend.c's to use) */
-    struct rg_conn *paused;          /* connections waiting for table room, oldest first */
-    struct rg_conn *paused_tail;     /* last of that list: paused connections resume in order */
-    unsigned wake_credit;            /* slots freed since the paused were woken: how many to wake */
-    unsigned closes_unreturned;      /* connections closed since return_memory last ran */
-    uint64_t next_conn_id;
-    struct rg_conn_queue waiting;  /* accepted, waiting for a handshake slot, oldest first */
-    struct rg_conn *waiting_heard; /* ...but those that spoke first: the last of them */
-    struct rg_conn_queue silent;   /* in the handshake, nothing received yet, oldest first */
-    uv_timer_t admit_timer;        /* hands freed slots to waiting connections */
-    /* Fairness (conn.c): a loop turn is counted by turn_prepare; connections that used
-     * their share of one wait in the more list for the next, run from more_idle (which
+    uv_timer_t admit_timer;          /* hands freed slots to waiting connections */
+    /* Fairness (conn_fairness.c): a loop turn is counted by turn_prepare; connections that
+     * used their share of one wait in the more list for the next, run from more_idle (which
      * also keeps the poll from blocking while any wait). */
     uv_prepare_t turn_prepare;
     uv_idle_t more_idle;
-    uint64_t turn;
-    bool more_turn;          /* more_idle began this iteration's turn: the prepare does not */
-    unsigned turn_busy;      /* connections that used up their share in this turn */
-    unsigned turn_busy_prev; /* ...and in the last one (conn_fairness.c divides by it) */
-    struct rg_conn *more_head, *more_tail; /* not owned */
-    unsigned nmore;
-    uint64_t handshake_turn; /* the turn handshake_ns belongs to */
-    uint64_t handshake_ns;   /* TLS handshake work done in that turn */
     uv_timer_t health_timer; /* probes and hold-down */
     uint64_t beat_ms;        /* atomic: when health_timer last ran (the loop turns); main's
                                 watchdog reads it */
     struct rg_stats stats;
     struct rg_metrics_shard *metrics; /* not owned (metrics.c); NULL without a metrics block */
     struct rg_coa_worker *coa;        /* owned by coa_worker.c: CoA queue, timeouts */
-    struct rg_buf_pool buf_pool;      /* TLS and write buffers of this worker's connections */
     uv_check_t trim_check;            /* runs rg_conn_trim_idle after the poll */
-    struct rg_conn *trim_head;        /* connections to trim (rg_conn.trim_next) */
-    uint8_t tcp_buf[65536];           /* receive buffer for AP connections */
-    bool tcp_buf_busy;
-    uv_timer_t drain_timer; /* graceful stop */
+    uv_timer_t drain_timer;           /* graceful stop */
     uint64_t stop_deadline_ms;
 };
 
@@ -104,26 +71,6 @@ void rg_worker_reload(struct rg_worker *w, struct rg_gen *gen);
 /* Main thread: graceful stop (stop accepting, drain in-flight up to a few seconds). */
 void rg_worker_stop(struct rg_worker *w);
 void rg_worker_join(struct rg_worker *w);
-
-/* Run rg_conn_admit_waiting from the loop soon, then every few ms while any wait. */
-void rg_worker_schedule_admit(struct rg_worker *w);
-
-/* Start the idle handle that runs rg_conn_run_more (the more list is not empty). */
-void rg_worker_schedule_more(struct rg_worker *w);
-
-/* Lend w's loop, counters and metrics shard to its backend sets (w->backend_io), their
- * flush asked for through rg_worker_schedule_flush. */
-void rg_worker_backend_io_init(struct rg_worker *w);
-
-/* Run rg_conn_flush_staged at the end of this loop turn (the check phase). */
-void rg_worker_schedule_flush(struct rg_worker *w);
-
-/* Run rg_conn_trim_idle once this loop turn has polled. */
-void rg_worker_schedule_trim(struct rg_worker *w);
-
-/* A request slot was freed (proxy.c): one connection paused by backpressure is woken from
- * the worker's check handle, once this loop turn has polled (not from inside the caller). */
-void rg_worker_resume_paused(struct rg_worker *w);
 
 /* Requests the worker's table may hold for cfg (every server's max-outstanding, auth
  * and accounting). */

@@ -82,6 +82,8 @@ static void test_defaults(void **state)
     assert_string_equal(cfg->tls.key, "server.key");
     assert_int_equal(cfg->tls.min_version, 12);
     assert_string_equal(cfg->tls.ciphers, "");
+    assert_int_equal(cfg->tls.session_cache, 10000);
+    assert_int_equal(cfg->tls.session_lifetime_s, 86400);
 
     assert_int_equal(cfg->norgs, 1);
     const struct rg_org *o = &cfg->orgs[0];
@@ -255,6 +257,8 @@ static void test_good_file(void **state)
     assert_int_equal(cfg->listen.max_requests_per_second, 500);
     assert_int_equal(cfg->tls.min_version, 13);
     assert_string_equal(cfg->tls.ciphers, "TLS13-AES256-GCM-SHA384");
+    assert_int_equal(cfg->tls.session_cache, 500);
+    assert_int_equal(cfg->tls.session_lifetime_s, 3600);
 
     assert_int_equal(cfg->norgs, 2);
     const struct rg_org *acme = rg_config_find_org(cfg, "acme");
@@ -494,6 +498,10 @@ static void test_line_numbers_after_comments(void **state)
 static void test_range_errors(void **state)
 {
     expect_error(BASE "listen { port = 0 }\n", "bad.conf:4: port 0 is out of range (1..65535)\n");
+    expect_error("tls { certificate = \"c.pem\" key = \"k.pem\"\n session-lifetime = 30 }\n",
+                 "bad.conf:2: session-lifetime 30 is out of range (60..604800)\n");
+    expect_error("tls { certificate = \"c.pem\" key = \"k.pem\"\n session-cache = -1 }\n",
+                 "bad.conf:2: session-cache -1 is out of range (0..1000000)\n");
     expect_error(BASE "listen { port = 65536 }\n",
                  "bad.conf:4: port 65536 is out of range (1..65535)\n");
     expect_error(BASE "coa { port = 0 }\n", "bad.conf:4: port 0 is out of range (1..65535)\n");

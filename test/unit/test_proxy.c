@@ -21,7 +21,6 @@
 #include "radsecgw/radius11.h"
 #include "radsecgw/radius_crypto.h"
 #include "radsecgw/tls_stream.h"
-#include "radsecgw/worker.h"
 
 /* ---- the AP as the state table sees it: an origin whose replies the test keeps ---- */
 
@@ -80,8 +79,35 @@ static void fap_up(const struct rg_config *cfg, bool open)
  * a port nobody answers on; replies are handed to rg_proxy_on_reply directly. The AP is
  * gone for what it would be sent (no reply is counted). ---- */
 
-static struct rg_worker wk;
-static struct rg_gen wgen;
+/* What a worker lends its table and backend sets, and nothing else of it. */
+static struct {
+    uv_loop_t loop;
+    uv_check_t flush_check; /* batched sends, as the worker's check handle does them */
+    struct rg_backend_io backend_io;
+    struct rg_backend_set *backends;
+    struct rg_stats stats;
+    struct rg_proxy proxy;
+} wk;
+
+static void on_flush_check(uv_check_t *h)
+{
+    rg_backend_flush(&wk.backend_io);
+    if (!wk.backend_io.send_socks)
+        uv_check_stop(h);
+}
+
+static void schedule_flush(void *arg)
+{
+    (void)arg;
+    uv_check_start(&wk.flush_check, on_flush_check);
+}
+
+static void table_up(uv_loop_t *loop)
+{
+    const struct rg_proxy_host host = {.stats = &wk.stats};
+    assert_int_equal(rg_proxy_init(&wk.proxy, &host, loop, 1024), 0);
+}
+static struct rg_config *wcfg; /* the table's config, owned by the test */
 
 static void worker_up(const char *ma)
 {
@@ -103,16 +129,13 @@ static void worker_up(const char *ma)
     rg_config_diag_free(&diag);
     memset(&wk, 0, sizeof(wk));
     assert_int_equal(uv_loop_init(&wk.loop), 0);
-    assert_int_equal(uv_check_init(&wk.loop, &wk.flush_check), 0); /* batched sends */
-    wk.flush_check.data = &wk;
-    assert_int_equal(rg_proxy_init(&wk.proxy, &wk, &wk.loop, 1024), 0);
+    assert_int_equal(uv_check_init(&wk.loop, &wk.flush_check), 0);
+    table_up(&wk.loop);
     struct rg_backend_events ev = rg_proxy_backend_events(&wk.proxy);
-    rg_worker_backend_io_init(&wk);
+    rg_backend_io_init(&wk.backend_io, &wk.loop, &wk.stats, NULL, schedule_flush, NULL);
     wk.backends = rg_backend_set_new(&wk.backend_io, cfg, &ev);
-    memset(&wgen, 0, sizeof(wgen));
-    wgen.refcount = 1;
-    wgen.cfg = cfg;
-    wk.gen = &wgen;
+    rg_proxy_set_backends(&wk.proxy, wk.backends);
+    wcfg = cfg;
     fap_up(cfg, false);
 }
 
@@ -127,7 +150,7 @@ static void worker_down(void)
     assert_int_equal(uv_loop_close(&wk.loop), 0);
     rg_proxy_free(&wk.proxy);
     rg_backend_io_free(&wk.backend_io);
-    rg_config_unref(wgen.cfg);
+    rg_config_unref(wcfg);
 }
 
 static struct rg_backend_server *wserver(void)
@@ -205,7 +228,7 @@ static void test_worker_auto_eap_then_pap(void **state)
     assert_false(rg_backend_signs(sh));
 
     /* Another worker's (or the next generation's) set for the same server shares the state. */
-    struct rg_backend_set *other = rg_backend_set_new(NULL, wgen.cfg, NULL);
+    struct rg_backend_set *other = rg_backend_set_new(NULL, wcfg, NULL);
     assert_ptr_equal(other->pools[0].servers[0].shared, sh);
 
     make_pap_request(pkt, 12);
@@ -536,13 +559,11 @@ static void fake_up_with(struct rg_config *cfg)
     fk.now = FAKE_T0;
     fk.rand_permille = 50;      /* RAND = +0.05: RT = 2100, then 2 * 2100 + 105 */
     memset(&wk, 0, sizeof(wk)); /* no loop: no uv timer, no connection */
-    assert_int_equal(rg_proxy_init(&wk.proxy, &wk, NULL, 1024), 0);
+    table_up(NULL);
     rg_proxy_set_ops(&wk.proxy, &fake_ops, &fk);
     wk.backends = rg_backend_set_new(NULL, cfg, NULL); /* fake_ops: no sockets, nothing reported */
-    memset(&wgen, 0, sizeof(wgen));
-    wgen.refcount = 1;
-    wgen.cfg = cfg;
-    wk.gen = &wgen;
+    rg_proxy_set_backends(&wk.proxy, wk.backends);
+    wcfg = cfg;
     fap_up(cfg, true);
 }
 
@@ -558,7 +579,7 @@ static void fake_down(void)
     assert_int_equal(wk.proxy.inuse, 0);
     rg_backend_set_retire(wk.backends);
     rg_proxy_free(&wk.proxy);
-    rg_config_unref(wgen.cfg);
+    rg_config_unref(wcfg);
 }
 
 /* The backend answers the datagram fake sent as sent[i] (its ID, its authenticator). */

@@ -503,8 +503,9 @@ static void test_server_preference(void **state)
     cfg_free(cfg);
 }
 
-/* No resumption: a second connection presenting the first one's session does a full
- * handshake, so the client certificate is seen (and identified) every time. */
+/* tls.session-cache = 0: no resumption. A second connection presenting the first one's
+ * session does a full handshake, so the client certificate is seen (and identified) every
+ * time. */
 static void test_no_resumption(void **state)
 {
     (void)state;
@@ -640,6 +641,330 @@ static void test_recheck(void **state)
     cfg_free(c_gone);
     cfg_free(c_moved);
     cfg_free(c_prefix);
+}
+
+/* ---- session resumption (radiusdtls-bis "TLS Session Resumption") ---- */
+
+struct resumer {
+    WOLFSSL_CTX *cctx; /* one client context, as an AP keeps */
+    char name[32];     /* the PKI name it presents */
+    int version;
+};
+
+static void resumer_init(struct resumer *r, const char *name, int version)
+{
+    char err[256];
+    char *ca = pki_path("server-ca.pem");
+    char cert[64], key[64];
+    snprintf(cert, sizeof(cert), "%s.pem", name);
+    snprintf(key, sizeof(key), "%s.key", name);
+    char *c = pki_path(cert), *k = pki_path(key);
+    if (rg_tls_client_ctx_new(ca, c, k, version, &r->cctx, err, sizeof(err)) < 0)
+        fail_msg("client ctx: %s", err);
+    free(ca);
+    free(c);
+    free(k);
+    snprintf(r->name, sizeof(r->name), "%s", name);
+    r->version = version;
+}
+
+/* What one connection of the resumer gave: its server side judged as conn.c does. */
+struct attempt {
+    bool open;      /* the handshake completed */
+    bool reused;    /* wolfSSL resumed a session */
+    int identified; /* rg_tls_peer_identify */
+    int resumed;    /* rg_tls_resumed */
+    struct rg_tls_peer peer;
+    WOLFSSL_SESSION *next; /* the session the client holds afterwards (owned by the caller) */
+};
+
+/* Connect to tls offering sess (NULL: none), identify from addr (NULL: no prefix check) and,
+ * when identified and accept, confirm it as conn.c does after the connection is accepted. */
+static void attempt(struct resumer *r, struct rg_tls_ctx *tls, WOLFSSL_SESSION *sess,
+                    const char *addr, bool accept, int proto, struct attempt *a)
+{
+    struct sockaddr_storage ss;
+    struct pair p;
+    memset(a, 0, sizeof(*a));
+    memset(&p, 0, sizeof(p));
+    WOLFSSL *c = wolfSSL_new(r->cctx);
+    assert_non_null(c);
+    wolfSSL_UseSessionTicket(c);
+    if (sess)
+        assert_int_equal(wolfSSL_set_session(c, sess), WOLFSSL_SUCCESS);
+    assert_int_equal(rg_tls_stream_init(&p.cli, c), 0);
+    assert_int_equal(rg_tls_stream_init(&p.srv, rg_tls_ssl_new(tls)), 0);
+    pair_pump(&p, 0);
+    a->open = p.srv.state == RG_TLS_STREAM_OPEN && p.cli.state == RG_TLS_STREAM_OPEN;
+    if (a->open) {
+        a->reused = wolfSSL_session_reused(p.srv.ssl);
+        a->identified =
+            rg_tls_peer_identify(tls, p.srv.ssl, addr ? sa_of(addr, &ss) : NULL, &a->peer);
+        a->resumed = rg_tls_resumed(p.srv.ssl);
+        if (a->identified == 0 && accept)
+            rg_tls_session_confirm(tls, p.srv.ssl, &a->peer, proto);
+        /* TLS 1.3's ticket comes after the handshake: the client reads it with its data. */
+        assert_int_equal(rg_tls_stream_write(&p.srv, (const uint8_t *)"x", 1), 0);
+        pair_pump(&p, 0);
+        a->next = wolfSSL_get1_session(p.cli.ssl);
+    }
+    rg_tls_stream_free(&p.srv);
+    rg_tls_stream_free(&p.cli);
+}
+
+static struct rg_config *cfg_resumable(size_t cache)
+{
+    struct rg_config *cfg = cfg_acme_crl("acme.crl", NULL);
+    cfg->tls.session_cache = (unsigned)cache;
+    cfg->tls.session_lifetime_s = 3600;
+    return cfg;
+}
+
+/* A resumed session gets the identity and org of the full handshake it came from, decided
+ * again from the kept chain; each ticket resumes once and the new one it brings resumes next. */
+static void test_resumption(void **state)
+{
+    (void)state;
+    struct rg_config *cfg = cfg_resumable(100);
+    struct rg_tls_ctx *tls = ctx_of(cfg);
+    for (int version = 12; version <= 13; version++) {
+        struct resumer r;
+        struct attempt full, again, third, stale;
+        resumer_init(&r, "ap-rsa", version);
+        attempt(&r, tls, NULL, NULL, true, RG_PROTO_RADIUS_10, &full);
+        assert_true(full.open);
+        assert_false(full.reused);
+        assert_int_equal(full.resumed, -1);
+        assert_org(full.identified, &full.peer, "acme");
+        assert_false(full.peer.resumed);
+        assert_non_null(full.next);
+
+        attempt(&r, tls, full.next, "192.0.2.1", true, RG_PROTO_RADIUS_10, &again);
+        assert_true(again.open);
+        assert_true(again.reused);
+        assert_org(again.identified, &again.peer, "acme");
+        assert_true(again.peer.resumed);
+        assert_int_equal(again.resumed, RG_PROTO_RADIUS_10);
+        assert_string_equal(again.peer.cn, full.peer.cn);
+        assert_string_equal(again.peer.subject, full.peer.subject);
+        assert_string_equal(again.peer.issuer, full.peer.issuer);
+        assert_true(again.peer.not_after == full.peer.not_after);
+
+        /* The ticket it was given resumes too. TLS 1.3: the one already used does not (each
+         * resumption brings a new one); TLS 1.2 gets no new ticket, the first one resumes again. */
+        attempt(&r, tls, again.next, NULL, true, RG_PROTO_RADIUS_10, &third);
+        assert_true(third.reused);
+        assert_org(third.identified, &third.peer, "acme");
+        attempt(&r, tls, full.next, NULL, true, RG_PROTO_RADIUS_10, &stale);
+        assert_true(stale.open);
+        assert_org(stale.identified, &stale.peer, "acme");
+        assert_int_equal(stale.reused, version == 12);
+        assert_int_equal(stale.peer.resumed, version == 12);
+        WOLFSSL_SESSION *s[] = {full.next, again.next, third.next, stale.next};
+        for (size_t i = 0; i < RG_ARRAY_SIZE(s); i++)
+            wolfSSL_SESSION_free(s[i]);
+        wolfSSL_CTX_free(r.cctx);
+    }
+    rg_tls_ctx_free(tls);
+    cfg_free(cfg);
+    rg_tls_session_prune(NULL);
+}
+
+/* A ticket the gateway refused: never a resumption. A TLS 1.3 client gets a full handshake; a
+ * wolfSSL 5.5 TLS 1.2 client takes any ticket it offered as accepted (DSH_CheckSessionId) and
+ * fails the handshake instead (its next attempt, without the session, is a full one). */
+static void assert_full(int version, const struct attempt *b, const char *org)
+{
+    assert_false(b->reused);
+    if (version == 13) {
+        assert_true(b->open);
+        assert_org(b->identified, &b->peer, org);
+        assert_false(b->peer.resumed);
+    } else {
+        assert_false(b->open && b->peer.resumed);
+    }
+}
+
+/* Only a session the gateway accepted resumes, and only while it would be accepted now: the
+ * re-authorization under the context in force refuses what a full handshake would refuse. */
+static void test_resumption_refused(void **state)
+{
+    (void)state;
+    struct rg_config *c_first = cfg_resumable(100);
+    struct rg_config *c_revoked = cfg_acme_crl("acme-ecdsa-revoked.crl", NULL);
+    struct rg_config *c_gone = cfg_new(); /* acme removed, its CA trusted by nobody */
+    org_ca(cfg_org(c_gone, "globex"), "globex-ca.pem");
+    struct rg_config *c_ca = cfg_new(); /* acme kept, but its CA files changed */
+    struct rg_org *acme = cfg_org(c_ca, "acme");
+    org_ca(acme, "acme-ca.pem");
+    org_ca(acme, "acme-ca-next.pem");
+    org_ca(cfg_org(c_ca, "globex"), "globex-ca.pem");
+    struct rg_config *c_other = cfg_new(); /* the same CA, but the AP now matches initech */
+    acme = cfg_org(c_other, "acme");
+    org_ca(acme, "acme-ca.pem");
+    org_match(acme, "CN:^NOBODY$");
+    org_ca(cfg_org(c_other, "initech"), "acme-ca.pem");
+    struct rg_config *c_prefix = cfg_acme_crl("acme.crl", NULL);
+    org_allow(&c_prefix->orgs[0], "198.51.100.0/24");
+    struct rg_config *all[] = {c_revoked, c_gone, c_ca, c_other, c_prefix};
+    for (size_t i = 0; i < RG_ARRAY_SIZE(all); i++) {
+        all[i]->tls.session_cache = 100;
+        all[i]->tls.session_lifetime_s = 3600;
+    }
+    struct rg_tls_ctx *first = ctx_of(c_first), *revoked = ctx_of(c_revoked);
+    struct rg_tls_ctx *gone = ctx_of(c_gone), *ca = ctx_of(c_ca), *other = ctx_of(c_other);
+    struct rg_tls_ctx *prefix = ctx_of(c_prefix);
+
+    for (int version = 12; version <= 13; version++) {
+        struct resumer r;
+        struct attempt a, b;
+        resumer_init(&r, "ap-ecdsa", version);
+
+        /* A connection that was refused after its handshake left a ticket that never resumes. */
+        attempt(&r, first, NULL, NULL, false, RG_PROTO_RADIUS_10, &a);
+        assert_org(a.identified, &a.peer, "acme");
+        attempt(&r, first, a.next, NULL, true, RG_PROTO_RADIUS_10, &b);
+        assert_full(version, &b, "acme");
+        wolfSSL_SESSION_free(a.next);
+        wolfSSL_SESSION_free(b.next);
+
+        /* Under a CRL that revokes it: resumed, then refused as a full handshake would be. */
+        attempt(&r, first, NULL, NULL, true, RG_PROTO_RADIUS_10, &a);
+        attempt(&r, revoked, a.next, NULL, true, RG_PROTO_RADIUS_10, &b);
+        assert_true(b.reused);
+        assert_refused(b.identified, &b.peer, "revoked");
+        wolfSSL_SESSION_free(a.next);
+        wolfSSL_SESSION_free(b.next);
+
+        /* From an address its org no longer allows. */
+        attempt(&r, first, NULL, NULL, true, RG_PROTO_RADIUS_10, &a);
+        attempt(&r, prefix, a.next, "192.0.2.1", true, RG_PROTO_RADIUS_10, &b);
+        assert_true(b.reused);
+        assert_refused(b.identified, &b.peer, "prefix not allowed");
+        wolfSSL_SESSION_free(a.next);
+        wolfSSL_SESSION_free(b.next);
+
+        /* Another tenant now: refused, not carried over. */
+        attempt(&r, first, NULL, NULL, true, RG_PROTO_RADIUS_10, &a);
+        attempt(&r, other, a.next, NULL, true, RG_PROTO_RADIUS_10, &b);
+        assert_true(b.reused);
+        assert_refused(b.identified, &b.peer, "resumed session of another org: acme, now initech");
+        wolfSSL_SESSION_free(a.next);
+        wolfSSL_SESSION_free(b.next);
+
+        /* Its org removed by a reload: no resumption; the full handshake is refused. */
+        attempt(&r, first, NULL, NULL, true, RG_PROTO_RADIUS_10, &a);
+        attempt(&r, gone, a.next, NULL, true, RG_PROTO_RADIUS_10, &b);
+        assert_false(b.reused);
+        assert_false(b.open && b.identified == 0);
+        wolfSSL_SESSION_free(a.next);
+        wolfSSL_SESSION_free(b.next);
+
+        /* Its org's CA files changed: a full handshake (here accepted again). */
+        attempt(&r, first, NULL, NULL, true, RG_PROTO_RADIUS_10, &a);
+        attempt(&r, ca, a.next, NULL, true, RG_PROTO_RADIUS_10, &b);
+        assert_full(version, &b, "acme");
+        wolfSSL_SESSION_free(a.next);
+        wolfSSL_SESSION_free(b.next);
+
+        /* Not past the chain's notAfter (here: a peer whose certificate just expired). */
+        attempt(&r, first, NULL, NULL, false, RG_PROTO_RADIUS_10, &a);
+        wolfSSL_SESSION_free(a.next);
+        {
+            struct pair p;
+            memset(&p, 0, sizeof(p));
+            WOLFSSL *c = wolfSSL_new(r.cctx);
+            wolfSSL_UseSessionTicket(c);
+            assert_int_equal(rg_tls_stream_init(&p.cli, c), 0);
+            assert_int_equal(rg_tls_stream_init(&p.srv, rg_tls_ssl_new(first)), 0);
+            pair_pump(&p, 0);
+            struct rg_tls_peer peer;
+            assert_int_equal(rg_tls_peer_identify(first, p.srv.ssl, NULL, &peer), 0);
+            peer.not_after = time(NULL) - 1;
+            rg_tls_session_confirm(first, p.srv.ssl, &peer, RG_PROTO_RADIUS_10);
+            assert_int_equal(rg_tls_stream_write(&p.srv, (const uint8_t *)"x", 1), 0);
+            pair_pump(&p, 0);
+            WOLFSSL_SESSION *sess = wolfSSL_get1_session(p.cli.ssl);
+            rg_tls_stream_free(&p.srv);
+            rg_tls_stream_free(&p.cli);
+            attempt(&r, first, sess, NULL, true, RG_PROTO_RADIUS_10, &b);
+            assert_full(version, &b, "acme");
+            wolfSSL_SESSION_free(sess);
+            wolfSSL_SESSION_free(b.next);
+        }
+        wolfSSL_CTX_free(r.cctx);
+    }
+    struct rg_tls_ctx *ctxs[] = {first, revoked, gone, ca, other, prefix};
+    for (size_t i = 0; i < RG_ARRAY_SIZE(ctxs); i++)
+        rg_tls_ctx_free(ctxs[i]);
+    cfg_free(c_first);
+    for (size_t i = 0; i < RG_ARRAY_SIZE(all); i++)
+        cfg_free(all[i]);
+    rg_tls_session_prune(NULL);
+}
+
+/* RFC 9765 §"Session Resumption": the server knows which protocol a resumed session carried,
+ * so conn.c can refuse a radius/1.1 session resumed as anything else. */
+static void test_resumption_protocol(void **state)
+{
+    (void)state;
+    struct rg_config *cfg = cfg_resumable(100);
+    struct rg_tls_ctx *tls = ctx_of(cfg);
+    struct resumer r;
+    struct attempt a, b;
+    resumer_init(&r, "ap-rsa", 13);
+    attempt(&r, tls, NULL, NULL, true, RG_PROTO_RADIUS_11, &a);
+    attempt(&r, tls, a.next, NULL, true, RG_PROTO_RADIUS_10, &b);
+    assert_true(b.reused);
+    assert_int_equal(b.resumed, RG_PROTO_RADIUS_11);
+    wolfSSL_SESSION_free(a.next);
+    wolfSSL_SESSION_free(b.next);
+    wolfSSL_CTX_free(r.cctx);
+    rg_tls_ctx_free(tls);
+    cfg_free(cfg);
+    rg_tls_session_prune(NULL);
+}
+
+/* Bounded: session-cache entries at most, the oldest going first; a reload's prune drops what
+ * could no longer resume and what is over a smaller session-cache. */
+static void test_resumption_bounded(void **state)
+{
+    (void)state;
+    struct rg_config *cfg = cfg_resumable(2);
+    struct rg_tls_ctx *tls = ctx_of(cfg);
+    struct rg_config *c_gone = cfg_new();
+    org_ca(cfg_org(c_gone, "globex"), "globex-ca.pem");
+    c_gone->tls.session_cache = 100;
+    struct rg_tls_ctx *gone = ctx_of(c_gone);
+    struct rg_tls_session_stats st0, st;
+    rg_tls_session_prune(NULL);
+    rg_tls_session_stats(&st0);
+    struct resumer r;
+    struct attempt a[3], b;
+    resumer_init(&r, "ap-rsa", 13);
+    for (int i = 0; i < 3; i++)
+        attempt(&r, tls, NULL, NULL, true, RG_PROTO_RADIUS_10, &a[i]);
+    rg_tls_session_stats(&st);
+    assert_int_equal(st.kept, 2);
+    assert_int_equal(st.issued - st0.issued, 3);
+    assert_int_equal(st.evicted - st0.evicted, 1);
+    attempt(&r, tls, a[0].next, NULL, true, RG_PROTO_RADIUS_10, &b); /* evicted: full */
+    assert_false(b.reused);
+    wolfSSL_SESSION_free(b.next);
+    attempt(&r, tls, a[2].next, NULL, true, RG_PROTO_RADIUS_10, &b);
+    assert_true(b.reused);
+    wolfSSL_SESSION_free(b.next);
+    /* acme gone: everything of it goes at the reload. */
+    assert_int_equal(rg_tls_session_prune(gone), 2);
+    rg_tls_session_stats(&st);
+    assert_int_equal(st.kept, 0);
+    for (int i = 0; i < 3; i++)
+        wolfSSL_SESSION_free(a[i].next);
+    wolfSSL_CTX_free(r.cctx);
+    rg_tls_ctx_free(tls);
+    rg_tls_ctx_free(gone);
+    cfg_free(cfg);
+    cfg_free(c_gone);
 }
 
 /* ---- expiry watch ---- */
@@ -1020,6 +1345,10 @@ int main(void)
         cmocka_unit_test(test_server_preference),
         cmocka_unit_test(test_no_resumption),
         cmocka_unit_test(test_recheck),
+        cmocka_unit_test(test_resumption),
+        cmocka_unit_test(test_resumption_refused),
+        cmocka_unit_test(test_resumption_protocol),
+        cmocka_unit_test(test_resumption_bounded),
         cmocka_unit_test(test_expiry_now),
         cmocka_unit_test(test_expiry_windows),
         cmocka_unit_test(test_session_heap),
