@@ -286,7 +286,7 @@ static void on_wakeup(uv_async_t *a)
         rg_gen_unref(g);
     if (stop && !w->stopping) {
         w->stopping = true;
-        rg_listener_close_all(w);
+        rg_listener_close_all(&w->listen);
         w->stop_deadline_ms = rg_now_ms() + RG_WORKER_DRAIN_MS;
         uv_timer_start(&w->drain_timer, on_drain, 0, 100);
     }
@@ -368,12 +368,16 @@ int rg_worker_start(struct rg_worker *w, unsigned index, struct rg_gen *gen)
                                             .schedule_flush = schedule_flush,
                                             .schedule_trim = schedule_trim,
                                             .arg = w};
+    w->listen.loop = &w->loop;
+    w->listen.index = index;
+    w->listen.stats = &w->stats;
+    w->listen.conns = &w->conns;
     if (rc == 0)
-        rc = rg_listener_open(w, gen->cfg);
+        rc = rg_listener_open(&w->listen, gen->cfg);
     if (rc < 0) {
         w->stop = true;
         w->stopping = true;
-        rg_listener_close_all(w);
+        rg_listener_close_all(&w->listen);
         finish_stop(w);
         uv_run(&w->loop, UV_RUN_DEFAULT);
         release(w); /* what rg_worker_join releases, for a worker that never ran */
