@@ -1,21 +1,19 @@
 /* Admission: who may connect and when a connection may start its handshake. The counters
  * every worker shares (max-connections, max-connections-per-ip, max-handshakes,
- * max-handshakes-per-ip, allow prefixes), the aggregate lines about limits and refusals, and
- * each worker's lists of connections waiting for a handshake slot or silent in one. Decides
- * only: conn.c starts, evicts and closes connections. */
+ * max-handshakes-per-ip, allow prefixes) and the aggregate lines about limits and refusals.
+ * Decides only, and knows no connection: conn_admit.c keeps each worker's lists of
+ * connections waiting for a handshake slot or silent in one, and starts, evicts and closes
+ * them. */
 #include <errno.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/socket.h>
 
 #include "radsecgw/admission.h"
 #include "radsecgw/common.h"
-#include "radsecgw/conn.h"
 #include "radsecgw/log.h"
-#include "radsecgw/stats.h"
 #include "radsecgw/tls.h"
 
 /* ---- admission: one mutex, taken on connect, handshake end and disconnect only ---- */
@@ -308,118 +306,4 @@ void rg_admission_report_refusals(bool force)
                 (unsigned long long)(s->count - s->logged), s->sample,
                 (unsigned long long)(now - began));
     }
-}
-
-/* ---- the worker's admission lists: waiting for a slot, silent handshakes ---- */
-
-static struct rg_conn_queue *list_of(struct rg_conn_set *set, enum rg_conn_list list)
-{
-    return list == RG_CONN_LIST_WAITING ? &set->waiting : &set->silent;
-}
-
-void rg_admission_list_push(struct rg_conn *c, enum rg_conn_list list)
-{
-    struct rg_conn_set *set = c->set;
-    struct rg_conn_queue *q = list_of(set, list);
-    RG_REQUIRE(c->list == RG_CONN_LIST_NONE);
-    c->list = list;
-    c->admit_next = NULL;
-    c->admit_prev = q->tail;
-    if (q->tail)
-        q->tail->admit_next = c;
-    else
-        q->head = c;
-    q->tail = c;
-    q->n++;
-    if (list == RG_CONN_LIST_WAITING) {
-        RG_STAT_INC(set->stats, conn_waiting);
-        rg_admission_waiting(true);
-    }
-}
-
-void rg_admission_list_remove(struct rg_conn *c)
-{
-    struct rg_conn_set *set = c->set;
-    if (c->list == RG_CONN_LIST_NONE)
-        return;
-    struct rg_conn_queue *q = list_of(set, c->list);
-    if (c->admit_prev)
-        c->admit_prev->admit_next = c->admit_next;
-    else
-        q->head = c->admit_next;
-    if (c->admit_next)
-        c->admit_next->admit_prev = c->admit_prev;
-    else
-        q->tail = c->admit_prev;
-    q->n--;
-    if (c->list == RG_CONN_LIST_WAITING) {
-        if (set->waiting_heard == c)
-            set->waiting_heard = c->admit_prev; /* the ones that spoke are contiguous */
-        RG_STAT_DEC(set->stats, conn_waiting);
-        rg_admission_waiting(false);
-    }
-    c->list = RG_CONN_LIST_NONE;
-    c->admit_prev = c->admit_next = NULL;
-}
-
-void rg_admission_waiting_to_front(struct rg_conn *c)
-{
-    struct rg_conn_set *set = c->set;
-    struct rg_conn_queue *q = &set->waiting;
-    struct rg_conn *after = set->waiting_heard;
-    RG_REQUIRE(c->list == RG_CONN_LIST_WAITING && c->heard);
-    if (c->admit_prev != after) {
-        c->admit_prev->admit_next = c->admit_next; /* not the head: the head is `after` */
-        if (c->admit_next)
-            c->admit_next->admit_prev = c->admit_prev;
-        else
-            q->tail = c->admit_prev;
-        c->admit_prev = after;
-        c->admit_next = after ? after->admit_next : q->head;
-        if (c->admit_next)
-            c->admit_next->admit_prev = c;
-        else
-            q->tail = c;
-        if (after)
-            after->admit_next = c;
-        else
-            q->head = c;
-    }
-    set->waiting_heard = c;
-}
-
-/* Has the peer sent anything we have not read yet? (A waiting connection is not read, and
- * a handshake's first bytes may sit in the socket until the next poll.) */
-static bool bytes_pending(struct rg_conn *c)
-{
-    uv_os_fd_t fd;
-    int n = 0;
-    if (uv_fileno((uv_handle_t *)&c->tcp, &fd) < 0 || ioctl(fd, FIONREAD, &n) < 0)
-        return true; /* cannot tell: not silent */
-    return n > 0;
-}
-
-/* The oldest connection of w that has not sent a byte, to be closed to make room while a
- * global limit is full: a handshake holding a slot, or (with_waiting) a connection waiting
- * for one; NULL if none. Only the heads are looked at: both lists are oldest first,
- * and a head found to have bytes pending is no longer silent and leaves the list. */
-struct rg_conn *rg_admission_silent_victim(struct rg_conn_set *set, bool with_waiting)
-{
-    while (set->silent.head && bytes_pending(set->silent.head)) {
-        set->silent.head->heard = true;
-        rg_admission_list_remove(set->silent.head);
-    }
-    struct rg_conn *victim = set->silent.head;
-    if (with_waiting) {
-        /* The first few waiting connections: one that sent its ClientHello is no victim. */
-        struct rg_conn *c = set->waiting.head;
-        for (int i = 0; c && i < 16; i++, c = c->admit_next) {
-            if (bytes_pending(c))
-                continue;
-            if (!victim || c->accepted_ms < victim->accepted_ms)
-                victim = c;
-            break;
-        }
-    }
-    return victim;
 }

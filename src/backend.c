@@ -50,109 +50,6 @@ void rg_idspace_release(struct rg_idspace *ids, uint8_t id)
     ids->nfree++;
 }
 
-/* ---- process-wide state per server ---- */
-
-static pthread_mutex_t shared_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct rg_backend_shared *shared_list; /* guarded by shared_lock; entries owned */
-
-bool rg_backend_signs(const struct rg_backend_shared *sh)
-{
-    return __atomic_load_n(&sh->signs, __ATOMIC_RELAXED);
-}
-
-bool rg_backend_learn_signs(struct rg_backend_shared *sh)
-{
-    if (__atomic_load_n(&sh->signs, __ATOMIC_RELAXED))
-        return false;
-    return !__atomic_exchange_n(&sh->signs, true, __ATOMIC_RELAXED);
-}
-
-bool rg_backend_warn_due(struct rg_backend_shared *sh, enum rg_backend_warning kind,
-                         uint64_t now_ms, uint64_t interval_ms)
-{
-    uint64_t last = __atomic_load_n(&sh->warned_ms[kind], __ATOMIC_RELAXED);
-    if (last && now_ms - last < interval_ms)
-        return false;
-    /* Two workers at the same moment: only the one whose exchange succeeds logs. */
-    return __atomic_compare_exchange_n(&sh->warned_ms[kind], &last, now_ms ? now_ms : 1, false,
-                                       __ATOMIC_RELAXED, __ATOMIC_RELAXED);
-}
-
-/* pool NUL name NUL address octets secret: a changed secret or address is another server as
- * far as what it signs is concerned. */
-static size_t shared_key(const struct rg_pool *pool, const struct rg_server *srv, char *buf,
-                         size_t cap)
-{
-    size_t pl = strlen(pool->name) + 1, nl = strlen(srv->name) + 1;
-    size_t al = sizeof(srv->auth_addr), len = pl + nl + al + srv->secret_len;
-    if (len > cap)
-        return len;
-    struct sockaddr_storage a;
-    memset(&a, 0, sizeof(a));
-    a.ss_family = srv->auth_addr.ss_family;
-    if (a.ss_family == AF_INET) {
-        const struct sockaddr_in *s4 = (const void *)&srv->auth_addr;
-        struct sockaddr_in *d4 = (void *)&a;
-        d4->sin_port = s4->sin_port;
-        d4->sin_addr = s4->sin_addr;
-    } else if (a.ss_family == AF_INET6) {
-        const struct sockaddr_in6 *s6 = (const void *)&srv->auth_addr;
-        struct sockaddr_in6 *d6 = (void *)&a;
-        d6->sin6_port = s6->sin6_port;
-        d6->sin6_addr = s6->sin6_addr;
-        d6->sin6_scope_id = s6->sin6_scope_id;
-    }
-    memcpy(buf, pool->name, pl);
-    memcpy(buf + pl, srv->name, nl);
-    memcpy(buf + pl + nl, &a, al);
-    memcpy(buf + pl + nl + al, srv->secret, srv->secret_len);
-    return len;
-}
-
-struct rg_backend_shared *rg_backend_shared_get(const struct rg_pool *pool,
-                                                const struct rg_server *srv)
-{
-    size_t len = shared_key(pool, srv, NULL, 0);
-    char *key = malloc(len);
-    RG_REQUIRE(key != NULL);
-    shared_key(pool, srv, key, len);
-    pthread_mutex_lock(&shared_lock);
-    struct rg_backend_shared *sh = shared_list;
-    while (sh && (sh->key_len != len || memcmp(sh->key, key, len) != 0))
-        sh = sh->next;
-    if (sh) {
-        free(key);
-    } else {
-        sh = calloc(1, sizeof(*sh));
-        RG_REQUIRE(sh != NULL);
-        sh->key = key;
-        sh->key_len = len;
-        sh->next = shared_list;
-        shared_list = sh;
-    }
-    sh->refs++;
-    pthread_mutex_unlock(&shared_lock);
-    return sh;
-}
-
-void rg_backend_shared_put(struct rg_backend_shared *sh)
-{
-    if (!sh)
-        return;
-    pthread_mutex_lock(&shared_lock);
-    RG_REQUIRE(sh->refs > 0);
-    if (--sh->refs == 0) {
-        for (struct rg_backend_shared **p = &shared_list; *p; p = &(*p)->next)
-            if (*p == sh) {
-                *p = sh->next;
-                break;
-            }
-        free(sh->key);
-        free(sh);
-    }
-    pthread_mutex_unlock(&shared_lock);
-}
-
 /* ---- health and policies ---- */
 
 static bool usable(const struct rg_backend_server *s, uint64_t now)
@@ -291,6 +188,14 @@ static void on_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struc
     if (flags & UV_UDP_MMSG_FREE) { /* the end of one recvmmsg batch */
         sock->recv_drained = sock->recv_batch < RG_BACKEND_RECV_BATCH;
         sock->recv_batch = 0;
+        if (!sock->recv_listed) {
+            struct rg_backend_io *io = set->io;
+            sock->recv_listed = true;
+            sock->next_recv = io->recv_socks;
+            io->recv_socks = sock;
+            if (io->schedule_flush)
+                io->schedule_flush(io->schedule_arg);
+        }
         return;
     }
     if (flags & UV_UDP_MMSG_CHUNK)
@@ -302,6 +207,80 @@ static void on_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struc
         return;
     }
     set->events.reply(set->events.arg, sock, (const uint8_t *)buf->base, (size_t)nread, addr);
+}
+
+/* Replies libuv left on a socket: it reads at most 32 datagrams per socket per loop turn,
+ * while a busy turn reads up to 32 requests from every connection. The rest would wait in the
+ * kernel for later turns, behind the requests the turn let in, and a queue of replies there
+ * is invisible to the fair shares (the newest sockets, filled first, answer quickly). A
+ * socket never has more than its ID space of legitimate replies queued: read up to that. */
+static void sock_drain(struct rg_backend_io *io, struct rg_backend_sock *sock)
+{
+    uv_os_fd_t fd;
+    if (!io->recv_buf || uv_fileno((uv_handle_t *)&sock->udp, &fd) != 0)
+        return;
+    const struct rg_backend_events *ev = &sock->dest->server->pool->set->events;
+    unsigned got = 0;
+    while (got < RG_BACKEND_IDS && !uv_is_closing((uv_handle_t *)&sock->udp)) {
+        struct mmsghdr msgs[RG_BACKEND_RECV_BATCH];
+        struct iovec iov[RG_BACKEND_RECV_BATCH];
+        struct sockaddr_storage peers[RG_BACKEND_RECV_BATCH];
+        memset(msgs, 0, sizeof(msgs));
+        for (unsigned i = 0; i < RG_BACKEND_RECV_BATCH; i++) {
+            iov[i].iov_base = io->recv_buf + (size_t)i * RECV_SLICE;
+            iov[i].iov_len = RECV_SLICE;
+            msgs[i].msg_hdr.msg_iov = &iov[i];
+            msgs[i].msg_hdr.msg_iovlen = 1;
+            msgs[i].msg_hdr.msg_name = &peers[i];
+            msgs[i].msg_hdr.msg_namelen = sizeof(peers[i]);
+        }
+        int n;
+        do
+            n = recvmmsg(fd, msgs, RG_BACKEND_RECV_BATCH, MSG_DONTWAIT, NULL);
+        while (n < 0 && errno == EINTR);
+        if (n <= 0)
+            return; /* EAGAIN: drained (epoll reports what arrives later) */
+        got += (unsigned)n;
+        for (int i = 0; i < n && !uv_is_closing((uv_handle_t *)&sock->udp); i++) {
+            if (msgs[i].msg_hdr.msg_flags & MSG_TRUNC) {
+                RG_STAT_INC(io->stats, drop_bad_reply);
+                continue;
+            }
+            ev->reply(ev->arg, sock, io->recv_buf + (size_t)i * RECV_SLICE, msgs[i].msg_len,
+                      (const struct sockaddr *)&peers[i]);
+        }
+        if (n < RG_BACKEND_RECV_BATCH)
+            return;
+    }
+}
+
+void rg_backend_drain(struct rg_backend_io *io)
+{
+    struct rg_backend_sock *sock;
+    while ((sock = io->recv_socks) != NULL) {
+        io->recv_socks = sock->next_recv;
+        sock->next_recv = NULL;
+        sock->recv_listed = false;
+        /* libuv's reading of this turn is over: a short last batch emptied the socket. */
+        bool drained = sock->recv_drained;
+        sock->recv_drained = false;
+        if (!drained)
+            sock_drain(io, sock);
+    }
+}
+
+static void sock_recv_unlist(struct rg_backend_sock *sock)
+{
+    if (!sock->recv_listed)
+        return;
+    struct rg_backend_io *io = sock_io(sock);
+    for (struct rg_backend_sock **p = &io->recv_socks; *p; p = &(*p)->next_recv)
+        if (*p == sock) {
+            *p = sock->next_recv;
+            break;
+        }
+    sock->next_recv = NULL;
+    sock->recv_listed = false;
 }
 
 /* A socket has at most RG_BACKEND_IDS requests in flight, so it never has more than that many
@@ -695,6 +674,7 @@ static void set_close(struct rg_backend_set *set)
             for (unsigned d = 0; d < 2; d++)
                 for (unsigned k = 0; k < dests[d]->nsocks; k++) {
                     sock_flush_now(dests[d]->socks[k]);
+                    sock_recv_unlist(dests[d]->socks[k]);
                     uv_close((uv_handle_t *)&dests[d]->socks[k]->udp, on_sock_closed);
                 }
         }

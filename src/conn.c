@@ -150,7 +150,7 @@ void rg_conn_close(struct rg_conn *c, const char *why)
     set->closes_unreturned++;
     rg_conn_trim_unlink(c);
     unlink_conn(c);
-    rg_admission_list_remove(c);
+    rg_conn_list_remove(c);
     release_slot(c);
     if (c->counted)
         rg_admission_release((const struct sockaddr *)&c->addr, c->established);
@@ -192,6 +192,24 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     *buf = uv_buf_init((char *)c->set->tcp_buf, sizeof(c->set->tcp_buf));
 }
 
+/* Is what the peer sent held back: the table is full (paused), the second's requests are
+ * used (rate), too many abandoned or its share of a congested server held (abandon), or
+ * its replies wait unread (backlog)? Then nothing more is framed or read. */
+static bool input_held(const struct rg_conn *c)
+{
+    return c->paused || c->rate_blocked || c->abandon_blocked || c->backlog_blocked;
+}
+
+/* Its replies wait unsent past the bound: nothing more is framed or read until they drain
+ * (rg_conn_update_reading lets it go on). Counted once each time (unread_paused). */
+static void block_backlog(struct rg_conn *c)
+{
+    if (c->backlog_blocked)
+        return;
+    c->backlog_blocked = true;
+    RG_STAT_INC(c->set->stats, unread_paused);
+}
+
 /* Read from the socket exactly when nothing says not to: backpressure from a full backend
  * table, a used share of the loop turn, max-requests-per-second, or replies the peer does
  * not read. */
@@ -204,15 +222,14 @@ void rg_conn_update_reading(struct rg_conn *c)
         c->backlog_blocked = false;
         rg_conn_more_push(c);
     }
-    bool want = !c->paused && !c->more_queued && !c->rate_blocked && !c->abandon_blocked &&
-                !rg_conn_write_backlog(c);
+    bool want = !input_held(c) && !c->more_queued && !rg_conn_write_backlog(c);
     if (want == c->reading)
         return;
     if (!want) {
         uv_read_stop((uv_stream_t *)&c->tcp);
         c->reading = false;
-        if (rg_conn_write_backlog(c) && !c->backlog_blocked)
-            RG_STAT_INC(c->set->stats, unread_paused);
+        if (rg_conn_write_backlog(c))
+            block_backlog(c);
         return;
     }
     if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) < 0)
@@ -269,7 +286,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     if (!c->heard) {
         c->heard = true;
         if (c->list == RG_CONN_LIST_SILENT)
-            rg_admission_list_remove(c);
+            rg_conn_list_remove(c);
     }
     if (!c->tls.ssl && tls_begin(c) < 0)
         return;
@@ -323,9 +340,7 @@ static void frame(struct rg_conn *c)
         if (rg_conn_write_backlog(c)) {
             /* A peer that does not read its replies has no more requests forwarded: each
              * would only add a reply to the backlog. */
-            if (!c->backlog_blocked)
-                RG_STAT_INC(set->stats, unread_paused);
-            c->backlog_blocked = true;
+            block_backlog(c);
             break;
         }
         long need = rg_radius_frame_len(plain->data + off, plain->len - off);
@@ -550,8 +565,8 @@ void rg_conn_process(struct rg_conn *c)
     while (c->state == RG_CONN_OPEN) {
         size_t in_before = c->tls.in.len, plain_before = c->tls.plain.len;
         frame(c);
-        if (c->state != RG_CONN_OPEN || c->paused || c->rate_blocked || c->abandon_blocked ||
-            c->backlog_blocked || rg_conn_turn_used(c) || c->tls.plain.len == plain_before ||
+        if (c->state != RG_CONN_OPEN || input_held(c) || rg_conn_turn_used(c) ||
+            c->tls.plain.len == plain_before ||
             (c->tls.in.len == 0 && !rg_tls_stream_pending(&c->tls)))
             break;
         if (rg_conn_decrypt(c) < 0) {
@@ -567,12 +582,11 @@ void rg_conn_process(struct rg_conn *c)
         rg_conn_close(c, "close_notify from peer");
         return;
     }
-    if (c->state == RG_CONN_OPEN && !c->paused && !c->rate_blocked && !c->abandon_blocked &&
-        !c->backlog_blocked && rg_conn_turn_used(c) &&
+    if (c->state == RG_CONN_OPEN && !input_held(c) && rg_conn_turn_used(c) &&
         (c->tls.plain.len > 0 || rg_tls_stream_pending(&c->tls)))
-        more = true;
-    if (more)
-        rg_conn_more_push(c); /* stops reading until its turn comes again */
+        rg_conn_turn_exhausted(c); /* stops reading until its turn comes again */
+    else if (more)
+        rg_conn_more_push(c); /* the handshake work of this turn is used up */
     rg_conn_flush(c);
     rg_conn_update_reading(c);
     rg_conn_want_trim(c);

@@ -1,25 +1,142 @@
 /* Admission of an AP connection whose source is known (the TCP peer, or the AP a PROXY
  * header names): the limits and prefixes of admission.c, then a handshake slot or the
- * waiting queue, watched unread until its peer speaks; making room by closing the oldest
- * silent handshake. */
+ * worker's waiting queue, watched unread until its peer speaks; making room by closing the
+ * oldest silent handshake. The waiting and silent lists (struct rg_conn_set) are kept here;
+ * admission.c only counts. */
 #include <errno.h>
+#include <sys/ioctl.h>
 
 #include "radsecgw/admission.h"
 #include "radsecgw/conn.h"
 #include "radsecgw/gen.h"
 #include "radsecgw/log.h"
 #include "radsecgw/metrics.h"
+#include "radsecgw/stats.h"
 
 #include "conn_internal.h"
 
 /* The kernel send buffer of an AP connection: fixed, not autotuned (rg_conn_admit). */
 #define RG_CONN_SNDBUF (256 * 1024)
 
-/* Close the oldest connection of w that has not sent a byte, to make room while a global
- * limit is full (rg_admission_silent_victim chooses it). True if one was closed. */
+/* ---- the worker's admission lists: waiting for a slot, silent handshakes ---- */
+
+static struct rg_conn_queue *list_of(struct rg_conn_set *set, enum rg_conn_list list)
+{
+    return list == RG_CONN_LIST_WAITING ? &set->waiting : &set->silent;
+}
+
+void rg_conn_list_push(struct rg_conn *c, enum rg_conn_list list)
+{
+    struct rg_conn_set *set = c->set;
+    struct rg_conn_queue *q = list_of(set, list);
+    RG_REQUIRE(c->list == RG_CONN_LIST_NONE);
+    c->list = list;
+    c->admit_next = NULL;
+    c->admit_prev = q->tail;
+    if (q->tail)
+        q->tail->admit_next = c;
+    else
+        q->head = c;
+    q->tail = c;
+    q->n++;
+    if (list == RG_CONN_LIST_WAITING) {
+        RG_STAT_INC(set->stats, conn_waiting);
+        rg_admission_waiting(true);
+    }
+}
+
+void rg_conn_list_remove(struct rg_conn *c)
+{
+    struct rg_conn_set *set = c->set;
+    if (c->list == RG_CONN_LIST_NONE)
+        return;
+    struct rg_conn_queue *q = list_of(set, c->list);
+    if (c->admit_prev)
+        c->admit_prev->admit_next = c->admit_next;
+    else
+        q->head = c->admit_next;
+    if (c->admit_next)
+        c->admit_next->admit_prev = c->admit_prev;
+    else
+        q->tail = c->admit_prev;
+    q->n--;
+    if (c->list == RG_CONN_LIST_WAITING) {
+        if (set->waiting_heard == c)
+            set->waiting_heard = c->admit_prev; /* the ones that spoke are contiguous */
+        RG_STAT_DEC(set->stats, conn_waiting);
+        rg_admission_waiting(false);
+    }
+    c->list = RG_CONN_LIST_NONE;
+    c->admit_prev = c->admit_next = NULL;
+}
+
+void rg_conn_waiting_to_front(struct rg_conn *c)
+{
+    struct rg_conn_set *set = c->set;
+    struct rg_conn_queue *q = &set->waiting;
+    struct rg_conn *after = set->waiting_heard;
+    RG_REQUIRE(c->list == RG_CONN_LIST_WAITING && c->heard);
+    if (c->admit_prev != after) {
+        c->admit_prev->admit_next = c->admit_next; /* not the head: the head is `after` */
+        if (c->admit_next)
+            c->admit_next->admit_prev = c->admit_prev;
+        else
+            q->tail = c->admit_prev;
+        c->admit_prev = after;
+        c->admit_next = after ? after->admit_next : q->head;
+        if (c->admit_next)
+            c->admit_next->admit_prev = c;
+        else
+            q->tail = c;
+        if (after)
+            after->admit_next = c;
+        else
+            q->head = c;
+    }
+    set->waiting_heard = c;
+}
+
+/* Has the peer sent anything we have not read yet? (A waiting connection is not read, and
+ * a handshake's first bytes may sit in the socket until the next poll.) */
+static bool bytes_pending(struct rg_conn *c)
+{
+    uv_os_fd_t fd;
+    int n = 0;
+    if (uv_fileno((uv_handle_t *)&c->tcp, &fd) < 0 || ioctl(fd, FIONREAD, &n) < 0)
+        return true; /* cannot tell: not silent */
+    return n > 0;
+}
+
+/* The oldest connection of set that has not sent a byte, to be closed to make room while a
+ * global limit is full: a handshake holding a slot, or (with_waiting) a connection waiting
+ * for one; NULL if none. Only the heads are looked at: both lists are oldest first,
+ * and a head found to have bytes pending is no longer silent and leaves the list. */
+static struct rg_conn *silent_victim(struct rg_conn_set *set, bool with_waiting)
+{
+    while (set->silent.head && bytes_pending(set->silent.head)) {
+        set->silent.head->heard = true;
+        rg_conn_list_remove(set->silent.head);
+    }
+    struct rg_conn *victim = set->silent.head;
+    if (with_waiting) {
+        /* The first few waiting connections: one that sent its ClientHello is no victim. */
+        struct rg_conn *c = set->waiting.head;
+        for (int i = 0; c && i < 16; i++, c = c->admit_next) {
+            if (bytes_pending(c))
+                continue;
+            if (!victim || c->accepted_ms < victim->accepted_ms)
+                victim = c;
+            break;
+        }
+    }
+    return victim;
+}
+
+/* Close the oldest connection of set that has not sent a byte, to make room while a global
+ * limit is full (silent_victim chooses it). True if one was closed. */
 static bool evict_silent(struct rg_conn_set *set, bool with_waiting)
 {
-    struct rg_conn *victim = rg_admission_silent_victim(set, with_waiting);
+    struct rg_conn *victim = silent_victim(set, with_waiting);
     if (!victim)
         return false;
     RG_STAT_INC(set->stats, conn_evicted);
@@ -45,7 +162,7 @@ static void start_handshake(struct rg_conn *c)
     c->state = RG_CONN_HANDSHAKE; /* the TLS session is created when the first byte arrives */
     c->last_activity_ms = rg_now_ms();
     if (!c->heard)
-        rg_admission_list_push(c, RG_CONN_LIST_SILENT);
+        rg_conn_list_push(c, RG_CONN_LIST_SILENT);
     rg_conn_update_reading(c);
 }
 
@@ -76,7 +193,7 @@ static void on_watch_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     if (c->state != RG_CONN_WAITING || c->list != RG_CONN_LIST_WAITING)
         return;
     c->heard = true;
-    rg_admission_waiting_to_front(c);
+    rg_conn_waiting_to_front(c);
     const struct rg_config *cfg = set->gen->cfg;
     const struct sockaddr *addr = (const struct sockaddr *)&c->addr;
     int rc = rg_admission_handshake_take(cfg, addr);
@@ -84,7 +201,7 @@ static void on_watch_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         rc = rg_admission_handshake_take(cfg, addr);
     if (rc < 0)
         return; /* first in line for the next slot */
-    rg_admission_list_remove(c);
+    rg_conn_list_remove(c);
     start_handshake(c);
 }
 
@@ -108,7 +225,7 @@ void rg_conn_admit_waiting(struct rg_conn_set *set)
             break;
         if (rc < 0)
             continue; /* its address is at max-handshakes-per-ip: the next one may go */
-        rg_admission_list_remove(c);
+        rg_conn_list_remove(c);
         start_handshake(c);
     }
 }
@@ -164,7 +281,7 @@ void rg_conn_admit(struct rg_conn *c)
     /* Beyond max-handshakes(-per-ip) a connection waits, accepted but unread, instead of
      * being refused: hundreds of APs behind one NAT address reconnecting together all get
      * in, as handshakes finish (aggregate log line: rg_admission_report). */
-    rg_admission_list_push(c, RG_CONN_LIST_WAITING);
+    rg_conn_list_push(c, RG_CONN_LIST_WAITING);
     watch_waiting(c);
     RG_STAT_INC(set->stats, conn_waited);
     rg_admission_note(rc == -ENOSPC ? RG_ADMISSION_WAITED_GLOBAL : RG_ADMISSION_WAITED_IP);

@@ -11,6 +11,12 @@
  * left waits in the worker's more list for the next turn, after the others had theirs. */
 #define RG_TURN_PACKETS 32
 #define RG_TURN_BYTES   (32 * 1024)
+/* Packets framed in one turn by the connections that have more than their share, divided
+ * between them (never below RG_TURN_PACKETS_MIN each): a quiet AP's packet waits for the
+ * turn in progress, so twenty peers pipelining without end must not make a turn longer than
+ * eight do (eight APs with 32 requests in flight each keep the whole share). */
+#define RG_TURN_WORKER_PACKETS 256
+#define RG_TURN_PACKETS_MIN    8
 /* TLS handshake work per worker per loop turn (the first step of a turn always runs): a
  * burst of handshakes must not hold up the packets of connected APs. */
 #define RG_TURN_HANDSHAKE_NS (2u * 1000u * 1000u)
@@ -51,14 +57,38 @@ void rg_conn_more_remove(struct rg_conn *c)
     set->nmore--;
 }
 
+void rg_conn_turn_begin(struct rg_conn_set *set)
+{
+    set->turn++;
+    set->turn_busy_prev = set->turn_busy;
+    set->turn_busy = 0;
+}
+
+/* A connection's packets in this turn: RG_TURN_PACKETS, or an equal part of
+ * RG_TURN_WORKER_PACKETS while more connections than that allows used theirs in the last. */
+unsigned rg_conn_turn_packets(const struct rg_conn_set *set)
+{
+    unsigned busy = set->turn_busy_prev;
+    unsigned share = busy ? RG_TURN_WORKER_PACKETS / busy : RG_TURN_PACKETS;
+    if (share > RG_TURN_PACKETS)
+        share = RG_TURN_PACKETS;
+    return share < RG_TURN_PACKETS_MIN ? RG_TURN_PACKETS_MIN : share;
+}
+
 /* Fresh shares when the worker's loop has turned since this connection last used them. */
 void rg_conn_turn_refresh(struct rg_conn *c)
 {
     if (c->turn == c->set->turn)
         return;
     c->turn = c->set->turn;
-    c->turn_packets = RG_TURN_PACKETS;
+    c->turn_packets = rg_conn_turn_packets(c->set);
     c->turn_bytes = RG_TURN_BYTES;
+}
+
+void rg_conn_turn_exhausted(struct rg_conn *c)
+{
+    c->set->turn_busy++;
+    rg_conn_more_push(c);
 }
 
 bool rg_conn_turn_used(const struct rg_conn *c)

@@ -28,6 +28,9 @@ void rg_conn_more_push(struct rg_conn *c);
 void rg_conn_more_remove(struct rg_conn *c);
 void rg_conn_turn_refresh(struct rg_conn *c);
 bool rg_conn_turn_used(const struct rg_conn *c);
+/* It used its share of this turn with work left: counted (the shares of the next turn) and
+ * queued in the more list. */
+void rg_conn_turn_exhausted(struct rg_conn *c);
 /* The requests it abandoned drained below half the bound (the origin's drained): it is read
  * again, from the loop. */
 void rg_conn_abandon_drained(struct rg_conn *c);
@@ -65,5 +68,13 @@ void rg_conn_expect_proxy_header(struct rg_conn *c);
 
 /* conn_admit.c: admission of a connection whose source is known. */
 void rg_conn_admit(struct rg_conn *c);
+/* conn_admit.c: the worker's admission lists (rg_conn.list): push at the tail (oldest first),
+ * remove from whichever c is on (nothing if none). A waiting connection that spoke
+ * (c->heard) goes before the silent ones, in arrival order among those that spoke (the head
+ * of the queue up to set->waiting_heard): an AP's ClientHello does not queue behind a
+ * half-open flood. */
+void rg_conn_list_push(struct rg_conn *c, enum rg_conn_list list);
+void rg_conn_list_remove(struct rg_conn *c);
+void rg_conn_waiting_to_front(struct rg_conn *c);
 
 #endif

@@ -13,7 +13,7 @@
 #include "radsecgw/conn.h"
 #include "radsecgw/listener.h"
 #include "radsecgw/log.h"
-#include "radsecgw/worker.h"
+#include "radsecgw/stats.h"
 
 /* ---- listening sockets ---- */
 
@@ -68,12 +68,12 @@ static void on_connection(uv_stream_t *server, int status)
     if (status < 0) {
         /* Counted and logged, rate-limited. (EMFILE does not come here: libuv closes the
          * pending connections with its reserve descriptor; conn.c's fd_limit sees it.) */
-        RG_STAT_INC(&l->worker->stats, accept_failed);
+        RG_STAT_INC(l->set->stats, accept_failed);
         rg_log_limited("accept", LOG_WARNING, "event=accept_failed listener=%s error=\"%s\"",
                        l->addr_text, rg_strerror(status));
         return;
     }
-    if (rg_conn_accept(&l->worker->conns, server) == -ENOMEM)
+    if (rg_conn_accept(l->set->conns, server) == -ENOMEM)
         rg_listener_drop(server); /* still taken off the queue, or the listener stalls */
 }
 
@@ -95,7 +95,7 @@ static int check_address_free(const struct sockaddr_storage *ss, socklen_t len)
     return rc;
 }
 
-static int open_one(struct rg_worker *w, const char *host, uint16_t port)
+static int open_one(struct rg_listener_set *ls, const char *host, uint16_t port)
 {
     struct sockaddr_storage ss;
     memset(&ss, 0, sizeof(ss));
@@ -123,7 +123,7 @@ static int open_one(struct rg_worker *w, const char *host, uint16_t port)
         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
     socklen_t len =
         ss.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
-    int taken = w->index == 0 ? check_address_free(&ss, len) : 0;
+    int taken = ls->index == 0 ? check_address_free(&ss, len) : 0;
     if (taken < 0) {
         close(fd);
         return taken;
@@ -138,25 +138,25 @@ static int open_one(struct rg_worker *w, const char *host, uint16_t port)
         close(fd);
         return -ENOMEM;
     }
-    l->worker = w;
+    l->set = ls;
     l->open_handles = 1;
     rg_sockaddr_format((const struct sockaddr *)&ss, true, l->addr_text, sizeof(l->addr_text));
-    uv_tcp_init(&w->loop, &l->tcp);
+    uv_tcp_init(ls->loop, &l->tcp);
     l->tcp.data = l;
     int rc = uv_tcp_open(&l->tcp, fd);
     if (rc == 0)
         rc = uv_listen((uv_stream_t *)&l->tcp, RG_LISTEN_BACKLOG, on_connection);
-    struct rg_listener **ls = realloc(w->listeners, (w->nlisteners + 1) * sizeof(*ls));
-    RG_REQUIRE(ls != NULL);
-    w->listeners = ls;
-    w->listeners[w->nlisteners++] = l;
+    struct rg_listener **grown = realloc(ls->listeners, (ls->n + 1) * sizeof(*grown));
+    RG_REQUIRE(grown != NULL);
+    ls->listeners = grown;
+    ls->listeners[ls->n++] = l;
     return rc;
 }
 
-int rg_listener_open(struct rg_worker *w, const struct rg_config *cfg)
+int rg_listener_open(struct rg_listener_set *ls, const struct rg_config *cfg)
 {
     for (size_t i = 0; i < cfg->listen.naddress; i++) {
-        int rc = open_one(w, cfg->listen.address[i], cfg->listen.port);
+        int rc = open_one(ls, cfg->listen.address[i], cfg->listen.port);
         if (rc == UV_EADDRINUSE) {
             rg_err("event=listen_failed address=%s port=%u reason=\"another process already "
                    "listens there (a second radsecgw?); refusing to share the port\"",
@@ -168,8 +168,8 @@ int rg_listener_open(struct rg_worker *w, const struct rg_config *cfg)
                    cfg->listen.port, rg_strerror(rc));
             return rc;
         }
-        if (w->index == 0)
-            rg_info("event=listening address=%s", w->listeners[w->nlisteners - 1]->addr_text);
+        if (ls->index == 0)
+            rg_info("event=listening address=%s", ls->listeners[ls->n - 1]->addr_text);
     }
     return 0;
 }
@@ -181,11 +181,11 @@ static void on_listener_closed(uv_handle_t *h)
     free_listener(l);
 }
 
-void rg_listener_close_all(struct rg_worker *w)
+void rg_listener_close_all(struct rg_listener_set *ls)
 {
-    for (unsigned i = 0; i < w->nlisteners; i++)
-        uv_close((uv_handle_t *)&w->listeners[i]->tcp, on_listener_closed);
-    free(w->listeners);
-    w->listeners = NULL;
-    w->nlisteners = 0;
+    for (unsigned i = 0; i < ls->n; i++)
+        uv_close((uv_handle_t *)&ls->listeners[i]->tcp, on_listener_closed);
+    free(ls->listeners);
+    ls->listeners = NULL;
+    ls->n = 0;
 }

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "radsecgw/backend.h"
+#include "radsecgw/backend_shared.h"
 #include "radsecgw/common.h"
 #include "radsecgw/config.h"
 #include "radsecgw/log.h"

@@ -36,6 +36,14 @@ uint64_t rg_proxy_fair_baseline(const struct rg_proxy_fair *f)
     return min_u64(f->window_min_ms, f->prev_window_min_ms);
 }
 
+/* Every budget lies in [RG_PROXY_FAIR_BUDGET_MIN, UINT32_MAX / 2]: at least the floor, and
+ * room to grow by an eighth without overflowing. */
+static uint32_t clamp_budget(uint64_t b)
+{
+    b = min_u64(b, UINT32_MAX / 2);
+    return b < RG_PROXY_FAIR_BUDGET_MIN ? RG_PROXY_FAIR_BUDGET_MIN : (uint32_t)b;
+}
+
 /* Not congested: twice what was held (at most double per interval while it is used up and
  * the replies keep up, so a flood from idle is judged before it queues much more than the
  * floor), falling by a quarter per interval towards that once the connections ask for less. */
@@ -43,8 +51,7 @@ static void free_budget(struct rg_proxy_fair *f)
 {
     uint64_t b = f->budget - f->budget / 4;
     b = b > 2 * (uint64_t)f->max_held ? b : 2 * (uint64_t)f->max_held;
-    b = min_u64(b, UINT32_MAX / 2);
-    f->budget = b < RG_PROXY_FAIR_BUDGET_MIN ? RG_PROXY_FAIR_BUDGET_MIN : (uint32_t)b;
+    f->budget = clamp_budget(b);
 }
 
 /* The end of an interval whose lowest latency was m and that had f->replies replies. A
@@ -66,8 +73,7 @@ static bool judge(struct rg_proxy_fair *f, uint64_t now_ms, uint64_t m)
         uint64_t bdp = (uint64_t)f->replies * (base + RG_PROXY_FAIR_TARGET_MS) / len;
         uint64_t b = min_u64(f->budget, f->max_held);
         b -= b / 4;
-        b = min_u64(b, bdp);
-        f->budget = b < RG_PROXY_FAIR_BUDGET_MIN ? RG_PROXY_FAIR_BUDGET_MIN : (uint32_t)b;
+        f->budget = clamp_budget(min_u64(b, bdp));
     } else if (f->limiting) {
         f->calm++;
         if (f->calm >= RG_PROXY_FAIR_LIFT_AFTER && f->max_held < f->budget / 2)
@@ -76,6 +82,17 @@ static bool judge(struct rg_proxy_fair *f, uint64_t now_ms, uint64_t m)
             f->budget += f->budget / 8; /* probe for room: about twice as much per 0.6 s */
     } else if (base == UINT64_MAX || f->interval_last_ms <= base + RG_PROXY_FAIR_TARGET_MS) {
         free_budget(f);
+    }
+    if (!congested && base != UINT64_MAX) {
+        /* Whatever the lowest latency says, no more in flight than the servers answer in
+         * twice (baseline + target): while the replies keep up that is at least twice what is
+         * held (Little's law), but a queue that comes and goes within an interval (bursts of
+         * many connections let go at once, a server that stalls now and then) is not let
+         * grow with it, and a quiet AP's request never waits behind more than that. */
+        uint64_t cap = 2 * (uint64_t)f->replies * (base + RG_PROXY_FAIR_TARGET_MS) / len;
+        cap = cap < RG_PROXY_FAIR_BUDGET_MIN ? RG_PROXY_FAIR_BUDGET_MIN : cap;
+        if (f->budget > cap)
+            f->budget = (uint32_t)cap;
     }
     /* else: not congested, but the interval's last replies came late: a queue is building
      * (a flood that started within it), so no more room until the next interval says. */
@@ -117,8 +134,7 @@ bool rg_proxy_fair_tick(struct rg_proxy_fair *f, uint64_t now_ms)
     if (!f->limiting && now_ms >= f->interval_end_ms + RG_PROXY_FAIR_INTERVAL_MS) {
         /* A whole interval went by with nothing asked (idle): what is held now, so a flood
          * that starts from idle starts from the floor. */
-        uint32_t b = f->held < UINT32_MAX / 4 ? 2 * f->held : UINT32_MAX / 2;
-        f->budget = b < RG_PROXY_FAIR_BUDGET_MIN ? RG_PROXY_FAIR_BUDGET_MIN : b;
+        f->budget = clamp_budget(2 * (uint64_t)f->held);
     }
     bool changed = f->budget != before;
     f->interval_min_ms = UINT64_MAX;

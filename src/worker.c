@@ -119,7 +119,11 @@ static void flush_output(struct rg_worker *w);
 static void on_turn(uv_prepare_t *p)
 {
     struct rg_worker *w = p->data;
-    w->conns.turn++;
+    /* One turn per loop iteration: when more_idle began it before the poll, the
+     * connections it ran must not get a second share in this iteration's poll. */
+    if (!w->conns.more_turn)
+        rg_conn_turn_begin(&w->conns);
+    w->conns.more_turn = false;
     /* Output produced outside the poll (a retransmission from a timer, requests framed from
      * the "more" list) leaves now: the poll may block, and the check handle would only run
      * after its next event. flush_output first wakes the connections that slots freed outside
@@ -134,7 +138,8 @@ static void on_turn(uv_prepare_t *p)
 static void on_more(uv_idle_t *i)
 {
     struct rg_worker *w = i->data;
-    w->conns.turn++;
+    rg_conn_turn_begin(&w->conns);
+    w->conns.more_turn = true;
     rg_conn_run_more(&w->conns);
     if (!w->conns.more_head)
         uv_idle_stop(i);
@@ -162,6 +167,7 @@ static void slot_freed(void *arg)
  * connection it wakes sends in this pass too. */
 static void flush_output(struct rg_worker *w)
 {
+    rg_backend_drain(&w->backend_io);
     do {
         rg_conn_wake_paused(&w->conns);
         rg_backend_flush(&w->backend_io);
@@ -286,7 +292,7 @@ static void on_wakeup(uv_async_t *a)
         rg_gen_unref(g);
     if (stop && !w->stopping) {
         w->stopping = true;
-        rg_listener_close_all(w);
+        rg_listener_close_all(&w->listen);
         w->stop_deadline_ms = rg_now_ms() + RG_WORKER_DRAIN_MS;
         uv_timer_start(&w->drain_timer, on_drain, 0, 100);
     }
@@ -368,12 +374,16 @@ int rg_worker_start(struct rg_worker *w, unsigned index, struct rg_gen *gen)
                                             .schedule_flush = schedule_flush,
                                             .schedule_trim = schedule_trim,
                                             .arg = w};
+    w->listen.loop = &w->loop;
+    w->listen.index = index;
+    w->listen.stats = &w->stats;
+    w->listen.conns = &w->conns;
     if (rc == 0)
-        rc = rg_listener_open(w, gen->cfg);
+        rc = rg_listener_open(&w->listen, gen->cfg);
     if (rc < 0) {
         w->stop = true;
         w->stopping = true;
-        rg_listener_close_all(w);
+        rg_listener_close_all(&w->listen);
         finish_stop(w);
         uv_run(&w->loop, UV_RUN_DEFAULT);
         release(w); /* what rg_worker_join releases, for a worker that never ran */

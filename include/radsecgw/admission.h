@@ -1,8 +1,8 @@
 /* Admission (src/admission.c): the connection limits shared by all workers
  * (max-connections, max-connections-per-ip, max-handshakes, max-handshakes-per-ip, source
- * prefixes), the aggregate log lines about limits and refusals, and each worker's lists of
- * waiting and silent connections. The counters are the one place workers meet on connect
- * and disconnect; no request touches them. */
+ * prefixes) and the aggregate log lines about limits and refusals; it knows no connection
+ * (each worker's waiting and silent lists are conn_admit.c's). The counters are the one
+ * place workers meet on connect and disconnect; no request touches them. */
 #ifndef RADSECGW_ADMISSION_H
 #define RADSECGW_ADMISSION_H
 
@@ -10,7 +10,6 @@
 #include <sys/socket.h>
 
 #include "radsecgw/config.h"
-#include "radsecgw/conn.h"
 
 /* Admission on accept, before any TLS: 0 and counted (max-connections), else a negative
  * code and *why: -EACCES refused (allow prefixes; max-connections-per-ip already reached by
@@ -59,18 +58,5 @@ void rg_admission_report_refusals(bool force);
 /* Log the events since the last report, if any, at most once per 10 s (any worker may call
  * it: the first one past the interval writes the line). */
 void rg_admission_report(const struct rg_config *cfg);
-
-/* The worker's admission lists (rg_conn.list): push at the tail (oldest first), remove from
- * whichever c is on (nothing if none). */
-void rg_admission_list_push(struct rg_conn *c, enum rg_conn_list list);
-void rg_admission_list_remove(struct rg_conn *c);
-/* A waiting connection that spoke (c->heard) goes before the silent ones, in arrival order
- * among those that spoke (the head of the queue up to w->waiting_heard): an AP's
- * ClientHello does not queue behind a half-open flood. */
-void rg_admission_waiting_to_front(struct rg_conn *c);
-
-/* The oldest connection of w that has not sent a byte (FIONREAD confirms it), a handshake
- * holding a slot or (with_waiting) one of the first waiting connections; NULL if none. */
-struct rg_conn *rg_admission_silent_victim(struct rg_conn_set *set, bool with_waiting);
 
 #endif

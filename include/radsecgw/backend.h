@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "radsecgw/backend_shared.h"
 #include "radsecgw/config.h"
 #include "radsecgw/metrics.h"
 #include "radsecgw/proxy_fair.h"
@@ -78,6 +79,7 @@ struct rg_backend_io {
     uint8_t *recv_buf; /* malloced on first use, owned: RG_BACKEND_RECV_BATCH datagrams of up
                           to 64 KiB (recvmmsg; only the octets received are touched) */
     struct rg_backend_sock *send_socks;    /* sockets with packets queued this turn */
+    struct rg_backend_sock *recv_socks;    /* sockets libuv read from in this turn */
     struct rg_backend_send_pool send_pool; /* sends queued in libuv */
 };
 
@@ -113,6 +115,10 @@ struct rg_backend_sock {
      * kernel once more only to hear EAGAIN; epoll reports what arrives later). */
     unsigned recv_batch;
     bool recv_drained;
+    /* libuv reads at most 32 datagrams per socket per loop turn; what is left is read at
+     * the turn's end (rg_backend_drain), from the worker's list of sockets read this turn. */
+    struct rg_backend_sock *next_recv;
+    bool recv_listed;
 };
 
 enum rg_backend_kind {
@@ -131,43 +137,6 @@ struct rg_backend_dest {
     unsigned max_socks;
     unsigned outstanding;
 };
-
-/* Rate-limited operator warnings about one server's replies (rg_backend_warn_due). */
-enum rg_backend_warning {
-    RG_BACKEND_WARN_UNSIGNED_ACCEPTED, /* auto: unsigned reply passed (hourly) */
-    RG_BACKEND_WARN_UNSIGNED_DROPPED,  /* true, or auto once learned: unsigned reply dropped */
-    RG_BACKEND_WARN_EAP_UNSIGNED,      /* EAP reply without Message-Authenticator dropped */
-    RG_BACKEND_WARN_UNUSABLE,          /* verified reply that cannot be forwarded */
-    RG_BACKEND_WARN_KINDS,
-};
-
-/* What the whole process knows about one RADIUS server, shared by every worker and kept
- * across reloads while pool, server name, address and secret stay the same: whether it
- * signs replies to Access-Requests without EAP-Message (require-message-authenticator =
- * auto learns this once), and when each warning was last logged. The fields are atomics
- * (one load per reply); the table they live in is locked only when a backend set is built
- * or freed. */
-struct rg_backend_shared {
-    bool signs;                                /* atomic: once true, stays true */
-    uint64_t warned_ms[RG_BACKEND_WARN_KINDS]; /* atomic: last warning of each kind */
-    unsigned refs;                             /* guarded by the table lock */
-    char *key;                                 /* malloced, owned: pool, name, address, secret */
-    size_t key_len;
-    struct rg_backend_shared *next; /* the table's list */
-};
-
-/* Has srv signed a reply to a non-EAP Access-Request? (auto mode) */
-bool rg_backend_signs(const struct rg_backend_shared *sh);
-/* It has: returns true the first time (for a log line), false after. */
-bool rg_backend_learn_signs(struct rg_backend_shared *sh);
-/* A warning of kind may be logged now (at most one per interval_ms per server, for every
- * worker together): claims the slot and returns true, or false. */
-bool rg_backend_warn_due(struct rg_backend_shared *sh, enum rg_backend_warning kind,
-                         uint64_t now_ms, uint64_t interval_ms);
-/* The shared state of a configured server, created on first use (reference counted). */
-struct rg_backend_shared *rg_backend_shared_get(const struct rg_pool *pool,
-                                                const struct rg_server *srv);
-void rg_backend_shared_put(struct rg_backend_shared *sh);
 
 enum rg_backend_health {
     RG_BACKEND_ALIVE,
@@ -255,5 +224,10 @@ int rg_backend_send(struct rg_backend_sock *sock, void *owner, const uint8_t *pk
 
 /* Send what the sockets of io queued in this loop turn (the worker's check handle). */
 void rg_backend_flush(struct rg_backend_io *io);
+
+/* Read the replies still queued on the sockets libuv read from in this loop turn (it stops
+ * at 32 datagrams per socket), up to a socket's whole ID space each: the worker's check
+ * handle, before it wakes paused connections and flushes. */
+void rg_backend_drain(struct rg_backend_io *io);
 
 #endif

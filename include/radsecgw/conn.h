@@ -159,6 +159,9 @@ struct rg_conn_set {
     /* Fairness (conn_fairness.c): the owner counts its loop turns here; connections that used
      * their share of one wait in the more list for the next. */
     uint64_t turn;
+    bool more_turn;          /* the more list's run began this iteration's turn */
+    unsigned turn_busy;      /* connections that used up their share in this turn */
+    unsigned turn_busy_prev; /* ...and in the last one (conn_fairness.c divides by it) */
     struct rg_conn *more_head, *more_tail; /* not owned */
     unsigned nmore;
     uint64_t handshake_turn;     /* the turn handshake_ns belongs to */
@@ -205,6 +208,12 @@ static inline bool rg_conn_wake_due(const struct rg_conn_set *set)
 {
     return set->wake_credit > 0 && set->paused;
 }
+
+/* A new loop turn of set (the worker's idle handle when connections wait in the more list, else
+ * its prepare handle: once per loop iteration), and the packets each connection may frame in
+ * it (fewer while many used up their share in the last one). */
+void rg_conn_turn_begin(struct rg_conn_set *set);
+unsigned rg_conn_turn_packets(const struct rg_conn_set *set);
 
 /* From the worker's idle handle, once per loop turn: continue the connections that used
  * their share of the previous turn (packets, decrypted octets, handshake time) with work

@@ -9,7 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "radsecgw/backend.h"
+#include "radsecgw/backend_shared.h"
 #include "radsecgw/common.h"
 #include "radsecgw/config.h"
 #include "radsecgw/radius.h"

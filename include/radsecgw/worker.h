@@ -11,6 +11,7 @@
 #include "radsecgw/config.h"
 #include "radsecgw/conn.h"
 #include "radsecgw/gen.h"
+#include "radsecgw/listener.h"
 #include "radsecgw/proxy.h"
 #include "radsecgw/metrics.h"
 #include "radsecgw/stats.h"
@@ -20,17 +21,6 @@ struct rg_conn;
 struct rg_backend_set;
 struct rg_backend_sock;
 struct rg_coa_worker;
-
-struct rg_listener {
-    uv_tcp_t tcp;             /* embedded; the struct is freed once tcp and spare are closed */
-    uv_tcp_t spare;           /* embedded; takes a connection there is no memory for */
-    unsigned open_handles;    /* tcp, and spare while it closes */
-    bool closed;              /* tcp closed: free when spare's close completes too */
-    bool spare_busy;          /* spare is closing the last dropped connection */
-    bool spare_wanted;        /* another connection waits for spare (libuv holds it) */
-    struct rg_worker *worker; /* not owned */
-    char addr_text[64];
-};
 
 /* The worker's buffer pool: each buffer holds a whole TLS record (RFC 8446 §5.2: 2^14 octets
  * plus header and expansion); up to RG_WORKER_BUF_KEEP idle ones are kept for reuse. */
@@ -52,9 +42,8 @@ struct rg_worker {
     struct rg_gen *gen;              /* reference held: current generation */
     struct rg_backend_set *backends; /* owned: current backend set */
     struct rg_proxy proxy;
-    struct rg_conn_set conns;       /* the connections (conn.h's), wired to the handles below */
-    struct rg_listener **listeners; /* malloced array, owned; each freed in its close cb */
-    unsigned nlisteners;
+    struct rg_conn_set conns;      /* the connections (conn.h's), wired to the handles below */
+    struct rg_listener_set listen; /* its listening sockets (listener.h's) */
     uv_check_t
         flush_check; /* after the turn's I/O: wakes paused connections, encrypts and writes */
     struct rg_backend_io backend_io; /* lent to the backend sets (backend.c's to use) */

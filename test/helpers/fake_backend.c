@@ -1,7 +1,8 @@
 /* fake_backend: a scriptable UDP RADIUS server for the integration tests. It checks every
  * request it receives (Message-Authenticator, User-Password, Accounting Request
  * Authenticator, duplicates), answers according to --mode after an optional delay (and at
- * most --max-rate replies a second, in arrival order: a saturated server), and writes its counters
+ * most --max-rate replies a second, in arrival order: a saturated server; nothing during the
+ * pauses of --stall), and writes its counters
  * as key=value lines on SIGUSR1 and at exit. Single-threaded libuv. */
 #include <errno.h>
 #include <getopt.h>
@@ -53,6 +54,8 @@ static struct {
     unsigned bad_first; /* MODE_BAD_AUTH_FIRST: how many bad replies before good ones */
     unsigned delay_ms;
     unsigned max_rate; /* replies per second, in arrival order; 0: no limit */
+    unsigned stall_ms,
+        stall_every_ms; /* --stall MS/EVERY: answers nothing for MS ms of each EVERY */
     const char *report;
     const char *password; /* expected User-Password plain text, NULL: not checked */
     long no_ma_after;     /* >= 0: Access-* replies signed only for the first N, then not */
@@ -207,7 +210,7 @@ static void on_delay_timer(uv_timer_t *t)
 static void send_reply(const uint8_t *data, size_t len, const struct sockaddr *to)
 {
     count.replies++;
-    if (!opt.delay_ms && !opt.max_rate) {
+    if (!opt.delay_ms && !opt.max_rate && !opt.stall_ms) {
         send_now(data, len, to);
         return;
     }
@@ -215,6 +218,13 @@ static void send_reply(const uint8_t *data, size_t len, const struct sockaddr *t
     RG_REQUIRE(p);
     p->next = NULL;
     p->due = uv_now(loop) + opt.delay_ms;
+    if (opt.stall_ms) {
+        /* A server that stops now and then (a pause, a flush): what arrives in a stall is
+         * answered at its end, all at once. Dues stay in arrival order. */
+        uint64_t phase = p->due % opt.stall_every_ms;
+        if (phase < opt.stall_ms)
+            p->due += opt.stall_ms - phase;
+    }
     if (opt.max_rate) {
         /* Each reply leaves 1/max_rate s after the one before it (microseconds, so that
          * rates above 1,000/s do not round to nothing). */
@@ -500,12 +510,15 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "usage: fake_backend --port P --secret S [--addr 127.0.0.1] [--mode MODE]\n"
-            "                    [--delay-ms N] [--max-rate N] [--report FILE] [--password PLAIN]\n"
+            "                    [--delay-ms N] [--max-rate N] [--stall MS/EVERY] [--report FILE]\n"
+            "                    [--password PLAIN]\n"
             "                    [--no-ma-after N] [--acct-ma request|zero]\n"
             "--no-ma-after N: Access-* replies to Access-Requests carry Message-Authenticator\n"
             "       only for the first N (a server that stops signing, or forged replies)\n"
             "--max-rate N: at most N replies a second, in arrival order (the most that\n"
             "       waited at once is queued_max in the report)\n"
+            "--stall MS/EVERY: answer nothing for MS ms out of every EVERY ms; what arrives\n"
+            "       in a stall is answered at its end\n"
             "--acct-ma: sign Accounting-Response, over the request authenticator or a\n"
             "       zeroed field (FreeRADIUS 3.2.1-3.2.8)\n"
             "modes: accept (default), reject, drop, bad-auth, bad-auth-first:N, wrong-port,\n"
@@ -540,6 +553,7 @@ int main(int argc, char **argv)
         {"mode", required_argument, NULL, 'm'},
         {"delay-ms", required_argument, NULL, 'd'},
         {"max-rate", required_argument, NULL, 'R'},
+        {"stall", required_argument, NULL, 'S'},
         {"report", required_argument, NULL, 'r'},
         {"password", required_argument, NULL, 'w'},
         {"no-ma-after", required_argument, NULL, 'n'},
@@ -548,7 +562,7 @@ int main(int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     int c;
-    while ((c = getopt_long(argc, argv, "p:a:s:m:d:R:r:w:n:A:h", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "p:a:s:m:d:R:S:r:w:n:A:h", longopts, NULL)) != -1) {
         switch (c) {
         case 'p':
             opt.port = atoi(optarg);
@@ -570,6 +584,13 @@ int main(int argc, char **argv)
             break;
         case 'R':
             opt.max_rate = (unsigned)strtoul(optarg, NULL, 10);
+            break;
+        case 'S':
+            if (sscanf(optarg, "%u/%u", &opt.stall_ms, &opt.stall_every_ms) != 2 ||
+                opt.stall_ms >= opt.stall_every_ms) {
+                fprintf(stderr, "fake_backend: --stall MS/EVERY with MS < EVERY\n");
+                return 2;
+            }
             break;
         case 'r':
             opt.report = optarg;

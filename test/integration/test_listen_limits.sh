@@ -179,8 +179,11 @@ wait "$hp"
 python3 -c "import sys; sys.exit(0 if $el < 2 else 1)" &&
     rg_pass "gw5: served at once (${el}s), not after the silent queue timed out" ||
     rg_fail "gw5: answered after ${el}s"
+# Each connection that arrives while every slot holds a silent handshake evicts one, so how
+# many of the 204 are left waiting depends on how radsec_hostile's connects fall into the
+# gateway's loop turns: 136-148 on an idle machine (about 64 evicted), more under load.
 waited=$(rg_stats_max "$GW_LOG" conn_waiting)
-[ "${waited:-0}" -ge 150 ] && rg_pass "gw5: $waited connections were waiting for a slot" ||
+[ "${waited:-0}" -ge 100 ] && rg_pass "gw5: $waited connections were waiting for a slot" ||
     rg_fail "gw5: only ${waited:-0} waited: the queue the newcomer should overtake was not there"
 rg_stop gw5
 rg_finish

@@ -16,7 +16,6 @@
 #include <unistd.h>
 
 #include "radsecgw/listener.h"
-#include "radsecgw/worker.h"
 
 static unsigned offered;
 

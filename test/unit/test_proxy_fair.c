@@ -1,8 +1,9 @@
 /* Tests of src/proxy_fair.c: a generous budget (twice what is held) while replies come back
  * at their baseline, a flood from idle or at start bounded by the floor before it is judged,
- * a budget sized from what the servers answer once a queue stands, the share it leaves each
- * connection (a light AP is never held back, a flooder is), and the budget lifted once the
- * connections stop asking for it. On a fake clock: times are arguments. */
+ * a budget sized from what the servers answer once a queue stands, never above what they
+ * answer in twice (baseline + target) even while the lowest latency sees no queue, the share
+ * it leaves each connection (a light AP is never held back, a flooder is), and the budget
+ * lifted once the connections stop asking for it. On a fake clock: times are arguments. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -23,6 +24,13 @@ static void interval(struct rg_proxy_fair *f, uint64_t *now, unsigned n, uint64_
     rg_proxy_fair_tick(f, *now);
 }
 
+/* The replies of one interval from a server that answers what is held after lat ms (Little's
+ * law: held / lat per ms). */
+static unsigned answered(const struct rg_proxy_fair *f, uint64_t lat)
+{
+    return (unsigned)(f->held * RG_PROXY_FAIR_INTERVAL_MS / (lat ? lat : 1));
+}
+
 /* conns connections holding each requests. */
 static void hold(struct rg_proxy_fair *f, unsigned conns, uint32_t each)
 {
@@ -37,9 +45,11 @@ static void test_no_budget_at_baseline(void **state)
     rg_proxy_fair_init(&f);
     hold(&f, 4, 256); /* a heavy but legitimate load: 1,024 in flight */
     uint64_t now = 1000;
-    for (int i = 0; i < 50; i++)
-        interval(&f, &now, 100, 1 + (uint64_t)(i % 3)); /* 1-3 ms: jitter, no queue */
-    assert_int_equal(f.budget, 2 * 1024);               /* twice what is held: room to grow */
+    for (int i = 0; i < 50; i++) { /* 1-3 ms: jitter, no queue */
+        uint64_t lat = 1 + (uint64_t)(i % 3);
+        interval(&f, &now, answered(&f, lat), lat);
+    }
+    assert_int_equal(f.budget, 2 * 1024); /* twice what is held: room to grow */
     assert_false(f.limiting);
     assert_int_equal(f.congested, 0);
     assert_int_equal(rg_proxy_fair_baseline(&f), 1);
@@ -77,10 +87,10 @@ static void test_queue_sets_budget_and_shares(void **state)
     now = 1000;
     hold(&g, 20, 320); /* reached while the server kept up: the budget grew with it */
     for (int i = 0; i < 20; i++)
-        interval(&g, &now, 50, 0);
+        interval(&g, &now, answered(&g, 1), 1);
     assert_int_equal(g.budget, 2 * 6400);
     interval(&g, &now, 20000, 40); /* 200,000 a second */
-    assert_int_equal(g.budget, 20000 * (0 + RG_PROXY_FAIR_TARGET_MS) / RG_PROXY_FAIR_INTERVAL_MS);
+    assert_int_equal(g.budget, 20000 * (1 + RG_PROXY_FAIR_TARGET_MS) / RG_PROXY_FAIR_INTERVAL_MS);
     uint32_t b = g.budget;
     interval(&g, &now, 20000, 20);
     assert_int_equal(g.budget, b - b / 4);
@@ -100,7 +110,7 @@ static void test_budget_probes_then_lifts(void **state)
     /* The queue is gone but the flooders still ask for all of it: the budget grows by an
      * eighth per interval and is not lifted. */
     for (unsigned i = 0; i < 3 * RG_PROXY_FAIR_LIFT_AFTER; i++) {
-        interval(&f, &now, 600, 1);
+        interval(&f, &now, answered(&f, 1), 1);
         assert_true(f.budget > b && f.limiting);
         b = f.budget;
         if (f.budget >= f.held) /* as a flooder would: it takes what the budget allows */
@@ -168,12 +178,52 @@ static void test_flood_from_idle_bounded(void **state)
     assert_int_equal(f.congested, 0);
     assert_int_equal(f.budget, b);
     /* Had the last replies kept up, it would have. */
-    rg_proxy_fair_sample(&f, now + 10, 1);
+    for (unsigned i = 0, n = answered(&f, 1); i < n; i++)
+        rg_proxy_fair_sample(&f, now + 10, 1);
     rg_proxy_fair_sample(&f, now + 90, 2);
     now += RG_PROXY_FAIR_INTERVAL_MS;
     rg_proxy_fair_tick(&f, now);
     assert_int_equal(f.budget, 2 * f.max_held);
     assert_true(f.budget > b);
+}
+
+/* A server that stops for 40 ms out of every 100 and then answers everything at once: the
+ * replies of requests sent between its pauses come back at the baseline, so no interval's
+ * lowest latency (nor, often, its last) shows a queue, but a request sent in a pause waits
+ * behind everything in flight. Flooders take all the budget allows. The servers answer 6,000
+ * per interval: no more in flight than what they answer in twice (baseline + target), where
+ * twice what was held would let the flooders' 20 x 256 wait in every pause. */
+static void test_queue_that_comes_and_goes_bounded(void **state)
+{
+    (void)state;
+    struct rg_proxy_fair f;
+    rg_proxy_fair_init(&f);
+    uint64_t now = 1000;
+    rg_proxy_fair_held(&f, 0, 2); /* the legitimate AP, at its 1 ms baseline */
+    for (int i = 0; i < 20; i++)
+        interval(&f, &now, 50, 1);
+    uint32_t held[20] = {0};
+    const uint64_t cap = 2 * 6000 * (1 + RG_PROXY_FAIR_TARGET_MS) / RG_PROXY_FAIR_INTERVAL_MS;
+    uint32_t worst = 0;
+    for (int i = 0; i < 50; i++) {
+        flood(&f, held, 20);
+        if (f.held > worst)
+            worst = f.held;
+        rg_proxy_fair_tick(&f, now);
+        for (unsigned k = 0; k < 6000; k++) /* the pause's replies late, the rest prompt */
+            rg_proxy_fair_sample(&f, now + k / 60, k < 2400 ? 1 + (2400 - k) / 60 : 1);
+        now += RG_PROXY_FAIR_INTERVAL_MS;
+        rg_proxy_fair_tick(&f, now);
+        assert_int_equal(f.congested, 0);
+        assert_true(f.budget <= cap);
+        /* The server answered: what each flooder holds leaves (it puts as much in again). */
+        for (unsigned k = 0; k < 20; k++) {
+            rg_proxy_fair_held(&f, held[k], 0);
+            held[k] = 0;
+        }
+    }
+    assert_true(worst <= cap + 20 * RG_PROXY_FAIR_SHARE_MIN);
+    assert_true(rg_proxy_fair_may_add(&f, 2)); /* the AP below its share still sends */
 }
 
 /* A server answering rate requests per ms after 1 ms, behind a queue of what is held. */
@@ -304,6 +354,7 @@ int main(void)
         cmocka_unit_test(test_active_connections_counted),
         cmocka_unit_test(test_flood_from_idle_bounded),
         cmocka_unit_test(test_started_mid_flood),
+        cmocka_unit_test(test_queue_that_comes_and_goes_bounded),
         cmocka_unit_test(test_slow_server_budget_grows_without_replies),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
