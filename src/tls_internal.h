@@ -57,10 +57,10 @@ struct peer_chain {
 struct resume_state {
     uint8_t issued[16]; /* the cache entry this connection's ticket made, if have_issued */
     bool have_issued;
-    bool confirmed; /* that entry was confirmed: the connection was accepted */
-    bool restored;  /* the ticket callback put a cached chain back (resumption offered) */
-    char *org;      /* malloced, owned: the org the restored session was accepted for */
-    int proto;      /* enum rg_radius_proto the restored session carried */
+    bool confirmed;      /* that entry was confirmed: the connection was accepted */
+    bool restored;       /* the ticket callback put a cached chain back (resumption offered) */
+    char *org;           /* malloced, owned: the org the restored session was accepted for */
+    int proto;           /* enum rg_radius_proto the restored session carried */
     uint8_t resumed[16]; /* the cache entry the restored session came from, if restored */
     time_t auth_time;    /* when that session's full handshake verified the peer */
 };

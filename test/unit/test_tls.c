@@ -703,6 +703,8 @@ static void attempt(struct resumer *r, struct rg_tls_ctx *tls, WOLFSSL_SESSION *
         a->resumed = rg_tls_resumed(p.srv.ssl);
         if (a->identified == 0 && accept)
             rg_tls_session_confirm(tls, p.srv.ssl, &a->peer, proto);
+        else
+            rg_tls_session_forget(p.srv.ssl); /* as rg_conn_refuse does */
         /* TLS 1.3's ticket comes after the handshake: the client reads it with its data. */
         assert_int_equal(rg_tls_stream_write(&p.srv, (const uint8_t *)"x", 1), 0);
         pair_pump(&p, 0);
@@ -806,14 +808,18 @@ static void test_resumption_refused(void **state)
     org_ca(cfg_org(c_other, "initech"), "acme-ca.pem");
     struct rg_config *c_prefix = cfg_acme_crl("acme.crl", NULL);
     org_allow(&c_prefix->orgs[0], "198.51.100.0/24");
-    struct rg_config *all[] = {c_revoked, c_gone, c_ca, c_other, c_prefix};
+    struct rg_config *c_cipher = cfg_acme_crl("acme.crl", NULL);
+    free(c_cipher->tls.ciphers);
+    c_cipher->tls.ciphers = strdup("TLS13-AES256-GCM-SHA384:TLS13-AES128-GCM-SHA256:"
+                                   "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-ECDSA-AES128-GCM-SHA256");
+    struct rg_config *all[] = {c_revoked, c_gone, c_ca, c_other, c_prefix, c_cipher};
     for (size_t i = 0; i < RG_ARRAY_SIZE(all); i++) {
         all[i]->tls.session_cache = 100;
         all[i]->tls.session_lifetime_s = 3600;
     }
     struct rg_tls_ctx *first = ctx_of(c_first), *revoked = ctx_of(c_revoked);
     struct rg_tls_ctx *gone = ctx_of(c_gone), *ca = ctx_of(c_ca), *other = ctx_of(c_other);
-    struct rg_tls_ctx *prefix = ctx_of(c_prefix);
+    struct rg_tls_ctx *prefix = ctx_of(c_prefix), *cipher = ctx_of(c_cipher);
 
     for (int version = 12; version <= 13; version++) {
         struct resumer r;
@@ -841,6 +847,19 @@ static void test_resumption_refused(void **state)
         attempt(&r, prefix, a.next, "192.0.2.1", true, RG_PROTO_RADIUS_10, &b);
         assert_true(b.reused);
         assert_refused(b.identified, &b.peer, "prefix not allowed");
+        wolfSSL_SESSION_free(b.next);
+        /* ... and the session it resumed is discarded (radiusdtls-bis): a TLS 1.2 ticket, which
+         * would otherwise resume until its lifetime ends, no longer resumes where it would be
+         * accepted. */
+        attempt(&r, first, a.next, NULL, true, RG_PROTO_RADIUS_10, &b);
+        assert_full(version, &b, "acme");
+        wolfSSL_SESSION_free(a.next);
+        wolfSSL_SESSION_free(b.next);
+
+        /* Under another cipher list: a full handshake, never the suite it was negotiated with. */
+        attempt(&r, first, NULL, NULL, true, RG_PROTO_RADIUS_10, &a);
+        attempt(&r, cipher, a.next, NULL, true, RG_PROTO_RADIUS_10, &b);
+        assert_full(version, &b, "acme");
         wolfSSL_SESSION_free(a.next);
         wolfSSL_SESSION_free(b.next);
 
@@ -894,7 +913,7 @@ static void test_resumption_refused(void **state)
         }
         wolfSSL_CTX_free(r.cctx);
     }
-    struct rg_tls_ctx *ctxs[] = {first, revoked, gone, ca, other, prefix};
+    struct rg_tls_ctx *ctxs[] = {first, revoked, gone, ca, other, prefix, cipher};
     for (size_t i = 0; i < RG_ARRAY_SIZE(ctxs); i++)
         rg_tls_ctx_free(ctxs[i]);
     cfg_free(c_first);
