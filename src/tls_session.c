@@ -359,8 +359,17 @@ void rg_tls_session_setup(struct rg_tls_ctx *tc)
 #endif
 }
 
+/* A connection that neither got a ticket nor offered one has nothing in the cache: most of
+ * those closed or refused (garbage, slowloris, refused certificates) never take the lock. */
+static bool in_cache(const struct resume_state *rs)
+{
+    return rs->have_issued || rs->restored;
+}
+
 void rg_tls_session_ssl_gone(WOLFSSL *ssl, struct resume_state *rs)
 {
+    if (!in_cache(rs))
+        return;
     pthread_mutex_lock(&cache.lock);
     if (rs->have_issued && !rs->confirmed) {
         struct entry *e = find(rs->issued);
@@ -377,7 +386,7 @@ void rg_tls_session_ssl_gone(WOLFSSL *ssl, struct resume_state *rs)
 void rg_tls_session_forget(WOLFSSL *ssl)
 {
     struct resume_state *rs = rg_tls_resume_of(ssl);
-    if (!rs)
+    if (!rs || !in_cache(rs))
         return;
     pthread_mutex_lock(&cache.lock);
     if (rs->have_issued)
