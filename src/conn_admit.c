@@ -25,7 +25,11 @@ static struct rg_conn_queue *list_of(struct rg_conn_set *set, enum rg_conn_list 
     return list == RG_CONN_LIST_WAITING ? &set->waiting : &set->silent;
 }
 
-void rg_conn_list_push(struct rg_conn *c, enum rg_conn_list list)
+/* The worker's admission lists (rg_conn.list): push at the tail (oldest first). A waiting
+ * connection that spoke (c->heard) goes before the silent ones, in arrival order among those
+ * that spoke (the head of the queue up to set->waiting_heard): an AP's ClientHello does not
+ * queue behind a half-open flood. */
+static void list_push(struct rg_conn *c, enum rg_conn_list list)
 {
     struct rg_conn_set *set = c->set;
     struct rg_conn_queue *q = list_of(set, list);
@@ -70,7 +74,7 @@ void rg_conn_list_remove(struct rg_conn *c)
     c->admit_prev = c->admit_next = NULL;
 }
 
-void rg_conn_waiting_to_front(struct rg_conn *c)
+static void waiting_to_front(struct rg_conn *c)
 {
     struct rg_conn_set *set = c->set;
     struct rg_conn_queue *q = &set->waiting;
@@ -162,7 +166,7 @@ static void start_handshake(struct rg_conn *c)
     c->state = RG_CONN_HANDSHAKE; /* the TLS session is created when the first byte arrives */
     c->last_activity_ms = rg_now_ms();
     if (!c->heard)
-        rg_conn_list_push(c, RG_CONN_LIST_SILENT);
+        list_push(c, RG_CONN_LIST_SILENT);
     rg_conn_update_reading(c);
 }
 
@@ -193,7 +197,7 @@ static void on_watch_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     if (c->state != RG_CONN_WAITING || c->list != RG_CONN_LIST_WAITING)
         return;
     c->heard = true;
-    rg_conn_waiting_to_front(c);
+    waiting_to_front(c);
     const struct rg_config *cfg = set->gen->cfg;
     const struct sockaddr *addr = (const struct sockaddr *)&c->addr;
     int rc = rg_admission_handshake_take(cfg, addr);
@@ -281,7 +285,7 @@ void rg_conn_admit(struct rg_conn *c)
     /* Beyond max-handshakes(-per-ip) a connection waits, accepted but unread, instead of
      * being refused: hundreds of APs behind one NAT address reconnecting together all get
      * in, as handshakes finish (aggregate log line: rg_admission_report). */
-    rg_conn_list_push(c, RG_CONN_LIST_WAITING);
+    list_push(c, RG_CONN_LIST_WAITING);
     watch_waiting(c);
     RG_STAT_INC(set->stats, conn_waited);
     rg_admission_note(rc == -ENOSPC ? RG_ADMISSION_WAITED_GLOBAL : RG_ADMISSION_WAITED_IP);

@@ -66,7 +66,7 @@ void rg_conn_turn_begin(struct rg_conn_set *set)
 
 /* A connection's packets in this turn: RG_TURN_PACKETS, or an equal part of
  * RG_TURN_WORKER_PACKETS while more connections than that allows used theirs in the last. */
-unsigned rg_conn_turn_packets(const struct rg_conn_set *set)
+static unsigned turn_packets(const struct rg_conn_set *set)
 {
     unsigned busy = set->turn_busy_prev;
     unsigned share = busy ? RG_TURN_WORKER_PACKETS / busy : RG_TURN_PACKETS;
@@ -81,7 +81,7 @@ void rg_conn_turn_refresh(struct rg_conn *c)
     if (c->turn == c->set->turn)
         return;
     c->turn = c->set->turn;
-    c->turn_packets = rg_conn_turn_packets(c->set);
+    c->turn_packets = turn_packets(c->set);
     c->turn_bytes = RG_TURN_BYTES;
 }
 

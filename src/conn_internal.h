@@ -68,13 +68,8 @@ void rg_conn_expect_proxy_header(struct rg_conn *c);
 
 /* conn_admit.c: admission of a connection whose source is known. */
 void rg_conn_admit(struct rg_conn *c);
-/* conn_admit.c: the worker's admission lists (rg_conn.list): push at the tail (oldest first),
- * remove from whichever c is on (nothing if none). A waiting connection that spoke
- * (c->heard) goes before the silent ones, in arrival order among those that spoke (the head
- * of the queue up to set->waiting_heard): an AP's ClientHello does not queue behind a
- * half-open flood. */
-void rg_conn_list_push(struct rg_conn *c, enum rg_conn_list list);
+/* conn_admit.c: take c off whichever admission list (rg_conn.list) it is on (nothing if
+ * none). */
 void rg_conn_list_remove(struct rg_conn *c);
-void rg_conn_waiting_to_front(struct rg_conn *c);
 
 #endif

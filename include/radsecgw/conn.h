@@ -213,7 +213,6 @@ static inline bool rg_conn_wake_due(const struct rg_conn_set *set)
  * its prepare handle: once per loop iteration), and the packets each connection may frame in
  * it (fewer while many used up their share in the last one). */
 void rg_conn_turn_begin(struct rg_conn_set *set);
-unsigned rg_conn_turn_packets(const struct rg_conn_set *set);
 
 /* From the worker's idle handle, once per loop turn: continue the connections that used
  * their share of the previous turn (packets, decrypted octets, handshake time) with work
