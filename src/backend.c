@@ -186,9 +186,12 @@ static void on_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struc
     struct rg_backend_sock *sock = h->data;
     struct rg_backend_set *set = sock->dest->server->pool->set;
     if (flags & UV_UDP_MMSG_FREE) { /* the end of one recvmmsg batch */
-        sock->recv_drained = sock->recv_batch < RG_BACKEND_RECV_BATCH;
+        /* on_alloc consumes recv_drained when libuv asks again; recv_full stays for
+         * rg_backend_drain. Only a full batch can have left replies behind. */
+        sock->recv_full = sock->recv_batch >= RG_BACKEND_RECV_BATCH;
+        sock->recv_drained = !sock->recv_full;
         sock->recv_batch = 0;
-        if (!sock->recv_listed) {
+        if (sock->recv_full && !sock->recv_listed) {
             struct rg_backend_io *io = set->io;
             sock->recv_listed = true;
             sock->next_recv = io->recv_socks;
@@ -261,10 +264,11 @@ void rg_backend_drain(struct rg_backend_io *io)
         io->recv_socks = sock->next_recv;
         sock->next_recv = NULL;
         sock->recv_listed = false;
-        /* libuv's reading of this turn is over: a short last batch emptied the socket. */
-        bool drained = sock->recv_drained;
-        sock->recv_drained = false;
-        if (!drained)
+        /* libuv's reading of this turn is over: a short last batch emptied the socket, so
+         * only one whose last batch was full is asked again (no empty recvmmsg per turn). */
+        bool full = sock->recv_full;
+        sock->recv_full = false;
+        if (full)
             sock_drain(io, sock);
     }
 }

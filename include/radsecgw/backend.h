@@ -116,9 +116,11 @@ struct rg_backend_sock {
     unsigned recv_batch;
     bool recv_drained;
     /* libuv reads at most 32 datagrams per socket per loop turn; what is left is read at
-     * the turn's end (rg_backend_drain), from the worker's list of sockets read this turn. */
+     * the turn's end (rg_backend_drain), from the worker's list of sockets whose batch came
+     * back full this turn (recv_full: the last one did, so more may wait). */
     struct rg_backend_sock *next_recv;
     bool recv_listed;
+    bool recv_full;
 };
 
 enum rg_backend_kind {
