@@ -5,7 +5,6 @@
  * rg_backend_events its set was made with. */
 #define _GNU_SOURCE /* sendmmsg */
 #include <arpa/inet.h>
-#include <pthread.h>
 #include <sys/socket.h>
 #include <errno.h>
 #include <stdlib.h>

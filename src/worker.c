@@ -214,6 +214,7 @@ static void finish_stop(struct rg_worker *w)
     rg_proxy_close(&w->proxy);
     rg_backend_set_retire(w->backends);
     w->backends = NULL;
+    rg_proxy_set_backends(&w->proxy, NULL); /* its copy must not outlive the set */
     uv_close((uv_handle_t *)&w->health_timer, close_cb_noop);
     uv_close((uv_handle_t *)&w->admit_timer, close_cb_noop);
     uv_close((uv_handle_t *)&w->turn_prepare, close_cb_noop);
