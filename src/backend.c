@@ -179,6 +179,18 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
                         : uv_buf_init(NULL, 0);
 }
 
+/* One datagram read from sock: a truncated one is no reply; the rest go to the set's owner. */
+static void deliver(struct rg_backend_sock *sock, const uint8_t *p, size_t n,
+                    const struct sockaddr *addr, bool truncated)
+{
+    struct rg_backend_set *set = sock->dest->server->pool->set;
+    if (truncated) {
+        RG_STAT_INC(set->io->stats, drop_bad_reply);
+        return;
+    }
+    set->events.reply(set->events.arg, sock, p, n, addr);
+}
+
 static void on_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struct sockaddr *addr,
                     unsigned flags)
 {
@@ -204,11 +216,7 @@ static void on_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struc
         sock->recv_batch++;
     if (nread <= 0 || !addr)
         return;
-    if (flags & UV_UDP_PARTIAL) {
-        RG_STAT_INC(set->io->stats, drop_bad_reply);
-        return;
-    }
-    set->events.reply(set->events.arg, sock, (const uint8_t *)buf->base, (size_t)nread, addr);
+    deliver(sock, (const uint8_t *)buf->base, (size_t)nread, addr, flags & UV_UDP_PARTIAL);
 }
 
 /* Replies libuv left on a socket: it reads at most 32 datagrams per socket per loop turn,
@@ -221,7 +229,6 @@ static void sock_drain(struct rg_backend_io *io, struct rg_backend_sock *sock)
     uv_os_fd_t fd;
     if (!io->recv_buf || uv_fileno((uv_handle_t *)&sock->udp, &fd) != 0)
         return;
-    const struct rg_backend_events *ev = &sock->dest->server->pool->set->events;
     unsigned got = 0;
     while (got < RG_BACKEND_IDS && !uv_is_closing((uv_handle_t *)&sock->udp)) {
         struct mmsghdr msgs[RG_BACKEND_RECV_BATCH];
@@ -243,14 +250,9 @@ static void sock_drain(struct rg_backend_io *io, struct rg_backend_sock *sock)
         if (n <= 0)
             return; /* EAGAIN: drained (epoll reports what arrives later) */
         got += (unsigned)n;
-        for (int i = 0; i < n && !uv_is_closing((uv_handle_t *)&sock->udp); i++) {
-            if (msgs[i].msg_hdr.msg_flags & MSG_TRUNC) {
-                RG_STAT_INC(io->stats, drop_bad_reply);
-                continue;
-            }
-            ev->reply(ev->arg, sock, io->recv_buf + (size_t)i * RECV_SLICE, msgs[i].msg_len,
-                      (const struct sockaddr *)&peers[i]);
-        }
+        for (int i = 0; i < n && !uv_is_closing((uv_handle_t *)&sock->udp); i++)
+            deliver(sock, io->recv_buf + (size_t)i * RECV_SLICE, msgs[i].msg_len,
+                    (const struct sockaddr *)&peers[i], msgs[i].msg_hdr.msg_flags & MSG_TRUNC);
         if (n < RG_BACKEND_RECV_BATCH)
             return;
     }
