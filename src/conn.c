@@ -536,8 +536,17 @@ void rg_conn_process(struct rg_conn *c)
     }
     if (c->state == RG_CONN_HANDSHAKE) {
         int rc = 0;
+        size_t out_before = c->tls.out.len;
         if (!rg_conn_handshake_step(c, &rc)) {
             more = true;
+        } else if (rg_tls_resume_downgraded(c->tls.ssl)) {
+            /* What wolfSSL answered to that ClientHello never leaves: a fatal alert in its
+             * place closes the connection (RFC 9765 §"Session Resumption"). */
+            c->tls.out.len = out_before;
+            rg_buf_append(&c->tls.out, rg_tls_alert_no_application_protocol,
+                          sizeof(rg_tls_alert_no_application_protocol));
+            rg_conn_refuse(c, "ALPN: a radius/1.1 session resumed without radius/1.1");
+            return;
         } else if (rc < 0 || c->tls.state == RG_TLS_STREAM_FAILED) {
             if (!rg_tls_handshake_failure(c->tls.ssl, &c->peer))
                 snprintf(c->peer.reason, sizeof(c->peer.reason), "TLS handshake failed: %.100s",

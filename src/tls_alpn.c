@@ -152,6 +152,11 @@ int rg_tls_alpn_prepare(struct rg_tls_ctx *ctx, WOLFSSL *ssl, const uint8_t *in,
                  tls13 ? "1.3" : "1.2");
         return -EPROTO;
     }
+    /* The ticket callback, which wolfSSL calls later on this ClientHello, holds a resumed
+     * radius/1.1 session to it. */
+    struct resume_state *rs = rg_tls_resume_of(ssl);
+    if (rs)
+        rs->offered = proto;
     /* wolfSSL alone would answer with the client's first name it knows, whatever the
      * version; leaving it exactly the chosen one makes the answer ours. */
     if (alpn && wolfSSL_UseALPN(ssl, (char *)alpn, (word32)strlen(alpn),

@@ -63,6 +63,8 @@ struct resume_state {
     int proto;           /* enum rg_radius_proto the restored session carried */
     uint8_t resumed[16]; /* the cache entry the restored session came from, if restored */
     time_t auth_time;    /* when that session's full handshake verified the peer */
+    int offered;         /* enum rg_radius_proto rg_tls_alpn_prepare chose for the ClientHello */
+    bool downgraded;     /* a radius/1.1 session offered without radius/1.1: refused */
 };
 
 /* ---- tls_ctx.c ---- */

@@ -14,6 +14,7 @@
 
 #include "radsecgw/common.h"
 #include "radsecgw/log.h"
+#include "radsecgw/radius11.h"
 #include "radsecgw/tls.h"
 #include "tls_internal.h"
 
@@ -283,6 +284,18 @@ static int resume(struct rg_tls_ctx *tc, WOLFSSL *ssl, const uint8_t *name, cons
         pthread_mutex_unlock(&cache.lock);
         return WOLFSSL_TICKET_RET_REJECT;
     }
+    if (e->confirmed && e->proto == RG_PROTO_RADIUS_11 && rs->offered != RG_PROTO_RADIUS_11) {
+        /* RFC 9765 §"Session Resumption": no down-bidding; the server MUST close the
+         * connection with a TLS error. wolfSSL 5.5 takes FATAL for a TLS 1.3 PSK like REJECT
+         * (it goes on to a full handshake), so the connection closes it, with an alert in
+         * place of the answer to this ClientHello (rg_tls_resume_downgraded). Kept: the handle
+         * is sent in clear, and whoever replays it without radius/1.1 loses only their own
+         * connection. */
+        cache.stats.rejected++;
+        rs->downgraded = true;
+        pthread_mutex_unlock(&cache.lock);
+        return WOLFSSL_TICKET_RET_FATAL;
+    }
     const struct org_trust *ot = e->confirmed ? org_named(tc, e->org) : NULL;
     if (!e->confirmed)
         why = "its connection was not accepted";
@@ -439,6 +452,12 @@ int rg_tls_resumed(WOLFSSL *ssl)
     if (!rs || !wolfSSL_session_reused(ssl))
         return -1;
     return rs->restored ? rs->proto : -EPROTO;
+}
+
+bool rg_tls_resume_downgraded(const WOLFSSL *ssl)
+{
+    const struct resume_state *rs = rg_tls_resume_of(ssl);
+    return rs && rs->downgraded;
 }
 
 size_t rg_tls_session_prune(const struct rg_tls_ctx *now)

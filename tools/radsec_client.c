@@ -919,6 +919,10 @@ static int handshake(WOLFSSL *ssl, double deadline)
             continue;
         printf("TLS handshake failed: %s\n",
                e == WOLFSSL_ERROR_WANT_READ ? "timeout" : ssl_err(ssl, ret, ebuf));
+        /* Which alert the server sent, if any (RFC 8446 §6 codes): tests check for it. */
+        WOLFSSL_ALERT_HISTORY h;
+        if (wolfSSL_get_alert_history(ssl, &h) == WOLFSSL_SUCCESS && h.last_rx.level)
+            printf("alert received: level=%d code=%d\n", h.last_rx.level, h.last_rx.code);
         return -1;
     }
     if (opt.verbose)

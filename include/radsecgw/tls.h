@@ -66,7 +66,8 @@ extern const uint8_t rg_tls_alert_no_application_protocol[7];
  * negotiated ALPN name), or -EPROTO when it does not satisfy mode: radius/1.1 only over
  * TLS 1.3 and not under forbid, only radius/1.1 under require. rg_tls_alpn_prepare already
  * ensures both; this checks the finished handshake, resumed ones too (RFC 9765 §"Session
- * Resumption"; that a radius/1.1 session resumes only as radius/1.1 is rg_tls_resumed's). */
+ * Resumption"; that a radius/1.1 session resumes only as radius/1.1 is
+ * rg_tls_resume_downgraded's, in the handshake). */
 int rg_tls_protocol(WOLFSSL *ssl, enum rg_radius11_mode mode);
 
 /* Whether wolfSSL runs AES-GCM in hardware here (AES-NI and PCLMULQDQ on x86 with a wolfSSL
@@ -146,6 +147,11 @@ void rg_tls_session_forget(WOLFSSL *ssl);
  * session was accepted with (RFC 9765 §"Session Resumption": a radius/1.1 session resumes only
  * as radius/1.1), or -EPROTO when wolfSSL resumed a session that is not from the cache. */
 int rg_tls_resumed(WOLFSSL *ssl);
+
+/* During a handshake: whether the client offered the ticket of a radius/1.1 session without
+ * offering radius/1.1 (RFC 9765 §"Session Resumption": the server MUST close the connection
+ * with a TLS error). The ticket is refused and kept; the caller closes. */
+bool rg_tls_resume_downgraded(const WOLFSSL *ssl);
 
 /* A new generation is in force (reload, CRL refresh): drop the entries that could no longer
  * resume under now (org gone, its CA files changed, expired) and those over its

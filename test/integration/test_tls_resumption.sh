@@ -138,11 +138,26 @@ rg_assert_output "$out" '^alpn: radius/1.1' "radius/1.1 session established"
 out=$(ap ap-rsa r11 --radius-1.1 status 2>&1)
 rg_assert_output "$out" '^session: resumed' "radius/1.1 session resumed as radius/1.1"
 rg_assert_output "$out" '^alpn: radius/1.1' "... and still radius/1.1"
-out=$(ap ap-rsa r11 --alpn radius/1.0 --expect-close status 2>&1) &&
-    rg_pass "radius/1.1 session offered as radius/1.0: closed" || rg_fail "radius/1.0 resumption: $out"
-rg_wait_log "$GW_LOG" 'event=tls_refused .*reason="ALPN: a radius/1.1 session resumed without radius/1.1".* resumed=yes' 5 &&
+# The server MUST close the connection with a TLS error: a fatal alert in the handshake, not
+# a finished handshake closed afterwards. The session stays: whoever replays its handle (sent
+# in clear) without radius/1.1 loses only their own connection.
+for offer in radius/1.0 none; do
+    alpn=(--alpn "$offer")
+    [ "$offer" = none ] && alpn=()
+    out=$(ap ap-rsa r11 "${alpn[@]}" --expect-close status 2>&1) &&
+        rg_pass "radius/1.1 session offered with ALPN $offer: closed" ||
+        rg_fail "ALPN $offer resumption: $out"
+    rg_assert_output "$out" '^TLS handshake failed' "ALPN $offer: refused in the handshake"
+    rg_assert_output "$out" '^alert received: level=2 code=[0-9]+' "ALPN $offer: a fatal TLS alert"
+    ! grep -q '^session: resumed' <<<"$out" && rg_pass "ALPN $offer: not resumed" ||
+        rg_fail "ALPN $offer: the radius/1.1 session resumed"
+done
+# Before any certificate is seen, refusals are logged once per reason and interval.
+rg_wait_log "$GW_LOG" 'event=tls_refused .*reason="ALPN: a radius/1.1 session resumed without radius/1.1"' 5 &&
     rg_pass "refusal logged: a radius/1.1 session resumed without radius/1.1" ||
-    rg_fail "no ALPN refusal line for the radius/1.0 resumption"
+    rg_fail "no ALPN refusal line for the down-bid resumptions"
+out=$(ap ap-rsa r11 --radius-1.1 status 2>&1)
+rg_assert_output "$out" '^session: resumed' "the radius/1.1 session still resumes as radius/1.1"
 
 # 5. An OpenSSL client (as radsecproxy and FreeRADIUS use) resumes; after a restart of the
 # gateway its ticket is unknown and it gets a full handshake.

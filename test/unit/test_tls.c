@@ -649,6 +649,7 @@ struct resumer {
     WOLFSSL_CTX *cctx; /* one client context, as an AP keeps */
     char name[32];     /* the PKI name it presents */
     int version;
+    const char *alpn; /* the ALPN names it offers (comma separated); NULL: none */
 };
 
 static void resumer_init(struct resumer *r, const char *name, int version)
@@ -666,14 +667,16 @@ static void resumer_init(struct resumer *r, const char *name, int version)
     free(k);
     snprintf(r->name, sizeof(r->name), "%s", name);
     r->version = version;
+    r->alpn = NULL;
 }
 
 /* What one connection of the resumer gave: its server side judged as conn.c does. */
 struct attempt {
-    bool open;      /* the handshake completed */
-    bool reused;    /* wolfSSL resumed a session */
-    int identified; /* rg_tls_peer_identify */
-    int resumed;    /* rg_tls_resumed */
+    bool open;       /* the handshake completed */
+    bool reused;     /* wolfSSL resumed a session */
+    int identified;  /* rg_tls_peer_identify */
+    int resumed;     /* rg_tls_resumed */
+    bool downgraded; /* rg_tls_resume_downgraded */
     struct rg_tls_peer peer;
     WOLFSSL_SESSION *next; /* the session the client holds afterwards (owned by the caller) */
 };
@@ -690,11 +693,21 @@ static void attempt(struct resumer *r, struct rg_tls_ctx *tls, WOLFSSL_SESSION *
     WOLFSSL *c = wolfSSL_new(r->cctx);
     assert_non_null(c);
     wolfSSL_UseSessionTicket(c);
+    if (r->alpn)
+        assert_int_equal(wolfSSL_UseALPN(c, (char *)r->alpn, (word32)strlen(r->alpn),
+                                         WOLFSSL_ALPN_CONTINUE_ON_MISMATCH),
+                         WOLFSSL_SUCCESS);
     if (sess)
         assert_int_equal(wolfSSL_set_session(c, sess), WOLFSSL_SUCCESS);
     assert_int_equal(rg_tls_stream_init(&p.cli, c), 0);
     assert_int_equal(rg_tls_stream_init(&p.srv, rg_tls_ssl_new(tls)), 0);
+    /* As conn.c: the listener's ALPN choice answers the ClientHello before wolfSSL does. */
+    rg_tls_stream_drive(&p.cli);
+    char why[256];
+    assert_int_equal(
+        rg_tls_alpn_prepare(tls, p.srv.ssl, p.cli.out.data, p.cli.out.len, why, sizeof(why)), 0);
     pair_pump(&p, 0);
+    a->downgraded = rg_tls_resume_downgraded(p.srv.ssl);
     a->open = p.srv.state == RG_TLS_STREAM_OPEN && p.cli.state == RG_TLS_STREAM_OPEN;
     if (a->open) {
         a->reused = wolfSSL_session_reused(p.srv.ssl);
@@ -922,20 +935,49 @@ static void test_resumption_refused(void **state)
     rg_tls_session_prune(NULL);
 }
 
-/* RFC 9765 §"Session Resumption": the server knows which protocol a resumed session carried,
- * so conn.c can refuse a radius/1.1 session resumed as anything else. */
+/* RFC 9765 §"Session Resumption": a radius/1.1 session resumes only as radius/1.1. Offered
+ * with radius/1.0 or no ALPN, its ticket is refused and the connection is to be closed
+ * (rg_tls_resume_downgraded; conn.c sends the alert); the session stays for its owner. A
+ * historic session may resume as radius/1.1. */
 static void test_resumption_protocol(void **state)
 {
     (void)state;
     struct rg_config *cfg = cfg_resumable(100);
     struct rg_tls_ctx *tls = ctx_of(cfg);
     struct resumer r;
-    struct attempt a, b;
+    struct attempt a, b, d;
     resumer_init(&r, "ap-rsa", 13);
+    r.alpn = "radius/1.1";
     attempt(&r, tls, NULL, NULL, true, RG_PROTO_RADIUS_11, &a);
-    attempt(&r, tls, a.next, NULL, true, RG_PROTO_RADIUS_10, &b);
+    assert_false(a.downgraded);
+    attempt(&r, tls, a.next, NULL, true, RG_PROTO_RADIUS_11, &b);
     assert_true(b.reused);
+    assert_false(b.downgraded);
     assert_int_equal(b.resumed, RG_PROTO_RADIUS_11);
+    const char *down[] = {"radius/1.0", NULL};
+    for (size_t i = 0; i < RG_ARRAY_SIZE(down); i++) {
+        r.alpn = down[i];
+        attempt(&r, tls, b.next, NULL, false, RG_PROTO_HISTORIC, &d);
+        assert_true(d.downgraded);
+        assert_false(d.reused);
+        wolfSSL_SESSION_free(d.next);
+    }
+    r.alpn = "radius/1.1";
+    attempt(&r, tls, b.next, NULL, true, RG_PROTO_RADIUS_11, &d);
+    assert_true(d.reused);
+    assert_false(d.downgraded);
+    wolfSSL_SESSION_free(d.next);
+    wolfSSL_SESSION_free(a.next);
+    wolfSSL_SESSION_free(b.next);
+
+    /* Historic first, radius/1.1 on resumption: allowed. */
+    r.alpn = NULL;
+    attempt(&r, tls, NULL, NULL, true, RG_PROTO_HISTORIC, &a);
+    r.alpn = "radius/1.1";
+    attempt(&r, tls, a.next, NULL, true, RG_PROTO_RADIUS_11, &b);
+    assert_true(b.reused);
+    assert_false(b.downgraded);
+    assert_int_equal(b.resumed, RG_PROTO_HISTORIC);
     wolfSSL_SESSION_free(a.next);
     wolfSSL_SESSION_free(b.next);
     wolfSSL_CTX_free(r.cctx);
