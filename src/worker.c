@@ -1,7 +1,10 @@
 /* Worker threads: each runs one libuv loop with its own listeners, connections, backend
  * sockets and state table. The main thread talks to a worker only through its uv_async
  * (new generation, stop). Generations themselves are gen.c's. */
+#define _GNU_SOURCE /* pthread_setname_np */
 #include <malloc.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -302,6 +305,10 @@ static void on_wakeup(uv_async_t *a)
 static void run(void *arg)
 {
     struct rg_worker *w = arg;
+    /* "radsecgw-w0"...: what top -H, ps -L and /proc/PID/task/TID/comm show (15 octets). */
+    char name[16];
+    snprintf(name, sizeof(name), "radsecgw-w%u", w->index);
+    pthread_setname_np(pthread_self(), name);
     uv_run(&w->loop, UV_RUN_DEFAULT);
     rg_thread_cleanup();
 }

@@ -20,7 +20,13 @@
 # wolfSSL's: a P-256 key share), GW_CIPHERS (radsecgw's tls ciphers, e.g.
 # ECDHE-ECDSA-CHACHA20-POLY1305:TLS13-CHACHA20-POLY1305-SHA256; default the built-in list),
 # SKIP_RSP=1 skips radsecproxy, SKIP_HS=1 the handshake loads, PERF_STAT=1 adds a table of syscalls and context switches
-# per request over the auth load (perf stat on the server process, every thread).
+# per request over the auth load (perf stat on the server process, every thread);
+# PERF_RECORD=DIR instead keeps a profile of the auth load (perf record -g, 2 kHz) as
+# DIR/perf-PID.data, PID the server's (printed in the "started" lines). GW_CPUS and
+# LOAD_CPUS (taskset lists, e.g. 0 and 1) pin the server (every thread) and everything else
+# (this script, radsec_load, fake_backend): the server's CPU share the same for every row.
+# WORKER_CPUS (a list, e.g. "0 1") pins radsecgw's worker N (thread radsecgw-wN) to its Nth
+# CPU, after GW_CPUS.
 set -uo pipefail
 source "$(dirname "$0")/../test/integration/lib.sh"
 rg_tmpdir >/dev/null
@@ -79,6 +85,10 @@ measure() {
             [ "$e" != syscalls:sys_exit_recvmmsg ] || ev+=(--filter 'ret < 0')
         done
         perf stat -x, -o "$PERF_OUT" "${ev[@]}" -p "$pid" 2>/dev/null &
+        perf=$!
+        sleep 0.5
+    elif [ -n "${PERF_RECORD:-}" ] && [ -n "${PERF_OUT:-}" ]; then
+        perf record -q -F 2000 -g -o "$PERF_RECORD/perf-$pid.data" -p "$pid" 2>/dev/null &
         perf=$!
         sleep 0.5
     fi
@@ -172,6 +182,19 @@ echo
 echo "| server | CPU s / 100k auth (8x32) | CPU s / 100k acct (8x32) | CPU ms / handshake TLS 1.3 | CPU ms / handshake TLS 1.2 | CPU s / 100k, ${QUIET}x1 |"
 echo "|---|---|---|---|---|---|"
 
+[ -z "${LOAD_CPUS:-}" ] || taskset -p -c "$LOAD_CPUS" $$ >/dev/null || rg_die "taskset $LOAD_CPUS"
+# pin PID: the server's threads onto GW_CPUS, if set.
+pin() {
+    [ -z "${GW_CPUS:-}" ] || taskset -a -p -c "$GW_CPUS" "$1" >/dev/null || rg_die "taskset"
+    local cpus=(${WORKER_CPUS:-}) t n
+    [ "${#cpus[@]}" -gt 0 ] || return 0
+    for t in /proc/"$1"/task/*; do
+        n=$(cat "$t/comm")
+        [[ "$n" =~ ^radsecgw-w([0-9]+)$ ]] || continue
+        n=${BASH_REMATCH[1]}
+        taskset -p -c "${cpus[n % ${#cpus[@]}]}" "${t##*/}" >/dev/null || rg_die "taskset"
+    done
+}
 rg_fake_backend_start fb "$FB_SEC" accept
 for w in $WORKERS; do
     rg_gateway_conf "$RG_TMP/gw$w.conf" --backend "127.0.0.1:$FB_PORT_fb:$FB_PORT_fb:$FB_SEC" \
@@ -180,12 +203,14 @@ for w in $WORKERS; do
     [ -z "$GW_CIPHERS" ] ||
         sed -i "s|^    min-version = .*|&\n    ciphers = \"$GW_CIPHERS\"|" "$RG_TMP/gw$w.conf"
     rg_gateway_start "$RG_TMP/gw$w.conf" "radsecgw$w"
+    pin "$(rg_pid "radsecgw$w")"
     row "radsecgw, workers = $w" "$(rg_pid "radsecgw$w")" "$GW_PORT"
     rg_stop "radsecgw$w"
 done
 
 if [ "${SKIP_RSP:-0}" != 1 ] && command -v radsecproxy >/dev/null; then
     rg_radsecproxy_bench_start "$FB_PORT_fb" "$FB_SEC" 127.0.0.0/8
+    pin "$(rg_pid radsecproxy)"
     row "radsecproxy $(radsecproxy -v 2>&1 | grep -oE '[0-9]+\.[0-9.]+' | head -n1)" \
         "$(rg_pid radsecproxy)" "$RSPS_PORT"
 fi
