@@ -61,6 +61,10 @@ EOF
 }
 gw_conf 1
 rg_gateway_start "$RG_TMP/radsecgw.conf"
+# The two workers are threads named radsecgw-w0 and radsecgw-w1 (top -H, ps -L).
+names=$(cat /proc/"$(rg_pid radsecgw)"/task/*/comm | grep -E '^radsecgw-w[0-9]+$' | sort | tr '\n' ' ')
+[ "$names" = "radsecgw-w0 radsecgw-w1 " ] && rg_pass "worker threads named: $names" ||
+    rg_fail "worker thread names: '$names'"
 
 # ap NAME SESSION_FILE ARGS...: one request (or ARGS' command) as NAME, resuming SESSION_FILE.
 ap() {
