@@ -32,23 +32,37 @@
 struct entry {
     uint8_t id[HANDLE_LEN];
     uint8_t check[CHECK_LEN];
-    struct entry *hnext;         /* hash chain */
-    struct entry *older, *newer; /* age list */
-    time_t auth_time;            /* the full handshake's, carried over by resumptions */
-    time_t expires;              /* auth_time + session-lifetime, lowered to the notAfter */
-    bool confirmed;              /* the connection it was issued on was accepted */
-    bool tls13;                  /* issued in TLS 1.3 (else 1.2): resumes only in that version */
-    uint8_t policy[32];          /* the cipher list and min-version it was negotiated under */
-    int proto;                   /* enum rg_radius_proto of that connection */
-    char *org;                   /* malloced, owned: the org it was accepted for */
-    uint8_t ca_digest[32];       /* that org's CA files then */
-    size_t data_len;             /* octets at data */
-    int secret_len;              /* wolfSSL's ticket contents, at secret */
+    struct entry *hnext;                 /* hash chain */
+    struct entry *older, *newer;         /* age list */
+    struct org_share *share;             /* its org's record, once confirmed; else NULL */
+    struct entry *org_older, *org_newer; /* age list of that org's confirmed entries */
+    time_t auth_time;                    /* the full handshake's, carried over by resumptions */
+    time_t expires;                      /* auth_time + session-lifetime, lowered to the notAfter */
+    bool confirmed;                      /* the connection it was issued on was accepted */
+    bool tls13;            /* issued in TLS 1.3 (else 1.2): resumes only in that version */
+    uint8_t policy[32];    /* the cipher list and min-version it was negotiated under */
+    int proto;             /* enum rg_radius_proto of that connection */
+    char *org;             /* malloced, owned: the org it was accepted for */
+    uint8_t ca_digest[32]; /* that org's CA files then */
+    size_t data_len;       /* octets at data */
+    int secret_len;        /* wolfSSL's ticket contents, at secret */
     int nchain;
     int chain_len[CHAIN_MAX];
     uint8_t *secret; /* points into data */
     uint8_t *chain;  /* points into data, after the secret */
     uint8_t data[];
+};
+
+/* The confirmed entries of one org: how many and which is oldest. The cache is shared fairly
+ * (tenants never reach each other): over session-cache, the org holding the most gives up its
+ * own oldest, so an org under its share keeps its sessions whoever grows, and an org alone
+ * can use the whole cache. A record lives while the org has confirmed entries (the last one
+ * gone frees it), so there are never more than the orgs configured since. */
+struct org_share {
+    struct org_share *next; /* the cache's list of records */
+    size_t n;
+    struct entry *oldest, *newest;
+    char name[]; /* the org's name */
 };
 
 static struct {
@@ -58,6 +72,7 @@ static struct {
     size_t n;
     size_t nconfirmed; /* at most tls.session-cache; the others wait for their handshake */
     struct entry *oldest, *newest;
+    struct org_share *shares; /* malloced, owned: one per org with confirmed entries */
     struct rg_tls_session_stats stats;
 } cache = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
@@ -86,6 +101,56 @@ static void entry_free(struct entry *e)
     free(e);
 }
 
+/* The record of the org named, made if it has none; NULL if out of memory. */
+static struct org_share *share_of(const char *org)
+{
+    for (struct org_share *s = cache.shares; s; s = s->next)
+        if (strcmp(s->name, org) == 0)
+            return s;
+    size_t len = strlen(org) + 1;
+    struct org_share *s = calloc(1, sizeof(*s) + len);
+    if (!s)
+        return NULL;
+    memcpy(s->name, org, len);
+    s->next = cache.shares;
+    cache.shares = s;
+    return s;
+}
+
+static void share_add(struct org_share *s, struct entry *e)
+{
+    e->share = s;
+    e->org_newer = NULL;
+    e->org_older = s->newest;
+    if (s->newest)
+        s->newest->org_newer = e;
+    else
+        s->oldest = e;
+    s->newest = e;
+    s->n++;
+}
+
+static void share_remove(struct entry *e)
+{
+    struct org_share *s = e->share;
+    if (e->org_older)
+        e->org_older->org_newer = e->org_newer;
+    else
+        s->oldest = e->org_newer;
+    if (e->org_newer)
+        e->org_newer->org_older = e->org_older;
+    else
+        s->newest = e->org_older;
+    e->share = NULL;
+    if (--s->n)
+        return;
+    struct org_share **pp = &cache.shares;
+    while (*pp != s)
+        pp = &(*pp)->next;
+    *pp = s->next;
+    free(s);
+}
+
 static void unlink_entry(struct entry *e)
 {
     struct entry **pp = &cache.buckets[bucket_of(e->id)];
@@ -103,6 +168,8 @@ static void unlink_entry(struct entry *e)
     cache.n--;
     if (e->confirmed)
         cache.nconfirmed--;
+    if (e->share)
+        share_remove(e);
 }
 
 static void drop(struct entry *e)
@@ -111,18 +178,21 @@ static void drop(struct entry *e)
     entry_free(e);
 }
 
-/* Oldest confirmed entries first, until at most max are left. Entries still waiting for their
- * handshake are not counted and not evicted: a peer whose handshake is then refused cannot
- * push out the sessions of accepted ones. They are bounded by the handshakes in progress. */
+/* Until at most max confirmed entries are left, the org holding the most gives up its oldest
+ * (struct org_share); O(orgs) each. Entries still waiting for their handshake are not counted
+ * and not evicted: a peer whose handshake is then refused cannot push out the sessions of
+ * accepted ones. They are bounded by the handshakes in progress. */
 static size_t evict_to(size_t max)
 {
     size_t dropped = 0;
-    for (struct entry *e = cache.oldest, *next; e && cache.nconfirmed > max; e = next) {
-        next = e->newer;
-        if (e->confirmed) {
-            drop(e);
-            dropped++;
-        }
+    while (cache.nconfirmed > max) {
+        struct org_share *most = cache.shares;
+        for (struct org_share *s = cache.shares; s; s = s->next)
+            if (s->n > most->n)
+                most = s;
+        RG_REQUIRE(most && most->oldest);
+        drop(most->oldest);
+        dropped++;
     }
     return dropped;
 }
@@ -428,8 +498,10 @@ void rg_tls_session_confirm(struct rg_tls_ctx *ctx, WOLFSSL *ssl, const struct r
             drop_id(rs->resumed); /* used once: this connection got a ticket of its own */
     }
     struct entry *e = rs->have_issued ? find(rs->issued) : NULL;
-    if (e && ot && org && !e->confirmed) {
+    struct org_share *share = e && ot && org && !e->confirmed ? share_of(org) : NULL;
+    if (share) {
         e->confirmed = true;
+        share_add(share, e);
         cache.nconfirmed++;
         e->org = org;
         org = NULL;

@@ -1028,6 +1028,94 @@ static void test_resumption_bounded(void **state)
     cfg_free(c_gone);
 }
 
+/* Resumes (and is accepted, so a TLS 1.3 ticket is replaced by a new one of the same org). */
+static void assert_resumes(struct resumer *r, struct rg_tls_ctx *tls, WOLFSSL_SESSION **sess)
+{
+    struct attempt b;
+    attempt(r, tls, *sess, NULL, true, RG_PROTO_RADIUS_10, &b);
+    assert_true(b.reused);
+    wolfSSL_SESSION_free(*sess);
+    *sess = b.next;
+}
+
+/* Does not resume; refused afterwards, so the probe leaves nothing in the cache. */
+static void assert_evicted(struct resumer *r, struct rg_tls_ctx *tls, WOLFSSL_SESSION *sess)
+{
+    struct attempt b;
+    attempt(r, tls, sess, NULL, false, RG_PROTO_RADIUS_10, &b);
+    assert_true(b.open);
+    assert_false(b.reused);
+    wolfSSL_SESSION_free(b.next);
+}
+
+/* Shared fairly between orgs: over session-cache, the org holding the most loses its own
+ * oldest, so one org's growth never takes another's sessions while that one is under its
+ * share; an org alone still uses the whole cache. */
+static void test_resumption_fair_share(void **state)
+{
+    (void)state;
+    struct rg_config *cfg = cfg_resumable(4);
+    struct rg_tls_ctx *tls = ctx_of(cfg);
+    struct rg_config *c_gone = cfg_new();
+    org_ca(cfg_org(c_gone, "globex"), "globex-ca.pem");
+    c_gone->tls.session_cache = 4;
+    c_gone->tls.session_lifetime_s = 3600;
+    struct rg_tls_ctx *gone = ctx_of(c_gone);
+    struct rg_tls_session_stats st0, st;
+    rg_tls_session_prune(NULL);
+    rg_tls_session_stats(&st0);
+    struct resumer ra, rg;
+    struct attempt a[7], g[5];
+    resumer_init(&ra, "ap-rsa", 13);
+    resumer_init(&rg, "ap-globex", 13);
+    /* acme fills the cache, globex comes: acme gives up its two oldest. */
+    for (int i = 0; i < 4; i++)
+        attempt(&ra, tls, NULL, NULL, true, RG_PROTO_RADIUS_10, &a[i]);
+    for (int i = 0; i < 2; i++)
+        attempt(&rg, tls, NULL, NULL, true, RG_PROTO_RADIUS_10, &g[i]);
+    rg_tls_session_stats(&st);
+    assert_int_equal(st.kept, 4);
+    assert_int_equal(st.evicted - st0.evicted, 2);
+    /* acme grows again: it evicts its own (a[2], a[3], a[4]), globex keeps its two. */
+    for (int i = 4; i < 7; i++)
+        attempt(&ra, tls, NULL, NULL, true, RG_PROTO_RADIUS_10, &a[i]);
+    rg_tls_session_stats(&st);
+    assert_int_equal(st.kept, 4);
+    assert_int_equal(st.evicted - st0.evicted, 5);
+    assert_resumes(&rg, tls, &g[0].next);
+    assert_resumes(&rg, tls, &g[1].next);
+    for (int i = 0; i < 5; i++)
+        assert_evicted(&ra, tls, a[i].next);
+    assert_resumes(&ra, tls, &a[5].next);
+    assert_resumes(&ra, tls, &a[6].next);
+    rg_tls_session_stats(&st);
+    assert_int_equal(st.kept, 4);
+    assert_int_equal(st.evicted - st0.evicted, 5);
+    /* acme removed at a reload: globex alone uses all four, then evicts its own oldest. */
+    assert_int_equal(rg_tls_session_prune(gone), 2);
+    for (int i = 2; i < 5; i++)
+        attempt(&rg, gone, NULL, NULL, true, RG_PROTO_RADIUS_10, &g[i]);
+    rg_tls_session_stats(&st);
+    assert_int_equal(st.kept, 4);
+    assert_int_equal(st.evicted - st0.evicted, 8);
+    assert_evicted(&rg, gone, g[0].next);
+    for (int i = 1; i < 5; i++)
+        assert_resumes(&rg, gone, &g[i].next);
+    rg_tls_session_stats(&st);
+    assert_int_equal(st.kept, 4);
+    assert_int_equal(rg_tls_session_prune(NULL), 4);
+    for (int i = 0; i < 7; i++)
+        wolfSSL_SESSION_free(a[i].next);
+    for (int i = 0; i < 5; i++)
+        wolfSSL_SESSION_free(g[i].next);
+    wolfSSL_CTX_free(ra.cctx);
+    wolfSSL_CTX_free(rg.cctx);
+    rg_tls_ctx_free(tls);
+    rg_tls_ctx_free(gone);
+    cfg_free(cfg);
+    cfg_free(c_gone);
+}
+
 /* ---- expiry watch ---- */
 
 struct findings {
@@ -1410,6 +1498,7 @@ int main(void)
         cmocka_unit_test(test_resumption_refused),
         cmocka_unit_test(test_resumption_protocol),
         cmocka_unit_test(test_resumption_bounded),
+        cmocka_unit_test(test_resumption_fair_share),
         cmocka_unit_test(test_expiry_now),
         cmocka_unit_test(test_expiry_windows),
         cmocka_unit_test(test_session_heap),
