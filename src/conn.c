@@ -455,11 +455,6 @@ static void handshake_done(struct rg_conn *c)
         rg_conn_refuse(c, "ALPN: the negotiated protocol does not satisfy radius-1.1");
         return;
     }
-    /* RFC 9765 §"Session Resumption": a radius/1.1 session resumes as radius/1.1 only. */
-    if (rg_tls_resumed(c->tls.ssl) == RG_PROTO_RADIUS_11 && proto != RG_PROTO_RADIUS_11) {
-        rg_conn_refuse(c, "ALPN: a radius/1.1 session resumed without radius/1.1");
-        return;
-    }
     c->proto = (uint8_t)proto;
     const char *why = rg_admission_established(set->gen->cfg, (const struct sockaddr *)&c->addr);
     if (why) {
@@ -513,6 +508,14 @@ void rg_conn_recheck(struct rg_conn *c, struct rg_gen *g)
              (unsigned long long)g->number);
 }
 
+/* RFC 9765: a fatal no_application_protocol alert goes out before the connection closes. */
+static void refuse_no_protocol(struct rg_conn *c, const char *reason)
+{
+    rg_buf_append(&c->tls.out, rg_tls_alert_no_application_protocol,
+                  sizeof(rg_tls_alert_no_application_protocol));
+    rg_conn_refuse(c, reason);
+}
+
 void rg_conn_process(struct rg_conn *c)
 {
     if (c->state != RG_CONN_HANDSHAKE && c->state != RG_CONN_OPEN)
@@ -528,9 +531,7 @@ void rg_conn_process(struct rg_conn *c)
             return;
         c->alpn_ready = true;
         if (r < 0) {
-            rg_buf_append(&c->tls.out, rg_tls_alert_no_application_protocol,
-                          sizeof(rg_tls_alert_no_application_protocol));
-            rg_conn_refuse(c, c->peer.reason);
+            refuse_no_protocol(c, c->peer.reason);
             return;
         }
     }
@@ -541,11 +542,10 @@ void rg_conn_process(struct rg_conn *c)
             more = true;
         } else if (rg_tls_resume_downgraded(c->tls.ssl)) {
             /* What wolfSSL answered to that ClientHello never leaves: a fatal alert in its
-             * place closes the connection (RFC 9765 §"Session Resumption"). */
+             * place closes the connection (RFC 9765 §"Session Resumption"; the ticket
+             * callback is the only way a session resumes: no session-ID cache). */
             c->tls.out.len = out_before;
-            rg_buf_append(&c->tls.out, rg_tls_alert_no_application_protocol,
-                          sizeof(rg_tls_alert_no_application_protocol));
-            rg_conn_refuse(c, "ALPN: a radius/1.1 session resumed without radius/1.1");
+            refuse_no_protocol(c, "ALPN: a radius/1.1 session resumed without radius/1.1");
             return;
         } else if (rc < 0 || c->tls.state == RG_TLS_STREAM_FAILED) {
             if (!rg_tls_handshake_failure(c->tls.ssl, &c->peer))

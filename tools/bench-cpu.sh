@@ -12,7 +12,8 @@
 # Server certificate: ECDSA P-256 (the test PKI) or, with SERVER_KEY=rsa, an RSA-2048 one from
 # the same CA; client: RSA-2048 (ap-rsa). Backend: fake_backend answering at once.
 # radsec_load and fake_backend run on the same CPUs.
-# Not a test: prints a Markdown table for docs/benchmarks.md.
+# Not a test: prints Markdown tables for docs/benchmarks.md (the second: the kernel part of
+# the request figures, system time, with the share of the total).
 #   RG_BUILD_DIR=$PWD/build-release flock /tmp/rg-heavy.lock tools/bench-cpu.sh
 # Environment: REQUESTS (default 50000), CONNS (default 300), QUIET (default 0), WORKERS
 # (radsecgw workers, a list: one radsecgw row each, default 1), SERVER_KEY (ec or rsa, default
@@ -20,9 +21,10 @@
 # wolfSSL's: a P-256 key share), GW_CIPHERS (radsecgw's tls ciphers, e.g.
 # ECDHE-ECDSA-CHACHA20-POLY1305:TLS13-CHACHA20-POLY1305-SHA256; default the built-in list),
 # SKIP_RSP=1 skips radsecproxy, SKIP_HS=1 the handshake loads, PERF_STAT=1 adds a table of syscalls and context switches
-# per request over the auth load (perf stat on the server process, every thread);
+# per request over the auth load (or PERF_LOAD's; perf stat on the server process, every thread);
 # PERF_RECORD=DIR instead keeps a profile of the auth load (perf record -g, 2 kHz) as
-# DIR/perf-PID.data, PID the server's (printed in the "started" lines). GW_CPUS and
+# DIR/perf-PID.data, PID the server's (printed in the "started" lines); PERF_LOAD=acct points
+# either at the accounting load instead (default auth). GW_CPUS and
 # LOAD_CPUS (taskset lists, e.g. 0 and 1) pin the server (every thread) and everything else
 # (this script, radsec_load, fake_backend): the server's CPU share the same for every row.
 # WORKER_CPUS (a list, e.g. "0 1") pins radsecgw's worker N (thread radsecgw-wN) to its Nth
@@ -38,6 +40,8 @@ WORKERS=${WORKERS:-1}
 SERVER_KEY=${SERVER_KEY:-ec}
 KEX_GROUPS=${KEX_GROUPS:-}
 GW_CIPHERS=${GW_CIPHERS:-}
+PERF_LOAD=${PERF_LOAD:-auth}
+case $PERF_LOAD in auth | acct | quiet) ;; *) rg_die "PERF_LOAD is auth, acct or quiet" ;; esac
 FB_SEC=bench-backend-secret-0123456789
 rg_need_build radsecgw radsec_load fake_backend
 hz=$(getconf CLK_TCK)
@@ -64,6 +68,10 @@ elif [ "$SERVER_KEY" != ec ]; then
 fi
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+sys_ticks() { awk '{print $15}' "/proc/$1/stat"; }
+# TCP segments sent on this machine (every process, loopback: each one both ways' work).
+tcp_segs() { awk '$1 == "Tcp:" && $2 ~ /^[0-9]/ {print $12}' /proc/net/snmp; }
+KERNEL_ROWS=()
 
 # The syscalls counted with PERF_STAT=1 (the empty recvmmsg: one that returned EAGAIN).
 PERF_EVENTS=(task-clock context-switches syscalls:sys_enter_epoll_wait syscalls:sys_enter_read
@@ -72,42 +80,55 @@ PERF_EVENTS=(task-clock context-switches syscalls:sys_enter_epoll_wait syscalls:
 PERF_NAMES=(task-clock-us cs epoll_wait read write recvmmsg recvmmsg_empty sendmmsg futex)
 PERF_ROWS=()
 
-# measure PID PORT ARGS...: CPU seconds PID spent while radsec_load ARGS ran against PORT;
-# prints "SECONDS ANSWERED SENT".
-measure() {
-    local pid=$1 port=$2 t0 t1 out
-    shift 2
-    local perf=""
+# perf_start PID: with PERF_STAT=1 or PERF_RECORD, and PERF_OUT set, perf on PID in the
+# background; prints its PID (nothing otherwise). perf_stop PERF-PID ends it.
+perf_start() {
+    local pid=$1
     if [ "${PERF_STAT:-0}" = 1 ] && [ -n "${PERF_OUT:-}" ]; then
         local ev=() e
         for e in "${PERF_EVENTS[@]}"; do
             ev+=(-e "$e")
             [ "$e" != syscalls:sys_exit_recvmmsg ] || ev+=(--filter 'ret < 0')
         done
-        perf stat -x, -o "$PERF_OUT" "${ev[@]}" -p "$pid" 2>/dev/null &
-        perf=$!
+        perf stat -x, -o "$PERF_OUT" "${ev[@]}" -p "$pid" </dev/null >/dev/null 2>&1 &
+        echo $!
         sleep 0.5
     elif [ -n "${PERF_RECORD:-}" ] && [ -n "${PERF_OUT:-}" ]; then
-        perf record -q -F 2000 -g -o "$PERF_RECORD/perf-$pid.data" -p "$pid" 2>/dev/null &
-        perf=$!
+        perf record -q -F 2000 -g -o "$PERF_RECORD/perf-$pid.data" -p "$pid" </dev/null \
+            >/dev/null 2>&1 &
+        echo $!
         sleep 0.5
     fi
+}
+perf_stop() {
+    [ -n "$1" ] || return 0
+    kill -INT "$1"
+    while kill -0 "$1" 2>/dev/null; do sleep 0.1; done
+}
+
+# measure PID PORT ARGS...: CPU seconds PID spent while radsec_load ARGS ran against PORT;
+# prints "SECONDS ANSWERED SENT SYSTEM-SECONDS".
+measure() {
+    local pid=$1 port=$2 t0 t1 s0 s1 out
+    shift 2
+    local perf
+    perf=$(perf_start "$pid")
     t0=$(cpu_ticks "$pid")
+    s0=$(sys_ticks "$pid")
     out=$(GW_PORT=$port rg_load --timeout 10 --allow-loss "$@" 2>&1)
     t1=$(cpu_ticks "$pid")
-    if [ -n "$perf" ]; then
-        kill -INT "$perf"
-        wait "$perf"
-    fi
+    s1=$(sys_ticks "$pid")
+    perf_stop "$perf"
     echo "$(awk -v t=$((t1 - t0)) -v hz="$hz" 'BEGIN {printf "%.3f", t / hz}')" \
-        "$(rg_kv "$out" answered)" "$(rg_kv "$out" sent)"
+        "$(rg_kv "$out" answered)" "$(rg_kv "$out" sent)" \
+        "$(awk -v t=$((s1 - s0)) -v hz="$hz" 'BEGIN {printf "%.3f", t / hz}')"
 }
 
 # quiet PID PORT: CPU seconds PID spent on REQUESTS requests over QUIET held connections with
 # one in flight each (the handshakes before and the close after not counted); prints
-# "SECONDS ANSWERED SENT".
+# "SECONDS ANSWERED SENT SYSTEM-SECONDS TCP-SEGMENTS".
 quiet() {
-    local pid=$1 port=$2 t0 t1 load out
+    local pid=$1 port=$2 t0 t1 s0 s1 g0 g1 load out
     rm -f "$RG_TMP/quiet.ready"
     # Not through rg_load (a function): $! must be radsec_load itself, for SIGUSR1.
     "$(rg_bin radsec_load)" --host 127.0.0.1 --port "$port" --ca "$RG_PKI_SERVER_CA" \
@@ -118,37 +139,40 @@ quiet() {
     load=$!
     rg_wait_file "$RG_TMP/quiet.ready" established= "$load"
     sleep 2 # the last handshakes' work done
+    local perf
+    perf=$(perf_start "$pid")
     t0=$(cpu_ticks "$pid")
+    s0=$(sys_ticks "$pid")
+    g0=$(tcp_segs)
     kill -USR1 "$load"
     rg_wait_file "$RG_TMP/quiet.ready" answered= "$load"
     t1=$(cpu_ticks "$pid")
+    s1=$(sys_ticks "$pid")
+    g1=$(tcp_segs)
+    perf_stop "$perf"
     kill -USR1 "$load"
     wait "$load"
     out=$(cat "$RG_TMP/quiet.out")
     echo "$(awk -v t=$((t1 - t0)) -v hz="$hz" 'BEGIN {printf "%.3f", t / hz}')" \
-        "$(rg_kv "$out" answered)" "$(rg_kv "$out" sent)"
+        "$(rg_kv "$out" answered)" "$(rg_kv "$out" sent)" \
+        "$(awk -v t=$((s1 - s0)) -v hz="$hz" 'BEGIN {printf "%.3f", t / hz}')" $((g1 - g0))
 }
 
 # row NAME PID PORT: one table row.
 row() {
-    local name=$1 pid=$2 port=$3 a c h13 h12 q="-" lost=""
+    local name=$1 pid=$2 port=$3 a c h13 h12 q="-" qk="-" lost=""
     # Warm-up: backend sockets, and the heap grown once for CONNS connections at a time
     # (otherwise the first handshake run pays for that growth: sysmalloc in the profile).
     measure "$pid" "$port" --connections 8 --inflight 64 --requests 2000 >/dev/null
     measure "$pid" "$port" --connections "$CONNS" --inflight "$CONNS" --requests "$CONNS" >/dev/null
-    PERF_OUT=$RG_TMP/perf.$pid
-    read -r a aa as < <(measure "$pid" "$port" --connections 8 --inflight 256 \
+    [ "$PERF_LOAD" != auth ] || PERF_OUT=$RG_TMP/perf.$pid
+    read -r a aa as asys < <(measure "$pid" "$port" --connections 8 --inflight 256 \
         --requests "$REQUESTS" --type auth)
     PERF_OUT=
-    if [ "${PERF_STAT:-0}" = 1 ]; then
-        # perf's CSV: value,unit,event,...; per request, in PERF_EVENTS order.
-        PERF_ROWS+=("| $name |$(awk -F, -v n="$aa" '
-            /^#/ || NF < 3 {next}
-            {v = $1; if (v ~ /not/) v = 0; if ($2 == "msec") v *= 1000
-             printf " %.3f |", v / n}' "$RG_TMP/perf.$pid")")
-    fi
-    read -r c ca cs < <(measure "$pid" "$port" --connections 8 --inflight 256 \
+    [ "$PERF_LOAD" != acct ] || PERF_OUT=$RG_TMP/perf.$pid
+    read -r c ca cs csys < <(measure "$pid" "$port" --connections 8 --inflight 256 \
         --requests "$REQUESTS" --type acct)
+    PERF_OUT=
     if [ "${SKIP_HS:-0}" = 1 ]; then
         h13=0 ha=0 hs=0 h12=0 hb=0 hc=0
     else
@@ -162,10 +186,30 @@ row() {
     [ "$ha" = "$hs" ] || lost+=" hs13 $ha/$hs"
     [ "$hb" = "$hc" ] || lost+=" hs12 $hb/$hc"
     if [ "$QUIET" -gt 0 ]; then
-        read -r qs qa qn < <(quiet "$pid" "$port")
+        [ "$PERF_LOAD" != quiet ] || PERF_OUT=$RG_TMP/perf.$pid
+        read -r qs qa qn qsys qseg < <(quiet "$pid" "$port")
+        PERF_OUT=
         [ "$qa" = "$qn" ] || lost+=" quiet $qa/$qn"
         q=$(awk -v s="$qs" -v r="$REQUESTS" 'BEGIN {printf "%.2f", s * 100000 / r}')
+        qk=$(awk -v s="$qs" -v k="$qsys" -v r="$REQUESTS" 'BEGIN {
+            printf "%.2f of %.2f (%.0f %%)", k * 100000 / r, s * 100000 / r, (s > 0 ? 100 * k / s : 0)}')
+        qk+=$(awk -v g="$qseg" -v n="$qa" 'BEGIN {printf "; %.2f TCP segments per request", g / (n ? n : 1)}')
     fi
+    if [ "${PERF_STAT:-0}" = 1 ]; then
+        # perf's CSV: value,unit,event,...; per request, in PERF_EVENTS order.
+        local n=$aa
+        [ "$PERF_LOAD" != acct ] || n=$ca
+        [ "$PERF_LOAD" != quiet ] || n=${qa:-1}
+        PERF_ROWS+=("| $name |$(awk -F, -v n="$n" '
+            /^#/ || NF < 3 {next}
+            {v = $1; if (v ~ /not/) v = 0; if ($2 == "msec") v *= 1000
+             printf " %.3f |", v / n}' "$RG_TMP/perf.$pid")")
+    fi
+    KERNEL_ROWS+=("$(awk -v n="$name" -v a="$a" -v as="$asys" -v c="$c" -v cs="$csys" -v q="$qk" \
+        -v r="$REQUESTS" 'BEGIN {
+            printf "| %s | %.2f of %.2f (%.0f %%) | %.2f of %.2f (%.0f %%) | %s |", n,
+                as * 100000 / r, a * 100000 / r, (a > 0 ? 100 * as / a : 0),
+                cs * 100000 / r, c * 100000 / r, (c > 0 ? 100 * cs / c : 0), q}')")
     printf '| %s | %s | %s | %s | %s | %s |%s\n' "$name" \
         "$(awk -v s="$a" -v r="$REQUESTS" 'BEGIN {printf "%.2f", s * 100000 / r}')" \
         "$(awk -v s="$c" -v r="$REQUESTS" 'BEGIN {printf "%.2f", s * 100000 / r}')" \
@@ -215,9 +259,16 @@ if [ "${SKIP_RSP:-0}" != 1 ] && command -v radsecproxy >/dev/null; then
         "$(rg_pid radsecproxy)" "$RSPS_PORT"
 fi
 
+echo
+echo "System (kernel) CPU s / 100k of the total (/proc/PID/stat stime):"
+echo
+echo "| server | auth 8x32 | acct 8x32 | ${QUIET}x1 |"
+echo "|---|---|---|---|"
+printf '%s\n' "${KERNEL_ROWS[@]}"
+
 if [ "${PERF_STAT:-0}" = 1 ]; then
     echo
-    echo "Per auth request (8x32; perf stat on the server process; task-clock in µs):"
+    echo "Per $PERF_LOAD request (8x32; perf stat on the server process; task-clock in µs):"
     echo
     printf '| server |'; printf ' %s |' "${PERF_NAMES[@]}"; echo
     printf '|---|'; printf -- '---|%.0s' "${PERF_NAMES[@]}"; echo
