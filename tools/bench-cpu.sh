@@ -176,9 +176,9 @@ row() {
     if [ "${SKIP_HS:-0}" = 1 ]; then
         h13=0 ha=0 hs=0 h12=0 hb=0 hc=0
     else
-        read -r h13 ha hs < <(measure "$pid" "$port" --connections "$CONNS" --inflight "$CONNS" \
+        read -r h13 ha hs _ < <(measure "$pid" "$port" --connections "$CONNS" --inflight "$CONNS" \
             --requests "$CONNS" --tls 1.3 "${hs_opts[@]}")
-        read -r h12 hb hc < <(measure "$pid" "$port" --connections "$CONNS" --inflight "$CONNS" \
+        read -r h12 hb hc _ < <(measure "$pid" "$port" --connections "$CONNS" --inflight "$CONNS" \
             --requests "$CONNS" --tls 1.2 "${hs_opts[@]}")
     fi
     [ "$aa" = "$as" ] || lost+=" auth $aa/$as"
