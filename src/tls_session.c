@@ -42,7 +42,6 @@ struct entry {
     bool tls13;            /* issued in TLS 1.3 (else 1.2): resumes only in that version */
     uint8_t policy[32];    /* the cipher list and min-version it was negotiated under */
     int proto;             /* enum rg_radius_proto of that connection */
-    char *org;             /* malloced, owned: the org it was accepted for */
     uint8_t ca_digest[32]; /* that org's CA files then */
     size_t data_len;       /* octets at data */
     int secret_len;        /* wolfSSL's ticket contents, at secret */
@@ -95,7 +94,6 @@ static struct entry *find(const uint8_t *id)
 
 static void entry_free(struct entry *e)
 {
-    free(e->org);
     /* The master secret and the handle: gone from memory with the entry. */
     explicit_bzero(e, sizeof(*e) + e->data_len);
     free(e);
@@ -366,7 +364,8 @@ static int resume(struct rg_tls_ctx *tc, WOLFSSL *ssl, const uint8_t *name, cons
         pthread_mutex_unlock(&cache.lock);
         return WOLFSSL_TICKET_RET_FATAL;
     }
-    const struct org_trust *ot = e->confirmed ? org_named(tc, e->org) : NULL;
+    const char *e_org = e->share ? e->share->name : NULL; /* the org it was accepted for */
+    const struct org_trust *ot = e->confirmed ? org_named(tc, e_org) : NULL;
     if (!e->confirmed)
         why = "its connection was not accepted";
     else if (time(NULL) >= e->expires)
@@ -379,10 +378,10 @@ static int resume(struct rg_tls_ctx *tc, WOLFSSL *ssl, const uint8_t *name, cons
         why = "the cipher list or min-version changed";
     else if (e->secret_len != len)
         why = "ticket size differs";
-    else if (!(own_org = strdup(e->org)))
+    else if (!(own_org = strdup(e_org)))
         why = "out of memory";
-    if (e->org)
-        snprintf(org, sizeof(org), "%s", e->org);
+    if (e_org)
+        snprintf(org, sizeof(org), "%s", e_org);
     if (!why && rg_tls_chain_set(ssl, e->chain, e->chain_len, e->nchain) == 0) {
         free(rs->org);
         rs->org = own_org;
@@ -490,7 +489,6 @@ void rg_tls_session_confirm(struct rg_tls_ctx *ctx, WOLFSSL *ssl, const struct r
         return;
     bool resumed = rs->restored && wolfSSL_session_reused(ssl);
     const struct org_trust *ot = org_named(ctx, peer->org->name);
-    char *org = rs->have_issued ? strdup(peer->org->name) : NULL;
     pthread_mutex_lock(&cache.lock);
     if (resumed) {
         cache.stats.resumed++;
@@ -498,13 +496,11 @@ void rg_tls_session_confirm(struct rg_tls_ctx *ctx, WOLFSSL *ssl, const struct r
             drop_id(rs->resumed); /* used once: this connection got a ticket of its own */
     }
     struct entry *e = rs->have_issued ? find(rs->issued) : NULL;
-    struct org_share *share = e && ot && org && !e->confirmed ? share_of(org) : NULL;
+    struct org_share *share = e && ot && !e->confirmed ? share_of(peer->org->name) : NULL;
     if (share) {
         e->confirmed = true;
         share_add(share, e);
         cache.nconfirmed++;
-        e->org = org;
-        org = NULL;
         e->proto = proto;
         memcpy(e->ca_digest, ot->ca_digest, sizeof(e->ca_digest));
         if (peer->not_after && peer->not_after < e->expires)
@@ -515,7 +511,6 @@ void rg_tls_session_confirm(struct rg_tls_ctx *ctx, WOLFSSL *ssl, const struct r
         drop(e);
     }
     pthread_mutex_unlock(&cache.lock);
-    free(org);
 }
 
 int rg_tls_resumed(WOLFSSL *ssl)
@@ -540,7 +535,7 @@ size_t rg_tls_session_prune(const struct rg_tls_ctx *now)
     pthread_mutex_lock(&cache.lock);
     for (struct entry *e = cache.oldest, *next; e; e = next) {
         next = e->newer;
-        const struct org_trust *ot = e->confirmed ? org_named(now, e->org) : NULL;
+        const struct org_trust *ot = e->confirmed ? org_named(now, e->share->name) : NULL;
         if (e->confirmed && (t >= e->expires || !ot ||
                              memcmp(ot->ca_digest, e->ca_digest, sizeof(e->ca_digest)) != 0)) {
             drop(e);
